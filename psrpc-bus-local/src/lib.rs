@@ -1,0 +1,1 @@
+//! psrpc-rs in-process message bus: the embedded default, no broker.

@@ -1,0 +1,1 @@
+//! psrpc-rs NATS message bus (async-nats), wire-compatible with Go psrpc.

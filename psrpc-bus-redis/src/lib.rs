@@ -1,0 +1,1 @@
+//! psrpc-rs Redis message bus (redis-rs), wire-compatible with Go psrpc.

@@ -1,0 +1,299 @@
+//! The `MessageBus` trait: frames published on channels, delivered to
+//! subscribers through bounded per-subscriber buffers.
+//!
+//! Every bus (in-process, NATS, Redis) implements [`MessageBus`]; the client
+//! and server engines use nothing else. A bus is shared as
+//! `Arc<dyn MessageBus>` ([`SharedBus`]).
+//!
+//! # Delivery contract
+//! - `publish` resolves once the frame is handed to the transport (for the
+//!   in-process bus: delivered to every subscriber buffer). It fails with a
+//!   [`BusError`]; it never panics on any input.
+//! - `subscribe` resolves once the subscription is active: a frame published
+//!   after it returns, from any connection, is delivered.
+//! - `subscribe_queue` joins the queue group of the channel: each frame is
+//!   delivered to exactly one member of the group (across processes on the
+//!   broker buses).
+//! - Each subscription has its own bounded buffer (`capacity` frames). A
+//!   subscriber that does not keep up loses frames, never other subscribers'
+//!   frames: the loss is reported in order on its stream as
+//!   [`BusError::SlowConsumer`] before the next delivered frame.
+//! - Dropping a [`Subscription`] unsubscribes. [`MessageBus::close`] ends every
+//!   subscription (their streams return `None`) and makes later calls fail
+//!   with [`BusError::Closed`].
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::channel::Channel;
+use crate::error::{Error, ErrorCode};
+
+/// A bus shared by clients and servers.
+pub type SharedBus = Arc<dyn MessageBus>;
+
+/// Default per-subscription buffer, in frames (Go psrpc's default).
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 100;
+
+/// A transport that carries frames on channels. See the [module docs](self).
+pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
+    /// Publishes one encoded frame on `channel`.
+    fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>>;
+
+    /// Subscribes to every frame published on `channel`.
+    fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>>;
+
+    /// Joins the queue group of `channel`: one member receives each frame.
+    fn subscribe_queue<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>>;
+
+    /// Whether frames must carry the channel's Local name in `Msg.channel`
+    /// (true for NATS, whose server subjects are shared by several channels).
+    fn frames_carry_local_channel(&self) -> bool {
+        false
+    }
+
+    /// The largest frame this bus carries, in bytes.
+    fn max_frame_size(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Closes the bus: every subscription ends, later calls fail with [`BusError::Closed`].
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Why a bus operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// The bus was closed.
+    #[error("message bus is closed")]
+    Closed,
+    /// The broker cannot be reached (disconnected, restarting).
+    #[error("message bus unavailable: {0}")]
+    Unavailable(String),
+    /// The frame is larger than the bus carries.
+    #[error("frame of {size} bytes exceeds the bus limit of {limit} bytes")]
+    FrameTooLarge {
+        /// Size of the rejected frame.
+        size: usize,
+        /// The bus limit.
+        limit: usize,
+    },
+    /// The subscriber did not keep up and this many frames were dropped for it.
+    #[error("slow consumer: {dropped} frame(s) dropped")]
+    SlowConsumer {
+        /// Frames dropped since the last report.
+        dropped: u64,
+    },
+    /// The channel is already subscribed in the other mode (queue vs. plain)
+    /// on a shared transport subscription.
+    #[error("channel {0} is already subscribed in the other mode")]
+    ModeMismatch(String),
+    /// Any other transport failure.
+    #[error("message bus error: {0}")]
+    Transport(String),
+}
+
+impl From<BusError> for Error {
+    fn from(err: BusError) -> Self {
+        let code = match &err {
+            BusError::Closed | BusError::Unavailable(_) | BusError::SlowConsumer { .. } => ErrorCode::Unavailable,
+            BusError::FrameTooLarge { .. } => ErrorCode::ResourceExhausted,
+            BusError::ModeMismatch(_) | BusError::Transport(_) => ErrorCode::Internal,
+        };
+        Error::new(code, err.to_string())
+    }
+}
+
+/// Frames delivered to one subscriber; a [`Stream`] that ends when the
+/// subscription is closed by the bus. Dropping it unsubscribes.
+pub struct Subscription {
+    rx: mpsc::Receiver<Bytes>,
+    state: Arc<SubscriberState>,
+    _unsubscribe: Option<Unsubscribe>,
+}
+
+/// Runs the bus's unsubscribe action when dropped.
+struct Unsubscribe(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct SubscriberState {
+    dropped: AtomicU64,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("buffered", &self.rx.len())
+            .field("dropped", &self.state.dropped.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// Creates a subscription and the sender a bus delivers into.
+    ///
+    /// `unsubscribe` runs once when the subscription is dropped.
+    pub fn new(capacity: usize, unsubscribe: impl FnOnce() + Send + Sync + 'static) -> (SubscriptionSender, Subscription) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let state = Arc::new(SubscriberState::default());
+        let sender = SubscriptionSender { tx, state: Arc::clone(&state) };
+        let sub = Subscription { rx, state, _unsubscribe: Some(Unsubscribe(Some(Box::new(unsubscribe)))) };
+        (sender, sub)
+    }
+
+    /// The next frame, a [`BusError::SlowConsumer`] report, or `None` once closed.
+    pub async fn recv(&mut self) -> Option<Result<Bytes, BusError>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next item (see [`Subscription::recv`]).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BusError>>> {
+        let dropped = self.state.dropped.swap(0, Ordering::AcqRel);
+        if dropped > 0 {
+            return Poll::Ready(Some(Err(BusError::SlowConsumer { dropped })));
+        }
+        self.rx.poll_recv(cx).map(|frame| frame.map(Ok))
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<Bytes, BusError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_recv(cx)
+    }
+}
+
+/// The bus side of a [`Subscription`]: where frames are delivered.
+#[derive(Debug, Clone)]
+pub struct SubscriptionSender {
+    tx: mpsc::Sender<Bytes>,
+    state: Arc<SubscriberState>,
+}
+
+/// What happened to a delivered frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The frame is in the subscriber's buffer.
+    Delivered,
+    /// The buffer was full; the frame was dropped and the loss recorded.
+    Dropped,
+    /// The subscription is gone; the bus should forget this sender.
+    Closed,
+}
+
+impl SubscriptionSender {
+    /// Delivers without waiting: a full buffer drops the frame (and records it).
+    ///
+    /// For shared readers (a NATS subject router, the Redis reader) that must
+    /// never stall other channels on one slow subscriber.
+    pub fn try_deliver(&self, frame: Bytes) -> Delivery {
+        match self.tx.try_send(frame) {
+            Ok(()) => Delivery::Delivered,
+            Err(mpsc::error::TrySendError::Full(_)) => self.record_drop(),
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+        }
+    }
+
+    /// Delivers, waiting at most `wait` for room in a full buffer before
+    /// dropping the frame (and recording the drop).
+    pub async fn deliver(&self, frame: Bytes, wait: Duration) -> Delivery {
+        match self.tx.try_send(frame) {
+            Ok(()) => Delivery::Delivered,
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+            Err(mpsc::error::TrySendError::Full(frame)) => match self.tx.send_timeout(frame, wait).await {
+                Ok(()) => Delivery::Delivered,
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => self.record_drop(),
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => Delivery::Closed,
+            },
+        }
+    }
+
+    /// Whether the subscription was dropped.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Whether two senders feed the same subscription.
+    pub fn same_subscription(&self, other: &SubscriptionSender) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
+    fn record_drop(&self) -> Delivery {
+        self.state.dropped.fetch_add(1, Ordering::AcqRel);
+        tracing::debug!("psrpc bus: slow consumer, frame dropped");
+        Delivery::Dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    #[tokio::test]
+    async fn overflow_is_reported_before_the_next_frame() {
+        let (tx, mut sub) = Subscription::new(1, || {});
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"a")), Delivery::Delivered);
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"b")), Delivery::Dropped);
+        assert_eq!(sub.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
+        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"a"))));
+        drop(tx);
+        assert_eq!(sub.recv().await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_wait_then_drop() {
+        let (tx, mut sub) = Subscription::new(1, || {});
+        assert_eq!(tx.deliver(Bytes::from_static(b"a"), Duration::from_millis(10)).await, Delivery::Delivered);
+        assert_eq!(tx.deliver(Bytes::from_static(b"b"), Duration::from_millis(10)).await, Delivery::Dropped);
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.deliver(Bytes::from_static(b"c"), Duration::from_secs(1)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(matches!(sub.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 }))));
+        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"a"))));
+        assert_eq!(waiting.await.expect("task"), Delivery::Delivered);
+        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"c"))));
+    }
+
+    #[test]
+    fn dropping_unsubscribes_once_and_closes_the_sender() {
+        let unsubscribed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&unsubscribed);
+        let (tx, sub) = Subscription::new(4, move || flag.store(true, Ordering::SeqCst));
+        assert!(!tx.is_closed());
+        drop(sub);
+        assert!(unsubscribed.load(Ordering::SeqCst));
+        assert!(tx.is_closed());
+        assert_eq!(tx.try_deliver(Bytes::new()), Delivery::Closed);
+    }
+
+    #[test]
+    fn bus_errors_map_to_codes() {
+        assert_eq!(Error::from(BusError::Closed).code(), ErrorCode::Unavailable);
+        assert_eq!(Error::from(BusError::FrameTooLarge { size: 2, limit: 1 }).code(), ErrorCode::ResourceExhausted);
+    }
+}

@@ -1,0 +1,457 @@
+//! The wire error: a code, a message and protobuf details (WIRE.md section 6).
+
+use std::fmt;
+
+use prost::Name;
+use prost_types::Any;
+
+/// Error codes of the psrpc protocol, with their wire strings.
+///
+/// Any code string not listed here decodes as [`ErrorCode::Unknown`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `canceled`: the caller gave up, or the client or server was closed.
+    Canceled,
+    /// `malformed_request`: the request payload could not be decoded.
+    MalformedRequest,
+    /// `malformed_result`: the response payload could not be decoded.
+    MalformedResponse,
+    /// `deadline_exceeded`: the request timed out.
+    DeadlineExceeded,
+    /// `unavailable`: no server could take the request.
+    Unavailable,
+    /// `unknown`: an error without a psrpc code.
+    Unknown,
+    /// `invalid_argument`.
+    InvalidArgument,
+    /// `not_found`.
+    NotFound,
+    /// `not_acceptable`.
+    NotAcceptable,
+    /// `already_exists`.
+    AlreadyExists,
+    /// `permission_denied`.
+    PermissionDenied,
+    /// `resource_exhausted`: a quota, buffer or size limit was hit.
+    ResourceExhausted,
+    /// `failed_precondition`.
+    FailedPrecondition,
+    /// `aborted`.
+    Aborted,
+    /// `out_of_range`.
+    OutOfRange,
+    /// `unimplemented`: the server does not implement the method.
+    Unimplemented,
+    /// `internal`: a bug or an invariant broken on the server.
+    Internal,
+    /// `data_loss`.
+    DataLoss,
+    /// `unauthenticated`.
+    Unauthenticated,
+    /// `unprocessable_entity`.
+    UnprocessableEntity,
+    /// `upstream_server_error`.
+    UpstreamServerError,
+    /// `upstream_client_error`.
+    UpstreamClientError,
+}
+
+/// gRPC status codes, numbered as in `google.rpc.Code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum GrpcCode {
+    Ok = 0,
+    Canceled = 1,
+    Unknown = 2,
+    InvalidArgument = 3,
+    DeadlineExceeded = 4,
+    NotFound = 5,
+    AlreadyExists = 6,
+    PermissionDenied = 7,
+    ResourceExhausted = 8,
+    FailedPrecondition = 9,
+    Aborted = 10,
+    OutOfRange = 11,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+    DataLoss = 15,
+    Unauthenticated = 16,
+}
+
+impl GrpcCode {
+    /// The code for a numeric gRPC status (unknown numbers give `Unknown`).
+    pub fn from_i32(code: i32) -> Self {
+        use GrpcCode as G;
+        [
+            G::Ok,
+            G::Canceled,
+            G::Unknown,
+            G::InvalidArgument,
+            G::DeadlineExceeded,
+            G::NotFound,
+            G::AlreadyExists,
+            G::PermissionDenied,
+            G::ResourceExhausted,
+            G::FailedPrecondition,
+            G::Aborted,
+            G::OutOfRange,
+            G::Unimplemented,
+            G::Internal,
+            G::Unavailable,
+            G::DataLoss,
+            G::Unauthenticated,
+        ]
+        .into_iter()
+        .find(|g| *g as i32 == code)
+        .unwrap_or(G::Unknown)
+    }
+}
+
+impl ErrorCode {
+    /// Every code, in WIRE.md order.
+    pub const ALL: [ErrorCode; 22] = [
+        ErrorCode::Canceled,
+        ErrorCode::MalformedRequest,
+        ErrorCode::MalformedResponse,
+        ErrorCode::DeadlineExceeded,
+        ErrorCode::Unavailable,
+        ErrorCode::Unknown,
+        ErrorCode::InvalidArgument,
+        ErrorCode::NotFound,
+        ErrorCode::NotAcceptable,
+        ErrorCode::AlreadyExists,
+        ErrorCode::PermissionDenied,
+        ErrorCode::ResourceExhausted,
+        ErrorCode::FailedPrecondition,
+        ErrorCode::Aborted,
+        ErrorCode::OutOfRange,
+        ErrorCode::Unimplemented,
+        ErrorCode::Internal,
+        ErrorCode::DataLoss,
+        ErrorCode::Unauthenticated,
+        ErrorCode::UnprocessableEntity,
+        ErrorCode::UpstreamServerError,
+        ErrorCode::UpstreamClientError,
+    ];
+
+    /// The wire string of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Canceled => "canceled",
+            ErrorCode::MalformedRequest => "malformed_request",
+            ErrorCode::MalformedResponse => "malformed_result",
+            ErrorCode::DeadlineExceeded => "deadline_exceeded",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unknown => "unknown",
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::NotAcceptable => "not_acceptable",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::ResourceExhausted => "resource_exhausted",
+            ErrorCode::FailedPrecondition => "failed_precondition",
+            ErrorCode::Aborted => "aborted",
+            ErrorCode::OutOfRange => "out_of_range",
+            ErrorCode::Unimplemented => "unimplemented",
+            ErrorCode::Internal => "internal",
+            ErrorCode::DataLoss => "data_loss",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::UnprocessableEntity => "unprocessable_entity",
+            ErrorCode::UpstreamServerError => "upstream_server_error",
+            ErrorCode::UpstreamClientError => "upstream_client_error",
+        }
+    }
+
+    /// Parses a wire string; unknown and empty strings give [`ErrorCode::Unknown`].
+    pub fn from_wire(code: &str) -> Self {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code).unwrap_or(ErrorCode::Unknown)
+    }
+
+    /// The HTTP status that represents this code.
+    pub fn to_http(self) -> u16 {
+        match self {
+            ErrorCode::Canceled | ErrorCode::DeadlineExceeded | ErrorCode::Unavailable => 503,
+            ErrorCode::MalformedRequest | ErrorCode::InvalidArgument => 400,
+            ErrorCode::MalformedResponse
+            | ErrorCode::Unknown
+            | ErrorCode::Internal
+            | ErrorCode::DataLoss => 500,
+            ErrorCode::NotFound => 404,
+            ErrorCode::NotAcceptable => 406,
+            ErrorCode::AlreadyExists | ErrorCode::Aborted => 409,
+            ErrorCode::PermissionDenied => 403,
+            ErrorCode::ResourceExhausted => 429,
+            ErrorCode::FailedPrecondition => 412,
+            ErrorCode::OutOfRange => 416,
+            ErrorCode::Unimplemented => 501,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::UnprocessableEntity => 422,
+            ErrorCode::UpstreamServerError => 502,
+            ErrorCode::UpstreamClientError => 424,
+        }
+    }
+
+    /// The gRPC status code that represents this code. Codes without a gRPC
+    /// twin map as Go psrpc maps them.
+    pub fn to_grpc(self) -> GrpcCode {
+        match self {
+            ErrorCode::Canceled => GrpcCode::Canceled,
+            ErrorCode::MalformedRequest
+            | ErrorCode::InvalidArgument
+            | ErrorCode::UpstreamClientError => GrpcCode::InvalidArgument,
+            ErrorCode::MalformedResponse | ErrorCode::Internal | ErrorCode::UpstreamServerError => {
+                GrpcCode::Internal
+            }
+            ErrorCode::DeadlineExceeded => GrpcCode::DeadlineExceeded,
+            ErrorCode::Unavailable => GrpcCode::Unavailable,
+            ErrorCode::Unknown | ErrorCode::NotAcceptable | ErrorCode::UnprocessableEntity => {
+                GrpcCode::Unknown
+            }
+            ErrorCode::NotFound => GrpcCode::NotFound,
+            ErrorCode::AlreadyExists => GrpcCode::AlreadyExists,
+            ErrorCode::PermissionDenied => GrpcCode::PermissionDenied,
+            ErrorCode::ResourceExhausted => GrpcCode::ResourceExhausted,
+            ErrorCode::FailedPrecondition => GrpcCode::FailedPrecondition,
+            ErrorCode::Aborted => GrpcCode::Aborted,
+            ErrorCode::OutOfRange => GrpcCode::OutOfRange,
+            ErrorCode::Unimplemented => GrpcCode::Unimplemented,
+            ErrorCode::DataLoss => GrpcCode::DataLoss,
+            ErrorCode::Unauthenticated => GrpcCode::Unauthenticated,
+        }
+    }
+
+    /// The psrpc code for a gRPC status code (`Ok` has no psrpc code and maps to `Unknown`).
+    pub fn from_grpc(code: GrpcCode) -> Self {
+        match code {
+            GrpcCode::Canceled => ErrorCode::Canceled,
+            GrpcCode::InvalidArgument => ErrorCode::InvalidArgument,
+            GrpcCode::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+            GrpcCode::NotFound => ErrorCode::NotFound,
+            GrpcCode::AlreadyExists => ErrorCode::AlreadyExists,
+            GrpcCode::PermissionDenied => ErrorCode::PermissionDenied,
+            GrpcCode::ResourceExhausted => ErrorCode::ResourceExhausted,
+            GrpcCode::FailedPrecondition => ErrorCode::FailedPrecondition,
+            GrpcCode::Aborted => ErrorCode::Aborted,
+            GrpcCode::OutOfRange => ErrorCode::OutOfRange,
+            GrpcCode::Unimplemented => ErrorCode::Unimplemented,
+            GrpcCode::Internal => ErrorCode::Internal,
+            GrpcCode::Unavailable => ErrorCode::Unavailable,
+            GrpcCode::DataLoss => ErrorCode::DataLoss,
+            GrpcCode::Unauthenticated => ErrorCode::Unauthenticated,
+            GrpcCode::Ok | GrpcCode::Unknown => ErrorCode::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An RPC error as it travels on the wire: a code, a message and details.
+///
+/// Details are protobuf messages packed as `google.protobuf.Any`, carried in
+/// `Response.error_details`; use [`Error::with_detail`] and [`Error::detail`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+    details: Vec<Any>,
+}
+
+impl Error {
+    /// A new error with a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error { code, message: message.into(), details: Vec::new() }
+    }
+
+    /// Rebuilds an error from the fields of a wire response.
+    pub fn from_wire(code: &str, message: impl Into<String>, details: Vec<Any>) -> Self {
+        Error { code: ErrorCode::from_wire(code), message: message.into(), details }
+    }
+
+    /// Adds a protobuf message as a detail.
+    #[must_use]
+    pub fn with_detail<M: Name>(mut self, detail: &M) -> Self {
+        self.details.push(Any { type_url: M::type_url(), value: detail.encode_to_vec() });
+        self
+    }
+
+    /// Adds already packed details.
+    #[must_use]
+    pub fn with_details(mut self, details: impl IntoIterator<Item = Any>) -> Self {
+        self.details.extend(details);
+        self
+    }
+
+    /// The error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message (the wire `error` string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The packed details.
+    pub fn details(&self) -> &[Any] {
+        &self.details
+    }
+
+    /// The first detail of type `M`, decoded.
+    pub fn detail<M: Name + Default>(&self) -> Option<M> {
+        let url = M::type_url();
+        self.details.iter().find(|d| d.type_url == url).and_then(|d| M::decode(d.value.as_slice()).ok())
+    }
+
+    /// The HTTP status for this error.
+    pub fn to_http(&self) -> u16 {
+        self.code.to_http()
+    }
+
+    /// The gRPC status code for this error.
+    pub fn to_grpc(&self) -> GrpcCode {
+        self.code.to_grpc()
+    }
+
+    /// The request was canceled by the caller (`canceled`).
+    pub fn request_canceled() -> Self {
+        Error::new(ErrorCode::Canceled, "request canceled")
+    }
+
+    /// The request timed out (`deadline_exceeded`).
+    pub fn request_timed_out() -> Self {
+        Error::new(ErrorCode::DeadlineExceeded, "request timed out")
+    }
+
+    /// No server answered within the selection timeout (`unavailable`).
+    pub fn no_response() -> Self {
+        Error::new(ErrorCode::Unavailable, "no response from servers")
+    }
+
+    /// Servers answered but none qualified under the selection options (`unavailable`).
+    pub fn no_server_available(claims: usize) -> Self {
+        Error::new(ErrorCode::Unavailable, format!("no servers available (received {claims} responses)"))
+    }
+
+    /// The method is not implemented (`unimplemented`).
+    pub fn unimplemented() -> Self {
+        Error::new(ErrorCode::Unimplemented, "method is not implemented")
+    }
+
+    /// The client was closed (`canceled`).
+    pub fn client_closed() -> Self {
+        Error::new(ErrorCode::Canceled, "client is closed")
+    }
+
+    /// The server was closed (`canceled`).
+    pub fn server_closed() -> Self {
+        Error::new(ErrorCode::Canceled, "server is closed")
+    }
+
+    /// The stream was closed without a cause (`canceled`, "stream closed").
+    pub fn stream_closed() -> Self {
+        Error::new(ErrorCode::Canceled, "stream closed")
+    }
+
+    /// The stream's peer went away (`unavailable`, "EOF").
+    pub fn stream_eof() -> Self {
+        Error::new(ErrorCode::Unavailable, "EOF")
+    }
+
+    /// A message was discarded because the receiver did not keep up (`unavailable`).
+    pub fn slow_consumer() -> Self {
+        Error::new(ErrorCode::Unavailable, "stream message discarded by slow consumer")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_wire_string() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_wire(code.as_str()), code);
+        }
+        assert_eq!(ErrorCode::from_wire("no_such_code"), ErrorCode::Unknown);
+        assert_eq!(ErrorCode::from_wire(""), ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn http_statuses_follow_wire_md() {
+        let expected = [
+            ("canceled", 503),
+            ("malformed_request", 400),
+            ("malformed_result", 500),
+            ("deadline_exceeded", 503),
+            ("unavailable", 503),
+            ("unknown", 500),
+            ("invalid_argument", 400),
+            ("not_found", 404),
+            ("not_acceptable", 406),
+            ("already_exists", 409),
+            ("permission_denied", 403),
+            ("resource_exhausted", 429),
+            ("failed_precondition", 412),
+            ("aborted", 409),
+            ("out_of_range", 416),
+            ("unimplemented", 501),
+            ("internal", 500),
+            ("data_loss", 500),
+            ("unauthenticated", 401),
+            ("unprocessable_entity", 422),
+            ("upstream_server_error", 502),
+            ("upstream_client_error", 424),
+        ];
+        assert_eq!(expected.len(), ErrorCode::ALL.len());
+        for (wire, status) in expected {
+            assert_eq!(ErrorCode::from_wire(wire).to_http(), status, "{wire}");
+            assert_eq!(ErrorCode::from_wire(wire).as_str(), wire);
+        }
+    }
+
+    #[test]
+    fn grpc_mapping_follows_the_names() {
+        assert_eq!(ErrorCode::Canceled.to_grpc(), GrpcCode::Canceled);
+        assert_eq!(ErrorCode::MalformedRequest.to_grpc(), GrpcCode::InvalidArgument);
+        assert_eq!(ErrorCode::MalformedResponse.to_grpc(), GrpcCode::Internal);
+        assert_eq!(ErrorCode::NotAcceptable.to_grpc(), GrpcCode::Unknown);
+        assert_eq!(ErrorCode::UnprocessableEntity.to_grpc(), GrpcCode::Unknown);
+        assert_eq!(ErrorCode::UpstreamServerError.to_grpc(), GrpcCode::Internal);
+        assert_eq!(ErrorCode::UpstreamClientError.to_grpc(), GrpcCode::InvalidArgument);
+        for code in ErrorCode::ALL {
+            let grpc = code.to_grpc();
+            if grpc != GrpcCode::Unknown && grpc != GrpcCode::InvalidArgument && grpc != GrpcCode::Internal {
+                assert_eq!(ErrorCode::from_grpc(grpc), code, "{code}");
+            }
+            assert_eq!(GrpcCode::from_i32(grpc as i32), grpc);
+        }
+        assert_eq!(GrpcCode::from_i32(99), GrpcCode::Unknown);
+    }
+
+    #[test]
+    fn details_round_trip_as_any() {
+        let detail = prost_types::Duration { seconds: 5, nanos: 0 };
+        let err = Error::new(ErrorCode::ResourceExhausted, "slow down").with_detail(&detail);
+        assert_eq!(err.details()[0].type_url, "type.googleapis.com/google.protobuf.Duration");
+        assert_eq!(err.detail::<prost_types::Duration>(), Some(detail));
+        assert_eq!(err.detail::<prost_types::Timestamp>(), None);
+        let back = Error::from_wire(err.code().as_str(), err.message(), err.details().to_vec());
+        assert_eq!(back, err);
+        assert_eq!(back.to_string(), "resource_exhausted: slow down");
+    }
+}

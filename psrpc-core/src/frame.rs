@@ -1,0 +1,142 @@
+//! Framing: every bus message is one encoded `internal.Msg` (WIRE.md section 2).
+//!
+//! Encoding writes the `Msg` header and the inner message into one buffer in a
+//! single pass (no intermediate encoding of the inner message). Decoding
+//! slices the inner message out of the received buffer without copying it.
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use prost::Message;
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+
+use crate::envelope::{self, Msg};
+
+/// Prefix of every type URL.
+pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
+
+/// An envelope message with its fixed type URL.
+pub trait Envelope: Message + Default {
+    /// `type.googleapis.com/internal.<Name>`.
+    const TYPE_URL: &'static str;
+}
+
+macro_rules! envelope_type_urls {
+    ($($ty:ident),* $(,)?) => {$(
+        impl Envelope for envelope::$ty {
+            const TYPE_URL: &'static str = concat!("type.googleapis.com/internal.", stringify!($ty));
+        }
+    )*};
+}
+
+envelope_type_urls!(Request, Response, ClaimRequest, ClaimResponse, Stream);
+
+/// Why a received frame was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The bytes are not a valid `Msg` or inner message.
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] prost::DecodeError),
+    /// The frame carries another message type than the receiver expects.
+    #[error("unexpected message type {actual:?}, expected {expected:?}")]
+    UnexpectedType {
+        /// The type URL the receiver expects.
+        expected: &'static str,
+        /// The type URL found in the frame.
+        actual: String,
+    },
+}
+
+/// Encodes `message` framed as a `Msg` with `type_url` and routing key `local`.
+pub fn encode_frame(type_url: &str, message: &impl Message, local: &str) -> Bytes {
+    let value_len = message.encoded_len();
+    let mut buf = BytesMut::with_capacity(frame_len(type_url.len(), value_len, local.len()));
+    write_string_field(&mut buf, 1, type_url);
+    // `value` is a proto3 `bytes` field: an empty value is omitted.
+    if value_len > 0 {
+        encode_key(2, WireType::LengthDelimited, &mut buf);
+        encode_varint(value_len as u64, &mut buf);
+        // Cannot fail: the buffer was sized from encoded_len.
+        let _ = message.encode(&mut buf);
+    }
+    write_string_field(&mut buf, 3, local);
+    buf.freeze()
+}
+
+/// Encodes an envelope message framed as a `Msg`.
+pub fn encode_envelope<E: Envelope>(message: &E, local: &str) -> Bytes {
+    encode_frame(E::TYPE_URL, message, local)
+}
+
+fn frame_len(type_url: usize, value: usize, local: usize) -> usize {
+    let field = |len: usize| if len == 0 { 0 } else { 1 + encoded_len_varint(len as u64) + len };
+    field(type_url) + field(value) + field(local)
+}
+
+fn write_string_field(buf: &mut BytesMut, tag: u32, value: &str) {
+    if !value.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(value.len() as u64, buf);
+        buf.put_slice(value.as_bytes());
+    }
+}
+
+/// Decodes a frame's `Msg` (the value is a zero-copy slice of `frame`).
+pub fn decode_frame(frame: Bytes) -> Result<Msg, FrameError> {
+    Ok(Msg::decode(frame)?)
+}
+
+/// Decodes only the routing key (`Msg.channel`) of a frame.
+pub fn decode_local_channel(frame: &[u8]) -> Result<String, FrameError> {
+    Ok(envelope::Channel::decode(frame)?.channel)
+}
+
+/// Decodes a frame that must carry envelope `E`.
+pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
+    let msg = decode_frame(frame)?;
+    if msg.type_url != E::TYPE_URL {
+        return Err(FrameError::UnexpectedType { expected: E::TYPE_URL, actual: msg.type_url });
+    }
+    Ok(E::decode(msg.value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{stream, Request, Stream, StreamAck};
+
+    #[test]
+    fn empty_value_and_channel_are_omitted() {
+        let frame = encode_frame("type.googleapis.com/MyUpdate", &StreamAck {}, "");
+        assert_eq!(hex(&frame), "0a1c747970652e676f6f676c65617069732e636f6d2f4d79557064617465");
+    }
+
+    #[test]
+    fn one_pass_encoding_equals_nested_encoding() {
+        let req = Request {
+            request_id: "REQ_x".into(),
+            raw_request: Bytes::from_static(b"\x0a\x01a"),
+            ..Default::default()
+        };
+        let nested = Msg {
+            type_url: Request::TYPE_URL.into(),
+            value: req.encode_to_vec().into(),
+            channel: "M.REQ".into(),
+        }
+        .encode_to_vec();
+        assert_eq!(encode_envelope(&req, "M.REQ").as_ref(), nested.as_slice());
+        let decoded: Request = decode_envelope(Bytes::from(nested)).expect("decodes");
+        assert_eq!(decoded, req);
+    }
+
+    #[test]
+    fn wrong_type_and_garbage_are_errors() {
+        let frame = encode_envelope(&Stream { body: Some(stream::Body::Ack(StreamAck {})), ..Default::default() }, "");
+        assert!(matches!(decode_envelope::<Request>(frame), Err(FrameError::UnexpectedType { .. })));
+        assert!(matches!(decode_frame(Bytes::from_static(&[0xff, 0xff, 0xff])), Err(FrameError::Malformed(_))));
+        assert_eq!(decode_local_channel(&encode_envelope(&Request::default(), "X.REQ")).expect("ok"), "X.REQ");
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}

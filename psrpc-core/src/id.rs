@@ -1,0 +1,71 @@
+//! Identifiers: a prefix and 12 characters of `[a-zA-Z0-9]` (WIRE.md section 6).
+
+use rand::Rng as _;
+
+const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const ID_CHARS: usize = 12;
+
+/// Prefix of client ids.
+pub const CLIENT_PREFIX: &str = "CLI_";
+/// Prefix of server ids.
+pub const SERVER_PREFIX: &str = "SRV_";
+/// Prefix of request ids.
+pub const REQUEST_PREFIX: &str = "REQ_";
+/// Prefix of stream ids.
+pub const STREAM_PREFIX: &str = "STR_";
+
+/// A new random client id, `CLI_` + 12 characters.
+pub fn new_client_id() -> String {
+    new_id(CLIENT_PREFIX)
+}
+
+/// A new random server id, `SRV_` + 12 characters.
+pub fn new_server_id() -> String {
+    new_id(SERVER_PREFIX)
+}
+
+/// A new random request id, `REQ_` + 12 characters.
+pub fn new_request_id() -> String {
+    new_id(REQUEST_PREFIX)
+}
+
+/// A new random stream id, `STR_` + 12 characters.
+pub fn new_stream_id() -> String {
+    new_id(STREAM_PREFIX)
+}
+
+/// A new random id: `prefix` followed by 12 characters of `[a-zA-Z0-9]`.
+pub fn new_id(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let mut id = String::with_capacity(prefix.len() + ID_CHARS);
+    id.push_str(prefix);
+    for _ in 0..ID_CHARS {
+        id.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_prefix_and_twelve_alphanumerics() {
+        for (id, prefix) in [
+            (new_client_id(), "CLI_"),
+            (new_server_id(), "SRV_"),
+            (new_request_id(), "REQ_"),
+            (new_stream_id(), "STR_"),
+        ] {
+            let rest = id.strip_prefix(prefix).expect("prefix");
+            assert_eq!(rest.len(), 12);
+            assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        }
+    }
+
+    #[test]
+    fn ids_are_distinct() {
+        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+    }
+}

@@ -1,0 +1,1 @@
+//! Test support for psrpc-rs: broker launchers, bus conformance and RPC suites.
