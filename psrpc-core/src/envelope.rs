@@ -5,7 +5,14 @@
 //! Byte fields are [`bytes::Bytes`], so decoding a frame slices payloads out of
 //! the received buffer without copying them.
 
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rust_2018_idioms)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::all,
+    clippy::pedantic,
+    rust_2018_idioms
+)]
+#[rustfmt::skip]
 mod internal;
 
 pub use internal::*;

@@ -6,12 +6,21 @@
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use prost::Message;
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use crate::envelope::{self, Msg};
 
 /// Prefix of every type URL.
 pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
+
+/// The type URL of a user message: `type.googleapis.com/` + its full name
+/// (`package.Name`, or just `Name` without a package), as Go psrpc writes it.
+///
+/// prost's own `Name::type_url` omits the domain unless prost-build was told
+/// one, so the engines always use this function.
+pub fn type_url_of<M: prost::Name>() -> String {
+    format!("{TYPE_URL_PREFIX}{}", M::full_name())
+}
 
 /// An envelope message with its fixed type URL.
 pub trait Envelope: Message + Default {
@@ -68,7 +77,13 @@ pub fn encode_envelope<E: Envelope>(message: &E, local: &str) -> Bytes {
 }
 
 fn frame_len(type_url: usize, value: usize, local: usize) -> usize {
-    let field = |len: usize| if len == 0 { 0 } else { 1 + encoded_len_varint(len as u64) + len };
+    let field = |len: usize| {
+        if len == 0 {
+            0
+        } else {
+            1 + encoded_len_varint(len as u64) + len
+        }
+    };
     field(type_url) + field(value) + field(local)
 }
 
@@ -94,7 +109,10 @@ pub fn decode_local_channel(frame: &[u8]) -> Result<String, FrameError> {
 pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
     let msg = decode_frame(frame)?;
     if msg.type_url != E::TYPE_URL {
-        return Err(FrameError::UnexpectedType { expected: E::TYPE_URL, actual: msg.type_url });
+        return Err(FrameError::UnexpectedType {
+            expected: E::TYPE_URL,
+            actual: msg.type_url,
+        });
     }
     Ok(E::decode(msg.value)?)
 }
@@ -102,12 +120,15 @@ pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{stream, Request, Stream, StreamAck};
+    use crate::envelope::{Request, Stream, StreamAck, stream};
 
     #[test]
     fn empty_value_and_channel_are_omitted() {
         let frame = encode_frame("type.googleapis.com/MyUpdate", &StreamAck {}, "");
-        assert_eq!(hex(&frame), "0a1c747970652e676f6f676c65617069732e636f6d2f4d79557064617465");
+        assert_eq!(
+            hex(&frame),
+            "0a1c747970652e676f6f676c65617069732e636f6d2f4d79557064617465"
+        );
     }
 
     #[test]
@@ -130,10 +151,25 @@ mod tests {
 
     #[test]
     fn wrong_type_and_garbage_are_errors() {
-        let frame = encode_envelope(&Stream { body: Some(stream::Body::Ack(StreamAck {})), ..Default::default() }, "");
-        assert!(matches!(decode_envelope::<Request>(frame), Err(FrameError::UnexpectedType { .. })));
-        assert!(matches!(decode_frame(Bytes::from_static(&[0xff, 0xff, 0xff])), Err(FrameError::Malformed(_))));
-        assert_eq!(decode_local_channel(&encode_envelope(&Request::default(), "X.REQ")).expect("ok"), "X.REQ");
+        let frame = encode_envelope(
+            &Stream {
+                body: Some(stream::Body::Ack(StreamAck {})),
+                ..Default::default()
+            },
+            "",
+        );
+        assert!(matches!(
+            decode_envelope::<Request>(frame),
+            Err(FrameError::UnexpectedType { .. })
+        ));
+        assert!(matches!(
+            decode_frame(Bytes::from_static(&[0xff, 0xff, 0xff])),
+            Err(FrameError::Malformed(_))
+        ));
+        assert_eq!(
+            decode_local_channel(&encode_envelope(&Request::default(), "X.REQ")).expect("ok"),
+            "X.REQ"
+        );
     }
 
     fn hex(b: &[u8]) -> String {

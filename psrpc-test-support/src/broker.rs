@@ -1,0 +1,151 @@
+//! Broker processes for tests: a real server binary started on a free
+//! loopback port, killed when dropped.
+//!
+//! A test that needs a broker calls a launcher ([`crate::nats::NatsServer`],
+//! [`crate::redis::RedisServer`]). If the environment names an external broker
+//! (`PSRPC_NATS_URL`, `PSRPC_REDIS_URL`), that one is used instead. If the
+//! binary is missing, the launcher returns [`BrokerError::Missing`]; tests turn
+//! that into a skip only outside CI ([`skip_or_fail`]): under `CI=true` a
+//! missing broker fails the run.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why a broker could not be provided.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// The server binary is not on PATH.
+    #[error("{0} not found on PATH")]
+    Missing(&'static str),
+    /// The process could not be started or did not accept connections in time.
+    #[error("{binary} did not start: {reason}")]
+    Start {
+        /// The binary that failed.
+        binary: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Whether this run is in CI (`CI=true`), where missing brokers are failures.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Handles a missing broker: panics under CI, otherwise prints a skip notice
+/// and returns `None` so the test can return early.
+pub fn skip_or_fail<T>(result: Result<T, BrokerError>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(BrokerError::Missing(bin)) if !in_ci() => {
+            eprintln!("skipping: {bin} not on PATH (set CI=true to make this a failure)");
+            None
+        }
+        Err(e) => panic!("broker unavailable: {e}"),
+    }
+}
+
+/// Finds `binary` on PATH.
+pub fn find_binary(binary: &'static str) -> Result<PathBuf, BrokerError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(binary))
+        .find(|candidate| candidate.is_file())
+        .ok_or(BrokerError::Missing(binary))
+}
+
+/// A free TCP port on 127.0.0.1 (bound once, then released for the broker).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// A running broker process; killed (and reaped) on drop.
+#[derive(Debug)]
+pub struct BrokerProcess {
+    binary: &'static str,
+    args: Vec<String>,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl BrokerProcess {
+    /// Starts `binary` with `args` and waits until it accepts TCP connections on `port`.
+    pub fn start(binary: &'static str, args: Vec<String>, port: u16) -> Result<Self, BrokerError> {
+        let mut process = BrokerProcess {
+            binary,
+            args,
+            port,
+            child: None,
+        };
+        process.restart()?;
+        Ok(process)
+    }
+
+    /// The port the broker listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills the process (if running) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again with the same arguments and port (after [`stop`](Self::stop)).
+    pub fn restart(&mut self) -> Result<(), BrokerError> {
+        self.stop();
+        let path = find_binary(self.binary)?;
+        let child = Command::new(path)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| BrokerError::Start {
+                binary: self.binary,
+                reason: e.to_string(),
+            })?;
+        self.child = Some(child);
+        self.wait_until_listening(Duration::from_secs(10))
+    }
+
+    fn wait_until_listening(&mut self, limit: Duration) -> Result<(), BrokerError> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(BrokerError::Start {
+                    binary: self.binary,
+                    reason: format!("exited with {status}"),
+                });
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Ok(());
+            }
+            // Polling a port that has no readiness event to await.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(BrokerError::Start {
+            binary: self.binary,
+            reason: format!("port {} not listening after {limit:?}", self.port),
+        })
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
