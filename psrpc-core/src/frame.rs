@@ -172,6 +172,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// The same property as the `fuzz/` target, as a quick stable-Rust check.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoders(data in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let bytes = Bytes::from(data);
+            let _ = decode_local_channel(&bytes);
+            let _ = decode_envelope::<Request>(bytes.clone());
+            let _ = decode_envelope::<Stream>(bytes.clone());
+            let _ = decode_frame(bytes);
+        }
+    }
+
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
