@@ -280,7 +280,7 @@ fn user_message_type_urls_have_no_leading_dot_without_a_package() {
 }
 
 /// Already-encoded message bytes, framed as they are.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct RawMessage(Vec<u8>);
 
 impl prost::Message for RawMessage {
@@ -301,11 +301,5 @@ impl prost::Message for RawMessage {
     }
     fn clear(&mut self) {
         self.0.clear();
-    }
-}
-
-impl Default for RawMessage {
-    fn default() -> Self {
-        RawMessage(Vec::new())
     }
 }

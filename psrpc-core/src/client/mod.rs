@@ -1,0 +1,177 @@
+//! The client engine: one [`RpcClient`] per service per process.
+//!
+//! A client subscribes to its three channels (responses, claims, stream
+//! frames) once, and one dispatcher task routes every received envelope to
+//! the call waiting for it by request or stream id. Calls wait on their own
+//! futures: no task is spawned per call.
+
+mod dispatch;
+mod multi;
+mod routes;
+mod select;
+mod single;
+mod stream;
+mod subscription;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::watch;
+
+pub use multi::{MultiResponses, Response};
+pub use subscription::TypedSubscription;
+
+use crate::bus::SharedBus;
+use crate::channel::{self, Channel};
+use crate::error::Error;
+use crate::frame::Envelope;
+use crate::id;
+use crate::info::{MethodInfo, RpcInfo};
+use crate::options::{ClientOptions, RequestOptions, SelectionOptions};
+use crate::outbound;
+use routes::Routes;
+
+/// A client of one service on a bus. Cheap to clone; clones share state.
+#[derive(Clone, Debug)]
+pub struct RpcClient {
+    inner: Arc<ClientInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ClientInner {
+    pub(crate) service: Arc<str>,
+    pub(crate) id: String,
+    pub(crate) bus: SharedBus,
+    pub(crate) options: ClientOptions,
+    pub(crate) routes: Arc<Routes>,
+    pub(crate) closed: AtomicBool,
+    /// Flips to `true` once; the dispatcher and streams watch it.
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+impl RpcClient {
+    /// Creates a client of `service` on `bus` and subscribes its channels.
+    pub async fn new(
+        service: impl Into<Arc<str>>,
+        bus: SharedBus,
+        options: ClientOptions,
+    ) -> Result<Self, Error> {
+        let service = service.into();
+        let id = options.client_id.clone().unwrap_or_else(id::new_client_id);
+        let capacity = options.channel_capacity;
+        let responses = bus
+            .subscribe(&channel::response_channel(&service, &id), capacity)
+            .await?;
+        let claims = bus
+            .subscribe(&channel::claim_request_channel(&service, &id), capacity)
+            .await?;
+        let streams = bus
+            .subscribe(&channel::stream_client_channel(&service, &id), capacity)
+            .await?;
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(ClientInner {
+            service,
+            id,
+            bus,
+            options,
+            routes: Arc::new(Routes::default()),
+            closed: AtomicBool::new(false),
+            shutdown,
+        });
+        tokio::spawn(dispatch::run(
+            Arc::downgrade(&inner),
+            inner.shutdown.subscribe(),
+            responses,
+            claims,
+            streams,
+        ));
+        Ok(RpcClient { inner })
+    }
+
+    /// The client id (`CLI_…`).
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The service name.
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// Whether [`close`](Self::close) was called (or the bus closed).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the client: every pending call ends with `canceled`
+    /// ([`Error::client_closed`]), its subscriptions are dropped, and later
+    /// calls fail at once.
+    pub async fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Number of routes held by pending calls (0 when idle: nothing leaks).
+    pub fn pending_routes(&self) -> usize {
+        self.inner.routes.len()
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<ClientInner> {
+        &self.inner
+    }
+}
+
+impl ClientInner {
+    pub(crate) fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.shutdown.send_replace(true);
+            self.routes.clear();
+        }
+    }
+
+    pub(crate) fn ensure_open(&self) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::client_closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn rpc_info(&self, method: &MethodInfo, topics: Vec<String>) -> RpcInfo {
+        RpcInfo::new(Arc::clone(&self.service), method, topics)
+    }
+
+    /// Encodes `message` for `channel` (once) and publishes it.
+    pub(crate) async fn publish<E: Envelope>(
+        &self,
+        channel: &Channel,
+        message: &E,
+    ) -> Result<(), Error> {
+        outbound::publish(&*self.bus, channel, message).await
+    }
+
+    /// The timeout of a call: the request's, else the client's.
+    pub(crate) fn timeout(&self, options: &RequestOptions) -> std::time::Duration {
+        options.timeout.unwrap_or(self.options.timeout)
+    }
+
+    /// The selection of a call: the request's, else the method's default.
+    pub(crate) fn selection(
+        &self,
+        method: &MethodInfo,
+        options: &RequestOptions,
+    ) -> SelectionOptions {
+        options.selection.clone().unwrap_or_else(|| {
+            if method.affinity_enabled() {
+                SelectionOptions::best_affinity(self.options.selection_timeout)
+            } else {
+                SelectionOptions::first_available(self.options.selection_timeout)
+            }
+        })
+    }
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}

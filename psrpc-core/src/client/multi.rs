@@ -1,0 +1,240 @@
+//! Multi RPCs: every server answers; the caller reads a stream of responses.
+
+use std::collections::HashSet;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep, sleep_until};
+
+use super::RpcClient;
+use super::routes::RouteGuard;
+use crate::envelope::{self, Request};
+use crate::error::{Error, ErrorCode};
+use crate::id;
+use crate::info::{MethodInfo, RpcInfo};
+use crate::interceptor::{ClientMultiInterceptor, ResponseHook, UnaryCall};
+use crate::metadata::unix_nanos;
+use crate::options::RequestOptions;
+use crate::payload::Payload;
+
+/// One server's answer to a multi-RPC.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response<T> {
+    /// The server that answered.
+    pub server_id: String,
+    /// Its result.
+    pub result: Result<T, Error>,
+}
+
+impl RpcClient {
+    /// Calls a multi method: every server answers. The returned stream ends at
+    /// the timeout, or as soon as the expected responders (a count or a set of
+    /// server ids in `options`) have all answered.
+    pub async fn request_multi<Req: Payload, Resp: Payload>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        request: &Req,
+        options: RequestOptions,
+    ) -> Result<MultiResponses<Resp>, Error> {
+        let client = self.inner();
+        client.ensure_open()?;
+        let info = client.rpc_info(method, topics);
+        let mut call = UnaryCall {
+            payload: request.encode_payload(),
+            options,
+        };
+        for hook in &client.options.request_hooks {
+            hook(&info, &call.payload);
+        }
+        for interceptor in &client.options.multi_interceptors {
+            interceptor.on_send(&info, &mut call)?;
+        }
+
+        let timeout = client.timeout(&call.options);
+        let now = SystemTime::now();
+        let request_id = id::new_request_id();
+        let request = Request {
+            request_id: request_id.clone(),
+            client_id: client.id.clone(),
+            sent_at: unix_nanos(now),
+            expiry: unix_nanos(now + timeout),
+            multi: true,
+            raw_request: call.payload.clone(),
+            metadata: call.options.metadata.clone(),
+            ..Default::default()
+        };
+        let mut guard = RouteGuard::new(client.routes.clone());
+        let rx = guard.response(&request_id, client.options.channel_capacity);
+        client
+            .publish(&info.request_channel(false), &request)
+            .await?;
+
+        Ok(MultiResponses {
+            rx,
+            _guard: guard,
+            deadline: Box::pin(sleep_until(Instant::now() + timeout)),
+            expected_count: call.options.expected_responses,
+            expected_servers: call.options.expected_servers,
+            answered: HashSet::new(),
+            done: false,
+            observers: Observers {
+                info,
+                request: call.payload,
+                interceptors: client.options.multi_interceptors.clone(),
+                hooks: client.options.response_hooks.clone(),
+            },
+            _message: std::marker::PhantomData,
+        })
+    }
+}
+
+/// The responses of a multi-RPC, as a [`Stream`] of [`Response`]s.
+///
+/// Dropping it cancels the call and frees its routes.
+pub struct MultiResponses<T> {
+    rx: mpsc::Receiver<envelope::Response>,
+    _guard: RouteGuard,
+    deadline: Pin<Box<Sleep>>,
+    expected_count: Option<usize>,
+    expected_servers: Option<HashSet<String>>,
+    answered: HashSet<String>,
+    done: bool,
+    observers: Observers,
+    _message: std::marker::PhantomData<fn() -> T>,
+}
+
+struct Observers {
+    info: RpcInfo,
+    request: Bytes,
+    interceptors: Vec<Arc<dyn ClientMultiInterceptor>>,
+    hooks: Vec<ResponseHook>,
+}
+
+impl<T> std::fmt::Debug for MultiResponses<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiResponses")
+            .field("answered", &self.answered)
+            .field("expected_count", &self.expected_count)
+            .field("expected_servers", &self.expected_servers)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl<T: Payload> MultiResponses<T> {
+    /// Waits for every response and returns them.
+    pub async fn collect_all(mut self) -> Vec<Response<T>> {
+        let mut out = Vec::new();
+        while let Some(r) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
+            out.push(r);
+        }
+        out
+    }
+
+    /// Servers that answered so far.
+    pub fn answered(&self) -> &HashSet<String> {
+        &self.answered
+    }
+
+    /// Expected servers (see [`RequestOptions::expected_servers`]) that have not answered.
+    pub fn missing(&self) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .expected_servers
+            .iter()
+            .flatten()
+            .filter(|s| !self.answered.contains(*s))
+            .cloned()
+            .collect();
+        missing.sort();
+        missing
+    }
+
+    fn complete(&self) -> bool {
+        let by_count = self
+            .expected_count
+            .is_some_and(|n| self.answered.len() >= n);
+        let by_set = self
+            .expected_servers
+            .as_ref()
+            .is_some_and(|set| set.iter().all(|s| self.answered.contains(s)));
+        by_count || by_set
+    }
+
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            for interceptor in &self.observers.interceptors {
+                interceptor.on_close(&self.observers.info);
+            }
+        }
+    }
+
+    fn convert(&self, res: envelope::Response) -> Response<T> {
+        let mut result = if res.error.is_empty() {
+            Ok(res.raw_response)
+        } else {
+            Err(Error::from_wire(&res.code, res.error, res.error_details))
+        };
+        for interceptor in &self.observers.interceptors {
+            interceptor.on_response(&self.observers.info, &res.server_id, &mut result);
+        }
+        for hook in &self.observers.hooks {
+            hook(
+                &self.observers.info,
+                &self.observers.request,
+                result.as_ref(),
+            );
+        }
+        let result = result.and_then(|bytes| {
+            T::decode_payload(bytes)
+                .map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))
+        });
+        Response {
+            server_id: res.server_id,
+            result,
+        }
+    }
+}
+
+impl<T: Payload> Stream for MultiResponses<T> {
+    type Item = Response<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.complete() {
+            this.finish();
+            return Poll::Ready(None);
+        }
+        match this.rx.poll_recv(cx) {
+            Poll::Ready(Some(res)) => {
+                this.answered.insert(res.server_id.clone());
+                Poll::Ready(Some(this.convert(res)))
+            }
+            Poll::Ready(None) => {
+                // The client was closed while the call was pending.
+                this.finish();
+                Poll::Ready(Some(Response {
+                    server_id: String::new(),
+                    result: Err(Error::client_closed()),
+                }))
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.finish();
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}

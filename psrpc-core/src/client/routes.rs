@@ -1,0 +1,160 @@
+//! The client's routing tables: which waiting call gets a received envelope.
+//!
+//! Each pending call owns a [`RouteGuard`]; dropping it (the call finished,
+//! failed, or its future was dropped) removes its routes. Closing the client
+//! clears every table, so every waiting call wakes up with `None`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::envelope::{ClaimRequest, Response, Stream};
+
+const SHARDS: usize = 16;
+
+/// A map from ids to senders, sharded to keep lock contention low.
+#[derive(Debug)]
+pub(crate) struct Table<T> {
+    shards: [Mutex<HashMap<String, mpsc::Sender<T>>>; SHARDS],
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            shards: std::array::from_fn(|_| Mutex::default()),
+            hasher: Default::default(),
+        }
+    }
+}
+
+impl<T> Table<T> {
+    fn shard(&self, id: &str) -> &Mutex<HashMap<String, mpsc::Sender<T>>> {
+        &self.shards[shard_index(&self.hasher, id)]
+    }
+
+    pub(crate) fn insert(&self, id: &str, sender: mpsc::Sender<T>) {
+        self.shard(id).lock().insert(id.to_owned(), sender);
+    }
+
+    pub(crate) fn remove(&self, id: &str) {
+        self.shard(id).lock().remove(id);
+    }
+
+    /// Routes `item` to the call waiting on `id`; a full or missing route drops it.
+    pub(crate) fn route(&self, id: &str, item: T) -> bool {
+        let sender = self.shard(id).lock().get(id).cloned();
+        match sender {
+            Some(tx) => tx.try_send(item).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Drops every route: waiting calls see their channel closed.
+    pub(crate) fn clear(&self) {
+        for shard in &self.shards {
+            shard.lock().clear();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+}
+
+fn shard_index(hasher: &impl BuildHasher, id: &(impl Hash + ?Sized)) -> usize {
+    (hasher.hash_one(id) as usize) % SHARDS
+}
+
+/// The three tables of a client.
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    pub(crate) responses: Table<Response>,
+    pub(crate) claims: Table<ClaimRequest>,
+    pub(crate) streams: Table<Stream>,
+}
+
+impl Routes {
+    pub(crate) fn clear(&self) {
+        self.responses.clear();
+        self.claims.clear();
+        self.streams.clear();
+    }
+
+    /// Number of live routes (for tests and leak checks).
+    pub(crate) fn len(&self) -> usize {
+        self.responses.len() + self.claims.len() + self.streams.len()
+    }
+}
+
+/// Which table a guard cleans up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RouteKind {
+    Response,
+    Claim,
+    Stream,
+}
+
+/// Removes a call's routes when dropped.
+#[derive(Debug)]
+pub(crate) struct RouteGuard {
+    routes: Arc<Routes>,
+    entries: Vec<(RouteKind, String)>,
+}
+
+impl RouteGuard {
+    pub(crate) fn new(routes: Arc<Routes>) -> Self {
+        RouteGuard {
+            routes,
+            entries: Vec::with_capacity(2),
+        }
+    }
+
+    pub(crate) fn response(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Response> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.routes.responses.insert(id, tx);
+        self.entries.push((RouteKind::Response, id.to_owned()));
+        rx
+    }
+
+    pub(crate) fn claim(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<ClaimRequest> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.routes.claims.insert(id, tx);
+        self.entries.push((RouteKind::Claim, id.to_owned()));
+        rx
+    }
+
+    pub(crate) fn stream(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Stream> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.routes.streams.insert(id, tx);
+        self.entries.push((RouteKind::Stream, id.to_owned()));
+        rx
+    }
+
+    /// Removes the claim route early (selection is over).
+    pub(crate) fn release_claims(&mut self) {
+        self.entries.retain(|(kind, id)| {
+            if matches!(kind, RouteKind::Claim) {
+                self.routes.claims.remove(id);
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        for (kind, id) in &self.entries {
+            match kind {
+                RouteKind::Response => self.routes.responses.remove(id),
+                RouteKind::Claim => self.routes.claims.remove(id),
+                RouteKind::Stream => self.routes.streams.remove(id),
+            }
+        }
+    }
+}

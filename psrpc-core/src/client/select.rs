@@ -1,0 +1,234 @@
+//! Server selection: which of the servers that claimed a request gets it.
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use crate::envelope::{ClaimRequest, Response};
+use crate::error::Error;
+use crate::options::{Claim, SelectionOptions};
+
+/// Waits for claims and picks a server under `opts` (Go psrpc semantics):
+///
+/// - claims below `minimum_affinity` (when > 0) do not qualify;
+/// - `accept_first_available`, or a claim at or above `maximum_affinity`
+///   (when > 0), wins at once;
+/// - otherwise the best qualifying claim (or `selection_fn` over all of them)
+///   is chosen when `affinity_timeout` passes, or `short_circuit_timeout` after
+///   the first qualifying claim;
+/// - an error response (a server could not decode the request) ends the
+///   selection with that error; no qualifying claim gives `unavailable`.
+pub(crate) async fn select_server(
+    claims: &mut mpsc::Receiver<ClaimRequest>,
+    mut responses: Option<&mut mpsc::Receiver<Response>>,
+    opts: &SelectionOptions,
+) -> Result<String, Error> {
+    let mut deadline = Instant::now() + opts.affinity_timeout;
+    let mut shorted = false;
+    let mut best: Option<Claim> = None;
+    let mut qualifying: Vec<Claim> = Vec::new();
+    let mut claim_count = 0usize;
+
+    loop {
+        tokio::select! {
+            biased;
+            claim = claims.recv() => {
+                let Some(claim) = claim else { return Err(Error::client_closed()) };
+                claim_count += 1;
+                if opts.minimum_affinity > 0.0 && claim.affinity < opts.minimum_affinity {
+                    continue;
+                }
+                if opts.accept_first_available
+                    || (opts.maximum_affinity > 0.0 && claim.affinity >= opts.maximum_affinity)
+                {
+                    return Ok(claim.server_id);
+                }
+                let claim = Claim { server_id: claim.server_id, affinity: claim.affinity };
+                if opts.selection_fn.is_some() {
+                    qualifying.push(claim);
+                } else if best.as_ref().is_none_or(|b| claim.affinity > b.affinity) {
+                    best = Some(claim);
+                }
+                if let (Some(short), false) = (opts.short_circuit_timeout, shorted) {
+                    shorted = true;
+                    deadline = deadline.min(Instant::now() + short);
+                }
+            }
+            response = recv_error(&mut responses) => return Err(response),
+            () = sleep_until(deadline) => {
+                return match (&opts.selection_fn, best) {
+                    (Some(select), _) if !qualifying.is_empty() => select(&qualifying),
+                    (_, Some(best)) => Ok(best.server_id),
+                    _ if claim_count > 0 => Err(Error::no_server_available(claim_count)),
+                    _ => Err(Error::no_response()),
+                };
+            }
+        }
+    }
+}
+
+/// The first error response, if a response channel is watched.
+async fn recv_error(responses: &mut Option<&mut mpsc::Receiver<Response>>) -> Error {
+    let Some(rx) = responses.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Some(res) if !res.error.is_empty() => {
+                return Error::from_wire(&res.code, res.error, res.error_details);
+            }
+            Some(_) => {}
+            None => return Error::client_closed(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use std::time::Duration;
+
+    fn claim(server: &str, affinity: f32) -> ClaimRequest {
+        ClaimRequest {
+            request_id: "REQ_x".into(),
+            server_id: server.into(),
+            affinity,
+        }
+    }
+
+    async fn run(
+        claims: Vec<(u64, ClaimRequest)>,
+        opts: SelectionOptions,
+    ) -> (Result<String, Error>, Duration) {
+        let (tx, mut rx) = mpsc::channel(16);
+        let start = Instant::now();
+        tokio::spawn(async move {
+            for (at_ms, c) in claims {
+                sleep_until(start + Duration::from_millis(at_ms)).await;
+                if tx.send(c).await.is_err() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
+        });
+        let result = select_server(&mut rx, None, &opts).await;
+        (result, start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_available_wins_at_once() {
+        let opts = SelectionOptions::first_available(Duration::from_secs(1));
+        let (r, t) = run(vec![(5, claim("a", 0.1)), (6, claim("b", 1.0))], opts).await;
+        assert_eq!(r.expect("selected"), "a");
+        assert_eq!(t, Duration::from_millis(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn best_affinity_within_the_short_circuit() {
+        let opts = SelectionOptions::best_affinity(Duration::from_secs(1));
+        let (r, t) = run(
+            vec![
+                (10, claim("a", 0.2)),
+                (100, claim("b", 0.9)),
+                (300, claim("c", 1.0)),
+            ],
+            opts,
+        )
+        .await;
+        assert_eq!(
+            r.expect("selected"),
+            "b",
+            "c arrived after the 200 ms short circuit"
+        );
+        assert_eq!(t, Duration::from_millis(210));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn maximum_affinity_wins_immediately_and_minimum_filters() {
+        let opts = SelectionOptions::default()
+            .minimum_affinity(0.5)
+            .maximum_affinity(0.9);
+        let (r, t) = run(
+            vec![
+                (1, claim("low", 0.4)),
+                (2, claim("mid", 0.6)),
+                (3, claim("top", 0.95)),
+            ],
+            opts,
+        )
+        .await;
+        assert_eq!(r.expect("selected"), "top");
+        assert_eq!(t, Duration::from_millis(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn claims_below_minimum_give_unavailable_with_count() {
+        let opts = SelectionOptions::default()
+            .minimum_affinity(0.5)
+            .affinity_timeout(Duration::from_millis(50));
+        let (r, t) = run(vec![(1, claim("low", 0.4))], opts).await;
+        let err = r.expect_err("nothing qualifies");
+        assert_eq!(err.code(), ErrorCode::Unavailable);
+        assert!(err.message().contains("received 1"), "{err}");
+        assert_eq!(t, Duration::from_millis(50));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_claims_times_out_with_no_response() {
+        let (r, t) = run(
+            vec![],
+            SelectionOptions::first_available(Duration::from_secs(1)),
+        )
+        .await;
+        assert_eq!(r.expect_err("no server"), Error::no_response());
+        assert_eq!(t, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn selection_fn_sees_every_qualifying_claim_at_the_deadline() {
+        let opts = SelectionOptions::default()
+            .affinity_timeout(Duration::from_millis(100))
+            .selection_fn(|claims| {
+                assert_eq!(claims.len(), 3);
+                Ok(claims
+                    .iter()
+                    .min_by(|a, b| a.affinity.total_cmp(&b.affinity))
+                    .expect("claims")
+                    .server_id
+                    .clone())
+            });
+        let (r, t) = run(
+            vec![
+                (1, claim("a", 0.3)),
+                (2, claim("b", 0.1)),
+                (3, claim("c", 0.7)),
+            ],
+            opts,
+        )
+        .await;
+        assert_eq!(r.expect("selected"), "b");
+        assert_eq!(t, Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_response_ends_selection() {
+        let (_ctx, mut claims) = mpsc::channel::<ClaimRequest>(1);
+        let (res_tx, mut responses) = mpsc::channel(1);
+        res_tx
+            .send(Response {
+                error: "bad bytes".into(),
+                code: "malformed_request".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("send");
+        let err = select_server(
+            &mut claims,
+            Some(&mut responses),
+            &SelectionOptions::default(),
+        )
+        .await
+        .expect_err("error response");
+        assert_eq!(err.code(), ErrorCode::MalformedRequest);
+    }
+}

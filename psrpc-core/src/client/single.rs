@@ -1,0 +1,139 @@
+//! Single RPCs: queue and affinity methods (with the claim exchange) and
+//! single-server topic methods (without it).
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use tokio::time::{Instant, timeout_at};
+
+use super::routes::RouteGuard;
+use super::{ClientInner, RpcClient};
+use crate::envelope::{ClaimResponse, Request};
+use crate::error::{Error, ErrorCode};
+use crate::id;
+use crate::info::{MethodInfo, RpcInfo};
+use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
+use crate::metadata::unix_nanos;
+use crate::options::RequestOptions;
+use crate::payload::Payload;
+
+impl RpcClient {
+    /// Calls a single-response method: one server handles the request.
+    ///
+    /// Queue and affinity methods select the server through the claim
+    /// exchange; single-server topic methods skip it. Without any server the
+    /// call fails with `unavailable` after the selection timeout.
+    pub async fn request_single<Req: Payload, Resp: Payload>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        request: &Req,
+        options: RequestOptions,
+    ) -> Result<Reply<Resp>, Error> {
+        let client = self.inner();
+        client.ensure_open()?;
+        let info = client.rpc_info(method, topics);
+        let payload = request.encode_payload();
+        for hook in &client.options.request_hooks {
+            hook(&info, &payload);
+        }
+
+        let interceptors = client
+            .options
+            .unary_interceptors
+            .iter()
+            .chain(options.unary_interceptors.iter());
+        let chain: Vec<_> = interceptors.cloned().collect();
+        let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
+            unary_call(client, method, &info, call).boxed()
+        };
+        let next = ClientUnaryNext {
+            info: &info,
+            chain: &chain,
+            terminal: &terminal,
+        };
+        let outcome = next
+            .run(UnaryCall {
+                payload: payload.clone(),
+                options,
+            })
+            .await;
+
+        for hook in &client.options.response_hooks {
+            hook(&info, &payload, outcome.as_ref().map(|r| &r.message));
+        }
+        let reply = outcome?;
+        let message = Resp::decode_payload(reply.message)
+            .map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))?;
+        Ok(Reply {
+            message,
+            server_id: reply.server_id,
+        })
+    }
+}
+
+/// The call itself, after the interceptors.
+async fn unary_call(
+    client: &ClientInner,
+    method: &MethodInfo,
+    info: &RpcInfo,
+    call: UnaryCall,
+) -> Result<Reply<Bytes>, Error> {
+    client.ensure_open()?;
+    let timeout = client.timeout(&call.options);
+    let deadline = Instant::now() + timeout;
+    let now = SystemTime::now();
+    let request_id = id::new_request_id();
+    let request = Request {
+        request_id: request_id.clone(),
+        client_id: client.id.clone(),
+        sent_at: unix_nanos(now),
+        expiry: unix_nanos(now + timeout),
+        multi: false,
+        raw_request: call.payload,
+        metadata: call.options.metadata.clone(),
+        ..Default::default()
+    };
+
+    let mut guard = RouteGuard::new(client.routes.clone());
+    let mut responses = guard.response(&request_id, 2);
+    let mut claims = method
+        .require_claim()
+        .then(|| guard.claim(&request_id, client.options.channel_capacity));
+
+    client
+        .publish(&info.request_channel(method.queue()), &request)
+        .await?;
+
+    if let Some(claims) = claims.as_mut() {
+        let selection = client.selection(method, &call.options);
+        let chosen = timeout_at(
+            deadline,
+            super::select::select_server(claims, Some(&mut responses), &selection),
+        )
+        .await
+        .map_err(|_| Error::request_timed_out())??;
+        guard.release_claims();
+        let claim = ClaimResponse {
+            request_id: request_id.clone(),
+            server_id: chosen,
+        };
+        client
+            .publish(&info.claim_response_channel(), &claim)
+            .await?;
+    }
+
+    match timeout_at(deadline, responses.recv()).await {
+        Err(_) => Err(Error::request_timed_out()),
+        Ok(None) => Err(Error::client_closed()),
+        Ok(Some(res)) if !res.error.is_empty() => {
+            Err(Error::from_wire(&res.code, res.error, res.error_details))
+        }
+        Ok(Some(res)) => Ok(Reply {
+            message: res.raw_response,
+            server_id: res.server_id,
+        }),
+    }
+}

@@ -1,0 +1,107 @@
+//! Opening a stream from the client.
+
+use std::time::SystemTime;
+
+use tokio::time::{Instant, timeout_at};
+
+use super::RpcClient;
+use super::routes::RouteGuard;
+use crate::envelope::{self, ClaimResponse, stream::Body};
+use crate::error::Error;
+use crate::id;
+use crate::info::MethodInfo;
+use crate::metadata::unix_nanos;
+use crate::options::RequestOptions;
+use crate::payload::Payload;
+use crate::stream::{ClientStream, RpcStream, StreamCore, StreamSetup, spawn_pump};
+
+impl RpcClient {
+    /// Opens a bidirectional stream with one server (selected through the
+    /// claim exchange); resolves once the server acknowledged the open.
+    pub async fn open_stream<Out: Payload, In: Payload>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        options: RequestOptions,
+    ) -> Result<ClientStream<Out, In>, Error> {
+        let client = self.inner();
+        client.ensure_open()?;
+        let info = client.rpc_info(method, topics);
+        let timeout = client.timeout(&options);
+        let deadline = Instant::now() + timeout;
+        let stream_id = id::new_stream_id();
+        let request_id = id::new_request_id();
+        let capacity = client.options.channel_capacity;
+
+        let mut guard = RouteGuard::new(client.routes.clone());
+        let mut frames = guard.stream(&stream_id, capacity);
+        let mut claims = method
+            .require_claim()
+            .then(|| guard.claim(&request_id, capacity));
+
+        let now = SystemTime::now();
+        let open = envelope::Stream {
+            stream_id: stream_id.clone(),
+            request_id: request_id.clone(),
+            sent_at: unix_nanos(now),
+            expiry: unix_nanos(now + timeout),
+            body: Some(Body::Open(envelope::StreamOpen {
+                node_id: client.id.clone(),
+                metadata: options.metadata.clone(),
+            })),
+        };
+        let server_channel = info.stream_server_channel();
+        client.publish(&server_channel, &open).await?;
+
+        if let Some(claims) = claims.as_mut() {
+            let selection = client.selection(method, &options);
+            let chosen = timeout_at(
+                deadline,
+                super::select::select_server(claims, None, &selection),
+            )
+            .await
+            .map_err(|_| Error::request_timed_out())??;
+            guard.release_claims();
+            let claim = ClaimResponse {
+                request_id: request_id.clone(),
+                server_id: chosen,
+            };
+            client
+                .publish(&info.claim_response_channel(), &claim)
+                .await?;
+        }
+
+        loop {
+            match timeout_at(deadline, frames.recv()).await {
+                Err(_) => return Err(Error::request_timed_out()),
+                Ok(None) => return Err(Error::client_closed()),
+                Ok(Some(frame)) => match frame.body {
+                    Some(Body::Ack(_)) if frame.request_id == request_id => break,
+                    Some(Body::Close(close)) => {
+                        return Err(Error::from_wire(&close.code, close.error, Vec::new()));
+                    }
+                    _ => {}
+                },
+            }
+        }
+
+        let (core, incoming) = StreamCore::new(StreamSetup {
+            stream_id,
+            info,
+            bus: client.bus.clone(),
+            peer_channel: server_channel,
+            send_timeout: timeout,
+            interceptors: client.options.stream_interceptors.clone(),
+            keepalive: client.options.stream_keepalive,
+            capacity,
+            on_close: Box::new(move || drop(guard)),
+        });
+        spawn_pump(
+            core.clone(),
+            frames,
+            client.shutdown.subscribe(),
+            Error::client_closed(),
+        );
+        Ok(RpcStream::new(core, incoming, None))
+    }
+}

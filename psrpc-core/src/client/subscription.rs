@@ -1,0 +1,97 @@
+//! Client side of subscriptions: typed streams of published messages.
+
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+
+use super::RpcClient;
+use crate::bus::Subscription;
+use crate::error::Error;
+use crate::frame;
+use crate::info::MethodInfo;
+use crate::payload::Payload;
+
+impl RpcClient {
+    /// Subscribes to a subscription method: every subscriber receives each
+    /// message for `Routing::Multi` methods; otherwise subscribers form a queue
+    /// and one of them receives each message.
+    pub async fn subscribe<M: Payload>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+    ) -> Result<TypedSubscription<M>, Error> {
+        let client = self.inner();
+        client.ensure_open()?;
+        let info = client.rpc_info(method, topics);
+        let channel = info.request_channel(method.queue());
+        let capacity = client.options.channel_capacity;
+        let sub = if method.multi() {
+            client.bus.subscribe(&channel, capacity).await?
+        } else {
+            client.bus.subscribe_queue(&channel, capacity).await?
+        };
+        Ok(TypedSubscription {
+            sub,
+            _message: PhantomData,
+        })
+    }
+}
+
+/// Messages published on a subscription method, decoded. A [`Stream`] that
+/// ends when the bus closes; dropping it unsubscribes.
+///
+/// Frames that cannot be decoded as `M` are skipped (with a trace event).
+pub struct TypedSubscription<M> {
+    sub: Subscription,
+    _message: PhantomData<fn() -> M>,
+}
+
+impl<M> std::fmt::Debug for TypedSubscription<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedSubscription")
+            .field("sub", &self.sub)
+            .finish()
+    }
+}
+
+impl<M: Payload> TypedSubscription<M> {
+    /// The next message, or `None` once the subscription ended.
+    pub async fn recv(&mut self) -> Option<M> {
+        std::future::poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<M>> {
+        loop {
+            match self.sub.poll_recv(cx) {
+                Poll::Ready(Some(Ok(bytes))) => match frame::decode_frame(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|msg| M::decode_payload(msg.value).map_err(|e| e.to_string()))
+                {
+                    Ok(m) => return Poll::Ready(Some(m)),
+                    Err(e) => tracing::debug!(error = %e, "psrpc subscription: skipping frame"),
+                },
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "psrpc subscription: messages lost")
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Unsubscribes.
+    pub fn close(self) -> Result<(), Error> {
+        drop(self);
+        Ok(())
+    }
+}
+
+impl<M: Payload> Stream for TypedSubscription<M> {
+    type Item = M;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<M>> {
+        self.get_mut().poll_message(cx)
+    }
+}

@@ -1,0 +1,55 @@
+//! The server side of the claim exchange, shared by unary and stream handlers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::ServerInner;
+use crate::channel;
+use crate::envelope::{ClaimRequest, ClaimResponse};
+
+/// Claims waiting for the client's decision, by request id.
+#[derive(Debug, Default)]
+pub(crate) struct PendingClaims(Mutex<HashMap<String, oneshot::Sender<String>>>);
+
+impl PendingClaims {
+    /// Routes a client's decision to the request waiting for it.
+    pub(crate) fn decide(&self, response: ClaimResponse) {
+        if let Some(tx) = self.0.lock().remove(&response.request_id) {
+            let _ = tx.send(response.server_id);
+        }
+    }
+
+    /// Claims `request_id` for the client `client_id` with `affinity` and waits
+    /// up to `wait` for the decision; true if this server was chosen.
+    pub(crate) async fn claim(
+        &self,
+        server: &ServerInner,
+        client_id: &str,
+        request_id: &str,
+        affinity: f32,
+        wait: Duration,
+    ) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.0.lock().insert(request_id.to_owned(), tx);
+        let claim = ClaimRequest {
+            request_id: request_id.to_owned(),
+            server_id: server.id.to_string(),
+            affinity,
+        };
+        let channel = channel::claim_request_channel(&server.service, client_id);
+        let chosen = match server.publish(&channel, &claim).await {
+            Ok(()) => {
+                matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(id)) if *id == *server.id)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "psrpc server: claim not sent");
+                false
+            }
+        };
+        self.0.lock().remove(request_id);
+        chosen
+    }
+}

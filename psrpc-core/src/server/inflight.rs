@@ -1,0 +1,69 @@
+//! Counting work in flight, so shutdown can wait for it to drain.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+/// Counts running handlers; [`wait_idle`](InFlight::wait_idle) resolves at zero.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// One unit of work in flight; dropping it ends the work.
+#[derive(Debug)]
+pub(crate) struct Work(Arc<InFlight>);
+
+impl InFlight {
+    pub(crate) fn start(self: &Arc<Self>) -> Work {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        Work(Arc::clone(self))
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waits_until_all_work_ends() {
+        let tracker = Arc::new(InFlight::default());
+        tracker.wait_idle().await;
+        let a = tracker.start();
+        let b = tracker.start();
+        let waiter = tokio::spawn({
+            let t = Arc::clone(&tracker);
+            async move { t.wait_idle().await }
+        });
+        drop(a);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(b);
+        waiter.await.expect("idle");
+        assert_eq!(tracker.count(), 0);
+    }
+}

@@ -1,0 +1,138 @@
+//! The server engine: handlers registered per method (and topic), each a
+//! task reading its subscriptions; one task per request or stream.
+
+mod claim;
+mod inflight;
+mod registry;
+mod stream;
+mod typed;
+mod unary;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+pub use typed::{AffinityFn, StreamAffinityFn};
+
+use crate::bus::SharedBus;
+use crate::channel::Channel;
+use crate::error::Error;
+use crate::frame::{self, Envelope};
+use crate::id;
+use crate::info::{MethodInfo, RpcInfo};
+use crate::options::ServerOptions;
+use crate::outbound;
+use registry::Registry;
+
+/// A server of one service on a bus. Cheap to clone; clones share state.
+#[derive(Clone, Debug)]
+pub struct RpcServer {
+    inner: Arc<ServerInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ServerInner {
+    pub(crate) service: Arc<str>,
+    pub(crate) id: Arc<str>,
+    pub(crate) bus: SharedBus,
+    pub(crate) options: ServerOptions,
+    pub(crate) registry: Registry,
+    /// Flips to `true` on [`RpcServer::kill`]: in-flight work stops at once.
+    pub(crate) killed: watch::Sender<bool>,
+}
+
+impl RpcServer {
+    /// Creates a server of `service` on `bus`. Methods are served once registered.
+    pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ServerOptions) -> Self {
+        let id = options.server_id.clone().unwrap_or_else(id::new_server_id);
+        let (killed, _) = watch::channel(false);
+        RpcServer {
+            inner: Arc::new(ServerInner {
+                service: service.into(),
+                id: id.into(),
+                bus,
+                options,
+                registry: Registry::default(),
+                killed,
+            }),
+        }
+    }
+
+    /// The server id (`SRV_…`), sent in claims and responses.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The service name.
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    /// Stops serving `method` on `topics`, letting in-flight calls finish.
+    pub async fn deregister(&self, method: &str, topics: &[String]) {
+        if let Some(handler) = self.inner.registry.remove(&registry::key(method, topics)) {
+            handler.drain().await;
+        }
+    }
+
+    /// Publishes `message` to the subscribers of a subscription method.
+    pub async fn publish<M: prost::Message + prost::Name>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        message: &M,
+    ) -> Result<(), Error> {
+        let info = RpcInfo::new(Arc::clone(&self.inner.service), method, topics);
+        let channel = info.request_channel(method.queue());
+        let bus = &*self.inner.bus;
+        let frame = frame::encode_frame(
+            &frame::type_url_of::<M>(),
+            message,
+            outbound::local_name(bus, &channel),
+        );
+        outbound::publish_frame(bus, &channel, frame).await
+    }
+
+    /// Stops taking new requests and streams, waits for in-flight handlers
+    /// and streams to finish, then unsubscribes everything.
+    pub async fn shutdown(&self) {
+        let handlers = self.inner.registry.take_all();
+        futures_util::future::join_all(handlers.iter().map(|h| h.drain())).await;
+    }
+
+    /// Stops at once: in-flight handlers are dropped, streams are closed with
+    /// `unavailable` (EOF), everything is unsubscribed.
+    pub async fn kill(&self) {
+        self.inner.killed.send_replace(true);
+        for handler in self.inner.registry.take_all() {
+            handler.stop();
+        }
+    }
+
+    /// Number of requests and streams being handled.
+    pub fn in_flight(&self) -> usize {
+        self.inner.registry.in_flight()
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<ServerInner> {
+        &self.inner
+    }
+}
+
+impl ServerInner {
+    pub(crate) async fn publish<E: Envelope>(
+        &self,
+        channel: &Channel,
+        message: &E,
+    ) -> Result<(), Error> {
+        outbound::publish(&*self.bus, channel, message).await
+    }
+
+    pub(crate) fn ensure_running(&self) -> Result<(), Error> {
+        if *self.killed.borrow() {
+            Err(Error::server_closed())
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The server's registered handlers and their lifecycle.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::inflight::InFlight;
+use crate::error::{Error, ErrorCode};
+
+/// Phases of a handler's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Taking new requests.
+    Running,
+    /// No new requests; in-flight ones finish (claims and stream frames still flow).
+    Draining,
+    /// Everything unsubscribed.
+    Stopped,
+}
+
+/// One registered method (on one topic).
+#[derive(Debug)]
+pub(crate) struct Handler {
+    phase: watch::Sender<Phase>,
+    pub(crate) in_flight: Arc<InFlight>,
+}
+
+impl Handler {
+    pub(crate) fn new() -> (Arc<Self>, watch::Receiver<Phase>) {
+        let (phase, rx) = watch::channel(Phase::Running);
+        (
+            Arc::new(Handler {
+                phase,
+                in_flight: Arc::default(),
+            }),
+            rx,
+        )
+    }
+
+    /// Stops intake, waits for in-flight work, then unsubscribes.
+    pub(crate) async fn drain(&self) {
+        self.phase.send_replace(Phase::Draining);
+        self.in_flight.wait_idle().await;
+        self.phase.send_replace(Phase::Stopped);
+    }
+
+    /// Unsubscribes at once.
+    pub(crate) fn stop(&self) {
+        self.phase.send_replace(Phase::Stopped);
+    }
+}
+
+/// Handlers by method and topic.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    handlers: Mutex<HashMap<String, Arc<Handler>>>,
+}
+
+fn already_registered(key: &str) -> Error {
+    Error::new(
+        ErrorCode::AlreadyExists,
+        format!("handler for {key} already registered"),
+    )
+}
+
+/// The registry key of `method` on `topics`.
+pub(crate) fn key(method: &str, topics: &[String]) -> String {
+    let mut key = method.to_owned();
+    for t in topics {
+        key.push('|');
+        key.push_str(t);
+    }
+    key
+}
+
+impl Registry {
+    /// Registers `handler` under `key`, unless one is there already.
+    pub(crate) fn insert(&self, key: String, handler: Arc<Handler>) -> Result<(), Error> {
+        let mut handlers = self.handlers.lock();
+        if handlers.contains_key(&key) {
+            return Err(already_registered(&key));
+        }
+        handlers.insert(key, handler);
+        Ok(())
+    }
+
+    /// Fails if a handler is registered under `key`.
+    pub(crate) fn ensure_free(&self, key: &str) -> Result<(), Error> {
+        if self.handlers.lock().contains_key(key) {
+            Err(already_registered(key))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn remove(&self, key: &str) -> Option<Arc<Handler>> {
+        self.handlers.lock().remove(key)
+    }
+
+    pub(crate) fn take_all(&self) -> Vec<Arc<Handler>> {
+        self.handlers.lock().drain().map(|(_, h)| h).collect()
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.handlers
+            .lock()
+            .values()
+            .map(|h| h.in_flight.count())
+            .sum()
+    }
+}

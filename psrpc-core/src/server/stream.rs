@@ -1,0 +1,215 @@
+//! Stream handlers: accepting opens, routing frames to open streams.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+
+use super::ServerInner;
+use super::claim::PendingClaims;
+use super::registry::{self, Handler, Phase};
+use super::typed::StreamMethod;
+use super::unary::next;
+use crate::bus::Subscription;
+use crate::channel;
+use crate::context::RequestContext;
+use crate::envelope::{self, ClaimResponse, stream::Body};
+use crate::error::Error;
+use crate::frame;
+use crate::info::{MethodInfo, RpcInfo};
+use crate::metadata::{self, unix_nanos};
+use crate::stream::{StreamCore, StreamSetup, spawn_pump};
+
+/// Subscribes the stream (and claim) channels of `method` on `topics` and
+/// starts its handler loop.
+pub(super) async fn register(
+    server: &Arc<ServerInner>,
+    method: &MethodInfo,
+    topics: Vec<String>,
+    method_impl: Arc<dyn StreamMethod>,
+) -> Result<(), Error> {
+    server.ensure_running()?;
+    let key = registry::key(&method.name, &topics);
+    server.registry.ensure_free(&key)?;
+    let info = RpcInfo::new(Arc::clone(&server.service), method, topics);
+    let capacity = server.options.channel_capacity;
+    let frames = server
+        .bus
+        .subscribe(&info.stream_server_channel(), capacity)
+        .await?;
+    let claims = match method.require_claim() {
+        true => Some(
+            server
+                .bus
+                .subscribe(&info.claim_response_channel(), capacity)
+                .await?,
+        ),
+        false => None,
+    };
+    let (handler, phase) = Handler::new();
+    server.registry.insert(key, Arc::clone(&handler))?;
+    let stream_loop = StreamLoop {
+        server: Arc::clone(server),
+        info,
+        require_claim: method.require_claim(),
+        method_impl,
+        handler,
+        pending: Arc::default(),
+        streams: Arc::default(),
+    };
+    tokio::spawn(stream_loop.run(frames, claims, phase));
+    Ok(())
+}
+
+type OpenStreams = Mutex<HashMap<String, mpsc::Sender<envelope::Stream>>>;
+
+struct StreamLoop {
+    server: Arc<ServerInner>,
+    info: RpcInfo,
+    require_claim: bool,
+    method_impl: Arc<dyn StreamMethod>,
+    handler: Arc<Handler>,
+    pending: Arc<PendingClaims>,
+    streams: Arc<OpenStreams>,
+}
+
+impl StreamLoop {
+    async fn run(
+        self,
+        frames: Subscription,
+        mut claims: Option<Subscription>,
+        mut phase: watch::Receiver<Phase>,
+    ) {
+        let this = Arc::new(self);
+        let mut frames = Some(frames);
+        let mut accepting = true;
+        loop {
+            tokio::select! {
+                changed = phase.changed() => {
+                    match (changed, *phase.borrow()) {
+                        (Err(_), _) | (_, Phase::Stopped) => return,
+                        (_, Phase::Draining) => accepting = false,
+                        (_, Phase::Running) => {}
+                    }
+                }
+                frame = next(&mut frames) => match frame {
+                    Some(Ok(bytes)) => this.route(bytes, accepting),
+                    Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: stream frames lost"),
+                    None => frames = None,
+                },
+                frame = next(&mut claims) => match frame {
+                    Some(Ok(bytes)) => match frame::decode_envelope::<ClaimResponse>(bytes) {
+                        Ok(claim) => this.pending.decide(claim),
+                        Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
+                    },
+                    Some(Err(e)) => tracing::warn!(error = %e, "psrpc server: claim responses lost"),
+                    None => claims = None,
+                },
+            }
+        }
+    }
+
+    fn route(self: &Arc<Self>, bytes: Bytes, accepting: bool) {
+        let message = match frame::decode_envelope::<envelope::Stream>(bytes) {
+            Ok(m) => m,
+            Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping stream frame"),
+        };
+        if matches!(message.body, Some(Body::Open(_))) {
+            if accepting && message.expiry > unix_nanos(SystemTime::now()) {
+                self.accept(message);
+            }
+            return;
+        }
+        let sender = self.streams.lock().get(&message.stream_id).cloned();
+        if let Some(tx) = sender
+            && tx.try_send(message).is_err()
+        {
+            tracing::warn!(method = %self.info.method, "psrpc server: stream frame dropped (slow stream)");
+        }
+    }
+
+    fn accept(self: &Arc<Self>, open: envelope::Stream) {
+        let work = self.handler.in_flight.start();
+        let mut killed = self.server.killed.subscribe();
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _work = work;
+            tokio::select! {
+                () = crate::signal::raised(&mut killed) => {}
+                () = this.serve(open) => {}
+            }
+        });
+    }
+
+    async fn serve(&self, mut open: envelope::Stream) {
+        let Some(Body::Open(open_body)) = open.body.take() else {
+            return;
+        };
+        let ctx = RequestContext::new(
+            self.info.clone(),
+            open_body.node_id.clone(),
+            open.sent_at,
+            open.expiry,
+            open_body.metadata,
+            Arc::clone(&self.server.id),
+        );
+        if self.require_claim {
+            let affinity = self.method_impl.affinity(&ctx);
+            if affinity < 0.0 {
+                return;
+            }
+            let wait = metadata::until(open.expiry);
+            if !self
+                .pending
+                .claim(
+                    &self.server,
+                    &open_body.node_id,
+                    &open.request_id,
+                    affinity,
+                    wait,
+                )
+                .await
+            {
+                return;
+            }
+        }
+
+        let capacity = self.server.options.channel_capacity;
+        let (frames_tx, frames_rx) = mpsc::channel(capacity);
+        self.streams
+            .lock()
+            .insert(open.stream_id.clone(), frames_tx);
+        let streams = Arc::clone(&self.streams);
+        let stream_id = open.stream_id.clone();
+        let (core, incoming) = StreamCore::new(StreamSetup {
+            stream_id: open.stream_id.clone(),
+            info: self.info.clone(),
+            bus: self.server.bus.clone(),
+            peer_channel: channel::stream_client_channel(&self.server.service, &open_body.node_id),
+            send_timeout: self.server.options.timeout,
+            interceptors: self.server.options.stream_interceptors.clone(),
+            keepalive: self.server.options.stream_keepalive,
+            capacity,
+            on_close: Box::new(move || {
+                streams.lock().remove(&stream_id);
+            }),
+        });
+        if let Err(e) = core.ack(&open).await {
+            core.mark_closed(e);
+            return;
+        }
+        spawn_pump(
+            Arc::clone(&core),
+            frames_rx,
+            self.server.killed.subscribe(),
+            Error::stream_eof(),
+        );
+        let result = self.method_impl.run(Arc::clone(&core), incoming, ctx).await;
+        if core.err().is_none() {
+            let _ = core.close(result.err(), true).await;
+        }
+    }
+}

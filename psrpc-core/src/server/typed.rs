@@ -1,0 +1,198 @@
+//! Typed registration: adapts user handlers over [`Payload`] types to the
+//! byte-level handler loops.
+
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use super::RpcServer;
+use crate::context::RequestContext;
+use crate::error::{Error, ErrorCode};
+use crate::info::MethodInfo;
+use crate::payload::Payload;
+use crate::stream::{RpcStream, ServerStream, StreamCore};
+
+/// Computes a server's affinity for a request; negative means "do not claim".
+pub type AffinityFn<Req> = Arc<dyn Fn(&RequestContext, &Req) -> f32 + Send + Sync>;
+
+/// Computes a server's affinity for a stream; negative means "do not claim".
+pub type StreamAffinityFn = Arc<dyn Fn(&RequestContext) -> f32 + Send + Sync>;
+
+/// A decoded request, typed by the method that decoded it.
+pub(crate) type Decoded = Box<dyn Any + Send>;
+
+/// A unary method as the handler loop sees it.
+pub(crate) trait UnaryMethod: Send + Sync + 'static {
+    /// Decodes a request; failure is a `malformed_request`.
+    fn decode(&self, payload: Bytes) -> Result<Decoded, Error>;
+    /// This server's affinity for the request (1 without an affinity function).
+    fn affinity(&self, ctx: &RequestContext, request: &Decoded) -> f32;
+    /// Runs the handler and encodes its response.
+    fn call(
+        &self,
+        ctx: RequestContext,
+        request: Decoded,
+    ) -> BoxFuture<'static, Result<Bytes, Error>>;
+}
+
+/// A stream method as the handler loop sees it.
+pub(crate) trait StreamMethod: Send + Sync + 'static {
+    /// This server's affinity for the stream (1 without an affinity function).
+    fn affinity(&self, ctx: &RequestContext) -> f32;
+    /// Runs the handler over the accepted stream.
+    fn run(
+        &self,
+        core: Arc<StreamCore>,
+        incoming: mpsc::Receiver<Bytes>,
+        ctx: RequestContext,
+    ) -> BoxFuture<'static, Result<(), Error>>;
+}
+
+struct TypedUnary<Req, Resp, H> {
+    handler: H,
+    affinity: Option<AffinityFn<Req>>,
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp, H, F> UnaryMethod for TypedUnary<Req, Resp, H>
+where
+    Req: Payload,
+    Resp: Payload,
+    H: Fn(RequestContext, Req) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Resp, Error>> + Send + 'static,
+{
+    fn decode(&self, payload: Bytes) -> Result<Decoded, Error> {
+        Req::decode_payload(payload)
+            .map(|r| Box::new(r) as Decoded)
+            .map_err(|e| Error::new(ErrorCode::MalformedRequest, e.to_string()))
+    }
+
+    fn affinity(&self, ctx: &RequestContext, request: &Decoded) -> f32 {
+        match (&self.affinity, request.downcast_ref::<Req>()) {
+            (Some(f), Some(req)) => guarded(|| f(ctx, req)),
+            _ => 1.0,
+        }
+    }
+
+    fn call(
+        &self,
+        ctx: RequestContext,
+        request: Decoded,
+    ) -> BoxFuture<'static, Result<Bytes, Error>> {
+        let Ok(request) = request.downcast::<Req>() else {
+            return Box::pin(async {
+                Err(Error::new(ErrorCode::Internal, "request of the wrong type"))
+            });
+        };
+        let future = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            (self.handler)(ctx, *request)
+        }));
+        Box::pin(async move {
+            let future = future.map_err(|_| panic_error())?;
+            let response = std::panic::AssertUnwindSafe(future)
+                .catch_unwind()
+                .await
+                .map_err(|_| panic_error())??;
+            Ok(response.encode_payload())
+        })
+    }
+}
+
+struct TypedStream<In, Out, H> {
+    handler: H,
+    affinity: Option<StreamAffinityFn>,
+    _types: PhantomData<fn(In) -> Out>,
+}
+
+impl<In, Out, H, F> StreamMethod for TypedStream<In, Out, H>
+where
+    In: Payload,
+    Out: Payload,
+    H: Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    fn affinity(&self, ctx: &RequestContext) -> f32 {
+        self.affinity.as_ref().map_or(1.0, |f| guarded(|| f(ctx)))
+    }
+
+    fn run(
+        &self,
+        core: Arc<StreamCore>,
+        incoming: mpsc::Receiver<Bytes>,
+        ctx: RequestContext,
+    ) -> BoxFuture<'static, Result<(), Error>> {
+        let stream = RpcStream::<Out, In>::new(core, incoming, Some(ctx));
+        let future =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.handler)(stream)));
+        Box::pin(async move {
+            let future = future.map_err(|_| panic_error())?;
+            std::panic::AssertUnwindSafe(future)
+                .catch_unwind()
+                .await
+                .map_err(|_| panic_error())?
+        })
+    }
+}
+
+/// A panicking affinity function counts as "do not claim".
+fn guarded(f: impl FnOnce() -> f32) -> f32 {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(-1.0)
+}
+
+fn panic_error() -> Error {
+    Error::new(ErrorCode::Internal, "handler panicked")
+}
+
+impl RpcServer {
+    /// Serves a unary method (single, affinity, multi or single-server topic)
+    /// on `topics` with `handler`.
+    pub async fn register_unary<Req, Resp, H, F>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        handler: H,
+        affinity: Option<AffinityFn<Req>>,
+    ) -> Result<(), Error>
+    where
+        Req: Payload,
+        Resp: Payload,
+        H: Fn(RequestContext, Req) -> F + Send + Sync + 'static,
+        F: Future<Output = Result<Resp, Error>> + Send + 'static,
+    {
+        let typed = TypedUnary {
+            handler,
+            affinity,
+            _types: PhantomData,
+        };
+        super::unary::register(self.inner(), method, topics, Arc::new(typed)).await
+    }
+
+    /// Serves a stream method on `topics` with `handler`, which runs once per
+    /// accepted stream; its result closes the stream.
+    pub async fn register_stream<In, Out, H, F>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        handler: H,
+        affinity: Option<StreamAffinityFn>,
+    ) -> Result<(), Error>
+    where
+        In: Payload,
+        Out: Payload,
+        H: Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
+        F: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        let typed = TypedStream {
+            handler,
+            affinity,
+            _types: PhantomData,
+        };
+        super::stream::register(self.inner(), method, topics, Arc::new(typed)).await
+    }
+}

@@ -1,0 +1,230 @@
+//! Unary handlers: the request loop and the life of one request.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+
+use super::ServerInner;
+use super::claim::PendingClaims;
+use super::registry::{self, Handler, Phase};
+use super::typed::{Decoded, UnaryMethod};
+use crate::bus::{BusError, Subscription};
+use crate::channel;
+use crate::context::RequestContext;
+use crate::envelope::{ClaimResponse, Request, Response};
+use crate::error::Error;
+use crate::frame;
+use crate::info::{MethodInfo, RpcInfo};
+use crate::interceptor::ServerUnaryNext;
+use crate::metadata::{self, unix_nanos};
+
+/// Subscribes the request (and claim) channels of `method` on `topics` and
+/// starts its handler loop.
+pub(super) async fn register(
+    server: &Arc<ServerInner>,
+    method: &MethodInfo,
+    topics: Vec<String>,
+    method_impl: Arc<dyn UnaryMethod>,
+) -> Result<(), Error> {
+    server.ensure_running()?;
+    let key = registry::key(&method.name, &topics);
+    server.registry.ensure_free(&key)?;
+    let info = RpcInfo::new(Arc::clone(&server.service), method, topics);
+    let capacity = server.options.channel_capacity;
+    let request_channel = info.request_channel(method.queue());
+    let requests = if method.queue() {
+        server
+            .bus
+            .subscribe_queue(&request_channel, capacity)
+            .await?
+    } else {
+        server.bus.subscribe(&request_channel, capacity).await?
+    };
+    let claims = match method.require_claim() {
+        true => Some(
+            server
+                .bus
+                .subscribe(&info.claim_response_channel(), capacity)
+                .await?,
+        ),
+        false => None,
+    };
+    let (handler, phase) = Handler::new();
+    server.registry.insert(key, Arc::clone(&handler))?;
+    let method = UnaryLoop {
+        server: Arc::clone(server),
+        info,
+        require_claim: method.require_claim(),
+        method_impl,
+        handler,
+        pending: Arc::default(),
+    };
+    tokio::spawn(method.run(Some(requests), claims, phase));
+    Ok(())
+}
+
+struct UnaryLoop {
+    server: Arc<ServerInner>,
+    info: RpcInfo,
+    require_claim: bool,
+    method_impl: Arc<dyn UnaryMethod>,
+    handler: Arc<Handler>,
+    pending: Arc<PendingClaims>,
+}
+
+impl UnaryLoop {
+    async fn run(
+        self,
+        mut requests: Option<Subscription>,
+        mut claims: Option<Subscription>,
+        mut phase: watch::Receiver<Phase>,
+    ) {
+        let this = Arc::new(self);
+        loop {
+            tokio::select! {
+                changed = phase.changed() => {
+                    match (changed, *phase.borrow()) {
+                        (Err(_), _) | (_, Phase::Stopped) => return,
+                        (_, Phase::Draining) => requests = None,
+                        (_, Phase::Running) => {}
+                    }
+                }
+                frame = next(&mut requests) => match frame {
+                    Some(Ok(bytes)) => this.accept(bytes),
+                    Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: requests lost"),
+                    None => requests = None,
+                },
+                frame = next(&mut claims) => match frame {
+                    Some(Ok(bytes)) => match frame::decode_envelope::<ClaimResponse>(bytes) {
+                        Ok(claim) => this.pending.decide(claim),
+                        Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
+                    },
+                    Some(Err(e)) => tracing::warn!(error = %e, "psrpc server: claim responses lost"),
+                    None => claims = None,
+                },
+            }
+        }
+    }
+
+    /// Starts handling one request frame.
+    fn accept(self: &Arc<Self>, bytes: Bytes) {
+        let request = match frame::decode_envelope::<Request>(bytes) {
+            Ok(r) => r,
+            Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping request frame"),
+        };
+        if request.expiry <= unix_nanos(SystemTime::now()) {
+            return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
+        }
+        let work = self.handler.in_flight.start();
+        let mut killed = self.server.killed.subscribe();
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _work = work;
+            tokio::select! {
+                () = crate::signal::raised(&mut killed) => {}
+                () = this.handle(request) => {}
+            }
+        });
+    }
+
+    async fn handle(&self, mut request: Request) {
+        let ctx = RequestContext::new(
+            self.info.clone(),
+            request.client_id.clone(),
+            request.sent_at,
+            request.expiry,
+            std::mem::take(&mut request.metadata),
+            Arc::clone(&self.server.id),
+        );
+        let payload = std::mem::take(&mut request.raw_request);
+        let decoded = match self.method_impl.decode(payload.clone()) {
+            Ok(d) => d,
+            Err(e) => return self.respond(&request, Err(e)).await,
+        };
+        if self.require_claim {
+            let affinity = self.method_impl.affinity(&ctx, &decoded);
+            if affinity < 0.0 {
+                return;
+            }
+            let wait = metadata::until(request.expiry);
+            if !self
+                .pending
+                .claim(
+                    &self.server,
+                    &request.client_id,
+                    &request.request_id,
+                    affinity,
+                    wait,
+                )
+                .await
+            {
+                return;
+            }
+        }
+        let deadline = ctx.deadline();
+        let Ok(outcome) = tokio::time::timeout_at(deadline, self.call(ctx, payload, decoded)).await
+        else {
+            return tracing::debug!(request = %request.request_id, "psrpc server: handler passed the deadline");
+        };
+        self.respond(&request, outcome).await;
+    }
+
+    /// Runs the interceptor chain around the handler.
+    async fn call(
+        &self,
+        ctx: RequestContext,
+        payload: Bytes,
+        decoded: Decoded,
+    ) -> Result<Bytes, Error> {
+        let chain = &self.server.options.unary_interceptors;
+        if chain.is_empty() {
+            return self.method_impl.call(ctx, decoded).await;
+        }
+        let method_impl = &self.method_impl;
+        let handler_ctx = ctx.clone();
+        let terminal = move |bytes: Bytes| -> BoxFuture<'_, Result<Bytes, Error>> {
+            let ctx = handler_ctx.clone();
+            async move { method_impl.call(ctx, method_impl.decode(bytes)?).await }.boxed()
+        };
+        ServerUnaryNext {
+            ctx: &ctx,
+            chain,
+            terminal: &terminal,
+        }
+        .run(payload)
+        .await
+    }
+
+    async fn respond(&self, request: &Request, outcome: Result<Bytes, Error>) {
+        let mut response = Response {
+            request_id: request.request_id.clone(),
+            server_id: self.server.id.to_string(),
+            sent_at: unix_nanos(SystemTime::now()),
+            ..Default::default()
+        };
+        match outcome {
+            Ok(bytes) => response.raw_response = bytes,
+            Err(e) => {
+                response.error = e.message().to_owned();
+                response.code = e.code().as_str().to_owned();
+                response.error_details = e.details().to_vec();
+            }
+        }
+        let channel = channel::response_channel(&self.server.service, &request.client_id);
+        if let Err(e) = self.server.publish(&channel, &response).await {
+            tracing::warn!(error = %e, request = %request.request_id, "psrpc server: response not sent");
+        }
+    }
+}
+
+/// The next frame of an optional subscription (pending forever when absent).
+pub(super) async fn next(sub: &mut Option<Subscription>) -> Option<Result<Bytes, BusError>> {
+    match sub {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,75 @@
+//! A bus wrapper whose connection can be cut, to play a process that dies
+//! without a word.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use psrpc_core::SharedBus;
+use psrpc_core::bus::{BusError, MessageBus, Subscription};
+use psrpc_core::channel::Channel;
+
+/// Delegates to a bus until [`cut`](CuttableBus::cut); afterwards every
+/// publish is silently lost, as if the process had vanished.
+#[derive(Debug)]
+pub struct CuttableBus {
+    inner: SharedBus,
+    cut: AtomicBool,
+}
+
+impl CuttableBus {
+    /// Wraps `inner`.
+    pub fn new(inner: SharedBus) -> Arc<Self> {
+        Arc::new(CuttableBus {
+            inner,
+            cut: AtomicBool::new(false),
+        })
+    }
+
+    /// From now on, nothing this bus publishes arrives anywhere.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+    }
+}
+
+impl MessageBus for CuttableBus {
+    fn publish<'a>(
+        &'a self,
+        channel: &'a Channel,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<(), BusError>> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Box::pin(async { Ok(()) });
+        }
+        self.inner.publish(channel, frame)
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        self.inner.subscribe(channel, capacity)
+    }
+
+    fn subscribe_queue<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        self.inner.subscribe_queue(channel, capacity)
+    }
+
+    fn frames_carry_local_channel(&self) -> bool {
+        self.inner.frames_carry_local_channel()
+    }
+
+    fn max_frame_size(&self) -> usize {
+        self.inner.max_frame_size()
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.inner.close()
+    }
+}

@@ -1,0 +1,123 @@
+//! Messages, a service description and helpers shared by the suite.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use psrpc_core::info::{MethodInfo, Routing};
+use psrpc_core::options::{ClientOptions, ServerOptions};
+use psrpc_core::{Error, RequestContext, RpcClient, RpcServer, SharedBus};
+
+use crate::BusFactory;
+
+/// A request.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ping {
+    /// Free text.
+    #[prost(string, tag = "1")]
+    pub text: String,
+    /// How long the handler should take, in milliseconds.
+    #[prost(uint32, tag = "2")]
+    pub delay_ms: u32,
+}
+
+/// A response.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Pong {
+    /// The request's text.
+    #[prost(string, tag = "1")]
+    pub text: String,
+    /// The server that answered.
+    #[prost(string, tag = "2")]
+    pub server: String,
+}
+
+impl prost::Name for Ping {
+    const NAME: &'static str = "Ping";
+    const PACKAGE: &'static str = "psrpc.test";
+}
+
+impl prost::Name for Pong {
+    const NAME: &'static str = "Pong";
+    const PACKAGE: &'static str = "psrpc.test";
+}
+
+pub(crate) const SERVICE: &str = "SuiteService";
+pub(crate) static SINGLE: MethodInfo = MethodInfo::new("Single");
+pub(crate) static AFFINITY: MethodInfo = MethodInfo::new("Affine").routing(Routing::Affinity);
+pub(crate) static MULTI: MethodInfo = MethodInfo::new("Everyone").routing(Routing::Multi);
+pub(crate) static REGIONAL: MethodInfo = MethodInfo::new("Regional").with_topics();
+pub(crate) static SHARD: MethodInfo = MethodInfo::new("Shard").with_topics().single_server();
+pub(crate) static CHAT: MethodInfo = MethodInfo::new("Chat").streaming();
+pub(crate) static UPDATES: MethodInfo = MethodInfo::new("Updates").subscription();
+pub(crate) static BROADCAST: MethodInfo = MethodInfo::new("Broadcast")
+    .subscription()
+    .routing(Routing::Multi);
+
+/// A service name unique to one test, so tests sharing a broker never meet.
+pub(crate) fn unique_service() -> String {
+    format!("{SERVICE}{}", psrpc_core::id::new_id(""))
+}
+
+/// Short timeouts keep failing paths quick.
+pub(crate) fn client_options() -> ClientOptions {
+    ClientOptions::default()
+        .timeout(Duration::from_secs(2))
+        .selection_timeout(Duration::from_millis(300))
+}
+
+pub(crate) async fn client(factory: &dyn BusFactory, service: &str) -> RpcClient {
+    client_on(factory.connect().await, service, client_options()).await
+}
+
+pub(crate) async fn client_on(bus: SharedBus, service: &str, options: ClientOptions) -> RpcClient {
+    RpcClient::new(service.to_owned(), bus, options)
+        .await
+        .expect("client")
+}
+
+pub(crate) async fn server(factory: &dyn BusFactory, service: &str) -> RpcServer {
+    RpcServer::new(
+        service.to_owned(),
+        factory.connect().await,
+        ServerOptions::default(),
+    )
+}
+
+/// The echo handler: waits `delay_ms`, answers with the text and its server id.
+pub(crate) async fn echo(ctx: RequestContext, ping: Ping) -> Result<Pong, Error> {
+    if ping.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(u64::from(ping.delay_ms))).await;
+    }
+    Ok(Pong {
+        text: ping.text,
+        server: ctx.server_id().to_owned(),
+    })
+}
+
+/// Registers [`echo`] for `method` on `topics`, optionally with a fixed affinity.
+pub(crate) async fn serve_echo(
+    server: &RpcServer,
+    method: &MethodInfo,
+    topics: &[&str],
+    affinity: Option<f32>,
+) {
+    let affinity = affinity.map(|a| {
+        Arc::new(move |_: &RequestContext, _: &Ping| a) as psrpc_core::server::AffinityFn<Ping>
+    });
+    server
+        .register_unary(
+            method,
+            topics.iter().map(|t| (*t).to_owned()).collect(),
+            echo,
+            affinity,
+        )
+        .await
+        .expect("register");
+}
+
+pub(crate) fn ping(text: &str) -> Ping {
+    Ping {
+        text: text.to_owned(),
+        delay_ms: 0,
+    }
+}

@@ -1,0 +1,108 @@
+//! Server lifecycle: shutdown drains, kill stops at once, registration rules.
+
+use std::time::Duration;
+
+use psrpc_core::ErrorCode;
+use psrpc_core::options::RequestOptions;
+use tokio::time::Instant;
+
+use super::fixtures::*;
+use crate::BusFactory;
+
+/// `shutdown` lets in-flight calls finish, then the service is gone.
+pub async fn shutdown_drains_in_flight_calls(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    serve_echo(&s, &SINGLE, &[], None).await;
+    let client = client(factory, &svc).await;
+    let call = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let slow = Ping {
+                text: "slow".into(),
+                delay_ms: 400,
+            };
+            client
+                .request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default())
+                .await
+        })
+    };
+    while s.in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let started = Instant::now();
+    s.shutdown().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "waited for the in-flight call"
+    );
+    assert_eq!(
+        call.await
+            .expect("task")
+            .expect("finished during shutdown")
+            .message
+            .text,
+        "slow"
+    );
+    let err = client
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("late"), RequestOptions::default())
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), ErrorCode::Unavailable);
+}
+
+/// `kill` drops in-flight calls at once (the caller times out) and
+/// unsubscribes; registering afterwards fails.
+pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    serve_echo(&s, &SINGLE, &[], None).await;
+    let client = client(factory, &svc).await;
+    let call = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let slow = Ping {
+                text: "slow".into(),
+                delay_ms: 5_000,
+            };
+            client
+                .request_single::<Ping, Pong>(
+                    &SINGLE,
+                    vec![],
+                    &slow,
+                    RequestOptions::default().timeout(Duration::from_millis(800)),
+                )
+                .await
+        })
+    };
+    while s.in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+    let started = Instant::now();
+    s.kill().await;
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "kill does not wait"
+    );
+    let err = call.await.expect("task").expect_err("killed mid-call");
+    assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
+    assert_eq!(s.in_flight(), 0);
+    let again = s
+        .register_unary(&SINGLE, vec![], echo, None)
+        .await
+        .expect_err("killed servers take no handlers");
+    assert_eq!(again.code(), ErrorCode::Canceled);
+}
+
+/// Registering the same method and topic twice is `already_exists`.
+pub async fn duplicate_registration_is_rejected(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    serve_echo(&s, &REGIONAL, &["a"], None).await;
+    let err = s
+        .register_unary(&REGIONAL, vec!["a".into()], echo, None)
+        .await
+        .expect_err("duplicate");
+    assert_eq!(err.code(), ErrorCode::AlreadyExists);
+    serve_echo(&s, &REGIONAL, &["b"], None).await;
+}

@@ -1,0 +1,52 @@
+//! The RPC suite: every RPC kind, errors, timeouts, streams and lifecycle,
+//! over any bus.
+//!
+//! Each test is an `async fn(&dyn BusFactory)`; [`rpc_suite!`](crate::rpc_suite!)
+//! instantiates all of them as `#[tokio::test]`s for one bus:
+//!
+//! ```ignore
+//! psrpc_test_support::rpc_suite!(my_factory());
+//! ```
+
+mod fixtures;
+mod lifecycle;
+mod multi;
+mod single;
+mod streams;
+mod subscriptions;
+
+pub use fixtures::{Ping, Pong};
+pub use lifecycle::*;
+pub use multi::*;
+pub use single::*;
+pub use streams::*;
+pub use subscriptions::*;
+
+/// Instantiates every RPC suite test for the bus factory expression `$factory`
+/// (evaluated once per test; it must implement [`BusFactory`](crate::BusFactory)).
+#[macro_export]
+macro_rules! rpc_suite {
+    ($factory:expr) => {
+        $crate::rpc_suite!(@tests $factory;
+            single_round_trip, queue_requests_reach_one_server_each, affinity_picks_the_best_claim,
+            selection_options_filter_and_choose, negative_affinity_never_claims, no_server_is_unavailable_after_selection_timeout,
+            single_server_topic_skips_the_claim, topics_reach_only_registered_servers, handler_error_round_trips_with_details,
+            malformed_request_is_reported, handler_panic_is_internal_and_server_survives, expired_requests_are_dropped,
+            slow_handler_times_out_and_frees_routes, dropped_call_frees_routes, client_close_cancels_pending_calls,
+            metadata_interceptors_and_hooks, many_concurrent_single_rpcs,
+            multi_collects_every_server, multi_ends_early_with_expected_count, multi_reports_missing_expected_servers,
+            streams_exchange_both_ways, stream_close_causes_reach_the_peer, stream_notices_a_vanished_peer,
+            queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
+            shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected
+        );
+    };
+    (@tests $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(factory) = $factory else { return };
+                $crate::rpc_suite::$name(&factory).await;
+            }
+        )*
+    };
+}
