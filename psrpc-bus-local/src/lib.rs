@@ -240,3 +240,88 @@ impl MessageBus for LocalBus {
 async fn deliver(sender: &SubscriptionSender, frame: Bytes, wait: Duration) -> Delivery {
     sender.deliver(frame, wait).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use psrpc_core::channel::request_channel;
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_subscriber_delays_its_channel_by_the_bound_then_loses_the_frame() {
+        let bus = LocalBus::with_options(
+            LocalBusOptions::default().overflow_wait(Duration::from_millis(100)),
+        );
+        let busy = request_channel("S", "Busy", &["t"], false);
+        let calm = request_channel("S", "Calm", &["t"], false);
+        let mut stalled = bus.subscribe(&busy, 1).await.expect("subscribe");
+        let mut other = bus.subscribe(&calm, 1).await.expect("subscribe");
+
+        bus.publish(&busy, Bytes::from_static(b"1"))
+            .await
+            .expect("fits");
+        let started = Instant::now();
+        bus.publish(&busy, Bytes::from_static(b"2"))
+            .await
+            .expect("waits, then drops");
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
+
+        // Another channel is not delayed at all.
+        let started = Instant::now();
+        bus.publish(&calm, Bytes::from_static(b"x"))
+            .await
+            .expect("publish");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(other.recv().await, Some(Ok(Bytes::from_static(b"x"))));
+
+        assert_eq!(
+            stalled.recv().await,
+            Some(Err(BusError::SlowConsumer { dropped: 1 }))
+        );
+        assert_eq!(stalled.recv().await, Some(Ok(Bytes::from_static(b"1"))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_publisher_delivers_once_the_subscriber_reads() {
+        let bus = LocalBus::new();
+        let ch = request_channel("S", "M", &["t"], false);
+        let mut sub = bus.subscribe(&ch, 1).await.expect("subscribe");
+        bus.publish(&ch, Bytes::from_static(b"1"))
+            .await
+            .expect("fits");
+        let publisher = {
+            let bus = bus.clone();
+            let ch = ch.clone();
+            tokio::spawn(async move { bus.publish(&ch, Bytes::from_static(b"2")).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"1"))));
+        publisher.await.expect("task").expect("publish");
+        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"2"))));
+    }
+
+    #[tokio::test]
+    async fn queue_members_take_turns_and_dropped_members_leave() {
+        let bus = LocalBus::new();
+        let ch = request_channel("S", "Q", &["t"], true);
+        let a = bus.subscribe_queue(&ch, 8).await.expect("subscribe");
+        let b = bus.subscribe_queue(&ch, 8).await.expect("subscribe");
+        for _ in 0..4 {
+            bus.publish(&ch, Bytes::from_static(b"f"))
+                .await
+                .expect("publish");
+        }
+        assert_eq!(a.buffered(), 2);
+        drop(b);
+        bus.publish(&ch, Bytes::from_static(b"g"))
+            .await
+            .expect("publish");
+        assert_eq!(a.buffered(), 3);
+        assert!(bus.inner.channels.read().contains_key(&ch.legacy));
+        drop(a);
+        assert!(
+            bus.inner.channels.read().is_empty(),
+            "the channel entry is removed with its last subscriber"
+        );
+    }
+}

@@ -182,6 +182,11 @@ impl Subscription {
         (sender, sub)
     }
 
+    /// Frames waiting in the buffer.
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
+    }
+
     /// The next frame, a [`BusError::SlowConsumer`] report, or `None` once closed.
     pub async fn recv(&mut self) -> Option<Result<Bytes, BusError>> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await

@@ -15,4 +15,4 @@ pub mod nats;
 pub mod redis;
 pub mod rpc_suite;
 
-pub use factory::BusFactory;
+pub use factory::{BusFactory, SameBus};

@@ -104,9 +104,8 @@ impl RpcServer {
     /// `unavailable` (EOF), everything is unsubscribed.
     pub async fn kill(&self) {
         self.inner.killed.send_replace(true);
-        for handler in self.inner.registry.take_all() {
-            handler.stop();
-        }
+        let handlers = self.inner.registry.take_all();
+        futures_util::future::join_all(handlers.iter().map(|h| h.stop())).await;
     }
 
     /// Number of requests and streams being handled.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::inflight::InFlight;
 use crate::error::{Error, ErrorCode};
@@ -25,30 +26,40 @@ pub(crate) enum Phase {
 pub(crate) struct Handler {
     phase: watch::Sender<Phase>,
     pub(crate) in_flight: Arc<InFlight>,
+    /// The handler loop; it owns the subscriptions.
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Handler {
     pub(crate) fn new() -> (Arc<Self>, watch::Receiver<Phase>) {
         let (phase, rx) = watch::channel(Phase::Running);
-        (
-            Arc::new(Handler {
-                phase,
-                in_flight: Arc::default(),
-            }),
-            rx,
-        )
+        let handler = Handler {
+            phase,
+            in_flight: Arc::default(),
+            task: Mutex::new(None),
+        };
+        (Arc::new(handler), rx)
+    }
+
+    /// Records the handler loop, so stopping can wait for its subscriptions to go.
+    pub(crate) fn set_task(&self, task: JoinHandle<()>) {
+        *self.task.lock() = Some(task);
     }
 
     /// Stops intake, waits for in-flight work, then unsubscribes.
     pub(crate) async fn drain(&self) {
         self.phase.send_replace(Phase::Draining);
         self.in_flight.wait_idle().await;
-        self.phase.send_replace(Phase::Stopped);
+        self.stop().await;
     }
 
-    /// Unsubscribes at once.
-    pub(crate) fn stop(&self) {
+    /// Unsubscribes at once; resolves when the subscriptions are gone.
+    pub(crate) async fn stop(&self) {
         self.phase.send_replace(Phase::Stopped);
+        let task = self.task.lock().take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 

@@ -60,7 +60,8 @@ pub(super) async fn register(
         pending: Arc::default(),
         streams: Arc::default(),
     };
-    tokio::spawn(stream_loop.run(frames, claims, phase));
+    let handler_ref = Arc::clone(&stream_loop.handler);
+    handler_ref.set_task(tokio::spawn(stream_loop.run(frames, claims, phase)));
     Ok(())
 }
 

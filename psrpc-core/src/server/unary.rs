@@ -63,7 +63,8 @@ pub(super) async fn register(
         handler,
         pending: Arc::default(),
     };
-    tokio::spawn(method.run(Some(requests), claims, phase));
+    let handler_ref = Arc::clone(&method.handler);
+    handler_ref.set_task(tokio::spawn(method.run(Some(requests), claims, phase)));
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use psrpc_core::ErrorCode;
 use psrpc_core::options::RequestOptions;
+use psrpc_core::{ErrorCode, RequestContext};
 use tokio::time::Instant;
 
 use super::fixtures::*;
@@ -56,7 +56,18 @@ pub async fn shutdown_drains_in_flight_calls(factory: &dyn BusFactory) {
 pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) {
     let svc = unique_service();
     let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
+    let (started_tx, mut handler_started) = tokio::sync::mpsc::unbounded_channel();
+    s.register_unary(
+        &SINGLE,
+        vec![],
+        move |ctx: RequestContext, p: Ping| {
+            let _ = started_tx.send(());
+            echo(ctx, p)
+        },
+        None,
+    )
+    .await
+    .expect("register");
     let client = client(factory, &svc).await;
     let call = {
         let client = client.clone();
@@ -75,9 +86,7 @@ pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) 
                 .await
         })
     };
-    while s.in_flight() == 0 {
-        tokio::task::yield_now().await;
-    }
+    handler_started.recv().await.expect("the handler runs");
     let started = Instant::now();
     s.kill().await;
     assert!(
