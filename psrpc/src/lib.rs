@@ -6,6 +6,38 @@
 //! default, no broker), [`nats`] or [`redis`]. Wire-compatible with LiveKit's
 //! Go psrpc v0.7, so Rust and Go services can share one deployment.
 //!
+//! ## Quick start (hand-written service description)
+//!
+//! ```
+//! use psrpc::{ClientOptions, MethodInfo, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions};
+//!
+//! #[derive(Clone, PartialEq, prost::Message)]
+//! struct Hello {
+//!     #[prost(string, tag = "1")]
+//!     name: String,
+//! }
+//!
+//! static GREET: MethodInfo = MethodInfo::new("Greet");
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), psrpc::Error> {
+//! let bus: psrpc::SharedBus = std::sync::Arc::new(psrpc::local::LocalBus::new());
+//! let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
+//! server
+//!     .register_unary(&GREET, vec![], |_ctx: RequestContext, req: Hello| async move {
+//!         Ok(Hello { name: format!("hello {}", req.name) })
+//!     }, None)
+//!     .await?;
+//!
+//! let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+//! let reply = client
+//!     .request_single::<Hello, Hello>(&GREET, vec![], &Hello { name: "ada".into() }, RequestOptions::default())
+//!     .await?;
+//! assert_eq!(reply.message.name, "hello ada");
+//! assert_eq!(reply.server_id, server.id());
+//! # Ok(()) }
+//! ```
+//!
 //! ## Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
@@ -16,8 +48,22 @@
 //! | `build` | no | `psrpc::build`, `.proto` generation for build scripts |
 
 pub use psrpc_core::bus::{BusError, MessageBus, SharedBus, Subscription};
+pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
+pub use psrpc_core::context::RequestContext;
 pub use psrpc_core::error::{Error, ErrorCode, GrpcCode};
 pub use psrpc_core::info::{MethodInfo, Routing, RpcInfo};
+pub use psrpc_core::interceptor::{
+    ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, RequestHook,
+    ResponseHook, ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,
+};
+pub use psrpc_core::metadata::Metadata;
+pub use psrpc_core::options::{
+    Claim, ClientOptions, RequestOptions, SelectionOptions, ServerOptions, StreamKeepalive,
+    StreamOptions,
+};
+pub use psrpc_core::payload::{Payload, RawPayload};
+pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
+pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream};
 pub use psrpc_core::{channel, envelope, frame, id};
 
 /// The in-process bus.
@@ -43,3 +89,8 @@ pub use psrpc_macros::service;
 #[doc(hidden)]
 #[path = "codegen_support.rs"]
 pub mod __codegen;
+
+/// The README's code blocks, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

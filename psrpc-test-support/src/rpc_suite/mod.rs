@@ -9,6 +9,7 @@
 //! ```
 
 mod fixtures;
+mod interceptors;
 mod lifecycle;
 mod multi;
 mod single;
@@ -16,6 +17,7 @@ mod streams;
 mod subscriptions;
 
 pub use fixtures::{Ping, Pong};
+pub use interceptors::*;
 pub use lifecycle::*;
 pub use multi::*;
 pub use single::*;
@@ -37,7 +39,8 @@ macro_rules! rpc_suite {
             multi_collects_every_server, multi_ends_early_with_expected_count, multi_reports_missing_expected_servers,
             streams_exchange_both_ways, stream_close_causes_reach_the_peer, stream_notices_a_vanished_peer,
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
-            shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected
+            shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,
+            server_multi_and_stream_interceptors_chain_in_order
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

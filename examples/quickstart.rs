@@ -1,0 +1,220 @@
+//! Every RPC kind on the in-process bus, no broker needed:
+//!
+//! ```sh
+//! cargo run --example quickstart
+//! ```
+//!
+//! Three servers of `MyService` (one per region, with different load) and a
+//! client that calls each kind once and prints what happened. Exits non-zero
+//! if any call fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use futures_util::StreamExt as _;
+use psrpc::local::LocalBus;
+use psrpc::{
+    ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient,
+    RpcServer, ServerOptions, ServerStream, SharedBus,
+};
+
+/// A request.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MyRequest {
+    #[prost(string, tag = "1")]
+    text: String,
+}
+
+/// A response: who answered what.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MyResponse {
+    #[prost(string, tag = "1")]
+    text: String,
+    #[prost(string, tag = "2")]
+    region: String,
+}
+
+/// A published update.
+#[derive(Clone, PartialEq, prost::Message)]
+struct MyUpdate {
+    #[prost(uint32, tag = "1")]
+    seq: u32,
+}
+
+impl prost::Name for MyUpdate {
+    const NAME: &'static str = "MyUpdate";
+    const PACKAGE: &'static str = "";
+}
+
+const SERVICE: &str = "MyService";
+static NORMAL: MethodInfo = MethodInfo::new("NormalRPC");
+static INTENSIVE: MethodInfo = MethodInfo::new("IntensiveRPC").routing(Routing::Affinity);
+static STATS: MethodInfo = MethodInfo::new("GetStats").routing(Routing::Multi);
+static REGION_STATS: MethodInfo = MethodInfo::new("GetRegionStats")
+    .routing(Routing::Multi)
+    .with_topics();
+static EXCHANGE: MethodInfo = MethodInfo::new("ExchangeUpdates").streaming();
+static PROCESS: MethodInfo = MethodInfo::new("ProcessUpdate").subscription();
+static STATE: MethodInfo = MethodInfo::new("UpdateState")
+    .subscription()
+    .routing(Routing::Multi);
+
+const REGIONS: [(&str, f32); 3] = [("us-west", 0.3), ("us-east", 0.9), ("eu-central", 0.5)];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let bus: SharedBus = Arc::new(LocalBus::new());
+    let mut servers = Vec::new();
+    for (region, idle) in REGIONS {
+        servers.push(start_server(bus.clone(), region, idle).await?);
+    }
+    let client = RpcClient::new(SERVICE, bus, ClientOptions::default()).await?;
+
+    let reply = client
+        .request_single::<MyRequest, MyResponse>(
+            &NORMAL,
+            vec![],
+            &ask("hello"),
+            RequestOptions::default(),
+        )
+        .await?;
+    println!(
+        "single      NormalRPC      -> {:?} from {} ({})",
+        reply.message.text, reply.message.region, reply.server_id
+    );
+
+    let reply = client
+        .request_single::<MyRequest, MyResponse>(
+            &INTENSIVE,
+            vec![],
+            &ask("crunch"),
+            RequestOptions::default(),
+        )
+        .await?;
+    println!(
+        "affinity    IntensiveRPC   -> the idlest server took it: {}",
+        reply.message.region
+    );
+    ensure!(
+        reply.message.region == "us-east",
+        "affinity picked {}",
+        reply.message.region
+    );
+
+    let expected = RequestOptions::default().expected_responses(REGIONS.len());
+    let answers = client
+        .request_multi::<MyRequest, MyResponse>(&STATS, vec![], &ask("stats"), expected)
+        .await?;
+    let regions: Vec<String> = answers
+        .collect_all()
+        .await
+        .into_iter()
+        .map(|r| r.result.map(|m| m.region))
+        .collect::<Result<_, _>>()?;
+    println!(
+        "multi       GetStats       -> {} answers: {regions:?}",
+        regions.len()
+    );
+    ensure!(regions.len() == REGIONS.len(), "missing answers");
+
+    let mut answers = client
+        .request_multi::<MyRequest, MyResponse>(
+            &REGION_STATS,
+            vec!["eu-central".into()],
+            &ask("stats"),
+            RequestOptions::default().expected_responses(1),
+        )
+        .await?;
+    let answer = answers.next().await.context("no answer from eu-central")?;
+    println!(
+        "topic       GetRegionStats -> only eu-central answered: {}",
+        answer.result?.region
+    );
+
+    let mut stream = client
+        .open_stream::<MyRequest, MyResponse>(&EXCHANGE, vec![], RequestOptions::default())
+        .await?;
+    for word in ["ping", "pong"] {
+        stream.send(&ask(word)).await?;
+        let echo = stream.recv().await.context("stream ended early")?;
+        println!(
+            "stream      ExchangeUpdates-> sent {word:?}, got {:?}",
+            echo.text
+        );
+    }
+    stream.close(None).await?;
+
+    let mut queue = client.subscribe::<MyUpdate>(&PROCESS, vec![]).await?;
+    let mut broadcast = client.subscribe::<MyUpdate>(&STATE, vec![]).await?;
+    servers[0]
+        .publish(&PROCESS, vec![], &MyUpdate { seq: 1 })
+        .await?;
+    servers[1]
+        .publish(&STATE, vec![], &MyUpdate { seq: 2 })
+        .await?;
+    let within = Duration::from_secs(1);
+    let queued = tokio::time::timeout(within, queue.recv())
+        .await?
+        .context("no queued update")?;
+    let state = tokio::time::timeout(within, broadcast.recv())
+        .await?
+        .context("no state update")?;
+    println!(
+        "subscription ProcessUpdate -> update #{} (one subscriber of the queue)",
+        queued.seq
+    );
+    println!(
+        "subscription UpdateState   -> update #{} (every subscriber)",
+        state.seq
+    );
+
+    client.close().await;
+    for server in servers {
+        server.shutdown().await;
+    }
+    println!("all RPC kinds succeeded");
+    Ok(())
+}
+
+fn ask(text: &str) -> MyRequest {
+    MyRequest {
+        text: text.to_owned(),
+    }
+}
+
+/// A server for one region; `idle` is its affinity for intensive work.
+async fn start_server(bus: SharedBus, region: &'static str, idle: f32) -> Result<RpcServer, Error> {
+    let server = RpcServer::new(SERVICE, bus, ServerOptions::default());
+    let answer = move |_ctx: RequestContext, req: MyRequest| async move {
+        Ok(MyResponse {
+            text: format!("{} handled", req.text),
+            region: region.to_owned(),
+        })
+    };
+    server.register_unary(&NORMAL, vec![], answer, None).await?;
+    let affinity: psrpc::AffinityFn<MyRequest> = Arc::new(move |_, _| idle);
+    server
+        .register_unary(&INTENSIVE, vec![], answer, Some(affinity))
+        .await?;
+    server.register_unary(&STATS, vec![], answer, None).await?;
+    server
+        .register_unary(&REGION_STATS, vec![region.to_owned()], answer, None)
+        .await?;
+    server
+        .register_stream(&EXCHANGE, vec![], echo_stream, None)
+        .await?;
+    Ok(server)
+}
+
+async fn echo_stream(mut stream: ServerStream<MyResponse, MyRequest>) -> Result<(), Error> {
+    while let Some(req) = stream.recv().await {
+        stream
+            .send(&MyResponse {
+                text: format!("echo {}", req.text),
+                region: String::new(),
+            })
+            .await?;
+    }
+    Ok(())
+}

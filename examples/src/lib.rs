@@ -1,0 +1,1 @@
+//! Runnable psrpc-rs examples: see the `[[example]]` targets of this package.
