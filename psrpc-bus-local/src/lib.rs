@@ -9,7 +9,7 @@
 //! `subscribe`). When a subscriber's buffer is full, the publisher waits at
 //! most [`LocalBusOptions::overflow_wait`] (default 100 ms) for room, then drops
 //! the frame *for that subscriber only* and the subscriber sees
-//! [`BusError::SlowConsumer`](psrpc_core::BusError::SlowConsumer) before its
+//! `BusError::SlowConsumer` before its
 //! next frame. A slow subscriber therefore never blocks publishers to other
 //! channels, and delays other subscribers of its own channel by at most that
 //! bound per frame.

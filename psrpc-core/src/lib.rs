@@ -2,7 +2,7 @@
 //!
 //! - [`envelope`], [`frame`], [`channel`], [`id`]: the wire protocol of Go
 //!   psrpc v0.7 (envelopes, framing, channel names, identifiers);
-//! - [`bus`]: the [`MessageBus`](bus::MessageBus) trait every transport implements;
+//! - [`bus`]: the [`MessageBus`] trait every transport implements;
 //! - [`error`]: the wire error type;
 //! - [`info`]: static descriptions of services and methods;
 //! - [`client`], [`server`], [`stream`]: the engines behind generated code,

@@ -2,10 +2,10 @@
 //!
 //! - [`broker`]: shared helpers for starting broker processes on free loopback ports;
 //! - [`nats`] / [`redis`]: launchers for `nats-server` and `redis-server`;
-//! - [`bus_conformance`]: the bus conformance suite, instantiated per bus with a macro;
+//! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
-//! - [`rpc_suite`]: the RPC suite (every RPC kind over any bus), instantiated per bus with a macro.
+//! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro.
 
 pub mod broker;
 pub mod bus_conformance;

@@ -1,1 +1,73 @@
-//! (in progress)
+//! A real `redis-server` for tests.
+
+use crate::broker::{BrokerError, BrokerProcess, free_port};
+
+/// A `redis-server` on a free loopback port, keeping nothing on disk (or the
+/// external server named by `PSRPC_REDIS_URL`, which cannot be restarted).
+#[derive(Debug)]
+pub struct RedisServer {
+    url: String,
+    process: Option<BrokerProcess>,
+}
+
+impl RedisServer {
+    /// Starts a server with no authentication.
+    pub fn start() -> Result<Self, BrokerError> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra arguments (e.g. `--requirepass`, `--user`).
+    /// `PSRPC_REDIS_URL` is ignored when arguments are given.
+    pub fn start_with(args: &[&str]) -> Result<Self, BrokerError> {
+        if args.is_empty()
+            && let Ok(url) = std::env::var("PSRPC_REDIS_URL")
+        {
+            return Ok(RedisServer { url, process: None });
+        }
+        let port = free_port();
+        let mut all: Vec<String> = [
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--port",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        all.push(port.to_string());
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        let process = BrokerProcess::start("redis-server", all, port)?;
+        Ok(RedisServer {
+            url: format!("redis://127.0.0.1:{port}"),
+            process: Some(process),
+        })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this server was started here (and so can be stopped and restarted).
+    pub fn is_local(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Stops the server process.
+    pub fn stop(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.stop();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) -> Result<(), BrokerError> {
+        match self.process.as_mut() {
+            Some(p) => p.restart(),
+            None => Ok(()),
+        }
+    }
+}

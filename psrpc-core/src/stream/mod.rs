@@ -5,7 +5,7 @@
 //! dispatcher or the server's stream handler); one pump task per stream
 //! applies them (acks complete sends, messages are queued for `recv` and
 //! acked, a close ends the stream), sends keepalives and expires a vanished
-//! peer (see [`StreamKeepalive`]).
+//! peer (see [`StreamKeepalive`](crate::options::StreamKeepalive)).
 
 mod core;
 mod pump;

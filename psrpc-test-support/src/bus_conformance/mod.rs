@@ -1,5 +1,5 @@
 //! The bus conformance suite: the delivery contract of
-//! [`MessageBus`](psrpc_core::MessageBus), checked on any bus.
+//! `MessageBus`, checked on any bus.
 //!
 //! [`bus_conformance!`](crate::bus_conformance!) instantiates every test for
 //! one bus factory.

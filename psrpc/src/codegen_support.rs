@@ -1,1 +1,0 @@
-//! Re-exports for generated code.
