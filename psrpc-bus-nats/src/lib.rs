@@ -1,1 +1,219 @@
-//! psrpc-rs NATS message bus (async-nats), wire-compatible with Go psrpc.
+//! psrpc-bus-nats: the NATS message bus, wire-compatible with Go psrpc v0.7.
+//!
+//! Frames are published to a channel's **Server** name (`SRV.…`/`CLI.…`) and
+//! carry its **Local** name in `Msg.channel`. All channels of one subject share
+//! one NATS subscription per bus (queue group `bus` for queue channels); a
+//! router task delivers each frame to the local subscribers of its Local name —
+//! one of them (round robin) for queue channels, all of them otherwise.
+//!
+//! - **No head-of-line blocking**: the router never waits on a subscriber; a
+//!   full subscriber buffer drops that frame for that subscriber only, reported
+//!   as [`BusError::SlowConsumer`].
+//! - **Subscribe means ready**: `subscribe` returns after a server round trip
+//!   on the same connection (a request that no one answers), so the server has
+//!   processed the `SUB` before any later publish from any connection.
+//!   `flush()` alone only empties the client's write buffer.
+//! - **Outages**: async-nats reconnects and resubscribes by itself; while the
+//!   connection is down, publishes fail with [`BusError::Unavailable`].
+//! - **Limits**: frames larger than the server's `max_payload` fail with
+//!   [`BusError::FrameTooLarge`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), psrpc_core::BusError> {
+//! let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
+//! # Ok(()) }
+//! ```
+//! Credentials and TLS pass through [`ConnectOptions`] (user/password,
+//! token, creds file, TLS roots and client certificates).
+
+mod router;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_nats::connection::State;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use psrpc_core::bus::{BusError, MessageBus, Subscription};
+use psrpc_core::channel::Channel;
+
+pub use async_nats::ConnectOptions;
+
+use router::Router;
+
+/// The NATS bus. Cheap to clone; clones share one connection and its routers.
+#[derive(Clone, Debug)]
+pub struct NatsBus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: async_nats::Client,
+    routers: Mutex<HashMap<Arc<str>, Arc<Router>>>,
+    /// Serializes subscription changes, so a router is created (and confirmed) once.
+    subscribing: tokio::sync::Mutex<()>,
+    closed: AtomicBool,
+}
+
+impl NatsBus {
+    /// Connects to `url` (e.g. `nats://user:pass@host:4222`) with `options`.
+    pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
+        let client = options
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        Ok(Self::from_client(client))
+    }
+
+    /// Uses an existing connection.
+    pub fn from_client(client: async_nats::Client) -> Self {
+        NatsBus {
+            inner: Arc::new(Inner {
+                client,
+                routers: Mutex::new(HashMap::new()),
+                subscribing: tokio::sync::Mutex::new(()),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The underlying connection.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+
+    fn check_open(&self) -> Result<(), BusError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(BusError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn join(
+        &self,
+        channel: &Channel,
+        capacity: usize,
+        queue: bool,
+    ) -> Result<Subscription, BusError> {
+        self.check_open()?;
+        let _serial = self.inner.subscribing.lock().await;
+        let existing = self.inner.routers.lock().get(&channel.server).cloned();
+        let router = match existing {
+            Some(router) if router.queue() != queue => {
+                return Err(BusError::ModeMismatch(channel.server.to_string()));
+            }
+            Some(router) => router,
+            None => {
+                let router =
+                    Router::start(&self.inner.client, Arc::clone(&channel.server), queue).await?;
+                self.confirm_subscriptions().await?;
+                self.inner
+                    .routers
+                    .lock()
+                    .insert(Arc::clone(&channel.server), Arc::clone(&router));
+                router
+            }
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let subject = Arc::clone(&channel.server);
+        let local = Arc::clone(&channel.local);
+        let (sender, subscription) = Subscription::new(capacity, {
+            let router = Arc::clone(&router);
+            let local = Arc::clone(&local);
+            move || {
+                if router.leave(&local)
+                    && let Some(inner) = weak.upgrade()
+                {
+                    let mut routers = inner.routers.lock();
+                    if routers
+                        .get(&subject)
+                        .is_some_and(|r| Arc::ptr_eq(r, &router) && r.is_empty())
+                    {
+                        routers.remove(&subject);
+                        router.stop();
+                    }
+                }
+            }
+        });
+        router.join(local, sender);
+        Ok(subscription)
+    }
+
+    /// A round trip on this connection: once it returns, the server has
+    /// processed every `SUB` sent before it.
+    async fn confirm_subscriptions(&self) -> Result<(), BusError> {
+        let probe = format!("_PSRPC.ready.{}", psrpc_core::id::new_id(""));
+        match self.inner.client.request(probe, Bytes::new()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
+            Err(e) => Err(BusError::Unavailable(format!(
+                "subscription not confirmed: {e}"
+            ))),
+        }
+    }
+}
+
+impl MessageBus for NatsBus {
+    fn publish<'a>(
+        &'a self,
+        channel: &'a Channel,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<(), BusError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            let limit = self.max_frame_size();
+            if frame.len() > limit {
+                return Err(BusError::FrameTooLarge {
+                    size: frame.len(),
+                    limit,
+                });
+            }
+            if self.inner.client.connection_state() != State::Connected {
+                return Err(BusError::Unavailable("not connected to NATS".into()));
+            }
+            self.inner
+                .client
+                .publish(channel.server.to_string(), frame)
+                .await
+                .map_err(|e| BusError::Unavailable(e.to_string()))
+        })
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        Box::pin(self.join(channel, capacity, false))
+    }
+
+    fn subscribe_queue<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        Box::pin(self.join(channel, capacity, true))
+    }
+
+    fn frames_carry_local_channel(&self) -> bool {
+        true
+    }
+
+    fn max_frame_size(&self) -> usize {
+        self.inner.client.server_info().max_payload
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.inner.closed.store(true, Ordering::Release);
+            let routers: Vec<_> = self.inner.routers.lock().drain().map(|(_, r)| r).collect();
+            for router in routers {
+                router.stop();
+            }
+        })
+    }
+}

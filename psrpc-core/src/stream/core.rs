@@ -146,11 +146,13 @@ impl StreamCore {
         }
     }
 
-    /// Queues a received message for `recv`; a full queue is a slow consumer.
-    pub(crate) fn deliver(&self, payload: Bytes) -> Result<(), Error> {
+    /// Reserves room for a received message in the `recv` queue; a full
+    /// queue is a slow consumer. Reserving first lets the ack go out before
+    /// the receiver can see (and react to) the message.
+    pub(crate) fn reserve(&self) -> Result<mpsc::OwnedPermit<Bytes>, Error> {
         let incoming = self.state.lock().incoming.clone();
         match incoming {
-            Some(tx) => tx.try_send(payload).map_err(|_| Error::slow_consumer()),
+            Some(tx) => tx.try_reserve_owned().map_err(|_| Error::slow_consumer()),
             None => Err(self.err().unwrap_or_else(Error::stream_closed)),
         }
     }

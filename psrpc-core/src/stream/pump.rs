@@ -97,15 +97,18 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
                     return Applied::Closed;
                 }
             }
-            match core.deliver(payload) {
-                Ok(()) => {
+            match core.reserve() {
+                Ok(slot) => {
+                    // Ack first: whatever the receiver does next (even closing
+                    // the stream) reaches the peer after the ack.
                     if let Err(e) = core.ack(&frame).await {
                         tracing::debug!(error = %e, stream = %core.stream_id, "psrpc stream: ack not sent");
                     }
+                    slot.send(payload);
                 }
                 // Not acked: the sender's `send` fails with a timeout, as in Go psrpc.
                 Err(e) => {
-                    tracing::warn!(error = %e, stream = %core.stream_id, "psrpc stream: message dropped")
+                    tracing::warn!(error = %e, stream = %core.stream_id, "psrpc stream: message dropped");
                 }
             }
             Applied::Continue
