@@ -15,8 +15,8 @@ use anyhow::{Context as _, ensure};
 use futures_util::StreamExt as _;
 use psrpc::local::LocalBus;
 use psrpc::{
-    ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient,
-    RpcServer, ServerOptions, ServerStream, SharedBus,
+    ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer, ServerOptions,
+    ServerStream, SharedBus,
 };
 
 /// A request.
@@ -51,14 +51,10 @@ const SERVICE: &str = "MyService";
 static NORMAL: MethodInfo = MethodInfo::new("NormalRPC");
 static INTENSIVE: MethodInfo = MethodInfo::new("IntensiveRPC").routing(Routing::Affinity);
 static STATS: MethodInfo = MethodInfo::new("GetStats").routing(Routing::Multi);
-static REGION_STATS: MethodInfo = MethodInfo::new("GetRegionStats")
-    .routing(Routing::Multi)
-    .with_topics();
+static REGION_STATS: MethodInfo = MethodInfo::new("GetRegionStats").routing(Routing::Multi).with_topics();
 static EXCHANGE: MethodInfo = MethodInfo::new("ExchangeUpdates").streaming();
 static PROCESS: MethodInfo = MethodInfo::new("ProcessUpdate").subscription();
-static STATE: MethodInfo = MethodInfo::new("UpdateState")
-    .subscription()
-    .routing(Routing::Multi);
+static STATE: MethodInfo = MethodInfo::new("UpdateState").subscription().routing(Routing::Multi);
 
 const REGIONS: [(&str, f32); 3] = [("us-west", 0.3), ("us-east", 0.9), ("eu-central", 0.5)];
 
@@ -72,12 +68,7 @@ async fn main() -> anyhow::Result<()> {
     let client = RpcClient::new(SERVICE, bus, ClientOptions::default()).await?;
 
     let reply = client
-        .request_single::<MyRequest, MyResponse>(
-            &NORMAL,
-            vec![],
-            &ask("hello"),
-            RequestOptions::default(),
-        )
+        .request_single::<MyRequest, MyResponse>(&NORMAL, vec![], &ask("hello"), RequestOptions::default())
         .await?;
     println!(
         "single      NormalRPC      -> {:?} from {} ({})",
@@ -85,37 +76,16 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let reply = client
-        .request_single::<MyRequest, MyResponse>(
-            &INTENSIVE,
-            vec![],
-            &ask("crunch"),
-            RequestOptions::default(),
-        )
+        .request_single::<MyRequest, MyResponse>(&INTENSIVE, vec![], &ask("crunch"), RequestOptions::default())
         .await?;
-    println!(
-        "affinity    IntensiveRPC   -> the idlest server took it: {}",
-        reply.message.region
-    );
-    ensure!(
-        reply.message.region == "us-east",
-        "affinity picked {}",
-        reply.message.region
-    );
+    println!("affinity    IntensiveRPC   -> the idlest server took it: {}", reply.message.region);
+    ensure!(reply.message.region == "us-east", "affinity picked {}", reply.message.region);
 
     let expected = RequestOptions::default().expected_responses(REGIONS.len());
-    let answers = client
-        .request_multi::<MyRequest, MyResponse>(&STATS, vec![], &ask("stats"), expected)
-        .await?;
-    let regions: Vec<String> = answers
-        .collect_all()
-        .await
-        .into_iter()
-        .map(|r| r.result.map(|m| m.region))
-        .collect::<Result<_, _>>()?;
-    println!(
-        "multi       GetStats       -> {} answers: {regions:?}",
-        regions.len()
-    );
+    let answers = client.request_multi::<MyRequest, MyResponse>(&STATS, vec![], &ask("stats"), expected).await?;
+    let regions: Vec<String> =
+        answers.collect_all().await.into_iter().map(|r| r.result.map(|m| m.region)).collect::<Result<_, _>>()?;
+    println!("multi       GetStats       -> {} answers: {regions:?}", regions.len());
     ensure!(regions.len() == REGIONS.len(), "missing answers");
 
     let mut answers = client
@@ -127,47 +97,25 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let answer = answers.next().await.context("no answer from eu-central")?;
-    println!(
-        "topic       GetRegionStats -> only eu-central answered: {}",
-        answer.result?.region
-    );
+    println!("topic       GetRegionStats -> only eu-central answered: {}", answer.result?.region);
 
-    let mut stream = client
-        .open_stream::<MyRequest, MyResponse>(&EXCHANGE, vec![], RequestOptions::default())
-        .await?;
+    let mut stream = client.open_stream::<MyRequest, MyResponse>(&EXCHANGE, vec![], RequestOptions::default()).await?;
     for word in ["ping", "pong"] {
         stream.send(&ask(word)).await?;
         let echo = stream.recv().await.context("stream ended early")?;
-        println!(
-            "stream      ExchangeUpdates-> sent {word:?}, got {:?}",
-            echo.text
-        );
+        println!("stream      ExchangeUpdates-> sent {word:?}, got {:?}", echo.text);
     }
     stream.close(None).await?;
 
     let mut queue = client.subscribe::<MyUpdate>(&PROCESS, vec![]).await?;
     let mut broadcast = client.subscribe::<MyUpdate>(&STATE, vec![]).await?;
-    servers[0]
-        .publish(&PROCESS, vec![], &MyUpdate { seq: 1 })
-        .await?;
-    servers[1]
-        .publish(&STATE, vec![], &MyUpdate { seq: 2 })
-        .await?;
+    servers[0].publish(&PROCESS, vec![], &MyUpdate { seq: 1 }).await?;
+    servers[1].publish(&STATE, vec![], &MyUpdate { seq: 2 }).await?;
     let within = Duration::from_secs(1);
-    let queued = tokio::time::timeout(within, queue.recv())
-        .await?
-        .context("no queued update")?;
-    let state = tokio::time::timeout(within, broadcast.recv())
-        .await?
-        .context("no state update")?;
-    println!(
-        "subscription ProcessUpdate -> update #{} (one subscriber of the queue)",
-        queued.seq
-    );
-    println!(
-        "subscription UpdateState   -> update #{} (every subscriber)",
-        state.seq
-    );
+    let queued = tokio::time::timeout(within, queue.recv()).await?.context("no queued update")?;
+    let state = tokio::time::timeout(within, broadcast.recv()).await?.context("no state update")?;
+    println!("subscription ProcessUpdate -> update #{} (one subscriber of the queue)", queued.seq);
+    println!("subscription UpdateState   -> update #{} (every subscriber)", state.seq);
 
     client.close().await;
     for server in servers {
@@ -178,43 +126,27 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn ask(text: &str) -> MyRequest {
-    MyRequest {
-        text: text.to_owned(),
-    }
+    MyRequest { text: text.to_owned() }
 }
 
 /// A server for one region; `idle` is its affinity for intensive work.
 async fn start_server(bus: SharedBus, region: &'static str, idle: f32) -> Result<RpcServer, Error> {
     let server = RpcServer::new(SERVICE, bus, ServerOptions::default());
     let answer = move |_ctx: RequestContext, req: MyRequest| async move {
-        Ok(MyResponse {
-            text: format!("{} handled", req.text),
-            region: region.to_owned(),
-        })
+        Ok(MyResponse { text: format!("{} handled", req.text), region: region.to_owned() })
     };
     server.register_unary(&NORMAL, vec![], answer, None).await?;
     let affinity: psrpc::AffinityFn<MyRequest> = Arc::new(move |_, _| idle);
-    server
-        .register_unary(&INTENSIVE, vec![], answer, Some(affinity))
-        .await?;
+    server.register_unary(&INTENSIVE, vec![], answer, Some(affinity)).await?;
     server.register_unary(&STATS, vec![], answer, None).await?;
-    server
-        .register_unary(&REGION_STATS, vec![region.to_owned()], answer, None)
-        .await?;
-    server
-        .register_stream(&EXCHANGE, vec![], echo_stream, None)
-        .await?;
+    server.register_unary(&REGION_STATS, vec![region.to_owned()], answer, None).await?;
+    server.register_stream(&EXCHANGE, vec![], echo_stream, None).await?;
     Ok(server)
 }
 
 async fn echo_stream(mut stream: ServerStream<MyResponse, MyRequest>) -> Result<(), Error> {
     while let Some(req) = stream.recv().await {
-        stream
-            .send(&MyResponse {
-                text: format!("echo {}", req.text),
-                region: String::new(),
-            })
-            .await?;
+        stream.send(&MyResponse { text: format!("echo {}", req.text), region: String::new() }).await?;
     }
     Ok(())
 }

@@ -49,9 +49,7 @@ pub struct LocalBusOptions {
 
 impl Default for LocalBusOptions {
     fn default() -> Self {
-        LocalBusOptions {
-            overflow_wait: Duration::from_millis(100),
-        }
+        LocalBusOptions { overflow_wait: Duration::from_millis(100) }
     }
 }
 
@@ -103,10 +101,7 @@ impl Subscribers {
             return None;
         }
         let start = self.next_queue.fetch_add(1, Ordering::Relaxed);
-        (0..members.len())
-            .map(|i| &members[(start + i) % members.len()])
-            .find(|m| !m.sender.is_closed())
-            .cloned()
+        (0..members.len()).map(|i| &members[(start + i) % members.len()]).find(|m| !m.sender.is_closed()).cloned()
     }
 }
 
@@ -120,28 +115,14 @@ impl LocalBus {
 
     /// A new, empty bus with `options`.
     pub fn with_options(options: LocalBusOptions) -> Self {
-        LocalBus {
-            inner: Arc::new(Inner {
-                options,
-                ..Inner::default()
-            }),
-        }
+        LocalBus { inner: Arc::new(Inner { options, ..Inner::default() }) }
     }
 
     fn check_open(&self) -> Result<(), BusError> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            Err(BusError::Closed)
-        } else {
-            Ok(())
-        }
+        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
     }
 
-    fn join(
-        &self,
-        channel: &Channel,
-        capacity: usize,
-        queue: bool,
-    ) -> Result<Subscription, BusError> {
+    fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
         self.check_open()?;
         let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed) as u64;
         let key = Arc::clone(&channel.legacy);
@@ -154,11 +135,7 @@ impl LocalBus {
         });
         let mut channels = self.inner.channels.write();
         let subscribers = channels.entry(key).or_default();
-        let list = if queue {
-            &subscribers.queue
-        } else {
-            &subscribers.plain
-        };
+        let list = if queue { &subscribers.queue } else { &subscribers.plain };
         list.write().push(Member { id, sender });
         Ok(subscription)
     }
@@ -168,11 +145,7 @@ impl Inner {
     fn leave(&self, key: &Arc<str>, id: u64, queue: bool) {
         let mut channels = self.channels.write();
         if let Some(subscribers) = channels.get(key) {
-            let list = if queue {
-                &subscribers.queue
-            } else {
-                &subscribers.plain
-            };
+            let list = if queue { &subscribers.queue } else { &subscribers.plain };
             list.write().retain(|m| m.id != id);
             if subscribers.is_empty() {
                 channels.remove(key);
@@ -182,11 +155,7 @@ impl Inner {
 }
 
 impl MessageBus for LocalBus {
-    fn publish<'a>(
-        &'a self,
-        channel: &'a Channel,
-        frame: Bytes,
-    ) -> BoxFuture<'a, Result<(), BusError>> {
+    fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
             let subscribers = match self.inner.channels.read().get(&channel.legacy) {
@@ -194,12 +163,7 @@ impl MessageBus for LocalBus {
                 None => return Ok(()),
             };
             let wait = self.inner.options.overflow_wait;
-            let plain: Vec<SubscriptionSender> = subscribers
-                .plain
-                .read()
-                .iter()
-                .map(|m| m.sender.clone())
-                .collect();
+            let plain: Vec<SubscriptionSender> = subscribers.plain.read().iter().map(|m| m.sender.clone()).collect();
             for sender in plain {
                 deliver(&sender, frame.clone(), wait).await;
             }
@@ -210,11 +174,7 @@ impl MessageBus for LocalBus {
         })
     }
 
-    fn subscribe<'a>(
-        &'a self,
-        channel: &'a Channel,
-        capacity: usize,
-    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+    fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
         Box::pin(async move { self.join(channel, capacity, false) })
     }
 
@@ -249,35 +209,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_subscriber_delays_its_channel_by_the_bound_then_loses_the_frame() {
-        let bus = LocalBus::with_options(
-            LocalBusOptions::default().overflow_wait(Duration::from_millis(100)),
-        );
+        let bus = LocalBus::with_options(LocalBusOptions::default().overflow_wait(Duration::from_millis(100)));
         let busy = request_channel("S", "Busy", &["t"], false);
         let calm = request_channel("S", "Calm", &["t"], false);
         let mut stalled = bus.subscribe(&busy, 1).await.expect("subscribe");
         let mut other = bus.subscribe(&calm, 1).await.expect("subscribe");
 
-        bus.publish(&busy, Bytes::from_static(b"1"))
-            .await
-            .expect("fits");
+        bus.publish(&busy, Bytes::from_static(b"1")).await.expect("fits");
         let started = Instant::now();
-        bus.publish(&busy, Bytes::from_static(b"2"))
-            .await
-            .expect("waits, then drops");
+        bus.publish(&busy, Bytes::from_static(b"2")).await.expect("waits, then drops");
         assert_eq!(started.elapsed(), Duration::from_millis(100));
 
         // Another channel is not delayed at all.
         let started = Instant::now();
-        bus.publish(&calm, Bytes::from_static(b"x"))
-            .await
-            .expect("publish");
+        bus.publish(&calm, Bytes::from_static(b"x")).await.expect("publish");
         assert_eq!(started.elapsed(), Duration::ZERO);
         assert_eq!(other.recv().await, Some(Ok(Bytes::from_static(b"x"))));
 
-        assert_eq!(
-            stalled.recv().await,
-            Some(Err(BusError::SlowConsumer { dropped: 1 }))
-        );
+        assert_eq!(stalled.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
         assert_eq!(stalled.recv().await, Some(Ok(Bytes::from_static(b"1"))));
     }
 
@@ -286,9 +235,7 @@ mod tests {
         let bus = LocalBus::new();
         let ch = request_channel("S", "M", &["t"], false);
         let mut sub = bus.subscribe(&ch, 1).await.expect("subscribe");
-        bus.publish(&ch, Bytes::from_static(b"1"))
-            .await
-            .expect("fits");
+        bus.publish(&ch, Bytes::from_static(b"1")).await.expect("fits");
         let publisher = {
             let bus = bus.clone();
             let ch = ch.clone();
@@ -307,21 +254,14 @@ mod tests {
         let a = bus.subscribe_queue(&ch, 8).await.expect("subscribe");
         let b = bus.subscribe_queue(&ch, 8).await.expect("subscribe");
         for _ in 0..4 {
-            bus.publish(&ch, Bytes::from_static(b"f"))
-                .await
-                .expect("publish");
+            bus.publish(&ch, Bytes::from_static(b"f")).await.expect("publish");
         }
         assert_eq!(a.buffered(), 2);
         drop(b);
-        bus.publish(&ch, Bytes::from_static(b"g"))
-            .await
-            .expect("publish");
+        bus.publish(&ch, Bytes::from_static(b"g")).await.expect("publish");
         assert_eq!(a.buffered(), 3);
         assert!(bus.inner.channels.read().contains_key(&ch.legacy));
         drop(a);
-        assert!(
-            bus.inner.channels.read().is_empty(),
-            "the channel entry is removed with its last subscriber"
-        );
+        assert!(bus.inner.channels.read().is_empty(), "the channel entry is removed with its last subscriber");
     }
 }

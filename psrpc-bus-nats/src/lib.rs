@@ -10,9 +10,10 @@
 //!   full subscriber buffer drops that frame for that subscriber only, reported
 //!   as [`BusError::SlowConsumer`].
 //! - **Subscribe means ready**: `subscribe` returns after a server round trip
-//!   on the same connection (a request that no one answers), so the server has
-//!   processed the `SUB` before any later publish from any connection.
-//!   `flush()` alone only empties the client's write buffer.
+//!   on the same connection (a token published to the bus's private probe
+//!   subject comes back), so the server has processed the `SUB` before any
+//!   later publish from any connection. `flush()` alone only empties the
+//!   client's write buffer.
 //! - **Outages**: async-nats reconnects and resubscribes by itself; while the
 //!   connection is down, publishes fail with [`BusError::Unavailable`].
 //! - **Limits**: frames larger than the server's `max_payload` fail with
@@ -26,6 +27,7 @@
 //! Credentials and TLS pass through [`ConnectOptions`] (user/password,
 //! token, creds file, TLS roots and client certificates).
 
+mod probe;
 mod router;
 
 use std::collections::HashMap;
@@ -41,6 +43,7 @@ use psrpc_core::channel::Channel;
 
 pub use async_nats::ConnectOptions;
 
+use probe::Probe;
 use router::Router;
 
 /// The NATS bus. Cheap to clone; clones share one connection and its routers.
@@ -52,6 +55,7 @@ pub struct NatsBus {
 #[derive(Debug)]
 struct Inner {
     client: async_nats::Client,
+    probe: Probe,
     routers: Mutex<HashMap<Arc<str>, Arc<Router>>>,
     /// Serializes subscription changes, so a router is created (and confirmed) once.
     subscribing: tokio::sync::Mutex<()>,
@@ -59,25 +63,26 @@ struct Inner {
 }
 
 impl NatsBus {
-    /// Connects to `url` (e.g. `nats://user:pass@host:4222`) with `options`.
+    /// Connects to `url` with `options`. Credentials in the URL pass through:
+    /// `nats://user:password@host:4222`, or `nats://token@host:4222`.
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
-        let client = options
-            .connect(url)
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
-        Ok(Self::from_client(client))
+        let (address, options) = credentials_from_url(url, options)?;
+        let client = options.connect(address.as_str()).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
+        Self::from_client(client).await
     }
 
     /// Uses an existing connection.
-    pub fn from_client(client: async_nats::Client) -> Self {
-        NatsBus {
+    pub async fn from_client(client: async_nats::Client) -> Result<Self, BusError> {
+        let probe = Probe::start(&client).await?;
+        Ok(NatsBus {
             inner: Arc::new(Inner {
                 client,
+                probe,
                 routers: Mutex::new(HashMap::new()),
                 subscribing: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
             }),
-        }
+        })
     }
 
     /// The underlying connection.
@@ -86,19 +91,10 @@ impl NatsBus {
     }
 
     fn check_open(&self) -> Result<(), BusError> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            Err(BusError::Closed)
-        } else {
-            Ok(())
-        }
+        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
     }
 
-    async fn join(
-        &self,
-        channel: &Channel,
-        capacity: usize,
-        queue: bool,
-    ) -> Result<Subscription, BusError> {
+    async fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
         self.check_open()?;
         let _serial = self.inner.subscribing.lock().await;
         let existing = self.inner.routers.lock().get(&channel.server).cloned();
@@ -108,13 +104,9 @@ impl NatsBus {
             }
             Some(router) => router,
             None => {
-                let router =
-                    Router::start(&self.inner.client, Arc::clone(&channel.server), queue).await?;
+                let router = Router::start(&self.inner.client, Arc::clone(&channel.server), queue).await?;
                 self.confirm_subscriptions().await?;
-                self.inner
-                    .routers
-                    .lock()
-                    .insert(Arc::clone(&channel.server), Arc::clone(&router));
+                self.inner.routers.lock().insert(Arc::clone(&channel.server), Arc::clone(&router));
                 router
             }
         };
@@ -129,10 +121,7 @@ impl NatsBus {
                     && let Some(inner) = weak.upgrade()
                 {
                     let mut routers = inner.routers.lock();
-                    if routers
-                        .get(&subject)
-                        .is_some_and(|r| Arc::ptr_eq(r, &router) && r.is_empty())
-                    {
+                    if routers.get(&subject).is_some_and(|r| Arc::ptr_eq(r, &router) && r.is_empty()) {
                         routers.remove(&subject);
                         router.stop();
                     }
@@ -146,31 +135,34 @@ impl NatsBus {
     /// A round trip on this connection: once it returns, the server has
     /// processed every `SUB` sent before it.
     async fn confirm_subscriptions(&self) -> Result<(), BusError> {
-        let probe = format!("_PSRPC.ready.{}", psrpc_core::id::new_id(""));
-        match self.inner.client.request(probe, Bytes::new()).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
-            Err(e) => Err(BusError::Unavailable(format!(
-                "subscription not confirmed: {e}"
-            ))),
-        }
+        self.inner.probe.round_trip(&self.inner.client).await
     }
 }
 
+/// Moves `user:password@` or `token@` from the URL into the options.
+fn credentials_from_url(url: &str, options: ConnectOptions) -> Result<(String, ConnectOptions), BusError> {
+    let mut parsed = url::Url::parse(url).map_err(|e| BusError::Transport(format!("bad NATS URL {url:?}: {e}")))?;
+    let user = parsed.username().to_owned();
+    if user.is_empty() {
+        return Ok((url.to_owned(), options));
+    }
+    let options = match parsed.password() {
+        Some(password) => options.user_and_password(user, password.to_owned()),
+        None => options.token(user),
+    };
+    // Cannot fail: the URL has a host (it had credentials).
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    Ok((parsed.to_string(), options))
+}
+
 impl MessageBus for NatsBus {
-    fn publish<'a>(
-        &'a self,
-        channel: &'a Channel,
-        frame: Bytes,
-    ) -> BoxFuture<'a, Result<(), BusError>> {
+    fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
             let limit = self.max_frame_size();
             if frame.len() > limit {
-                return Err(BusError::FrameTooLarge {
-                    size: frame.len(),
-                    limit,
-                });
+                return Err(BusError::FrameTooLarge { size: frame.len(), limit });
             }
             if self.inner.client.connection_state() != State::Connected {
                 return Err(BusError::Unavailable("not connected to NATS".into()));
@@ -183,11 +175,7 @@ impl MessageBus for NatsBus {
         })
     }
 
-    fn subscribe<'a>(
-        &'a self,
-        channel: &'a Channel,
-        capacity: usize,
-    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+    fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
         Box::pin(self.join(channel, capacity, false))
     }
 

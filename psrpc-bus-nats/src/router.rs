@@ -34,20 +34,14 @@ impl Router {
         queue: bool,
     ) -> Result<Arc<Self>, BusError> {
         let subscriber = if queue {
-            client
-                .queue_subscribe(subject.to_string(), QUEUE_GROUP.to_owned())
-                .await
+            client.queue_subscribe(subject.to_string(), QUEUE_GROUP.to_owned()).await
         } else {
             client.subscribe(subject.to_string()).await
         }
         .map_err(|e| BusError::Unavailable(e.to_string()))?;
         let routes: Arc<Mutex<HashMap<Arc<str>, Members>>> = Arc::default();
         let task = tokio::spawn(route(subscriber, Arc::clone(&routes), queue, subject));
-        Ok(Arc::new(Router {
-            queue,
-            routes,
-            task: Mutex::new(Some(task)),
-        }))
+        Ok(Arc::new(Router { queue, routes, task: Mutex::new(Some(task)) }))
     }
 
     pub(crate) fn queue(&self) -> bool {
@@ -55,12 +49,7 @@ impl Router {
     }
 
     pub(crate) fn join(&self, local: Arc<str>, sender: SubscriptionSender) {
-        self.routes
-            .lock()
-            .entry(local)
-            .or_default()
-            .senders
-            .push(sender);
+        self.routes.lock().entry(local).or_default().senders.push(sender);
     }
 
     /// Removes closed subscribers of `local`; true if the router has none left.
@@ -110,9 +99,7 @@ async fn route(
         if queue {
             deliver_to_one(members, message.payload);
         } else {
-            members
-                .senders
-                .retain(|s| s.try_deliver(message.payload.clone()) != Delivery::Closed);
+            members.senders.retain(|s| s.try_deliver(message.payload.clone()) != Delivery::Closed);
         }
     }
 }

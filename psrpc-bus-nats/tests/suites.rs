@@ -15,9 +15,7 @@ struct Nats(NatsServer);
 impl BusFactory for Nats {
     fn connect(&self) -> BoxFuture<'_, SharedBus> {
         Box::pin(async move {
-            let bus = NatsBus::connect(self.0.url(), Default::default())
-                .await
-                .expect("connect to nats-server");
+            let bus = NatsBus::connect(self.0.url(), Default::default()).await.expect("connect to nats-server");
             Arc::new(bus) as SharedBus
         })
     }

@@ -46,18 +46,10 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 100;
 /// A transport that carries frames on channels. See the [module docs](self).
 pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
     /// Publishes one encoded frame on `channel`.
-    fn publish<'a>(
-        &'a self,
-        channel: &'a Channel,
-        frame: Bytes,
-    ) -> BoxFuture<'a, Result<(), BusError>>;
+    fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>>;
 
     /// Subscribes to every frame published on `channel`.
-    fn subscribe<'a>(
-        &'a self,
-        channel: &'a Channel,
-        capacity: usize,
-    ) -> BoxFuture<'a, Result<Subscription, BusError>>;
+    fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>>;
 
     /// Joins the queue group of `channel`: one member receives each frame.
     fn subscribe_queue<'a>(
@@ -117,9 +109,7 @@ pub enum BusError {
 impl From<BusError> for Error {
     fn from(err: BusError) -> Self {
         let code = match &err {
-            BusError::Closed | BusError::Unavailable(_) | BusError::SlowConsumer { .. } => {
-                ErrorCode::Unavailable
-            }
+            BusError::Closed | BusError::Unavailable(_) | BusError::SlowConsumer { .. } => ErrorCode::Unavailable,
             BusError::FrameTooLarge { .. } => ErrorCode::ResourceExhausted,
             BusError::ModeMismatch(_) | BusError::Transport(_) => ErrorCode::Internal,
         };
@@ -170,15 +160,8 @@ impl Subscription {
     ) -> (SubscriptionSender, Subscription) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let state = Arc::new(SubscriberState::default());
-        let sender = SubscriptionSender {
-            tx,
-            state: Arc::clone(&state),
-        };
-        let sub = Subscription {
-            rx,
-            state,
-            _unsubscribe: Some(Unsubscribe(Some(Box::new(unsubscribe)))),
-        };
+        let sender = SubscriptionSender { tx, state: Arc::clone(&state) };
+        let sub = Subscription { rx, state, _unsubscribe: Some(Unsubscribe(Some(Box::new(unsubscribe)))) };
         (sender, sub)
     }
 
@@ -247,13 +230,11 @@ impl SubscriptionSender {
         match self.tx.try_send(frame) {
             Ok(()) => Delivery::Delivered,
             Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
-            Err(mpsc::error::TrySendError::Full(frame)) => {
-                match self.tx.send_timeout(frame, wait).await {
-                    Ok(()) => Delivery::Delivered,
-                    Err(mpsc::error::SendTimeoutError::Timeout(_)) => self.record_drop(),
-                    Err(mpsc::error::SendTimeoutError::Closed(_)) => Delivery::Closed,
-                }
-            }
+            Err(mpsc::error::TrySendError::Full(frame)) => match self.tx.send_timeout(frame, wait).await {
+                Ok(()) => Delivery::Delivered,
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => self.record_drop(),
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => Delivery::Closed,
+            },
         }
     }
 
@@ -282,15 +263,9 @@ mod tests {
     #[tokio::test]
     async fn overflow_is_reported_before_the_next_frame() {
         let (tx, mut sub) = Subscription::new(1, || {});
-        assert_eq!(
-            tx.try_deliver(Bytes::from_static(b"a")),
-            Delivery::Delivered
-        );
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"a")), Delivery::Delivered);
         assert_eq!(tx.try_deliver(Bytes::from_static(b"b")), Delivery::Dropped);
-        assert_eq!(
-            sub.recv().await,
-            Some(Err(BusError::SlowConsumer { dropped: 1 }))
-        );
+        assert_eq!(sub.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
         assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"a"))));
         drop(tx);
         assert_eq!(sub.recv().await, None);
@@ -299,28 +274,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bounded_wait_then_drop() {
         let (tx, mut sub) = Subscription::new(1, || {});
-        assert_eq!(
-            tx.deliver(Bytes::from_static(b"a"), Duration::from_millis(10))
-                .await,
-            Delivery::Delivered
-        );
-        assert_eq!(
-            tx.deliver(Bytes::from_static(b"b"), Duration::from_millis(10))
-                .await,
-            Delivery::Dropped
-        );
+        assert_eq!(tx.deliver(Bytes::from_static(b"a"), Duration::from_millis(10)).await, Delivery::Delivered);
+        assert_eq!(tx.deliver(Bytes::from_static(b"b"), Duration::from_millis(10)).await, Delivery::Dropped);
         let waiting = tokio::spawn({
             let tx = tx.clone();
-            async move {
-                tx.deliver(Bytes::from_static(b"c"), Duration::from_secs(1))
-                    .await
-            }
+            async move { tx.deliver(Bytes::from_static(b"c"), Duration::from_secs(1)).await }
         });
         tokio::task::yield_now().await;
-        assert!(matches!(
-            sub.recv().await,
-            Some(Err(BusError::SlowConsumer { dropped: 1 }))
-        ));
+        assert!(matches!(sub.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 }))));
         assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"a"))));
         assert_eq!(waiting.await.expect("task"), Delivery::Delivered);
         assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"c"))));
@@ -341,9 +302,6 @@ mod tests {
     #[test]
     fn bus_errors_map_to_codes() {
         assert_eq!(Error::from(BusError::Closed).code(), ErrorCode::Unavailable);
-        assert_eq!(
-            Error::from(BusError::FrameTooLarge { size: 2, limit: 1 }).code(),
-            ErrorCode::ResourceExhausted
-        );
+        assert_eq!(Error::from(BusError::FrameTooLarge { size: 2, limit: 1 }).code(), ErrorCode::ResourceExhausted);
     }
 }

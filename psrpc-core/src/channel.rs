@@ -47,12 +47,7 @@ impl ServerSuffix {
 
 /// Requests and subscription messages of a method: `Svc|M|t…|REQ`,
 /// `SRV.Svc.t…[.Q]`, `M.REQ`.
-pub fn request_channel(
-    service: &str,
-    method: &str,
-    topics: &[impl AsRef<str>],
-    queue: bool,
-) -> Channel {
+pub fn request_channel(service: &str, method: &str, topics: &[impl AsRef<str>], queue: bool) -> Channel {
     server_side(service, method, topics, queue, ServerSuffix::Request)
 }
 
@@ -83,13 +78,7 @@ pub fn stream_client_channel(service: &str, node_id: &str) -> Channel {
     client_side(service, node_id, "STR")
 }
 
-fn server_side(
-    service: &str,
-    method: &str,
-    topics: &[impl AsRef<str>],
-    queue: bool,
-    suffix: ServerSuffix,
-) -> Channel {
+fn server_side(service: &str, method: &str, topics: &[impl AsRef<str>], queue: bool, suffix: ServerSuffix) -> Channel {
     let mut legacy = String::with_capacity(service.len() + method.len() + 16);
     let wrote = push_part(&mut legacy, false, service);
     let wrote = push_part(&mut legacy, wrote, method);
@@ -111,11 +100,7 @@ fn server_side(
     }
 
     let local = format!("{method}.{}", suffix.as_str());
-    Channel {
-        legacy: legacy.into(),
-        server: server.into(),
-        local: local.into(),
-    }
+    Channel { legacy: legacy.into(), server: server.into(), local: local.into() }
 }
 
 fn client_side(service: &str, id: &str, suffix: &str) -> Channel {
@@ -124,11 +109,7 @@ fn client_side(service: &str, id: &str, suffix: &str) -> Channel {
     let wrote = push_part(&mut legacy, wrote, id);
     push_part(&mut legacy, wrote, suffix);
     let server = format!("CLI.{service}.{id}.{suffix}");
-    Channel {
-        legacy: legacy.into(),
-        server: server.into(),
-        local: Arc::from(""),
-    }
+    Channel { legacy: legacy.into(), server: server.into(), local: Arc::from("") }
 }
 
 /// Appends one Legacy part. The delimiter goes before a part only if the
@@ -202,50 +183,23 @@ mod tests {
 
     #[test]
     fn trailing_empty_topic_doubles_the_delimiter() {
-        assert_eq!(
-            &*request_channel("Svc", "M", &["a", ""], false).legacy,
-            "Svc|M|a||REQ"
-        );
-        assert_eq!(
-            &*request_channel("Svc", "M", &["", "a"], false).legacy,
-            "Svc|M|a|REQ"
-        );
-        assert_eq!(
-            &*request_channel("Svc", "M", &["", ""], false).legacy,
-            "Svc|M|REQ"
-        );
-        assert_eq!(
-            &*request_channel("Svc", "M", NO_TOPICS, false).legacy,
-            "Svc|M|REQ"
-        );
-        assert_eq!(
-            &*request_channel("Svc", "M", &["a", ""], false).server,
-            "SRV.Svc.a"
-        );
+        assert_eq!(&*request_channel("Svc", "M", &["a", ""], false).legacy, "Svc|M|a||REQ");
+        assert_eq!(&*request_channel("Svc", "M", &["", "a"], false).legacy, "Svc|M|a|REQ");
+        assert_eq!(&*request_channel("Svc", "M", &["", ""], false).legacy, "Svc|M|REQ");
+        assert_eq!(&*request_channel("Svc", "M", NO_TOPICS, false).legacy, "Svc|M|REQ");
+        assert_eq!(&*request_channel("Svc", "M", &["a", ""], false).server, "SRV.Svc.a");
     }
 
     #[test]
     fn claim_and_stream_channels_never_use_the_queue_subject() {
         let c = claim_response_channel("Svc", "M", &["t"]);
-        assert_eq!(
-            (&*c.legacy, &*c.server, &*c.local),
-            ("Svc|M|t|RCLAIM", "SRV.Svc.t", "M.RCLAIM")
-        );
+        assert_eq!((&*c.legacy, &*c.server, &*c.local), ("Svc|M|t|RCLAIM", "SRV.Svc.t", "M.RCLAIM"));
         let s = stream_server_channel("Svc", "M", NO_TOPICS);
-        assert_eq!(
-            (&*s.legacy, &*s.server, &*s.local),
-            ("Svc|M|STR", "SRV.Svc", "M.STR")
-        );
+        assert_eq!((&*s.legacy, &*s.server, &*s.local), ("Svc|M|STR", "SRV.Svc", "M.STR"));
         let n = stream_client_channel("Svc", "CLI_x");
-        assert_eq!(
-            (&*n.legacy, &*n.server),
-            ("Svc|CLI_x|STR", "CLI.Svc.CLI_x.STR")
-        );
+        assert_eq!((&*n.legacy, &*n.server), ("Svc|CLI_x|STR", "CLI.Svc.CLI_x.STR"));
         let cl = claim_request_channel("Svc", "CLI_x");
-        assert_eq!(
-            (&*cl.legacy, &*cl.server),
-            ("Svc|CLI_x|CLAIM", "CLI.Svc.CLI_x.CLAIM")
-        );
+        assert_eq!((&*cl.legacy, &*cl.server), ("Svc|CLI_x|CLAIM", "CLI.Svc.CLI_x.CLAIM"));
     }
 
     #[test]

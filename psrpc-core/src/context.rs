@@ -37,16 +37,7 @@ impl RequestContext {
     ) -> Self {
         let deadline = Instant::now() + metadata::until(expiry);
         let sent_at = metadata::from_unix_nanos(sent_at);
-        RequestContext {
-            inner: Arc::new(ContextInner {
-                info,
-                caller_id,
-                sent_at,
-                metadata,
-                deadline,
-                server_id,
-            }),
-        }
+        RequestContext { inner: Arc::new(ContextInner { info, caller_id, sent_at, metadata, deadline, server_id }) }
     }
 
     /// Service, method and topics of the call.

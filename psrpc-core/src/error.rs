@@ -167,10 +167,7 @@ impl ErrorCode {
 
     /// Parses a wire string; unknown and empty strings give [`ErrorCode::Unknown`].
     pub fn from_wire(code: &str) -> Self {
-        ErrorCode::ALL
-            .into_iter()
-            .find(|c| c.as_str() == code)
-            .unwrap_or(ErrorCode::Unknown)
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code).unwrap_or(ErrorCode::Unknown)
     }
 
     /// The HTTP status that represents this code.
@@ -178,10 +175,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Canceled | ErrorCode::DeadlineExceeded | ErrorCode::Unavailable => 503,
             ErrorCode::MalformedRequest | ErrorCode::InvalidArgument => 400,
-            ErrorCode::MalformedResponse
-            | ErrorCode::Unknown
-            | ErrorCode::Internal
-            | ErrorCode::DataLoss => 500,
+            ErrorCode::MalformedResponse | ErrorCode::Unknown | ErrorCode::Internal | ErrorCode::DataLoss => 500,
             ErrorCode::NotFound => 404,
             ErrorCode::NotAcceptable => 406,
             ErrorCode::AlreadyExists | ErrorCode::Aborted => 409,
@@ -202,17 +196,13 @@ impl ErrorCode {
     pub fn to_grpc(self) -> GrpcCode {
         match self {
             ErrorCode::Canceled => GrpcCode::Canceled,
-            ErrorCode::MalformedRequest
-            | ErrorCode::InvalidArgument
-            | ErrorCode::UpstreamClientError => GrpcCode::InvalidArgument,
-            ErrorCode::MalformedResponse | ErrorCode::Internal | ErrorCode::UpstreamServerError => {
-                GrpcCode::Internal
+            ErrorCode::MalformedRequest | ErrorCode::InvalidArgument | ErrorCode::UpstreamClientError => {
+                GrpcCode::InvalidArgument
             }
+            ErrorCode::MalformedResponse | ErrorCode::Internal | ErrorCode::UpstreamServerError => GrpcCode::Internal,
             ErrorCode::DeadlineExceeded => GrpcCode::DeadlineExceeded,
             ErrorCode::Unavailable => GrpcCode::Unavailable,
-            ErrorCode::Unknown | ErrorCode::NotAcceptable | ErrorCode::UnprocessableEntity => {
-                GrpcCode::Unknown
-            }
+            ErrorCode::Unknown | ErrorCode::NotAcceptable | ErrorCode::UnprocessableEntity => GrpcCode::Unknown,
             ErrorCode::NotFound => GrpcCode::NotFound,
             ErrorCode::AlreadyExists => GrpcCode::AlreadyExists,
             ErrorCode::PermissionDenied => GrpcCode::PermissionDenied,
@@ -269,29 +259,18 @@ pub struct Error {
 impl Error {
     /// A new error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error {
-            code,
-            message: message.into(),
-            details: Vec::new(),
-        }
+        Error { code, message: message.into(), details: Vec::new() }
     }
 
     /// Rebuilds an error from the fields of a wire response.
     pub fn from_wire(code: &str, message: impl Into<String>, details: Vec<Any>) -> Self {
-        Error {
-            code: ErrorCode::from_wire(code),
-            message: message.into(),
-            details,
-        }
+        Error { code: ErrorCode::from_wire(code), message: message.into(), details }
     }
 
     /// Adds a protobuf message as a detail.
     #[must_use]
     pub fn with_detail<M: Name>(mut self, detail: &M) -> Self {
-        self.details.push(Any {
-            type_url: crate::frame::type_url_of::<M>(),
-            value: detail.encode_to_vec(),
-        });
+        self.details.push(Any { type_url: crate::frame::type_url_of::<M>(), value: detail.encode_to_vec() });
         self
     }
 
@@ -320,10 +299,7 @@ impl Error {
     /// The first detail of type `M`, decoded.
     pub fn detail<M: Name + Default>(&self) -> Option<M> {
         let url = crate::frame::type_url_of::<M>();
-        self.details
-            .iter()
-            .find(|d| d.type_url == url)
-            .and_then(|d| M::decode(d.value.as_slice()).ok())
+        self.details.iter().find(|d| d.type_url == url).and_then(|d| M::decode(d.value.as_slice()).ok())
     }
 
     /// The HTTP status for this error.
@@ -353,10 +329,7 @@ impl Error {
 
     /// Servers answered but none qualified under the selection options (`unavailable`).
     pub fn no_server_available(claims: usize) -> Self {
-        Error::new(
-            ErrorCode::Unavailable,
-            format!("no servers available (received {claims} responses)"),
-        )
+        Error::new(ErrorCode::Unavailable, format!("no servers available (received {claims} responses)"))
     }
 
     /// The method is not implemented (`unimplemented`).
@@ -386,10 +359,7 @@ impl Error {
 
     /// A message was discarded because the receiver did not keep up (`unavailable`).
     pub fn slow_consumer() -> Self {
-        Error::new(
-            ErrorCode::Unavailable,
-            "stream message discarded by slow consumer",
-        )
+        Error::new(ErrorCode::Unavailable, "stream message discarded by slow consumer")
     }
 }
 
@@ -450,24 +420,15 @@ mod tests {
     #[test]
     fn grpc_mapping_follows_the_names() {
         assert_eq!(ErrorCode::Canceled.to_grpc(), GrpcCode::Canceled);
-        assert_eq!(
-            ErrorCode::MalformedRequest.to_grpc(),
-            GrpcCode::InvalidArgument
-        );
+        assert_eq!(ErrorCode::MalformedRequest.to_grpc(), GrpcCode::InvalidArgument);
         assert_eq!(ErrorCode::MalformedResponse.to_grpc(), GrpcCode::Internal);
         assert_eq!(ErrorCode::NotAcceptable.to_grpc(), GrpcCode::Unknown);
         assert_eq!(ErrorCode::UnprocessableEntity.to_grpc(), GrpcCode::Unknown);
         assert_eq!(ErrorCode::UpstreamServerError.to_grpc(), GrpcCode::Internal);
-        assert_eq!(
-            ErrorCode::UpstreamClientError.to_grpc(),
-            GrpcCode::InvalidArgument
-        );
+        assert_eq!(ErrorCode::UpstreamClientError.to_grpc(), GrpcCode::InvalidArgument);
         for code in ErrorCode::ALL {
             let grpc = code.to_grpc();
-            if grpc != GrpcCode::Unknown
-                && grpc != GrpcCode::InvalidArgument
-                && grpc != GrpcCode::Internal
-            {
+            if grpc != GrpcCode::Unknown && grpc != GrpcCode::InvalidArgument && grpc != GrpcCode::Internal {
                 assert_eq!(ErrorCode::from_grpc(grpc), code, "{code}");
             }
             assert_eq!(GrpcCode::from_i32(grpc as i32), grpc);
@@ -477,15 +438,9 @@ mod tests {
 
     #[test]
     fn details_round_trip_as_any() {
-        let detail = prost_types::Duration {
-            seconds: 5,
-            nanos: 0,
-        };
+        let detail = prost_types::Duration { seconds: 5, nanos: 0 };
         let err = Error::new(ErrorCode::ResourceExhausted, "slow down").with_detail(&detail);
-        assert_eq!(
-            err.details()[0].type_url,
-            "type.googleapis.com/google.protobuf.Duration"
-        );
+        assert_eq!(err.details()[0].type_url, "type.googleapis.com/google.protobuf.Duration");
         assert_eq!(err.detail::<prost_types::Duration>(), Some(detail));
         assert_eq!(err.detail::<prost_types::Timestamp>(), None);
         let back = Error::from_wire(err.code().as_str(), err.message(), err.details().to_vec());

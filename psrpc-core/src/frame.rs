@@ -78,11 +78,7 @@ pub fn encode_envelope<E: Envelope>(message: &E, local: &str) -> Bytes {
 
 fn frame_len(type_url: usize, value: usize, local: usize) -> usize {
     let field = |len: usize| {
-        if len == 0 {
-            0
-        } else {
-            1 + encoded_len_varint(len as u64) + len
-        }
+        if len == 0 { 0 } else { 1 + encoded_len_varint(len as u64) + len }
     };
     field(type_url) + field(value) + field(local)
 }
@@ -109,10 +105,7 @@ pub fn decode_local_channel(frame: &[u8]) -> Result<String, FrameError> {
 pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
     let msg = decode_frame(frame)?;
     if msg.type_url != E::TYPE_URL {
-        return Err(FrameError::UnexpectedType {
-            expected: E::TYPE_URL,
-            actual: msg.type_url,
-        });
+        return Err(FrameError::UnexpectedType { expected: E::TYPE_URL, actual: msg.type_url });
     }
     Ok(E::decode(msg.value)?)
 }
@@ -125,25 +118,16 @@ mod tests {
     #[test]
     fn empty_value_and_channel_are_omitted() {
         let frame = encode_frame("type.googleapis.com/MyUpdate", &StreamAck {}, "");
-        assert_eq!(
-            hex(&frame),
-            "0a1c747970652e676f6f676c65617069732e636f6d2f4d79557064617465"
-        );
+        assert_eq!(hex(&frame), "0a1c747970652e676f6f676c65617069732e636f6d2f4d79557064617465");
     }
 
     #[test]
     fn one_pass_encoding_equals_nested_encoding() {
-        let req = Request {
-            request_id: "REQ_x".into(),
-            raw_request: Bytes::from_static(b"\x0a\x01a"),
-            ..Default::default()
-        };
-        let nested = Msg {
-            type_url: Request::TYPE_URL.into(),
-            value: req.encode_to_vec().into(),
-            channel: "M.REQ".into(),
-        }
-        .encode_to_vec();
+        let req =
+            Request { request_id: "REQ_x".into(), raw_request: Bytes::from_static(b"\x0a\x01a"), ..Default::default() };
+        let nested =
+            Msg { type_url: Request::TYPE_URL.into(), value: req.encode_to_vec().into(), channel: "M.REQ".into() }
+                .encode_to_vec();
         assert_eq!(encode_envelope(&req, "M.REQ").as_ref(), nested.as_slice());
         let decoded: Request = decode_envelope(Bytes::from(nested)).expect("decodes");
         assert_eq!(decoded, req);
@@ -151,25 +135,10 @@ mod tests {
 
     #[test]
     fn wrong_type_and_garbage_are_errors() {
-        let frame = encode_envelope(
-            &Stream {
-                body: Some(stream::Body::Ack(StreamAck {})),
-                ..Default::default()
-            },
-            "",
-        );
-        assert!(matches!(
-            decode_envelope::<Request>(frame),
-            Err(FrameError::UnexpectedType { .. })
-        ));
-        assert!(matches!(
-            decode_frame(Bytes::from_static(&[0xff, 0xff, 0xff])),
-            Err(FrameError::Malformed(_))
-        ));
-        assert_eq!(
-            decode_local_channel(&encode_envelope(&Request::default(), "X.REQ")).expect("ok"),
-            "X.REQ"
-        );
+        let frame = encode_envelope(&Stream { body: Some(stream::Body::Ack(StreamAck {})), ..Default::default() }, "");
+        assert!(matches!(decode_envelope::<Request>(frame), Err(FrameError::UnexpectedType { .. })));
+        assert!(matches!(decode_frame(Bytes::from_static(&[0xff, 0xff, 0xff])), Err(FrameError::Malformed(_))));
+        assert_eq!(decode_local_channel(&encode_envelope(&Request::default(), "X.REQ")).expect("ok"), "X.REQ");
     }
 
     proptest::proptest! {

@@ -121,12 +121,7 @@ pub struct RpcInfo {
 impl RpcInfo {
     /// Describes a call of `method` of `service` on `topics`.
     pub fn new(service: Arc<str>, method: &MethodInfo, topics: Vec<String>) -> Self {
-        RpcInfo {
-            service,
-            method: method.name.clone(),
-            topics,
-            multi: method.multi(),
-        }
+        RpcInfo { service, method: method.name.clone(), topics, multi: method.multi() }
     }
 
     /// The request channel (queue subject when `queue`).

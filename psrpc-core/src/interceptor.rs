@@ -48,15 +48,12 @@ pub trait ClientUnaryInterceptor: Send + Sync + 'static {
 pub struct ClientUnaryNext<'a> {
     pub(crate) info: &'a RpcInfo,
     pub(crate) chain: &'a [Arc<dyn ClientUnaryInterceptor>],
-    pub(crate) terminal:
-        &'a (dyn Fn(UnaryCall) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> + Send + Sync),
+    pub(crate) terminal: &'a (dyn Fn(UnaryCall) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> + Send + Sync),
 }
 
 impl std::fmt::Debug for ClientUnaryNext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientUnaryNext")
-            .field("remaining", &self.chain.len())
-            .finish()
+        f.debug_struct("ClientUnaryNext").field("remaining", &self.chain.len()).finish()
     }
 }
 
@@ -64,14 +61,7 @@ impl<'a> ClientUnaryNext<'a> {
     /// Runs the remaining interceptors and then the call itself.
     pub fn run(self, call: UnaryCall) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
         match self.chain.split_first() {
-            Some((first, rest)) => first.intercept(
-                self.info,
-                call,
-                ClientUnaryNext {
-                    chain: rest,
-                    ..self
-                },
-            ),
+            Some((first, rest)) => first.intercept(self.info, call, ClientUnaryNext { chain: rest, ..self }),
             None => (self.terminal)(call),
         }
     }
@@ -97,9 +87,7 @@ pub struct ServerUnaryNext<'a> {
 
 impl std::fmt::Debug for ServerUnaryNext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerUnaryNext")
-            .field("remaining", &self.chain.len())
-            .finish()
+        f.debug_struct("ServerUnaryNext").field("remaining", &self.chain.len()).finish()
     }
 }
 
@@ -107,14 +95,7 @@ impl<'a> ServerUnaryNext<'a> {
     /// Runs the remaining interceptors and then the handler.
     pub fn run(self, request: Bytes) -> BoxFuture<'a, Result<Bytes, Error>> {
         match self.chain.split_first() {
-            Some((first, rest)) => first.intercept(
-                self.ctx,
-                request,
-                ServerUnaryNext {
-                    chain: rest,
-                    ..self
-                },
-            ),
+            Some((first, rest)) => first.intercept(self.ctx, request, ServerUnaryNext { chain: rest, ..self }),
             None => (self.terminal)(request),
         }
     }

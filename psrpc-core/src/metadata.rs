@@ -8,8 +8,7 @@ pub type Metadata = HashMap<String, String>;
 
 /// Wall-clock time as Unix epoch nanoseconds (the wire's time format).
 pub fn unix_nanos(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Unix epoch nanoseconds as wall-clock time (negative values clamp to the epoch).
@@ -19,9 +18,7 @@ pub fn from_unix_nanos(nanos: i64) -> SystemTime {
 
 /// Time left until the wire time `expiry` (zero if past).
 pub fn until(expiry: i64) -> Duration {
-    from_unix_nanos(expiry)
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
+    from_unix_nanos(expiry).duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
@@ -34,9 +31,6 @@ mod tests {
         assert_eq!(from_unix_nanos(unix_nanos(t)), t);
         assert_eq!(from_unix_nanos(-5), UNIX_EPOCH);
         assert_eq!(until(0), Duration::ZERO);
-        assert!(
-            until(unix_nanos(SystemTime::now() + Duration::from_secs(60)))
-                > Duration::from_secs(50)
-        );
+        assert!(until(unix_nanos(SystemTime::now() + Duration::from_secs(60))) > Duration::from_secs(50));
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::interceptor::{
-    ClientMultiInterceptor, ClientUnaryInterceptor, RequestHook, ResponseHook,
-    ServerUnaryInterceptor, StreamInterceptor,
+    ClientMultiInterceptor, ClientUnaryInterceptor, RequestHook, ResponseHook, ServerUnaryInterceptor,
+    StreamInterceptor,
 };
 use crate::metadata::Metadata;
 
@@ -262,28 +262,19 @@ pub struct StreamKeepalive {
 
 impl Default for StreamKeepalive {
     fn default() -> Self {
-        StreamKeepalive {
-            interval: Some(DEFAULT_STREAM_KEEPALIVE),
-            expiry: DEFAULT_STREAM_KEEPALIVE * 3,
-        }
+        StreamKeepalive { interval: Some(DEFAULT_STREAM_KEEPALIVE), expiry: DEFAULT_STREAM_KEEPALIVE * 3 }
     }
 }
 
 impl StreamKeepalive {
     /// Keepalives every `interval`, expiry after `expiry` of silence.
     pub fn new(interval: Duration, expiry: Duration) -> Self {
-        StreamKeepalive {
-            interval: Some(interval),
-            expiry,
-        }
+        StreamKeepalive { interval: Some(interval), expiry }
     }
 
     /// No keepalives sent (peers are not expired by this side's frames).
     pub fn disabled() -> Self {
-        StreamKeepalive {
-            interval: None,
-            ..StreamKeepalive::default()
-        }
+        StreamKeepalive { interval: None, ..StreamKeepalive::default() }
     }
 }
 
@@ -346,11 +337,7 @@ impl Default for SelectionOptions {
 impl SelectionOptions {
     /// Go's defaults for queue methods: the first claim wins.
     pub fn first_available(timeout: Duration) -> Self {
-        SelectionOptions {
-            accept_first_available: true,
-            affinity_timeout: timeout,
-            ..Default::default()
-        }
+        SelectionOptions { accept_first_available: true, affinity_timeout: timeout, ..Default::default() }
     }
 
     /// Go's defaults for affinity methods: the best claim within 200 ms of the first.
@@ -399,10 +386,7 @@ impl SelectionOptions {
 
     /// Sets a custom selection function.
     #[must_use]
-    pub fn selection_fn(
-        mut self,
-        f: impl Fn(&[Claim]) -> Result<String, Error> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn selection_fn(mut self, f: impl Fn(&[Claim]) -> Result<String, Error> + Send + Sync + 'static) -> Self {
         self.selection_fn = Some(Arc::new(f));
         self
     }
@@ -470,10 +454,7 @@ impl RequestOptions {
 
     /// Multi-RPC: ends once every server in `servers` answered.
     #[must_use]
-    pub fn expected_servers(
-        mut self,
-        servers: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
+    pub fn expected_servers(mut self, servers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.expected_servers = Some(servers.into_iter().map(Into::into).collect());
         self
     }

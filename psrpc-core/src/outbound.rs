@@ -9,37 +9,21 @@ use crate::error::Error;
 use crate::frame::{self, Envelope};
 
 /// Encodes `message` once for `channel` and publishes it on `bus`.
-pub(crate) async fn publish<E: Envelope>(
-    bus: &dyn MessageBus,
-    channel: &Channel,
-    message: &E,
-) -> Result<(), Error> {
+pub(crate) async fn publish<E: Envelope>(bus: &dyn MessageBus, channel: &Channel, message: &E) -> Result<(), Error> {
     let frame = frame::encode_envelope(message, local_name(bus, channel));
     publish_frame(bus, channel, frame).await
 }
 
 /// The `Msg.channel` value for `channel` on `bus`.
 pub(crate) fn local_name<'a>(bus: &dyn MessageBus, channel: &'a Channel) -> &'a str {
-    if bus.frames_carry_local_channel() {
-        &channel.local
-    } else {
-        ""
-    }
+    if bus.frames_carry_local_channel() { &channel.local } else { "" }
 }
 
 /// Publishes an encoded frame, refusing frames over the bus's limit.
-pub(crate) async fn publish_frame(
-    bus: &dyn MessageBus,
-    channel: &Channel,
-    frame: Bytes,
-) -> Result<(), Error> {
+pub(crate) async fn publish_frame(bus: &dyn MessageBus, channel: &Channel, frame: Bytes) -> Result<(), Error> {
     let limit = bus.max_frame_size();
     if frame.len() > limit {
-        return Err(BusError::FrameTooLarge {
-            size: frame.len(),
-            limit,
-        }
-        .into());
+        return Err(BusError::FrameTooLarge { size: frame.len(), limit }.into());
     }
     Ok(bus.publish(channel, frame).await?)
 }

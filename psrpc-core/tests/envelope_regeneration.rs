@@ -9,8 +9,7 @@ use std::path::PathBuf;
 fn checked_in_envelopes_match_the_proto() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let proto_dir = root.join("proto");
-    let fds = protox::compile([proto_dir.join("psrpc/internal.proto")], [&proto_dir])
-        .expect("internal.proto compiles");
+    let fds = protox::compile([proto_dir.join("psrpc/internal.proto")], [&proto_dir]).expect("internal.proto compiles");
 
     let out = tempdir();
     let mut config = prost_build::Config::new();

@@ -13,16 +13,11 @@ use serde_json::Value;
 
 fn vectors() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/wire_vectors.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read vectors"))
-        .expect("parse vectors")
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read vectors")).expect("parse vectors")
 }
 
 fn names(c: &Channel) -> (String, String, String) {
-    (
-        c.legacy.to_string(),
-        c.server.to_string(),
-        c.local.to_string(),
-    )
+    (c.legacy.to_string(), c.server.to_string(), c.local.to_string())
 }
 
 fn expected(v: &Value) -> (String, String, String) {
@@ -40,36 +35,19 @@ fn channel_names_match_the_vectors() {
         let method = case["method"].as_str().expect("method");
         let client = case["client_id"].as_str().expect("client");
         let queue = case["queue"].as_bool().expect("queue");
-        let topics: Vec<String> = case["topics"]
-            .as_array()
-            .expect("topics")
-            .iter()
-            .map(|t| t.as_str().expect("t").to_owned())
-            .collect();
+        let topics: Vec<String> =
+            case["topics"].as_array().expect("topics").iter().map(|t| t.as_str().expect("t").to_owned()).collect();
         let want = &case["channels"];
         let got = [
-            (
-                "request",
-                channel::request_channel(svc, method, &topics, queue),
-            ),
-            (
-                "claim_response",
-                channel::claim_response_channel(svc, method, &topics),
-            ),
-            (
-                "stream_server",
-                channel::stream_server_channel(svc, method, &topics),
-            ),
+            ("request", channel::request_channel(svc, method, &topics, queue)),
+            ("claim_response", channel::claim_response_channel(svc, method, &topics)),
+            ("stream_server", channel::stream_server_channel(svc, method, &topics)),
             ("response", channel::response_channel(svc, client)),
             ("claim_request", channel::claim_request_channel(svc, client)),
             ("stream_client", channel::stream_client_channel(svc, client)),
         ];
         for (kind, channel) in got {
-            assert_eq!(
-                names(&channel),
-                expected(&want[kind]),
-                "{svc}/{method} {topics:?} {kind}"
-            );
+            assert_eq!(names(&channel), expected(&want[kind]), "{svc}/{method} {topics:?} {kind}");
         }
     }
 }
@@ -144,30 +122,15 @@ fn build(what: &str) -> (&'static str, Vec<u8>) {
         ),
         w if w.starts_with("ClaimRequest affinity 0.5") => (
             ClaimRequest::TYPE_URL,
-            ClaimRequest {
-                request_id: req_a,
-                server_id: srv_c,
-                affinity: 0.5,
-            }
-            .encode_to_vec(),
+            ClaimRequest { request_id: req_a, server_id: srv_c, affinity: 0.5 }.encode_to_vec(),
         ),
         w if w.starts_with("ClaimRequest affinity 0") => (
             ClaimRequest::TYPE_URL,
-            ClaimRequest {
-                request_id: req_a,
-                server_id: srv_c,
-                affinity: 0.0,
-            }
-            .encode_to_vec(),
+            ClaimRequest { request_id: req_a, server_id: srv_c, affinity: 0.0 }.encode_to_vec(),
         ),
-        w if w.starts_with("ClaimResponse") => (
-            ClaimResponse::TYPE_URL,
-            ClaimResponse {
-                request_id: req_a,
-                server_id: srv_c,
-            }
-            .encode_to_vec(),
-        ),
+        w if w.starts_with("ClaimResponse") => {
+            (ClaimResponse::TYPE_URL, ClaimResponse { request_id: req_a, server_id: srv_c }.encode_to_vec())
+        }
         w if w.starts_with("Stream open") => (
             Stream::TYPE_URL,
             stream_base(
@@ -183,13 +146,7 @@ fn build(what: &str) -> (&'static str, Vec<u8>) {
         ),
         w if w.starts_with("Stream ack") => (
             Stream::TYPE_URL,
-            stream_base(
-                req_a,
-                SENT,
-                SENT + 3_000_000_000,
-                stream::Body::Ack(envelope::StreamAck {}),
-            )
-            .encode_to_vec(),
+            stream_base(req_a, SENT, SENT + 3_000_000_000, stream::Body::Ack(envelope::StreamAck {})).encode_to_vec(),
         ),
         w if w.starts_with("Stream message") => (
             Stream::TYPE_URL,
@@ -210,10 +167,7 @@ fn build(what: &str) -> (&'static str, Vec<u8>) {
                 format!("REQ_{}", ids('f')),
                 SENT + 2_000_000_000,
                 SENT + 5_000_000_000,
-                stream::Body::Close(envelope::StreamClose {
-                    error: "stream closed".into(),
-                    code: "canceled".into(),
-                }),
+                stream::Body::Close(envelope::StreamClose { error: "stream closed".into(), code: "canceled".into() }),
             )
             .encode_to_vec(),
         ),
@@ -231,35 +185,18 @@ fn frames_match_the_vectors_byte_for_byte() {
         let what = v["what"].as_str().expect("what");
         let channel = v["channel"].as_str().expect("channel");
         let (type_url, message) = build(what);
-        assert_eq!(
-            type_url,
-            v["type_url"].as_str().expect("type_url"),
-            "{what}"
-        );
-        assert_eq!(
-            hex::encode(&message),
-            v["message_hex"].as_str().expect("message_hex"),
-            "{what}"
-        );
+        assert_eq!(type_url, v["type_url"].as_str().expect("type_url"), "{what}");
+        assert_eq!(hex::encode(&message), v["message_hex"].as_str().expect("message_hex"), "{what}");
 
         // Our one-pass framing produces the expected frame bytes.
         let frame_hex = v["frame_hex"].as_str().expect("frame_hex");
         let raw = RawMessage(message.clone());
-        assert_eq!(
-            hex::encode(frame::encode_frame(type_url, &raw, channel)),
-            frame_hex,
-            "{what}"
-        );
+        assert_eq!(hex::encode(frame::encode_frame(type_url, &raw, channel)), frame_hex, "{what}");
 
         // And decoding the expected bytes gives back type, value and channel.
-        let msg = frame::decode_frame(Bytes::from(hex::decode(frame_hex).expect("hex")))
-            .expect("decodes");
+        let msg = frame::decode_frame(Bytes::from(hex::decode(frame_hex).expect("hex"))).expect("decodes");
         assert_eq!(
-            (
-                msg.type_url.as_str(),
-                msg.value.as_ref(),
-                msg.channel.as_str()
-            ),
+            (msg.type_url.as_str(), msg.value.as_ref(), msg.channel.as_str()),
             (type_url, &message[..], channel)
         );
     }
@@ -273,10 +210,7 @@ fn user_message_type_urls_have_no_leading_dot_without_a_package() {
         const NAME: &'static str = "MyUpdate";
         const PACKAGE: &'static str = "";
     }
-    assert_eq!(
-        frame::type_url_of::<MyUpdate>(),
-        "type.googleapis.com/MyUpdate"
-    );
+    assert_eq!(frame::type_url_of::<MyUpdate>(), "type.googleapis.com/MyUpdate");
 }
 
 /// Already-encoded message bytes, framed as they are.

@@ -78,12 +78,7 @@ pub struct BrokerProcess {
 impl BrokerProcess {
     /// Starts `binary` with `args` and waits until it accepts TCP connections on `port`.
     pub fn start(binary: &'static str, args: Vec<String>, port: u16) -> Result<Self, BrokerError> {
-        let mut process = BrokerProcess {
-            binary,
-            args,
-            port,
-            child: None,
-        };
+        let mut process = BrokerProcess { binary, args, port, child: None };
         process.restart()?;
         Ok(process)
     }
@@ -111,10 +106,7 @@ impl BrokerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| BrokerError::Start {
-                binary: self.binary,
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| BrokerError::Start { binary: self.binary, reason: e.to_string() })?;
         self.child = Some(child);
         self.wait_until_listening(Duration::from_secs(10))
     }
@@ -126,10 +118,7 @@ impl BrokerProcess {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                return Err(BrokerError::Start {
-                    binary: self.binary,
-                    reason: format!("exited with {status}"),
-                });
+                return Err(BrokerError::Start { binary: self.binary, reason: format!("exited with {status}") });
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
                 return Ok(());

@@ -21,10 +21,7 @@ pub struct CuttableBus {
 impl CuttableBus {
     /// Wraps `inner`.
     pub fn new(inner: SharedBus) -> Arc<Self> {
-        Arc::new(CuttableBus {
-            inner,
-            cut: AtomicBool::new(false),
-        })
+        Arc::new(CuttableBus { inner, cut: AtomicBool::new(false) })
     }
 
     /// From now on, nothing this bus publishes arrives anywhere.
@@ -34,22 +31,14 @@ impl CuttableBus {
 }
 
 impl MessageBus for CuttableBus {
-    fn publish<'a>(
-        &'a self,
-        channel: &'a Channel,
-        frame: Bytes,
-    ) -> BoxFuture<'a, Result<(), BusError>> {
+    fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         if self.cut.load(Ordering::SeqCst) {
             return Box::pin(async { Ok(()) });
         }
         self.inner.publish(channel, frame)
     }
 
-    fn subscribe<'a>(
-        &'a self,
-        channel: &'a Channel,
-        capacity: usize,
-    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+    fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
         self.inner.subscribe(channel, capacity)
     }
 

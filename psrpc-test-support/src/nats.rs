@@ -25,18 +25,10 @@ impl NatsServer {
             return Ok(NatsServer { url, process: None });
         }
         let port = free_port();
-        let mut all = vec![
-            "-a".to_owned(),
-            "127.0.0.1".to_owned(),
-            "-p".to_owned(),
-            port.to_string(),
-        ];
+        let mut all = vec!["-a".to_owned(), "127.0.0.1".to_owned(), "-p".to_owned(), port.to_string()];
         all.extend(args.iter().map(|a| (*a).to_owned()));
         let process = BrokerProcess::start("nats-server", all, port)?;
-        Ok(NatsServer {
-            url: format!("nats://127.0.0.1:{port}"),
-            process: Some(process),
-        })
+        Ok(NatsServer { url: format!("nats://127.0.0.1:{port}"), process: Some(process) })
     }
 
     /// The server's URL.

@@ -25,25 +25,14 @@ impl RedisServer {
             return Ok(RedisServer { url, process: None });
         }
         let port = free_port();
-        let mut all: Vec<String> = [
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--port",
-        ]
-        .iter()
-        .map(|a| (*a).to_owned())
-        .collect();
+        let mut all: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
         all.push(port.to_string());
         all.extend(args.iter().map(|a| (*a).to_owned()));
         let process = BrokerProcess::start("redis-server", all, port)?;
-        Ok(RedisServer {
-            url: format!("redis://127.0.0.1:{port}"),
-            process: Some(process),
-        })
+        Ok(RedisServer { url: format!("redis://127.0.0.1:{port}"), process: Some(process) })
     }
 
     /// The server's URL.

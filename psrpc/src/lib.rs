@@ -41,6 +41,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `local` | yes | [`local::LocalBus`], the in-process bus |
+//! | `nats` | no | `nats::NatsBus`, NATS via async-nats |
 
 pub use psrpc_core::bus::{BusError, MessageBus, SharedBus, Subscription};
 pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
@@ -48,13 +49,12 @@ pub use psrpc_core::context::RequestContext;
 pub use psrpc_core::error::{Error, ErrorCode, GrpcCode};
 pub use psrpc_core::info::{MethodInfo, Routing, RpcInfo};
 pub use psrpc_core::interceptor::{
-    ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, RequestHook,
-    ResponseHook, ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,
+    ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, RequestHook, ResponseHook,
+    ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,
 };
 pub use psrpc_core::metadata::Metadata;
 pub use psrpc_core::options::{
-    Claim, ClientOptions, RequestOptions, SelectionOptions, ServerOptions, StreamKeepalive,
-    StreamOptions,
+    Claim, ClientOptions, RequestOptions, SelectionOptions, ServerOptions, StreamKeepalive, StreamOptions,
 };
 pub use psrpc_core::payload::{Payload, RawPayload};
 pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
@@ -64,6 +64,10 @@ pub use psrpc_core::{channel, envelope, frame, id};
 /// The in-process bus.
 #[cfg(feature = "local")]
 pub use psrpc_bus_local as local;
+
+/// The NATS bus.
+#[cfg(feature = "nats")]
+pub use psrpc_bus_nats as nats;
 
 /// The README's code blocks, compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]

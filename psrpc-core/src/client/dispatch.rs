@@ -64,9 +64,7 @@ impl Item {
                     client.routes.streams.route(&id, msg);
                 }
             }
-            Item::Response(Some(Err(e)))
-            | Item::Claim(Some(Err(e)))
-            | Item::Stream(Some(Err(e))) => {
+            Item::Response(Some(Err(e))) | Item::Claim(Some(Err(e))) | Item::Stream(Some(Err(e))) => {
                 tracing::warn!(error = %e, client = %client.id, "psrpc client: frames lost");
             }
             Item::Response(None) | Item::Claim(None) | Item::Stream(None) => return false,

@@ -51,23 +51,13 @@ pub(crate) struct ClientInner {
 
 impl RpcClient {
     /// Creates a client of `service` on `bus` and subscribes its channels.
-    pub async fn new(
-        service: impl Into<Arc<str>>,
-        bus: SharedBus,
-        options: ClientOptions,
-    ) -> Result<Self, Error> {
+    pub async fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ClientOptions) -> Result<Self, Error> {
         let service = service.into();
         let id = options.client_id.clone().unwrap_or_else(id::new_client_id);
         let capacity = options.channel_capacity;
-        let responses = bus
-            .subscribe(&channel::response_channel(&service, &id), capacity)
-            .await?;
-        let claims = bus
-            .subscribe(&channel::claim_request_channel(&service, &id), capacity)
-            .await?;
-        let streams = bus
-            .subscribe(&channel::stream_client_channel(&service, &id), capacity)
-            .await?;
+        let responses = bus.subscribe(&channel::response_channel(&service, &id), capacity).await?;
+        let claims = bus.subscribe(&channel::claim_request_channel(&service, &id), capacity).await?;
+        let streams = bus.subscribe(&channel::stream_client_channel(&service, &id), capacity).await?;
         let (shutdown, _) = watch::channel(false);
         let inner = Arc::new(ClientInner {
             service,
@@ -78,13 +68,7 @@ impl RpcClient {
             closed: AtomicBool::new(false),
             shutdown,
         });
-        tokio::spawn(dispatch::run(
-            Arc::downgrade(&inner),
-            inner.shutdown.subscribe(),
-            responses,
-            claims,
-            streams,
-        ));
+        tokio::spawn(dispatch::run(Arc::downgrade(&inner), inner.shutdown.subscribe(), responses, claims, streams));
         Ok(RpcClient { inner })
     }
 
@@ -129,11 +113,7 @@ impl ClientInner {
     }
 
     pub(crate) fn ensure_open(&self) -> Result<(), Error> {
-        if self.closed.load(Ordering::Acquire) {
-            Err(Error::client_closed())
-        } else {
-            Ok(())
-        }
+        if self.closed.load(Ordering::Acquire) { Err(Error::client_closed()) } else { Ok(()) }
     }
 
     pub(crate) fn rpc_info(&self, method: &MethodInfo, topics: Vec<String>) -> RpcInfo {
@@ -141,11 +121,7 @@ impl ClientInner {
     }
 
     /// Encodes `message` for `channel` (once) and publishes it.
-    pub(crate) async fn publish<E: Envelope>(
-        &self,
-        channel: &Channel,
-        message: &E,
-    ) -> Result<(), Error> {
+    pub(crate) async fn publish<E: Envelope>(&self, channel: &Channel, message: &E) -> Result<(), Error> {
         outbound::publish(&*self.bus, channel, message).await
     }
 
@@ -155,11 +131,7 @@ impl ClientInner {
     }
 
     /// The selection of a call: the request's, else the method's default.
-    pub(crate) fn selection(
-        &self,
-        method: &MethodInfo,
-        options: &RequestOptions,
-    ) -> SelectionOptions {
+    pub(crate) fn selection(&self, method: &MethodInfo, options: &RequestOptions) -> SelectionOptions {
         options.selection.clone().unwrap_or_else(|| {
             if method.affinity_enabled() {
                 SelectionOptions::best_affinity(self.options.selection_timeout)

@@ -46,10 +46,7 @@ impl RpcClient {
         let client = self.inner();
         client.ensure_open()?;
         let info = client.rpc_info(method, topics);
-        let mut call = UnaryCall {
-            payload: request.encode_payload(),
-            options,
-        };
+        let mut call = UnaryCall { payload: request.encode_payload(), options };
         for hook in &client.options.request_hooks {
             hook(&info, &call.payload);
         }
@@ -72,9 +69,7 @@ impl RpcClient {
         };
         let mut guard = RouteGuard::new(client.routes.clone());
         let rx = guard.response(&request_id, client.options.channel_capacity);
-        client
-            .publish(&info.request_channel(false), &request)
-            .await?;
+        client.publish(&info.request_channel(false), &request).await?;
 
         Ok(MultiResponses {
             rx,
@@ -145,25 +140,15 @@ impl<T: Payload> MultiResponses<T> {
 
     /// Expected servers (see [`RequestOptions::expected_servers`]) that have not answered.
     pub fn missing(&self) -> Vec<String> {
-        let mut missing: Vec<String> = self
-            .expected_servers
-            .iter()
-            .flatten()
-            .filter(|s| !self.answered.contains(*s))
-            .cloned()
-            .collect();
+        let mut missing: Vec<String> =
+            self.expected_servers.iter().flatten().filter(|s| !self.answered.contains(*s)).cloned().collect();
         missing.sort();
         missing
     }
 
     fn complete(&self) -> bool {
-        let by_count = self
-            .expected_count
-            .is_some_and(|n| self.answered.len() >= n);
-        let by_set = self
-            .expected_servers
-            .as_ref()
-            .is_some_and(|set| set.iter().all(|s| self.answered.contains(s)));
+        let by_count = self.expected_count.is_some_and(|n| self.answered.len() >= n);
+        let by_set = self.expected_servers.as_ref().is_some_and(|set| set.iter().all(|s| self.answered.contains(s)));
         by_count || by_set
     }
 
@@ -186,20 +171,12 @@ impl<T: Payload> MultiResponses<T> {
             interceptor.on_response(&self.observers.info, &res.server_id, &mut result);
         }
         for hook in &self.observers.hooks {
-            hook(
-                &self.observers.info,
-                &self.observers.request,
-                result.as_ref(),
-            );
+            hook(&self.observers.info, &self.observers.request, result.as_ref());
         }
         let result = result.and_then(|bytes| {
-            T::decode_payload(bytes)
-                .map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))
+            T::decode_payload(bytes).map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))
         });
-        Response {
-            server_id: res.server_id,
-            result,
-        }
+        Response { server_id: res.server_id, result }
     }
 }
 
@@ -223,10 +200,7 @@ impl<T: Payload> Stream for MultiResponses<T> {
             Poll::Ready(None) => {
                 // The client was closed while the call was pending.
                 this.finish();
-                Poll::Ready(Some(Response {
-                    server_id: String::new(),
-                    result: Err(Error::client_closed()),
-                }))
+                Poll::Ready(Some(Response { server_id: String::new(), result: Err(Error::client_closed()) }))
             }
             Poll::Pending => match this.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => {

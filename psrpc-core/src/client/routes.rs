@@ -24,10 +24,7 @@ pub(crate) struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table {
-            shards: std::array::from_fn(|_| Mutex::default()),
-            hasher: Default::default(),
-        }
+        Table { shards: std::array::from_fn(|_| Mutex::default()), hasher: Default::default() }
     }
 }
 
@@ -107,10 +104,7 @@ pub(crate) struct RouteGuard {
 
 impl RouteGuard {
     pub(crate) fn new(routes: Arc<Routes>) -> Self {
-        RouteGuard {
-            routes,
-            entries: Vec::with_capacity(2),
-        }
+        RouteGuard { routes, entries: Vec::with_capacity(2) }
     }
 
     pub(crate) fn response(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Response> {

@@ -89,17 +89,10 @@ mod tests {
     use std::time::Duration;
 
     fn claim(server: &str, affinity: f32) -> ClaimRequest {
-        ClaimRequest {
-            request_id: "REQ_x".into(),
-            server_id: server.into(),
-            affinity,
-        }
+        ClaimRequest { request_id: "REQ_x".into(), server_id: server.into(), affinity }
     }
 
-    async fn run(
-        claims: Vec<(u64, ClaimRequest)>,
-        opts: SelectionOptions,
-    ) -> (Result<String, Error>, Duration) {
+    async fn run(claims: Vec<(u64, ClaimRequest)>, opts: SelectionOptions) -> (Result<String, Error>, Duration) {
         let (tx, mut rx) = mpsc::channel(16);
         let start = Instant::now();
         tokio::spawn(async move {
@@ -126,46 +119,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn best_affinity_within_the_short_circuit() {
         let opts = SelectionOptions::best_affinity(Duration::from_secs(1));
-        let (r, t) = run(
-            vec![
-                (10, claim("a", 0.2)),
-                (100, claim("b", 0.9)),
-                (300, claim("c", 1.0)),
-            ],
-            opts,
-        )
-        .await;
-        assert_eq!(
-            r.expect("selected"),
-            "b",
-            "c arrived after the 200 ms short circuit"
-        );
+        let (r, t) = run(vec![(10, claim("a", 0.2)), (100, claim("b", 0.9)), (300, claim("c", 1.0))], opts).await;
+        assert_eq!(r.expect("selected"), "b", "c arrived after the 200 ms short circuit");
         assert_eq!(t, Duration::from_millis(210));
     }
 
     #[tokio::test(start_paused = true)]
     async fn maximum_affinity_wins_immediately_and_minimum_filters() {
-        let opts = SelectionOptions::default()
-            .minimum_affinity(0.5)
-            .maximum_affinity(0.9);
-        let (r, t) = run(
-            vec![
-                (1, claim("low", 0.4)),
-                (2, claim("mid", 0.6)),
-                (3, claim("top", 0.95)),
-            ],
-            opts,
-        )
-        .await;
+        let opts = SelectionOptions::default().minimum_affinity(0.5).maximum_affinity(0.9);
+        let (r, t) = run(vec![(1, claim("low", 0.4)), (2, claim("mid", 0.6)), (3, claim("top", 0.95))], opts).await;
         assert_eq!(r.expect("selected"), "top");
         assert_eq!(t, Duration::from_millis(3));
     }
 
     #[tokio::test(start_paused = true)]
     async fn claims_below_minimum_give_unavailable_with_count() {
-        let opts = SelectionOptions::default()
-            .minimum_affinity(0.5)
-            .affinity_timeout(Duration::from_millis(50));
+        let opts = SelectionOptions::default().minimum_affinity(0.5).affinity_timeout(Duration::from_millis(50));
         let (r, t) = run(vec![(1, claim("low", 0.4))], opts).await;
         let err = r.expect_err("nothing qualifies");
         assert_eq!(err.code(), ErrorCode::Unavailable);
@@ -175,37 +144,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_claims_times_out_with_no_response() {
-        let (r, t) = run(
-            vec![],
-            SelectionOptions::first_available(Duration::from_secs(1)),
-        )
-        .await;
+        let (r, t) = run(vec![], SelectionOptions::first_available(Duration::from_secs(1))).await;
         assert_eq!(r.expect_err("no server"), Error::no_response());
         assert_eq!(t, Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn selection_fn_sees_every_qualifying_claim_at_the_deadline() {
-        let opts = SelectionOptions::default()
-            .affinity_timeout(Duration::from_millis(100))
-            .selection_fn(|claims| {
-                assert_eq!(claims.len(), 3);
-                Ok(claims
-                    .iter()
-                    .min_by(|a, b| a.affinity.total_cmp(&b.affinity))
-                    .expect("claims")
-                    .server_id
-                    .clone())
-            });
-        let (r, t) = run(
-            vec![
-                (1, claim("a", 0.3)),
-                (2, claim("b", 0.1)),
-                (3, claim("c", 0.7)),
-            ],
-            opts,
-        )
-        .await;
+        let opts = SelectionOptions::default().affinity_timeout(Duration::from_millis(100)).selection_fn(|claims| {
+            assert_eq!(claims.len(), 3);
+            Ok(claims.iter().min_by(|a, b| a.affinity.total_cmp(&b.affinity)).expect("claims").server_id.clone())
+        });
+        let (r, t) = run(vec![(1, claim("a", 0.3)), (2, claim("b", 0.1)), (3, claim("c", 0.7))], opts).await;
         assert_eq!(r.expect("selected"), "b");
         assert_eq!(t, Duration::from_millis(100));
     }
@@ -215,20 +165,12 @@ mod tests {
         let (_ctx, mut claims) = mpsc::channel::<ClaimRequest>(1);
         let (res_tx, mut responses) = mpsc::channel(1);
         res_tx
-            .send(Response {
-                error: "bad bytes".into(),
-                code: "malformed_request".into(),
-                ..Default::default()
-            })
+            .send(Response { error: "bad bytes".into(), code: "malformed_request".into(), ..Default::default() })
             .await
             .expect("send");
-        let err = select_server(
-            &mut claims,
-            Some(&mut responses),
-            &SelectionOptions::default(),
-        )
-        .await
-        .expect_err("error response");
+        let err = select_server(&mut claims, Some(&mut responses), &SelectionOptions::default())
+            .await
+            .expect_err("error response");
         assert_eq!(err.code(), ErrorCode::MalformedRequest);
     }
 }

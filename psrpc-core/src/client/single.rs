@@ -40,37 +40,21 @@ impl RpcClient {
             hook(&info, &payload);
         }
 
-        let interceptors = client
-            .options
-            .unary_interceptors
-            .iter()
-            .chain(options.unary_interceptors.iter());
+        let interceptors = client.options.unary_interceptors.iter().chain(options.unary_interceptors.iter());
         let chain: Vec<_> = interceptors.cloned().collect();
         let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
             unary_call(client, method, &info, call).boxed()
         };
-        let next = ClientUnaryNext {
-            info: &info,
-            chain: &chain,
-            terminal: &terminal,
-        };
-        let outcome = next
-            .run(UnaryCall {
-                payload: payload.clone(),
-                options,
-            })
-            .await;
+        let next = ClientUnaryNext { info: &info, chain: &chain, terminal: &terminal };
+        let outcome = next.run(UnaryCall { payload: payload.clone(), options }).await;
 
         for hook in &client.options.response_hooks {
             hook(&info, &payload, outcome.as_ref().map(|r| &r.message));
         }
         let reply = outcome?;
-        let message = Resp::decode_payload(reply.message)
-            .map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))?;
-        Ok(Reply {
-            message,
-            server_id: reply.server_id,
-        })
+        let message =
+            Resp::decode_payload(reply.message).map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))?;
+        Ok(Reply { message, server_id: reply.server_id })
     }
 }
 
@@ -99,41 +83,24 @@ async fn unary_call(
 
     let mut guard = RouteGuard::new(client.routes.clone());
     let mut responses = guard.response(&request_id, 2);
-    let mut claims = method
-        .require_claim()
-        .then(|| guard.claim(&request_id, client.options.channel_capacity));
+    let mut claims = method.require_claim().then(|| guard.claim(&request_id, client.options.channel_capacity));
 
-    client
-        .publish(&info.request_channel(method.queue()), &request)
-        .await?;
+    client.publish(&info.request_channel(method.queue()), &request).await?;
 
     if let Some(claims) = claims.as_mut() {
         let selection = client.selection(method, &call.options);
-        let chosen = timeout_at(
-            deadline,
-            super::select::select_server(claims, Some(&mut responses), &selection),
-        )
-        .await
-        .map_err(|_| Error::request_timed_out())??;
+        let chosen = timeout_at(deadline, super::select::select_server(claims, Some(&mut responses), &selection))
+            .await
+            .map_err(|_| Error::request_timed_out())??;
         guard.release_claims();
-        let claim = ClaimResponse {
-            request_id: request_id.clone(),
-            server_id: chosen,
-        };
-        client
-            .publish(&info.claim_response_channel(), &claim)
-            .await?;
+        let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
+        client.publish(&info.claim_response_channel(), &claim).await?;
     }
 
     match timeout_at(deadline, responses.recv()).await {
         Err(_) => Err(Error::request_timed_out()),
         Ok(None) => Err(Error::client_closed()),
-        Ok(Some(res)) if !res.error.is_empty() => {
-            Err(Error::from_wire(&res.code, res.error, res.error_details))
-        }
-        Ok(Some(res)) => Ok(Reply {
-            message: res.raw_response,
-            server_id: res.server_id,
-        }),
+        Ok(Some(res)) if !res.error.is_empty() => Err(Error::from_wire(&res.code, res.error, res.error_details)),
+        Ok(Some(res)) => Ok(Reply { message: res.raw_response, server_id: res.server_id }),
     }
 }

@@ -35,9 +35,7 @@ impl RpcClient {
 
         let mut guard = RouteGuard::new(client.routes.clone());
         let mut frames = guard.stream(&stream_id, capacity);
-        let mut claims = method
-            .require_claim()
-            .then(|| guard.claim(&request_id, capacity));
+        let mut claims = method.require_claim().then(|| guard.claim(&request_id, capacity));
 
         let now = SystemTime::now();
         let open = envelope::Stream {
@@ -55,20 +53,12 @@ impl RpcClient {
 
         if let Some(claims) = claims.as_mut() {
             let selection = client.selection(method, &options);
-            let chosen = timeout_at(
-                deadline,
-                super::select::select_server(claims, None, &selection),
-            )
-            .await
-            .map_err(|_| Error::request_timed_out())??;
+            let chosen = timeout_at(deadline, super::select::select_server(claims, None, &selection))
+                .await
+                .map_err(|_| Error::request_timed_out())??;
             guard.release_claims();
-            let claim = ClaimResponse {
-                request_id: request_id.clone(),
-                server_id: chosen,
-            };
-            client
-                .publish(&info.claim_response_channel(), &claim)
-                .await?;
+            let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
+            client.publish(&info.claim_response_channel(), &claim).await?;
         }
 
         loop {
@@ -96,12 +86,7 @@ impl RpcClient {
             capacity,
             on_close: Box::new(move || drop(guard)),
         });
-        spawn_pump(
-            core.clone(),
-            frames,
-            client.shutdown.subscribe(),
-            Error::client_closed(),
-        );
+        spawn_pump(core.clone(), frames, client.shutdown.subscribe(), Error::client_closed());
         Ok(RpcStream::new(core, incoming, None))
     }
 }

@@ -32,10 +32,7 @@ impl RpcClient {
         } else {
             client.bus.subscribe_queue(&channel, capacity).await?
         };
-        Ok(TypedSubscription {
-            sub,
-            _message: PhantomData,
-        })
+        Ok(TypedSubscription { sub, _message: PhantomData })
     }
 }
 
@@ -50,9 +47,7 @@ pub struct TypedSubscription<M> {
 
 impl<M> std::fmt::Debug for TypedSubscription<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TypedSubscription")
-            .field("sub", &self.sub)
-            .finish()
+        f.debug_struct("TypedSubscription").field("sub", &self.sub).finish()
     }
 }
 

@@ -34,11 +34,7 @@ impl PendingClaims {
     ) -> bool {
         let (tx, rx) = oneshot::channel();
         self.0.lock().insert(request_id.to_owned(), tx);
-        let claim = ClaimRequest {
-            request_id: request_id.to_owned(),
-            server_id: server.id.to_string(),
-            affinity,
-        };
+        let claim = ClaimRequest { request_id: request_id.to_owned(), server_id: server.id.to_string(), affinity };
         let channel = channel::claim_request_channel(&server.service, client_id);
         let chosen = match server.publish(&channel, &claim).await {
             Ok(()) => {

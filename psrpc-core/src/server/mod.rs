@@ -85,11 +85,7 @@ impl RpcServer {
         let info = RpcInfo::new(Arc::clone(&self.inner.service), method, topics);
         let channel = info.request_channel(method.queue());
         let bus = &*self.inner.bus;
-        let frame = frame::encode_frame(
-            &frame::type_url_of::<M>(),
-            message,
-            outbound::local_name(bus, &channel),
-        );
+        let frame = frame::encode_frame(&frame::type_url_of::<M>(), message, outbound::local_name(bus, &channel));
         outbound::publish_frame(bus, &channel, frame).await
     }
 
@@ -119,19 +115,11 @@ impl RpcServer {
 }
 
 impl ServerInner {
-    pub(crate) async fn publish<E: Envelope>(
-        &self,
-        channel: &Channel,
-        message: &E,
-    ) -> Result<(), Error> {
+    pub(crate) async fn publish<E: Envelope>(&self, channel: &Channel, message: &E) -> Result<(), Error> {
         outbound::publish(&*self.bus, channel, message).await
     }
 
     pub(crate) fn ensure_running(&self) -> Result<(), Error> {
-        if *self.killed.borrow() {
-            Err(Error::server_closed())
-        } else {
-            Ok(())
-        }
+        if *self.killed.borrow() { Err(Error::server_closed()) } else { Ok(()) }
     }
 }

@@ -33,11 +33,7 @@ pub(crate) struct Handler {
 impl Handler {
     pub(crate) fn new() -> (Arc<Self>, watch::Receiver<Phase>) {
         let (phase, rx) = watch::channel(Phase::Running);
-        let handler = Handler {
-            phase,
-            in_flight: Arc::default(),
-            task: Mutex::new(None),
-        };
+        let handler = Handler { phase, in_flight: Arc::default(), task: Mutex::new(None) };
         (Arc::new(handler), rx)
     }
 
@@ -70,10 +66,7 @@ pub(crate) struct Registry {
 }
 
 fn already_registered(key: &str) -> Error {
-    Error::new(
-        ErrorCode::AlreadyExists,
-        format!("handler for {key} already registered"),
-    )
+    Error::new(ErrorCode::AlreadyExists, format!("handler for {key} already registered"))
 }
 
 /// The registry key of `method` on `topics`.
@@ -99,11 +92,7 @@ impl Registry {
 
     /// Fails if a handler is registered under `key`.
     pub(crate) fn ensure_free(&self, key: &str) -> Result<(), Error> {
-        if self.handlers.lock().contains_key(key) {
-            Err(already_registered(key))
-        } else {
-            Ok(())
-        }
+        if self.handlers.lock().contains_key(key) { Err(already_registered(key)) } else { Ok(()) }
     }
 
     pub(crate) fn remove(&self, key: &str) -> Option<Arc<Handler>> {
@@ -115,10 +104,6 @@ impl Registry {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.handlers
-            .lock()
-            .values()
-            .map(|h| h.in_flight.count())
-            .sum()
+        self.handlers.lock().values().map(|h| h.in_flight.count()).sum()
     }
 }

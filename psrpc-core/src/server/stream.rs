@@ -36,17 +36,9 @@ pub(super) async fn register(
     server.registry.ensure_free(&key)?;
     let info = RpcInfo::new(Arc::clone(&server.service), method, topics);
     let capacity = server.options.channel_capacity;
-    let frames = server
-        .bus
-        .subscribe(&info.stream_server_channel(), capacity)
-        .await?;
+    let frames = server.bus.subscribe(&info.stream_server_channel(), capacity).await?;
     let claims = match method.require_claim() {
-        true => Some(
-            server
-                .bus
-                .subscribe(&info.claim_response_channel(), capacity)
-                .await?,
-        ),
+        true => Some(server.bus.subscribe(&info.claim_response_channel(), capacity).await?),
         false => None,
     };
     let (handler, phase) = Handler::new();
@@ -78,12 +70,7 @@ struct StreamLoop {
 }
 
 impl StreamLoop {
-    async fn run(
-        self,
-        frames: Subscription,
-        mut claims: Option<Subscription>,
-        mut phase: watch::Receiver<Phase>,
-    ) {
+    async fn run(self, frames: Subscription, mut claims: Option<Subscription>, mut phase: watch::Receiver<Phase>) {
         let this = Arc::new(self);
         let mut frames = Some(frames);
         let mut accepting = true;
@@ -163,26 +150,14 @@ impl StreamLoop {
                 return;
             }
             let wait = metadata::until(open.expiry);
-            if !self
-                .pending
-                .claim(
-                    &self.server,
-                    &open_body.node_id,
-                    &open.request_id,
-                    affinity,
-                    wait,
-                )
-                .await
-            {
+            if !self.pending.claim(&self.server, &open_body.node_id, &open.request_id, affinity, wait).await {
                 return;
             }
         }
 
         let capacity = self.server.options.channel_capacity;
         let (frames_tx, frames_rx) = mpsc::channel(capacity);
-        self.streams
-            .lock()
-            .insert(open.stream_id.clone(), frames_tx);
+        self.streams.lock().insert(open.stream_id.clone(), frames_tx);
         let streams = Arc::clone(&self.streams);
         let stream_id = open.stream_id.clone();
         let (core, incoming) = StreamCore::new(StreamSetup {
@@ -202,12 +177,7 @@ impl StreamLoop {
             core.mark_closed(e);
             return;
         }
-        spawn_pump(
-            Arc::clone(&core),
-            frames_rx,
-            self.server.killed.subscribe(),
-            Error::stream_eof(),
-        );
+        spawn_pump(Arc::clone(&core), frames_rx, self.server.killed.subscribe(), Error::stream_eof());
         let result = self.method_impl.run(Arc::clone(&core), incoming, ctx).await;
         if core.err().is_none() {
             let _ = core.close(result.err(), true).await;

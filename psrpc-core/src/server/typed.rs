@@ -34,11 +34,7 @@ pub(crate) trait UnaryMethod: Send + Sync + 'static {
     /// This server's affinity for the request (1 without an affinity function).
     fn affinity(&self, ctx: &RequestContext, request: &Decoded) -> f32;
     /// Runs the handler and encodes its response.
-    fn call(
-        &self,
-        ctx: RequestContext,
-        request: Decoded,
-    ) -> BoxFuture<'static, Result<Bytes, Error>>;
+    fn call(&self, ctx: RequestContext, request: Decoded) -> BoxFuture<'static, Result<Bytes, Error>>;
 }
 
 /// A stream method as the handler loop sees it.
@@ -80,25 +76,14 @@ where
         }
     }
 
-    fn call(
-        &self,
-        ctx: RequestContext,
-        request: Decoded,
-    ) -> BoxFuture<'static, Result<Bytes, Error>> {
+    fn call(&self, ctx: RequestContext, request: Decoded) -> BoxFuture<'static, Result<Bytes, Error>> {
         let Ok(request) = request.downcast::<Req>() else {
-            return Box::pin(async {
-                Err(Error::new(ErrorCode::Internal, "request of the wrong type"))
-            });
+            return Box::pin(async { Err(Error::new(ErrorCode::Internal, "request of the wrong type")) });
         };
-        let future = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            (self.handler)(ctx, *request)
-        }));
+        let future = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.handler)(ctx, *request)));
         Box::pin(async move {
             let future = future.map_err(|_| panic_error())?;
-            let response = std::panic::AssertUnwindSafe(future)
-                .catch_unwind()
-                .await
-                .map_err(|_| panic_error())??;
+            let response = std::panic::AssertUnwindSafe(future).catch_unwind().await.map_err(|_| panic_error())??;
             Ok(response.encode_payload())
         })
     }
@@ -128,14 +113,10 @@ where
         ctx: RequestContext,
     ) -> BoxFuture<'static, Result<(), Error>> {
         let stream = RpcStream::<Out, In>::new(core, incoming, Some(ctx));
-        let future =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.handler)(stream)));
+        let future = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.handler)(stream)));
         Box::pin(async move {
             let future = future.map_err(|_| panic_error())?;
-            std::panic::AssertUnwindSafe(future)
-                .catch_unwind()
-                .await
-                .map_err(|_| panic_error())?
+            std::panic::AssertUnwindSafe(future).catch_unwind().await.map_err(|_| panic_error())?
         })
     }
 }
@@ -165,11 +146,7 @@ impl RpcServer {
         H: Fn(RequestContext, Req) -> F + Send + Sync + 'static,
         F: Future<Output = Result<Resp, Error>> + Send + 'static,
     {
-        let typed = TypedUnary {
-            handler,
-            affinity,
-            _types: PhantomData,
-        };
+        let typed = TypedUnary { handler, affinity, _types: PhantomData };
         super::unary::register(self.inner(), method, topics, Arc::new(typed)).await
     }
 
@@ -188,11 +165,7 @@ impl RpcServer {
         H: Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
         F: Future<Output = Result<(), Error>> + Send + 'static,
     {
-        let typed = TypedStream {
-            handler,
-            affinity,
-            _types: PhantomData,
-        };
+        let typed = TypedStream { handler, affinity, _types: PhantomData };
         super::stream::register(self.inner(), method, topics, Arc::new(typed)).await
     }
 }

@@ -37,20 +37,12 @@ pub(super) async fn register(
     let capacity = server.options.channel_capacity;
     let request_channel = info.request_channel(method.queue());
     let requests = if method.queue() {
-        server
-            .bus
-            .subscribe_queue(&request_channel, capacity)
-            .await?
+        server.bus.subscribe_queue(&request_channel, capacity).await?
     } else {
         server.bus.subscribe(&request_channel, capacity).await?
     };
     let claims = match method.require_claim() {
-        true => Some(
-            server
-                .bus
-                .subscribe(&info.claim_response_channel(), capacity)
-                .await?,
-        ),
+        true => Some(server.bus.subscribe(&info.claim_response_channel(), capacity).await?),
         false => None,
     };
     let (handler, phase) = Handler::new();
@@ -152,35 +144,19 @@ impl UnaryLoop {
                 return;
             }
             let wait = metadata::until(request.expiry);
-            if !self
-                .pending
-                .claim(
-                    &self.server,
-                    &request.client_id,
-                    &request.request_id,
-                    affinity,
-                    wait,
-                )
-                .await
-            {
+            if !self.pending.claim(&self.server, &request.client_id, &request.request_id, affinity, wait).await {
                 return;
             }
         }
         let deadline = ctx.deadline();
-        let Ok(outcome) = tokio::time::timeout_at(deadline, self.call(ctx, payload, decoded)).await
-        else {
+        let Ok(outcome) = tokio::time::timeout_at(deadline, self.call(ctx, payload, decoded)).await else {
             return tracing::debug!(request = %request.request_id, "psrpc server: handler passed the deadline");
         };
         self.respond(&request, outcome).await;
     }
 
     /// Runs the interceptor chain around the handler.
-    async fn call(
-        &self,
-        ctx: RequestContext,
-        payload: Bytes,
-        decoded: Decoded,
-    ) -> Result<Bytes, Error> {
+    async fn call(&self, ctx: RequestContext, payload: Bytes, decoded: Decoded) -> Result<Bytes, Error> {
         let chain = &self.server.options.unary_interceptors;
         if chain.is_empty() {
             return self.method_impl.call(ctx, decoded).await;
@@ -191,13 +167,7 @@ impl UnaryLoop {
             let ctx = handler_ctx.clone();
             async move { method_impl.call(ctx, method_impl.decode(bytes)?).await }.boxed()
         };
-        ServerUnaryNext {
-            ctx: &ctx,
-            chain,
-            terminal: &terminal,
-        }
-        .run(payload)
-        .await
+        ServerUnaryNext { ctx: &ctx, chain, terminal: &terminal }.run(payload).await
     }
 
     async fn respond(&self, request: &Request, outcome: Result<Bytes, Error>) {

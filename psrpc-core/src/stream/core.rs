@@ -68,11 +68,7 @@ impl StreamCore {
             interceptors: setup.interceptors,
             keepalive: setup.keepalive,
             acks: Mutex::new(HashMap::new()),
-            state: Mutex::new(State {
-                cause: None,
-                incoming: Some(tx),
-                on_close: Some(setup.on_close),
-            }),
+            state: Mutex::new(State { cause: None, incoming: Some(tx), on_close: Some(setup.on_close) }),
             closed,
         };
         (Arc::new(core), rx)
@@ -89,12 +85,7 @@ impl StreamCore {
     }
 
     /// Publishes one stream frame to the peer.
-    pub(crate) async fn publish(
-        &self,
-        request_id: String,
-        expiry: Duration,
-        body: Option<Body>,
-    ) -> Result<(), Error> {
+    pub(crate) async fn publish(&self, request_id: String, expiry: Duration, body: Option<Body>) -> Result<(), Error> {
         let now = SystemTime::now();
         let message = envelope::Stream {
             stream_id: self.stream_id.clone(),
@@ -122,10 +113,7 @@ impl StreamCore {
         let (ack_tx, ack_rx) = oneshot::channel();
         self.acks.lock().insert(request_id.clone(), ack_tx);
         let wait = options.timeout.unwrap_or(self.send_timeout);
-        let body = Body::Message(envelope::StreamMessage {
-            message: None,
-            raw_message: payload,
-        });
+        let body = Body::Message(envelope::StreamMessage { message: None, raw_message: payload });
         let result = match self.publish(request_id.clone(), wait, Some(body)).await {
             Ok(()) => match timeout(wait, ack_rx).await {
                 Ok(Ok(())) => Ok(()),
@@ -203,8 +191,7 @@ impl StreamCore {
                 error: cause.message().to_owned(),
                 code: cause.code().as_str().to_owned(),
             });
-            self.publish(id::new_request_id(), self.send_timeout, Some(body))
-                .await?;
+            self.publish(id::new_request_id(), self.send_timeout, Some(body)).await?;
         }
         Ok(())
     }

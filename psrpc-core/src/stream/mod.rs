@@ -46,25 +46,13 @@ pub type ServerStream<Out, In> = RpcStream<Out, In>;
 
 impl<Out, In> std::fmt::Debug for RpcStream<Out, In> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpcStream")
-            .field("stream_id", &self.core.stream_id)
-            .field("err", &self.core.err())
-            .finish()
+        f.debug_struct("RpcStream").field("stream_id", &self.core.stream_id).field("err", &self.core.err()).finish()
     }
 }
 
 impl<Out: Payload, In: Payload> RpcStream<Out, In> {
-    pub(crate) fn new(
-        core: Arc<StreamCore>,
-        incoming: mpsc::Receiver<Bytes>,
-        context: Option<RequestContext>,
-    ) -> Self {
-        RpcStream {
-            core,
-            incoming,
-            context,
-            _types: PhantomData,
-        }
+    pub(crate) fn new(core: Arc<StreamCore>, incoming: mpsc::Receiver<Bytes>, context: Option<RequestContext>) -> Self {
+        RpcStream { core, incoming, context, _types: PhantomData }
     }
 
     /// The stream id (`STR_…`).

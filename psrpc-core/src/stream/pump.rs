@@ -31,10 +31,7 @@ async fn run(
 ) {
     let mut closed = core.closed_signal();
     let keepalive = core.keepalive;
-    let period = keepalive
-        .interval
-        .unwrap_or(keepalive.expiry)
-        .min(keepalive.expiry);
+    let period = keepalive.interval.unwrap_or(keepalive.expiry).min(keepalive.expiry);
     let mut ticker = interval_at(Instant::now() + period, period);
     let mut last_seen = Instant::now();
     let mut peer_keeps_alive = false;
@@ -114,11 +111,7 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
             Applied::Continue
         }
         Some(Body::Close(close)) => {
-            core.mark_closed(Error::from_wire(
-                &close.code,
-                close.error.clone(),
-                Vec::new(),
-            ));
+            core.mark_closed(Error::from_wire(&close.code, close.error.clone(), Vec::new()));
             Applied::Closed
         }
         Some(Body::Open(_)) => Applied::Continue,

@@ -30,10 +30,7 @@ pub async fn fan_out_reaches_every_connection(factory: &dyn BusFactory) {
     }
     let publisher = factory.connect().await;
     for n in 0..5 {
-        publisher
-            .publish(&ch, numbered_frame(&*publisher, &ch, n))
-            .await
-            .expect("publish");
+        publisher.publish(&ch, numbered_frame(&*publisher, &ch, n)).await.expect("publish");
     }
     for sub in &mut subs {
         for n in 0..5 {
@@ -44,22 +41,14 @@ pub async fn fan_out_reaches_every_connection(factory: &dyn BusFactory) {
 
 /// A queue group spread over two connections gets each frame exactly once.
 pub async fn queue_delivers_each_frame_exactly_once(factory: &dyn BusFactory) {
-    let ch = psrpc_core::channel::request_channel(
-        &format!("Conf{}", psrpc_core::id::new_id("")),
-        "Q",
-        &["t"],
-        true,
-    );
+    let ch = psrpc_core::channel::request_channel(&format!("Conf{}", psrpc_core::id::new_id("")), "Q", &["t"], true);
     let (bus_a, bus_b) = (factory.connect().await, factory.connect().await);
     let mut a = bus_a.subscribe_queue(&ch, 256).await.expect("subscribe");
     let mut b = bus_b.subscribe_queue(&ch, 256).await.expect("subscribe");
     let publisher = factory.connect().await;
     const N: u64 = 200;
     for n in 0..N {
-        publisher
-            .publish(&ch, numbered_frame(&*publisher, &ch, n))
-            .await
-            .expect("publish");
+        publisher.publish(&ch, numbered_frame(&*publisher, &ch, n)).await.expect("publish");
     }
     let mut seen = Vec::new();
     let (mut from_a, mut from_b) = (0, 0);
@@ -70,20 +59,11 @@ pub async fn queue_delivers_each_frame_exactly_once(factory: &dyn BusFactory) {
             else => panic!("frames missing: got {} of {N}", seen.len()),
         }
     }
-    assert!(
-        !arrives_within(&mut a, Duration::from_millis(200)).await,
-        "no duplicates"
-    );
-    assert!(
-        !arrives_within(&mut b, Duration::from_millis(50)).await,
-        "no duplicates"
-    );
+    assert!(!arrives_within(&mut a, Duration::from_millis(200)).await, "no duplicates");
+    assert!(!arrives_within(&mut b, Duration::from_millis(50)).await, "no duplicates");
     let unique: HashSet<u64> = seen.iter().copied().collect();
     assert_eq!(unique.len() as u64, N, "each frame exactly once");
-    assert!(
-        from_a > 0 && from_b > 0,
-        "both members served: {from_a}/{from_b}"
-    );
+    assert!(from_a > 0 && from_b > 0, "both members served: {from_a}/{from_b}");
 }
 
 /// Frames on one channel arrive in publish order, under load.
@@ -93,10 +73,7 @@ pub async fn order_is_kept_per_channel(factory: &dyn BusFactory) {
     let mut sub = bus.subscribe(&ch, 1024).await.expect("subscribe");
     let publisher = factory.connect().await;
     for n in 0..1000 {
-        publisher
-            .publish(&ch, numbered_frame(&*publisher, &ch, n))
-            .await
-            .expect("publish");
+        publisher.publish(&ch, numbered_frame(&*publisher, &ch, n)).await.expect("publish");
     }
     for n in 0..1000 {
         assert_eq!(number_of(next_frame(&mut sub).await), n);
@@ -110,24 +87,14 @@ pub async fn unsubscribe_by_drop_stops_delivery(factory: &dyn BusFactory) {
     let dropped = bus.subscribe(&ch, 8).await.expect("subscribe");
     let mut kept = bus.subscribe(&ch, 8).await.expect("subscribe");
     drop(dropped);
-    bus.publish(&ch, numbered_frame(&*bus, &ch, 1))
-        .await
-        .expect("publish");
+    bus.publish(&ch, numbered_frame(&*bus, &ch, 1)).await.expect("publish");
     assert_eq!(number_of(next_frame(&mut kept).await), 1);
     drop(kept);
     // With no subscribers left, publishing still succeeds.
-    bus.publish(&ch, numbered_frame(&*bus, &ch, 2))
-        .await
-        .expect("publish to nobody");
+    bus.publish(&ch, numbered_frame(&*bus, &ch, 2)).await.expect("publish to nobody");
     let mut again = bus.subscribe(&ch, 8).await.expect("resubscribe");
-    bus.publish(&ch, numbered_frame(&*bus, &ch, 3))
-        .await
-        .expect("publish");
-    assert_eq!(
-        number_of(next_frame(&mut again).await),
-        3,
-        "a new subscription sees only new frames"
-    );
+    bus.publish(&ch, numbered_frame(&*bus, &ch, 3)).await.expect("publish");
+    assert_eq!(number_of(next_frame(&mut again).await), 3, "a new subscription sees only new frames");
 }
 
 /// `close` ends subscriptions; later calls fail with `Closed`.
@@ -136,18 +103,10 @@ pub async fn close_ends_subscriptions_and_later_calls(factory: &dyn BusFactory) 
     let ch = unique_channel("M");
     let mut sub = bus.subscribe(&ch, 8).await.expect("subscribe");
     bus.close().await;
-    let end = tokio::time::timeout(Duration::from_secs(5), sub.recv())
-        .await
-        .expect("ends promptly");
+    let end = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.expect("ends promptly");
     assert!(end.is_none(), "subscription ended: {end:?}");
-    assert_eq!(
-        bus.publish(&ch, numbered_frame(&*bus, &ch, 1)).await,
-        Err(BusError::Closed)
-    );
-    assert_eq!(
-        bus.subscribe(&ch, 8).await.expect_err("closed"),
-        BusError::Closed
-    );
+    assert_eq!(bus.publish(&ch, numbered_frame(&*bus, &ch, 1)).await, Err(BusError::Closed));
+    assert_eq!(bus.subscribe(&ch, 8).await.expect_err("closed"), BusError::Closed);
 }
 
 /// When `subscribe` returns, a frame published right after from another
@@ -158,10 +117,7 @@ pub async fn subscribe_means_ready(factory: &dyn BusFactory) {
     for n in 0..300 {
         let ch = unique_channel("Ready");
         let mut sub = subscriber.subscribe(&ch, 4).await.expect("subscribe");
-        publisher
-            .publish(&ch, numbered_frame(&*publisher, &ch, n))
-            .await
-            .expect("publish");
+        publisher.publish(&ch, numbered_frame(&*publisher, &ch, n)).await.expect("publish");
         assert_eq!(number_of(next_frame(&mut sub).await), n, "frame {n} lost");
     }
 }

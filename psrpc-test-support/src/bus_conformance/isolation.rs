@@ -20,9 +20,7 @@ pub async fn channels_are_isolated(factory: &dyn BusFactory) {
     let mut sub_a = bus.subscribe(&a, 8).await.expect("subscribe");
     let mut sub_b = bus.subscribe(&b, 8).await.expect("subscribe");
     let mut sub_n = bus.subscribe(&other_method, 8).await.expect("subscribe");
-    bus.publish(&a, numbered_frame(&*bus, &a, 1))
-        .await
-        .expect("publish");
+    bus.publish(&a, numbered_frame(&*bus, &a, 1)).await.expect("publish");
     assert_eq!(number_of(next_frame(&mut sub_a).await), 1);
     assert!(!arrives_within(&mut sub_b, Duration::from_millis(150)).await);
     assert!(!arrives_within(&mut sub_n, Duration::from_millis(50)).await);
@@ -42,30 +40,18 @@ pub async fn stalled_subscriber_blocks_nobody_else(factory: &dyn BusFactory) {
     let publisher = factory.connect().await;
     let started = tokio::time::Instant::now();
     for n in 0..20 {
-        publisher
-            .publish(&busy, numbered_frame(&*publisher, &busy, n))
-            .await
-            .expect("publish");
-        publisher
-            .publish(&calm, numbered_frame(&*publisher, &calm, n))
-            .await
-            .expect("publish");
+        publisher.publish(&busy, numbered_frame(&*publisher, &busy, n)).await.expect("publish");
+        publisher.publish(&calm, numbered_frame(&*publisher, &calm, n)).await.expect("publish");
     }
     for n in 0..20 {
         assert_eq!(number_of(next_frame(&mut other).await), n);
         assert_eq!(number_of(next_frame(&mut healthy).await), n);
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "bounded delay: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(4), "bounded delay: {:?}", started.elapsed());
     // The stalled subscriber keeps what fit and learns what it lost.
     let mut kept = 0;
     let mut dropped = 0;
-    while let Ok(Some(item)) =
-        tokio::time::timeout(Duration::from_millis(200), stalled.recv()).await
-    {
+    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(200), stalled.recv()).await {
         match item {
             Ok(_) => kept += 1,
             Err(BusError::SlowConsumer { dropped: d }) => dropped += d,
@@ -95,14 +81,10 @@ pub async fn garbage_frames_do_not_break_the_bus(factory: &dyn BusFactory) {
         // A bus may refuse or skip what it cannot route, but must not fail later frames.
         let _ = publisher.publish(&ch, Bytes::from(garbage)).await;
     }
-    publisher
-        .publish(&ch, numbered_frame(&*publisher, &ch, 42))
-        .await
-        .expect("publish");
+    publisher.publish(&ch, numbered_frame(&*publisher, &ch, 42)).await.expect("publish");
     loop {
         let frame = next_frame(&mut sub).await;
-        if psrpc_core::frame::decode_envelope::<psrpc_core::envelope::Request>(frame.clone())
-            .is_ok()
+        if psrpc_core::frame::decode_envelope::<psrpc_core::envelope::Request>(frame.clone()).is_ok()
             && number_of(frame) == 42
         {
             break;

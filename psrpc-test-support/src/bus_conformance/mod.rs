@@ -40,26 +40,15 @@ macro_rules! bus_conformance {
 
 /// A request frame carrying `n`, encoded for `channel` on `bus`.
 pub(crate) fn numbered_frame(bus: &dyn MessageBus, channel: &Channel, n: u64) -> Bytes {
-    let request = Request {
-        request_id: format!("REQ_{n:012}"),
-        ..Default::default()
-    };
-    let local = if bus.frames_carry_local_channel() {
-        &*channel.local
-    } else {
-        ""
-    };
+    let request = Request { request_id: format!("REQ_{n:012}"), ..Default::default() };
+    let local = if bus.frames_carry_local_channel() { &*channel.local } else { "" };
     frame::encode_envelope(&request, local)
 }
 
 /// The number carried by a frame from [`numbered_frame`].
 pub(crate) fn number_of(frame: Bytes) -> u64 {
     let request: Request = frame::decode_envelope(frame).expect("a numbered frame");
-    request
-        .request_id
-        .trim_start_matches("REQ_")
-        .parse()
-        .expect("a number")
+    request.request_id.trim_start_matches("REQ_").parse().expect("a number")
 }
 
 /// The next frame, within a generous limit (a missing frame fails the test).
@@ -72,18 +61,10 @@ pub(crate) async fn next_frame(sub: &mut Subscription) -> Bytes {
 
 /// Whether another frame arrives within `window` (used to check absence).
 pub(crate) async fn arrives_within(sub: &mut Subscription, window: std::time::Duration) -> bool {
-    matches!(
-        tokio::time::timeout(window, sub.recv()).await,
-        Ok(Some(Ok(_)))
-    )
+    matches!(tokio::time::timeout(window, sub.recv()).await, Ok(Some(Ok(_))))
 }
 
 /// A channel unique to one test, so tests sharing a broker never meet.
 pub(crate) fn unique_channel(method: &str) -> Channel {
-    psrpc_core::channel::request_channel(
-        &format!("Conf{}", psrpc_core::id::new_id("")),
-        method,
-        &["t"],
-        false,
-    )
+    psrpc_core::channel::request_channel(&format!("Conf{}", psrpc_core::id::new_id("")), method, &["t"], false)
 }

@@ -49,9 +49,7 @@ pub(crate) static REGIONAL: MethodInfo = MethodInfo::new("Regional").with_topics
 pub(crate) static SHARD: MethodInfo = MethodInfo::new("Shard").with_topics().single_server();
 pub(crate) static CHAT: MethodInfo = MethodInfo::new("Chat").streaming();
 pub(crate) static UPDATES: MethodInfo = MethodInfo::new("Updates").subscription();
-pub(crate) static BROADCAST: MethodInfo = MethodInfo::new("Broadcast")
-    .subscription()
-    .routing(Routing::Multi);
+pub(crate) static BROADCAST: MethodInfo = MethodInfo::new("Broadcast").subscription().routing(Routing::Multi);
 
 /// A service name unique to one test, so tests sharing a broker never meet.
 pub(crate) fn unique_service() -> String {
@@ -60,9 +58,7 @@ pub(crate) fn unique_service() -> String {
 
 /// Short timeouts keep failing paths quick.
 pub(crate) fn client_options() -> ClientOptions {
-    ClientOptions::default()
-        .timeout(Duration::from_secs(2))
-        .selection_timeout(Duration::from_millis(300))
+    ClientOptions::default().timeout(Duration::from_secs(2)).selection_timeout(Duration::from_millis(300))
 }
 
 pub(crate) async fn client(factory: &dyn BusFactory, service: &str) -> RpcClient {
@@ -70,17 +66,11 @@ pub(crate) async fn client(factory: &dyn BusFactory, service: &str) -> RpcClient
 }
 
 pub(crate) async fn client_on(bus: SharedBus, service: &str, options: ClientOptions) -> RpcClient {
-    RpcClient::new(service.to_owned(), bus, options)
-        .await
-        .expect("client")
+    RpcClient::new(service.to_owned(), bus, options).await.expect("client")
 }
 
 pub(crate) async fn server(factory: &dyn BusFactory, service: &str) -> RpcServer {
-    RpcServer::new(
-        service.to_owned(),
-        factory.connect().await,
-        ServerOptions::default(),
-    )
+    RpcServer::new(service.to_owned(), factory.connect().await, ServerOptions::default())
 }
 
 /// The echo handler: waits `delay_ms`, answers with the text and its server id.
@@ -88,36 +78,19 @@ pub(crate) async fn echo(ctx: RequestContext, ping: Ping) -> Result<Pong, Error>
     if ping.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(u64::from(ping.delay_ms))).await;
     }
-    Ok(Pong {
-        text: ping.text,
-        server: ctx.server_id().to_owned(),
-    })
+    Ok(Pong { text: ping.text, server: ctx.server_id().to_owned() })
 }
 
 /// Registers [`echo`] for `method` on `topics`, optionally with a fixed affinity.
-pub(crate) async fn serve_echo(
-    server: &RpcServer,
-    method: &MethodInfo,
-    topics: &[&str],
-    affinity: Option<f32>,
-) {
-    let affinity = affinity.map(|a| {
-        Arc::new(move |_: &RequestContext, _: &Ping| a) as psrpc_core::server::AffinityFn<Ping>
-    });
+pub(crate) async fn serve_echo(server: &RpcServer, method: &MethodInfo, topics: &[&str], affinity: Option<f32>) {
+    let affinity =
+        affinity.map(|a| Arc::new(move |_: &RequestContext, _: &Ping| a) as psrpc_core::server::AffinityFn<Ping>);
     server
-        .register_unary(
-            method,
-            topics.iter().map(|t| (*t).to_owned()).collect(),
-            echo,
-            affinity,
-        )
+        .register_unary(method, topics.iter().map(|t| (*t).to_owned()).collect(), echo, affinity)
         .await
         .expect("register");
 }
 
 pub(crate) fn ping(text: &str) -> Ping {
-    Ping {
-        text: text.to_owned(),
-        delay_ms: 0,
-    }
+    Ping { text: text.to_owned(), delay_ms: 0 }
 }

@@ -30,10 +30,7 @@ impl ServerUnaryInterceptor for ServerTag {
         Box::pin(async move {
             self.1.lock().push(format!("{}>", self.0));
             if ctx.metadata().get("deny").is_some_and(|who| who == self.0) {
-                return Err(Error::new(
-                    ErrorCode::PermissionDenied,
-                    format!("denied by {}", self.0),
-                ));
+                return Err(Error::new(ErrorCode::PermissionDenied, format!("denied by {}", self.0)));
             }
             let out = next.run(request).await;
             self.1.lock().push(format!("<{}", self.0));
@@ -67,10 +64,7 @@ struct StreamTag(Log);
 impl StreamInterceptor for StreamTag {
     fn on_send(&self, _info: &RpcInfo, message: &Bytes) -> Result<(), Error> {
         if message.len() > 64 {
-            return Err(Error::new(
-                ErrorCode::ResourceExhausted,
-                "message too big for this stream",
-            ));
+            return Err(Error::new(ErrorCode::ResourceExhausted, "message too big for this stream"));
         }
         self.0.lock().push("send".into());
         Ok(())
@@ -104,12 +98,7 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
         vec![],
         |mut stream: ServerStream<Pong, Ping>| async move {
             while let Some(p) = stream.recv().await {
-                stream
-                    .send(&Pong {
-                        text: p.text,
-                        server: String::new(),
-                    })
-                    .await?;
+                stream.send(&Pong { text: p.text, server: String::new() }).await?;
             }
             Ok(())
         },
@@ -119,25 +108,14 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
     .expect("register");
 
     let client = client(factory, &svc).await;
-    client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default())
-        .await
-        .expect("reply");
+    client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default()).await.expect("reply");
     assert_eq!(*log.lock(), ["outer>", "inner>", "<inner", "<outer"]);
     log.lock().clear();
     let err = client
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &ping("x"),
-            RequestOptions::default().metadata("deny", "inner"),
-        )
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default().metadata("deny", "inner"))
         .await
         .expect_err("denied");
-    assert_eq!(
-        (err.code(), err.message()),
-        (ErrorCode::PermissionDenied, "denied by inner")
-    );
+    assert_eq!((err.code(), err.message()), (ErrorCode::PermissionDenied, "denied by inner"));
     assert_eq!(*log.lock(), ["outer>", "inner>", "<outer"]);
 
     let multi_log: Log = Arc::default();
@@ -154,59 +132,25 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
             &MULTI,
             vec![],
             &ping("m"),
-            RequestOptions::default()
-                .expected_responses(1)
-                .timeout(Duration::from_secs(2)),
+            RequestOptions::default().expected_responses(1).timeout(Duration::from_secs(2)),
         )
         .await
         .expect("sent")
         .collect_all()
         .await;
     assert_eq!(responses.len(), 1);
-    assert_eq!(
-        *multi_log.lock(),
-        [
-            "send a",
-            "send b",
-            "response a",
-            "response b",
-            "close a",
-            "close b"
-        ]
-    );
+    assert_eq!(*multi_log.lock(), ["send a", "send b", "response a", "response b", "close a", "close b"]);
 
     log.lock().clear();
-    let mut stream = client
-        .open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default())
-        .await
-        .expect("open");
+    let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     stream.send(&ping("hi")).await.expect("acked");
     assert_eq!(stream.recv().await.expect("echo").text, "hi");
-    let too_big = Ping {
-        text: "x".repeat(100),
-        delay_ms: 0,
-    };
-    stream
-        .send(&too_big)
-        .await
-        .expect("the client has no stream interceptor");
+    let too_big = Ping { text: "x".repeat(100), delay_ms: 0 };
+    stream.send(&too_big).await.expect("the client has no stream interceptor");
     let refused = stream.recv().await;
-    assert!(
-        refused.is_none(),
-        "the server's interceptor refused to send, closing the stream"
-    );
-    assert_eq!(
-        stream.err().map(|e| e.code()),
-        Some(ErrorCode::ResourceExhausted)
-    );
+    assert!(refused.is_none(), "the server's interceptor refused to send, closing the stream");
+    assert_eq!(stream.err().map(|e| e.code()), Some(ErrorCode::ResourceExhausted));
     let server_side = log.lock().clone();
-    assert_eq!(
-        server_side[..3],
-        ["recv", "send", "recv"],
-        "{server_side:?}"
-    );
-    assert_eq!(
-        server_side.last().map(String::as_str),
-        Some("close resource_exhausted")
-    );
+    assert_eq!(server_side[..3], ["recv", "send", "recv"], "{server_side:?}");
+    assert_eq!(server_side.last().map(String::as_str), Some("close resource_exhausted"));
 }

@@ -18,13 +18,8 @@ pub async fn shutdown_drains_in_flight_calls(factory: &dyn BusFactory) {
     let call = {
         let client = client.clone();
         tokio::spawn(async move {
-            let slow = Ping {
-                text: "slow".into(),
-                delay_ms: 400,
-            };
-            client
-                .request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default())
-                .await
+            let slow = Ping { text: "slow".into(), delay_ms: 400 };
+            client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default()).await
         })
     };
     while s.in_flight() == 0 {
@@ -32,18 +27,8 @@ pub async fn shutdown_drains_in_flight_calls(factory: &dyn BusFactory) {
     }
     let started = Instant::now();
     s.shutdown().await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "waited for the in-flight call"
-    );
-    assert_eq!(
-        call.await
-            .expect("task")
-            .expect("finished during shutdown")
-            .message
-            .text,
-        "slow"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(200), "waited for the in-flight call");
+    assert_eq!(call.await.expect("task").expect("finished during shutdown").message.text, "slow");
     let err = client
         .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("late"), RequestOptions::default())
         .await
@@ -72,10 +57,7 @@ pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) 
     let call = {
         let client = client.clone();
         tokio::spawn(async move {
-            let slow = Ping {
-                text: "slow".into(),
-                delay_ms: 5_000,
-            };
+            let slow = Ping { text: "slow".into(), delay_ms: 5_000 };
             client
                 .request_single::<Ping, Pong>(
                     &SINGLE,
@@ -89,17 +71,11 @@ pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) 
     handler_started.recv().await.expect("the handler runs");
     let started = Instant::now();
     s.kill().await;
-    assert!(
-        started.elapsed() < Duration::from_millis(100),
-        "kill does not wait"
-    );
+    assert!(started.elapsed() < Duration::from_millis(100), "kill does not wait");
     let err = call.await.expect("task").expect_err("killed mid-call");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
     assert_eq!(s.in_flight(), 0);
-    let again = s
-        .register_unary(&SINGLE, vec![], echo, None)
-        .await
-        .expect_err("killed servers take no handlers");
+    let again = s.register_unary(&SINGLE, vec![], echo, None).await.expect_err("killed servers take no handlers");
     assert_eq!(again.code(), ErrorCode::Canceled);
 }
 
@@ -108,10 +84,7 @@ pub async fn duplicate_registration_is_rejected(factory: &dyn BusFactory) {
     let svc = unique_service();
     let s = server(factory, &svc).await;
     serve_echo(&s, &REGIONAL, &["a"], None).await;
-    let err = s
-        .register_unary(&REGIONAL, vec!["a".into()], echo, None)
-        .await
-        .expect_err("duplicate");
+    let err = s.register_unary(&REGIONAL, vec!["a".into()], echo, None).await.expect_err("duplicate");
     assert_eq!(err.code(), ErrorCode::AlreadyExists);
     serve_echo(&s, &REGIONAL, &["b"], None).await;
 }

@@ -37,18 +37,11 @@ pub async fn multi_collects_every_server(factory: &dyn BusFactory) {
         .expect("sent")
         .collect_all()
         .await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(500),
-        "ran until the timeout"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(500), "ran until the timeout");
     let answered: HashSet<String> = responses.iter().map(|r| r.server_id.clone()).collect();
     let expected: HashSet<String> = servers.iter().map(|s| s.id().to_owned()).collect();
     assert_eq!(answered, expected);
-    assert!(
-        responses
-            .iter()
-            .all(|r| r.result.as_ref().is_ok_and(|p| p.text == "all"))
-    );
+    assert!(responses.iter().all(|r| r.result.as_ref().is_ok_and(|p| p.text == "all")));
     assert_eq!(client.pending_routes(), 0);
 }
 
@@ -63,9 +56,7 @@ pub async fn multi_ends_early_with_expected_count(factory: &dyn BusFactory) {
             &MULTI,
             vec![],
             &ping("n"),
-            RequestOptions::default()
-                .timeout(Duration::from_secs(5))
-                .expected_responses(3),
+            RequestOptions::default().timeout(Duration::from_secs(5)).expected_responses(3),
         )
         .await
         .expect("sent");
@@ -75,11 +66,7 @@ pub async fn multi_ends_early_with_expected_count(factory: &dyn BusFactory) {
         count += 1;
     }
     assert_eq!(count, 3);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "ended early: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "ended early: {:?}", started.elapsed());
 }
 
 /// With an expected server set, the stream reports who did not answer.
@@ -94,9 +81,7 @@ pub async fn multi_reports_missing_expected_servers(factory: &dyn BusFactory) {
             &MULTI,
             vec![],
             &ping("n"),
-            RequestOptions::default()
-                .timeout(Duration::from_millis(600))
-                .expected_servers(expected),
+            RequestOptions::default().timeout(Duration::from_millis(600)).expected_servers(expected),
         )
         .await
         .expect("sent");

@@ -60,21 +60,12 @@ pub async fn queue_requests_reach_one_server_each(factory: &dyn BusFactory) {
     let ids: HashSet<String> = servers.iter().map(|s| s.id().to_owned()).collect();
     for i in 0..20 {
         let reply = client
-            .request_single::<Ping, Pong>(
-                &SINGLE,
-                vec![],
-                &ping(&i.to_string()),
-                RequestOptions::default(),
-            )
+            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
             .await
             .expect("reply");
         assert!(ids.contains(&reply.server_id));
     }
-    assert_eq!(
-        handled.load(Ordering::SeqCst),
-        20,
-        "each request handled exactly once"
-    );
+    assert_eq!(handled.load(Ordering::SeqCst), 20, "each request handled exactly once");
 }
 
 /// Affinity methods go to the server with the highest affinity.
@@ -117,35 +108,20 @@ pub async fn selection_options_filter_and_choose(factory: &dyn BusFactory) {
                 .ok_or_else(Error::no_response)
         });
     let reply = client
-        .request_single::<Ping, Pong>(
-            &AFFINITY,
-            vec![],
-            &ping("x"),
-            RequestOptions::default().selection(selection),
-        )
+        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default().selection(selection))
         .await
         .expect("reply");
     assert_eq!(reply.server_id, ids[1].id());
 
     // Maximum affinity wins at once.
-    let selection = SelectionOptions::default()
-        .maximum_affinity(0.7)
-        .affinity_timeout(Duration::from_secs(1));
+    let selection = SelectionOptions::default().maximum_affinity(0.7).affinity_timeout(Duration::from_secs(1));
     let started = Instant::now();
     let reply = client
-        .request_single::<Ping, Pong>(
-            &AFFINITY,
-            vec![],
-            &ping("x"),
-            RequestOptions::default().selection(selection),
-        )
+        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default().selection(selection))
         .await
         .expect("reply");
     assert_eq!(reply.server_id, ids[2].id());
-    assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "did not wait for the selection timeout"
-    );
+    assert!(started.elapsed() < Duration::from_millis(900), "did not wait for the selection timeout");
 }
 
 /// A server whose affinity is negative does not claim; with no other server
@@ -178,10 +154,7 @@ pub async fn no_server_is_unavailable_after_selection_timeout(factory: &dyn BusF
         .expect_err("nobody there");
     let elapsed = started.elapsed();
     assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3), "{elapsed:?}");
     assert_eq!(client.pending_routes(), 0);
 }
 
@@ -192,12 +165,7 @@ pub async fn single_server_topic_skips_the_claim(factory: &dyn BusFactory) {
     serve_echo(&s, &SHARD, &["shard-7"], None).await;
     let client = client(factory, &svc).await;
     let reply = client
-        .request_single::<Ping, Pong>(
-            &SHARD,
-            vec!["shard-7".into()],
-            &ping("x"),
-            RequestOptions::default(),
-        )
+        .request_single::<Ping, Pong>(&SHARD, vec!["shard-7".into()], &ping("x"), RequestOptions::default())
         .await
         .expect("reply");
     assert_eq!(reply.server_id, s.id());
@@ -224,12 +192,7 @@ pub async fn topics_reach_only_registered_servers(factory: &dyn BusFactory) {
     for (topic, expected) in [("us-west", west.id()), ("eu-east", east.id())] {
         for _ in 0..3 {
             let reply = client
-                .request_single::<Ping, Pong>(
-                    &REGIONAL,
-                    vec![topic.into()],
-                    &ping("x"),
-                    RequestOptions::default(),
-                )
+                .request_single::<Ping, Pong>(&REGIONAL, vec![topic.into()], &ping("x"), RequestOptions::default())
                 .await
                 .expect("reply");
             assert_eq!(reply.server_id, expected);
@@ -237,24 +200,14 @@ pub async fn topics_reach_only_registered_servers(factory: &dyn BusFactory) {
     }
     east.deregister("Regional", &["eu-east".to_owned()]).await;
     let err = client
-        .request_single::<Ping, Pong>(
-            &REGIONAL,
-            vec!["eu-east".into()],
-            &ping("x"),
-            RequestOptions::default(),
-        )
+        .request_single::<Ping, Pong>(&REGIONAL, vec!["eu-east".into()], &ping("x"), RequestOptions::default())
         .await
         .expect_err("deregistered");
     assert_eq!(err.code(), ErrorCode::Unavailable);
     // Registering again at runtime works.
     serve_echo(&east, &REGIONAL, &["eu-east"], None).await;
     let reply = client
-        .request_single::<Ping, Pong>(
-            &REGIONAL,
-            vec!["eu-east".into()],
-            &ping("x"),
-            RequestOptions::default(),
-        )
+        .request_single::<Ping, Pong>(&REGIONAL, vec!["eu-east".into()], &ping("x"), RequestOptions::default())
         .await
         .expect("re-registered");
     assert_eq!(reply.server_id, east.id());
@@ -269,10 +222,8 @@ pub async fn handler_error_round_trips_with_details(factory: &dyn BusFactory) {
         vec![],
         |_ctx: RequestContext, p: Ping| async move {
             Err::<Pong, _>(
-                Error::new(ErrorCode::NotFound, format!("no room {}", p.text)).with_detail(&Ping {
-                    text: "detail".into(),
-                    delay_ms: 7,
-                }),
+                Error::new(ErrorCode::NotFound, format!("no room {}", p.text))
+                    .with_detail(&Ping { text: "detail".into(), delay_ms: 7 }),
             )
         },
         None,
@@ -287,13 +238,7 @@ pub async fn handler_error_round_trips_with_details(factory: &dyn BusFactory) {
     assert_eq!(err.code(), ErrorCode::NotFound);
     assert_eq!(err.message(), "no room 42");
     assert_eq!(err.to_http(), 404);
-    assert_eq!(
-        err.detail::<Ping>(),
-        Some(Ping {
-            text: "detail".into(),
-            delay_ms: 7
-        })
-    );
+    assert_eq!(err.detail::<Ping>(), Some(Ping { text: "detail".into(), delay_ms: 7 }));
 }
 
 /// Bytes that are not the request type give `malformed_request`.
@@ -371,23 +316,12 @@ pub async fn expired_requests_are_dropped(factory: &dyn BusFactory) {
         ..Default::default()
     };
     let ch = channel::request_channel(&svc, "Shard", &["t"], true);
-    let local = if bus.frames_carry_local_channel() {
-        &*ch.local
-    } else {
-        ""
-    };
-    bus.publish(&ch, frame::encode_envelope(&stale, local))
-        .await
-        .expect("publish");
+    let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
+    bus.publish(&ch, frame::encode_envelope(&stale, local)).await.expect("publish");
     // A fresh request published after the stale one is handled: the stale one was seen and dropped.
     let client = client(factory, &svc).await;
     client
-        .request_single::<Ping, Pong>(
-            &SHARD,
-            vec!["t".into()],
-            &ping("new"),
-            RequestOptions::default(),
-        )
+        .request_single::<Ping, Pong>(&SHARD, vec!["t".into()], &ping("new"), RequestOptions::default())
         .await
         .expect("fresh");
     assert_eq!(handled.load(Ordering::SeqCst), 1);
@@ -399,10 +333,7 @@ pub async fn slow_handler_times_out_and_frees_routes(factory: &dyn BusFactory) {
     let s = server(factory, &svc).await;
     serve_echo(&s, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
-    let slow = Ping {
-        text: "slow".into(),
-        delay_ms: 2_000,
-    };
+    let slow = Ping { text: "slow".into(), delay_ms: 2_000 };
     let started = Instant::now();
     let err = client
         .request_single::<Ping, Pong>(
@@ -424,12 +355,8 @@ pub async fn dropped_call_frees_routes(factory: &dyn BusFactory) {
     let s = server(factory, &svc).await;
     serve_echo(&s, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
-    let slow = Ping {
-        text: "slow".into(),
-        delay_ms: 1_000,
-    };
-    let call =
-        client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default());
+    let slow = Ping { text: "slow".into(), delay_ms: 1_000 };
+    let call = client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default());
     let outcome = tokio::time::timeout(Duration::from_millis(200), call).await;
     assert!(outcome.is_err(), "the call was still pending when dropped");
     assert_eq!(client.pending_routes(), 0);
@@ -444,13 +371,8 @@ pub async fn client_close_cancels_pending_calls(factory: &dyn BusFactory) {
     let pending = {
         let client = client.clone();
         tokio::spawn(async move {
-            let slow = Ping {
-                text: "slow".into(),
-                delay_ms: 1_500,
-            };
-            client
-                .request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default())
-                .await
+            let slow = Ping { text: "slow".into(), delay_ms: 1_500 };
+            client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default()).await
         })
     };
     while s.in_flight() == 0 {
@@ -478,9 +400,7 @@ impl ClientUnaryInterceptor for Tag {
     ) -> futures_util::future::BoxFuture<'a, Result<Reply<Bytes>, Error>> {
         self.1.lock().push(self.0.to_owned());
         let trail = call.options.metadata.remove("trail").unwrap_or_default();
-        call.options
-            .metadata
-            .insert("trail".into(), format!("{trail}{}", self.0));
+        call.options.metadata.insert("trail".into(), format!("{trail}{}", self.0));
         next.run(call)
     }
 }
@@ -490,21 +410,13 @@ impl ClientUnaryInterceptor for Tag {
 pub async fn metadata_interceptors_and_hooks(factory: &dyn BusFactory) {
     let svc = unique_service();
     let seen = Arc::new(parking_lot::Mutex::new(None));
-    let s = RpcServer::new(
-        svc.clone(),
-        factory.connect().await,
-        ServerOptions::default(),
-    );
+    let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default());
     let slot = Arc::clone(&seen);
     s.register_unary(
         &SINGLE,
         vec![],
         move |ctx: RequestContext, p: Ping| {
-            *slot.lock() = Some((
-                ctx.caller_id().to_owned(),
-                ctx.metadata().clone(),
-                ctx.sent_at(),
-            ));
+            *slot.lock() = Some((ctx.caller_id().to_owned(), ctx.metadata().clone(), ctx.sent_at()));
             echo(ctx, p)
         },
         None,
@@ -526,13 +438,9 @@ pub async fn metadata_interceptors_and_hooks(factory: &dyn BusFactory) {
             responses.fetch_add(10, Ordering::SeqCst);
         }));
     let client = client_on(factory.connect().await, &svc, options).await;
-    let request_options = RequestOptions::default()
-        .metadata("user", "ada")
-        .unary_interceptor(Tag("c", Arc::clone(&order)));
-    client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), request_options)
-        .await
-        .expect("reply");
+    let request_options =
+        RequestOptions::default().metadata("user", "ada").unary_interceptor(Tag("c", Arc::clone(&order)));
+    client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), request_options).await.expect("reply");
 
     assert_eq!(*order.lock(), ["a", "b", "c"]);
     assert_eq!(hooks.load(Ordering::SeqCst), 11);
@@ -540,22 +448,13 @@ pub async fn metadata_interceptors_and_hooks(factory: &dyn BusFactory) {
     assert_eq!(caller, client.id());
     assert_eq!(metadata.get("user").map(String::as_str), Some("ada"));
     assert_eq!(metadata.get("trail").map(String::as_str), Some("abc"));
-    assert!(
-        SystemTime::now()
-            .duration_since(sent_at)
-            .expect("sent in the past")
-            < Duration::from_secs(5)
-    );
+    assert!(SystemTime::now().duration_since(sent_at).expect("sent in the past") < Duration::from_secs(5));
 }
 
 /// 10,000 concurrent single RPCs all succeed.
 pub async fn many_concurrent_single_rpcs(factory: &dyn BusFactory) {
     let svc = unique_service();
-    let s = RpcServer::new(
-        svc.clone(),
-        factory.connect().await,
-        ServerOptions::default().channel_capacity(10_000),
-    );
+    let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default().channel_capacity(10_000));
     serve_echo(&s, &SINGLE, &[], None).await;
     let client = client_on(
         factory.connect().await,
@@ -570,21 +469,13 @@ pub async fn many_concurrent_single_rpcs(factory: &dyn BusFactory) {
         let client = client.clone();
         tokio::spawn(async move {
             let reply = client
-                .request_single::<Ping, Pong>(
-                    &SINGLE,
-                    vec![],
-                    &ping(&i.to_string()),
-                    RequestOptions::default(),
-                )
+                .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
                 .await;
             reply.map(|r| r.message.text == i.to_string())
         })
     });
     let results = futures_util::future::join_all(calls).await;
-    let ok = results
-        .into_iter()
-        .filter(|r| matches!(r, Ok(Ok(true))))
-        .count();
+    let ok = results.into_iter().filter(|r| matches!(r, Ok(Ok(true)))).count();
     assert_eq!(ok, 10_000);
     assert_eq!(client.pending_routes(), 0);
 }

@@ -16,21 +16,13 @@ async fn echo_stream(mut stream: ServerStream<Pong, Ping>) -> Result<(), Error> 
     let ctx = stream.context().cloned().expect("server end has a context");
     let user = ctx.metadata().get("user").cloned().unwrap_or_default();
     stream
-        .send(&Pong {
-            text: format!("hello {user} from {}", ctx.caller_id()),
-            server: ctx.server_id().into(),
-        })
+        .send(&Pong { text: format!("hello {user} from {}", ctx.caller_id()), server: ctx.server_id().into() })
         .await?;
     while let Some(ping) = stream.recv().await {
         if ping.text == "fail" {
             return Err(Error::new(ErrorCode::NotFound, "no such thing"));
         }
-        stream
-            .send(&Pong {
-                text: format!("echo {}", ping.text),
-                server: ctx.server_id().into(),
-            })
-            .await?;
+        stream.send(&Pong { text: format!("echo {}", ping.text), server: ctx.server_id().into() }).await?;
     }
     Ok(())
 }
@@ -40,16 +32,10 @@ async fn echo_stream(mut stream: ServerStream<Pong, Ping>) -> Result<(), Error> 
 pub async fn streams_exchange_both_ways(factory: &dyn BusFactory) {
     let svc = unique_service();
     let s = server(factory, &svc).await;
-    s.register_stream(&CHAT, vec![], echo_stream, None)
-        .await
-        .expect("register");
+    s.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
     let client = client(factory, &svc).await;
     let mut stream = client
-        .open_stream::<Ping, Pong>(
-            &CHAT,
-            vec![],
-            RequestOptions::default().metadata("user", "ada"),
-        )
+        .open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default().metadata("user", "ada"))
         .await
         .expect("open");
     let greeting = stream.recv().await.expect("greeting");
@@ -58,18 +44,11 @@ pub async fn streams_exchange_both_ways(factory: &dyn BusFactory) {
     for i in 0..5 {
         stream.send(&ping(&i.to_string())).await.expect("acked");
         let got = stream.recv().await;
-        assert_eq!(
-            got.unwrap_or_else(|| panic!("closed: {:?}", stream.err()))
-                .text,
-            format!("echo {i}")
-        );
+        assert_eq!(got.unwrap_or_else(|| panic!("closed: {:?}", stream.err())).text, format!("echo {i}"));
     }
     stream.close(None).await.expect("close");
     assert_eq!(stream.err(), Some(Error::stream_closed()));
-    assert!(
-        stream.close(None).await.is_err(),
-        "closing twice reports the first cause"
-    );
+    assert!(stream.close(None).await.is_err(), "closing twice reports the first cause");
     // The client's routes for the stream are gone.
     assert_eq!(client.pending_routes(), 0);
 }
@@ -101,36 +80,19 @@ pub async fn stream_close_causes_reach_the_peer(factory: &dyn BusFactory) {
     .expect("register");
     let client = client(factory, &svc).await;
 
-    let mut failing = client
-        .open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default())
-        .await
-        .expect("open");
+    let mut failing = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     failing.send(&ping("fail")).await.expect("acked");
     assert!(failing.recv().await.is_none(), "closed by the server");
     let cause = failing.err().expect("closed");
-    assert_eq!(
-        (cause.code(), cause.message()),
-        (ErrorCode::NotFound, "no such thing")
-    );
+    assert_eq!((cause.code(), cause.message()), (ErrorCode::NotFound, "no such thing"));
 
-    let closing = client
-        .open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default())
-        .await
-        .expect("open");
+    let closing = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     closing.send(&ping("hi")).await.expect("acked");
-    closing
-        .close(Some(Error::new(ErrorCode::Aborted, "user left")))
-        .await
-        .expect("close");
-    let seen = tokio::time::timeout(Duration::from_secs(3), causes.recv())
-        .await
-        .expect("server saw the close")
-        .flatten();
+    closing.close(Some(Error::new(ErrorCode::Aborted, "user left"))).await.expect("close");
+    let seen =
+        tokio::time::timeout(Duration::from_secs(3), causes.recv()).await.expect("server saw the close").flatten();
     let seen = seen.expect("cause");
-    assert_eq!(
-        (seen.code(), seen.message()),
-        (ErrorCode::Aborted, "user left")
-    );
+    assert_eq!((seen.code(), seen.message()), (ErrorCode::Aborted, "user left"));
 }
 
 /// A server that vanishes without a word is noticed by keepalive expiry: the
@@ -139,33 +101,17 @@ pub async fn stream_notices_a_vanished_peer(factory: &dyn BusFactory) {
     let svc = unique_service();
     let keepalive = StreamKeepalive::new(Duration::from_millis(100), Duration::from_millis(500));
     let cuttable = CuttableBus::new(factory.connect().await);
-    let s = RpcServer::new(
-        svc.clone(),
-        cuttable.clone(),
-        ServerOptions::default().stream_keepalive(keepalive),
-    );
-    s.register_stream(&CHAT, vec![], echo_stream, None)
-        .await
-        .expect("register");
-    let client = client_on(
-        factory.connect().await,
-        &svc,
-        client_options().stream_keepalive(keepalive),
-    )
-    .await;
-    let mut stream = client
-        .open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default())
-        .await
-        .expect("open");
+    let s = RpcServer::new(svc.clone(), cuttable.clone(), ServerOptions::default().stream_keepalive(keepalive));
+    s.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+    let client = client_on(factory.connect().await, &svc, client_options().stream_keepalive(keepalive)).await;
+    let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     stream.recv().await.expect("greeting");
     stream.send(&ping("a")).await.expect("acked");
     stream.recv().await.expect("echo");
     // Let at least one keepalive arrive, then the server goes silent.
     tokio::time::sleep(Duration::from_millis(250)).await;
     cuttable.cut();
-    let ended = tokio::time::timeout(Duration::from_secs(3), stream.recv())
-        .await
-        .expect("noticed within the expiry");
+    let ended = tokio::time::timeout(Duration::from_secs(3), stream.recv()).await.expect("noticed within the expiry");
     assert!(ended.is_none());
     assert_eq!(stream.err().map(|e| e.code()), Some(ErrorCode::Unavailable));
     assert_eq!(client.pending_routes(), 0);
