@@ -1,0 +1,181 @@
+//! Local subscribers by channel, the reader task, and subscription changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use psrpc_core::bus::{BusError, Delivery, Subscription, SubscriptionSender};
+use redis::aio::ConnectionManager;
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::{queue, unavailable};
+
+#[derive(Default)]
+struct Channel {
+    plain: Vec<SubscriptionSender>,
+    queue: Vec<SubscriptionSender>,
+    next_queue: usize,
+}
+
+impl Channel {
+    fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queue.is_empty()
+    }
+}
+
+/// The subscriptions of one bus.
+pub(crate) struct Subscribers {
+    channels: Mutex<HashMap<Arc<str>, Channel>>,
+    /// Serializes SUBSCRIBE/UNSUBSCRIBE, so the server's view follows ours.
+    changing: tokio::sync::Mutex<ConnectionManager>,
+    claims: ConnectionManager,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Subscribers {
+    pub(crate) fn start(
+        subscriber: ConnectionManager,
+        claims: ConnectionManager,
+        pushes: mpsc::UnboundedReceiver<PushInfo>,
+    ) -> Arc<Self> {
+        let subscribers = Arc::new(Subscribers {
+            channels: Mutex::new(HashMap::new()),
+            changing: tokio::sync::Mutex::new(subscriber),
+            claims,
+            reader: Mutex::new(None),
+        });
+        let task = tokio::spawn(read(Arc::downgrade(&subscribers), pushes));
+        *subscribers.reader.lock() = Some(task);
+        subscribers
+    }
+
+    /// Adds a local subscriber; the first one of a channel subscribes it (confirmed by Redis).
+    pub(crate) async fn join(self: &Arc<Self>, name: &Arc<str>, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
+        let mut conn = self.changing.lock().await;
+        let known = self.channels.lock().contains_key(name);
+        if !known {
+            conn.subscribe(&**name).await.map_err(unavailable)?;
+        }
+        let weak = Arc::downgrade(self);
+        let key = Arc::clone(name);
+        let (sender, subscription) = Subscription::new(capacity, move || {
+            if let Some(subscribers) = weak.upgrade() {
+                subscribers.leave(key);
+            }
+        });
+        let mut channels = self.channels.lock();
+        let channel = channels.entry(Arc::clone(name)).or_default();
+        if queue { channel.queue.push(sender) } else { channel.plain.push(sender) }
+        Ok(subscription)
+    }
+
+    /// Forgets closed subscribers of `name`; unsubscribes when none is left.
+    fn leave(self: Arc<Self>, name: Arc<str>) {
+        let empty = {
+            let mut channels = self.channels.lock();
+            let Some(channel) = channels.get_mut(&name) else { return };
+            channel.plain.retain(|s| !s.is_closed());
+            channel.queue.retain(|s| !s.is_closed());
+            channel.is_empty()
+        };
+        if !empty {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let mut conn = self.changing.lock().await;
+            // Re-check under the lock: a new subscriber may have joined meanwhile.
+            let still_empty = {
+                let mut channels = self.channels.lock();
+                let empty = channels.get(&name).is_some_and(Channel::is_empty);
+                if empty {
+                    channels.remove(&name);
+                }
+                empty
+            };
+            if still_empty && let Err(e) = conn.unsubscribe(&*name).await {
+                tracing::warn!(channel = %name, error = %e, "psrpc redis: unsubscribe failed");
+            }
+        });
+    }
+
+    /// Ends every subscription and stops reading.
+    pub(crate) async fn close(&self) {
+        let names: Vec<Arc<str>> = self.channels.lock().drain().map(|(name, _)| name).collect();
+        if let Some(reader) = self.reader.lock().take() {
+            reader.abort();
+        }
+        let mut conn = self.changing.lock().await;
+        for name in names {
+            let _ = conn.unsubscribe(&*name).await;
+        }
+    }
+
+    /// Delivers a frame published on `name`.
+    fn dispatch(self: &Arc<Self>, name: &str, frame: Bytes) {
+        let has_queue = {
+            let mut channels = self.channels.lock();
+            let Some(channel) = channels.get_mut(name) else { return };
+            channel.plain.retain(|s| s.try_deliver(frame.clone()) != Delivery::Closed);
+            !channel.queue.is_empty()
+        };
+        if has_queue {
+            // The cross-process claim takes a round trip: never on the reader task.
+            let this = Arc::clone(self);
+            let name: Arc<str> = Arc::from(name);
+            tokio::spawn(async move {
+                let mut conn = this.claims.clone();
+                if queue::claim(&mut conn, &frame).await {
+                    this.deliver_to_one(&name, frame);
+                }
+            });
+        }
+    }
+
+    fn deliver_to_one(&self, name: &str, frame: Bytes) {
+        let mut channels = self.channels.lock();
+        let Some(channel) = channels.get_mut(name) else { return };
+        while !channel.queue.is_empty() {
+            let index = channel.next_queue % channel.queue.len();
+            channel.next_queue = index + 1;
+            if channel.queue[index].try_deliver(frame.clone()) != Delivery::Closed {
+                return;
+            }
+            channel.queue.remove(index);
+        }
+    }
+}
+
+/// The reader task: one pass over each push, never waiting on a subscriber.
+async fn read(subscribers: std::sync::Weak<Subscribers>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
+    while let Some(push) = pushes.recv().await {
+        let Some(subscribers) = subscribers.upgrade() else { return };
+        match push.kind {
+            PushKind::Message => {
+                let mut data = push.data.into_iter();
+                if let (Some(channel), Some(payload), None) = (data.next(), data.next(), data.next())
+                    && let (Some(channel), Some(payload)) = (into_bytes(channel), into_bytes(payload))
+                {
+                    match std::str::from_utf8(&channel) {
+                        Ok(name) => subscribers.dispatch(name, payload),
+                        Err(_) => tracing::debug!("psrpc redis: message on a non-UTF-8 channel"),
+                    }
+                }
+            }
+            PushKind::Disconnection => tracing::warn!("psrpc redis: subscriber connection lost; reconnecting"),
+            _ => {}
+        }
+    }
+}
+
+/// The bytes of a push element, without copying them.
+fn into_bytes(value: Value) -> Option<Bytes> {
+    match value {
+        Value::BulkString(b) => Some(Bytes::from(b)),
+        Value::SimpleString(s) => Some(Bytes::from(s)),
+        _ => None,
+    }
+}
