@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -13,7 +13,7 @@ use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 use psrpc_core::{MethodInfo, RequestContext, Routing, RpcClient, RpcServer};
 use psrpc_test_support::rpc_suite::{Ping, Pong};
 
-use common::pb;
+use psrpc_test_support::handmade as pb;
 
 static EVERYONE: MethodInfo = MethodInfo::new("Everyone").routing(Routing::Multi);
 static SINGLE: MethodInfo = MethodInfo::new("Single");
@@ -32,16 +32,9 @@ async fn our_server_answers_a_hand_built_go_style_request() {
     let mut responses = raw.subscribe("CLI.Interop.CLI_gopeer000000.RES").await.expect("subscribe");
     raw.flush().await.expect("flush");
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64;
     let mut ping = Vec::new();
     pb::bytes(1, b"hello", &mut ping);
-    let mut request = Vec::new();
-    pb::bytes(1, b"REQ_handmade0000", &mut request);
-    pb::bytes(2, b"CLI_gopeer000000", &mut request);
-    pb::uint(3, now, &mut request);
-    pb::uint(4, now + 5_000_000_000, &mut request);
-    pb::uint(5, 1, &mut request); // multi
-    pb::bytes(8, &ping, &mut request);
+    let request = pb::request("REQ_handmade0000", "CLI_gopeer000000", true, &ping);
     let frame = pb::frame("type.googleapis.com/internal.Request", &request, "Everyone.REQ");
     raw.publish("SRV.Interop", Bytes::from(frame)).await.expect("publish");
 

@@ -78,7 +78,7 @@ async fn subscribe_is_ready_for_a_publisher_on_another_connection_thousands_of_t
     for n in 0..2_000u32 {
         let ch = psrpc_core::channel::response_channel("Ready", &format!("CLI_{n:012}"));
         let mut sub = subscriber.subscribe(&ch, 2).await.expect("subscribe");
-        let frame = common::pb::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), "");
+        let frame = psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), "");
         publisher.publish(ch.server.to_string(), Bytes::from(frame.clone())).await.expect("publish");
         let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
             .await

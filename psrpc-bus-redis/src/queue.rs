@@ -15,14 +15,8 @@ pub(crate) fn claim_key(frame: &[u8]) -> String {
 /// Claims `frame` for this process: `SET key 1 EX 5 NX`. True if this
 /// process won; any error counts as lost (another process may deliver it).
 pub(crate) async fn claim(conn: &mut ConnectionManager, frame: &[u8]) -> bool {
-    let result: redis::RedisResult<Option<String>> = redis::cmd("SET")
-        .arg(claim_key(frame))
-        .arg(1)
-        .arg("EX")
-        .arg(CLAIM_SECONDS)
-        .arg("NX")
-        .query_async(conn)
-        .await;
+    let result: redis::RedisResult<Option<String>> =
+        redis::cmd("SET").arg(claim_key(frame)).arg(1).arg("EX").arg(CLAIM_SECONDS).arg("NX").query_async(conn).await;
     match result {
         Ok(won) => won.is_some(),
         Err(e) => {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -53,7 +54,12 @@ impl Subscribers {
     }
 
     /// Adds a local subscriber; the first one of a channel subscribes it (confirmed by Redis).
-    pub(crate) async fn join(self: &Arc<Self>, name: &Arc<str>, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
+    pub(crate) async fn join(
+        self: &Arc<Self>,
+        name: &Arc<str>,
+        capacity: usize,
+        queue: bool,
+    ) -> Result<Subscription, BusError> {
         let mut conn = self.changing.lock().await;
         let known = self.channels.lock().contains_key(name);
         if !known {
@@ -68,7 +74,11 @@ impl Subscribers {
         });
         let mut channels = self.channels.lock();
         let channel = channels.entry(Arc::clone(name)).or_default();
-        if queue { channel.queue.push(sender) } else { channel.plain.push(sender) }
+        if queue {
+            channel.queue.push(sender)
+        } else {
+            channel.plain.push(sender)
+        }
         Ok(subscription)
     }
 
@@ -165,9 +175,30 @@ async fn read(subscribers: std::sync::Weak<Subscribers>, mut pushes: mpsc::Unbou
                     }
                 }
             }
-            PushKind::Disconnection => tracing::warn!("psrpc redis: subscriber connection lost; reconnecting"),
+            PushKind::Disconnection => {
+                tracing::warn!("psrpc redis: subscriber connection lost; reconnecting");
+                tokio::spawn(revive(subscribers));
+            }
             _ => {}
         }
+    }
+}
+
+/// Drives the subscriber connection back up: the connection manager
+/// reconnects (and resubscribes every channel) on the next command.
+async fn revive(subscribers: Arc<Subscribers>) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let result: redis::RedisResult<String> = {
+            let mut conn = subscribers.changing.lock().await;
+            redis::cmd("PING").query_async(&mut *conn).await
+        };
+        match result {
+            Ok(_) => return tracing::info!("psrpc redis: subscriber connection restored"),
+            Err(e) => tracing::debug!(error = %e, "psrpc redis: still reconnecting"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
 

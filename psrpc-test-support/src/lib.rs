@@ -4,6 +4,7 @@
 //! - [`nats`] / [`redis`]: launchers for `nats-server` and `redis-server`;
 //! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
+//! - [`handmade`]: protobuf frames written by hand, for interop tests;
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
 //! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro.
 
@@ -11,6 +12,7 @@ pub mod broker;
 pub mod bus_conformance;
 pub mod factory;
 pub mod faulty;
+pub mod handmade;
 pub mod nats;
 pub mod redis;
 pub mod rpc_suite;

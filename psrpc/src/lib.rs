@@ -42,6 +42,7 @@
 //! |---|---|---|
 //! | `local` | yes | [`local::LocalBus`], the in-process bus |
 //! | `nats` | no | `nats::NatsBus`, NATS via async-nats |
+//! | `redis` | no | `redis::RedisBus`, Redis via redis-rs |
 
 pub use psrpc_core::bus::{BusError, MessageBus, SharedBus, Subscription};
 pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
@@ -68,6 +69,10 @@ pub use psrpc_bus_local as local;
 /// The NATS bus.
 #[cfg(feature = "nats")]
 pub use psrpc_bus_nats as nats;
+
+/// The Redis bus.
+#[cfg(feature = "redis")]
+pub use psrpc_bus_redis as redis;
 
 /// The README's code blocks, compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]

@@ -1,0 +1,149 @@
+//! Broker restart, readiness under load, bad input and credentials against a
+//! real redis-server.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use psrpc_bus_redis::{RedisBus, RedisBusOptions};
+use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
+use psrpc_core::{BusError, ErrorCode, MethodInfo, RequestContext, RpcClient, RpcServer};
+use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::redis::RedisServer;
+use psrpc_test_support::rpc_suite::{Ping, Pong};
+
+static SINGLE: MethodInfo = MethodInfo::new("Single");
+
+async fn pong(ctx: RequestContext, p: Ping) -> Result<Pong, psrpc_core::Error> {
+    Ok(Pong { text: p.text, server: ctx.server_id().into() })
+}
+
+fn ping(text: &str) -> Ping {
+    Ping { text: text.into(), delay_ms: 0 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
+    let Some(mut redis) = common::server() else { return };
+    if !redis.is_local() {
+        return; // an external server cannot be restarted from here
+    }
+    let server = RpcServer::new("Restart", common::bus(&redis).await, ServerOptions::default());
+    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
+    let options =
+        ClientOptions::default().timeout(Duration::from_secs(1)).selection_timeout(Duration::from_millis(500));
+    let client = RpcClient::new("Restart", common::bus(&redis).await, options).await.expect("client");
+    client
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("before"), RequestOptions::default())
+        .await
+        .expect("before");
+
+    redis.stop();
+    let err = client
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("during"), RequestOptions::default())
+        .await
+        .expect_err("outage");
+    assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
+
+    redis.restart().expect("restart");
+    let mut recovered = false;
+    for _ in 0..100 {
+        match client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("after"), RequestOptions::default()).await {
+            Ok(reply) => {
+                assert_eq!(reply.server_id, server.id(), "the server's subscriptions came back too");
+                recovered = true;
+                break;
+            }
+            Err(e) => assert!(matches!(e.code(), ErrorCode::Unavailable | ErrorCode::DeadlineExceeded), "{e}"),
+        }
+    }
+    assert!(recovered, "RPCs succeed after the restart");
+    for i in 0..20 {
+        client
+            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
+            .await
+            .expect("steady");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_is_confirmed_for_a_publisher_on_another_connection_thousands_of_times() {
+    let Some(redis) = common::server() else { return };
+    let subscriber = common::bus(&redis).await;
+    let mut publisher = common::raw(&redis).get_multiplexed_async_connection().await.expect("conn");
+    for n in 0..2_000u32 {
+        let ch = psrpc_core::channel::response_channel("Ready", &format!("CLI_{n:012}"));
+        let mut sub = subscriber.subscribe(&ch, 2).await.expect("subscribe");
+        let frame = psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), "");
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg(&*ch.legacy)
+            .arg(frame.clone())
+            .query_async(&mut publisher)
+            .await
+            .expect("publish");
+        assert_eq!(receivers, 1, "iteration {n}: the subscription is active at the server");
+        let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+            .await
+            .unwrap_or_else(|_| panic!("iteration {n}: not delivered"))
+            .expect("open");
+        assert_eq!(got.expect("frame").as_ref(), frame, "iteration {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
+    let Some(redis) = common::server() else { return };
+    let bus = RedisBus::connect(redis.url(), RedisBusOptions::default().max_frame_size(4096)).await.expect("connect");
+    let server = RpcServer::new("Fuzz", common::bus(&redis).await, ServerOptions::default());
+    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
+    let client =
+        RpcClient::new("Fuzz", std::sync::Arc::new(bus.clone()), ClientOptions::default()).await.expect("client");
+
+    let big = Ping { text: "x".repeat(5000), delay_ms: 0 };
+    let err = client
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &big, RequestOptions::default())
+        .await
+        .expect_err("too big");
+    assert_eq!(err.code(), ErrorCode::ResourceExhausted, "{err}");
+    let ch = psrpc_core::channel::request_channel("Fuzz", "Single", &[] as &[&str], true);
+    let refused = psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from(vec![0u8; 5000])).await;
+    assert_eq!(refused, Err(BusError::FrameTooLarge { size: 5000, limit: 4096 }));
+
+    let mut raw = common::raw(&redis).get_multiplexed_async_connection().await.expect("conn");
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..500 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 300) as usize;
+        let bytes: Vec<u8> = (0..len).map(|j| (seed >> (j % 56)) as u8).collect();
+        let channel = ["Fuzz|Single|REQ", "Fuzz|Single|RCLAIM", "Fuzz|nobody|RES"][i % 3];
+        let _: i64 =
+            redis::cmd("PUBLISH").arg(channel).arg(bytes).query_async(&mut raw).await.expect("publish garbage");
+    }
+    let reply = client
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("still"), RequestOptions::default())
+        .await
+        .expect("still working");
+    assert_eq!(reply.message.text, "still");
+}
+
+#[tokio::test]
+async fn acl_credentials_pass_through() {
+    let Some(redis) = skip_or_fail(RedisServer::start_with(&["--requirepass", "adminpw"])) else { return };
+    let admin = redis::Client::open(redis.url().replace("redis://", "redis://default:adminpw@")).expect("admin client");
+    let mut admin = admin.get_multiplexed_async_connection().await.expect("admin connection");
+    let _: String = redis::cmd("ACL")
+        .arg(&["SETUSER", "ada", "on", ">s3cret", "~*", "&*", "+@all"][..])
+        .query_async(&mut admin)
+        .await
+        .expect("create ACL user");
+    let url = redis.url().replace("redis://", "redis://ada:s3cret@");
+    let bus = RedisBus::connect(&url, RedisBusOptions::default()).await.expect("ACL user and password");
+    let ch = psrpc_core::channel::response_channel("Auth", "CLI_x");
+    let _sub = psrpc_core::MessageBus::subscribe(&bus, &ch, 1).await.expect("authorized");
+    psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from_static(b"x")).await.expect("authorized");
+    let wrong = redis.url().replace("redis://", "redis://ada:wrong@");
+    assert!(RedisBus::connect(&wrong, RedisBusOptions::default()).await.is_err(), "a wrong password is refused");
+}
