@@ -19,6 +19,15 @@
 //! - **Limits**: frames larger than the server's `max_payload` fail with
 //!   [`BusError::FrameTooLarge`].
 //!
+//! **Shared queue subjects** (a property of the Go wire protocol): all queue
+//! channels of one service and topic share the subject `SRV.Svc[.topics].Q`
+//! and the queue group `bus`, so NATS hands each frame to one *process* among
+//! all that subscribe any queue method of that service. A process that
+//! serves only some of those methods drops frames meant for the others (the
+//! caller sees `unavailable`). Deploy processes that serve the same set of
+//! queue methods per service, or put queue subscriptions in a service of
+//! their own — as with Go psrpc.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), psrpc_core::BusError> {
 //! let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
