@@ -113,5 +113,41 @@ fn deliver_to_one(members: &mut Members, payload: bytes::Bytes) {
             return;
         }
         members.senders.remove(index);
+        // The next member has moved into `index`: it is the one to try now.
+        members.next = index;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use psrpc_core::bus::Subscription;
+
+    use super::{Members, deliver_to_one};
+
+    #[tokio::test]
+    async fn round_robin_skips_and_forgets_dropped_subscribers() {
+        let mut members = Members::default();
+        let mut subs = Vec::new();
+        for _ in 0..3 {
+            let (sender, sub) = Subscription::new(8, || {});
+            members.senders.push(sender);
+            subs.push(sub);
+        }
+        drop(subs.remove(1));
+        for n in 0..4u8 {
+            deliver_to_one(&mut members, Bytes::from(vec![n]));
+        }
+        assert_eq!(members.senders.len(), 2, "the dropped subscriber is forgotten");
+        assert_eq!(subs[0].buffered(), 2, "the first subscriber takes every other frame");
+        assert_eq!(subs[1].buffered(), 2, "so does the last one");
+        let mut got = Vec::new();
+        for sub in &mut subs {
+            while sub.buffered() > 0 {
+                got.push(sub.recv().await.expect("open").expect("frame")[0]);
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 2, 3], "every frame delivered exactly once");
     }
 }

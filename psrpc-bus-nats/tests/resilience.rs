@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc_bus_nats::{ConnectOptions, NatsBus};
+use psrpc_core::channel::Channel;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{BusError, ErrorCode, MethodInfo, RequestContext, RpcClient, RpcServer, SharedBus};
+use psrpc_core::{BusError, ErrorCode, MethodInfo, RequestContext, RpcClient, RpcServer, SharedBus, Subscription};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::rpc_suite::{Ping, Pong};
@@ -49,8 +50,13 @@ async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
 
     nats.restart().expect("restart");
     // Reconnection takes a moment; every attempt fails cleanly until it is back.
+    // Attempts are paced and bounded by time: a refused publish fails at once,
+    // long before async-nats's reconnect backoff has elapsed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut recovered = false;
-    for _ in 0..100 {
+    while tokio::time::Instant::now() < deadline {
+        tick.tick().await;
         match client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("after"), RequestOptions::default()).await {
             Ok(reply) => {
                 assert_eq!(reply.server_id, server.id(), "the server's subscriptions came back too");
@@ -143,4 +149,76 @@ async fn credentials_pass_through() {
 
     let Some(token_server) = skip_or_fail(NatsServer::start_with(&["--auth", "t0ken"])) else { return };
     NatsBus::connect(token_server.url(), ConnectOptions::with_token("t0ken".into())).await.expect("token");
+    let url = token_server.url().replace("nats://", "nats://t0ken@");
+    NatsBus::connect(&url, ConnectOptions::new()).await.expect("token in the URL");
+}
+
+/// Publishes `frame` on `channel` every 20 ms until `sub` yields it; fails after 10 s.
+async fn republish_until_delivered(bus: &SharedBus, channel: &Channel, frame: Bytes, sub: &mut Subscription) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tokio::select! {
+            got = sub.recv() => match got {
+                Some(Ok(f)) if f == frame => return,
+                Some(_) => {}
+                None => panic!("subscription to {channel} ended during the outage"),
+            },
+            _ = tick.tick() => {
+                assert!(tokio::time::Instant::now() < deadline, "{channel}: nothing delivered after the restart");
+                let _ = bus.publish(channel, frame.clone()).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_traffic_fails_publishes_unavailable_and_keeps_every_subscription() {
+    let Some(mut nats) = common::server() else { return };
+    if !nats.is_local() {
+        return; // an external server cannot be restarted from here
+    }
+    let subscriber = common::bus(&nats).await;
+    let publisher = common::bus(&nats).await;
+    let plain = psrpc_core::channel::response_channel("Mid", "CLI_restart00000");
+    let queue = psrpc_core::channel::request_channel("Mid", "Work", &[] as &[&str], true);
+    let mut plain_sub = subscriber.subscribe(&plain, 10_000).await.expect("plain");
+    let mut queue_sub = subscriber.subscribe_queue(&queue, 10_000).await.expect("queue");
+
+    // Traffic: publish as fast as possible, reporting the first failure.
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
+    let traffic = tokio::spawn({
+        let publisher = publisher.clone();
+        let plain = plain.clone();
+        async move {
+            let mut failed_tx = Some(failed_tx);
+            let mut n = 0u64;
+            loop {
+                let frame = Bytes::from(psrpc_test_support::handmade::frame("t", &n.to_be_bytes(), ""));
+                match publisher.publish(&plain, frame).await {
+                    Ok(()) => n += 1,
+                    Err(e) => {
+                        if let Some(tx) = failed_tx.take() {
+                            let _ = tx.send(e);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        }
+    });
+    plain_sub.recv().await.expect("open").expect("traffic flows");
+
+    nats.stop();
+    let failure =
+        tokio::time::timeout(Duration::from_secs(10), failed_rx).await.expect("a publish fails").expect("sent");
+    assert!(matches!(failure, BusError::Unavailable(_)), "{failure:?}");
+    nats.restart().expect("restart");
+    traffic.abort();
+
+    let marker =
+        |text: &str, local: &str| Bytes::from(psrpc_test_support::handmade::frame("t", text.as_bytes(), local));
+    republish_until_delivered(&publisher, &plain, marker("plain after", ""), &mut plain_sub).await;
+    republish_until_delivered(&publisher, &queue, marker("queue after", &queue.local), &mut queue_sub).await;
+    publisher.publish(&plain, marker("steady", "")).await.expect("publishes succeed after the restart");
 }

@@ -155,6 +155,8 @@ impl Subscribers {
                 return;
             }
             channel.queue.remove(index);
+            // The next member has moved into `index`: it is the one to try now.
+            channel.next_queue = index;
         }
     }
 }

@@ -1,0 +1,122 @@
+//! Driving N concurrent callers for a fixed time, with warm-up and progress.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::stats::{Samples, cpu_time};
+
+/// What one timed phase measured.
+#[derive(Debug)]
+pub(crate) struct Measurement {
+    pub(crate) calls: u64,
+    pub(crate) errors: u64,
+    pub(crate) calls_per_second: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) p999_us: f64,
+    pub(crate) cpu_us_per_call: f64,
+}
+
+impl Measurement {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "calls": self.calls, "errors": self.errors, "calls_per_second": self.calls_per_second.round(),
+            "p50_us": self.p50_us, "p99_us": self.p99_us, "p999_us": self.p999_us,
+            "cpu_us_per_call": self.cpu_us_per_call,
+        })
+    }
+}
+
+/// Runs `call(worker)` in a loop on `concurrency` tasks: `warmup` untimed, then
+/// `duration` timed. Errors are counted, never retried.
+pub(crate) async fn drive<F, Fut>(
+    label: &str,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    call: F,
+) -> Measurement
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let call = Arc::new(call);
+    phase(&call, concurrency, warmup, None).await;
+    let progress = Arc::new(AtomicU64::new(0));
+    let reporter = tokio::spawn(report(label.to_owned(), Arc::clone(&progress)));
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let mut samples = phase(&call, concurrency, duration, Some(progress)).await;
+    let elapsed = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    reporter.abort();
+    eprintln!();
+    let calls = samples.count();
+    let (p50_us, p99_us, p999_us) = samples.percentiles_us();
+    Measurement {
+        calls,
+        errors: samples.errors,
+        calls_per_second: calls as f64 / elapsed.as_secs_f64(),
+        p50_us,
+        p99_us,
+        p999_us,
+        cpu_us_per_call: if calls == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / calls as f64 },
+    }
+}
+
+async fn phase<F, Fut>(
+    call: &Arc<F>,
+    concurrency: usize,
+    duration: Duration,
+    progress: Option<Arc<AtomicU64>>,
+) -> Samples
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let deadline = Instant::now() + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let call = Arc::clone(call);
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                let mut samples = Samples::default();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    match call(worker).await {
+                        Ok(()) => samples.record(started.elapsed()),
+                        Err(_) => samples.errors += 1,
+                    }
+                    if let Some(p) = &progress {
+                        p.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Samples::default();
+    for worker in workers {
+        if let Ok(samples) = worker.await {
+            all.merge(samples);
+        }
+    }
+    all
+}
+
+/// Prints a progress line every second.
+async fn report(label: String, progress: Arc<AtomicU64>) {
+    let mut last = 0;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = progress.load(Ordering::Relaxed);
+        eprint!("\r{label}: {} calls/s, {now} calls so far      ", now - last);
+        last = now;
+    }
+}

@@ -1,0 +1,162 @@
+//! The framework side: one server setup and one call per RPC kind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use psrpc::{
+    ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer, SelectionOptions,
+    ServerOptions, ServerStream, SharedBus,
+};
+use tokio::sync::Mutex;
+
+use crate::raw::RawCall;
+
+/// The benchmark's payload message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Blob {
+    #[prost(bytes = "bytes", tag = "1")]
+    pub(crate) data: bytes::Bytes,
+}
+
+impl prost::Name for Blob {
+    const NAME: &'static str = "Blob";
+    const PACKAGE: &'static str = "psrpc.bench";
+}
+
+/// The RPC kinds the harness measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Kind {
+    /// Queue method: request, claim, claim response, response (4 bus messages).
+    Single,
+    /// Single-server topic method: request and response only.
+    SingleNoclaim,
+    /// Affinity method; the client accepts a claim at maximum affinity at once.
+    Affinity,
+    /// Multi method to `--servers` servers, ending when all answered.
+    Multi,
+    /// One stream per caller; a call is a send (acked) plus the echoed reply.
+    Stream,
+    /// Publish to a subscription and receive it.
+    Subscription,
+}
+
+static SINGLE: MethodInfo = MethodInfo::new("Single");
+static NOCLAIM: MethodInfo = MethodInfo::new("NoClaim").with_topics().single_server();
+static AFFINITY: MethodInfo = MethodInfo::new("Affinity").routing(Routing::Affinity);
+static MULTI: MethodInfo = MethodInfo::new("Multi").routing(Routing::Multi);
+static STREAM: MethodInfo = MethodInfo::new("Stream").streaming();
+static FEED: MethodInfo = MethodInfo::new("Feed").subscription().routing(Routing::Multi).with_topics();
+
+const SERVICE: &str = "Bench";
+
+async fn echo(_ctx: RequestContext, blob: Blob) -> Result<Blob, Error> {
+    Ok(blob)
+}
+
+async fn echo_stream(mut stream: ServerStream<Blob, Blob>) -> Result<(), Error> {
+    while let Some(blob) = stream.recv().await {
+        stream.send(&blob).await?;
+    }
+    Ok(())
+}
+
+/// Starts the servers of `kind` and returns the call to drive, plus the
+/// servers (kept alive for the run).
+pub(crate) async fn setup(
+    kind: Kind,
+    server_buses: Vec<SharedBus>,
+    client_bus: SharedBus,
+    payload: bytes::Bytes,
+    concurrency: usize,
+) -> anyhow::Result<(RawCall, Vec<RpcServer>)> {
+    let capacity = (concurrency * 4).max(100);
+    let mut servers = Vec::new();
+    for bus in server_buses {
+        let server = RpcServer::new(SERVICE, bus, ServerOptions::default().channel_capacity(capacity));
+        match kind {
+            Kind::Single => server.register_unary(&SINGLE, vec![], echo, None).await?,
+            Kind::SingleNoclaim => server.register_unary(&NOCLAIM, vec!["t".into()], echo, None).await?,
+            Kind::Affinity => {
+                let affinity: psrpc::AffinityFn<Blob> = Arc::new(|_, _| 1.0);
+                server.register_unary(&AFFINITY, vec![], echo, Some(affinity)).await?;
+            }
+            Kind::Multi => server.register_unary(&MULTI, vec![], echo, None).await?,
+            Kind::Stream => server.register_stream(&STREAM, vec![], echo_stream, None).await?,
+            Kind::Subscription => {}
+        }
+        servers.push(server);
+    }
+    let expected = servers.len();
+    let options = ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10));
+    let client = RpcClient::new(SERVICE, client_bus, options).await?;
+    let blob = Blob { data: payload };
+    let call: RawCall = match kind {
+        Kind::Single | Kind::SingleNoclaim | Kind::Affinity => {
+            let (method, topics) = match kind {
+                Kind::Single => (&SINGLE, vec![]),
+                Kind::SingleNoclaim => (&NOCLAIM, vec!["t".to_owned()]),
+                _ => (&AFFINITY, vec![]),
+            };
+            let options = if kind == Kind::Affinity {
+                RequestOptions::default().selection(SelectionOptions::default().maximum_affinity(1.0))
+            } else {
+                RequestOptions::default()
+            };
+            Arc::new(move |_| {
+                let (client, blob, topics, options) = (client.clone(), blob.clone(), topics.clone(), options.clone());
+                Box::pin(async move {
+                    client
+                        .request_single::<Blob, Blob>(method, topics, &blob, options)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+            })
+        }
+        Kind::Multi => Arc::new(move |_| {
+            let (client, blob) = (client.clone(), blob.clone());
+            Box::pin(async move {
+                let options = RequestOptions::default().expected_responses(expected);
+                let responses = client
+                    .request_multi::<Blob, Blob>(&MULTI, vec![], &blob, options)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let answered = responses.collect_all().await.into_iter().filter(|r| r.result.is_ok()).count();
+                if answered == expected { Ok(()) } else { Err(format!("{answered} of {expected} answered")) }
+            })
+        }),
+        Kind::Stream => {
+            let mut streams = Vec::new();
+            for _ in 0..concurrency {
+                let stream = client.open_stream::<Blob, Blob>(&STREAM, vec![], RequestOptions::default()).await?;
+                streams.push(Arc::new(Mutex::new(stream)));
+            }
+            Arc::new(move |worker| {
+                let (stream, blob) = (Arc::clone(&streams[worker]), blob.clone());
+                Box::pin(async move {
+                    let mut stream = stream.lock().await;
+                    stream.send(&blob).await.map_err(|e| e.to_string())?;
+                    stream.recv().await.map(drop).ok_or_else(|| "stream closed".to_owned())
+                })
+            })
+        }
+        Kind::Subscription => {
+            let publisher = servers.first().cloned().ok_or_else(|| anyhow::anyhow!("no server"))?;
+            let mut subscriptions = Vec::new();
+            for worker in 0..concurrency {
+                let sub = client.subscribe::<Blob>(&FEED, vec![worker.to_string()]).await?;
+                subscriptions.push(Arc::new(Mutex::new(sub)));
+            }
+            Arc::new(move |worker| {
+                let (sub, blob, publisher) = (Arc::clone(&subscriptions[worker]), blob.clone(), publisher.clone());
+                Box::pin(async move {
+                    let mut sub = sub.lock().await;
+                    publisher.publish(&FEED, vec![worker.to_string()], &blob).await.map_err(|e| e.to_string())?;
+                    sub.next().await.map(drop).ok_or_else(|| "subscription ended".to_owned())
+                })
+            })
+        }
+    };
+    Ok((call, servers))
+}

@@ -1,0 +1,173 @@
+//! `psrpc-bench`: latency and throughput of every RPC kind on every bus,
+//! printed beside the raw bus round trip measured in the same run.
+//!
+//! ```sh
+//! cargo run --release -p psrpc-bench -- --bus local --kind single --concurrency 64 --payload 128 --duration 10
+//! ```
+//! Brokers are started on free loopback ports unless `--url` names one.
+//! The last line of output is a JSON summary.
+
+mod drive;
+mod kinds;
+mod memory;
+mod raw;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Parser;
+use psrpc::SharedBus;
+use psrpc_test_support::nats::NatsServer;
+use psrpc_test_support::redis::RedisServer;
+
+use kinds::Kind;
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(about = "psrpc-rs benchmarks: every RPC kind against the raw bus round trip")]
+struct Args {
+    /// Which bus: local, nats or redis.
+    #[arg(long, value_enum, default_value = "local")]
+    bus: BusKind,
+    /// Broker URL (default: start a broker on a free loopback port).
+    #[arg(long)]
+    url: Option<String>,
+    /// Which RPC kind.
+    #[arg(long, value_enum, default_value = "single")]
+    kind: Kind,
+    /// Calls in flight.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 128)]
+    payload: usize,
+    /// Timed seconds (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Warm-up seconds.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Servers (multi: how many answer each call).
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// Instead of a throughput run, measure memory per idle subscription and
+    /// per in-flight call with this many of each.
+    #[arg(long)]
+    memory: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BusKind {
+    Local,
+    Nats,
+    Redis,
+}
+
+/// A broker started for the run, kept alive until the end.
+#[derive(Default)]
+struct Broker {
+    _nats: Option<NatsServer>,
+    _redis: Option<RedisServer>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // Client and server share one process and a 2-worker runtime; the
+    // measuring loops run in spawned tasks, not in `block_on`.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async { tokio::spawn(run(args)).await? })
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let (broker, url) = broker(&args)?;
+    let buses = Buses { kind: args.bus, url, local: Arc::new(psrpc::local::LocalBus::new()) };
+    if let Some(count) = args.memory {
+        let report = memory::measure(&buses, count).await?;
+        println!("{report}");
+        return Ok(());
+    }
+    let payload = Bytes::from(vec![0x5a; args.payload]);
+    let warmup = Duration::from_secs(args.warmup);
+    let duration = Duration::from_secs(args.duration);
+    let label = format!("{:?}/{:?}", args.bus, args.kind).to_lowercase();
+
+    let raw_call = match args.bus {
+        BusKind::Local => raw::local(payload.clone()),
+        BusKind::Nats => raw::nats(&buses.url, payload.clone()).await?,
+        BusKind::Redis => raw::redis(&buses.url, payload.clone(), args.concurrency).await?,
+    };
+    let raw = drive::drive(&format!("{label} raw"), args.concurrency, warmup, duration, move |w| raw_call(w)).await;
+
+    let servers = if args.kind == Kind::Multi { args.servers.max(3) } else { args.servers.max(1) };
+    let mut server_buses = Vec::new();
+    for _ in 0..servers {
+        server_buses.push(buses.connect().await?);
+    }
+    let (call, _servers) =
+        kinds::setup(args.kind, server_buses, buses.connect().await?, payload, args.concurrency).await?;
+    let rss_before = stats::status_kib("VmRSS");
+    let ours = drive::drive(&label, args.concurrency, warmup, duration, move |w| call(w)).await;
+    let rss_after = stats::status_kib("VmRSS");
+
+    println!("{:<28} {:>12} {:>10} {:>10} {:>10} {:>12}", "", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/call");
+    for (name, m) in [("raw bus round trip", &raw), ("psrpc", &ours)] {
+        println!(
+            "{name:<28} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>12.1}",
+            m.calls_per_second, m.p50_us, m.p99_us, m.p999_us, m.cpu_us_per_call
+        );
+    }
+    let p50_ratio = ours.p50_us / raw.p50_us.max(f64::EPSILON);
+    let throughput_ratio = ours.calls_per_second / raw.calls_per_second.max(f64::EPSILON);
+    println!(
+        "ratios: p50 {p50_ratio:.2}x raw, throughput {:.0}% of raw; errors {}",
+        throughput_ratio * 100.0,
+        ours.errors
+    );
+    let summary = serde_json::json!({
+        "bus": format!("{:?}", args.bus).to_lowercase(), "kind": format!("{:?}", args.kind).to_lowercase(),
+        "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
+        "psrpc": ours.to_json(), "raw": raw.to_json(),
+        "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
+        "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
+    });
+    println!("{summary}");
+    drop(broker);
+    Ok(())
+}
+
+fn broker(args: &Args) -> anyhow::Result<(Broker, String)> {
+    Ok(match (args.bus, &args.url) {
+        (BusKind::Local, _) => (Broker::default(), String::new()),
+        (_, Some(url)) => (Broker::default(), url.clone()),
+        (BusKind::Nats, None) => {
+            let server = NatsServer::start()?;
+            let url = server.url().to_owned();
+            (Broker { _nats: Some(server), ..Broker::default() }, url)
+        }
+        (BusKind::Redis, None) => {
+            let server = RedisServer::start()?;
+            let url = server.url().to_owned();
+            (Broker { _redis: Some(server), ..Broker::default() }, url)
+        }
+    })
+}
+
+/// Where new bus connections come from.
+pub(crate) struct Buses {
+    kind: BusKind,
+    url: String,
+    local: SharedBus,
+}
+
+impl Buses {
+    /// A new connection (the shared bus for the in-process kind).
+    pub(crate) async fn connect(&self) -> anyhow::Result<SharedBus> {
+        Ok(match self.kind {
+            BusKind::Local => self.local.clone(),
+            BusKind::Nats => Arc::new(psrpc::nats::NatsBus::connect(&self.url, Default::default()).await?),
+            BusKind::Redis => Arc::new(psrpc::redis::RedisBus::connect(&self.url, Default::default()).await?),
+        })
+    }
+}

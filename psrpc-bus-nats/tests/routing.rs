@@ -1,0 +1,115 @@
+//! Routing on shared subjects: golden frames from `testdata/wire_vectors.json`
+//! (bytes computed from WIRE.md, not by our encoder) published raw on a real
+//! NATS reach exactly the local subscribers their `Msg.channel` names.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use psrpc_core::channel::{self, Channel};
+use psrpc_core::{BusError, Subscription};
+use psrpc_test_support::handmade as pb;
+
+/// The golden frame whose description starts with `what`.
+fn golden(what: &str) -> Bytes {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/wire_vectors.json");
+    let text = std::fs::read_to_string(path).expect("wire vectors");
+    let vectors: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let frames = vectors["frames"].as_array().expect("frames");
+    let frame = frames.iter().find(|f| f["what"].as_str().is_some_and(|w| w.starts_with(what))).expect("vector");
+    Bytes::from(hex::decode(frame["frame_hex"].as_str().expect("hex")).expect("valid hex"))
+}
+
+async fn next(sub: &mut Subscription) -> Bytes {
+    tokio::time::timeout(Duration::from_secs(5), sub.recv())
+        .await
+        .expect("a frame within 5 s")
+        .expect("subscription open")
+        .expect("no error")
+}
+
+#[tokio::test]
+async fn golden_frames_reach_the_local_channel_they_name() {
+    let Some(nats) = common::server() else { return };
+    let bus = common::bus(&nats).await;
+    let requests = channel::request_channel("foo", "NormalRPC", &[] as &[&str], false);
+    let claims = channel::claim_response_channel("foo", "NormalRPC", &[] as &[&str]);
+    assert_eq!(requests.server, claims.server, "one shared subject");
+    let mut request_sub = bus.subscribe(&requests, 8).await.expect("subscribe requests");
+    let mut claim_sub = bus.subscribe(&claims, 8).await.expect("subscribe claims");
+    let responses = channel::response_channel("foo", "CLI_bbbbbbbbbbbb");
+    let mut response_sub = bus.subscribe(&responses, 8).await.expect("subscribe responses");
+
+    let raw = common::raw(&nats).await;
+    let request = golden("Request: ids");
+    let claim = Bytes::from(pb::frame("type.googleapis.com/internal.ClaimResponse", &[], "NormalRPC.RCLAIM"));
+    let response = golden("Response success");
+    raw.publish("SRV.foo", request.clone()).await.expect("publish");
+    raw.publish("SRV.foo", claim.clone()).await.expect("publish");
+    raw.publish("CLI.foo.CLI_bbbbbbbbbbbb.RES", response.clone()).await.expect("publish");
+    raw.flush().await.expect("flush");
+
+    assert_eq!(next(&mut request_sub).await, request, "byte for byte");
+    // Frames of one subject keep their order, so the claim subscriber's first
+    // frame being the claim proves it never saw the request.
+    assert_eq!(next(&mut claim_sub).await, claim);
+    assert_eq!(next(&mut response_sub).await, response);
+    assert_eq!(request_sub.buffered(), 0);
+}
+
+#[tokio::test]
+async fn bad_frames_on_a_shared_subject_are_skipped() {
+    let Some(nats) = common::server() else { return };
+    let bus = common::bus(&nats).await;
+    let requests = channel::request_channel("foo", "NormalRPC", &[] as &[&str], false);
+    let mut sub = bus.subscribe(&requests, 8).await.expect("subscribe");
+
+    let raw = common::raw(&nats).await;
+    let bad = [
+        Bytes::from_static(b"\xff\xff\xff\xff not protobuf"),
+        Bytes::from_static(b"\x1a\xff"), // Msg.channel with a truncated length
+        Bytes::from(pb::frame("type.googleapis.com/not.Psrpc", b"\x01\x02", "Unknown.REQ")),
+        Bytes::from(pb::frame("type.googleapis.com/internal.Request", &[], "Nobody.REQ")),
+    ];
+    for frame in bad {
+        raw.publish("SRV.foo", frame).await.expect("publish");
+    }
+    let good = golden("Request: ids");
+    raw.publish("SRV.foo", good.clone()).await.expect("publish");
+    raw.flush().await.expect("flush");
+    assert_eq!(next(&mut sub).await, good, "the first frame delivered is the valid one");
+}
+
+#[tokio::test]
+async fn a_queue_channel_round_robins_over_its_local_subscribers() {
+    let Some(nats) = common::server() else { return };
+    let bus = common::bus(&nats).await;
+    let ch = channel::request_channel("rr", "Work", &[] as &[&str], true);
+    let mut first = bus.subscribe_queue(&ch, 16).await.expect("first");
+    let mut second = bus.subscribe_queue(&ch, 16).await.expect("second");
+    let raw = common::raw(&nats).await;
+    for n in 0..10u8 {
+        raw.publish(ch.server.to_string(), Bytes::from(pb::frame("t", &[n], &ch.local))).await.expect("publish");
+    }
+    raw.flush().await.expect("flush");
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(next(&mut first).await);
+        seen.push(next(&mut second).await);
+    }
+    let mut values: Vec<u8> = seen.iter().map(|f| f[f.len() - ch.local.len() - 3]).collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..10).collect::<Vec<u8>>(), "each frame exactly once, five each");
+}
+
+#[tokio::test]
+async fn one_subject_in_both_modes_is_refused() {
+    let Some(nats) = common::server() else { return };
+    let bus = common::bus(&nats).await;
+    let plain = Channel { legacy: "a|b|REQ".into(), server: "SRV.mixed".into(), local: "b.REQ".into() };
+    let queue = Channel { legacy: "a|c|REQ".into(), server: "SRV.mixed".into(), local: "c.REQ".into() };
+    let _plain = bus.subscribe(&plain, 1).await.expect("plain");
+    let refused = bus.subscribe_queue(&queue, 1).await;
+    assert!(matches!(refused, Err(BusError::ModeMismatch(ref s)) if s == "SRV.mixed"), "{:?}", refused.err());
+}
