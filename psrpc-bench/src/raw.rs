@@ -68,7 +68,7 @@ pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize) -> anyh
     let config = redis::AsyncConnectionConfig::new().set_push_sender(server_push);
     let mut server_sub = client.get_multiplexed_async_connection_with_config(&config).await?;
     server_sub.subscribe("psrpc.bench.raw").await?;
-    let mut server_pub = client.get_multiplexed_async_connection().await?;
+    let server_pub = client.get_multiplexed_async_connection().await?;
     tokio::spawn(async move {
         let _keep = server_sub;
         while let Some(push) = server_rx.recv().await {
@@ -76,11 +76,12 @@ pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize) -> anyh
                 && data.len() >= 4
             {
                 let worker = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
-                let _: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                    .arg(format!("psrpc.bench.rep.{worker}"))
-                    .arg(&data[4..])
-                    .query_async(&mut server_pub)
-                    .await;
+                let reply = redis::cmd("PUBLISH").arg(format!("psrpc.bench.rep.{worker}")).arg(&data[4..]).clone();
+                // Replies go out concurrently, so the multiplexed connection pipelines them.
+                let mut conn = server_pub.clone();
+                tokio::spawn(async move {
+                    let _: redis::RedisResult<i64> = reply.query_async(&mut conn).await;
+                });
             }
         }
     });

@@ -74,6 +74,7 @@ impl RpcClient {
         Ok(MultiResponses {
             rx,
             _guard: guard,
+            _client: Arc::clone(client),
             deadline: Box::pin(sleep_until(Instant::now() + timeout)),
             expected_count: call.options.expected_responses,
             expected_servers: call.options.expected_servers,
@@ -96,6 +97,8 @@ impl RpcClient {
 pub struct MultiResponses<T> {
     rx: mpsc::Receiver<envelope::Response>,
     _guard: RouteGuard,
+    /// Keeps the client's dispatcher alive while responses may arrive.
+    _client: Arc<super::ClientInner>,
     deadline: Pin<Box<Sleep>>,
     expected_count: Option<usize>,
     expected_servers: Option<HashSet<String>>,

@@ -1,5 +1,6 @@
 //! Opening a stream from the client.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::time::{Instant, timeout_at};
@@ -84,7 +85,11 @@ impl RpcClient {
             interceptors: client.options.stream_interceptors.clone(),
             keepalive: client.options.stream_keepalive,
             capacity,
-            on_close: Box::new(move || drop(guard)),
+            // The stream keeps its client (and so its dispatcher) alive until it closes.
+            on_close: Box::new({
+                let client = Arc::clone(client);
+                move || drop((guard, client))
+            }),
         });
         spawn_pump(core.clone(), frames, client.shutdown.subscribe(), Error::client_closed());
         Ok(RpcStream::new(core, incoming, None))

@@ -116,3 +116,22 @@ pub async fn stream_notices_a_vanished_peer(factory: &dyn BusFactory) {
     assert_eq!(stream.err().map(|e| e.code()), Some(ErrorCode::Unavailable));
     assert_eq!(client.pending_routes(), 0);
 }
+
+/// A stream and a multi-RPC keep working after the last client handle is dropped.
+pub async fn calls_keep_their_client_alive(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    s.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+    serve_echo(&s, &MULTI, &[], None).await;
+    let client = client(factory, &svc).await;
+    let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    let multi = client
+        .request_multi::<Ping, Pong>(&MULTI, vec![], &ping("m"), RequestOptions::default().expected_responses(1))
+        .await
+        .expect("sent");
+    drop(client);
+    stream.recv().await.expect("greeting");
+    stream.send(&ping("still here")).await.expect("acked");
+    assert_eq!(stream.recv().await.expect("echo").text, "echo still here");
+    assert_eq!(multi.collect_all().await.len(), 1);
+}
