@@ -6,13 +6,17 @@
 //!
 //! # Overflow policy
 //! Each subscription has a bounded buffer (the capacity given to
-//! `subscribe`). When a subscriber's buffer is full, the publisher waits at
-//! most [`LocalBusOptions::overflow_wait`] (default 100 ms) for room, then drops
-//! the frame *for that subscriber only* and the subscriber sees
-//! `BusError::SlowConsumer` before its
-//! next frame. A slow subscriber therefore never blocks publishers to other
-//! channels, and delays other subscribers of its own channel by at most that
-//! bound per frame.
+//! `subscribe`). When a subscriber's buffer is full, the publisher waits for
+//! room, then drops the frame *for that subscriber only* and the subscriber
+//! sees `BusError::SlowConsumer` before its next frame. One `publish` waits at
+//! most [`LocalBusOptions::overflow_wait`] (default 100 ms) in total, however
+//! many subscribers are full. A slow subscriber therefore never blocks
+//! publishers to other channels, and delays other subscribers of its own
+//! channel by at most that bound per frame.
+//!
+//! Publishing takes one read lock on the channel table and clones one `Arc`
+//! snapshot of the channel's subscribers; subscribing and unsubscribing copy
+//! the (short) subscriber list instead.
 //!
 //! ```
 //! # async fn demo() -> Result<(), psrpc_core::BusError> {
@@ -29,7 +33,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,13 +41,14 @@ use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
 use psrpc_core::bus::{BusError, Delivery, MessageBus, Subscription, SubscriptionSender};
 use psrpc_core::channel::Channel;
+use tokio::time::Instant;
 
 /// Options of a [`LocalBus`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LocalBusOptions {
-    /// How long a publisher waits for room in a full subscriber buffer before
-    /// dropping the frame for that subscriber (see the crate docs).
+    /// How long one `publish` may wait, in total, for room in full subscriber
+    /// buffers before dropping the frame for them (see the crate docs).
     pub overflow_wait: Duration,
 }
 
@@ -75,13 +80,16 @@ struct Inner {
     closed: AtomicBool,
 }
 
-/// The subscribers of one channel.
+/// The subscribers of one channel. Each list is replaced, never mutated, so
+/// a publisher's snapshot is one `Arc` clone.
 #[derive(Debug, Default)]
 struct Subscribers {
-    plain: RwLock<Vec<Member>>,
-    queue: RwLock<Vec<Member>>,
+    plain: RwLock<Members>,
+    queue: RwLock<Members>,
     next_queue: AtomicUsize,
 }
+
+type Members = Arc<[Member]>;
 
 #[derive(Debug, Clone)]
 struct Member {
@@ -94,18 +102,25 @@ impl Subscribers {
         self.plain.read().is_empty() && self.queue.read().is_empty()
     }
 
-    /// Picks the queue member for the next frame (round robin over live members).
-    fn next_queue_member(&self) -> Option<Member> {
-        let members = self.queue.read();
-        if members.is_empty() {
-            return None;
-        }
+    fn list(&self, queue: bool) -> &RwLock<Members> {
+        if queue { &self.queue } else { &self.plain }
+    }
+
+    /// Delivers `frame` to one live queue member, taking turns; a member that
+    /// went away meanwhile passes its turn to the next.
+    async fn deliver_to_queue(&self, frame: Bytes, deadline: Instant) {
+        let members = Arc::clone(&self.queue.read());
         let start = self.next_queue.fetch_add(1, Ordering::Relaxed);
-        (0..members.len()).map(|i| &members[(start + i) % members.len()]).find(|m| !m.sender.is_closed()).cloned()
+        for i in 0..members.len() {
+            let member = &members[(start + i) % members.len()];
+            if member.sender.deliver(frame.clone(), remaining(deadline)).await != Delivery::Closed {
+                return;
+            }
+        }
     }
 }
 
-static NEXT_MEMBER: AtomicUsize = AtomicUsize::new(1);
+static NEXT_MEMBER: AtomicU64 = AtomicU64::new(1);
 
 impl LocalBus {
     /// A new, empty bus with default options.
@@ -124,7 +139,7 @@ impl LocalBus {
 
     fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
         self.check_open()?;
-        let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed) as u64;
+        let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
         let key = Arc::clone(&channel.legacy);
         let weak = Arc::downgrade(&self.inner);
         let unsubscribe_key = Arc::clone(&key);
@@ -134,9 +149,8 @@ impl LocalBus {
             }
         });
         let mut channels = self.inner.channels.write();
-        let subscribers = channels.entry(key).or_default();
-        let list = if queue { &subscribers.queue } else { &subscribers.plain };
-        list.write().push(Member { id, sender });
+        let mut list = channels.entry(key).or_default().list(queue).write();
+        *list = list.iter().cloned().chain([Member { id, sender }]).collect();
         Ok(subscription)
     }
 }
@@ -145,8 +159,9 @@ impl Inner {
     fn leave(&self, key: &Arc<str>, id: u64, queue: bool) {
         let mut channels = self.channels.write();
         if let Some(subscribers) = channels.get(key) {
-            let list = if queue { &subscribers.queue } else { &subscribers.plain };
-            list.write().retain(|m| m.id != id);
+            let mut list = subscribers.list(queue).write();
+            *list = list.iter().filter(|m| m.id != id).cloned().collect();
+            drop(list); // `is_empty` reads this lock
             if subscribers.is_empty() {
                 channels.remove(key);
             }
@@ -162,14 +177,12 @@ impl MessageBus for LocalBus {
                 Some(s) => Arc::clone(s),
                 None => return Ok(()),
             };
-            let wait = self.inner.options.overflow_wait;
-            let plain: Vec<SubscriptionSender> = subscribers.plain.read().iter().map(|m| m.sender.clone()).collect();
-            for sender in plain {
-                deliver(&sender, frame.clone(), wait).await;
+            let deadline = Instant::now() + self.inner.options.overflow_wait;
+            let plain = Arc::clone(&subscribers.plain.read());
+            for member in plain.iter() {
+                member.sender.deliver(frame.clone(), remaining(deadline)).await;
             }
-            if let Some(member) = subscribers.next_queue_member() {
-                deliver(&member.sender, frame, wait).await;
-            }
+            subscribers.deliver_to_queue(frame, deadline).await;
             Ok(())
         })
     }
@@ -195,17 +208,15 @@ impl MessageBus for LocalBus {
     }
 }
 
-/// Delivers without waiting when there is room (the common case), otherwise
-/// with the bounded wait of the overflow policy.
-async fn deliver(sender: &SubscriptionSender, frame: Bytes, wait: Duration) -> Delivery {
-    sender.deliver(frame, wait).await
+/// What is left of a publish's overflow wait.
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use psrpc_core::channel::request_channel;
-    use tokio::time::Instant;
 
     #[tokio::test(start_paused = true)]
     async fn a_full_subscriber_delays_its_channel_by_the_bound_then_loses_the_frame() {
@@ -228,6 +239,26 @@ mod tests {
 
         assert_eq!(stalled.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
         assert_eq!(stalled.recv().await, Some(Ok(Bytes::from_static(b"1"))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_publish_waits_the_bound_once_however_many_subscribers_are_full() {
+        let bus = LocalBus::new();
+        let ch = request_channel("S", "M", &["t"], false);
+        let mut first = bus.subscribe(&ch, 1).await.expect("subscribe");
+        let mut second = bus.subscribe(&ch, 1).await.expect("subscribe");
+        bus.publish(&ch, Bytes::from_static(b"1")).await.expect("fits");
+        let mut healthy = bus.subscribe(&ch, 4).await.expect("subscribe");
+
+        let started = Instant::now();
+        bus.publish(&ch, Bytes::from_static(b"2")).await.expect("waits, then drops");
+        assert_eq!(started.elapsed(), LocalBusOptions::default().overflow_wait);
+
+        assert_eq!(healthy.recv().await, Some(Ok(Bytes::from_static(b"2"))));
+        for full in [&mut first, &mut second] {
+            assert_eq!(full.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
+            assert_eq!(full.recv().await, Some(Ok(Bytes::from_static(b"1"))));
+        }
     }
 
     #[tokio::test(start_paused = true)]
