@@ -19,6 +19,10 @@ pub(crate) struct Measurement {
     pub(crate) p99_us: f64,
     pub(crate) p999_us: f64,
     pub(crate) cpu_us_per_call: f64,
+    /// Resident memory 10 s into the timed phase (0 if it was shorter).
+    pub(crate) rss_kib_at_10s: u64,
+    /// Resident memory at the end of the timed phase.
+    pub(crate) rss_kib_at_end: u64,
 }
 
 impl Measurement {
@@ -27,6 +31,7 @@ impl Measurement {
             "calls": self.calls, "errors": self.errors, "calls_per_second": self.calls_per_second.round(),
             "p50_us": self.p50_us, "p99_us": self.p99_us, "p999_us": self.p999_us,
             "cpu_us_per_call": self.cpu_us_per_call,
+            "rss_kib_at_10s": self.rss_kib_at_10s, "rss_kib_at_end": self.rss_kib_at_end,
         })
     }
 }
@@ -47,12 +52,14 @@ where
     let call = Arc::new(call);
     phase(&call, concurrency, warmup, None).await;
     let progress = Arc::new(AtomicU64::new(0));
-    let reporter = tokio::spawn(report(label.to_owned(), Arc::clone(&progress)));
+    let rss_at_10s = Arc::new(AtomicU64::new(0));
+    let reporter = tokio::spawn(report(label.to_owned(), Arc::clone(&progress), Arc::clone(&rss_at_10s)));
     let cpu_before = cpu_time();
     let started = Instant::now();
     let mut samples = phase(&call, concurrency, duration, Some(progress)).await;
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
+    let rss_kib_at_end = crate::stats::status_kib("VmRSS");
     reporter.abort();
     eprintln!();
     let calls = samples.count();
@@ -65,6 +72,8 @@ where
         p99_us,
         p999_us,
         cpu_us_per_call: if calls == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / calls as f64 },
+        rss_kib_at_10s: rss_at_10s.load(Ordering::Relaxed),
+        rss_kib_at_end,
     }
 }
 
@@ -108,13 +117,16 @@ where
     all
 }
 
-/// Prints a progress line every second.
-async fn report(label: String, progress: Arc<AtomicU64>) {
+/// Prints a progress line every second; samples RSS after 10 s.
+async fn report(label: String, progress: Arc<AtomicU64>, rss_at_10s: Arc<AtomicU64>) {
     let mut last = 0;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
-    loop {
+    for second in 1.. {
         tick.tick().await;
+        if second == 10 {
+            rss_at_10s.store(crate::stats::status_kib("VmRSS"), Ordering::Relaxed);
+        }
         let now = progress.load(Ordering::Relaxed);
         eprint!("\r{label}: {} calls/s, {now} calls so far      ", now - last);
         last = now;

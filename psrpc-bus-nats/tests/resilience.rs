@@ -222,3 +222,23 @@ async fn a_restart_mid_traffic_fails_publishes_unavailable_and_keeps_every_subsc
     republish_until_delivered(&publisher, &queue, marker("queue after", &queue.local), &mut queue_sub).await;
     publisher.publish(&plain, marker("steady", "")).await.expect("publishes succeed after the restart");
 }
+
+#[tokio::test]
+async fn tls_passes_through_connect_options() {
+    let Some(certs) = skip_or_fail(psrpc_test_support::tls::SelfSigned::create()) else { return };
+    let cert = certs.cert().display().to_string();
+    let key = certs.key().display().to_string();
+    let Some(server) = skip_or_fail(NatsServer::start_with(&["--tls", "--tlscert", &cert, "--tlskey", &key])) else {
+        return;
+    };
+    let options = ConnectOptions::new().add_root_certificates(certs.cert()).require_tls(true);
+    let bus: SharedBus = Arc::new(NatsBus::connect(server.url(), options).await.expect("TLS connection"));
+    let ch = psrpc_core::channel::response_channel("Tls", "CLI_x");
+    let mut sub = bus.subscribe(&ch, 1).await.expect("subscribe over TLS");
+    let frame = Bytes::from(psrpc_test_support::handmade::frame("type.googleapis.com/internal.Response", b"", ""));
+    bus.publish(&ch, frame.clone()).await.expect("publish over TLS");
+    assert_eq!(sub.recv().await.expect("open").expect("frame"), frame);
+    let untrusted = ConnectOptions::new().require_tls(true);
+    let refused = tokio::time::timeout(Duration::from_secs(5), NatsBus::connect(server.url(), untrusted)).await;
+    assert!(matches!(refused, Ok(Err(_))), "an untrusted certificate is refused");
+}

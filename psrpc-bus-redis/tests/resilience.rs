@@ -151,3 +151,19 @@ async fn acl_credentials_pass_through() {
     let wrong = redis.url().replace("redis://", "redis://ada:wrong@");
     assert!(RedisBus::connect(&wrong, RedisBusOptions::default()).await.is_err(), "a wrong password is refused");
 }
+
+#[tokio::test]
+async fn tls_passes_through_rediss_urls() {
+    let Some(certs) = skip_or_fail(psrpc_test_support::tls::SelfSigned::create()) else { return };
+    let Some(redis) = skip_or_fail(RedisServer::start_tls(&certs.cert(), &certs.key())) else { return };
+    let root = std::fs::read(certs.cert()).expect("cert");
+    let tls = redis::TlsCertificates { client_tls: None, root_cert: Some(root) };
+    let client = redis::Client::build_with_tls(redis.url(), tls).expect("TLS client");
+    let bus = RedisBus::from_client(client, RedisBusOptions::default()).await.expect("TLS connection");
+    let ch = psrpc_core::channel::response_channel("Tls", "CLI_x");
+    let mut sub = psrpc_core::MessageBus::subscribe(&bus, &ch, 1).await.expect("subscribe over TLS");
+    psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from_static(b"frame")).await.expect("publish over TLS");
+    assert_eq!(sub.recv().await.expect("open").expect("frame"), Bytes::from_static(b"frame"));
+    // The system roots do not trust a self-signed certificate.
+    assert!(RedisBus::connect(redis.url(), RedisBusOptions::default()).await.is_err());
+}

@@ -35,6 +35,21 @@ impl RedisServer {
         Ok(RedisServer { url: format!("redis://127.0.0.1:{port}"), process: Some(process) })
     }
 
+    /// Starts a TLS-only server (`rediss://`) with `cert` and `key`; clients
+    /// are not asked for certificates.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, BrokerError> {
+        let port = free_port();
+        let mut args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port", "0"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        args.extend(["--tls-port".to_owned(), port.to_string(), "--tls-auth-clients".to_owned(), "no".to_owned()]);
+        args.extend(["--tls-cert-file".to_owned(), cert.display().to_string()]);
+        args.extend(["--tls-key-file".to_owned(), key.display().to_string()]);
+        let process = BrokerProcess::start("redis-server", args, port)?;
+        Ok(RedisServer { url: format!("rediss://127.0.0.1:{port}"), process: Some(process) })
+    }
+
     /// The server's URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -43,6 +43,8 @@
 //! | `local` | yes | [`local::LocalBus`], the in-process bus |
 //! | `nats` | no | `nats::NatsBus`, NATS via async-nats |
 //! | `redis` | no | `redis::RedisBus`, Redis via redis-rs |
+//! | `macros` | no | `#[psrpc::service]` on a trait |
+//! | `build` | no | `psrpc::build`: generation from `.proto` files in build scripts |
 
 pub use psrpc_core::bus::{BusError, MessageBus, SharedBus, Subscription};
 pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
@@ -73,6 +75,19 @@ pub use psrpc_bus_nats as nats;
 /// The Redis bus.
 #[cfg(feature = "redis")]
 pub use psrpc_bus_redis as redis;
+
+/// `.proto` code generation for build scripts.
+#[cfg(feature = "build")]
+pub use psrpc_build as build;
+
+/// `#[psrpc::service]` on a trait: a typed client, a `ServerImpl` trait and a server.
+#[cfg(feature = "macros")]
+pub use psrpc_macros::service;
+
+/// Everything generated code refers to; not a public API.
+#[doc(hidden)]
+#[path = "codegen_support.rs"]
+pub mod __codegen;
 
 /// The README's code blocks, compiled and run as doc tests.
 #[doc = include_str!("../../README.md")]

@@ -1,0 +1,80 @@
+//! Reads the psrpc method options (extension 2198) from a descriptor pool.
+
+use std::collections::HashMap;
+
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
+use psrpc_codegen::{Kind, Routing};
+
+/// The psrpc options of one method, as the model needs them.
+#[derive(Clone, Debug)]
+pub(crate) struct MethodOptions {
+    pub(crate) kind: Kind,
+    pub(crate) routing: Routing,
+    pub(crate) topics: Vec<String>,
+    pub(crate) single_server: bool,
+    pub(crate) group: Option<String>,
+}
+
+/// Options of every method in `pool`, keyed by `package.Service.Method`.
+pub(crate) fn collect(pool: &DescriptorPool) -> HashMap<String, MethodOptions> {
+    let ext = pool.get_extension_by_name("psrpc.options");
+    pool.services()
+        .flat_map(|s| s.methods().collect::<Vec<_>>())
+        .map(|m| {
+            let opts = ext.as_ref().and_then(|ext| {
+                let all = m.options();
+                all.has_extension(ext).then(|| all.get_extension(ext).into_owned())
+            });
+            let opts = opts.as_ref().and_then(Value::as_message);
+            (m.full_name().to_owned(), read(&m, opts))
+        })
+        .collect()
+}
+
+fn flag(msg: &DynamicMessage, name: &str) -> bool {
+    msg.get_field_by_name(name).and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> MethodOptions {
+    let Some(opts) = opts else {
+        let kind = if method.is_client_streaming() { Kind::Stream } else { Kind::Unary };
+        return MethodOptions { kind, routing: Routing::Queue, topics: vec![], single_server: false, group: None };
+    };
+    // The deprecated oneof wins over `type` (Go behaviour).
+    let routing = if opts.has_field_by_name("multi") && flag(opts, "multi") {
+        Routing::Multi
+    } else if opts.has_field_by_name("affinity_func") && flag(opts, "affinity_func") {
+        Routing::Affinity
+    } else if opts.has_field_by_name("queue") && flag(opts, "queue") {
+        Routing::Queue
+    } else {
+        match opts.get_field_by_name("type").and_then(|v| v.as_enum_number()) {
+            Some(1) => Routing::Affinity,
+            Some(2) => Routing::Multi,
+            _ => Routing::Queue,
+        }
+    };
+    let kind = if flag(opts, "stream") {
+        Kind::Stream
+    } else if flag(opts, "subscription") {
+        Kind::Subscription
+    } else {
+        Kind::Unary
+    };
+    let params = opts.get_field_by_name("topic_params");
+    let params = params.as_deref().and_then(Value::as_message);
+    let names: Vec<String> = params
+        .and_then(|p| p.get_field_by_name("names"))
+        .and_then(|v| v.as_list().map(|l| l.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()))
+        .unwrap_or_default();
+    let topics = match (flag(opts, "topics"), names.is_empty()) {
+        (false, _) => vec![],
+        (true, true) => vec!["topic".to_owned()],
+        (true, false) => names,
+    };
+    let single_server = params.is_some_and(|p| flag(p, "single_server"));
+    let group = params
+        .and_then(|p| p.get_field_by_name("group"))
+        .and_then(|v| v.as_str().filter(|g| !g.is_empty()).map(str::to_owned));
+    MethodOptions { kind, routing, topics, single_server, group }
+}

@@ -1,0 +1,36 @@
+//! The `#[psrpc::service]` attribute macro.
+//!
+//! Put it on a trait whose methods each take one prost message and return
+//! one; it expands to `<Trait>Client`, `<Trait>ServerImpl` and `<Trait>Server`
+//! (see psrpc-codegen). Method attributes select the kind:
+//!
+//! ```ignore
+//! #[psrpc::service]
+//! trait MyService {
+//!     #[psrpc(name = "NormalRPC")]
+//!     fn normal_rpc(&self, req: MyRequest) -> MyResponse;
+//!     #[psrpc(affinity)]
+//!     fn intensive_rpc(&self, req: MyRequest) -> MyResponse;
+//!     #[psrpc(multi, topics(region))]
+//!     fn get_region_stats(&self, req: MyRequest) -> MyResponse;
+//!     #[psrpc(stream)]
+//!     fn exchange_updates(&self, msg: MyClientMessage) -> MyServerMessage;
+//!     #[psrpc(subscription, multi)]
+//!     fn update_state(&self, update: MyUpdate);
+//! }
+//! ```
+
+mod parse;
+
+use proc_macro::TokenStream;
+
+/// Generates a psrpc client and server from a service trait.
+#[proc_macro_attribute]
+pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::ItemTrait);
+    parse::service_name(args.into())
+        .and_then(|name| parse::service(&item, name))
+        .map(|svc| psrpc_codegen::emit(&svc))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
