@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use futures_util::StreamExt as _;
-use psrpc::local::LocalBus;
 use psrpc::{
     ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer, ServerOptions,
     ServerStream, SharedBus,
@@ -61,7 +60,7 @@ const REGIONS: [(&str, f32); 3] = [("us-west", 0.3), ("us-east", 0.9), ("eu-cent
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let bus = bus_from_args().await?;
+    let bus = psrpc_examples::bus_from_args().await?;
     let mut servers = Vec::new();
     for (region, idle) in REGIONS {
         servers.push(start_server(bus.clone(), region, idle).await?);
@@ -124,22 +123,6 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("all RPC kinds succeeded");
     Ok(())
-}
-
-/// The bus named by `--bus URL` (`nats://…`, `redis://…`), else the in-process bus.
-async fn bus_from_args() -> anyhow::Result<SharedBus> {
-    let args: Vec<String> = std::env::args().collect();
-    let url = args.iter().position(|a| a == "--bus").and_then(|i| args.get(i + 1));
-    Ok(match url.map(String::as_str) {
-        None | Some("local") => Arc::new(LocalBus::new()),
-        Some(url) if url.starts_with("nats://") => {
-            Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await?)
-        }
-        Some(url) if url.starts_with("redis") => {
-            Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await?)
-        }
-        Some(other) => anyhow::bail!("unknown bus {other:?}: use local, nats://HOST:PORT or redis://HOST:PORT"),
-    })
 }
 
 fn ask(text: &str) -> MyRequest {

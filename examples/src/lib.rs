@@ -1,1 +1,32 @@
-//! Runnable psrpc-rs examples: see the `[[example]]` targets of this package.
+//! Shared plumbing of the runnable examples (see the `[[example]]` targets):
+//! command-line flags and bus selection.
+
+use std::sync::Arc;
+
+use psrpc::SharedBus;
+
+/// The value of `--name VALUE` on the command line, if given.
+pub fn flag(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+/// The bus named by `--bus URL` (`nats://…`, `redis://…`, `local`), else the in-process bus.
+pub async fn bus_from_args() -> anyhow::Result<SharedBus> {
+    Ok(match flag("--bus").as_deref() {
+        None | Some("local") => Arc::new(psrpc::local::LocalBus::new()),
+        Some(url) if url.starts_with("nats://") => {
+            Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await?)
+        }
+        Some(url) if url.starts_with("redis") => {
+            Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await?)
+        }
+        Some(other) => anyhow::bail!("unknown bus {other:?}: use local, nats://HOST:PORT or redis://HOST:PORT"),
+    })
+}
+
+/// Generated from `proto/examples/my_service.proto` by `build.rs` (psrpc-build).
+#[allow(missing_docs, unreachable_pub, dead_code)]
+pub mod my_service {
+    include!(concat!(env!("OUT_DIR"), "/_.rs"));
+}
