@@ -138,3 +138,48 @@ impl Drop for BrokerProcess {
         self.stop();
     }
 }
+
+/// A broker for one test: started here (so it can be stopped and restarted),
+/// or an external one named by an environment variable.
+#[derive(Debug)]
+pub struct Broker {
+    url: String,
+    process: Option<BrokerProcess>,
+}
+
+impl Broker {
+    /// A broker started here, reachable at `url`.
+    pub fn local(url: String, process: BrokerProcess) -> Self {
+        Broker { url, process: Some(process) }
+    }
+
+    /// An external broker at `url`.
+    pub fn external(url: String) -> Self {
+        Broker { url, process: None }
+    }
+
+    /// The broker's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this broker was started here (and so can be stopped and restarted).
+    pub fn is_local(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Stops the broker process.
+    pub fn stop(&mut self) {
+        if let Some(p) = self.process.as_mut() {
+            p.stop();
+        }
+    }
+
+    /// Starts the broker again on the same port.
+    pub fn restart(&mut self) -> Result<(), BrokerError> {
+        match self.process.as_mut() {
+            Some(p) => p.restart(),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,13 +1,24 @@
 //! A real `redis-server` for tests.
 
-use crate::broker::{BrokerError, BrokerProcess, free_port};
+use crate::broker::{Broker, BrokerError, BrokerProcess, free_port};
 
 /// A `redis-server` on a free loopback port, keeping nothing on disk (or the
 /// external server named by `PSRPC_REDIS_URL`, which cannot be restarted).
 #[derive(Debug)]
-pub struct RedisServer {
-    url: String,
-    process: Option<BrokerProcess>,
+pub struct RedisServer(Broker);
+
+impl std::ops::Deref for RedisServer {
+    type Target = Broker;
+
+    fn deref(&self) -> &Broker {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RedisServer {
+    fn deref_mut(&mut self) -> &mut Broker {
+        &mut self.0
+    }
 }
 
 impl RedisServer {
@@ -22,7 +33,7 @@ impl RedisServer {
         if args.is_empty()
             && let Ok(url) = std::env::var("PSRPC_REDIS_URL")
         {
-            return Ok(RedisServer { url, process: None });
+            return Ok(RedisServer(Broker::external(url)));
         }
         let port = free_port();
         let mut all: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"]
@@ -32,7 +43,7 @@ impl RedisServer {
         all.push(port.to_string());
         all.extend(args.iter().map(|a| (*a).to_owned()));
         let process = BrokerProcess::start("redis-server", all, port)?;
-        Ok(RedisServer { url: format!("redis://127.0.0.1:{port}"), process: Some(process) })
+        Ok(RedisServer(Broker::local(format!("redis://127.0.0.1:{port}"), process)))
     }
 
     /// Starts a TLS-only server (`rediss://`) with `cert` and `key`; clients
@@ -47,31 +58,6 @@ impl RedisServer {
         args.extend(["--tls-cert-file".to_owned(), cert.display().to_string()]);
         args.extend(["--tls-key-file".to_owned(), key.display().to_string()]);
         let process = BrokerProcess::start("redis-server", args, port)?;
-        Ok(RedisServer { url: format!("rediss://127.0.0.1:{port}"), process: Some(process) })
-    }
-
-    /// The server's URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Whether this server was started here (and so can be stopped and restarted).
-    pub fn is_local(&self) -> bool {
-        self.process.is_some()
-    }
-
-    /// Stops the server process.
-    pub fn stop(&mut self) {
-        if let Some(p) = self.process.as_mut() {
-            p.stop();
-        }
-    }
-
-    /// Starts the server again on the same port.
-    pub fn restart(&mut self) -> Result<(), BrokerError> {
-        match self.process.as_mut() {
-            Some(p) => p.restart(),
-            None => Ok(()),
-        }
+        Ok(RedisServer(Broker::local(format!("rediss://127.0.0.1:{port}"), process)))
     }
 }

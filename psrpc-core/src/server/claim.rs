@@ -6,15 +6,32 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use bytes::Bytes;
+
 use super::ServerInner;
+use crate::bus::BusError;
 use crate::channel;
 use crate::envelope::{ClaimRequest, ClaimResponse};
+use crate::frame;
 
 /// Claims waiting for the client's decision, by request id.
 #[derive(Debug, Default)]
 pub(crate) struct PendingClaims(Mutex<HashMap<String, oneshot::Sender<String>>>);
 
 impl PendingClaims {
+    /// Handles one item of the claim-response subscription; false once it ended.
+    pub(crate) fn on_frame(&self, frame: Option<Result<Bytes, BusError>>) -> bool {
+        match frame {
+            Some(Ok(bytes)) => match frame::decode_envelope::<ClaimResponse>(bytes) {
+                Ok(claim) => self.decide(claim),
+                Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
+            },
+            Some(Err(e)) => tracing::warn!(error = %e, "psrpc server: claim responses lost"),
+            None => return false,
+        }
+        true
+    }
+
     /// Routes a client's decision to the request waiting for it.
     pub(crate) fn decide(&self, response: ClaimResponse) {
         if let Some(tx) = self.0.lock().remove(&response.request_id) {

@@ -114,7 +114,31 @@ impl RpcServer {
     }
 }
 
+/// What every handler registration starts with.
+pub(crate) struct Prepared {
+    /// The registry key of the method on its topics.
+    pub(crate) key: String,
+    /// The method on its topics.
+    pub(crate) info: RpcInfo,
+    /// The claim-response subscription, for methods that claim.
+    pub(crate) claims: Option<crate::bus::Subscription>,
+}
+
 impl ServerInner {
+    /// Checks that `method` on `topics` can be registered and subscribes its
+    /// claim responses when it claims.
+    pub(crate) async fn prepare(&self, method: &MethodInfo, topics: Vec<String>) -> Result<Prepared, Error> {
+        self.ensure_running()?;
+        let key = registry::key(&method.name, &topics);
+        self.registry.ensure_free(&key)?;
+        let info = RpcInfo::new(Arc::clone(&self.service), method, topics);
+        let claims = match method.require_claim() {
+            true => Some(self.bus.subscribe(&info.claim_response_channel(), self.options.channel_capacity).await?),
+            false => None,
+        };
+        Ok(Prepared { key, info, claims })
+    }
+
     pub(crate) async fn publish<E: Envelope>(&self, channel: &Channel, message: &E) -> Result<(), Error> {
         outbound::publish(&*self.bus, channel, message).await
     }

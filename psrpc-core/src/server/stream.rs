@@ -8,15 +8,16 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
+use super::Prepared;
 use super::ServerInner;
 use super::claim::PendingClaims;
-use super::registry::{self, Handler, Phase};
+use super::registry::{Handler, Phase};
 use super::typed::StreamMethod;
 use super::unary::next;
 use crate::bus::Subscription;
 use crate::channel;
 use crate::context::RequestContext;
-use crate::envelope::{self, ClaimResponse, stream::Body};
+use crate::envelope::{self, stream::Body};
 use crate::error::Error;
 use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
@@ -31,16 +32,8 @@ pub(super) async fn register(
     topics: Vec<String>,
     method_impl: Arc<dyn StreamMethod>,
 ) -> Result<(), Error> {
-    server.ensure_running()?;
-    let key = registry::key(&method.name, &topics);
-    server.registry.ensure_free(&key)?;
-    let info = RpcInfo::new(Arc::clone(&server.service), method, topics);
-    let capacity = server.options.channel_capacity;
-    let frames = server.bus.subscribe(&info.stream_server_channel(), capacity).await?;
-    let claims = match method.require_claim() {
-        true => Some(server.bus.subscribe(&info.claim_response_channel(), capacity).await?),
-        false => None,
-    };
+    let Prepared { key, info, claims } = server.prepare(method, topics).await?;
+    let frames = server.bus.subscribe(&info.stream_server_channel(), server.options.channel_capacity).await?;
     let (handler, phase) = Handler::new();
     server.registry.insert(key, Arc::clone(&handler))?;
     let stream_loop = StreamLoop {
@@ -88,14 +81,11 @@ impl StreamLoop {
                     Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: stream frames lost"),
                     None => frames = None,
                 },
-                frame = next(&mut claims) => match frame {
-                    Some(Ok(bytes)) => match frame::decode_envelope::<ClaimResponse>(bytes) {
-                        Ok(claim) => this.pending.decide(claim),
-                        Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
-                    },
-                    Some(Err(e)) => tracing::warn!(error = %e, "psrpc server: claim responses lost"),
-                    None => claims = None,
-                },
+                frame = next(&mut claims) => {
+                    if !this.pending.on_frame(frame) {
+                        claims = None;
+                    }
+                }
             }
         }
     }

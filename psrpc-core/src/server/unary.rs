@@ -8,14 +8,15 @@ use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
+use super::Prepared;
 use super::ServerInner;
 use super::claim::PendingClaims;
-use super::registry::{self, Handler, Phase};
+use super::registry::{Handler, Phase};
 use super::typed::{Decoded, UnaryMethod};
 use crate::bus::{BusError, Subscription};
 use crate::channel;
 use crate::context::RequestContext;
-use crate::envelope::{ClaimResponse, Request, Response};
+use crate::envelope::{Request, Response};
 use crate::error::Error;
 use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
@@ -30,20 +31,13 @@ pub(super) async fn register(
     topics: Vec<String>,
     method_impl: Arc<dyn UnaryMethod>,
 ) -> Result<(), Error> {
-    server.ensure_running()?;
-    let key = registry::key(&method.name, &topics);
-    server.registry.ensure_free(&key)?;
-    let info = RpcInfo::new(Arc::clone(&server.service), method, topics);
+    let Prepared { key, info, claims } = server.prepare(method, topics).await?;
     let capacity = server.options.channel_capacity;
     let request_channel = info.request_channel(method.queue());
     let requests = if method.queue() {
         server.bus.subscribe_queue(&request_channel, capacity).await?
     } else {
         server.bus.subscribe(&request_channel, capacity).await?
-    };
-    let claims = match method.require_claim() {
-        true => Some(server.bus.subscribe(&info.claim_response_channel(), capacity).await?),
-        false => None,
     };
     let (handler, phase) = Handler::new();
     server.registry.insert(key, Arc::clone(&handler))?;
@@ -91,14 +85,11 @@ impl UnaryLoop {
                     Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: requests lost"),
                     None => requests = None,
                 },
-                frame = next(&mut claims) => match frame {
-                    Some(Ok(bytes)) => match frame::decode_envelope::<ClaimResponse>(bytes) {
-                        Ok(claim) => this.pending.decide(claim),
-                        Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
-                    },
-                    Some(Err(e)) => tracing::warn!(error = %e, "psrpc server: claim responses lost"),
-                    None => claims = None,
-                },
+                frame = next(&mut claims) => {
+                    if !this.pending.on_frame(frame) {
+                        claims = None;
+                    }
+                }
             }
         }
     }
