@@ -31,49 +31,11 @@ async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
     if !nats.is_local() {
         return; // an external server cannot be restarted from here
     }
-    let server = RpcServer::new("Restart", common::bus(&nats).await, ServerOptions::default());
-    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
-    let options =
-        ClientOptions::default().timeout(Duration::from_secs(1)).selection_timeout(Duration::from_millis(500));
-    let client = RpcClient::new("Restart", common::bus(&nats).await, options).await.expect("client");
-    client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("before"), RequestOptions::default())
-        .await
-        .expect("before");
-
-    nats.stop();
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("during"), RequestOptions::default())
-        .await
-        .expect_err("outage");
-    assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
-
-    nats.restart().expect("restart");
-    // Reconnection takes a moment; every attempt fails cleanly until it is back.
-    // Attempts are paced and bounded by time: a refused publish fails at once,
-    // long before async-nats's reconnect backoff has elapsed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let mut recovered = false;
-    while tokio::time::Instant::now() < deadline {
-        tick.tick().await;
-        match client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("after"), RequestOptions::default()).await {
-            Ok(reply) => {
-                assert_eq!(reply.server_id, server.id(), "the server's subscriptions came back too");
-                recovered = true;
-                break;
-            }
-            Err(e) => assert!(matches!(e.code(), ErrorCode::Unavailable | ErrorCode::DeadlineExceeded), "{e}"),
-        }
-    }
-    assert!(recovered, "RPCs succeed after the restart");
-    // Many more calls keep working: no subscription was lost.
-    for i in 0..20 {
-        client
-            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-            .await
-            .expect("steady");
-    }
+    let (server_bus, client_bus) = (common::bus(&nats).await, common::bus(&nats).await);
+    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(
+        server_bus, client_bus, &mut nats,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,46 +29,11 @@ async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
     if !redis.is_local() {
         return; // an external server cannot be restarted from here
     }
-    let server = RpcServer::new("Restart", common::bus(&redis).await, ServerOptions::default());
-    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
-    let options =
-        ClientOptions::default().timeout(Duration::from_secs(1)).selection_timeout(Duration::from_millis(500));
-    let client = RpcClient::new("Restart", common::bus(&redis).await, options).await.expect("client");
-    client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("before"), RequestOptions::default())
-        .await
-        .expect("before");
-
-    redis.stop();
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("during"), RequestOptions::default())
-        .await
-        .expect_err("outage");
-    assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
-
-    redis.restart().expect("restart");
-    // Refused calls fail at once; pace the retries while the bus reconnects (at most 15 s).
-    let mut recovered = false;
-    for _ in 0..300 {
-        match client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("after"), RequestOptions::default()).await {
-            Ok(reply) => {
-                assert_eq!(reply.server_id, server.id(), "the server's subscriptions came back too");
-                recovered = true;
-                break;
-            }
-            Err(e) => {
-                assert!(matches!(e.code(), ErrorCode::Unavailable | ErrorCode::DeadlineExceeded), "{e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    assert!(recovered, "RPCs succeed after the restart");
-    for i in 0..20 {
-        client
-            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-            .await
-            .expect("steady");
-    }
+    let (server_bus, client_bus) = (common::bus(&redis).await, common::bus(&redis).await);
+    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(
+        server_bus, client_bus, &mut redis,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

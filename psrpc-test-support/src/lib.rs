@@ -6,6 +6,7 @@
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
+//! - [`restart`]: the broker-restart scenario shared by the broker buses;
 //! - [`tls`]: self-signed certificates for TLS tests;
 //! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro.
 
@@ -16,6 +17,7 @@ pub mod faulty;
 pub mod handmade;
 pub mod nats;
 pub mod redis;
+pub mod restart;
 pub mod rpc_suite;
 pub mod tls;
 

@@ -8,6 +8,7 @@ mod stream;
 mod typed;
 mod unary;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -141,6 +142,20 @@ impl ServerInner {
 
     pub(crate) async fn publish<E: Envelope>(&self, channel: &Channel, message: &E) -> Result<(), Error> {
         outbound::publish(&*self.bus, channel, message).await
+    }
+
+    /// Runs `work` as in-flight work of `handler`: counted for draining, and
+    /// dropped at once if the server is killed.
+    pub(crate) fn spawn_work(&self, handler: &registry::Handler, work: impl Future<Output = ()> + Send + 'static) {
+        let tracked = handler.in_flight.start();
+        let mut killed = self.killed.subscribe();
+        tokio::spawn(async move {
+            let _tracked = tracked;
+            tokio::select! {
+                () = crate::signal::raised(&mut killed) => {}
+                () = work => {}
+            }
+        });
     }
 
     pub(crate) fn ensure_running(&self) -> Result<(), Error> {

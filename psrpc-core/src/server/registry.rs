@@ -21,6 +21,14 @@ pub(crate) enum Phase {
     Stopped,
 }
 
+/// The next phase a handler loop must act on; a dropped handler means `Stopped`.
+pub(crate) async fn next_phase(phase: &mut watch::Receiver<Phase>) -> Phase {
+    match phase.changed().await {
+        Ok(()) => *phase.borrow(),
+        Err(_) => Phase::Stopped,
+    }
+}
+
 /// One registered method (on one topic).
 #[derive(Debug)]
 pub(crate) struct Handler {

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use super::Prepared;
 use super::ServerInner;
 use super::claim::PendingClaims;
-use super::registry::{Handler, Phase};
+use super::registry::{Handler, Phase, next_phase};
 use super::typed::StreamMethod;
 use super::unary::next;
 use crate::bus::Subscription;
@@ -69,13 +69,11 @@ impl StreamLoop {
         let mut accepting = true;
         loop {
             tokio::select! {
-                changed = phase.changed() => {
-                    match (changed, *phase.borrow()) {
-                        (Err(_), _) | (_, Phase::Stopped) => return,
-                        (_, Phase::Draining) => accepting = false,
-                        (_, Phase::Running) => {}
-                    }
-                }
+                next = next_phase(&mut phase) => match next {
+                    Phase::Stopped => return,
+                    Phase::Draining => accepting = false,
+                    Phase::Running => {}
+                },
                 frame = next(&mut frames) => match frame {
                     Some(Ok(bytes)) => this.route(bytes, accepting),
                     Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: stream frames lost"),
@@ -110,16 +108,8 @@ impl StreamLoop {
     }
 
     fn accept(self: &Arc<Self>, open: envelope::Stream) {
-        let work = self.handler.in_flight.start();
-        let mut killed = self.server.killed.subscribe();
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let _work = work;
-            tokio::select! {
-                () = crate::signal::raised(&mut killed) => {}
-                () = this.serve(open) => {}
-            }
-        });
+        self.server.spawn_work(&self.handler, async move { this.serve(open).await });
     }
 
     async fn serve(&self, mut open: envelope::Stream) {

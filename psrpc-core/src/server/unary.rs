@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::Prepared;
 use super::ServerInner;
 use super::claim::PendingClaims;
-use super::registry::{Handler, Phase};
+use super::registry::{Handler, Phase, next_phase};
 use super::typed::{Decoded, UnaryMethod};
 use crate::bus::{BusError, Subscription};
 use crate::channel;
@@ -73,13 +73,11 @@ impl UnaryLoop {
         let this = Arc::new(self);
         loop {
             tokio::select! {
-                changed = phase.changed() => {
-                    match (changed, *phase.borrow()) {
-                        (Err(_), _) | (_, Phase::Stopped) => return,
-                        (_, Phase::Draining) => requests = None,
-                        (_, Phase::Running) => {}
-                    }
-                }
+                next = next_phase(&mut phase) => match next {
+                    Phase::Stopped => return,
+                    Phase::Draining => requests = None,
+                    Phase::Running => {}
+                },
                 frame = next(&mut requests) => match frame {
                     Some(Ok(bytes)) => this.accept(bytes),
                     Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: requests lost"),
@@ -103,16 +101,8 @@ impl UnaryLoop {
         if request.expiry <= unix_nanos(SystemTime::now()) {
             return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
         }
-        let work = self.handler.in_flight.start();
-        let mut killed = self.server.killed.subscribe();
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let _work = work;
-            tokio::select! {
-                () = crate::signal::raised(&mut killed) => {}
-                () = this.handle(request) => {}
-            }
-        });
+        self.server.spawn_work(&self.handler, async move { this.handle(request).await });
     }
 
     async fn handle(&self, mut request: Request) {
