@@ -10,20 +10,12 @@ use bytes::Bytes;
 use psrpc_bus_nats::{ConnectOptions, NatsBus};
 use psrpc_core::channel::Channel;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{BusError, ErrorCode, MethodInfo, RequestContext, RpcClient, RpcServer, SharedBus, Subscription};
+use psrpc_core::{BusError, ErrorCode, MethodInfo, RpcClient, RpcServer, SharedBus, Subscription};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
-use psrpc_test_support::rpc_suite::{Ping, Pong};
+use psrpc_test_support::rpc_suite::{Ping, Pong, echo as pong, ping};
 
 static SINGLE: MethodInfo = MethodInfo::new("Single");
-
-async fn pong(ctx: RequestContext, p: Ping) -> Result<Pong, psrpc_core::Error> {
-    Ok(Pong { text: p.text, server: ctx.server_id().into() })
-}
-
-fn ping(text: &str) -> Ping {
-    Ping { text: text.into(), delay_ms: 0 }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {

@@ -74,7 +74,7 @@ pub(crate) async fn server(factory: &dyn BusFactory, service: &str) -> RpcServer
 }
 
 /// The echo handler: waits `delay_ms`, answers with the text and its server id.
-pub(crate) async fn echo(ctx: RequestContext, ping: Ping) -> Result<Pong, Error> {
+pub async fn echo(ctx: RequestContext, ping: Ping) -> Result<Pong, Error> {
     if ping.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(u64::from(ping.delay_ms))).await;
     }
@@ -91,6 +91,7 @@ pub(crate) async fn serve_echo(server: &RpcServer, method: &MethodInfo, topics: 
         .expect("register");
 }
 
-pub(crate) fn ping(text: &str) -> Ping {
+/// A request with `text` and no delay.
+pub fn ping(text: &str) -> Ping {
     Ping { text: text.to_owned(), delay_ms: 0 }
 }

@@ -16,7 +16,7 @@ mod single;
 mod streams;
 mod subscriptions;
 
-pub use fixtures::{Ping, Pong};
+pub use fixtures::{Ping, Pong, echo, ping};
 pub use interceptors::*;
 pub use lifecycle::*;
 pub use multi::*;
