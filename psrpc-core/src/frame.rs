@@ -57,15 +57,31 @@ pub enum FrameError {
 
 /// Encodes `message` framed as a `Msg` with `type_url` and routing key `local`.
 pub fn encode_frame(type_url: &str, message: &impl Message, local: &str) -> Bytes {
-    let value_len = message.encoded_len();
+    // Cannot fail: the buffer is sized from encoded_len.
+    write_frame(
+        type_url,
+        message.encoded_len(),
+        |buf| {
+            let _ = message.encode(buf);
+        },
+        local,
+    )
+}
+
+/// Encodes an already encoded message `value` framed as a `Msg` (for bridges
+/// that forward payloads without knowing their types).
+pub fn encode_raw_frame(type_url: &str, value: &[u8], local: &str) -> Bytes {
+    write_frame(type_url, value.len(), |buf| buf.put_slice(value), local)
+}
+
+fn write_frame(type_url: &str, value_len: usize, write_value: impl FnOnce(&mut BytesMut), local: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(frame_len(type_url.len(), value_len, local.len()));
     write_string_field(&mut buf, 1, type_url);
     // `value` is a proto3 `bytes` field: an empty value is omitted.
     if value_len > 0 {
         encode_key(2, WireType::LengthDelimited, &mut buf);
         encode_varint(value_len as u64, &mut buf);
-        // Cannot fail: the buffer was sized from encoded_len.
-        let _ = message.encode(&mut buf);
+        write_value(&mut buf);
     }
     write_string_field(&mut buf, 3, local);
     buf.freeze()
@@ -114,6 +130,15 @@ pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
 mod tests {
     use super::*;
     use crate::envelope::{Request, Stream, StreamAck, stream};
+
+    #[test]
+    fn raw_frames_match_encoded_messages() {
+        let request =
+            Request { request_id: "REQ_1".into(), raw_request: Bytes::from_static(b"abc"), ..Default::default() };
+        let url = "type.googleapis.com/internal.Request";
+        assert_eq!(encode_raw_frame(url, &request.encode_to_vec(), "ch"), encode_frame(url, &request, "ch"));
+        assert_eq!(encode_raw_frame(url, b"", ""), encode_frame(url, &StreamAck {}, ""));
+    }
 
     #[test]
     fn empty_value_and_channel_are_omitted() {

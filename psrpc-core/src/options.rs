@@ -306,6 +306,9 @@ pub struct SelectionOptions {
     pub short_circuit_timeout: Option<Duration>,
     /// Custom selection over all qualifying claims, run at the deadline.
     pub selection_fn: Option<SelectionFn>,
+    /// Only claims from these servers qualify (server-id routing: unicast to
+    /// one named server, or to a group such as the pods of one node).
+    pub only_servers: Option<Arc<HashSet<String>>>,
 }
 
 impl fmt::Debug for SelectionOptions {
@@ -317,6 +320,7 @@ impl fmt::Debug for SelectionOptions {
             .field("affinity_timeout", &self.affinity_timeout)
             .field("short_circuit_timeout", &self.short_circuit_timeout)
             .field("selection_fn", &self.selection_fn.is_some())
+            .field("only_servers", &self.only_servers)
             .finish()
     }
 }
@@ -330,6 +334,7 @@ impl Default for SelectionOptions {
             affinity_timeout: DEFAULT_SELECTION_TIMEOUT,
             short_circuit_timeout: None,
             selection_fn: None,
+            only_servers: None,
         }
     }
 }
@@ -388,6 +393,15 @@ impl SelectionOptions {
     #[must_use]
     pub fn selection_fn(mut self, f: impl Fn(&[Claim]) -> Result<String, Error> + Send + Sync + 'static) -> Self {
         self.selection_fn = Some(Arc::new(f));
+        self
+    }
+
+    /// Accepts claims only from `servers`; with
+    /// [`accept_first_available`](Self::accept_first_available) the call goes
+    /// to the first of them that claims it.
+    #[must_use]
+    pub fn only_servers(mut self, servers: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.only_servers = Some(Arc::new(servers.into_iter().map(Into::into).collect()));
         self
     }
 }

@@ -9,7 +9,8 @@ use crate::options::{Claim, SelectionOptions};
 
 /// Waits for claims and picks a server under `opts` (Go psrpc semantics):
 ///
-/// - claims below `minimum_affinity` (when > 0) do not qualify;
+/// - claims below `minimum_affinity` (when > 0), or from servers outside
+///   `only_servers` (when set), do not qualify;
 /// - `accept_first_available`, or a claim at or above `maximum_affinity`
 ///   (when > 0), wins at once;
 /// - otherwise the best qualifying claim (or `selection_fn` over all of them)
@@ -35,6 +36,9 @@ pub(crate) async fn select_server(
                 let Some(claim) = claim else { return Err(Error::client_closed()) };
                 claim_count += 1;
                 if opts.minimum_affinity > 0.0 && claim.affinity < opts.minimum_affinity {
+                    continue;
+                }
+                if opts.only_servers.as_ref().is_some_and(|only| !only.contains(&claim.server_id)) {
                     continue;
                 }
                 if opts.accept_first_available
@@ -130,6 +134,18 @@ mod tests {
         let (r, t) = run(vec![(1, claim("low", 0.4)), (2, claim("mid", 0.6)), (3, claim("top", 0.95))], opts).await;
         assert_eq!(r.expect("selected"), "top");
         assert_eq!(t, Duration::from_millis(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_servers_routes_to_the_named_server() {
+        let opts = SelectionOptions::first_available(Duration::from_millis(50)).only_servers(["pod-2"]);
+        let (r, t) =
+            run(vec![(1, claim("pod-1", 1.0)), (4, claim("pod-2", 0.1)), (5, claim("pod-3", 1.0))], opts.clone()).await;
+        assert_eq!(r.expect("selected"), "pod-2");
+        assert_eq!(t, Duration::from_millis(4), "the named server wins as soon as it claims");
+        let (r, t) = run(vec![(1, claim("pod-1", 1.0)), (5, claim("pod-3", 1.0))], opts).await;
+        assert_eq!(r.expect_err("the named server never claimed").code(), ErrorCode::Unavailable);
+        assert_eq!(t, Duration::from_millis(50));
     }
 
     #[tokio::test(start_paused = true)]

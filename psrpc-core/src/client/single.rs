@@ -25,6 +25,13 @@ impl RpcClient {
     /// Queue and affinity methods select the server through the claim
     /// exchange; single-server topic methods skip it. Without any server the
     /// call fails with `unavailable` after the selection timeout.
+    ///
+    /// Server-id routing ([`SelectionOptions::only_servers`]) needs an
+    /// affinity method, where every server sees the request; on a queue
+    /// method the bus hands the request to one server of its choosing, so
+    /// the call fails `invalid_argument` at once.
+    ///
+    /// [`SelectionOptions::only_servers`]: crate::options::SelectionOptions::only_servers
     pub async fn request_single<Req: Payload, Resp: Payload>(
         &self,
         method: &MethodInfo,
@@ -34,6 +41,10 @@ impl RpcClient {
     ) -> Result<Reply<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
+        if method.queue() && options.selection.as_ref().is_some_and(|s| s.only_servers.is_some()) {
+            let message = "server-id routing needs an affinity method: a queue method reaches one server the bus picks";
+            return Err(Error::new(ErrorCode::InvalidArgument, message));
+        }
         let info = client.rpc_info(method, topics);
         let payload = request.encode_payload();
         for hook in &client.options.request_hooks {

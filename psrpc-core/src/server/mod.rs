@@ -83,10 +83,33 @@ impl RpcServer {
         topics: Vec<String>,
         message: &M,
     ) -> Result<(), Error> {
+        self.publish_with(method, topics, |local| frame::encode_frame(&frame::type_url_of::<M>(), message, local)).await
+    }
+
+    /// Publishes an already encoded message of type `type_url`
+    /// (`type.googleapis.com/pkg.Name`) to the subscribers of a subscription
+    /// method: for bridges that forward payloads without knowing their types.
+    pub async fn publish_raw(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        type_url: &str,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        self.publish_with(method, topics, |local| frame::encode_raw_frame(type_url, payload, local)).await
+    }
+
+    /// Publishes the frame `encode` builds for the routing key it is given.
+    async fn publish_with(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        encode: impl FnOnce(&str) -> bytes::Bytes,
+    ) -> Result<(), Error> {
         let info = RpcInfo::new(Arc::clone(&self.inner.service), method, topics);
         let channel = info.request_channel(method.queue());
         let bus = &*self.inner.bus;
-        let frame = frame::encode_frame(&frame::type_url_of::<M>(), message, outbound::local_name(bus, &channel));
+        let frame = encode(outbound::local_name(bus, &channel));
         outbound::publish_frame(bus, &channel, frame).await
     }
 

@@ -1,0 +1,52 @@
+//! A tonic codec that passes message bytes through untouched, so the bridge
+//! forwards calls without knowing their message types.
+
+use bytes::{Buf as _, BufMut as _, Bytes};
+use tonic::Status;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+/// gRPC messages as raw bytes, both ways.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BytesCodec;
+
+/// The encoder half of [`BytesCodec`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BytesEncoder;
+
+/// The decoder half of [`BytesCodec`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BytesDecoder;
+
+impl Codec for BytesCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = BytesEncoder;
+    type Decoder = BytesDecoder;
+
+    fn encoder(&mut self) -> BytesEncoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> BytesDecoder {
+        BytesDecoder
+    }
+}
+
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for BytesDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}

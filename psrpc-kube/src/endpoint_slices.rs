@@ -1,0 +1,57 @@
+//! Discovery from the Kubernetes API: a kube-runtime watcher on the
+//! Service's EndpointSlices, folded by [`SliceAggregator`].
+//!
+//! Needs `list` and `watch` on `endpointslices` (group `discovery.k8s.io`) in
+//! the namespace. The watcher resumes broken watches from the last resource
+//! version and relists when that version is gone (HTTP 410), with
+//! exponential backoff on errors; the pod set keeps its last state meanwhile.
+
+use futures_util::StreamExt as _;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Api, Client};
+
+use crate::aggregate::SliceAggregator;
+use crate::membership::Membership;
+use crate::target::Target;
+
+/// Watches the EndpointSlices of `target` and returns the live pod set.
+///
+/// The namespace defaults to the client's (in a pod: the pod's own). The
+/// watch runs on a spawned task until every clone of the returned
+/// [`Membership`] is dropped.
+pub fn watch_endpoint_slices(client: Client, target: &Target) -> Membership {
+    let namespace = target.namespace.clone().unwrap_or_else(|| client.default_namespace().to_owned());
+    let api: Api<EndpointSlice> = Api::namespaced(client, &namespace);
+    let config = watcher::Config::default().labels(&target.label_selector());
+    let mut events = watcher(api, config).default_backoff().boxed();
+    let mut aggregator = SliceAggregator::new(target.port.clone());
+    let (feed, membership) = Membership::channel();
+    let target = target.to_string();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                () = feed.closed() => return,
+                event = events.next() => event,
+            };
+            match event {
+                Some(Ok(event)) => {
+                    if let Some(pods) = aggregator.apply(event) {
+                        tracing::debug!(%target, pods = pods.len(), ready = pods.ready().count(), "pod set");
+                        feed.publish(pods);
+                    }
+                }
+                Some(Err(error)) => tracing::warn!(%target, %error, "endpointslice watch failed; retrying"),
+                None => return,
+            }
+        }
+    });
+    membership
+}
+
+/// Watches `target` with a client from the environment (in-cluster service
+/// account, or the local kubeconfig).
+pub async fn discover(target: &Target) -> Result<Membership, kube::Error> {
+    let client = Client::try_default().await?;
+    Ok(watch_endpoint_slices(client, target))
+}

@@ -1,0 +1,35 @@
+//! Who this pod is: its name and namespace, as the Downward API or the
+//! service-account mount tell.
+
+use psrpc_core::options::ServerOptions;
+
+const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The pod's name: `POD_NAME` (set it from `metadata.name` with the Downward
+/// API), else `HOSTNAME` (which Kubernetes sets to the pod name).
+pub fn pod_name() -> Option<String> {
+    non_empty_var("POD_NAME").or_else(|| non_empty_var("HOSTNAME"))
+}
+
+/// The pod's namespace: `POD_NAMESPACE`, else the service-account mount,
+/// else `default`.
+pub fn pod_namespace() -> String {
+    non_empty_var("POD_NAMESPACE")
+        .or_else(|| {
+            std::fs::read_to_string(NAMESPACE_FILE).ok().map(|ns| ns.trim().to_owned()).filter(|ns| !ns.is_empty())
+        })
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// Server options whose server id is this pod's name, so clients can expect
+/// it in fan-out calls and route to it by name.
+pub fn pod_server_options() -> ServerOptions {
+    match pod_name() {
+        Some(name) => ServerOptions::default().server_id(name),
+        None => ServerOptions::default(),
+    }
+}
+
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
