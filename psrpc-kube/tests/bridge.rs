@@ -270,3 +270,28 @@ async fn the_bridge_serves_pods_over_nats() {
     stream.close(None).await.unwrap();
     bridge.shutdown().await;
 }
+
+#[tokio::test]
+async fn dropping_the_bridge_takes_its_pods_off_the_bus() {
+    let a = TestPod::start("pod-a").await;
+    let bus = local_bus();
+    let (_feed, membership, bridge) = bridge(&bus, &[&a]).await;
+    let client = RpcClient::new("Echo", bus.clone(), ClientOptions::default()).await.unwrap();
+    assert_eq!(say_all(&client, &membership, "x").await.len(), 1);
+    drop(bridge);
+    // The pod servers are killed on a spawned task: a call racing the kill may
+    // be cut (and time out); after it, calls find nobody to claim them.
+    let hi = RawPayload(Bytes::from_static(b"hi"));
+    let options = || RequestOptions::default().timeout(Duration::from_secs(2));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while client.request_single::<RawPayload, RawPayload>(&SAY, vec![], &hi, options()).await.is_ok() {}
+        loop {
+            match client.request_single::<RawPayload, RawPayload>(&SAY, vec![], &hi, options()).await {
+                Err(error) if error.code() == ErrorCode::Unavailable => return,
+                other => assert!(other.is_err(), "a call was answered after the kill"),
+            }
+        }
+    })
+    .await
+    .expect("the pod left the bus");
+}

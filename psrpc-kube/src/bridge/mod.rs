@@ -57,7 +57,8 @@ impl Default for BridgeOptions {
 }
 
 /// A running bridge. Dropping it stops following the membership and kills
-/// nothing gracefully; call [`GrpcBridge::shutdown`] to drain.
+/// every pod server (in-flight calls are cut); [`GrpcBridge::shutdown`]
+/// drains them instead.
 #[derive(Debug)]
 pub struct GrpcBridge {
     registered: watch::Receiver<BTreeSet<String>>,

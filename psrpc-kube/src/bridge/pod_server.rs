@@ -20,11 +20,12 @@ use super::forward::{self, PodClient};
 use super::service::{BridgedMethod, BridgedService, MethodKind};
 use crate::pod::Pod;
 
-/// A registered pod.
+/// A registered pod. Dropped without [`PodServer::drain`] (the bridge was
+/// dropped), it is killed: its subscriptions end and in-flight calls are cut.
 #[derive(Debug)]
 pub(crate) struct PodServer {
     pub(crate) pod: Pod,
-    server: RpcServer,
+    server: Option<RpcServer>,
     feeds: Vec<JoinHandle<()>>,
 }
 
@@ -45,18 +46,21 @@ impl PodServer {
         let client = Grpc::new(channel);
         let server_options = options.server.clone().server_id(pod.name.clone());
         let server = RpcServer::new(service.service.clone(), bus.clone(), server_options);
-        let mut pod_server = PodServer { pod, server, feeds: Vec::new() };
+        let mut pod_server = PodServer { pod, server: None, feeds: Vec::new() };
         for method in &service.methods {
-            if let Err(error) = pod_server.register(service, method, &client, options).await {
+            if let Err(error) = pod_server.register(&server, service, method, &client, options).await {
+                pod_server.server = Some(server);
                 pod_server.drain().await;
                 return Err(error);
             }
         }
+        pod_server.server = Some(server);
         Ok(pod_server)
     }
 
     async fn register(
         &mut self,
+        server: &RpcServer,
         service: &BridgedService,
         method: &BridgedMethod,
         client: &PodClient,
@@ -70,17 +74,17 @@ impl PodServer {
                 let handler = move |ctx: RequestContext, request: RawPayload| {
                     forward::unary(client.clone(), path.clone(), ctx, request.0)
                 };
-                self.server.register_unary(&method.info, topics, handler, None).await
+                server.register_unary(&method.info, topics, handler, None).await
             }
             MethodKind::Stream => {
                 let handler = move |stream: ServerStream<RawPayload, RawPayload>| {
                     forward::bidi(client.clone(), path.clone(), stream)
                 };
-                self.server.register_stream(&method.info, topics, handler, None).await
+                server.register_stream(&method.info, topics, handler, None).await
             }
             MethodKind::Feed { request, type_url } => {
                 let feed = Feed {
-                    server: self.server.clone(),
+                    server: server.clone(),
                     method: method.clone(),
                     client,
                     path,
@@ -96,9 +100,20 @@ impl PodServer {
     }
 
     /// Stops feeds, lets in-flight calls and streams finish, and deregisters.
-    pub(crate) async fn drain(self) {
+    pub(crate) async fn drain(mut self) {
         self.feeds.iter().for_each(JoinHandle::abort);
-        self.server.shutdown().await;
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+impl Drop for PodServer {
+    fn drop(&mut self) {
+        self.feeds.iter().for_each(JoinHandle::abort);
+        if let (Some(server), Ok(runtime)) = (self.server.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move { server.kill().await });
+        }
     }
 }
 
