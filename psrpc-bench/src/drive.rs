@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::stats::{Samples, cpu_time};
+use crate::stats::{Histogram, cpu_time};
 
 /// What one timed phase measured.
 #[derive(Debug)]
@@ -56,7 +56,7 @@ where
     let reporter = tokio::spawn(report(label.to_owned(), Arc::clone(&progress), Arc::clone(&rss_at_10s)));
     let cpu_before = cpu_time();
     let started = Instant::now();
-    let mut samples = phase(&call, concurrency, duration, Some(progress)).await;
+    let samples = phase(&call, concurrency, duration, Some(progress)).await;
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
     let rss_kib_at_end = crate::stats::status_kib("VmRSS");
@@ -66,7 +66,7 @@ where
     let (p50_us, p99_us, p999_us) = samples.percentiles_us();
     Measurement {
         calls,
-        errors: samples.errors,
+        errors: samples.errors.load(Ordering::Relaxed),
         calls_per_second: calls as f64 / elapsed.as_secs_f64(),
         p50_us,
         p99_us,
@@ -82,39 +82,36 @@ async fn phase<F, Fut>(
     concurrency: usize,
     duration: Duration,
     progress: Option<Arc<AtomicU64>>,
-) -> Samples
+) -> Arc<Histogram>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
     let deadline = Instant::now() + duration;
+    let samples = Arc::new(Histogram::default());
     let workers: Vec<_> = (0..concurrency)
         .map(|worker| {
             let call = Arc::clone(call);
             let progress = progress.clone();
+            let samples = Arc::clone(&samples);
             tokio::spawn(async move {
-                let mut samples = Samples::default();
                 while Instant::now() < deadline {
                     let started = Instant::now();
                     match call(worker).await {
                         Ok(()) => samples.record(started.elapsed()),
-                        Err(_) => samples.errors += 1,
+                        Err(_) => samples.error(),
                     }
                     if let Some(p) = &progress {
                         p.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                samples
             })
         })
         .collect();
-    let mut all = Samples::default();
     for worker in workers {
-        if let Ok(samples) = worker.await {
-            all.merge(samples);
-        }
+        let _ = worker.await;
     }
-    all
+    samples
 }
 
 /// Prints a progress line every second; samples RSS after 10 s.

@@ -125,12 +125,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         throughput_ratio * 100.0,
         ours.errors
     );
+    // Soak check: resident memory at the end against 10 s into the timed phase.
+    let rss_growth = (ours.rss_kib_at_10s > 0).then(|| ours.rss_kib_at_end as f64 / ours.rss_kib_at_10s as f64);
+    if let Some(growth) = rss_growth {
+        println!("RSS {} KiB at 10 s, {} KiB at the end: {growth:.2}x", ours.rss_kib_at_10s, ours.rss_kib_at_end);
+    }
     let summary = serde_json::json!({
         "bus": format!("{:?}", args.bus).to_lowercase(), "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
         "psrpc": ours.to_json(), "raw": raw.to_json(),
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
+        "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),
     });
     println!("{summary}");
     drop(broker);

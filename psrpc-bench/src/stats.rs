@@ -1,40 +1,91 @@
-//! Latency samples, percentiles and process resource usage.
+//! Latency histograms, percentiles and process resource usage.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Latencies of completed calls, in nanoseconds.
-#[derive(Debug, Default)]
-pub(crate) struct Samples {
-    nanos: Vec<u64>,
-    pub(crate) errors: u64,
+/// Sub-buckets per power of two: values keep their top 7 significant bits,
+/// so a reported percentile is within 1/256 (0.4 %) of a recorded value.
+const SUB_BITS: u32 = 7;
+const SUB: usize = 1 << SUB_BITS;
+/// Values below `SUB` are exact; each higher power of two gets `SUB` buckets.
+const BUCKETS: usize = SUB + (64 - SUB_BITS as usize) * SUB;
+
+/// Latencies of completed calls in nanoseconds, in a fixed-size log-linear
+/// histogram (about 60 KiB whatever the run length), shared by all callers.
+#[derive(Debug)]
+pub(crate) struct Histogram {
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    /// Calls that failed (not in the histogram).
+    pub(crate) errors: AtomicU64,
 }
 
-impl Samples {
-    pub(crate) fn record(&mut self, latency: Duration) {
-        self.nanos.push(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub(crate) fn record(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn merge(&mut self, other: Samples) {
-        self.nanos.extend(other.nanos);
-        self.errors += other.errors;
+    pub(crate) fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count(&self) -> u64 {
-        self.nanos.len() as u64
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Latency percentiles in microseconds: (p50, p99, p99.9).
-    pub(crate) fn percentiles_us(&mut self) -> (f64, f64, f64) {
-        self.nanos.sort_unstable();
+    pub(crate) fn percentiles_us(&self) -> (f64, f64, f64) {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
         let at = |q: f64| -> f64 {
-            if self.nanos.is_empty() {
+            if total == 0 {
                 return 0.0;
             }
-            let index = ((self.nanos.len() as f64 - 1.0) * q).round() as usize;
-            self.nanos[index] as f64 / 1000.0
+            // The nearest-rank sample (1-based), as a sorted list would give it.
+            let rank = ((total - 1) as f64 * q).round() as u64 + 1;
+            let mut seen = 0;
+            for (bucket, count) in counts.iter().enumerate() {
+                seen += count;
+                if seen >= rank {
+                    return midpoint(bucket) / 1000.0;
+                }
+            }
+            0.0
         };
         (at(0.50), at(0.99), at(0.999))
     }
+}
+
+fn bucket_of(nanos: u64) -> usize {
+    if nanos < SUB as u64 {
+        return nanos as usize;
+    }
+    let shift = 63 - nanos.leading_zeros() - SUB_BITS;
+    let mantissa = (nanos >> shift) as usize - SUB;
+    SUB + shift as usize * SUB + mantissa
+}
+
+/// The middle of the values a bucket holds.
+fn midpoint(bucket: usize) -> f64 {
+    if bucket < SUB {
+        return bucket as f64;
+    }
+    let shift = (bucket - SUB) / SUB;
+    let low = ((bucket - SUB) % SUB + SUB) as u64;
+    let width = 1u64 << shift;
+    (low << shift) as f64 + (width - 1) as f64 / 2.0
 }
 
 /// CPU time used by this process so far (user + system).
@@ -63,13 +114,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_pick_the_right_ranks() {
-        let mut s = Samples::default();
+    fn percentiles_pick_the_right_ranks_within_half_a_percent() {
+        let h = Histogram::default();
         for us in 1..=1000u64 {
-            s.record(Duration::from_micros(us));
+            h.record(Duration::from_micros(us));
         }
-        let (p50, p99, p999) = s.percentiles_us();
-        assert_eq!((p50.round(), p99.round(), p999.round()), (501.0, 990.0, 999.0));
+        let (p50, p99, p999) = h.percentiles_us();
+        for (got, want) in [(p50, 501.0), (p99, 990.0), (p999, 999.0)] {
+            assert!((got - want).abs() / want < 0.004, "{got} vs {want}");
+        }
+        assert_eq!(h.count(), 1000);
         assert!(status_kib("VmHWM") > 0);
+    }
+
+    #[test]
+    fn buckets_cover_every_value_in_order() {
+        let values = [0u64, 1, 127, 128, 129, 255, 256, 1_000, 123_456_789, u64::MAX / 3, u64::MAX];
+        let buckets: Vec<usize> = values.iter().map(|v| bucket_of(*v)).collect();
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+        assert!(buckets.iter().all(|b| *b < BUCKETS));
+        for v in values.into_iter().filter(|v| *v < u64::MAX / 2) {
+            let mid = midpoint(bucket_of(v));
+            assert!((mid - v as f64).abs() <= (v as f64 / 256.0).max(0.5), "{v} -> {mid}");
+        }
     }
 }

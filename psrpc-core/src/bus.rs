@@ -24,8 +24,8 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -136,9 +136,23 @@ impl Drop for Unsubscribe {
     }
 }
 
-#[derive(Debug, Default)]
+/// A subscriber that takes frames on the delivering task (see
+/// [`Subscription::run_inline`]).
+type InlineHandler = Box<dyn Fn(Bytes) + Send + Sync>;
+
+#[derive(Default)]
 struct SubscriberState {
     dropped: AtomicU64,
+    inline: OnceLock<InlineHandler>,
+}
+
+impl fmt::Debug for SubscriberState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriberState")
+            .field("dropped", &self.dropped.load(Ordering::Relaxed))
+            .field("inline", &self.inline.get().is_some())
+            .finish()
+    }
 }
 
 impl fmt::Debug for Subscription {
@@ -173,6 +187,24 @@ impl Subscription {
     /// The next frame, a [`BusError::SlowConsumer`] report, or `None` once closed.
     pub async fn recv(&mut self) -> Option<Result<Bytes, BusError>> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Hands every frame to `handler` on the task that delivers it (the
+    /// publisher's on the in-process bus, the connection reader's on the
+    /// broker buses) instead of buffering it, until the subscription ends;
+    /// dropping the future unsubscribes.
+    ///
+    /// This saves the wake-up of a reading task per frame. `handler` must be
+    /// quick and must not block: route the frame, spawn work, nothing more.
+    /// Frames already buffered (or racing the switch) are handed over from
+    /// here. Resolves when the bus ends the subscription.
+    pub async fn run_inline(mut self, handler: impl Fn(Bytes) + Send + Sync + 'static) {
+        let _ = self.state.inline.set(Box::new(handler));
+        while let Some(frame) = self.rx.recv().await {
+            if let Some(handler) = self.state.inline.get() {
+                handler(frame);
+            }
+        }
     }
 
     /// Polls for the next item (see [`Subscription::recv`]).
@@ -217,6 +249,9 @@ impl SubscriptionSender {
     /// For shared readers (a NATS subject router, the Redis reader) that must
     /// never stall other channels on one slow subscriber.
     pub fn try_deliver(&self, frame: Bytes) -> Delivery {
+        if let Some(handler) = self.state.inline.get() {
+            return self.hand_over(handler, frame);
+        }
         match self.tx.try_send(frame) {
             Ok(()) => Delivery::Delivered,
             Err(mpsc::error::TrySendError::Full(_)) => self.record_drop(),
@@ -227,6 +262,9 @@ impl SubscriptionSender {
     /// Delivers, waiting at most `wait` for room in a full buffer before
     /// dropping the frame (and recording the drop).
     pub async fn deliver(&self, frame: Bytes, wait: Duration) -> Delivery {
+        if let Some(handler) = self.state.inline.get() {
+            return self.hand_over(handler, frame);
+        }
         match self.tx.try_send(frame) {
             Ok(()) => Delivery::Delivered,
             Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
@@ -248,6 +286,15 @@ impl SubscriptionSender {
         self.tx.same_channel(&other.tx)
     }
 
+    /// Runs an inline subscriber's handler, unless it has unsubscribed.
+    fn hand_over(&self, handler: &InlineHandler, frame: Bytes) -> Delivery {
+        if self.tx.is_closed() {
+            return Delivery::Closed;
+        }
+        handler(frame);
+        Delivery::Delivered
+    }
+
     fn record_drop(&self) -> Delivery {
         self.state.dropped.fetch_add(1, Ordering::AcqRel);
         tracing::debug!("psrpc bus: slow consumer, frame dropped");
@@ -259,6 +306,39 @@ impl SubscriptionSender {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
+
+    #[tokio::test]
+    async fn inline_subscribers_take_buffered_and_later_frames_on_the_delivering_task() {
+        let (tx, sub) = Subscription::new(4, || {});
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"buffered")), Delivery::Delivered);
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        let delivering = std::thread::current().id();
+        let running = tokio::spawn(sub.run_inline(move |frame| {
+            seen_tx.send((frame, std::thread::current().id())).unwrap();
+        }));
+        assert_eq!(seen.recv().await.unwrap().0, Bytes::from_static(b"buffered"));
+        for _ in 0..10 {
+            // More than the buffer holds, and never a slow-consumer drop.
+            assert_eq!(tx.try_deliver(Bytes::from_static(b"inline")), Delivery::Delivered);
+        }
+        assert_eq!(tx.deliver(Bytes::from_static(b"waited"), Duration::ZERO).await, Delivery::Delivered);
+        for expected in [&b"inline"[..]; 10].into_iter().chain([&b"waited"[..]]) {
+            let (frame, thread) = seen.try_recv().expect("handled before deliver returned");
+            assert_eq!((&frame[..], thread), (expected, delivering));
+        }
+        drop(tx);
+        running.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_inline_subscriber_that_stopped_reports_closed() {
+        let (tx, sub) = Subscription::new(1, || {});
+        let running = tokio::spawn(sub.run_inline(|_| {}));
+        tokio::task::yield_now().await;
+        running.abort();
+        let _ = running.await;
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"late")), Delivery::Closed);
+    }
 
     #[tokio::test]
     async fn overflow_is_reported_before_the_next_frame() {

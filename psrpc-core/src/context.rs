@@ -17,7 +17,7 @@ pub struct RequestContext {
 
 #[derive(Debug)]
 struct ContextInner {
-    info: RpcInfo,
+    info: Arc<RpcInfo>,
     caller_id: String,
     sent_at: SystemTime,
     metadata: Metadata,
@@ -28,7 +28,7 @@ struct ContextInner {
 impl RequestContext {
     /// Builds a context from the wire fields of a request or stream open.
     pub(crate) fn new(
-        info: RpcInfo,
+        info: Arc<RpcInfo>,
         caller_id: String,
         sent_at: i64,
         expiry: i64,

@@ -1,75 +1,78 @@
-//! The client's dispatcher task: decodes received envelopes and routes them.
+//! The client's dispatcher: decodes received envelopes and routes them to
+//! the waiting calls, inline on the task that delivers each frame (see
+//! `Subscription::run_inline`), so a response wakes its caller directly.
 
 use std::sync::Weak;
 
 use tokio::sync::watch;
 
 use super::ClientInner;
-use crate::bus::{BusError, Subscription};
+use crate::bus::Subscription;
 use crate::envelope::{ClaimRequest, Response, Stream};
 use crate::frame;
 
-/// Routes frames until the client closes, is dropped, or the bus ends a subscription.
+/// Routes frames until the client closes, is dropped, or the bus ends a
+/// subscription (then the client closes).
 pub(crate) async fn run(
     client: Weak<ClientInner>,
     mut shutdown: watch::Receiver<bool>,
-    mut responses: Subscription,
-    mut claims: Subscription,
-    mut streams: Subscription,
+    responses: Subscription,
+    claims: Subscription,
+    streams: Subscription,
 ) {
-    loop {
-        let item = tokio::select! {
-            () = crate::signal::raised(&mut shutdown) => return,
-            frame = responses.recv() => Item::Response(frame),
-            frame = claims.recv() => Item::Claim(frame),
-            frame = streams.recv() => Item::Stream(frame),
-        };
-        let Some(client) = client.upgrade() else {
-            return;
-        };
-        if !item.route(&client) {
-            // A subscription ended: the bus closed. Nothing more can arrive.
-            client.close();
-            return;
+    let router = |kind: Kind| {
+        let client = client.clone();
+        move |frame| {
+            if let Some(client) = client.upgrade() {
+                kind.route(&client, frame);
+            }
         }
+    };
+    tokio::select! {
+        () = crate::signal::raised(&mut shutdown) => return,
+        () = responses.run_inline(router(Kind::Response)) => {}
+        () = claims.run_inline(router(Kind::Claim)) => {}
+        () = streams.run_inline(router(Kind::Stream)) => {}
+    }
+    // A subscription ended: the bus closed. Nothing more can arrive.
+    if let Some(client) = client.upgrade() {
+        client.close();
     }
 }
 
-enum Item {
-    Response(Option<Result<bytes::Bytes, BusError>>),
-    Claim(Option<Result<bytes::Bytes, BusError>>),
-    Stream(Option<Result<bytes::Bytes, BusError>>),
+/// Which table a subscription's frames go to.
+#[derive(Clone, Copy)]
+enum Kind {
+    Response,
+    Claim,
+    Stream,
 }
 
-impl Item {
-    /// Routes one item; `false` when its subscription has ended.
-    fn route(self, client: &ClientInner) -> bool {
+impl Kind {
+    /// Routes one frame to the call waiting for it (frames nobody waits for,
+    /// and malformed ones, are dropped).
+    fn route(self, client: &ClientInner, frame: bytes::Bytes) {
         match self {
-            Item::Response(Some(Ok(f))) => {
-                if let Some(mut res) = decode::<Response>(f) {
+            Kind::Response => {
+                if let Some(mut res) = decode::<Response>(frame) {
                     let id = std::mem::take(&mut res.request_id);
                     client.routes.responses.route(&id, res);
                 }
             }
-            Item::Claim(Some(Ok(f))) => {
-                if let Some(mut claim) = decode::<ClaimRequest>(f) {
+            Kind::Claim => {
+                if let Some(mut claim) = decode::<ClaimRequest>(frame) {
                     let id = std::mem::take(&mut claim.request_id);
                     client.routes.claims.route(&id, claim);
                 }
             }
-            Item::Stream(Some(Ok(f))) => {
-                if let Some(msg) = decode::<Stream>(f) {
+            Kind::Stream => {
+                if let Some(msg) = decode::<Stream>(frame) {
                     // The stream id stays in the frame: acks echo it back.
                     let id = msg.stream_id.clone();
                     client.routes.streams.route(&id, msg);
                 }
             }
-            Item::Response(Some(Err(e))) | Item::Claim(Some(Err(e))) | Item::Stream(Some(Err(e))) => {
-                tracing::warn!(error = %e, client = %client.id, "psrpc client: frames lost");
-            }
-            Item::Response(None) | Item::Claim(None) | Item::Stream(None) => return false,
         }
-        true
     }
 }
 

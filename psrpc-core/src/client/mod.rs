@@ -12,6 +12,7 @@ mod select;
 mod single;
 mod stream;
 mod subscription;
+mod targets;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,8 @@ pub(crate) struct ClientInner {
     pub(crate) closed: AtomicBool,
     /// Flips to `true` once; the dispatcher and streams watch it.
     pub(crate) shutdown: watch::Sender<bool>,
+    /// Call descriptions and channels by method and topics.
+    pub(crate) targets: targets::CallTargets,
 }
 
 impl RpcClient {
@@ -67,6 +70,7 @@ impl RpcClient {
             routes: Arc::new(Routes::default()),
             closed: AtomicBool::new(false),
             shutdown,
+            targets: Default::default(),
         });
         tokio::spawn(dispatch::run(Arc::downgrade(&inner), inner.shutdown.subscribe(), responses, claims, streams));
         Ok(RpcClient { inner })

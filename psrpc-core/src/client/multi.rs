@@ -45,13 +45,13 @@ impl RpcClient {
     ) -> Result<MultiResponses<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
-        let info = client.rpc_info(method, topics);
+        let target = client.targets.get(&client.service, method, topics);
         let mut call = UnaryCall { payload: request.encode_payload(), options };
         for hook in &client.options.request_hooks {
-            hook(&info, &call.payload);
+            hook(&target.info, &call.payload);
         }
         for interceptor in &client.options.multi_interceptors {
-            interceptor.on_send(&info, &mut call)?;
+            interceptor.on_send(&target.info, &mut call)?;
         }
 
         let timeout = client.timeout(&call.options);
@@ -69,7 +69,7 @@ impl RpcClient {
         };
         let mut guard = RouteGuard::new(client.routes.clone());
         let rx = guard.response(&request_id, client.options.channel_capacity);
-        client.publish(&info.request_channel(false), &request).await?;
+        client.publish(&target.request, &request).await?;
 
         Ok(MultiResponses {
             rx,
@@ -81,7 +81,7 @@ impl RpcClient {
             answered: HashSet::new(),
             done: false,
             observers: Observers {
-                info,
+                info: target.info.clone(),
                 request: call.payload,
                 interceptors: client.options.multi_interceptors.clone(),
                 hooks: client.options.response_hooks.clone(),

@@ -9,11 +9,12 @@ use futures_util::future::BoxFuture;
 use tokio::time::{Instant, timeout_at};
 
 use super::routes::RouteGuard;
+use super::targets::CallTarget;
 use super::{ClientInner, RpcClient};
 use crate::envelope::{ClaimResponse, Request};
 use crate::error::{Error, ErrorCode};
 use crate::id;
-use crate::info::{MethodInfo, RpcInfo};
+use crate::info::MethodInfo;
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
 use crate::metadata::unix_nanos;
 use crate::options::RequestOptions;
@@ -45,22 +46,23 @@ impl RpcClient {
             let message = "server-id routing needs an affinity method: a queue method reaches one server the bus picks";
             return Err(Error::new(ErrorCode::InvalidArgument, message));
         }
-        let info = client.rpc_info(method, topics);
+        let target = client.targets.get(&client.service, method, topics);
+        let info = &target.info;
         let payload = request.encode_payload();
         for hook in &client.options.request_hooks {
-            hook(&info, &payload);
+            hook(info, &payload);
         }
 
         let interceptors = client.options.unary_interceptors.iter().chain(options.unary_interceptors.iter());
         let chain: Vec<_> = interceptors.cloned().collect();
         let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
-            unary_call(client, method, &info, call).boxed()
+            unary_call(client, method, &target, call).boxed()
         };
-        let next = ClientUnaryNext { info: &info, chain: &chain, terminal: &terminal };
+        let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
         let outcome = next.run(UnaryCall { payload: payload.clone(), options }).await;
 
         for hook in &client.options.response_hooks {
-            hook(&info, &payload, outcome.as_ref().map(|r| &r.message));
+            hook(info, &payload, outcome.as_ref().map(|r| &r.message));
         }
         let reply = outcome?;
         let message =
@@ -73,7 +75,7 @@ impl RpcClient {
 async fn unary_call(
     client: &ClientInner,
     method: &MethodInfo,
-    info: &RpcInfo,
+    target: &CallTarget,
     call: UnaryCall,
 ) -> Result<Reply<Bytes>, Error> {
     client.ensure_open()?;
@@ -96,7 +98,7 @@ async fn unary_call(
     let mut responses = guard.response(&request_id, 2);
     let mut claims = method.require_claim().then(|| guard.claim(&request_id, client.options.channel_capacity));
 
-    client.publish(&info.request_channel(method.queue()), &request).await?;
+    client.publish(&target.request, &request).await?;
 
     if let Some(claims) = claims.as_mut() {
         let selection = client.selection(method, &call.options);
@@ -105,7 +107,7 @@ async fn unary_call(
             .map_err(|_| Error::request_timed_out())??;
         guard.release_claims();
         let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
-        client.publish(&info.claim_response_channel(), &claim).await?;
+        client.publish(&target.claim_response, &claim).await?;
     }
 
     match timeout_at(deadline, responses.recv()).await {

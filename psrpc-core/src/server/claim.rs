@@ -10,7 +10,6 @@ use bytes::Bytes;
 
 use super::ServerInner;
 use crate::bus::BusError;
-use crate::channel;
 use crate::envelope::{ClaimRequest, ClaimResponse};
 use crate::frame;
 
@@ -22,14 +21,19 @@ impl PendingClaims {
     /// Handles one item of the claim-response subscription; false once it ended.
     pub(crate) fn on_frame(&self, frame: Option<Result<Bytes, BusError>>) -> bool {
         match frame {
-            Some(Ok(bytes)) => match frame::decode_envelope::<ClaimResponse>(bytes) {
-                Ok(claim) => self.decide(claim),
-                Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
-            },
+            Some(Ok(bytes)) => self.on_claim_frame(bytes),
             Some(Err(e)) => tracing::warn!(error = %e, "psrpc server: claim responses lost"),
             None => return false,
         }
         true
+    }
+
+    /// Decodes a claim-response frame and routes the decision.
+    pub(crate) fn on_claim_frame(&self, bytes: Bytes) {
+        match frame::decode_envelope::<ClaimResponse>(bytes) {
+            Ok(claim) => self.decide(claim),
+            Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
+        }
     }
 
     /// Routes a client's decision to the request waiting for it.
@@ -52,8 +56,8 @@ impl PendingClaims {
         let (tx, rx) = oneshot::channel();
         self.0.lock().insert(request_id.to_owned(), tx);
         let claim = ClaimRequest { request_id: request_id.to_owned(), server_id: server.id.to_string(), affinity };
-        let channel = channel::claim_request_channel(&server.service, client_id);
-        let chosen = match server.publish(&channel, &claim).await {
+        let channels = server.reply_channels.get(&server.service, client_id);
+        let chosen = match server.publish(&channels.claim, &claim).await {
             Ok(()) => {
                 matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(id)) if *id == *server.id)
             }

@@ -4,6 +4,7 @@
 mod claim;
 mod inflight;
 mod registry;
+mod reply_channels;
 mod stream;
 mod typed;
 mod unary;
@@ -40,6 +41,8 @@ pub(crate) struct ServerInner {
     pub(crate) registry: Registry,
     /// Flips to `true` on [`RpcServer::kill`]: in-flight work stops at once.
     pub(crate) killed: watch::Sender<bool>,
+    /// Response and claim channels by client id.
+    pub(crate) reply_channels: reply_channels::ReplyChannelCache,
 }
 
 impl RpcServer {
@@ -54,6 +57,7 @@ impl RpcServer {
                 bus,
                 options,
                 registry: Registry::default(),
+                reply_channels: Default::default(),
                 killed,
             }),
         }

@@ -117,7 +117,7 @@ impl StreamLoop {
             return;
         };
         let ctx = RequestContext::new(
-            self.info.clone(),
+            Arc::new(self.info.clone()),
             open_body.node_id.clone(),
             open.sent_at,
             open.expiry,

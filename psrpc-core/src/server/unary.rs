@@ -14,7 +14,6 @@ use super::claim::PendingClaims;
 use super::registry::{Handler, Phase, next_phase};
 use super::typed::{Decoded, UnaryMethod};
 use crate::bus::{BusError, Subscription};
-use crate::channel;
 use crate::context::RequestContext;
 use crate::envelope::{Request, Response};
 use crate::error::Error;
@@ -43,7 +42,7 @@ pub(super) async fn register(
     server.registry.insert(key, Arc::clone(&handler))?;
     let method = UnaryLoop {
         server: Arc::clone(server),
-        info,
+        info: Arc::new(info),
         require_claim: method.require_claim(),
         method_impl,
         handler,
@@ -56,7 +55,8 @@ pub(super) async fn register(
 
 struct UnaryLoop {
     server: Arc<ServerInner>,
-    info: RpcInfo,
+    /// Shared with every request's context.
+    info: Arc<RpcInfo>,
     require_claim: bool,
     method_impl: Arc<dyn UnaryMethod>,
     handler: Arc<Handler>,
@@ -64,13 +64,26 @@ struct UnaryLoop {
 }
 
 impl UnaryLoop {
+    /// Takes requests and claim decisions inline on the delivering task (a
+    /// request is decoded and its work spawned there), and follows the
+    /// handler's phase: draining unsubscribes the requests, stopping ends all.
     async fn run(
         self,
-        mut requests: Option<Subscription>,
-        mut claims: Option<Subscription>,
+        requests: Option<Subscription>,
+        claims: Option<Subscription>,
         mut phase: watch::Receiver<Phase>,
     ) {
         let this = Arc::new(self);
+        let accept = {
+            let this = Arc::clone(&this);
+            move |bytes| this.accept(bytes)
+        };
+        let decide = {
+            let pending = Arc::clone(&this.pending);
+            move |bytes| pending.on_claim_frame(bytes)
+        };
+        let mut requests = requests.map(|sub| Box::pin(sub.run_inline(accept)));
+        let mut claims = claims.map(|sub| Box::pin(sub.run_inline(decide)));
         loop {
             tokio::select! {
                 next = next_phase(&mut phase) => match next {
@@ -78,16 +91,11 @@ impl UnaryLoop {
                     Phase::Draining => requests = None,
                     Phase::Running => {}
                 },
-                frame = next(&mut requests) => match frame {
-                    Some(Ok(bytes)) => this.accept(bytes),
-                    Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: requests lost"),
-                    None => requests = None,
-                },
-                frame = next(&mut claims) => {
-                    if !this.pending.on_frame(frame) {
-                        claims = None;
-                    }
+                () = until_ended(&mut requests) => {
+                    tracing::debug!(method = %this.info.method, "psrpc server: request subscription ended");
+                    requests = None;
                 }
+                () = until_ended(&mut claims) => claims = None,
             }
         }
     }
@@ -107,7 +115,7 @@ impl UnaryLoop {
 
     async fn handle(&self, mut request: Request) {
         let ctx = RequestContext::new(
-            self.info.clone(),
+            Arc::clone(&self.info),
             request.client_id.clone(),
             request.sent_at,
             request.expiry,
@@ -166,10 +174,18 @@ impl UnaryLoop {
                 response.error_details = e.details().to_vec();
             }
         }
-        let channel = channel::response_channel(&self.server.service, &request.client_id);
-        if let Err(e) = self.server.publish(&channel, &response).await {
+        let channels = self.server.reply_channels.get(&self.server.service, &request.client_id);
+        if let Err(e) = self.server.publish(&channels.response, &response).await {
             tracing::warn!(error = %e, request = %request.request_id, "psrpc server: response not sent");
         }
+    }
+}
+
+/// Resolves when an inline subscription ends (pending forever when absent).
+async fn until_ended<F: Future<Output = ()>>(inline: &mut Option<std::pin::Pin<Box<F>>>) {
+    match inline {
+        Some(f) => f.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
