@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use psrpc_core::bus::{BusError, Delivery, Subscription, SubscriptionSender};
+use psrpc_core::bus::{BusError, Subscription};
+use psrpc_core::members::ChannelMembers;
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
@@ -14,11 +15,12 @@ use tokio::task::JoinHandle;
 
 use crate::{queue, unavailable};
 
-#[derive(Default)]
+/// The local subscribers of one Redis channel (shared, so frames are
+/// delivered outside the channels lock).
+#[derive(Default, Clone)]
 struct Channel {
-    plain: Vec<SubscriptionSender>,
-    queue: Vec<SubscriptionSender>,
-    next_queue: usize,
+    plain: Arc<ChannelMembers>,
+    queue: Arc<ChannelMembers>,
 }
 
 impl Channel {
@@ -75,9 +77,9 @@ impl Subscribers {
         let mut channels = self.channels.lock();
         let channel = channels.entry(Arc::clone(name)).or_default();
         if queue {
-            channel.queue.push(sender)
+            channel.queue.join(sender)
         } else {
-            channel.plain.push(sender)
+            channel.plain.join(sender)
         }
         Ok(subscription)
     }
@@ -87,9 +89,7 @@ impl Subscribers {
         let empty = {
             let mut channels = self.channels.lock();
             let Some(channel) = channels.get_mut(&name) else { return };
-            channel.plain.retain(|s| !s.is_closed());
-            channel.queue.retain(|s| !s.is_closed());
-            channel.is_empty()
+            channel.plain.forget_closed() & channel.queue.forget_closed()
         };
         if !empty {
             return;
@@ -126,37 +126,17 @@ impl Subscribers {
 
     /// Delivers a frame published on `name`.
     fn dispatch(self: &Arc<Self>, name: &str, frame: Bytes) {
-        let has_queue = {
-            let mut channels = self.channels.lock();
-            let Some(channel) = channels.get_mut(name) else { return };
-            channel.plain.retain(|s| s.try_deliver(frame.clone()) != Delivery::Closed);
-            !channel.queue.is_empty()
-        };
-        if has_queue {
+        let Some(channel) = self.channels.lock().get(name).cloned() else { return };
+        channel.plain.deliver_to_all(&frame);
+        if !channel.queue.is_empty() {
             // The cross-process claim takes a round trip: never on the reader task.
             let this = Arc::clone(self);
-            let name: Arc<str> = Arc::from(name);
             tokio::spawn(async move {
                 let mut conn = this.claims.clone();
                 if queue::claim(&mut conn, &frame).await {
-                    this.deliver_to_one(&name, frame);
+                    channel.queue.deliver_to_one(&frame);
                 }
             });
-        }
-    }
-
-    fn deliver_to_one(&self, name: &str, frame: Bytes) {
-        let mut channels = self.channels.lock();
-        let Some(channel) = channels.get_mut(name) else { return };
-        while !channel.queue.is_empty() {
-            let index = channel.next_queue % channel.queue.len();
-            channel.next_queue = index + 1;
-            if channel.queue[index].try_deliver(frame.clone()) != Delivery::Closed {
-                return;
-            }
-            channel.queue.remove(index);
-            // The next member has moved into `index`: it is the one to try now.
-            channel.next_queue = index;
         }
     }
 }

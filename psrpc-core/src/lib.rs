@@ -21,6 +21,7 @@ pub mod frame;
 pub mod id;
 pub mod info;
 pub mod interceptor;
+pub mod members;
 pub mod metadata;
 pub mod options;
 mod outbound;

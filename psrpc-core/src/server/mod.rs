@@ -173,16 +173,29 @@ impl ServerInner {
 
     /// Runs `work` as in-flight work of `handler`: counted for draining, and
     /// dropped at once if the server is killed.
+    ///
+    /// Decision: the work starts on the calling task (the one that delivered
+    /// the request, see `Subscription::run_inline`) and moves to a task of its
+    /// own at its first wait. A handler that answers without waiting costs no
+    /// task and no wake-up; one that computes long before its first `.await`
+    /// holds up the frames behind it on that subscription, so heavy handlers
+    /// should yield or use `spawn_blocking` (as on any async runtime).
     pub(crate) fn spawn_work(&self, handler: &registry::Handler, work: impl Future<Output = ()> + Send + 'static) {
         let tracked = handler.in_flight.start();
         let mut killed = self.killed.subscribe();
-        tokio::spawn(async move {
+        let mut work = Box::pin(async move {
             let _tracked = tracked;
             tokio::select! {
                 () = crate::signal::raised(&mut killed) => {}
                 () = work => {}
             }
         });
+        // Run it here up to its first wait: work that never waits (a quick
+        // handler whose response goes straight out) needs no task at all.
+        let mut first_poll = std::task::Context::from_waker(std::task::Waker::noop());
+        if work.as_mut().poll(&mut first_poll).is_pending() {
+            tokio::spawn(work);
+        }
     }
 
     pub(crate) fn ensure_running(&self) -> Result<(), Error> {
