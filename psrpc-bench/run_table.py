@@ -14,7 +14,7 @@ RUNS = (
     [("local", kind, 64) for kind in ("single", "single-noclaim", "multi", "stream", "subscription")]
     + [("nats", kind, 64) for kind in ("single", "single-noclaim", "multi", "stream")]
     + [("redis", kind, 64) for kind in ("single", "single-noclaim", "multi", "stream")]
-    + [(bus, kind, 1) for bus in ("local", "nats", "redis") for kind in ("single", "single-noclaim")]
+    + [(bus, kind, 1) for bus in ("local", "nats", "redis") for kind in ("single", "single-noclaim", "multi")]
     + [("local", "single", 10000)]
 )
 
