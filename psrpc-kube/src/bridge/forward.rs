@@ -48,11 +48,18 @@ pub(crate) async fn bidi(
     }
     client.ready().await.map_err(transport_error)?;
     let mut from_pod = client.streaming(request, path, BytesCodec).await.map_err(status_error)?.into_inner();
+    // One message at a time waits for room towards the pod; meanwhile the
+    // pod's answers keep flowing (a pod that stops reading must not stall them).
+    let mut waiting: Option<Bytes> = None;
     loop {
         tokio::select! {
-            message = stream.recv() => match message {
-                // The pod may stop reading and still answer; its answer ends the loop.
-                Some(RawPayload(message)) => drop(to_pod.send(message).await),
+            permit = to_pod.reserve(), if waiting.is_some() => match permit {
+                Ok(permit) => permit.send(waiting.take().unwrap_or_default()),
+                // The pod closed its side; its answer (or error) ends the loop.
+                Err(_) => waiting = None,
+            },
+            message = stream.recv(), if waiting.is_none() => match message {
+                Some(RawPayload(message)) => waiting = Some(message),
                 None => return Ok(()),
             },
             message = from_pod.message() => match message.map_err(status_error)? {
