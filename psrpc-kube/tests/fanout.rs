@@ -115,3 +115,19 @@ async fn unicast_reaches_the_named_pod_or_a_pod_of_the_named_node() {
     let no_node = call(to_node(&membership, "n9", Duration::from_millis(500))).await.unwrap_err();
     assert_eq!(no_node.code(), psrpc::ErrorCode::Unavailable);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_count_expectation_ends_after_as_many_answers_as_ready_pods() {
+    // DNS names pods by address, not by the servers' ids: only the count can be expected.
+    let pods = vec![pod("10.0.0.1", "n1", true), pod("10.0.0.2", "n1", true), pod("10.0.0.3", "n1", false)];
+    let (client, membership, _servers) = setup(pods, &["pod-a", "pod-b", "pod-c"]).await;
+    let start = Instant::now();
+    let options = psrpc_kube::expect_ready_count(&membership, RequestOptions::default().timeout(TIMEOUT));
+    let responses = client
+        .request_multi::<RawPayload, RawPayload>(&WHERE_ALL, vec![], &RawPayload::default(), options)
+        .await
+        .unwrap();
+    let answers = responses.collect_all().await;
+    assert_eq!(answers.len(), 2, "two ready pods: the call ends after two answers");
+    assert!(start.elapsed() < TIMEOUT, "did not wait for the timeout");
+}
