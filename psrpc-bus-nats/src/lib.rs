@@ -201,7 +201,9 @@ impl MessageBus for NatsBus {
     }
 
     fn max_frame_size(&self) -> usize {
-        self.inner.client.server_info().max_payload
+        // An atomic read, kept current across reconnects (`server_info()`
+        // would clone the whole INFO block on every publish).
+        self.inner.client.max_payload()
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
