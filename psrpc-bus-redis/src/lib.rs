@@ -17,7 +17,14 @@
 //! **Queues across processes**: every subscribed process receives a queue
 //! frame; a process delivers it (to one local queue subscriber, round robin)
 //! only if `SET <base64(sha256(frame))> 1 EX 5 NX` succeeds, as Go psrpc does.
-//! That check runs off the reader task.
+//! That check runs off the reader task. For claimed requests
+//! (`subscribe_queue_claimed`) every process hands the frame to a local
+//! subscriber at once and the same `SET … NX` runs in one Lua script with
+//! the claim's `PUBLISH` (`publish_claim`): only the process that wins the
+//! key claims, exactly as with Go servers on the same queue, and the call
+//! costs no round trip for the lock. Where scripts are refused (an ACL
+//! without `EVALSHA`, scripting disabled) the bus falls back to `SET … NX`
+//! then `PUBLISH`, from then on.
 //!
 //! **Subscribe means ready**: `subscribe` returns once Redis confirmed the
 //! `SUBSCRIBE`.
@@ -54,7 +61,8 @@ use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo as _, ProtocolVersion};
 use tokio::sync::mpsc;
 
-use subscribers::Subscribers;
+use queue::QueueClaims;
+use subscribers::{Membership, Subscribers};
 
 /// Options of a [`RedisBus`].
 #[derive(Clone, Debug)]
@@ -104,6 +112,7 @@ struct Inner {
     options: RedisBusOptions,
     publisher: ConnectionManager,
     subscribers: Arc<Subscribers>,
+    claims: QueueClaims,
     closed: AtomicBool,
 }
 
@@ -130,11 +139,18 @@ impl RedisBus {
         let subscriber_config = base.set_push_sender(push_tx).set_automatic_resubscription();
         let subscriber = client.get_connection_manager_with_config(subscriber_config).await.map_err(unavailable)?;
         let subscribers = Subscribers::start(subscriber, publisher.clone(), push_rx);
-        Ok(RedisBus { inner: Arc::new(Inner { options, publisher, subscribers, closed: AtomicBool::new(false) }) })
+        let inner =
+            Inner { options, publisher, subscribers, claims: QueueClaims::default(), closed: AtomicBool::new(false) };
+        Ok(RedisBus { inner: Arc::new(inner) })
     }
 
     fn check_open(&self) -> Result<(), BusError> {
         if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
+    }
+
+    fn check_size(&self, frame: &Bytes) -> Result<(), BusError> {
+        let limit = self.inner.options.max_frame_size;
+        if frame.len() > limit { Err(BusError::FrameTooLarge { size: frame.len(), limit }) } else { Ok(()) }
     }
 }
 
@@ -146,10 +162,7 @@ impl MessageBus for RedisBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            let limit = self.inner.options.max_frame_size;
-            if frame.len() > limit {
-                return Err(BusError::FrameTooLarge { size: frame.len(), limit });
-            }
+            self.check_size(&frame)?;
             let mut conn = self.inner.publisher.clone();
             redis::cmd("PUBLISH")
                 .arg(&*channel.legacy)
@@ -164,7 +177,7 @@ impl MessageBus for RedisBus {
     fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            self.inner.subscribers.join(&channel.legacy, capacity, false).await
+            self.inner.subscribers.join(&channel.legacy, capacity, Membership::Plain).await
         })
     }
 
@@ -175,7 +188,32 @@ impl MessageBus for RedisBus {
     ) -> BoxFuture<'a, Result<Subscription, BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            self.inner.subscribers.join(&channel.legacy, capacity, true).await
+            self.inner.subscribers.join(&channel.legacy, capacity, Membership::Queue).await
+        })
+    }
+
+    fn subscribe_queue_claimed<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            self.inner.subscribers.join(&channel.legacy, capacity, Membership::ClaimedQueue).await
+        })
+    }
+
+    fn publish_claim<'a>(
+        &'a self,
+        queued: &'a Bytes,
+        channel: &'a Channel,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<bool, BusError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            self.check_size(&frame)?;
+            let mut conn = self.inner.publisher.clone();
+            self.inner.claims.publish_claim(&mut conn, queued, &channel.legacy, &frame).await.map_err(unavailable)
         })
     }
 

@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use redis::aio::ConnectionManager;
 use sha2::{Digest as _, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How long a claim on a queue frame lasts, in seconds.
 const CLAIM_SECONDS: u64 = 5;
@@ -12,17 +13,85 @@ pub(crate) fn claim_key(frame: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(frame))
 }
 
+/// `SET key 1 EX 5 NX` for the claim key of `frame`.
+fn lock_command(frame: &[u8]) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(claim_key(frame)).arg(1).arg("EX").arg(CLAIM_SECONDS).arg("NX");
+    cmd
+}
+
 /// Claims `frame` for this process: `SET key 1 EX 5 NX`. True if this
 /// process won; any error counts as lost (another process may deliver it).
 pub(crate) async fn claim(conn: &mut ConnectionManager, frame: &[u8]) -> bool {
-    let result: redis::RedisResult<Option<String>> =
-        redis::cmd("SET").arg(claim_key(frame)).arg(1).arg("EX").arg(CLAIM_SECONDS).arg("NX").query_async(conn).await;
+    let result: redis::RedisResult<Option<String>> = lock_command(frame).query_async(conn).await;
     match result {
         Ok(won) => won.is_some(),
         Err(e) => {
             tracing::warn!(error = %e, "psrpc redis: queue claim failed");
             false
         }
+    }
+}
+
+/// Takes the queue lock of a frame and publishes in one step: KEYS[1] is
+/// the claim key, ARGV the lock lifetime, the channel and the frame.
+const LOCK_THEN_PUBLISH: &str = r"
+if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// Whether Redis refuses scripts for good (ACL, scripting disabled or
+/// unknown), as opposed to failing this once.
+fn refused(e: &redis::RedisError) -> bool {
+    use redis::ServerErrorKind::{NoPerm, NoScript, ResponseError};
+    matches!(e.kind(), redis::ErrorKind::Server(NoPerm | NoScript | ResponseError))
+}
+
+/// Publishes server claims for queued request frames under the queue lock.
+pub(crate) struct QueueClaims {
+    script: redis::Script,
+    /// Set once Redis refused the script: lock and publish go separately.
+    scripts_refused: AtomicBool,
+}
+
+impl Default for QueueClaims {
+    fn default() -> Self {
+        QueueClaims { script: redis::Script::new(LOCK_THEN_PUBLISH), scripts_refused: AtomicBool::new(false) }
+    }
+}
+
+impl QueueClaims {
+    /// Publishes `frame` on `channel` if this process wins the queue lock of
+    /// `queued`; true if it did. One round trip (the script); two where
+    /// scripts are refused.
+    pub(crate) async fn publish_claim(
+        &self,
+        conn: &mut ConnectionManager,
+        queued: &[u8],
+        channel: &str,
+        frame: &[u8],
+    ) -> redis::RedisResult<bool> {
+        if !self.scripts_refused.load(Ordering::Relaxed) {
+            let mut invocation = self.script.key(claim_key(queued));
+            invocation.arg(CLAIM_SECONDS).arg(channel).arg(frame);
+            match invocation.invoke_async::<i64>(conn).await {
+                Ok(won) => return Ok(won == 1),
+                Err(e) if refused(&e) => {
+                    tracing::warn!(error = %e, "psrpc redis: lock script refused; locking and publishing separately");
+                    self.scripts_refused.store(true, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let won: Option<String> = lock_command(queued).query_async(conn).await?;
+        if won.is_none() {
+            return Ok(false);
+        }
+        redis::cmd("PUBLISH").arg(channel).arg(frame).query_async::<i64>(conn).await?;
+        Ok(true)
     }
 }
 

@@ -15,17 +15,43 @@ use tokio::task::JoinHandle;
 
 use crate::{queue, unavailable};
 
+/// How a local subscriber takes the frames of its channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Membership {
+    /// Every frame.
+    Plain,
+    /// Frames this process wins with the queue lock, in turns.
+    Queue,
+    /// Every frame, in turns; the queue lock is taken when the claim is
+    /// published (`queue::publish_claim`).
+    ClaimedQueue,
+}
+
 /// The local subscribers of one Redis channel (shared, so frames are
 /// delivered outside the channels lock).
 #[derive(Default, Clone)]
 struct Channel {
     plain: Arc<ChannelMembers>,
     queue: Arc<ChannelMembers>,
+    claimed_queue: Arc<ChannelMembers>,
 }
 
 impl Channel {
+    fn members(&self, membership: Membership) -> &ChannelMembers {
+        match membership {
+            Membership::Plain => &self.plain,
+            Membership::Queue => &self.queue,
+            Membership::ClaimedQueue => &self.claimed_queue,
+        }
+    }
+
     fn is_empty(&self) -> bool {
-        self.plain.is_empty() && self.queue.is_empty()
+        self.plain.is_empty() && self.queue.is_empty() && self.claimed_queue.is_empty()
+    }
+
+    /// Forgets closed subscribers; true if none is left.
+    fn forget_closed(&self) -> bool {
+        self.plain.forget_closed() & self.queue.forget_closed() & self.claimed_queue.forget_closed()
     }
 }
 
@@ -60,7 +86,7 @@ impl Subscribers {
         self: &Arc<Self>,
         name: &Arc<str>,
         capacity: usize,
-        queue: bool,
+        membership: Membership,
     ) -> Result<Subscription, BusError> {
         let mut conn = self.changing.lock().await;
         let known = self.channels.lock().contains_key(name);
@@ -75,12 +101,7 @@ impl Subscribers {
             }
         });
         let mut channels = self.channels.lock();
-        let channel = channels.entry(Arc::clone(name)).or_default();
-        if queue {
-            channel.queue.join(sender)
-        } else {
-            channel.plain.join(sender)
-        }
+        channels.entry(Arc::clone(name)).or_default().members(membership).join(sender);
         Ok(subscription)
     }
 
@@ -89,7 +110,7 @@ impl Subscribers {
         let empty = {
             let mut channels = self.channels.lock();
             let Some(channel) = channels.get_mut(&name) else { return };
-            channel.plain.forget_closed() & channel.queue.forget_closed()
+            channel.forget_closed()
         };
         if !empty {
             return;
@@ -128,6 +149,7 @@ impl Subscribers {
     fn dispatch(self: &Arc<Self>, name: &str, frame: Bytes) {
         let Some(channel) = self.channels.lock().get(name).cloned() else { return };
         channel.plain.deliver_to_all(&frame);
+        channel.claimed_queue.deliver_to_one(&frame);
         if !channel.queue.is_empty() {
             // The cross-process claim takes a round trip: never on the reader task.
             let this = Arc::clone(self);

@@ -14,6 +14,13 @@
 //! - `subscribe_queue` joins the queue group of the channel: each frame is
 //!   delivered to exactly one member of the group (across processes on the
 //!   broker buses).
+//! - `subscribe_queue_claimed` joins a queue group whose frames are requests
+//!   settled by the claim exchange, and `publish_claim` publishes the claim
+//!   for such a frame only if no other process claimed it first. A bus whose
+//!   cross-process queue costs a broker round trip per frame (Redis) moves
+//!   that check from delivery into the claim publish, so it costs no extra
+//!   round trip; every other bus delivers as `subscribe_queue` does and
+//!   publishes claims as they are.
 //! - Each subscription has its own bounded buffer (`capacity` frames). A
 //!   subscriber that does not keep up loses frames, never other subscribers'
 //!   frames: the loss is reported in order on its stream as
@@ -57,6 +64,38 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
         channel: &'a Channel,
         capacity: usize,
     ) -> BoxFuture<'a, Result<Subscription, BusError>>;
+
+    /// Joins the queue group of `channel` for frames that the receiving
+    /// server answers with a claim (a claimed request): the bus may hand a
+    /// frame to one member in every process, as long as [`publish_claim`]
+    /// then lets only one process claim it. Defaults to [`subscribe_queue`].
+    ///
+    /// [`publish_claim`]: MessageBus::publish_claim
+    /// [`subscribe_queue`]: MessageBus::subscribe_queue
+    fn subscribe_queue_claimed<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        self.subscribe_queue(channel, capacity)
+    }
+
+    /// Publishes `frame`, the claim for `queued` (a frame received on a
+    /// [`subscribe_queue_claimed`] subscription), unless another process
+    /// already took `queued`; true if published. Defaults to a plain
+    /// publish, which is right wherever that subscription delivers each
+    /// frame to one process only.
+    ///
+    /// [`subscribe_queue_claimed`]: MessageBus::subscribe_queue_claimed
+    fn publish_claim<'a>(
+        &'a self,
+        queued: &'a Bytes,
+        channel: &'a Channel,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<bool, BusError>> {
+        let _ = queued;
+        Box::pin(async move { self.publish(channel, frame).await.map(|()| true) })
+    }
 
     /// Whether frames must carry the channel's Local name in `Msg.channel`
     /// (true for NATS, whose server subjects are shared by several channels).

@@ -50,6 +50,26 @@ impl MessageBus for CuttableBus {
         self.inner.subscribe_queue(channel, capacity)
     }
 
+    fn subscribe_queue_claimed<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        self.inner.subscribe_queue_claimed(channel, capacity)
+    }
+
+    fn publish_claim<'a>(
+        &'a self,
+        queued: &'a Bytes,
+        channel: &'a Channel,
+        frame: Bytes,
+    ) -> BoxFuture<'a, Result<bool, BusError>> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Box::pin(async { Ok(true) });
+        }
+        self.inner.publish_claim(queued, channel, frame)
+    }
+
     fn frames_carry_local_channel(&self) -> bool {
         self.inner.frames_carry_local_channel()
     }

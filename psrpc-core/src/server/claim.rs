@@ -11,7 +11,18 @@ use bytes::Bytes;
 use super::ServerInner;
 use crate::bus::BusError;
 use crate::envelope::{ClaimRequest, ClaimResponse};
-use crate::frame;
+use crate::{frame, outbound};
+
+/// One claim a server makes for a request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Claim<'a> {
+    /// The client that sent the request (its claim channel gets the claim).
+    pub(crate) client_id: &'a str,
+    /// The request claimed.
+    pub(crate) request_id: &'a str,
+    /// How well this server fits the request.
+    pub(crate) affinity: f32,
+}
 
 /// Claims waiting for the client's decision, by request id.
 #[derive(Debug, Default)]
@@ -43,30 +54,38 @@ impl PendingClaims {
         }
     }
 
-    /// Claims `request_id` for the client `client_id` with `affinity` and waits
-    /// up to `wait` for the decision; true if this server was chosen.
+    /// Publishes `claim` and waits up to `wait` for the client's decision;
+    /// true if this server was chosen. `queued` is the request's frame when
+    /// it came from a claimed queue subscription: the claim then goes out
+    /// only if no other process took that frame (an ignored request).
     pub(crate) async fn claim(
         &self,
         server: &ServerInner,
-        client_id: &str,
-        request_id: &str,
-        affinity: f32,
+        claim: Claim<'_>,
+        queued: Option<&Bytes>,
         wait: Duration,
     ) -> bool {
         let (tx, rx) = oneshot::channel();
-        self.0.lock().insert(request_id.to_owned(), tx);
-        let claim = ClaimRequest { request_id: request_id.to_owned(), server_id: server.id.to_string(), affinity };
-        let channels = server.reply_channels.get(&server.service, client_id);
-        let chosen = match server.publish(&channels.claim, &claim).await {
-            Ok(()) => {
-                matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(id)) if *id == *server.id)
-            }
+        self.0.lock().insert(claim.request_id.to_owned(), tx);
+        let message = ClaimRequest {
+            request_id: claim.request_id.to_owned(),
+            server_id: server.id.to_string(),
+            affinity: claim.affinity,
+        };
+        let channels = server.reply_channels.get(&server.service, claim.client_id);
+        let published = match queued {
+            Some(frame) => outbound::publish_claim(&*server.bus, frame, &channels.claim, &message).await,
+            None => server.publish(&channels.claim, &message).await.map(|()| true),
+        };
+        let chosen = match published {
+            Ok(true) => matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(id)) if *id == *server.id),
+            Ok(false) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "psrpc server: claim not sent");
                 false
             }
         };
-        self.0.lock().remove(request_id);
+        self.0.lock().remove(claim.request_id);
         chosen
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Prepared;
 use super::ServerInner;
-use super::claim::PendingClaims;
+use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
 use super::typed::StreamMethod;
 use super::unary::next;
@@ -130,7 +130,8 @@ impl StreamLoop {
                 return;
             }
             let wait = metadata::until(open.expiry);
-            if !self.pending.claim(&self.server, &open_body.node_id, &open.request_id, affinity, wait).await {
+            let claim = Claim { client_id: &open_body.node_id, request_id: &open.request_id, affinity };
+            if !self.pending.claim(&self.server, claim, None, wait).await {
                 return;
             }
         }

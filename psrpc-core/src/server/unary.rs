@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::Prepared;
 use super::ServerInner;
-use super::claim::PendingClaims;
+use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
 use super::typed::{Decoded, UnaryMethod};
 use crate::bus::{BusError, Subscription};
@@ -33,7 +33,9 @@ pub(super) async fn register(
     let Prepared { key, info, claims } = server.prepare(method, topics).await?;
     let capacity = server.options.channel_capacity;
     let request_channel = info.request_channel(method.queue());
-    let requests = if method.queue() {
+    let requests = if method.queue() && method.require_claim() {
+        server.bus.subscribe_queue_claimed(&request_channel, capacity).await?
+    } else if method.queue() {
         server.bus.subscribe_queue(&request_channel, capacity).await?
     } else {
         server.bus.subscribe(&request_channel, capacity).await?
@@ -44,6 +46,7 @@ pub(super) async fn register(
         server: Arc::clone(server),
         info: Arc::new(info),
         require_claim: method.require_claim(),
+        claims_queued_frames: method.queue() && method.require_claim(),
         method_impl,
         handler,
         pending: Arc::default(),
@@ -58,6 +61,9 @@ struct UnaryLoop {
     /// Shared with every request's context.
     info: Arc<RpcInfo>,
     require_claim: bool,
+    /// Requests come from a claimed queue subscription: the claim is
+    /// published with `publish_claim` for the request's frame.
+    claims_queued_frames: bool,
     method_impl: Arc<dyn UnaryMethod>,
     handler: Arc<Handler>,
     pending: Arc<PendingClaims>,
@@ -102,6 +108,7 @@ impl UnaryLoop {
 
     /// Starts handling one request frame.
     fn accept(self: &Arc<Self>, bytes: Bytes) {
+        let queued = self.claims_queued_frames.then(|| bytes.clone());
         let request = match frame::decode_envelope::<Request>(bytes) {
             Ok(r) => r,
             Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping request frame"),
@@ -110,10 +117,12 @@ impl UnaryLoop {
             return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
         }
         let this = Arc::clone(self);
-        self.server.spawn_work(&self.handler, async move { this.handle(request).await });
+        self.server.spawn_work(&self.handler, async move { this.handle(request, queued).await });
     }
 
-    async fn handle(&self, mut request: Request) {
+    /// Handles one request; `queued` is its frame when the claim must be
+    /// published with `publish_claim`.
+    async fn handle(&self, mut request: Request, queued: Option<Bytes>) {
         let ctx = RequestContext::new(
             Arc::clone(&self.info),
             request.client_id.clone(),
@@ -133,7 +142,8 @@ impl UnaryLoop {
                 return;
             }
             let wait = metadata::until(request.expiry);
-            if !self.pending.claim(&self.server, &request.client_id, &request.request_id, affinity, wait).await {
+            let claim = Claim { client_id: &request.client_id, request_id: &request.request_id, affinity };
+            if !self.pending.claim(&self.server, claim, queued.as_ref(), wait).await {
                 return;
             }
         }
