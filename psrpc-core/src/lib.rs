@@ -18,6 +18,7 @@ pub mod context;
 pub mod envelope;
 pub mod error;
 pub mod frame;
+mod here;
 pub mod id;
 pub mod info;
 pub mod interceptor;

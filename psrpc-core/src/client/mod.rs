@@ -6,6 +6,7 @@
 //! futures: no task is spawned per call.
 
 mod dispatch;
+mod first_claim;
 mod multi;
 mod routes;
 mod select;

@@ -11,29 +11,69 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use super::first_claim::FirstClaim;
 use crate::envelope::{ClaimRequest, Response, Stream};
 
 const SHARDS: usize = 16;
 
-/// A map from ids to senders, sharded to keep lock contention low.
-#[derive(Debug)]
-pub(crate) struct Table<T> {
-    shards: [Mutex<HashMap<String, mpsc::Sender<T>>>; SHARDS],
-    hasher: std::collections::hash_map::RandomState,
+/// Where a routed item goes.
+pub(crate) trait Route<T>: Clone {
+    /// Takes `item`; false if it was dropped (the receiver is full or gone).
+    fn take(&self, item: T) -> bool;
 }
 
-impl<T> Default for Table<T> {
-    fn default() -> Self {
-        Table { shards: std::array::from_fn(|_| Mutex::default()), hasher: Default::default() }
+impl<T> Route<T> for mpsc::Sender<T> {
+    fn take(&self, item: T) -> bool {
+        self.try_send(item).is_ok()
     }
 }
 
-impl<T> Table<T> {
-    fn shard(&self, id: &str) -> &Mutex<HashMap<String, mpsc::Sender<T>>> {
+/// Where a call's claims go: to the call's own selection, or decided at
+/// once on the dispatcher (first qualifying claim wins).
+#[derive(Clone, Debug)]
+pub(crate) enum ClaimRoute {
+    /// The call selects among the claims it receives.
+    Channel(mpsc::Sender<ClaimRequest>),
+    /// The first qualifying claim wins where it arrives.
+    FirstWins(Arc<FirstClaim>),
+}
+
+impl Route<ClaimRequest> for ClaimRoute {
+    fn take(&self, claim: ClaimRequest) -> bool {
+        match self {
+            ClaimRoute::Channel(tx) => tx.take(claim),
+            ClaimRoute::FirstWins(first) => {
+                first.take(claim);
+                true
+            }
+        }
+    }
+}
+
+/// A map from ids to routes, sharded to keep lock contention low.
+#[derive(Debug)]
+pub(crate) struct Table<T, R = mpsc::Sender<T>> {
+    shards: [Mutex<HashMap<String, R>>; SHARDS],
+    hasher: std::collections::hash_map::RandomState,
+    items: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, R> Default for Table<T, R> {
+    fn default() -> Self {
+        Table {
+            shards: std::array::from_fn(|_| Mutex::default()),
+            hasher: Default::default(),
+            items: Default::default(),
+        }
+    }
+}
+
+impl<T, R: Route<T>> Table<T, R> {
+    fn shard(&self, id: &str) -> &Mutex<HashMap<String, R>> {
         &self.shards[shard_index(&self.hasher, id)]
     }
 
-    pub(crate) fn insert(&self, id: &str, sender: mpsc::Sender<T>) {
+    pub(crate) fn insert(&self, id: &str, sender: R) {
         self.shard(id).lock().insert(id.to_owned(), sender);
     }
 
@@ -43,11 +83,8 @@ impl<T> Table<T> {
 
     /// Routes `item` to the call waiting on `id`; a full or missing route drops it.
     pub(crate) fn route(&self, id: &str, item: T) -> bool {
-        let sender = self.shard(id).lock().get(id).cloned();
-        match sender {
-            Some(tx) => tx.try_send(item).is_ok(),
-            None => false,
-        }
+        let route = self.shard(id).lock().get(id).cloned();
+        route.is_some_and(|route| route.take(item))
     }
 
     /// Drops every route: waiting calls see their channel closed.
@@ -70,7 +107,7 @@ fn shard_index(hasher: &impl BuildHasher, id: &(impl Hash + ?Sized)) -> usize {
 #[derive(Debug, Default)]
 pub(crate) struct Routes {
     pub(crate) responses: Table<Response>,
-    pub(crate) claims: Table<ClaimRequest>,
+    pub(crate) claims: Table<ClaimRequest, ClaimRoute>,
     pub(crate) streams: Table<Stream>,
 }
 
@@ -116,9 +153,15 @@ impl RouteGuard {
 
     pub(crate) fn claim(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<ClaimRequest> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        self.routes.claims.insert(id, tx);
+        self.routes.claims.insert(id, ClaimRoute::Channel(tx));
         self.entries.push((RouteKind::Claim, id.to_owned()));
         rx
+    }
+
+    /// Routes the claims for `id` to `first`, which decides on the dispatcher.
+    pub(crate) fn first_claim(&mut self, id: &str, first: Arc<FirstClaim>) {
+        self.routes.claims.insert(id, ClaimRoute::FirstWins(first));
+        self.entries.push((RouteKind::Claim, id.to_owned()));
     }
 
     pub(crate) fn stream(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Stream> {

@@ -35,10 +35,7 @@ pub(crate) async fn select_server(
             claim = claims.recv() => {
                 let Some(claim) = claim else { return Err(Error::client_closed()) };
                 claim_count += 1;
-                if opts.minimum_affinity > 0.0 && claim.affinity < opts.minimum_affinity {
-                    continue;
-                }
-                if opts.only_servers.as_ref().is_some_and(|only| !only.contains(&claim.server_id)) {
+                if !qualifies(opts, &claim) {
                     continue;
                 }
                 if opts.accept_first_available
@@ -68,6 +65,20 @@ pub(crate) async fn select_server(
             }
         }
     }
+}
+
+/// Whether `claim` may be selected under `opts` (minimum affinity and
+/// server-id routing).
+pub(crate) fn qualifies(opts: &SelectionOptions, claim: &ClaimRequest) -> bool {
+    let affine_enough = opts.minimum_affinity <= 0.0 || claim.affinity >= opts.minimum_affinity;
+    let allowed = opts.only_servers.as_ref().is_none_or(|only| only.contains(&claim.server_id));
+    affine_enough && allowed
+}
+
+/// Whether the first qualifying claim wins at once, whatever comes later:
+/// then the decision can be taken where the claim arrives.
+pub(crate) fn first_qualifying_wins(opts: &SelectionOptions) -> bool {
+    opts.accept_first_available && opts.selection_fn.is_none()
 }
 
 /// The first error response, if a response channel is watched.

@@ -8,7 +8,9 @@ use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tokio::time::{Instant, timeout_at};
 
+use super::first_claim::FirstClaim;
 use super::routes::RouteGuard;
+use super::select::first_qualifying_wins;
 use super::targets::CallTarget;
 use super::{ClientInner, RpcClient};
 use crate::envelope::{ClaimResponse, Request};
@@ -96,13 +98,23 @@ async fn unary_call(
 
     let mut guard = RouteGuard::new(client.routes.clone());
     let mut responses = guard.response(&request_id, 2);
-    let mut claims = method.require_claim().then(|| guard.claim(&request_id, client.options.channel_capacity));
+    // Selection: decided on the dispatcher when the first qualifying claim
+    // wins (see `first_claim`), otherwise by this call among its claims.
+    let (first, selection) = match method.require_claim().then(|| client.selection(method, &call.options)) {
+        Some(selection) if first_qualifying_wins(&selection) => {
+            let bus = std::sync::Arc::clone(&client.bus);
+            let first = FirstClaim::new(&request_id, bus, target.claim_response.clone(), selection, &client.routes);
+            guard.first_claim(&request_id, std::sync::Arc::clone(&first));
+            (Some(first), None)
+        }
+        other => (None, other),
+    };
+    let mut claims = selection.as_ref().map(|_| guard.claim(&request_id, client.options.channel_capacity));
 
     client.publish(&target.request, &request).await?;
 
-    if let Some(claims) = claims.as_mut() {
-        let selection = client.selection(method, &call.options);
-        let chosen = timeout_at(deadline, super::select::select_server(claims, Some(&mut responses), &selection))
+    if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
+        let chosen = timeout_at(deadline, super::select::select_server(claims, Some(&mut responses), selection))
             .await
             .map_err(|_| Error::request_timed_out())??;
         guard.release_claims();
@@ -110,10 +122,13 @@ async fn unary_call(
         client.publish(&target.claim_response, &claim).await?;
     }
 
-    match timeout_at(deadline, responses.recv()).await {
-        Err(_) => Err(Error::request_timed_out()),
-        Ok(None) => Err(Error::client_closed()),
-        Ok(Some(res)) if !res.error.is_empty() => Err(Error::from_wire(&res.code, res.error, res.error_details)),
-        Ok(Some(res)) => Ok(Reply { message: res.raw_response, server_id: res.server_id }),
+    let response = match &first {
+        Some(first) => first.response(&mut responses, deadline).await?,
+        None => timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out())?,
+    };
+    match response {
+        None => Err(Error::client_closed()),
+        Some(res) if !res.error.is_empty() => Err(Error::from_wire(&res.code, res.error, res.error_details)),
+        Some(res) => Ok(Reply { message: res.raw_response, server_id: res.server_id }),
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use bytes::Bytes;
 
@@ -24,9 +25,35 @@ pub(crate) struct Claim<'a> {
     pub(crate) affinity: f32,
 }
 
+/// What a claim does once the client decided: called with the chosen
+/// server's id.
+type OnDecision = Box<dyn FnOnce(&str) + Send>;
+
+/// A claim waiting for the client's decision.
+struct Waiting {
+    /// When the decision can no longer come (the request expired).
+    deadline: Instant,
+    on_decision: OnDecision,
+}
+
 /// Claims waiting for the client's decision, by request id.
-#[derive(Debug, Default)]
-pub(crate) struct PendingClaims(Mutex<HashMap<String, oneshot::Sender<String>>>);
+///
+/// Decision: the work that follows a claim runs on the task that delivers
+/// the client's decision (see `Subscription::run_inline`) rather than in a
+/// task parked on a channel, so a chosen request costs no extra wake-up.
+/// Claims whose decision never comes are dropped by [`expire`], which the
+/// owner calls now and then, or when their awaiting [`claim`] times out.
+///
+/// [`expire`]: PendingClaims::expire
+/// [`claim`]: PendingClaims::claim
+#[derive(Default)]
+pub(crate) struct PendingClaims(Mutex<HashMap<String, Waiting>>);
+
+impl std::fmt::Debug for PendingClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PendingClaims").field(&self.0.lock().len()).finish()
+    }
+}
 
 impl PendingClaims {
     /// Handles one item of the claim-response subscription; false once it ended.
@@ -42,31 +69,57 @@ impl PendingClaims {
     /// Decodes a claim-response frame and routes the decision.
     pub(crate) fn on_claim_frame(&self, bytes: Bytes) {
         match frame::decode_envelope::<ClaimResponse>(bytes) {
-            Ok(claim) => self.decide(claim),
+            Ok(claim) => self.decide(&claim),
             Err(e) => tracing::debug!(error = %e, "psrpc server: skipping claim frame"),
         }
     }
 
-    /// Routes a client's decision to the request waiting for it.
-    pub(crate) fn decide(&self, response: ClaimResponse) {
-        if let Some(tx) = self.0.lock().remove(&response.request_id) {
-            let _ = tx.send(response.server_id);
+    /// Routes a client's decision to the claim waiting for it.
+    fn decide(&self, response: &ClaimResponse) {
+        let waiting = self.0.lock().remove(&response.request_id);
+        if let Some(waiting) = waiting {
+            (waiting.on_decision)(&response.server_id);
         }
     }
 
-    /// Publishes `claim` and waits up to `wait` for the client's decision;
-    /// true if this server was chosen. `queued` is the request's frame when
-    /// it came from a claimed queue subscription: the claim then goes out
-    /// only if no other process took that frame (an ignored request).
-    pub(crate) async fn claim(
+    /// Drops the claims whose decision can no longer come.
+    pub(crate) fn expire(&self, now: Instant) {
+        let expired: Vec<Waiting> = {
+            let mut waiting = self.0.lock();
+            let ids: Vec<String> =
+                waiting.iter().filter(|(_, w)| w.deadline <= now).map(|(id, _)| id.clone()).collect();
+            ids.iter().filter_map(|id| waiting.remove(id)).collect()
+        };
+        drop(expired); // outside the lock: dropping work may run code
+    }
+
+    /// Drops every waiting claim (the method stops).
+    pub(crate) fn clear(&self) {
+        let all = std::mem::take(&mut *self.0.lock());
+        drop(all);
+    }
+
+    /// Publishes `claim` and, if the client chooses this server by
+    /// `deadline`, runs `chosen` on the task that delivers the decision.
+    /// `queued` is the request's frame when it came from a claimed queue
+    /// subscription: the claim then goes out only if no other process took
+    /// that frame. Nothing runs when another server is chosen, the claim is
+    /// not published, or no decision comes.
+    pub(crate) async fn claim_then(
         &self,
         server: &ServerInner,
         claim: Claim<'_>,
         queued: Option<&Bytes>,
-        wait: Duration,
-    ) -> bool {
-        let (tx, rx) = oneshot::channel();
-        self.0.lock().insert(claim.request_id.to_owned(), tx);
+        deadline: Instant,
+        chosen: impl FnOnce() + Send + 'static,
+    ) {
+        let me = std::sync::Arc::clone(&server.id);
+        let on_decision: OnDecision = Box::new(move |winner| {
+            if *winner == *me {
+                chosen();
+            }
+        });
+        self.0.lock().insert(claim.request_id.to_owned(), Waiting { deadline, on_decision });
         let message = ClaimRequest {
             request_id: claim.request_id.to_owned(),
             server_id: server.id.to_string(),
@@ -77,15 +130,33 @@ impl PendingClaims {
             Some(frame) => outbound::publish_claim(&*server.bus, frame, &channels.claim, &message).await,
             None => server.publish(&channels.claim, &message).await.map(|()| true),
         };
-        let chosen = match published {
-            Ok(true) => matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(id)) if *id == *server.id),
-            Ok(false) => false,
+        match published {
+            Ok(true) => {}
+            Ok(false) => self.forget(claim.request_id),
             Err(e) => {
                 tracing::warn!(error = %e, "psrpc server: claim not sent");
-                false
+                self.forget(claim.request_id);
             }
-        };
-        self.0.lock().remove(claim.request_id);
+        }
+    }
+
+    /// Publishes `claim` (see [`claim_then`](Self::claim_then)) and waits up
+    /// to `wait` for the decision; true if this server was chosen.
+    pub(crate) async fn claim(&self, server: &ServerInner, claim: Claim<'_>, wait: Duration) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let deadline = Instant::now() + wait;
+        self.claim_then(server, claim, None, deadline, move || {
+            let _ = tx.send(());
+        })
+        .await;
+        let chosen = matches!(tokio::time::timeout_at(deadline, rx).await, Ok(Ok(())));
+        self.forget(claim.request_id);
         chosen
+    }
+
+    /// Drops the claim for `request_id`, if it still waits (outside the lock).
+    fn forget(&self, request_id: &str) {
+        let waiting = self.0.lock().remove(request_id);
+        drop(waiting);
     }
 }

@@ -183,19 +183,13 @@ impl ServerInner {
     pub(crate) fn spawn_work(&self, handler: &registry::Handler, work: impl Future<Output = ()> + Send + 'static) {
         let tracked = handler.in_flight.start();
         let mut killed = self.killed.subscribe();
-        let mut work = Box::pin(async move {
+        crate::here::run_here_first(async move {
             let _tracked = tracked;
             tokio::select! {
                 () = crate::signal::raised(&mut killed) => {}
                 () = work => {}
             }
         });
-        // Run it here up to its first wait: work that never waits (a quick
-        // handler whose response goes straight out) needs no task at all.
-        let mut first_poll = std::task::Context::from_waker(std::task::Waker::noop());
-        if work.as_mut().poll(&mut first_poll).is_pending() {
-            tokio::spawn(work);
-        }
     }
 
     pub(crate) fn ensure_running(&self) -> Result<(), Error> {

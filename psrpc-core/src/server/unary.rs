@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::ServerUnaryNext;
-use crate::metadata::{self, unix_nanos};
+use crate::metadata::unix_nanos;
 
 /// Subscribes the request (and claim) channels of `method` on `topics` and
 /// starts its handler loop.
@@ -56,6 +56,9 @@ pub(super) async fn register(
     Ok(())
 }
 
+/// How often claims whose decision can no longer come are dropped.
+const CLAIM_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct UnaryLoop {
     server: Arc<ServerInner>,
     /// Shared with every request's context.
@@ -90,10 +93,12 @@ impl UnaryLoop {
         };
         let mut requests = requests.map(|sub| Box::pin(sub.run_inline(accept)));
         let mut claims = claims.map(|sub| Box::pin(sub.run_inline(decide)));
+        let mut expiry = tokio::time::interval(CLAIM_SWEEP);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 next = next_phase(&mut phase) => match next {
-                    Phase::Stopped => return,
+                    Phase::Stopped => return this.pending.clear(),
                     Phase::Draining => requests = None,
                     Phase::Running => {}
                 },
@@ -102,6 +107,7 @@ impl UnaryLoop {
                     requests = None;
                 }
                 () = until_ended(&mut claims) => claims = None,
+                now = expiry.tick(), if this.require_claim => this.pending.expire(now),
             }
         }
     }
@@ -121,8 +127,9 @@ impl UnaryLoop {
     }
 
     /// Handles one request; `queued` is its frame when the claim must be
-    /// published with `publish_claim`.
-    async fn handle(&self, mut request: Request, queued: Option<Bytes>) {
+    /// published with `publish_claim`. A claimed request's handler runs on
+    /// the task that delivers the client's decision.
+    async fn handle(self: Arc<Self>, mut request: Request, queued: Option<Bytes>) {
         let ctx = RequestContext::new(
             Arc::clone(&self.info),
             request.client_id.clone(),
@@ -136,22 +143,34 @@ impl UnaryLoop {
             Ok(d) => d,
             Err(e) => return self.respond(&request, Err(e)).await,
         };
-        if self.require_claim {
-            let affinity = self.method_impl.affinity(&ctx, &decoded);
-            if affinity < 0.0 {
-                return;
-            }
-            let wait = metadata::until(request.expiry);
-            let claim = Claim { client_id: &request.client_id, request_id: &request.request_id, affinity };
-            if !self.pending.claim(&self.server, claim, queued.as_ref(), wait).await {
-                return;
-            }
+        if !self.require_claim {
+            return self.serve(ctx, &request, payload, decoded).await;
         }
+        let affinity = self.method_impl.affinity(&ctx, &decoded);
+        if affinity < 0.0 {
+            return;
+        }
+        let deadline = ctx.deadline();
+        let (client_id, request_id) = (request.client_id.clone(), request.request_id.clone());
+        // Waiting for the decision counts as in flight: shutdown waits for it.
+        let waiting = self.handler.in_flight.start();
+        let this = Arc::clone(&self);
+        let chosen = move || {
+            let (server, handler) = (Arc::clone(&this.server), Arc::clone(&this.handler));
+            server.spawn_work(&handler, async move { this.serve(ctx, &request, payload, decoded).await });
+            drop(waiting);
+        };
+        let claim = Claim { client_id: &client_id, request_id: &request_id, affinity };
+        self.pending.claim_then(&self.server, claim, queued.as_ref(), deadline, chosen).await;
+    }
+
+    /// Runs the handler (within the request's deadline) and sends its outcome.
+    async fn serve(&self, ctx: RequestContext, request: &Request, payload: Bytes, decoded: Decoded) {
         let deadline = ctx.deadline();
         let Ok(outcome) = tokio::time::timeout_at(deadline, self.call(ctx, payload, decoded)).await else {
             return tracing::debug!(request = %request.request_id, "psrpc server: handler passed the deadline");
         };
-        self.respond(&request, outcome).await;
+        self.respond(request, outcome).await;
     }
 
     /// Runs the interceptor chain around the handler.

@@ -8,6 +8,7 @@
 //! psrpc_test_support::rpc_suite!(my_factory());
 //! ```
 
+mod claims;
 mod fixtures;
 mod interceptors;
 mod lifecycle;
@@ -16,6 +17,7 @@ mod single;
 mod streams;
 mod subscriptions;
 
+pub use claims::*;
 pub use fixtures::{Ping, Pong, echo, ping};
 pub use interceptors::*;
 pub use lifecycle::*;
@@ -40,7 +42,7 @@ macro_rules! rpc_suite {
             streams_exchange_both_ways, stream_close_causes_reach_the_peer, stream_notices_a_vanished_peer, calls_keep_their_client_alive,
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
             shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,
-            server_multi_and_stream_interceptors_chain_in_order
+            server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

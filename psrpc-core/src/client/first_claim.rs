@@ -1,0 +1,224 @@
+//! Selection decided where the claims arrive: when the first qualifying
+//! claim wins (`accept_first_available`, the default for queue methods), the
+//! dispatcher answers it at once and the call only waits for the response.
+//!
+//! Decision: this saves the calling task a wake-up per claimed call. The
+//! claim response is published from the dispatcher (up to its first wait,
+//! see `here::run_here_first`); if that publish fails, the failure reaches
+//! the call as an error response on its response route.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use super::routes::Routes;
+use super::select::qualifies;
+use crate::bus::SharedBus;
+use crate::channel::Channel;
+use crate::envelope::{ClaimRequest, ClaimResponse, Response};
+use crate::error::Error;
+use crate::options::SelectionOptions;
+use tokio::sync::mpsc;
+
+const OPEN: u8 = 0;
+const DECIDED: u8 = 1;
+const CLOSED: u8 = 2;
+
+/// One call's selection, decided by the first qualifying claim.
+#[derive(Debug)]
+pub(crate) struct FirstClaim {
+    request_id: String,
+    bus: SharedBus,
+    claim_response: Channel,
+    selection: SelectionOptions,
+    routes: Weak<Routes>,
+    /// `OPEN` until a claim won (`DECIDED`) or the selection timed out (`CLOSED`).
+    state: AtomicU8,
+    claims_seen: AtomicUsize,
+}
+
+impl FirstClaim {
+    /// A selection for `request_id` whose decision goes to `claim_response`.
+    pub(crate) fn new(
+        request_id: &str,
+        bus: SharedBus,
+        claim_response: Channel,
+        selection: SelectionOptions,
+        routes: &Arc<Routes>,
+    ) -> Arc<Self> {
+        Arc::new(FirstClaim {
+            request_id: request_id.to_owned(),
+            bus,
+            claim_response,
+            selection,
+            routes: Arc::downgrade(routes),
+            state: AtomicU8::new(OPEN),
+            claims_seen: AtomicUsize::new(0),
+        })
+    }
+
+    /// Takes one claim: the first qualifying one, while the selection is
+    /// open, is answered with a claim response naming its server.
+    pub(crate) fn take(&self, claim: ClaimRequest) {
+        self.claims_seen.fetch_add(1, Ordering::AcqRel);
+        if !qualifies(&self.selection, &claim) {
+            return;
+        }
+        if self.state.compare_exchange(OPEN, DECIDED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        let decision = ClaimResponse { request_id: self.request_id.clone(), server_id: claim.server_id };
+        let (bus, channel, routes) = (Arc::clone(&self.bus), self.claim_response.clone(), self.routes.clone());
+        crate::here::run_here_first(async move {
+            let Err(e) = crate::outbound::publish(&*bus, &channel, &decision).await else { return };
+            if let Some(routes) = routes.upgrade() {
+                let failed = Response {
+                    request_id: decision.request_id.clone(),
+                    error: e.message().to_owned(),
+                    code: e.code().as_str().to_owned(),
+                    error_details: e.details().to_vec(),
+                    ..Default::default()
+                };
+                routes.responses.route(&decision.request_id, failed);
+            }
+        });
+    }
+
+    /// Ends the selection at its timeout: fine if a claim already won,
+    /// otherwise the call fails as Go psrpc's does (no claim, or none that
+    /// qualified).
+    fn close(&self) -> Result<(), Error> {
+        if self.state.compare_exchange(OPEN, CLOSED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Ok(());
+        }
+        match self.claims_seen.load(Ordering::Acquire) {
+            0 => Err(Error::no_response()),
+            seen => Err(Error::no_server_available(seen)),
+        }
+    }
+
+    /// Waits for the call's response until `deadline`, failing at the
+    /// selection timeout if no claim won by then.
+    pub(crate) async fn response(
+        &self,
+        responses: &mut mpsc::Receiver<Response>,
+        deadline: Instant,
+    ) -> Result<Option<Response>, Error> {
+        let selection_deadline = Instant::now() + self.selection.affinity_timeout;
+        tokio::select! {
+            biased;
+            response = timeout_at(deadline, responses.recv()) => {
+                return response.map_err(|_| Error::request_timed_out());
+            }
+            () = sleep_until(selection_deadline) => self.close()?,
+        }
+        timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use futures_util::future::BoxFuture;
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::bus::{BusError, MessageBus, Subscription};
+    use crate::error::ErrorCode;
+    use crate::frame;
+
+    /// Records what is published, or refuses every publish.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        published: Mutex<Vec<Bytes>>,
+        refuse: bool,
+    }
+
+    impl MessageBus for Recorder {
+        fn publish<'a>(&'a self, _: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
+            Box::pin(async move {
+                if self.refuse {
+                    return Err(BusError::Unavailable("refused".into()));
+                }
+                self.published.lock().push(frame);
+                Ok(())
+            })
+        }
+
+        fn subscribe<'a>(&'a self, _: &'a Channel, _: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
+            Box::pin(async { Err(BusError::Closed) })
+        }
+
+        fn subscribe_queue<'a>(&'a self, _: &'a Channel, _: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
+            Box::pin(async { Err(BusError::Closed) })
+        }
+
+        fn close(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn claim(server: &str, affinity: f32) -> ClaimRequest {
+        ClaimRequest { request_id: "REQ_first".into(), server_id: server.into(), affinity }
+    }
+
+    fn setup(recorder: &Arc<Recorder>, selection: SelectionOptions) -> (Arc<FirstClaim>, Arc<Routes>) {
+        let routes = Arc::new(Routes::default());
+        let channel = crate::channel::claim_response_channel("Svc", "Method", &[] as &[&str]);
+        let bus: SharedBus = Arc::clone(recorder) as SharedBus;
+        (FirstClaim::new("REQ_first", bus, channel, selection, &routes), routes)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_qualifying_claim_is_answered_once() {
+        let recorder = Arc::new(Recorder::default());
+        let selection = SelectionOptions::first_available(Duration::from_secs(1)).minimum_affinity(0.5);
+        let (first, _routes) = setup(&recorder, selection);
+        first.take(claim("SRV_low", 0.2));
+        first.take(claim("SRV_a", 0.7));
+        first.take(claim("SRV_b", 0.9));
+        let published = recorder.published.lock().clone();
+        assert_eq!(published.len(), 1, "one claim response");
+        let decision: ClaimResponse = frame::decode_envelope(published[0].clone()).expect("a ClaimResponse");
+        assert_eq!((decision.request_id.as_str(), decision.server_id.as_str()), ("REQ_first", "SRV_a"));
+        assert_eq!(first.close(), Ok(()), "the selection timeout after a decision is no failure");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_qualifying_claim_by_the_selection_timeout_fails_with_the_count() {
+        let recorder = Arc::new(Recorder::default());
+        let selection = SelectionOptions::first_available(Duration::from_millis(300)).only_servers(["SRV_named"]);
+        let (first, _routes) = setup(&recorder, selection);
+        first.take(claim("SRV_other", 1.0));
+        first.take(claim("SRV_another", 1.0));
+        let (_tx, mut responses) = mpsc::channel(1);
+        let started = Instant::now();
+        let err = first.response(&mut responses, started + Duration::from_secs(5)).await.expect_err("nobody chosen");
+        assert_eq!(err.code(), ErrorCode::Unavailable);
+        assert!(err.message().contains("received 2"), "{err}");
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
+        first.take(claim("SRV_named", 1.0));
+        assert!(recorder.published.lock().is_empty(), "a claim after the timeout is not answered");
+
+        let (quiet, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_millis(300)));
+        let err = quiet.response(&mut responses, started + Duration::from_secs(5)).await.expect_err("no claim");
+        assert_eq!(err, Error::no_response());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_decision_that_cannot_be_published_fails_the_call() {
+        let recorder = Arc::new(Recorder { refuse: true, ..Default::default() });
+        let (first, routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
+        let (tx, mut responses) = mpsc::channel(1);
+        routes.responses.insert("REQ_first", tx);
+        first.take(claim("SRV_a", 1.0));
+        let started = Instant::now();
+        let response = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");
+        let response = response.expect("the failure arrives as a response");
+        assert_eq!(response.code, ErrorCode::Unavailable.as_str());
+        assert_eq!(started.elapsed(), Duration::ZERO, "at once, not at a timeout");
+    }
+}
