@@ -4,6 +4,7 @@ results table (one markdown row per run, from each run's JSON summary line).
 
     cargo build --release -p psrpc-bench
     python3 psrpc-bench/run_table.py > /tmp/table.md
+    python3 psrpc-bench/run_table.py targets 5 > /tmp/targets.md   # medians of 5 runs per target row
 """
 import json
 import subprocess
@@ -33,17 +34,52 @@ def row(summary):
     return "| " + " | ".join(cells) + " |"
 
 
+TARGETS = (
+    [("local", kind, 64, []) for kind in ("single", "single-noclaim")]
+    + [(bus, kind, c, []) for bus in ("nats", "redis") for c in (64, 1) for kind in ("single", "single-noclaim")]
+    # Redis queue requests against the floor: the raw round trip plus Go psrpc's queue lock.
+    + [("redis", "single-noclaim", c, ["--raw-lock"]) for c in (64, 1)]
+)
+
+
+def run(bus, kind, concurrency, extra=()):
+    out = subprocess.run(
+        [BENCH, "--bus", bus, "--kind", kind, "--concurrency", str(concurrency),
+         "--payload", "128", "--duration", "4", "--warmup", "1", *extra],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def spread(values, fmt):
+    values = sorted(values)
+    return f"{fmt(values[len(values) // 2])} ({fmt(values[0])}–{fmt(values[-1])})"
+
+
+def targets(runs):
+    print("| bus | kind | in flight | raw baseline | runs | psrpc calls/s median (min–max) "
+          "| p50 vs raw median (min–max) | throughput vs raw median (min–max) | errors |")
+    print("|" + "---|" * 9)
+    for bus, kind, concurrency, extra in TARGETS:
+        results = [run(bus, kind, concurrency, extra) for _ in range(runs)]
+        baseline = "raw + queue lock" if extra else "raw"
+        print("| " + " | ".join([
+            bus, kind, str(concurrency), baseline, str(runs),
+            spread([r["psrpc"]["calls_per_second"] for r in results], lambda v: f"{v:,.0f}"),
+            spread([r["p50_ratio"] for r in results], lambda v: f"{v:.2f}x"),
+            spread([r["throughput_ratio"] * 100 for r in results], lambda v: f"{v:.0f}%"),
+            str(sum(r["psrpc"]["errors"] for r in results)),
+        ]) + " |", flush=True)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "targets":
+        return targets(int(sys.argv[2]) if len(sys.argv) > 2 else 5)
     print("| bus | kind | in flight | psrpc calls/s | p50 µs | p99 µs | p99.9 µs | CPU µs/call "
           "| raw calls/s | raw p50 µs | p50 vs raw | throughput vs raw | errors | peak RSS KiB |")
     print("|" + "---|" * 14)
     for bus, kind, concurrency in RUNS:
-        out = subprocess.run(
-            [BENCH, "--bus", bus, "--kind", kind, "--concurrency", str(concurrency),
-             "--payload", "128", "--duration", "4", "--warmup", "1"],
-            check=True, capture_output=True, text=True,
-        ).stdout
-        print(row(json.loads(out.strip().splitlines()[-1])), flush=True)
+        print(row(run(bus, kind, concurrency)), flush=True)
 
 
 if __name__ == "__main__":

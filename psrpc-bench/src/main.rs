@@ -52,6 +52,10 @@ struct Args {
     /// Servers (multi: how many answer each call).
     #[arg(long, default_value_t = 1)]
     servers: usize,
+    /// Redis: the raw round trip also takes Go psrpc's queue lock (one
+    /// `SET … NX` per request), the floor for a queue request on Redis.
+    #[arg(long)]
+    raw_lock: bool,
     /// Instead of a throughput run, measure memory per idle subscription and
     /// per in-flight call with this many of each.
     #[arg(long)]
@@ -96,7 +100,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let raw_call = match args.bus {
         BusKind::Local => raw::local(payload.clone()),
         BusKind::Nats => raw::nats(&buses.url, payload.clone()).await?,
-        BusKind::Redis => raw::redis(&buses.url, payload.clone(), args.concurrency).await?,
+        BusKind::Redis => raw::redis(&buses.url, payload.clone(), args.concurrency, args.raw_lock).await?,
     };
     let raw = drive::drive(&format!("{label} raw"), args.concurrency, warmup, duration, move |w| raw_call(w)).await;
 
@@ -133,7 +137,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let summary = serde_json::json!({
         "bus": format!("{:?}", args.bus).to_lowercase(), "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
-        "psrpc": ours.to_json(), "raw": raw.to_json(),
+        "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
         "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),

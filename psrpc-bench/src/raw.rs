@@ -55,7 +55,10 @@ pub(crate) async fn nats(url: &str, payload: Bytes) -> anyhow::Result<RawCall> {
 /// Redis: PUBLISH to a request channel carrying the caller's reply channel;
 /// the server PUBLISHes the payload back on it. RESP3 push connections with
 /// TCP_NODELAY on both sides, separate connections for client and server.
-pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize) -> anyhow::Result<RawCall> {
+/// With `lock`, the server first takes a queue lock the way Go psrpc's
+/// queue subscriptions do (`SET <44-character key> 1 EX 5 NX`, a fresh key
+/// per request so it always wins): the floor for a queue request on Redis.
+pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize, lock: bool) -> anyhow::Result<RawCall> {
     let client = redis::Client::open(url)?;
     let info = client.get_connection_info().clone();
     let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
@@ -71,6 +74,7 @@ pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize) -> anyh
     let server_pub = client.get_multiplexed_async_connection().await?;
     tokio::spawn(async move {
         let _keep = server_sub;
+        let mut requests = 0u64;
         while let Some(push) = server_rx.recv().await {
             if let [_, redis::Value::BulkString(data)] = push.data.as_slice()
                 && data.len() >= 4
@@ -79,7 +83,13 @@ pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize) -> anyh
                 let reply = redis::cmd("PUBLISH").arg(format!("psrpc.bench.rep.{worker}")).arg(&data[4..]).clone();
                 // Replies go out concurrently, so the multiplexed connection pipelines them.
                 let mut conn = server_pub.clone();
+                requests += 1;
+                let key = lock.then(|| format!("{requests:044}"));
                 tokio::spawn(async move {
+                    if let Some(key) = key {
+                        let set = redis::cmd("SET").arg(key).arg(1).arg("EX").arg(5).arg("NX").clone();
+                        let _: redis::RedisResult<Option<String>> = set.query_async(&mut conn).await;
+                    }
                     let _: redis::RedisResult<i64> = reply.query_async(&mut conn).await;
                 });
             }
