@@ -148,6 +148,19 @@ impl RedisBus {
         if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
     }
 
+    /// Adds a local subscriber of `channel` taking frames as `membership` says.
+    fn join<'a>(
+        &'a self,
+        channel: &'a Channel,
+        capacity: usize,
+        membership: Membership,
+    ) -> BoxFuture<'a, Result<Subscription, BusError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            self.inner.subscribers.join(&channel.legacy, capacity, membership).await
+        })
+    }
+
     fn check_size(&self, frame: &Bytes) -> Result<(), BusError> {
         let limit = self.inner.options.max_frame_size;
         if frame.len() > limit { Err(BusError::FrameTooLarge { size: frame.len(), limit }) } else { Ok(()) }
@@ -175,10 +188,7 @@ impl MessageBus for RedisBus {
     }
 
     fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
-        Box::pin(async move {
-            self.check_open()?;
-            self.inner.subscribers.join(&channel.legacy, capacity, Membership::Plain).await
-        })
+        self.join(channel, capacity, Membership::Plain)
     }
 
     fn subscribe_queue<'a>(
@@ -186,10 +196,7 @@ impl MessageBus for RedisBus {
         channel: &'a Channel,
         capacity: usize,
     ) -> BoxFuture<'a, Result<Subscription, BusError>> {
-        Box::pin(async move {
-            self.check_open()?;
-            self.inner.subscribers.join(&channel.legacy, capacity, Membership::Queue).await
-        })
+        self.join(channel, capacity, Membership::Queue)
     }
 
     fn subscribe_queue_claimed<'a>(
@@ -197,10 +204,7 @@ impl MessageBus for RedisBus {
         channel: &'a Channel,
         capacity: usize,
     ) -> BoxFuture<'a, Result<Subscription, BusError>> {
-        Box::pin(async move {
-            self.check_open()?;
-            self.inner.subscribers.join(&channel.legacy, capacity, Membership::ClaimedQueue).await
-        })
+        self.join(channel, capacity, Membership::ClaimedQueue)
     }
 
     fn publish_claim<'a>(
