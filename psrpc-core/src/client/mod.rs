@@ -125,9 +125,18 @@ impl ClientInner {
         RpcInfo::new(Arc::clone(&self.service), method, topics)
     }
 
-    /// Encodes `message` for `channel` (once) and publishes it.
-    pub(crate) async fn publish<E: Envelope>(&self, channel: &Channel, message: &E) -> Result<(), Error> {
-        outbound::publish(&*self.bus, channel, message).await
+    /// Encodes `message` for `channel` (once) and publishes it, giving up
+    /// with `deadline_exceeded` at the call's `deadline`: a publish that waits
+    /// on the transport counts against the call's time like everything else.
+    pub(crate) async fn publish<E: Envelope>(
+        &self,
+        channel: &Channel,
+        message: &E,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Error> {
+        tokio::time::timeout_at(deadline, outbound::publish(&*self.bus, channel, message))
+            .await
+            .map_err(|_| Error::request_timed_out())?
     }
 
     /// The timeout of a call: the request's, else the client's.

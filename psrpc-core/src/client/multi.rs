@@ -55,6 +55,8 @@ impl RpcClient {
         }
 
         let timeout = client.timeout(&call.options);
+        // The call's time starts before its publish: waiting on the transport counts.
+        let deadline = Instant::now() + timeout;
         let now = SystemTime::now();
         let request_id = id::new_request_id();
         let request = Request {
@@ -69,13 +71,13 @@ impl RpcClient {
         };
         let mut guard = RouteGuard::new(client.routes.clone());
         let rx = guard.response(&request_id, client.options.channel_capacity);
-        client.publish(&target.request, &request).await?;
+        client.publish(&target.request, &request, deadline).await?;
 
         Ok(MultiResponses {
             rx,
             _guard: guard,
             _client: Arc::clone(client),
-            deadline: Box::pin(sleep_until(Instant::now() + timeout)),
+            deadline: Box::pin(sleep_until(deadline)),
             expected_count: call.options.expected_responses,
             expected_servers: call.options.expected_servers,
             answered: HashSet::new(),

@@ -111,7 +111,7 @@ async fn unary_call(
     };
     let mut claims = selection.as_ref().map(|_| guard.claim(&request_id, client.options.channel_capacity));
 
-    client.publish(&target.request, &request).await?;
+    client.publish(&target.request, &request, deadline).await?;
 
     if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
         let chosen = timeout_at(deadline, super::select::select_server(claims, Some(&mut responses), selection))
@@ -119,7 +119,7 @@ async fn unary_call(
             .map_err(|_| Error::request_timed_out())??;
         guard.release_claims();
         let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
-        client.publish(&target.claim_response, &claim).await?;
+        client.publish(&target.claim_response, &claim, deadline).await?;
     }
 
     let response = match &first {

@@ -50,7 +50,7 @@ impl RpcClient {
             })),
         };
         let server_channel = info.stream_server_channel();
-        client.publish(&server_channel, &open).await?;
+        client.publish(&server_channel, &open, deadline).await?;
 
         if let Some(claims) = claims.as_mut() {
             let selection = client.selection(method, &options);
@@ -59,7 +59,7 @@ impl RpcClient {
                 .map_err(|_| Error::request_timed_out())??;
             guard.release_claims();
             let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
-            client.publish(&info.claim_response_channel(), &claim).await?;
+            client.publish(&info.claim_response_channel(), &claim, deadline).await?;
         }
 
         loop {

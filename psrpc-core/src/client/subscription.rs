@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::RpcClient;
-use crate::bus::Subscription;
+use crate::bus::{BusError, Subscription};
 use crate::error::Error;
 use crate::frame;
 use crate::info::MethodInfo;
@@ -32,22 +32,25 @@ impl RpcClient {
         } else {
             client.bus.subscribe_queue(&channel, capacity).await?
         };
-        Ok(TypedSubscription { sub, _message: PhantomData })
+        Ok(TypedSubscription { sub, lost: 0, _message: PhantomData })
     }
 }
 
 /// Messages published on a subscription method, decoded. A [`Stream`] that
 /// ends when the bus closes; dropping it unsubscribes.
 ///
-/// Frames that cannot be decoded as `M` are skipped (with a trace event).
+/// A subscriber that does not keep up loses messages rather than stalling the
+/// bus (see the bus's slow-consumer rule): [`lost`](Self::lost) counts them.
+/// Frames that cannot be decoded as `M` are skipped and counted there too.
 pub struct TypedSubscription<M> {
     sub: Subscription,
+    lost: u64,
     _message: PhantomData<fn() -> M>,
 }
 
 impl<M> std::fmt::Debug for TypedSubscription<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TypedSubscription").field("sub", &self.sub).finish()
+        f.debug_struct("TypedSubscription").field("sub", &self.sub).field("lost", &self.lost).finish()
     }
 }
 
@@ -55,6 +58,33 @@ impl<M: Payload> TypedSubscription<M> {
     /// The next message, or `None` once the subscription ended.
     pub async fn recv(&mut self) -> Option<M> {
         std::future::poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    /// How many messages this subscriber has lost so far: dropped because
+    /// its buffer was full (it did not keep up), or undecodable. Losses are
+    /// counted in order: when [`recv`](Self::recv) returns a message, every
+    /// loss before it is already counted.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{ClientOptions, MethodInfo, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
+    /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
+    /// static TICKS: MethodInfo = MethodInfo::new("Ticks").subscription();
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default().channel_capacity(1)).await?;
+    /// let mut ticks = client.subscribe::<Tick>(&TICKS, vec![]).await?;
+    /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
+    /// for n in 0..2 {
+    ///     server.publish(&TICKS, vec![], &Tick { n }).await?; // the second finds the buffer full
+    /// }
+    /// assert_eq!(ticks.recv().await, Some(Tick { n: 0 }));
+    /// assert_eq!(ticks.lost(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn lost(&self) -> u64 {
+        self.lost
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<M>> {
@@ -65,10 +95,16 @@ impl<M: Payload> TypedSubscription<M> {
                     .and_then(|msg| M::decode_payload(msg.value).map_err(|e| e.to_string()))
                 {
                     Ok(m) => return Poll::Ready(Some(m)),
-                    Err(e) => tracing::debug!(error = %e, "psrpc subscription: skipping frame"),
+                    Err(e) => {
+                        self.lost += 1;
+                        tracing::debug!(error = %e, "psrpc subscription: skipping frame");
+                    }
                 },
                 Poll::Ready(Some(Err(e))) => {
-                    tracing::warn!(error = %e, "psrpc subscription: messages lost")
+                    if let BusError::SlowConsumer { dropped } = e {
+                        self.lost += dropped;
+                    }
+                    tracing::warn!(error = %e, lost = self.lost, "psrpc subscription: messages lost");
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,

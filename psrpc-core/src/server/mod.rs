@@ -1,5 +1,7 @@
 //! The server engine: handlers registered per method (and topic), each a
-//! task reading its subscriptions; one task per request or stream.
+//! loop over its subscriptions; user code (affinity functions, interceptors,
+//! handlers) runs on a task of its own per request or stream, never on the
+//! task that delivered the frame.
 
 mod claim;
 mod inflight;
@@ -8,6 +10,7 @@ mod reply_channels;
 mod stream;
 mod typed;
 mod unary;
+mod user_code;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,9 +30,44 @@ use crate::outbound;
 use registry::Registry;
 
 /// A server of one service on a bus. Cheap to clone; clones share state.
+///
+/// Dropping the last handle shuts the server down in the background as
+/// [`shutdown`](RpcServer::shutdown) does: intake stops at once, in-flight
+/// handlers and streams finish, then every subscription is dropped. Outside
+/// a tokio runtime it stops at once, as [`kill`](RpcServer::kill) does.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use psrpc::{RpcServer, ServerOptions, SharedBus};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let server = RpcServer::new("Greeter", bus, ServerOptions::default());
+/// let handle = server.clone(); // clones share one server
+/// assert_eq!(handle.id(), server.id());
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RpcServer {
+    owner: Arc<Owner>,
+}
+
+/// The user's handles share one owner; the engine's tasks hold the inner
+/// state only, so dropping the last handle is seen (no reference cycle).
+#[derive(Debug)]
+struct Owner {
     inner: Arc<ServerInner>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let inner = Arc::clone(&self.inner);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { inner.shutdown().await });
+            }
+            Err(_) => inner.stop_now(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -50,32 +88,31 @@ impl RpcServer {
     pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ServerOptions) -> Self {
         let id = options.server_id.clone().unwrap_or_else(id::new_server_id);
         let (killed, _) = watch::channel(false);
-        RpcServer {
-            inner: Arc::new(ServerInner {
-                service: service.into(),
-                id: id.into(),
-                bus,
-                options,
-                registry: Registry::default(),
-                reply_channels: Default::default(),
-                killed,
-            }),
-        }
+        let inner = Arc::new(ServerInner {
+            service: service.into(),
+            id: id.into(),
+            bus,
+            options,
+            registry: Registry::default(),
+            reply_channels: Default::default(),
+            killed,
+        });
+        RpcServer { owner: Arc::new(Owner { inner }) }
     }
 
     /// The server id (`SRV_…`), sent in claims and responses.
     pub fn id(&self) -> &str {
-        &self.inner.id
+        &self.inner().id
     }
 
     /// The service name.
     pub fn service(&self) -> &str {
-        &self.inner.service
+        &self.inner().service
     }
 
     /// Stops serving `method` on `topics`, letting in-flight calls finish.
     pub async fn deregister(&self, method: &str, topics: &[String]) {
-        if let Some(handler) = self.inner.registry.remove(&registry::key(method, topics)) {
+        if let Some(handler) = self.inner().registry.remove(&registry::key(method, topics)) {
             handler.drain().await;
         }
     }
@@ -110,9 +147,9 @@ impl RpcServer {
         topics: Vec<String>,
         encode: impl FnOnce(&str) -> bytes::Bytes,
     ) -> Result<(), Error> {
-        let info = RpcInfo::new(Arc::clone(&self.inner.service), method, topics);
+        let info = RpcInfo::new(Arc::clone(&self.inner().service), method, topics);
         let channel = info.request_channel(method.queue());
-        let bus = &*self.inner.bus;
+        let bus = &*self.inner().bus;
         let frame = encode(outbound::local_name(bus, &channel));
         outbound::publish_frame(bus, &channel, frame).await
     }
@@ -120,25 +157,25 @@ impl RpcServer {
     /// Stops taking new requests and streams, waits for in-flight handlers
     /// and streams to finish, then unsubscribes everything.
     pub async fn shutdown(&self) {
-        let handlers = self.inner.registry.take_all();
-        futures_util::future::join_all(handlers.iter().map(|h| h.drain())).await;
+        self.inner().shutdown().await;
     }
 
     /// Stops at once: in-flight handlers are dropped, streams are closed with
     /// `unavailable` (EOF), everything is unsubscribed.
     pub async fn kill(&self) {
-        self.inner.killed.send_replace(true);
-        let handlers = self.inner.registry.take_all();
+        let inner = self.inner();
+        inner.killed.send_replace(true);
+        let handlers = inner.registry.take_all();
         futures_util::future::join_all(handlers.iter().map(|h| h.stop())).await;
     }
 
     /// Number of requests and streams being handled.
     pub fn in_flight(&self) -> usize {
-        self.inner.registry.in_flight()
+        self.inner().registry.in_flight()
     }
 
     pub(crate) fn inner(&self) -> &Arc<ServerInner> {
-        &self.inner
+        &self.owner.inner
     }
 }
 
@@ -171,25 +208,60 @@ impl ServerInner {
         outbound::publish(&*self.bus, channel, message).await
     }
 
-    /// Runs `work` as in-flight work of `handler`: counted for draining, and
-    /// dropped at once if the server is killed.
+    /// Runs `work` — anything that calls user code: affinity functions,
+    /// interceptors, handlers — on a task of its own, as in-flight work of
+    /// `handler`: counted for draining, and dropped at once if the server is
+    /// killed.
     ///
-    /// Decision: the work starts on the calling task (the one that delivered
-    /// the request, see `Subscription::run_inline`) and moves to a task of its
-    /// own at its first wait. A handler that answers without waiting costs no
-    /// task and no wake-up; one that computes long before its first `.await`
-    /// holds up the frames behind it on that subscription, so heavy handlers
-    /// should yield or use `spawn_blocking` (as on any async runtime).
+    /// Decision: user code never runs on the task that delivered the frame
+    /// (a broker connection's reader, the in-process publisher, a stream
+    /// method's frame loop), so a handler that computes or blocks before its
+    /// first `.await` cannot hold up other calls on the same connection. The
+    /// price is one task per request. Panics are caught where the work calls
+    /// user code (see `user_code`), so none unwinds through this task either.
     pub(crate) fn spawn_work(&self, handler: &registry::Handler, work: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(self.in_flight(handler, work));
+    }
+
+    /// Runs `work` — framework work that calls no user code, such as a claim
+    /// for a request without an affinity function — on the calling task up
+    /// to its first wait (then on a task of its own), as in-flight work of
+    /// `handler`. A claim that goes out at once costs no task and no wake-up.
+    pub(crate) fn start_here(&self, handler: &registry::Handler, work: impl Future<Output = ()> + Send + 'static) {
+        crate::here::run_here_first(self.in_flight(handler, work));
+    }
+
+    /// `work` counted as in flight for `handler` until it ends, and ended at
+    /// once if the server is killed.
+    fn in_flight(
+        &self,
+        handler: &registry::Handler,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let tracked = handler.in_flight.start();
         let mut killed = self.killed.subscribe();
-        crate::here::run_here_first(async move {
+        async move {
             let _tracked = tracked;
             tokio::select! {
                 () = crate::signal::raised(&mut killed) => {}
                 () = work => {}
             }
-        });
+        }
+    }
+
+    /// Stops taking work, waits for in-flight handlers and streams, then
+    /// unsubscribes everything.
+    async fn shutdown(&self) {
+        let handlers = self.registry.take_all();
+        futures_util::future::join_all(handlers.iter().map(|h| h.drain())).await;
+    }
+
+    /// Stops every handler without waiting (no runtime to wait on).
+    fn stop_now(&self) {
+        self.killed.send_replace(true);
+        for handler in self.registry.take_all() {
+            handler.stop_now();
+        }
     }
 
     pub(crate) fn ensure_running(&self) -> Result<(), Error> {

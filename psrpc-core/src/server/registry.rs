@@ -59,11 +59,16 @@ impl Handler {
 
     /// Unsubscribes at once; resolves when the subscriptions are gone.
     pub(crate) async fn stop(&self) {
-        self.phase.send_replace(Phase::Stopped);
+        self.stop_now();
         let task = self.task.lock().take();
         if let Some(task) = task {
             let _ = task.await;
         }
+    }
+
+    /// Tells the handler loop to unsubscribe and end, without waiting for it.
+    pub(crate) fn stop_now(&self) {
+        self.phase.send_replace(Phase::Stopped);
     }
 }
 

@@ -14,6 +14,7 @@ use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
 use super::typed::StreamMethod;
 use super::unary::next;
+use super::user_code;
 use crate::bus::Subscription;
 use crate::channel;
 use crate::context::RequestContext;
@@ -159,7 +160,8 @@ impl StreamLoop {
             return;
         }
         spawn_pump(Arc::clone(&core), frames_rx, self.server.killed.subscribe(), Error::stream_eof());
-        let result = self.method_impl.run(Arc::clone(&core), incoming, ctx).await;
+        let handler = async { self.method_impl.run(Arc::clone(&core), incoming, ctx).await };
+        let result = user_code::guarded(&self.info, handler).await;
         if core.err().is_none() {
             let _ = core.close(result.err(), true).await;
         }

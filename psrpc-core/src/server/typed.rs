@@ -7,11 +7,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
-use super::RpcServer;
+use super::{RpcServer, user_code};
 use crate::context::RequestContext;
 use crate::error::{Error, ErrorCode};
 use crate::info::MethodInfo;
@@ -31,6 +30,8 @@ pub(crate) type Decoded = Box<dyn Any + Send>;
 pub(crate) trait UnaryMethod: Send + Sync + 'static {
     /// Decodes a request; failure is a `malformed_request`.
     fn decode(&self, payload: Bytes) -> Result<Decoded, Error>;
+    /// Whether an affinity function (user code) scores requests.
+    fn has_affinity_fn(&self) -> bool;
     /// This server's affinity for the request (1 without an affinity function).
     fn affinity(&self, ctx: &RequestContext, request: &Decoded) -> f32;
     /// Runs the handler and encodes its response.
@@ -69,9 +70,13 @@ where
             .map_err(|e| Error::new(ErrorCode::MalformedRequest, e.to_string()))
     }
 
+    fn has_affinity_fn(&self) -> bool {
+        self.affinity.is_some()
+    }
+
     fn affinity(&self, ctx: &RequestContext, request: &Decoded) -> f32 {
         match (&self.affinity, request.downcast_ref::<Req>()) {
-            (Some(f), Some(req)) => guarded(|| f(ctx, req)),
+            (Some(f), Some(req)) => user_code::guarded_affinity(ctx.rpc_info(), || f(ctx, req)),
             _ => 1.0,
         }
     }
@@ -80,12 +85,8 @@ where
         let Ok(request) = request.downcast::<Req>() else {
             return Box::pin(async { Err(Error::new(ErrorCode::Internal, "request of the wrong type")) });
         };
-        let future = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.handler)(ctx, *request)));
-        Box::pin(async move {
-            let future = future.map_err(|_| panic_error())?;
-            let response = std::panic::AssertUnwindSafe(future).catch_unwind().await.map_err(|_| panic_error())??;
-            Ok(response.encode_payload())
-        })
+        let response = (self.handler)(ctx, *request);
+        Box::pin(async move { Ok(response.await?.encode_payload()) })
     }
 }
 
@@ -103,7 +104,7 @@ where
     F: Future<Output = Result<(), Error>> + Send + 'static,
 {
     fn affinity(&self, ctx: &RequestContext) -> f32 {
-        self.affinity.as_ref().map_or(1.0, |f| guarded(|| f(ctx)))
+        self.affinity.as_ref().map_or(1.0, |f| user_code::guarded_affinity(ctx.rpc_info(), || f(ctx)))
     }
 
     fn run(
@@ -113,21 +114,8 @@ where
         ctx: RequestContext,
     ) -> BoxFuture<'static, Result<(), Error>> {
         let stream = RpcStream::<Out, In>::new(core, incoming, Some(ctx));
-        let future = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.handler)(stream)));
-        Box::pin(async move {
-            let future = future.map_err(|_| panic_error())?;
-            std::panic::AssertUnwindSafe(future).catch_unwind().await.map_err(|_| panic_error())?
-        })
+        Box::pin((self.handler)(stream))
     }
-}
-
-/// A panicking affinity function counts as "do not claim".
-fn guarded(f: impl FnOnce() -> f32) -> f32 {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(-1.0)
-}
-
-fn panic_error() -> Error {
-    Error::new(ErrorCode::Internal, "handler panicked")
 }
 
 impl RpcServer {

@@ -13,6 +13,7 @@ use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
 use super::typed::{Decoded, UnaryMethod};
+use super::user_code;
 use crate::bus::{BusError, Subscription};
 use crate::context::RequestContext;
 use crate::envelope::{Request, Response};
@@ -112,7 +113,8 @@ impl UnaryLoop {
         }
     }
 
-    /// Starts handling one request frame.
+    /// Starts handling one request frame, on the task that delivered it:
+    /// decodes and routes it; user code runs on a task of its own.
     fn accept(self: &Arc<Self>, bytes: Bytes) {
         let queued = self.claims_queued_frames.then(|| bytes.clone());
         let request = match frame::decode_envelope::<Request>(bytes) {
@@ -123,12 +125,18 @@ impl UnaryLoop {
             return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
         }
         let this = Arc::clone(self);
-        self.server.spawn_work(&self.handler, async move { this.handle(request, queued).await });
+        let work = async move { this.handle(request, queued).await };
+        if self.require_claim && !self.method_impl.has_affinity_fn() {
+            // No user code runs before the client's decision: claim from here.
+            self.server.start_here(&self.handler, work);
+        } else {
+            self.server.spawn_work(&self.handler, work);
+        }
     }
 
     /// Handles one request; `queued` is its frame when the claim must be
-    /// published with `publish_claim`. A claimed request's handler runs on
-    /// the task that delivers the client's decision.
+    /// published with `publish_claim`. A claimed request's handler starts on
+    /// a task of its own once the client's decision arrives.
     async fn handle(self: Arc<Self>, mut request: Request, queued: Option<Bytes>) {
         let ctx = RequestContext::new(
             Arc::clone(&self.info),
@@ -164,10 +172,12 @@ impl UnaryLoop {
         self.pending.claim_then(&self.server, claim, queued.as_ref(), deadline, chosen).await;
     }
 
-    /// Runs the handler (within the request's deadline) and sends its outcome.
+    /// Runs the interceptors and the handler (within the request's deadline,
+    /// behind the panic boundary) and sends the outcome.
     async fn serve(&self, ctx: RequestContext, request: &Request, payload: Bytes, decoded: Decoded) {
         let deadline = ctx.deadline();
-        let Ok(outcome) = tokio::time::timeout_at(deadline, self.call(ctx, payload, decoded)).await else {
+        let call = user_code::guarded(&self.info, self.call(ctx, payload, decoded));
+        let Ok(outcome) = tokio::time::timeout_at(deadline, call).await else {
             return tracing::debug!(request = %request.request_id, "psrpc server: handler passed the deadline");
         };
         self.respond(request, outcome).await;

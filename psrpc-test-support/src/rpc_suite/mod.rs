@@ -11,6 +11,7 @@
 mod claims;
 mod fixtures;
 mod interceptors;
+mod isolation;
 mod lifecycle;
 mod multi;
 mod single;
@@ -20,6 +21,7 @@ mod subscriptions;
 pub use claims::*;
 pub use fixtures::{Ping, Pong, echo, ping};
 pub use interceptors::*;
+pub use isolation::*;
 pub use lifecycle::*;
 pub use multi::*;
 pub use single::*;
@@ -42,7 +44,10 @@ macro_rules! rpc_suite {
             streams_exchange_both_ways, stream_close_causes_reach_the_peer, stream_notices_a_vanished_peer, calls_keep_their_client_alive,
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
             shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,
-            server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered
+            server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered,
+            a_blocking_handler_does_not_delay_other_methods, interceptor_panic_is_internal_and_server_survives,
+            affinity_panic_is_no_claim, stream_handler_panic_closes_with_internal,
+            dropping_the_last_server_handle_stops_serving
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
