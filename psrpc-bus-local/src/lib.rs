@@ -133,6 +133,27 @@ impl LocalBus {
         LocalBus { inner: Arc::new(Inner { options, ..Inner::default() }) }
     }
 
+    /// The number of live subscriptions on this bus, over every channel: a
+    /// subscription counts from `subscribe` until it is dropped (or the bus
+    /// closes). Handy to check that nothing outlives its owner.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_core::BusError> {
+    /// use psrpc_bus_local::LocalBus;
+    /// use psrpc_core::{channel, MessageBus};
+    ///
+    /// let bus = LocalBus::new();
+    /// let sub = bus.subscribe(&channel::request_channel("Svc", "M", &[] as &[&str], false), 16).await?;
+    /// assert_eq!(bus.subscription_count(), 1);
+    /// drop(sub);
+    /// assert_eq!(bus.subscription_count(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscription_count(&self) -> usize {
+        let channels = self.inner.channels.read();
+        channels.values().map(|s| s.plain.read().len() + s.queue.read().len()).sum()
+    }
+
     fn check_open(&self) -> Result<(), BusError> {
         if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
     }

@@ -1,5 +1,5 @@
 //! A bus wrapper whose connection can be cut, to play a process that dies
-//! without a word.
+//! without a word, or stalled, to play a half-dead connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,27 +11,38 @@ use psrpc_core::bus::{BusError, MessageBus, Subscription};
 use psrpc_core::channel::Channel;
 
 /// Delegates to a bus until [`cut`](CuttableBus::cut); afterwards every
-/// publish is silently lost, as if the process had vanished.
+/// publish is silently lost, as if the process had vanished. After
+/// [`stall`](CuttableBus::stall) every publish waits forever instead, as on
+/// a connection that went quiet without closing.
 #[derive(Debug)]
 pub struct CuttableBus {
     inner: SharedBus,
     cut: AtomicBool,
+    stalled: AtomicBool,
 }
 
 impl CuttableBus {
     /// Wraps `inner`.
     pub fn new(inner: SharedBus) -> Arc<Self> {
-        Arc::new(CuttableBus { inner, cut: AtomicBool::new(false) })
+        Arc::new(CuttableBus { inner, cut: AtomicBool::new(false), stalled: AtomicBool::new(false) })
     }
 
     /// From now on, nothing this bus publishes arrives anywhere.
     pub fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
     }
+
+    /// From now on, every publish on this bus waits forever.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
 }
 
 impl MessageBus for CuttableBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
+        if self.stalled.load(Ordering::SeqCst) {
+            return Box::pin(std::future::pending());
+        }
         if self.cut.load(Ordering::SeqCst) {
             return Box::pin(async { Ok(()) });
         }
