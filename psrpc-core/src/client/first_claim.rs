@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::routes::Routes;
+use super::routes::{ClaimDecider, Routes};
 use super::select::qualifies;
 use crate::bus::SharedBus;
 use crate::channel::Channel;
@@ -58,33 +58,6 @@ impl FirstClaim {
         })
     }
 
-    /// Takes one claim: the first qualifying one, while the selection is
-    /// open, is answered with a claim response naming its server.
-    pub(crate) fn take(&self, claim: ClaimRequest) {
-        self.claims_seen.fetch_add(1, Ordering::AcqRel);
-        if !qualifies(&self.selection, &claim) {
-            return;
-        }
-        if self.state.compare_exchange(OPEN, DECIDED, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            return;
-        }
-        let decision = ClaimResponse { request_id: self.request_id.clone(), server_id: claim.server_id };
-        let (bus, channel, routes) = (Arc::clone(&self.bus), self.claim_response.clone(), self.routes.clone());
-        crate::here::run_here_first(async move {
-            let Err(e) = crate::outbound::publish(&*bus, &channel, &decision).await else { return };
-            if let Some(routes) = routes.upgrade() {
-                let failed = Response {
-                    request_id: decision.request_id.clone(),
-                    error: e.message().to_owned(),
-                    code: e.code().as_str().to_owned(),
-                    error_details: e.details().to_vec(),
-                    ..Default::default()
-                };
-                routes.responses.route(&decision.request_id, failed);
-            }
-        });
-    }
-
     /// Ends the selection at its timeout: fine if a claim already won,
     /// otherwise the call fails as Go psrpc's does (no claim, or none that
     /// qualified).
@@ -114,6 +87,35 @@ impl FirstClaim {
             () = sleep_until(selection_deadline) => self.close()?,
         }
         timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out())
+    }
+}
+
+impl ClaimDecider for FirstClaim {
+    /// Takes one claim: the first qualifying one, while the selection is
+    /// open, is answered with a claim response naming its server.
+    fn take(&self, claim: ClaimRequest) {
+        self.claims_seen.fetch_add(1, Ordering::AcqRel);
+        if !qualifies(&self.selection, &claim) {
+            return;
+        }
+        if self.state.compare_exchange(OPEN, DECIDED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        let decision = ClaimResponse { request_id: self.request_id.clone(), server_id: claim.server_id };
+        let (bus, channel, routes) = (Arc::clone(&self.bus), self.claim_response.clone(), self.routes.clone());
+        crate::here::run_here_first(async move {
+            let Err(e) = crate::outbound::publish(&*bus, &channel, &decision).await else { return };
+            if let Some(routes) = routes.upgrade() {
+                let failed = Response {
+                    request_id: decision.request_id.clone(),
+                    error: e.message().to_owned(),
+                    code: e.code().as_str().to_owned(),
+                    error_details: e.details().to_vec(),
+                    ..Default::default()
+                };
+                routes.responses.route(&decision.request_id, failed);
+            }
+        });
     }
 }
 

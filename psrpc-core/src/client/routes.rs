@@ -11,7 +11,6 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use super::first_claim::FirstClaim;
 use crate::envelope::{ClaimRequest, Response, Stream};
 
 const SHARDS: usize = 16;
@@ -28,22 +27,29 @@ impl<T> Route<T> for mpsc::Sender<T> {
     }
 }
 
+/// A selection decided where the claims arrive, on the dispatcher (see
+/// `first_claim`).
+pub(crate) trait ClaimDecider: Send + Sync + std::fmt::Debug {
+    /// Takes one claim for the call.
+    fn take(&self, claim: ClaimRequest);
+}
+
 /// Where a call's claims go: to the call's own selection, or decided at
 /// once on the dispatcher (first qualifying claim wins).
 #[derive(Clone, Debug)]
 pub(crate) enum ClaimRoute {
     /// The call selects among the claims it receives.
     Channel(mpsc::Sender<ClaimRequest>),
-    /// The first qualifying claim wins where it arrives.
-    FirstWins(Arc<FirstClaim>),
+    /// The claims are decided where they arrive.
+    Decided(Arc<dyn ClaimDecider>),
 }
 
 impl Route<ClaimRequest> for ClaimRoute {
     fn take(&self, claim: ClaimRequest) -> bool {
         match self {
             ClaimRoute::Channel(tx) => tx.take(claim),
-            ClaimRoute::FirstWins(first) => {
-                first.take(claim);
+            ClaimRoute::Decided(decider) => {
+                decider.take(claim);
                 true
             }
         }
@@ -158,9 +164,9 @@ impl RouteGuard {
         rx
     }
 
-    /// Routes the claims for `id` to `first`, which decides on the dispatcher.
-    pub(crate) fn first_claim(&mut self, id: &str, first: Arc<FirstClaim>) {
-        self.routes.claims.insert(id, ClaimRoute::FirstWins(first));
+    /// Routes the claims for `id` to `decider`, which decides on the dispatcher.
+    pub(crate) fn decided_claims(&mut self, id: &str, decider: Arc<dyn ClaimDecider>) {
+        self.routes.claims.insert(id, ClaimRoute::Decided(decider));
         self.entries.push((RouteKind::Claim, id.to_owned()));
     }
 

@@ -104,7 +104,7 @@ async fn unary_call(
         Some(selection) if first_qualifying_wins(&selection) => {
             let bus = std::sync::Arc::clone(&client.bus);
             let first = FirstClaim::new(&request_id, bus, target.claim_response.clone(), selection, &client.routes);
-            guard.first_claim(&request_id, std::sync::Arc::clone(&first));
+            guard.decided_claims(&request_id, std::sync::Arc::clone(&first) as _);
             (Some(first), None)
         }
         other => (None, other),

@@ -1,6 +1,8 @@
 //! The server's registered handlers and their lifecycle.
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -8,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::inflight::InFlight;
+use crate::bus::{BusError, Subscription};
 use crate::error::{Error, ErrorCode};
 
 /// Phases of a handler's life.
@@ -26,6 +29,14 @@ pub(crate) async fn next_phase(phase: &mut watch::Receiver<Phase>) -> Phase {
     match phase.changed().await {
         Ok(()) => *phase.borrow(),
         Err(_) => Phase::Stopped,
+    }
+}
+
+/// The next frame of an optional subscription (pending forever when absent).
+pub(crate) async fn next_frame(sub: &mut Option<Subscription>) -> Option<Result<Bytes, BusError>> {
+    match sub {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }
 

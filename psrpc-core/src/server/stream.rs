@@ -5,15 +5,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use super::Prepared;
 use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
-use super::registry::{Handler, Phase, next_phase};
-use super::typed::StreamMethod;
-use super::unary::next;
+use super::registry::{Handler, Phase, next_frame, next_phase};
 use super::user_code;
 use crate::bus::Subscription;
 use crate::channel;
@@ -24,6 +23,19 @@ use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::metadata::{self, unix_nanos};
 use crate::stream::{StreamCore, StreamSetup, spawn_pump};
+
+/// A stream method as the handler loop sees it.
+pub(crate) trait StreamMethod: Send + Sync + 'static {
+    /// This server's affinity for the stream (1 without an affinity function).
+    fn affinity(&self, ctx: &RequestContext) -> f32;
+    /// Runs the handler over the accepted stream.
+    fn run(
+        &self,
+        core: Arc<StreamCore>,
+        incoming: mpsc::Receiver<Bytes>,
+        ctx: RequestContext,
+    ) -> BoxFuture<'static, Result<(), Error>>;
+}
 
 /// Subscribes the stream (and claim) channels of `method` on `topics` and
 /// starts its handler loop.
@@ -75,12 +87,12 @@ impl StreamLoop {
                     Phase::Draining => accepting = false,
                     Phase::Running => {}
                 },
-                frame = next(&mut frames) => match frame {
+                frame = next_frame(&mut frames) => match frame {
                     Some(Ok(bytes)) => this.route(bytes, accepting),
                     Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: stream frames lost"),
                     None => frames = None,
                 },
-                frame = next(&mut claims) => {
+                frame = next_frame(&mut claims) => {
                     if !this.pending.on_frame(frame) {
                         claims = None;
                     }

@@ -1,7 +1,6 @@
 //! Typed registration: adapts user handlers over [`Payload`] types to the
 //! byte-level handler loops.
 
-use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -10,6 +9,8 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use super::stream::StreamMethod;
+use super::unary::{Decoded, UnaryMethod};
 use super::{RpcServer, user_code};
 use crate::context::RequestContext;
 use crate::error::{Error, ErrorCode};
@@ -22,34 +23,6 @@ pub type AffinityFn<Req> = Arc<dyn Fn(&RequestContext, &Req) -> f32 + Send + Syn
 
 /// Computes a server's affinity for a stream; negative means "do not claim".
 pub type StreamAffinityFn = Arc<dyn Fn(&RequestContext) -> f32 + Send + Sync>;
-
-/// A decoded request, typed by the method that decoded it.
-pub(crate) type Decoded = Box<dyn Any + Send>;
-
-/// A unary method as the handler loop sees it.
-pub(crate) trait UnaryMethod: Send + Sync + 'static {
-    /// Decodes a request; failure is a `malformed_request`.
-    fn decode(&self, payload: Bytes) -> Result<Decoded, Error>;
-    /// Whether an affinity function (user code) scores requests.
-    fn has_affinity_fn(&self) -> bool;
-    /// This server's affinity for the request (1 without an affinity function).
-    fn affinity(&self, ctx: &RequestContext, request: &Decoded) -> f32;
-    /// Runs the handler and encodes its response.
-    fn call(&self, ctx: RequestContext, request: Decoded) -> BoxFuture<'static, Result<Bytes, Error>>;
-}
-
-/// A stream method as the handler loop sees it.
-pub(crate) trait StreamMethod: Send + Sync + 'static {
-    /// This server's affinity for the stream (1 without an affinity function).
-    fn affinity(&self, ctx: &RequestContext) -> f32;
-    /// Runs the handler over the accepted stream.
-    fn run(
-        &self,
-        core: Arc<StreamCore>,
-        incoming: mpsc::Receiver<Bytes>,
-        ctx: RequestContext,
-    ) -> BoxFuture<'static, Result<(), Error>>;
-}
 
 struct TypedUnary<Req, Resp, H> {
     handler: H,

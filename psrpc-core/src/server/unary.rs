@@ -12,9 +12,8 @@ use super::Prepared;
 use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
-use super::typed::{Decoded, UnaryMethod};
 use super::user_code;
-use crate::bus::{BusError, Subscription};
+use crate::bus::Subscription;
 use crate::context::RequestContext;
 use crate::envelope::{Request, Response};
 use crate::error::Error;
@@ -22,6 +21,21 @@ use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::ServerUnaryNext;
 use crate::metadata::unix_nanos;
+
+/// A decoded request, typed by the method that decoded it.
+pub(crate) type Decoded = Box<dyn std::any::Any + Send>;
+
+/// A unary method as the handler loop sees it.
+pub(crate) trait UnaryMethod: Send + Sync + 'static {
+    /// Decodes a request; failure is a `malformed_request`.
+    fn decode(&self, payload: Bytes) -> Result<Decoded, Error>;
+    /// Whether an affinity function (user code) scores requests.
+    fn has_affinity_fn(&self) -> bool;
+    /// This server's affinity for the request (1 without an affinity function).
+    fn affinity(&self, ctx: &RequestContext, request: &Decoded) -> f32;
+    /// Runs the handler and encodes its response.
+    fn call(&self, ctx: RequestContext, request: Decoded) -> BoxFuture<'static, Result<Bytes, Error>>;
+}
 
 /// Subscribes the request (and claim) channels of `method` on `topics` and
 /// starts its handler loop.
@@ -224,14 +238,6 @@ impl UnaryLoop {
 async fn until_ended<F: Future<Output = ()>>(inline: &mut Option<std::pin::Pin<Box<F>>>) {
     match inline {
         Some(f) => f.as_mut().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The next frame of an optional subscription (pending forever when absent).
-pub(super) async fn next(sub: &mut Option<Subscription>) -> Option<Result<Bytes, BusError>> {
-    match sub {
-        Some(s) => s.recv().await,
         None => std::future::pending().await,
     }
 }
