@@ -24,6 +24,7 @@ pub mod info;
 pub mod interceptor;
 pub mod members;
 pub mod metadata;
+pub mod observe;
 pub mod options;
 mod outbound;
 pub mod payload;

@@ -14,6 +14,7 @@ use crate::interceptor::{
     StreamInterceptor,
 };
 use crate::metadata::Metadata;
+use crate::observe::SharedObserver;
 
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,6 +49,8 @@ pub struct ClientOptions {
     pub request_hooks: Vec<RequestHook>,
     /// Called with each response (every response of a multi-RPC).
     pub response_hooks: Vec<ResponseHook>,
+    /// Receives a report of every call (see [`observe`](crate::observe)).
+    pub observer: Option<SharedObserver>,
 }
 
 impl Default for ClientOptions {
@@ -63,6 +66,7 @@ impl Default for ClientOptions {
             stream_interceptors: Vec::new(),
             request_hooks: Vec::new(),
             response_hooks: Vec::new(),
+            observer: None,
         }
     }
 }
@@ -80,6 +84,7 @@ impl fmt::Debug for ClientOptions {
             .field("stream_interceptors", &self.stream_interceptors.len())
             .field("request_hooks", &self.request_hooks.len())
             .field("response_hooks", &self.response_hooks.len())
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -154,6 +159,13 @@ impl ClientOptions {
         self.response_hooks.push(hook);
         self
     }
+
+    /// Sets the observer that receives a report of every call.
+    #[must_use]
+    pub fn observer(mut self, observer: SharedObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
 }
 
 /// Options of an [`RpcServer`](crate::server::RpcServer).
@@ -172,6 +184,8 @@ pub struct ServerOptions {
     pub unary_interceptors: Vec<Arc<dyn ServerUnaryInterceptor>>,
     /// Stream interceptors, first registered sees events first.
     pub stream_interceptors: Vec<Arc<dyn StreamInterceptor>>,
+    /// Receives a report of every request, claim and stream (see [`observe`](crate::observe)).
+    pub observer: Option<SharedObserver>,
 }
 
 impl Default for ServerOptions {
@@ -183,6 +197,7 @@ impl Default for ServerOptions {
             stream_keepalive: StreamKeepalive::default(),
             unary_interceptors: Vec::new(),
             stream_interceptors: Vec::new(),
+            observer: None,
         }
     }
 }
@@ -196,6 +211,7 @@ impl fmt::Debug for ServerOptions {
             .field("stream_keepalive", &self.stream_keepalive)
             .field("unary_interceptors", &self.unary_interceptors.len())
             .field("stream_interceptors", &self.stream_interceptors.len())
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -240,6 +256,13 @@ impl ServerOptions {
     #[must_use]
     pub fn stream_interceptor(mut self, interceptor: impl StreamInterceptor) -> Self {
         self.stream_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Sets the observer that receives a report of every request, claim and stream.
+    #[must_use]
+    pub fn observer(mut self, observer: SharedObserver) -> Self {
+        self.observer = Some(observer);
         self
     }
 }

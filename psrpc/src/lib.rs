@@ -56,6 +56,7 @@ pub use psrpc_core::interceptor::{
     ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,
 };
 pub use psrpc_core::metadata::Metadata;
+pub use psrpc_core::observe;
 pub use psrpc_core::options::{
     Claim, ClientOptions, RequestOptions, SelectionOptions, ServerOptions, StreamKeepalive, StreamOptions,
 };

@@ -20,6 +20,7 @@ use crate::id;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::{ClientMultiInterceptor, ResponseHook, UnaryCall};
 use crate::metadata::unix_nanos;
+use crate::observe::{Role, SharedObserver};
 use crate::options::RequestOptions;
 use crate::payload::Payload;
 
@@ -45,6 +46,7 @@ impl RpcClient {
     ) -> Result<MultiResponses<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
+        let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
         let mut call = UnaryCall { payload: request.encode_payload(), options };
         for hook in &client.options.request_hooks {
@@ -87,6 +89,13 @@ impl RpcClient {
                 request: call.payload,
                 interceptors: client.options.multi_interceptors.clone(),
                 hooks: client.options.response_hooks.clone(),
+                report: client.options.observer.clone().map(|observer| MultiReport {
+                    observer,
+                    started,
+                    responses: 0,
+                    errors: 0,
+                    response_bytes: 0,
+                }),
             },
             _message: std::marker::PhantomData,
         })
@@ -115,6 +124,16 @@ struct Observers {
     request: Bytes,
     interceptors: Vec<Arc<dyn ClientMultiInterceptor>>,
     hooks: Vec<ResponseHook>,
+    report: Option<MultiReport>,
+}
+
+/// What the observer hears when the call ends.
+struct MultiReport {
+    observer: SharedObserver,
+    started: Instant,
+    responses: usize,
+    errors: usize,
+    response_bytes: usize,
 }
 
 impl<T> std::fmt::Debug for MultiResponses<T> {
@@ -160,13 +179,19 @@ impl<T: Payload> MultiResponses<T> {
     fn finish(&mut self) {
         if !self.done {
             self.done = true;
-            for interceptor in &self.observers.interceptors {
-                interceptor.on_close(&self.observers.info);
+            let observers = &self.observers;
+            for interceptor in &observers.interceptors {
+                interceptor.on_close(&observers.info);
+            }
+            if let Some(r) = &observers.report {
+                let (elapsed, request_bytes) = (r.started.elapsed(), observers.request.len());
+                let (info, responses, errors) = (&observers.info, r.responses, r.errors);
+                r.observer.on_multi(Role::Client, info, elapsed, responses, errors, request_bytes, r.response_bytes);
             }
         }
     }
 
-    fn convert(&self, res: envelope::Response) -> Response<T> {
+    fn convert(&mut self, res: envelope::Response) -> Response<T> {
         let mut result = if res.error.is_empty() {
             Ok(res.raw_response)
         } else {
@@ -177,6 +202,15 @@ impl<T: Payload> MultiResponses<T> {
         }
         for hook in &self.observers.hooks {
             hook(&self.observers.info, &self.observers.request, result.as_ref());
+        }
+        if let Some(report) = &mut self.observers.report {
+            match &result {
+                Ok(bytes) => {
+                    (report.responses, report.response_bytes) =
+                        (report.responses + 1, report.response_bytes + bytes.len())
+                }
+                Err(_) => report.errors += 1,
+            }
         }
         let result = result.and_then(|bytes| {
             T::decode_payload(bytes).map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))

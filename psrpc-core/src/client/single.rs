@@ -19,6 +19,7 @@ use crate::id;
 use crate::info::MethodInfo;
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
 use crate::metadata::unix_nanos;
+use crate::observe::Role;
 use crate::options::RequestOptions;
 use crate::payload::Payload;
 
@@ -48,6 +49,7 @@ impl RpcClient {
             let message = "server-id routing needs an affinity method: a queue method reaches one server the bus picks";
             return Err(Error::new(ErrorCode::InvalidArgument, message));
         }
+        let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
         let info = &target.info;
         let payload = request.encode_payload();
@@ -65,6 +67,11 @@ impl RpcClient {
 
         for hook in &client.options.response_hooks {
             hook(info, &payload, outcome.as_ref().map(|r| &r.message));
+        }
+        if let Some(observer) = &client.options.observer {
+            let response_bytes = outcome.as_ref().map_or(0, |r| r.message.len());
+            let result = outcome.as_ref().map(|_| ());
+            observer.on_unary(Role::Client, info, started.elapsed(), result, payload.len(), response_bytes);
         }
         let reply = outcome?;
         let message =

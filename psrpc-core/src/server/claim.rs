@@ -12,6 +12,8 @@ use bytes::Bytes;
 use super::ServerInner;
 use crate::bus::BusError;
 use crate::envelope::{ClaimRequest, ClaimResponse};
+use crate::info::RpcInfo;
+use crate::observe::{ClaimOutcome, SharedObserver};
 use crate::{frame, outbound};
 
 /// One claim a server makes for a request.
@@ -26,8 +28,33 @@ pub(crate) struct Claim<'a> {
 }
 
 /// What a claim does once the client decided: called with the chosen
-/// server's id.
+/// server's id (empty when another process took the request first).
 type OnDecision = Box<dyn FnOnce(&str) + Send>;
+
+/// Reports how a claim ended to the server's observer: won or lost when
+/// the decision is seen, timed out when the claim is dropped undecided.
+struct ClaimReport {
+    observer: SharedObserver,
+    info: RpcInfo,
+    sent: Instant,
+    reported: bool,
+}
+
+impl ClaimReport {
+    fn decided(mut self, won: bool) {
+        self.reported = true;
+        let outcome = if won { ClaimOutcome::Won } else { ClaimOutcome::Lost };
+        self.observer.on_claim(&self.info, outcome, self.sent.elapsed());
+    }
+}
+
+impl Drop for ClaimReport {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.observer.on_claim(&self.info, ClaimOutcome::TimedOut, self.sent.elapsed());
+        }
+    }
+}
 
 /// A claim waiting for the client's decision.
 struct Waiting {
@@ -108,14 +135,25 @@ impl PendingClaims {
     pub(crate) async fn claim_then(
         &self,
         server: &ServerInner,
+        info: &RpcInfo,
         claim: Claim<'_>,
         queued: Option<&Bytes>,
         deadline: Instant,
         chosen: impl FnOnce() + Send + 'static,
     ) {
         let me = std::sync::Arc::clone(&server.id);
+        let report = server.options.observer.as_ref().map(|observer| ClaimReport {
+            observer: std::sync::Arc::clone(observer),
+            info: info.clone(),
+            sent: Instant::now(),
+            reported: false,
+        });
         let on_decision: OnDecision = Box::new(move |winner| {
-            if *winner == *me {
+            let won = *winner == *me;
+            if let Some(report) = report {
+                report.decided(won);
+            }
+            if won {
                 chosen();
             }
         });
@@ -132,7 +170,10 @@ impl PendingClaims {
         };
         match published {
             Ok(true) => {}
-            Ok(false) => self.forget(claim.request_id),
+            // Another process took the request: a lost claim.
+            Ok(false) => {
+                self.decide(&ClaimResponse { request_id: claim.request_id.to_owned(), server_id: String::new() })
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "psrpc server: claim not sent");
                 self.forget(claim.request_id);
@@ -142,10 +183,10 @@ impl PendingClaims {
 
     /// Publishes `claim` (see [`claim_then`](Self::claim_then)) and waits up
     /// to `wait` for the decision; true if this server was chosen.
-    pub(crate) async fn claim(&self, server: &ServerInner, claim: Claim<'_>, wait: Duration) -> bool {
+    pub(crate) async fn claim(&self, server: &ServerInner, info: &RpcInfo, claim: Claim<'_>, wait: Duration) -> bool {
         let (tx, rx) = oneshot::channel();
         let deadline = Instant::now() + wait;
-        self.claim_then(server, claim, None, deadline, move || {
+        self.claim_then(server, info, claim, None, deadline, move || {
             let _ = tx.send(());
         })
         .await;

@@ -144,7 +144,7 @@ impl StreamLoop {
             }
             let wait = metadata::until(open.expiry);
             let claim = Claim { client_id: &open_body.node_id, request_id: &open.request_id, affinity };
-            if !self.pending.claim(&self.server, claim, wait).await {
+            if !self.pending.claim(&self.server, &self.info, claim, wait).await {
                 return;
             }
         }

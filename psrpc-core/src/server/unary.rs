@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::Prepared;
 use super::ServerInner;
@@ -21,6 +22,7 @@ use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::ServerUnaryNext;
 use crate::metadata::unix_nanos;
+use crate::observe::Role;
 
 /// A decoded request, typed by the method that decoded it.
 pub(crate) type Decoded = Box<dyn std::any::Any + Send>;
@@ -135,8 +137,15 @@ impl UnaryLoop {
             Ok(r) => r,
             Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping request frame"),
         };
+        let observer = self.server.options.observer.as_deref();
         if request.expiry <= unix_nanos(SystemTime::now()) {
+            if let Some(observer) = observer {
+                observer.on_request_expired(&self.info);
+            }
             return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
+        }
+        if let Some(observer) = observer {
+            observer.on_request_received(&self.info);
         }
         let this = Arc::clone(self);
         let work = async move { this.handle(request, queued).await };
@@ -183,17 +192,32 @@ impl UnaryLoop {
             drop(waiting);
         };
         let claim = Claim { client_id: &client_id, request_id: &request_id, affinity };
-        self.pending.claim_then(&self.server, claim, queued.as_ref(), deadline, chosen).await;
+        self.pending.claim_then(&self.server, &self.info, claim, queued.as_ref(), deadline, chosen).await;
     }
 
     /// Runs the interceptors and the handler (within the request's deadline,
     /// behind the panic boundary) and sends the outcome.
     async fn serve(&self, ctx: RequestContext, request: &Request, payload: Bytes, decoded: Decoded) {
         let deadline = ctx.deadline();
+        let started = Instant::now();
+        let request_bytes = payload.len();
         let call = user_code::guarded(&self.info, self.call(ctx, payload, decoded));
-        let Ok(outcome) = tokio::time::timeout_at(deadline, call).await else {
+        let outcome = tokio::time::timeout_at(deadline, call).await;
+        let passed_deadline = outcome.is_err();
+        let outcome = outcome.unwrap_or_else(|_| Err(Error::request_timed_out()));
+        if let Some(observer) = &self.server.options.observer {
+            let (elapsed, response_bytes) = (started.elapsed(), outcome.as_ref().map_or(0, Bytes::len));
+            if self.info.multi {
+                let (ok, failed) = if outcome.is_ok() { (1, 0) } else { (0, 1) };
+                observer.on_multi(Role::Server, &self.info, elapsed, ok, failed, request_bytes, response_bytes);
+            } else {
+                let result = outcome.as_ref().map(|_| ());
+                observer.on_unary(Role::Server, &self.info, elapsed, result, request_bytes, response_bytes);
+            }
+        }
+        if passed_deadline {
             return tracing::debug!(request = %request.request_id, "psrpc server: handler passed the deadline");
-        };
+        }
         self.respond(request, outcome).await;
     }
 

@@ -14,6 +14,7 @@ mod interceptors;
 mod isolation;
 mod lifecycle;
 mod multi;
+mod observe;
 mod single;
 mod streams;
 mod subscriptions;
@@ -24,6 +25,7 @@ pub use interceptors::*;
 pub use isolation::*;
 pub use lifecycle::*;
 pub use multi::*;
+pub use observe::*;
 pub use single::*;
 pub use streams::*;
 pub use subscriptions::*;
@@ -47,7 +49,7 @@ macro_rules! rpc_suite {
             server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered,
             a_blocking_handler_does_not_delay_other_methods, interceptor_panic_is_internal_and_server_survives,
             affinity_panic_is_no_claim, stream_handler_panic_closes_with_internal,
-            dropping_the_last_server_handle_stops_serving
+            dropping_the_last_server_handle_stops_serving, observers_hear_calls_claims_and_expiries
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

@@ -1,0 +1,162 @@
+//! Observing calls: the one interface the engines report to, for metrics
+//! and logs.
+//!
+//! An [`Observer`] installed on a client ([`ClientOptions::observer`]) or a
+//! server ([`ServerOptions::observer`]) is called at the points Go psrpc's
+//! metrics middleware reports — every unary and multi call, stream opens,
+//! sends, receives and closes — and at the server-side points of the claim
+//! exchange that middleware cannot see: requests received, requests that
+//! expired before they were handled, and how each claim ended. Every method
+//! has an empty default; with no observer installed the engines skip the
+//! reports entirely (one branch per point).
+//!
+//! Observers run on the engine's tasks, some of them a connection's reader:
+//! keep them quick (count, record into a histogram) and never block.
+//!
+//! [`ClientOptions::observer`]: crate::options::ClientOptions::observer
+//! [`ServerOptions::observer`]: crate::options::ServerOptions::observer
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Duration;
+//! use psrpc::observe::{Observer, Role};
+//! use psrpc::{Error, RpcInfo};
+//!
+//! /// Counts failed calls.
+//! #[derive(Default)]
+//! struct Failures(AtomicUsize);
+//!
+//! impl Observer for Failures {
+//!     fn on_unary(&self, _: Role, _: &RpcInfo, _: Duration, outcome: Result<(), &Error>, _: usize, _: usize) {
+//!         if outcome.is_err() {
+//!             self.0.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!     }
+//! }
+//!
+//! let failures = Arc::new(Failures::default());
+//! let options = psrpc::ClientOptions::default().observer(failures.clone());
+//! # let _ = options;
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::info::RpcInfo;
+
+/// Which end of a call reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The calling side.
+    Client,
+    /// The serving side.
+    Server,
+}
+
+impl Role {
+    /// `"client"` or `"server"` (the label Go psrpc's metrics use).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::observe::Role::Server.as_str(), "server");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        }
+    }
+}
+
+/// How a server's claim for a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClaimOutcome {
+    /// The client chose this server.
+    Won,
+    /// The client chose another server.
+    Lost,
+    /// No decision came before the request expired (or the claim could not
+    /// be sent).
+    TimedOut,
+}
+
+impl ClaimOutcome {
+    /// `"won"`, `"lost"` or `"timed_out"`.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::observe::ClaimOutcome::TimedOut.as_str(), "timed_out");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimOutcome::Won => "won",
+            ClaimOutcome::Lost => "lost",
+            ClaimOutcome::TimedOut => "timed_out",
+        }
+    }
+}
+
+/// Receives reports of calls. See the [module docs](self).
+///
+/// Byte counts are the encoded sizes of the user messages (request,
+/// response, stream message), as Go psrpc counts them.
+#[allow(unused_variables)]
+pub trait Observer: Send + Sync + 'static {
+    /// A single-response call ended. Client: the whole call, interceptors
+    /// included; server: the interceptors and handler of one request.
+    fn on_unary(
+        &self,
+        role: Role,
+        info: &RpcInfo,
+        elapsed: Duration,
+        outcome: Result<(), &Error>,
+        request_bytes: usize,
+        response_bytes: usize,
+    ) {
+    }
+
+    /// A multi call ended. Client: every response it read (`responses`
+    /// answered, `errors` failed); server: one server's handling (one
+    /// response or one error).
+    #[allow(clippy::too_many_arguments)]
+    fn on_multi(
+        &self,
+        role: Role,
+        info: &RpcInfo,
+        elapsed: Duration,
+        responses: usize,
+        errors: usize,
+        request_bytes: usize,
+        response_bytes: usize,
+    ) {
+    }
+
+    /// A stream was opened (client: the server acknowledged the open;
+    /// server: the stream was accepted).
+    fn on_stream_open(&self, role: Role, info: &RpcInfo) {}
+
+    /// A stream closed, with its cause.
+    fn on_stream_close(&self, role: Role, info: &RpcInfo, cause: &Error) {}
+
+    /// A stream message was sent (acknowledged by the peer) or failed.
+    fn on_stream_send(&self, role: Role, info: &RpcInfo, elapsed: Duration, outcome: Result<(), &Error>, bytes: usize) {
+    }
+
+    /// A stream message arrived.
+    fn on_stream_recv(&self, role: Role, info: &RpcInfo, bytes: usize) {}
+
+    /// Server: a request arrived for a method it serves (before any claim).
+    fn on_request_received(&self, info: &RpcInfo) {}
+
+    /// Server: a request arrived after its expiry and was dropped unhandled.
+    fn on_request_expired(&self, info: &RpcInfo) {}
+
+    /// Server: a claim ended; `wait` is the time from sending the claim to
+    /// the client's decision (or to giving up).
+    fn on_claim(&self, info: &RpcInfo, outcome: ClaimOutcome, wait: Duration) {}
+}
+
+/// An observer shared by clients and servers.
+pub type SharedObserver = Arc<dyn Observer>;

@@ -1,0 +1,132 @@
+//! Observers hear every call on both ends, and the server-side points of
+//! the claim exchange.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use psrpc_core::envelope::Request;
+use psrpc_core::metadata::unix_nanos;
+use psrpc_core::observe::{ClaimOutcome, Observer, Role};
+use psrpc_core::options::{RequestOptions, ServerOptions};
+use psrpc_core::{Error, ErrorCode, RequestContext, RpcInfo, RpcServer, channel, frame};
+use tokio::time::Instant;
+
+use super::fixtures::*;
+use crate::BusFactory;
+
+/// Every report, as one line of text.
+#[derive(Debug, Default)]
+pub struct Recorder(Mutex<Vec<String>>);
+
+impl Recorder {
+    /// How many reports equal `line`.
+    fn count(&self, line: &str) -> usize {
+        self.0.lock().iter().filter(|l| *l == line).count()
+    }
+
+    /// Waits (at most 5 s) until `line` was reported `n` times.
+    async fn until(&self, line: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.count(line) < n {
+            assert!(Instant::now() < deadline, "never heard {n} × {line:?}: {:?}", self.0.lock());
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn push(&self, line: String) {
+        self.0.lock().push(line);
+    }
+}
+
+fn code(outcome: Result<(), &Error>) -> &'static str {
+    outcome.map_or_else(|e| e.code().as_str(), |()| "ok")
+}
+
+impl Observer for Recorder {
+    fn on_unary(&self, role: Role, info: &RpcInfo, _: Duration, outcome: Result<(), &Error>, req: usize, res: usize) {
+        self.push(format!("{} unary {} {} {req}>{res}", role.as_str(), info.method, code(outcome)));
+    }
+
+    fn on_multi(&self, role: Role, info: &RpcInfo, _: Duration, ok: usize, failed: usize, _: usize, _: usize) {
+        self.push(format!("{} multi {} {ok}/{failed}", role.as_str(), info.method));
+    }
+
+    fn on_request_received(&self, info: &RpcInfo) {
+        self.push(format!("received {}", info.method));
+    }
+
+    fn on_request_expired(&self, info: &RpcInfo) {
+        self.push(format!("expired {}", info.method));
+    }
+
+    fn on_claim(&self, info: &RpcInfo, outcome: ClaimOutcome, _: Duration) {
+        self.push(format!("claim {} {}", info.method, outcome.as_str()));
+    }
+}
+
+/// Client and server observers hear unary calls (with their outcome and
+/// sizes), multi calls, received and expired requests, and won and lost
+/// claims.
+pub async fn observers_hear_calls_claims_and_expiries(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let heard = Arc::new(Recorder::default());
+    let options = || ServerOptions::default().observer(heard.clone());
+    let mut servers = Vec::new();
+    for affinity in [0.9, 0.1] {
+        let s = RpcServer::new(svc.clone(), factory.connect().await, options());
+        serve_echo(&s, &AFFINITY, &[], Some(affinity)).await;
+        serve_echo(&s, &MULTI, &[], None).await;
+        servers.push(s);
+    }
+    let failing = |_: RequestContext, _: Ping| async { Err::<Pong, _>(Error::new(ErrorCode::NotFound, "nope")) };
+    servers[0].register_unary(&SHARD, vec!["t".into()], failing, None).await.expect("register");
+    let client_heard = Arc::new(Recorder::default());
+    let client = client_on(factory.connect().await, &svc, client_options().observer(client_heard.clone())).await;
+
+    let reply = client
+        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("hi"), RequestOptions::default())
+        .await
+        .expect("reply");
+    assert_eq!(reply.server_id, servers[0].id());
+    let sizes = format!("{}>{}", prost::Message::encoded_len(&ping("hi")), prost::Message::encoded_len(&reply.message));
+    assert_eq!(client_heard.count(&format!("client unary Affine ok {sizes}")), 1);
+    heard.until(&format!("server unary Affine ok {sizes}"), 1).await;
+    heard.until("received Affine", 2).await;
+    heard.until("claim Affine won", 1).await;
+    heard.until("claim Affine lost", 1).await;
+
+    let err = client
+        .request_single::<Ping, Pong>(&SHARD, vec!["t".into()], &ping("x"), RequestOptions::default())
+        .await
+        .expect_err("fails");
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    let request_bytes = prost::Message::encoded_len(&ping("x"));
+    assert_eq!(client_heard.count(&format!("client unary Shard not_found {request_bytes}>0")), 1);
+    heard.until(&format!("server unary Shard not_found {request_bytes}>0"), 1).await;
+
+    let answers = client
+        .request_multi::<Ping, Pong>(&MULTI, vec![], &ping("all"), RequestOptions::default().expected_responses(2))
+        .await
+        .expect("multi")
+        .collect_all()
+        .await;
+    assert_eq!(answers.len(), 2);
+    assert_eq!(client_heard.count("client multi Everyone 2/0"), 1);
+    heard.until("server multi Everyone 1/0", 2).await;
+
+    let stale = Request {
+        request_id: "REQ_stale0000001".into(),
+        client_id: "CLI_nobody000001".into(),
+        sent_at: unix_nanos(SystemTime::now() - Duration::from_secs(10)),
+        expiry: unix_nanos(SystemTime::now() - Duration::from_secs(5)),
+        raw_request: Bytes::from(prost::Message::encode_to_vec(&ping("old"))),
+        ..Default::default()
+    };
+    let bus = factory.connect().await;
+    let ch = channel::request_channel(&svc, "Shard", &["t"], true);
+    let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
+    bus.publish(&ch, frame::encode_envelope(&stale, local)).await.expect("publish");
+    heard.until("expired Shard", 1).await;
+}
