@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use psrpc::{ClientOptions, RequestOptions, SharedBus};
 use psrpc_examples::my_service::{MyRequest, MyServiceClient, MyUpdate};
-use psrpc_examples::my_service_app::{PUBLISH_PERIOD, run_client, run_server};
+use psrpc_examples::my_service_app::{PUBLISH_PERIOD, run_both, run_client, run_server};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
 use tokio::sync::oneshot;
@@ -67,6 +67,14 @@ async fn a_client_following_updates_stops_when_told() {
     client.await.expect("no panic").expect("every call worked, then a clean stop");
     stop_server.send(()).expect("server running");
     server.await.expect("no panic").expect("drained");
+}
+
+#[tokio::test(start_paused = true)]
+async fn both_roles_in_one_process_succeed_and_a_stop_before_the_end_is_an_error() {
+    let local = || -> SharedBus { std::sync::Arc::new(psrpc::local::LocalBus::new()) };
+    run_both(local(), "eu", std::future::pending()).await.expect("every call works");
+    let stopped = run_both(local(), "eu", std::future::ready(())).await;
+    assert!(stopped.is_err(), "stopped at once, yet reported success");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
