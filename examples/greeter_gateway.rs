@@ -8,7 +8,9 @@
 //! curl -s -o /dev/null -w '%{http_code}\n' localhost:8080/greet -H 'content-type: application/json' -d '{"name":""}'   # 400
 //! ```
 //! `--bus nats://…|redis://…`, `--role server|client|both` (client = the
-//! gateway), `--listen ADDR` (default 127.0.0.1:8080).
+//! gateway), `--listen ADDR` (default 127.0.0.1:8080). Runs until SIGINT or
+//! SIGTERM, then drains: the gateway finishes the requests it has, the client
+//! closes, the servers shut down.
 
 use std::sync::Arc;
 
@@ -66,6 +68,11 @@ async fn greet(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let stop = psrpc_examples::shutdown_signal()?;
+    let stop = async {
+        let signal = stop.await;
+        println!("{signal}: draining");
+    };
     let role = psrpc_examples::flag("--role").unwrap_or_else(|| "both".into());
     let listen = psrpc_examples::flag("--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
     let bus = psrpc_examples::bus_from_args().await?;
@@ -78,17 +85,20 @@ async fn main() -> anyhow::Result<()> {
     }
     if role == "client" || role == "both" {
         let client = Arc::new(GreeterClient::new(bus, ClientOptions::default()).await?);
-        let app = Router::new().route("/greet", post(greet)).with_state(client);
+        let app = Router::new().route("/greet", post(greet)).with_state(Arc::clone(&client));
         let listener = tokio::net::TcpListener::bind(&listen).await?;
         println!(
             "gateway on http://{listen}/greet  (curl -s {listen}/greet -H 'content-type: application/json' -d '{{\"name\":\"ada\"}}')"
         );
-        axum::serve(listener, app).with_graceful_shutdown(async { drop(tokio::signal::ctrl_c().await) }).await?;
+        // Stops accepting on a signal and lets requests in progress finish.
+        axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+        client.engine().close().await;
     } else {
-        tokio::signal::ctrl_c().await?;
+        stop.await;
     }
     for server in servers {
         server.shutdown().await;
     }
+    println!("drained");
     Ok(())
 }

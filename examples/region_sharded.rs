@@ -7,6 +7,7 @@
 //! cargo run --example region_sharded -- --bus nats://127.0.0.1:4222 --role server --region eu-west
 //! cargo run --example region_sharded -- --bus nats://127.0.0.1:4222 --role client --region eu-west
 //! ```
+//! `--role server` serves until SIGINT or SIGTERM, then drains.
 
 use std::time::Duration;
 
@@ -80,19 +81,23 @@ async fn query(bus: SharedBus, regions: &[&str]) -> anyhow::Result<()> {
             healthy.len()
         );
     }
+    client.engine().close().await;
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let stop = psrpc_examples::shutdown_signal()?;
     let role = psrpc_examples::flag("--role").unwrap_or_else(|| "both".into());
     let region = psrpc_examples::flag("--region").unwrap_or_else(|| "us-west".into());
     let bus = psrpc_examples::bus_from_args().await?;
     match role.as_str() {
         "server" => {
-            let _server = serve(bus, &region).await?;
-            println!("inventory shard for {region}; Ctrl-C to stop");
-            tokio::signal::ctrl_c().await?;
+            let server = serve(bus, &region).await?;
+            println!("inventory shard for {region}; SIGINT or SIGTERM to stop");
+            let signal = stop.await;
+            println!("{signal}: draining");
+            server.shutdown().await;
         }
         "client" => query(bus, &[region.as_str()]).await?,
         "both" => {

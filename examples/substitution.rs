@@ -64,11 +64,14 @@ async fn total(calculator: Arc<dyn CalculatorApi>, numbers: &[i64]) -> Result<i6
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let bus: SharedBus = psrpc_examples::bus_from_args().await?;
-    let _server = CalculatorServer::new(Served, bus.clone(), ServerOptions::default()).await?;
-    let remote: Arc<dyn CalculatorApi> = Arc::new(CalculatorClient::new(bus, ClientOptions::default()).await?);
+    let server = CalculatorServer::new(Served, bus.clone(), ServerOptions::default()).await?;
+    let client = Arc::new(CalculatorClient::new(bus, ClientOptions::default()).await?);
+    let remote: Arc<dyn CalculatorApi> = client.clone();
     let local: Arc<dyn CalculatorApi> = Arc::new(Local);
     let numbers = [1, 2, 3, 4];
     let (here, there) = (total(local, &numbers).await?, total(remote, &numbers).await?);
+    client.engine().close().await;
+    server.shutdown().await;
     println!("local implementation: {here}; remote client over the bus: {there}");
     anyhow::ensure!(here == there, "the two disagree");
     Ok(())

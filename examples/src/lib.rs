@@ -1,14 +1,25 @@
 //! Shared plumbing of the runnable examples (see the `[[example]]` targets):
-//! command-line flags and bus selection.
+//! command-line flags, bus selection, stopping on SIGINT/SIGTERM, publishing
+//! through broker outages, and the `my_service` example's roles.
 
 use std::sync::Arc;
 
 use psrpc::SharedBus;
 
+mod lifecycle;
+pub mod my_service_app;
+
+pub use lifecycle::{RETRY_PAUSE, Signal, publish_every, shutdown_signal};
+
 /// The value of `--name VALUE` on the command line, if given.
 pub fn flag(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+/// Whether the bare switch `name` (e.g. `--follow`) is on the command line.
+pub fn switch(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
 }
 
 /// The bus named by `--bus URL` (`nats://…`, `redis://…`, `local`), else the in-process bus.

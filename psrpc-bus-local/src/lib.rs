@@ -2,7 +2,7 @@
 //!
 //! Frames never leave the process and are never copied: every subscriber
 //! receives the same reference-counted [`Bytes`]. Channels are keyed by their
-//! Legacy name (WIRE.md section 4).
+//! Legacy name (docs/WIRE.md section 5).
 //!
 //! # Overflow policy
 //! Each subscription has a bounded buffer (the capacity given to

@@ -1,6 +1,6 @@
-//! Interop evidence on a real NATS: frames built by hand from WIRE.md are
+//! Interop evidence on a real NATS: frames built by hand from docs/WIRE.md are
 //! answered by our server, and what our client publishes has the subjects,
-//! routing keys and bytes WIRE.md prescribes.
+//! routing keys and bytes docs/WIRE.md prescribes.
 
 mod common;
 
@@ -93,7 +93,7 @@ async fn our_client_publishes_the_subjects_and_bytes_of_wire_md() {
             ("CLI.Interop.CLI_capture00000.RES", "type.googleapis.com/internal.Response", ""),
         ]
     );
-    // The request frame starts with the exact Msg header of WIRE.md section 2.
+    // The request frame starts with the exact Msg header of docs/WIRE.md section 3.
     let request_frame = &seen[0].3;
     let header = pb::frame("type.googleapis.com/internal.Request", &[], "");
     assert_eq!(&request_frame[..header.len() - 2], &header[..header.len() - 2]);

@@ -1,5 +1,5 @@
 //! Routing on shared subjects: golden frames from `testdata/wire_vectors.json`
-//! (bytes computed from WIRE.md, not by our encoder) published raw on a real
+//! (bytes computed from docs/WIRE.md, not by our encoder) published raw on a real
 //! NATS reach exactly the local subscribers their `Msg.channel` names.
 
 mod common;

@@ -1,6 +1,6 @@
-//! Interop evidence on a real Redis: frames built by hand from WIRE.md are
+//! Interop evidence on a real Redis: frames built by hand from docs/WIRE.md are
 //! answered by our server, and what our client publishes has the channel
-//! names and bytes WIRE.md prescribes.
+//! names and bytes docs/WIRE.md prescribes.
 
 mod common;
 

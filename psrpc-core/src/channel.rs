@@ -1,4 +1,4 @@
-//! Channel naming: the three names of every logical channel (WIRE.md section 3).
+//! Channel naming: the three names of every logical channel (docs/WIRE.md section 4).
 //!
 //! A [`Channel`] carries its **Legacy** name (Redis and the in-process bus),
 //! its **Server** name (the NATS subject) and its **Local** name (the routing
@@ -115,7 +115,7 @@ fn client_side(service: &str, id: &str, suffix: &str) -> Channel {
 /// Appends one Legacy part. The delimiter goes before a part only if the
 /// previous part wrote something; returns whether this part wrote something.
 /// This reproduces Go psrpc exactly, including `Svc|M|a||REQ` for topics
-/// `["a", ""]` (WIRE.md section 3).
+/// `["a", ""]` (docs/WIRE.md section 4.2).
 fn push_part(buf: &mut String, delimit: bool, part: &str) -> bool {
     if delimit {
         buf.push('|');

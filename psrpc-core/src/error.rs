@@ -1,4 +1,4 @@
-//! The wire error: a code, a message and protobuf details (WIRE.md section 6).
+//! The wire error: a code, a message and protobuf details (docs/WIRE.md section 8).
 
 use std::fmt;
 
@@ -111,7 +111,7 @@ impl GrpcCode {
 }
 
 impl ErrorCode {
-    /// Every code, in WIRE.md order.
+    /// Every code, in the order of docs/WIRE.md section 8.
     pub const ALL: [ErrorCode; 22] = [
         ErrorCode::Canceled,
         ErrorCode::MalformedRequest,

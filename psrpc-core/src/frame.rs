@@ -1,4 +1,4 @@
-//! Framing: every bus message is one encoded `internal.Msg` (WIRE.md section 2).
+//! Framing: every bus message is one encoded `internal.Msg` (docs/WIRE.md section 3).
 //!
 //! Encoding writes the `Msg` header and the inner message into one buffer in a
 //! single pass (no intermediate encoding of the inner message). Decoding

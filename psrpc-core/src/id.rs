@@ -1,4 +1,4 @@
-//! Identifiers: a prefix and 12 characters of `[a-zA-Z0-9]` (WIRE.md section 6).
+//! Identifiers: a prefix and 12 characters of `[a-zA-Z0-9]` (docs/WIRE.md section 7).
 
 use rand::Rng as _;
 

@@ -1,5 +1,5 @@
 //! Golden tests against `testdata/wire_vectors.json` (computed by an
-//! independent implementation of WIRE.md): channel names for tricky topic
+//! independent implementation of docs/WIRE.md): channel names for tricky topic
 //! lists and the exact bytes of one frame of each envelope kind.
 
 use std::collections::HashMap;

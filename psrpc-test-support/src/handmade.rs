@@ -1,5 +1,5 @@
 //! A minimal protobuf writer, independent of prost and of psrpc-core's
-//! encoder, for interop tests that put frames built by hand from WIRE.md on a
+//! encoder, for interop tests that put frames built by hand from docs/WIRE.md on a
 //! real broker.
 
 /// Appends a varint.
