@@ -14,6 +14,11 @@
 //! publishers to other channels, and delays other subscribers of its own
 //! channel by at most that bound per frame.
 //!
+//! # Channel names
+//! Names longer than [`MAX_CHANNEL_NAME_LEN`] (64 KiB, the Redis bus's
+//! rule, so code tested here behaves the same on Redis) are refused with
+//! [`BusErrorKind::InvalidChannel`](psrpc_core::bus::BusErrorKind::InvalidChannel).
+//!
 //! Publishing takes one read lock on the channel table and clones one `Arc`
 //! snapshot of the channel's subscribers; subscribing and unsubscribing copy
 //! the (short) subscriber list instead.
@@ -39,7 +44,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
-use psrpc_core::bus::{BusError, Delivery, MessageBus, Subscription, SubscriptionSender};
+use psrpc_core::bus::{
+    BusError, Delivery, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
+};
 use psrpc_core::channel::Channel;
 use tokio::time::Instant;
 
@@ -139,6 +146,7 @@ impl LocalBus {
 
     fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
         self.check_open()?;
+        check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
         let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
         let key = Arc::clone(&channel.legacy);
         let weak = Arc::downgrade(&self.inner);
@@ -173,6 +181,7 @@ impl MessageBus for LocalBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
+            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             let subscribers = match self.inner.channels.read().get(&channel.legacy) {
                 Some(s) => Arc::clone(s),
                 None => return Ok(()),
@@ -282,6 +291,17 @@ mod tests {
         assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"1"))));
         publisher.await.expect("task").expect("publish");
         assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"2"))));
+    }
+
+    #[tokio::test]
+    async fn channel_names_over_the_limit_are_refused_and_leave_nothing() {
+        let bus = LocalBus::new();
+        let long = request_channel("S", "M", &["t".repeat(MAX_CHANNEL_NAME_LEN)], false);
+        let err = bus.subscribe(&long, 1).await.expect_err("refused");
+        assert_eq!(err.kind(), BusErrorKind::InvalidChannel);
+        let err = bus.publish(&long, Bytes::from_static(b"x")).await.expect_err("refused");
+        assert_eq!(psrpc_core::Error::from(err).code(), psrpc_core::ErrorCode::InvalidArgument);
+        assert!(bus.inner.channels.read().is_empty());
     }
 
     #[tokio::test]
