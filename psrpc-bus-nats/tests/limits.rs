@@ -47,7 +47,7 @@ async fn an_oversized_topic_is_refused_at_once_and_the_connection_stays_up() {
     let Some(nats) = common::server() else { return };
     let bus = connect(&nats).await;
     let shared: SharedBus = Arc::new(bus.clone());
-    let service = format!("Limits{}", psrpc_core::id::new_id(""));
+    let service = psrpc_test_support::unique_name("Limits");
     let server = RpcServer::new(service.as_str(), Arc::clone(&shared), ServerOptions::default());
     let client = RpcClient::new(service.as_str(), Arc::clone(&shared), ClientOptions::default()).await.expect("client");
     let baseline = bus.subject_subscriptions();

@@ -18,7 +18,7 @@ static SINGLE: MethodInfo = MethodInfo::new("Single");
 async fn an_oversized_channel_is_refused_with_invalid_argument_and_leaves_nothing() {
     let Some(redis) = common::server() else { return };
     let bus = common::bus(&redis).await;
-    let service = format!("Limits{}", psrpc_core::id::new_id(""));
+    let service = psrpc_test_support::unique_name("Limits");
     let long_topic = "t".repeat(MAX_CHANNEL_NAME_LEN);
 
     let long = request_channel(service.as_str(), "Single", &[long_topic.as_str()], false);

@@ -23,11 +23,8 @@ const AT_ONCE: Duration = Duration::from_millis(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_fail_fast_while_redis_is_down_and_recover_by_themselves() {
-    let Some(mut redis) = common::server() else { return };
-    if !redis.is_local() {
-        return; // an external server cannot be stopped from here
-    }
-    let service = format!("Outage{}", psrpc_core::id::new_id(""));
+    let Some(mut redis) = common::own_server() else { return };
+    let service = psrpc_test_support::unique_name("Outage");
     let server_bus = common::bus(&redis).await;
     let client_bus = common::bus(&redis).await;
     let server = RpcServer::new(service.as_str(), Arc::clone(&server_bus), ServerOptions::default());
@@ -83,10 +80,7 @@ async fn calls_fail_fast_while_redis_is_down_and_recover_by_themselves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_to_a_hung_redis_fails_after_the_response_timeout() {
-    let Some(redis) = common::server() else { return };
-    if !redis.is_local() {
-        return; // an external server cannot be paused from here
-    }
+    let Some(redis) = common::own_server() else { return };
     let bound = Duration::from_millis(500);
     let options = RedisBusOptions::default().response_timeout(bound);
     let bus: SharedBus = Arc::new(RedisBus::connect(redis.url(), options).await.expect("connect"));

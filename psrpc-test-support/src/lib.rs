@@ -22,3 +22,15 @@ pub mod rpc_suite;
 pub mod tls;
 
 pub use factory::{BusFactory, SameBus};
+
+/// `prefix` followed by a random id: a service (or client) name no other
+/// test uses, so tests sharing one broker (`PSRPC_NATS_URL`,
+/// `PSRPC_REDIS_URL`) never see each other's channels.
+///
+/// ```
+/// let a = psrpc_test_support::unique_name("Svc");
+/// assert!(a.starts_with("Svc") && a != psrpc_test_support::unique_name("Svc"));
+/// ```
+pub fn unique_name(prefix: &str) -> String {
+    psrpc_core::id::new_id(prefix)
+}
