@@ -44,7 +44,7 @@
 //! frames over [`RedisBusOptions::max_frame_size`] (default 1 MiB, NATS's
 //! default) with [`BusErrorKind::FrameTooLarge`], so one huge frame cannot stall
 //! a shared connection. Channel names longer than
-//! [`MAX_CHANNEL_NAME_LEN`](psrpc_core::bus::MAX_CHANNEL_NAME_LEN) (64 KiB)
+//! [`MAX_CHANNEL_NAME_LEN`] (64 KiB)
 //! are refused with [`BusErrorKind::InvalidChannel`] before anything is sent.
 //!
 //! Connections set `TCP_NODELAY` (redis-rs leaves it off, which adds up to
