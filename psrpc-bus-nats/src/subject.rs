@@ -65,6 +65,17 @@ mod tests {
         check(&response_channel("Svc", "CLI_abc").server).expect("valid");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_topics_give_a_valid_subject_within_the_limit(
+            topics in proptest::collection::vec(".{0,12}", 0..4),
+            queue: bool,
+        ) {
+            let ch = request_channel("Svc", "M", &topics, queue);
+            proptest::prop_assert!(check(&ch.server).is_ok(), "{}", ch.server);
+        }
+    }
+
     #[test]
     fn the_length_limit_counts_bytes() {
         let at_limit = format!("SRV.{}", "a".repeat(MAX_SUBJECT_LEN - 4));
