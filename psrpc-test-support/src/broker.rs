@@ -3,7 +3,10 @@
 //!
 //! A test that needs a broker calls a launcher ([`crate::nats::NatsServer`],
 //! [`crate::redis::RedisServer`]). If the environment names an external broker
-//! (`PSRPC_NATS_URL`, `PSRPC_REDIS_URL`), that one is used instead. If the
+//! (`PSRPC_NATS_URL`, `PSRPC_REDIS_URL`), that one is used instead, shared by
+//! every test: tests then use names of their own ([`crate::unique_name`]),
+//! and tests that stop, pause or restart the broker start one of their own
+//! (`start_own`). If the
 //! binary is missing, the launcher returns [`BrokerError::Missing`]; tests turn
 //! that into a skip only outside CI ([`skip_or_fail`]): under `CI=true` a
 //! missing broker fails the run.

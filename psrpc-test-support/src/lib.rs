@@ -8,7 +8,8 @@
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
 //! - [`restart`]: the broker-restart scenario shared by the broker buses;
 //! - [`tls`]: self-signed certificates for TLS tests;
-//! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro.
+//! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro;
+//! - [`unique_name`]: service names of a test's own, so tests can share one broker.
 
 pub mod broker;
 pub mod bus_conformance;
