@@ -8,11 +8,16 @@
 //! Each subscription has a bounded buffer (the capacity given to
 //! `subscribe`). When a subscriber's buffer is full, the publisher waits for
 //! room, then drops the frame *for that subscriber only* and the subscriber
-//! sees `BusError::SlowConsumer` before its next frame. One `publish` waits at
+//! sees a `BusError` of kind `SlowConsumer` before its next frame. One `publish` waits at
 //! most [`LocalBusOptions::overflow_wait`] (default 100 ms) in total, however
 //! many subscribers are full. A slow subscriber therefore never blocks
 //! publishers to other channels, and delays other subscribers of its own
 //! channel by at most that bound per frame.
+//!
+//! # Channel names
+//! Names longer than [`MAX_CHANNEL_NAME_LEN`] (64 KiB, the Redis bus's
+//! rule, so code tested here behaves the same on Redis) are refused with
+//! [`BusErrorKind::InvalidChannel`](psrpc_core::bus::BusErrorKind::InvalidChannel).
 //!
 //! Publishing takes one read lock on the channel table and clones one `Arc`
 //! snapshot of the channel's subscribers; subscribing and unsubscribing copy
@@ -27,7 +32,7 @@
 //! let ch = channel::request_channel("Svc", "Method", &["topic"], false);
 //! let mut sub = bus.subscribe(&ch, 16).await?;
 //! bus.publish(&ch, bytes::Bytes::from_static(b"frame")).await?;
-//! assert_eq!(sub.recv().await, Some(Ok(bytes::Bytes::from_static(b"frame"))));
+//! assert_eq!(sub.recv().await.expect("open")?, bytes::Bytes::from_static(b"frame"));
 //! # Ok(()) }
 //! ```
 
@@ -39,7 +44,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
-use psrpc_core::bus::{BusError, Delivery, MessageBus, Subscription, SubscriptionSender};
+use psrpc_core::bus::{
+    BusError, Delivery, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
+};
 use psrpc_core::channel::Channel;
 use tokio::time::Instant;
 
@@ -155,11 +162,12 @@ impl LocalBus {
     }
 
     fn check_open(&self) -> Result<(), BusError> {
-        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
+        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::closed()) } else { Ok(()) }
     }
 
     fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
         self.check_open()?;
+        check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
         let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
         let key = Arc::clone(&channel.legacy);
         let weak = Arc::downgrade(&self.inner);
@@ -194,6 +202,7 @@ impl MessageBus for LocalBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
+            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             let subscribers = match self.inner.channels.read().get(&channel.legacy) {
                 Some(s) => Arc::clone(s),
                 None => return Ok(()),
@@ -237,7 +246,13 @@ fn remaining(deadline: Instant) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use psrpc_core::bus::BusErrorKind;
     use psrpc_core::channel::request_channel;
+
+    /// A received item with the error reduced to its kind, for comparisons.
+    fn kinds(item: Option<Result<Bytes, BusError>>) -> Option<Result<Bytes, BusErrorKind>> {
+        item.map(|r| r.map_err(|e| e.kind()))
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_full_subscriber_delays_its_channel_by_the_bound_then_loses_the_frame() {
@@ -256,10 +271,10 @@ mod tests {
         let started = Instant::now();
         bus.publish(&calm, Bytes::from_static(b"x")).await.expect("publish");
         assert_eq!(started.elapsed(), Duration::ZERO);
-        assert_eq!(other.recv().await, Some(Ok(Bytes::from_static(b"x"))));
+        assert_eq!(kinds(other.recv().await), Some(Ok(Bytes::from_static(b"x"))));
 
-        assert_eq!(stalled.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
-        assert_eq!(stalled.recv().await, Some(Ok(Bytes::from_static(b"1"))));
+        assert_eq!(kinds(stalled.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
+        assert_eq!(kinds(stalled.recv().await), Some(Ok(Bytes::from_static(b"1"))));
     }
 
     #[tokio::test(start_paused = true)]
@@ -275,10 +290,10 @@ mod tests {
         bus.publish(&ch, Bytes::from_static(b"2")).await.expect("waits, then drops");
         assert_eq!(started.elapsed(), LocalBusOptions::default().overflow_wait);
 
-        assert_eq!(healthy.recv().await, Some(Ok(Bytes::from_static(b"2"))));
+        assert_eq!(kinds(healthy.recv().await), Some(Ok(Bytes::from_static(b"2"))));
         for full in [&mut first, &mut second] {
-            assert_eq!(full.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
-            assert_eq!(full.recv().await, Some(Ok(Bytes::from_static(b"1"))));
+            assert_eq!(kinds(full.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
+            assert_eq!(kinds(full.recv().await), Some(Ok(Bytes::from_static(b"1"))));
         }
     }
 
@@ -294,9 +309,20 @@ mod tests {
             tokio::spawn(async move { bus.publish(&ch, Bytes::from_static(b"2")).await })
         };
         tokio::task::yield_now().await;
-        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"1"))));
+        assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"1"))));
         publisher.await.expect("task").expect("publish");
-        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"2"))));
+        assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"2"))));
+    }
+
+    #[tokio::test]
+    async fn channel_names_over_the_limit_are_refused_and_leave_nothing() {
+        let bus = LocalBus::new();
+        let long = request_channel("S", "M", &["t".repeat(MAX_CHANNEL_NAME_LEN)], false);
+        let err = bus.subscribe(&long, 1).await.expect_err("refused");
+        assert_eq!(err.kind(), BusErrorKind::InvalidChannel);
+        let err = bus.publish(&long, Bytes::from_static(b"x")).await.expect_err("refused");
+        assert_eq!(psrpc_core::Error::from(err).code(), psrpc_core::ErrorCode::InvalidArgument);
+        assert!(bus.inner.channels.read().is_empty());
     }
 
     #[tokio::test]

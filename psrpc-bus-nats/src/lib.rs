@@ -8,16 +8,24 @@
 //!
 //! - **No head-of-line blocking**: the router never waits on a subscriber; a
 //!   full subscriber buffer drops that frame for that subscriber only, reported
-//!   as [`BusError::SlowConsumer`].
+//!   as a [`BusErrorKind::SlowConsumer`] report.
 //! - **Subscribe means ready**: `subscribe` returns after a server round trip
 //!   on the same connection (a token published to the bus's private probe
 //!   subject comes back), so the server has processed the `SUB` before any
 //!   later publish from any connection. `flush()` alone only empties the
 //!   client's write buffer.
+//!   A subscribe that the server does not confirm (in 5 s) fails and leaves
+//!   nothing behind: its NATS subscription is dropped at once, so it is not
+//!   sent again on a reconnect.
 //! - **Outages**: async-nats reconnects and resubscribes by itself; while the
-//!   connection is down, publishes fail with [`BusError::Unavailable`].
+//!   connection is down, publishes and new subscribes fail at once with
+//!   [`BusErrorKind::Unavailable`].
 //! - **Limits**: frames larger than the server's `max_payload` fail with
-//!   [`BusError::FrameTooLarge`].
+//!   [`BusErrorKind::FrameTooLarge`]. Channels whose subject breaks the
+//!   server's rules (longer than [`MAX_SUBJECT_LEN`], whitespace, empty or
+//!   wildcard tokens) fail with [`BusErrorKind::InvalidChannel`] before
+//!   anything is sent (an oversized line would make the server close the
+//!   connection, taking every channel down with it).
 //!
 //! **Shared queue subjects** (a property of the Go wire protocol): all queue
 //! channels of one service and topic share the subject `SRV.Svc[.topics].Q`
@@ -38,19 +46,21 @@
 
 mod probe;
 mod router;
+mod subject;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_nats::connection::State;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use psrpc_core::bus::{BusError, MessageBus, Subscription};
+use psrpc_core::bus::{BusError, BusErrorKind, MessageBus, Subscription};
 use psrpc_core::channel::Channel;
 
 pub use async_nats::ConnectOptions;
+pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 
 use probe::Probe;
 use router::Router;
@@ -66,6 +76,8 @@ struct Inner {
     client: async_nats::Client,
     probe: Probe,
     routers: Mutex<HashMap<Arc<str>, Arc<Router>>>,
+    /// Routers whose task (and so NATS subscription) is running.
+    live_routers: Arc<AtomicUsize>,
     /// Serializes subscription changes, so a router is created (and confirmed) once.
     subscribing: tokio::sync::Mutex<()>,
     closed: AtomicBool,
@@ -76,7 +88,7 @@ impl NatsBus {
     /// `nats://user:password@host:4222`, or `nats://token@host:4222`.
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
         let (address, options) = credentials_from_url(url, options)?;
-        let client = options.connect(address.as_str()).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let client = options.connect(address.as_str()).await.map_err(BusError::unavailable)?;
         Self::from_client(client).await
     }
 
@@ -88,6 +100,7 @@ impl NatsBus {
                 client,
                 probe,
                 routers: Mutex::new(HashMap::new()),
+                live_routers: Arc::default(),
                 subscribing: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
             }),
@@ -99,21 +112,53 @@ impl NatsBus {
         &self.inner.client
     }
 
-    fn check_open(&self) -> Result<(), BusError> {
-        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
+    /// How many NATS subscriptions this bus holds for its channels: one per
+    /// subject in use (channels sharing a subject share it). The bus's own
+    /// readiness-probe subscription is not counted. Useful to check that
+    /// subscriptions end with their last subscriber.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// use psrpc_core::{MessageBus, channel};
+    ///
+    /// let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
+    /// let sub = bus.subscribe(&channel::response_channel("Svc", "CLI_a"), 16).await?;
+    /// assert_eq!(bus.subject_subscriptions(), 1);
+    /// drop(sub); // unsubscribes (the count follows once the router task ended)
+    /// # Ok(()) }
+    /// ```
+    pub fn subject_subscriptions(&self) -> usize {
+        self.inner.live_routers.load(Ordering::Acquire)
+    }
+
+    /// Refuses calls on a closed bus, and while the connection is down.
+    fn check_ready(&self) -> Result<(), BusError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(BusError::closed());
+        }
+        if self.inner.client.connection_state() != State::Connected {
+            return Err(BusError::unavailable("not connected to NATS"));
+        }
+        Ok(())
     }
 
     async fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
-        self.check_open()?;
+        subject::check(&channel.server)?;
+        self.check_ready()?;
         let _serial = self.inner.subscribing.lock().await;
         let existing = self.inner.routers.lock().get(&channel.server).cloned();
         let router = match existing {
             Some(router) if router.queue() != queue => {
-                return Err(BusError::ModeMismatch(channel.server.to_string()));
+                return Err(BusError::with_source(
+                    BusErrorKind::ModeMismatch,
+                    format!("subject {} is subscribed in the other mode", channel.server),
+                ));
             }
             Some(router) => router,
             None => {
-                let router = Router::start(&self.inner.client, Arc::clone(&channel.server), queue).await?;
+                let subject = Arc::clone(&channel.server);
+                let router = Router::start(&self.inner.client, subject, queue, &self.inner.live_routers).await?;
+                // On failure the router is dropped here, and its subscription with it.
                 self.confirm_subscriptions().await?;
                 self.inner.routers.lock().insert(Arc::clone(&channel.server), Arc::clone(&router));
                 router
@@ -150,7 +195,8 @@ impl NatsBus {
 
 /// Moves `user:password@` or `token@` from the URL into the options.
 fn credentials_from_url(url: &str, options: ConnectOptions) -> Result<(String, ConnectOptions), BusError> {
-    let mut parsed = url::Url::parse(url).map_err(|e| BusError::Transport(format!("bad NATS URL {url:?}: {e}")))?;
+    let mut parsed = url::Url::parse(url)
+        .map_err(|e| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL {url:?}: {e}")))?;
     let user = parsed.username().to_owned();
     if user.is_empty() {
         return Ok((url.to_owned(), options));
@@ -168,19 +214,13 @@ fn credentials_from_url(url: &str, options: ConnectOptions) -> Result<(String, C
 impl MessageBus for NatsBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
-            self.check_open()?;
+            subject::check(&channel.server)?;
             let limit = self.max_frame_size();
             if frame.len() > limit {
-                return Err(BusError::FrameTooLarge { size: frame.len(), limit });
+                return Err(BusError::frame_too_large(frame.len(), limit));
             }
-            if self.inner.client.connection_state() != State::Connected {
-                return Err(BusError::Unavailable("not connected to NATS".into()));
-            }
-            self.inner
-                .client
-                .publish(channel.server.to_string(), frame)
-                .await
-                .map_err(|e| BusError::Unavailable(e.to_string()))
+            self.check_ready()?;
+            self.inner.client.publish(channel.server.to_string(), frame).await.map_err(BusError::unavailable)
         })
     }
 

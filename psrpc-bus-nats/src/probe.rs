@@ -32,8 +32,7 @@ impl Probe {
     /// Subscribes the bus's private probe subject.
     pub(crate) async fn start(client: &async_nats::Client) -> Result<Self, BusError> {
         let subject = format!("_PSRPC.ready.{}", psrpc_core::id::new_id(""));
-        let mut subscriber =
-            client.subscribe(subject.clone()).await.map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let mut subscriber = client.subscribe(subject.clone()).await.map_err(BusError::unavailable)?;
         let waiting: Waiting = Arc::default();
         let routes = Arc::clone(&waiting);
         let task = tokio::spawn(async move {
@@ -55,9 +54,9 @@ impl Probe {
         let outcome = match sent {
             Ok(()) => match tokio::time::timeout(PROBE_TIMEOUT, rx).await {
                 Ok(Ok(())) => Ok(()),
-                _ => Err(BusError::Unavailable("subscription not confirmed by the server".into())),
+                _ => Err(BusError::unavailable("subscription not confirmed by the server")),
             },
-            Err(e) => Err(BusError::Unavailable(e.to_string())),
+            Err(e) => Err(BusError::unavailable(e)),
         };
         self.waiting.lock().remove(&token);
         outcome

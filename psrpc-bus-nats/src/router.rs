@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
@@ -17,6 +18,10 @@ pub(crate) const QUEUE_GROUP: &str = "bus";
 type Routes = Mutex<HashMap<Arc<str>, Arc<ChannelMembers>>>;
 
 /// Routes the frames of one subject to local subscribers by Local name.
+///
+/// Dropping the router (or [`stop`](Router::stop)) ends its task, which
+/// drops its NATS subscription: the client unsubscribes and forgets it, so
+/// nothing of it is sent again on a reconnect.
 #[derive(Debug)]
 pub(crate) struct Router {
     queue: bool,
@@ -26,19 +31,22 @@ pub(crate) struct Router {
 
 impl Router {
     /// Subscribes `subject` and starts routing.
+    /// `live` counts the routers whose task (and subscription) is running.
     pub(crate) async fn start(
         client: &async_nats::Client,
         subject: Arc<str>,
         queue: bool,
+        live: &Arc<AtomicUsize>,
     ) -> Result<Arc<Self>, BusError> {
         let subscriber = if queue {
             client.queue_subscribe(subject.to_string(), QUEUE_GROUP.to_owned()).await
         } else {
             client.subscribe(subject.to_string()).await
         }
-        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        .map_err(BusError::unavailable)?;
         let routes: Arc<Routes> = Arc::default();
-        let task = tokio::spawn(route(subscriber, Arc::clone(&routes), queue, subject));
+        let running = Running::new(live);
+        let task = tokio::spawn(route(subscriber, Arc::clone(&routes), queue, subject, running));
         Ok(Arc::new(Router { queue, routes, task: Mutex::new(Some(task)) }))
     }
 
@@ -72,7 +80,37 @@ impl Router {
     }
 }
 
-async fn route(mut subscriber: async_nats::Subscriber, routes: Arc<Routes>, queue: bool, subject: Arc<str>) {
+impl Drop for Router {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get_mut().take() {
+            task.abort();
+        }
+    }
+}
+
+/// Counts a running route task in the bus's live-router count while it exists.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn new(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::AcqRel);
+        Running(Arc::clone(live))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn route(
+    mut subscriber: async_nats::Subscriber,
+    routes: Arc<Routes>,
+    queue: bool,
+    subject: Arc<str>,
+    _running: Running,
+) {
     while let Some(message) = subscriber.next().await {
         let local = match frame::decode_local_channel(&message.payload) {
             Ok(local) => local,

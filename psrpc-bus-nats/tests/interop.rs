@@ -25,18 +25,19 @@ async fn pong(ctx: RequestContext, p: Ping) -> Result<Pong, psrpc_core::Error> {
 #[tokio::test]
 async fn our_server_answers_a_hand_built_go_style_request() {
     let Some(nats) = common::server() else { return };
-    let server = RpcServer::new("Interop", common::bus(&nats).await, ServerOptions::default());
+    let svc = psrpc_test_support::unique_name("Interop");
+    let server = RpcServer::new(svc.as_str(), common::bus(&nats).await, ServerOptions::default());
     server.register_unary(&EVERYONE, vec![], pong, None).await.expect("register");
 
     let raw = common::raw(&nats).await;
-    let mut responses = raw.subscribe("CLI.Interop.CLI_gopeer000000.RES").await.expect("subscribe");
+    let mut responses = raw.subscribe(format!("CLI.{svc}.CLI_gopeer000000.RES")).await.expect("subscribe");
     raw.flush().await.expect("flush");
 
     let mut ping = Vec::new();
     pb::bytes(1, b"hello", &mut ping);
     let request = pb::request("REQ_handmade0000", "CLI_gopeer000000", true, &ping);
     let frame = pb::frame("type.googleapis.com/internal.Request", &request, "Everyone.REQ");
-    raw.publish("SRV.Interop", Bytes::from(frame)).await.expect("publish");
+    raw.publish(format!("SRV.{svc}"), Bytes::from(frame)).await.expect("publish");
 
     let message =
         tokio::time::timeout(Duration::from_secs(5), responses.next()).await.expect("answered").expect("message");
@@ -54,14 +55,17 @@ async fn our_server_answers_a_hand_built_go_style_request() {
 #[tokio::test]
 async fn our_client_publishes_the_subjects_and_bytes_of_wire_md() {
     let Some(nats) = common::server() else { return };
-    let server = RpcServer::new("Interop", common::bus(&nats).await, ServerOptions::default());
+    // A service of its own: the capture keeps this test's subjects only, so
+    // other tests on a shared server (PSRPC_NATS_URL) do not show up in it.
+    let svc = psrpc_test_support::unique_name("Interop");
+    let server = RpcServer::new(svc.as_str(), common::bus(&nats).await, ServerOptions::default());
     server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
     let raw = common::raw(&nats).await;
     let mut captured = raw.subscribe(">").await.expect("subscribe all");
     raw.flush().await.expect("flush");
 
     let client =
-        RpcClient::new("Interop", common::bus(&nats).await, ClientOptions::default().client_id("CLI_capture00000"))
+        RpcClient::new(svc.as_str(), common::bus(&nats).await, ClientOptions::default().client_id("CLI_capture00000"))
             .await
             .expect("client");
     client
@@ -74,13 +78,21 @@ async fn our_client_publishes_the_subjects_and_bytes_of_wire_md() {
         .await
         .expect("reply");
 
+    // Frames of this service (`SRV.<svc>…`, `CLI.<svc>.…`) until the four of
+    // one call arrived, then 300 ms more to catch any extra one; probes,
+    // inboxes and other services' traffic are skipped.
+    let own = |subject: &str| subject.split('.').nth(1) == Some(svc.as_str());
     let mut seen = Vec::new();
-    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(300), captured.next()).await {
-        if m.subject.starts_with("_") {
-            continue; // readiness probes and inboxes
+    let mut until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Ok(Some(m)) = tokio::time::timeout_at(until, captured.next()).await {
+        if !own(&m.subject) {
+            continue;
         }
         let msg: Msg = prost::Message::decode(m.payload.clone()).expect("every frame is a Msg");
-        seen.push((m.subject.to_string(), msg.type_url, msg.channel, m.payload));
+        seen.push((m.subject.replacen(svc.as_str(), "Interop", 1), msg.type_url, msg.channel, m.payload));
+        if seen.len() == 4 {
+            until = tokio::time::Instant::now() + Duration::from_millis(300);
+        }
     }
     let summary: Vec<(&str, &str, &str)> =
         seen.iter().map(|(s, t, c, _)| (s.as_str(), t.as_str(), c.as_str())).collect();

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc_core::channel::{self, Channel};
-use psrpc_core::{BusError, Subscription};
+use psrpc_core::{BusErrorKind, Subscription};
 use psrpc_test_support::handmade as pb;
+use psrpc_test_support::unique_name;
 
 /// The golden frame whose description starts with `what`.
 fn golden(what: &str) -> Bytes {
@@ -33,21 +34,22 @@ async fn next(sub: &mut Subscription) -> Bytes {
 async fn golden_frames_reach_the_local_channel_they_name() {
     let Some(nats) = common::server() else { return };
     let bus = common::bus(&nats).await;
-    let requests = channel::request_channel("foo", "NormalRPC", &[] as &[&str], false);
-    let claims = channel::claim_response_channel("foo", "NormalRPC", &[] as &[&str]);
+    let svc = unique_name("foo");
+    let requests = channel::request_channel(&svc, "NormalRPC", &[] as &[&str], false);
+    let claims = channel::claim_response_channel(&svc, "NormalRPC", &[] as &[&str]);
     assert_eq!(requests.server, claims.server, "one shared subject");
     let mut request_sub = bus.subscribe(&requests, 8).await.expect("subscribe requests");
     let mut claim_sub = bus.subscribe(&claims, 8).await.expect("subscribe claims");
-    let responses = channel::response_channel("foo", "CLI_bbbbbbbbbbbb");
+    let responses = channel::response_channel(&svc, "CLI_bbbbbbbbbbbb");
     let mut response_sub = bus.subscribe(&responses, 8).await.expect("subscribe responses");
 
     let raw = common::raw(&nats).await;
     let request = golden("Request: ids");
     let claim = Bytes::from(pb::frame("type.googleapis.com/internal.ClaimResponse", &[], "NormalRPC.RCLAIM"));
     let response = golden("Response success");
-    raw.publish("SRV.foo", request.clone()).await.expect("publish");
-    raw.publish("SRV.foo", claim.clone()).await.expect("publish");
-    raw.publish("CLI.foo.CLI_bbbbbbbbbbbb.RES", response.clone()).await.expect("publish");
+    raw.publish(format!("SRV.{svc}"), request.clone()).await.expect("publish");
+    raw.publish(format!("SRV.{svc}"), claim.clone()).await.expect("publish");
+    raw.publish(format!("CLI.{svc}.CLI_bbbbbbbbbbbb.RES"), response.clone()).await.expect("publish");
     raw.flush().await.expect("flush");
 
     assert_eq!(next(&mut request_sub).await, request, "byte for byte");
@@ -62,7 +64,8 @@ async fn golden_frames_reach_the_local_channel_they_name() {
 async fn bad_frames_on_a_shared_subject_are_skipped() {
     let Some(nats) = common::server() else { return };
     let bus = common::bus(&nats).await;
-    let requests = channel::request_channel("foo", "NormalRPC", &[] as &[&str], false);
+    let svc = unique_name("foo");
+    let requests = channel::request_channel(&svc, "NormalRPC", &[] as &[&str], false);
     let mut sub = bus.subscribe(&requests, 8).await.expect("subscribe");
 
     let raw = common::raw(&nats).await;
@@ -73,10 +76,10 @@ async fn bad_frames_on_a_shared_subject_are_skipped() {
         Bytes::from(pb::frame("type.googleapis.com/internal.Request", &[], "Nobody.REQ")),
     ];
     for frame in bad {
-        raw.publish("SRV.foo", frame).await.expect("publish");
+        raw.publish(format!("SRV.{svc}"), frame).await.expect("publish");
     }
     let good = golden("Request: ids");
-    raw.publish("SRV.foo", good.clone()).await.expect("publish");
+    raw.publish(format!("SRV.{svc}"), good.clone()).await.expect("publish");
     raw.flush().await.expect("flush");
     assert_eq!(next(&mut sub).await, good, "the first frame delivered is the valid one");
 }
@@ -85,7 +88,7 @@ async fn bad_frames_on_a_shared_subject_are_skipped() {
 async fn a_queue_channel_round_robins_over_its_local_subscribers() {
     let Some(nats) = common::server() else { return };
     let bus = common::bus(&nats).await;
-    let ch = channel::request_channel("rr", "Work", &[] as &[&str], true);
+    let ch = channel::request_channel(&unique_name("rr"), "Work", &[] as &[&str], true);
     let mut first = bus.subscribe_queue(&ch, 16).await.expect("first");
     let mut second = bus.subscribe_queue(&ch, 16).await.expect("second");
     let raw = common::raw(&nats).await;
@@ -107,9 +110,12 @@ async fn a_queue_channel_round_robins_over_its_local_subscribers() {
 async fn one_subject_in_both_modes_is_refused() {
     let Some(nats) = common::server() else { return };
     let bus = common::bus(&nats).await;
-    let plain = Channel { legacy: "a|b|REQ".into(), server: "SRV.mixed".into(), local: "b.REQ".into() };
-    let queue = Channel { legacy: "a|c|REQ".into(), server: "SRV.mixed".into(), local: "c.REQ".into() };
+    let subject: std::sync::Arc<str> = format!("SRV.{}", unique_name("mixed")).into();
+    let plain = Channel { legacy: "a|b|REQ".into(), server: subject.clone(), local: "b.REQ".into() };
+    let queue = Channel { legacy: "a|c|REQ".into(), server: subject.clone(), local: "c.REQ".into() };
     let _plain = bus.subscribe(&plain, 1).await.expect("plain");
     let refused = bus.subscribe_queue(&queue, 1).await;
-    assert!(matches!(refused, Err(BusError::ModeMismatch(ref s)) if s == "SRV.mixed"), "{:?}", refused.err());
+    let err = refused.expect_err("mode mismatch");
+    assert_eq!(err.kind(), BusErrorKind::ModeMismatch);
+    assert!(err.to_string().contains(&*subject), "{err}");
 }

@@ -7,12 +7,23 @@
 //! - a **subscriber** connection speaking RESP3, whose pushes a reader task
 //!   dispatches to local subscribers without ever waiting on one of them
 //!   (a full subscriber buffer drops that frame for that subscriber only,
-//!   reported as [`BusError::SlowConsumer`]); after a reconnect it
-//!   resubscribes every channel by itself;
+//!   reported as a [`BusErrorKind::SlowConsumer`] report); after a
+//!   reconnect it resubscribes every channel by itself;
 //! - a **publisher** connection, multiplexed: concurrent publishes are
 //!   pipelined (many per round trip under load), each publish resolves when
 //!   Redis answered it, and a failure reaches its caller as
-//!   [`BusError::Unavailable`].
+//!   [`BusErrorKind::Unavailable`].
+//!
+//! **Outages fail fast**: once the bus learns a connection is lost (redis-rs
+//! reports the disconnection, or a command fails with a connection error),
+//! every publish, claim and queue lock (publisher connection) or subscribe
+//! (subscriber connection) fails at once with [`BusErrorKind::Unavailable`]
+//! until a background `PING` gets through again (retried every 50 ms,
+//! backing off to 1 s), so callers never wait on the reconnect. Any single
+//! publish or subscribe is bounded as well: one that has not completed
+//! within [`RedisBusOptions::response_timeout`] (default 3 s), e.g. on a
+//! connection that stopped answering without closing, fails with
+//! [`BusErrorKind::Unavailable`].
 //!
 //! **Queues across processes**: every subscribed process receives a queue
 //! frame; a process delivers it (to one local queue subscriber, round robin)
@@ -31,8 +42,10 @@
 //!
 //! **Limits**: Redis itself accepts values up to 512 MiB; this bus refuses
 //! frames over [`RedisBusOptions::max_frame_size`] (default 1 MiB, NATS's
-//! default) with [`BusError::FrameTooLarge`], so one huge frame cannot stall
-//! a shared connection.
+//! default) with [`BusErrorKind::FrameTooLarge`], so one huge frame cannot stall
+//! a shared connection. Channel names longer than
+//! [`MAX_CHANNEL_NAME_LEN`] (64 KiB)
+//! are refused with [`BusErrorKind::InvalidChannel`] before anything is sent.
 //!
 //! Connections set `TCP_NODELAY` (redis-rs leaves it off, which adds up to
 //! 40 ms of delayed-ACK latency to small frames). `rediss://` (TLS, rustls
@@ -45,22 +58,25 @@
 //! # Ok(()) }
 //! ```
 
+mod link;
 mod queue;
 mod subscribers;
 
-use std::sync::Arc;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use psrpc_core::bus::{BusError, MessageBus, Subscription};
+use psrpc_core::bus::{BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len};
 use psrpc_core::channel::Channel;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{IntoConnectionInfo as _, ProtocolVersion};
+use redis::{IntoConnectionInfo as _, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::mpsc;
 
+use link::{Link, Ping};
 use queue::QueueClaims;
 use subscribers::{Membership, Subscribers};
 
@@ -70,7 +86,9 @@ use subscribers::{Membership, Subscribers};
 pub struct RedisBusOptions {
     /// Largest frame this bus publishes.
     pub max_frame_size: usize,
-    /// How long a command may take before it fails.
+    /// How long a publish, claim or subscribe may take, waiting for the
+    /// connection included, before it fails with
+    /// [`BusErrorKind::Unavailable`]; also each connection attempt's limit.
     pub response_timeout: Duration,
 }
 
@@ -111,6 +129,8 @@ impl std::fmt::Debug for RedisBus {
 struct Inner {
     options: RedisBusOptions,
     publisher: ConnectionManager,
+    /// The publisher connection's state.
+    publisher_link: Arc<Link>,
     subscribers: Arc<Subscribers>,
     claims: QueueClaims,
     closed: AtomicBool,
@@ -131,21 +151,57 @@ impl RedisBus {
         let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true)).set_redis_settings(redis_settings);
         let client = redis::Client::open(info.into_connection_info().map_err(unavailable)?).map_err(unavailable)?;
 
+        // One quick retry per reconnect: the bus's links drive the reconnect
+        // from then on, so a command never waits through a long backoff.
         let base = ConnectionManagerConfig::new()
             .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.response_timeout));
-        let publisher = client.get_connection_manager_with_config(base.clone()).await.map_err(unavailable)?;
+            .set_connection_timeout(Some(options.response_timeout))
+            .set_number_of_retries(1);
+        let (publisher_tx, publisher_rx) = mpsc::unbounded_channel();
+        let publisher_config = base.clone().set_push_sender(publisher_tx);
+        let publisher = client.get_connection_manager_with_config(publisher_config).await.map_err(unavailable)?;
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let subscriber_config = base.set_push_sender(push_tx).set_automatic_resubscription();
         let subscriber = client.get_connection_manager_with_config(subscriber_config).await.map_err(unavailable)?;
-        let subscribers = Subscribers::start(subscriber, publisher.clone(), push_rx);
-        let inner =
-            Inner { options, publisher, subscribers, claims: QueueClaims::default(), closed: AtomicBool::new(false) };
-        Ok(RedisBus { inner: Arc::new(inner) })
+        let publisher_link = Link::new("publisher");
+        let subscribers = Subscribers::start(
+            subscriber,
+            publisher.clone(),
+            push_rx,
+            Arc::clone(&publisher_link),
+            options.response_timeout,
+        );
+        let inner = Arc::new(Inner {
+            options,
+            publisher,
+            publisher_link,
+            subscribers,
+            claims: QueueClaims::default(),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(watch_publisher(Arc::downgrade(&inner), publisher_rx));
+        Ok(RedisBus { inner })
     }
 
     fn check_open(&self) -> Result<(), BusError> {
-        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::Closed) } else { Ok(()) }
+        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::closed()) } else { Ok(()) }
+    }
+
+    /// Runs `command` on the publisher connection: fails at once while the
+    /// connection is down, and after `response_timeout` at the latest.
+    async fn on_publisher<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Result<T, BusError> {
+        if self.inner.publisher_link.is_down() {
+            return Err(BusError::unavailable("the connection to Redis is down"));
+        }
+        let timeout = self.inner.options.response_timeout;
+        match tokio::time::timeout(timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                self.inner.publisher_link.check(&e, || publisher_ping(Arc::downgrade(&self.inner)));
+                Err(unavailable(e))
+            }
+            Err(_) => Err(BusError::unavailable(format!("no answer from Redis within {timeout:?}"))),
+        }
     }
 
     /// Adds a local subscriber of `channel` taking frames as `membership` says.
@@ -157,33 +213,49 @@ impl RedisBus {
     ) -> BoxFuture<'a, Result<Subscription, BusError>> {
         Box::pin(async move {
             self.check_open()?;
+            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.inner.subscribers.join(&channel.legacy, capacity, membership).await
         })
     }
 
     fn check_size(&self, frame: &Bytes) -> Result<(), BusError> {
         let limit = self.inner.options.max_frame_size;
-        if frame.len() > limit { Err(BusError::FrameTooLarge { size: frame.len(), limit }) } else { Ok(()) }
+        if frame.len() > limit { Err(BusError::frame_too_large(frame.len(), limit)) } else { Ok(()) }
     }
 }
 
-pub(crate) fn unavailable(e: redis::RedisError) -> BusError {
-    BusError::Unavailable(e.to_string())
+fn unavailable(e: redis::RedisError) -> BusError {
+    BusError::with_source(BusErrorKind::Unavailable, e)
+}
+
+/// A `PING` on the publisher connection, for its [`Link`].
+fn publisher_ping(inner: Weak<Inner>) -> Ping {
+    Box::new(move || {
+        let mut conn = inner.upgrade()?.publisher.clone();
+        Some(Box::pin(async move { link::ping(&mut conn).await }))
+    })
+}
+
+/// Marks the publisher connection down when redis-rs reports it lost.
+async fn watch_publisher(inner: Weak<Inner>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
+    while let Some(push) = pushes.recv().await {
+        if push.kind == PushKind::Disconnection {
+            let Some(strong) = inner.upgrade() else { return };
+            strong.publisher_link.lost(publisher_ping(Arc::downgrade(&strong)));
+        }
+    }
 }
 
 impl MessageBus for RedisBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
+            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
             let mut conn = self.inner.publisher.clone();
-            redis::cmd("PUBLISH")
-                .arg(&*channel.legacy)
-                .arg(frame.as_ref())
-                .query_async::<i64>(&mut conn)
-                .await
-                .map(drop)
-                .map_err(unavailable)
+            let mut publish = redis::cmd("PUBLISH");
+            publish.arg(&*channel.legacy).arg(frame.as_ref());
+            self.on_publisher(publish.query_async::<i64>(&mut conn)).await.map(drop)
         })
     }
 
@@ -215,9 +287,10 @@ impl MessageBus for RedisBus {
     ) -> BoxFuture<'a, Result<bool, BusError>> {
         Box::pin(async move {
             self.check_open()?;
+            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
             let mut conn = self.inner.publisher.clone();
-            self.inner.claims.publish_claim(&mut conn, queued, &channel.legacy, &frame).await.map_err(unavailable)
+            self.on_publisher(self.inner.claims.publish_claim(&mut conn, queued, &channel.legacy, &frame)).await
         })
     }
 

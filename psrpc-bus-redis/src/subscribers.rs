@@ -1,7 +1,7 @@
 //! Local subscribers by channel, the reader task, and subscription changes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +13,8 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::{queue, unavailable};
+use crate::link::{self, Link, Ping};
+use crate::queue;
 
 /// How a local subscriber takes the frames of its channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,37 +63,72 @@ pub(crate) struct Subscribers {
     changing: tokio::sync::Mutex<ConnectionManager>,
     claims: ConnectionManager,
     reader: Mutex<Option<JoinHandle<()>>>,
+    /// The subscriber connection's state.
+    link: Arc<Link>,
+    /// The publisher connection's state (queue claims go there).
+    publisher: Arc<Link>,
+    /// How long a subscribe or a queue claim may take.
+    timeout: Duration,
 }
 
 impl Subscribers {
+    /// Starts reading `pushes` (those of `subscriber`); queue claims go
+    /// through `claims` (the publisher connection, whose state is `publisher`).
     pub(crate) fn start(
         subscriber: ConnectionManager,
         claims: ConnectionManager,
         pushes: mpsc::UnboundedReceiver<PushInfo>,
+        publisher: Arc<Link>,
+        timeout: Duration,
     ) -> Arc<Self> {
         let subscribers = Arc::new(Subscribers {
             channels: Mutex::new(HashMap::new()),
             changing: tokio::sync::Mutex::new(subscriber),
             claims,
             reader: Mutex::new(None),
+            link: Link::new("subscriber"),
+            publisher,
+            timeout,
         });
         let task = tokio::spawn(read(Arc::downgrade(&subscribers), pushes));
         *subscribers.reader.lock() = Some(task);
         subscribers
     }
 
-    /// Adds a local subscriber; the first one of a channel subscribes it (confirmed by Redis).
+    /// Adds a local subscriber; the first one of a channel subscribes it
+    /// (confirmed by Redis). Fails at once while the subscriber connection is
+    /// down, and after the bus's timeout if Redis does not confirm; a failed
+    /// `SUBSCRIBE` is undone, so it is not sent again on a reconnect.
     pub(crate) async fn join(
         self: &Arc<Self>,
         name: &Arc<str>,
         capacity: usize,
         membership: Membership,
     ) -> Result<Subscription, BusError> {
-        let mut conn = self.changing.lock().await;
-        let known = self.channels.lock().contains_key(name);
-        if !known {
-            conn.subscribe(&**name).await.map_err(unavailable)?;
+        if self.link.is_down() {
+            return Err(BusError::unavailable("the subscriber connection to Redis is down"));
         }
+        let subscribed = tokio::time::timeout(self.timeout, async {
+            let mut conn = self.changing.lock().await;
+            let known = self.channels.lock().contains_key(name);
+            if !known {
+                conn.subscribe(&**name).await?;
+            }
+            Ok::<_, redis::RedisError>(conn)
+        })
+        .await;
+        let _conn = match subscribed {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                self.link.check(&e, || self.ping());
+                self.undo_subscribe(Arc::clone(name));
+                return Err(BusError::unavailable(e));
+            }
+            Err(_) => {
+                self.undo_subscribe(Arc::clone(name));
+                return Err(BusError::unavailable(format!("SUBSCRIBE not confirmed within {:?}", self.timeout)));
+            }
+        };
         let weak = Arc::downgrade(self);
         let key = Arc::clone(name);
         let (sender, subscription) = Subscription::new(capacity, move || {
@@ -103,6 +139,33 @@ impl Subscribers {
         let mut channels = self.channels.lock();
         channels.entry(Arc::clone(name)).or_default().members(membership).join(sender);
         Ok(subscription)
+    }
+
+    /// Unsubscribes `name` unless a local subscriber has it (after a
+    /// `SUBSCRIBE` that failed or timed out, which Redis may still apply).
+    fn undo_subscribe(self: &Arc<Self>, name: Arc<str>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let this = Arc::clone(self);
+        runtime.spawn(async move {
+            let mut conn = this.changing.lock().await;
+            if !this.channels.lock().contains_key(&name)
+                && let Err(e) = conn.unsubscribe(&*name).await
+            {
+                tracing::debug!(channel = %name, error = %e, "psrpc redis: undoing a failed subscribe failed");
+            }
+        });
+    }
+
+    /// A `PING` on the subscriber connection, for its [`Link`].
+    fn ping(self: &Arc<Self>) -> Ping {
+        let weak = Arc::downgrade(self);
+        Box::new(move || {
+            let this = weak.upgrade()?;
+            Some(Box::pin(async move {
+                let mut conn = this.changing.lock().await;
+                link::ping(&mut conn).await
+            }))
+        })
     }
 
     /// Forgets closed subscribers of `name`; unsubscribes when none is left.
@@ -150,12 +213,13 @@ impl Subscribers {
         let Some(channel) = self.channels.lock().get(name).cloned() else { return };
         channel.plain.deliver_to_all(&frame);
         channel.claimed_queue.deliver_to_one(&frame);
-        if !channel.queue.is_empty() {
-            // The cross-process claim takes a round trip: never on the reader task.
-            let this = Arc::clone(self);
+        if !channel.queue.is_empty() && !self.publisher.is_down() {
+            // The cross-process claim takes a round trip: never on the reader
+            // task. While the publisher connection is down it counts as lost.
+            let mut conn = self.claims.clone();
+            let timeout = self.timeout;
             tokio::spawn(async move {
-                let mut conn = this.claims.clone();
-                if queue::claim(&mut conn, &frame).await {
+                if tokio::time::timeout(timeout, queue::claim(&mut conn, &frame)).await == Ok(true) {
                     channel.queue.deliver_to_one(&frame);
                 }
             });
@@ -164,7 +228,7 @@ impl Subscribers {
 }
 
 /// The reader task: one pass over each push, never waiting on a subscriber.
-async fn read(subscribers: std::sync::Weak<Subscribers>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
+async fn read(subscribers: Weak<Subscribers>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
     while let Some(push) = pushes.recv().await {
         let Some(subscribers) = subscribers.upgrade() else { return };
         match push.kind {
@@ -179,30 +243,11 @@ async fn read(subscribers: std::sync::Weak<Subscribers>, mut pushes: mpsc::Unbou
                     }
                 }
             }
-            PushKind::Disconnection => {
-                tracing::warn!("psrpc redis: subscriber connection lost; reconnecting");
-                tokio::spawn(revive(subscribers));
-            }
+            // The connection manager reconnects (and resubscribes every
+            // channel) on the next command: the link's revive task sends it.
+            PushKind::Disconnection => subscribers.link.lost(subscribers.ping()),
             _ => {}
         }
-    }
-}
-
-/// Drives the subscriber connection back up: the connection manager
-/// reconnects (and resubscribes every channel) on the next command.
-async fn revive(subscribers: Arc<Subscribers>) {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let result: redis::RedisResult<String> = {
-            let mut conn = subscribers.changing.lock().await;
-            redis::cmd("PING").query_async(&mut *conn).await
-        };
-        match result {
-            Ok(_) => return tracing::info!("psrpc redis: subscriber connection restored"),
-            Err(e) => tracing::debug!(error = %e, "psrpc redis: still reconnecting"),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
 

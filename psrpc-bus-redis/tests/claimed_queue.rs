@@ -19,12 +19,26 @@ use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
 
 const FRAMES: usize = 200;
 
-fn channels() -> (Channel, Channel) {
-    (request_channel("Claimed", "Work", &[] as &[&str], true), claim_request_channel("Claimed", "CLI_claimed00000"))
+/// The names and frames of one test: its own service, and request frames
+/// (so queue locks) no other test on a shared Redis produces.
+struct Names {
+    service: String,
 }
 
-fn request_frame(n: usize) -> Bytes {
-    Bytes::from(psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), ""))
+impl Names {
+    fn new() -> Self {
+        Names { service: psrpc_test_support::unique_name("Claimed") }
+    }
+
+    fn channels(&self) -> (Channel, Channel) {
+        let service = self.service.as_str();
+        (request_channel(service, "Work", &[] as &[&str], true), claim_request_channel(service, "CLI_claimed00000"))
+    }
+
+    fn request_frame(&self, n: usize) -> Bytes {
+        let payload = format!("{}/{n}", self.service);
+        Bytes::from(psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", payload.as_bytes(), ""))
+    }
 }
 
 async fn next_frame(sub: &mut Subscription) -> Bytes {
@@ -34,15 +48,19 @@ async fn next_frame(sub: &mut Subscription) -> Bytes {
 /// Two processes take every request frame; each tries to claim each one.
 /// Returns how many claims each process published, and the claims seen on
 /// the claim channel.
-async fn two_processes_claim_every_frame(processes: [SharedBus; 2], watcher: SharedBus) -> ([usize; 2], usize) {
-    let (requests, claims) = channels();
+async fn two_processes_claim_every_frame(
+    names: &Names,
+    processes: [SharedBus; 2],
+    watcher: SharedBus,
+) -> ([usize; 2], usize) {
+    let (requests, claims) = names.channels();
     let mut watch = watcher.subscribe(&claims, FRAMES * 2).await.expect("subscribe claims");
     let mut subs = Vec::new();
     for bus in &processes {
         subs.push(bus.subscribe_queue_claimed(&requests, FRAMES).await.expect("subscribe requests"));
     }
     for n in 0..FRAMES {
-        watcher.publish(&requests, request_frame(n)).await.expect("publish request");
+        watcher.publish(&requests, names.request_frame(n)).await.expect("publish request");
     }
     let mut published = [0usize; 2];
     for _ in 0..FRAMES {
@@ -72,7 +90,8 @@ async fn two_processes_claim_every_frame(processes: [SharedBus; 2], watcher: Sha
 async fn one_process_claims_each_request_and_the_claim_goes_out_once() {
     let Some(redis) = common::server() else { return };
     let processes = [common::bus(&redis).await, common::bus(&redis).await];
-    let (published, seen) = two_processes_claim_every_frame(processes, common::bus(&redis).await).await;
+    let names = Names::new();
+    let (published, seen) = two_processes_claim_every_frame(&names, processes, common::bus(&redis).await).await;
     assert_eq!(published.iter().sum::<usize>(), FRAMES);
     assert_eq!(seen, FRAMES, "one claim per request reached the client");
     assert!(published.iter().all(|&p| p > 0), "both processes won some: {published:?}");
@@ -82,13 +101,14 @@ async fn one_process_claims_each_request_and_the_claim_goes_out_once() {
 async fn a_request_locked_by_a_go_server_is_not_claimed_and_ours_locks_like_go() {
     let Some(redis) = common::server() else { return };
     let bus = common::bus(&redis).await;
-    let (requests, claims) = channels();
+    let names = Names::new();
+    let (requests, claims) = names.channels();
     let mut watch = bus.subscribe(&claims, 4).await.expect("subscribe claims");
     let mut sub = bus.subscribe_queue_claimed(&requests, 4).await.expect("subscribe requests");
     let mut raw = common::raw(&redis).get_multiplexed_async_connection().await.expect("conn");
 
     // A Go server took the first request: SET base64(sha256(frame)) <rand> EX 5 NX.
-    let taken = request_frame(1);
+    let taken = names.request_frame(1);
     let go_lock: Option<String> = redis::cmd("SET")
         .arg(base64_sha256(&taken))
         .arg(8_674_665_223_082_153_551_i64)
@@ -105,7 +125,7 @@ async fn a_request_locked_by_a_go_server_is_not_claimed_and_ours_locks_like_go()
     assert!(!bus.publish_claim(&queued, &claims, Bytes::from_static(b"ours")).await.expect("claim"));
 
     // A request nobody holds: ours wins, publishes, and leaves Go's lock behind.
-    let free = request_frame(2);
+    let free = names.request_frame(2);
     bus.publish(&requests, free.clone()).await.expect("publish");
     let queued = next_frame(&mut sub).await;
     assert!(bus.publish_claim(&queued, &claims, Bytes::from_static(b"ours")).await.expect("claim"));
@@ -141,18 +161,20 @@ async fn without_script_permission_the_lock_and_claim_go_separately() {
         || async { Arc::new(RedisBus::connect(&url, RedisBusOptions::default()).await.expect("connect")) as SharedBus };
 
     let processes = [connect().await, connect().await];
-    let (published, seen) = two_processes_claim_every_frame(processes.clone(), connect().await).await;
+    let names = Names::new();
+    let (published, seen) = two_processes_claim_every_frame(&names, processes.clone(), connect().await).await;
     assert_eq!((published.iter().sum::<usize>(), seen), (FRAMES, FRAMES));
 
     // And whole calls work with two servers in separate "processes".
     let servers = [
-        RpcServer::new("Claimed", Arc::clone(&processes[0]), ServerOptions::default()),
-        RpcServer::new("Claimed", Arc::clone(&processes[1]), ServerOptions::default()),
+        RpcServer::new(names.service.as_str(), Arc::clone(&processes[0]), ServerOptions::default()),
+        RpcServer::new(names.service.as_str(), Arc::clone(&processes[1]), ServerOptions::default()),
     ];
     for server in &servers {
         server.register_unary(&WORK, vec![], echo, None).await.expect("register");
     }
-    let client = RpcClient::new("Claimed", connect().await, ClientOptions::default()).await.expect("client");
+    let client =
+        RpcClient::new(names.service.as_str(), connect().await, ClientOptions::default()).await.expect("client");
     for n in 0..20 {
         let reply = client
             .request_single::<Ping, Pong>(&WORK, vec![], &ping(&n.to_string()), RequestOptions::default())

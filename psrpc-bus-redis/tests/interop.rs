@@ -24,19 +24,24 @@ async fn pong(ctx: RequestContext, p: Ping) -> Result<Pong, psrpc_core::Error> {
 #[tokio::test]
 async fn our_server_answers_a_hand_built_go_style_request() {
     let Some(redis) = common::server() else { return };
-    let server = RpcServer::new("Interop", common::bus(&redis).await, ServerOptions::default());
+    let svc = psrpc_test_support::unique_name("Interop");
+    let server = RpcServer::new(svc.as_str(), common::bus(&redis).await, ServerOptions::default());
     server.register_unary(&EVERYONE, vec![], pong, None).await.expect("register");
 
     let raw = common::raw(&redis);
     let mut pubsub = raw.get_async_pubsub().await.expect("pubsub");
-    pubsub.subscribe("Interop|CLI_gopeer000000|RES").await.expect("subscribe");
+    pubsub.subscribe(format!("{svc}|CLI_gopeer000000|RES")).await.expect("subscribe");
     let mut ping = Vec::new();
     pb::bytes(1, b"hello", &mut ping);
     let request = pb::request("REQ_handmade0000", "CLI_gopeer000000", true, &ping);
     let frame = pb::frame("type.googleapis.com/internal.Request", &request, "");
     let mut conn = raw.get_multiplexed_async_connection().await.expect("conn");
-    let receivers: i64 =
-        redis::cmd("PUBLISH").arg("Interop|Everyone|REQ").arg(frame).query_async(&mut conn).await.expect("publish");
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg(format!("{svc}|Everyone|REQ"))
+        .arg(frame)
+        .query_async(&mut conn)
+        .await
+        .expect("publish");
     assert_eq!(receivers, 1, "our server subscribed the Legacy channel name");
 
     let mut messages = pubsub.on_message();
@@ -54,13 +59,16 @@ async fn our_server_answers_a_hand_built_go_style_request() {
 #[tokio::test]
 async fn our_client_publishes_the_channels_and_bytes_of_wire_md() {
     let Some(redis) = common::server() else { return };
-    let server = RpcServer::new("Interop", common::bus(&redis).await, ServerOptions::default());
+    // A service of its own: the capture sees this test's traffic only, even
+    // on a Redis shared with other tests.
+    let svc = psrpc_test_support::unique_name("Interop");
+    let server = RpcServer::new(svc.as_str(), common::bus(&redis).await, ServerOptions::default());
     server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
     let mut pubsub = common::raw(&redis).get_async_pubsub().await.expect("pubsub");
-    pubsub.psubscribe("Interop|*").await.expect("psubscribe");
+    pubsub.psubscribe(format!("{svc}|*")).await.expect("psubscribe");
 
     let client =
-        RpcClient::new("Interop", common::bus(&redis).await, ClientOptions::default().client_id("CLI_capture00000"))
+        RpcClient::new(svc.as_str(), common::bus(&redis).await, ClientOptions::default().client_id("CLI_capture00000"))
             .await
             .expect("client");
     let ping = Ping { text: "x".into(), delay_ms: 0 };
@@ -72,7 +80,7 @@ async fn our_client_publishes_the_channels_and_bytes_of_wire_md() {
         let msg: Msg =
             prost::Message::decode(Bytes::from(m.get_payload_bytes().to_vec())).expect("every frame is a Msg");
         assert_eq!(msg.channel, "");
-        seen.push((m.get_channel_name().to_owned(), msg.type_url));
+        seen.push((m.get_channel_name().replacen(svc.as_str(), "Interop", 1), msg.type_url));
     }
     let summary: Vec<(&str, &str)> = seen.iter().map(|(c, t)| (c.as_str(), t.as_str())).collect();
     assert_eq!(

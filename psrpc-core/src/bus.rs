@@ -24,10 +24,11 @@
 //! - Each subscription has its own bounded buffer (`capacity` frames). A
 //!   subscriber that does not keep up loses frames, never other subscribers'
 //!   frames: the loss is reported in order on its stream as
-//!   [`BusError::SlowConsumer`] before the next delivered frame.
+//!   a [`BusError`] of kind [`BusErrorKind::SlowConsumer`] before the next
+//!   delivered frame.
 //! - Dropping a [`Subscription`] unsubscribes. [`MessageBus::close`] ends every
 //!   subscription (their streams return `None`) and makes later calls fail
-//!   with [`BusError::Closed`].
+//!   with [`BusErrorKind::Closed`].
 
 use std::fmt;
 use std::pin::Pin;
@@ -108,52 +109,217 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
         usize::MAX
     }
 
-    /// Closes the bus: every subscription ends, later calls fail with [`BusError::Closed`].
+    /// Closes the bus: every subscription ends, later calls fail with [`BusErrorKind::Closed`].
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 
-/// Why a bus operation failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// What kind of failure a [`BusError`] is; each kind maps to one
+/// [`ErrorCode`] (see [`BusError`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum BusError {
-    /// The bus was closed.
-    #[error("message bus is closed")]
+pub enum BusErrorKind {
+    /// The bus was closed (`unavailable`).
     Closed,
-    /// The broker cannot be reached (disconnected, restarting).
-    #[error("message bus unavailable: {0}")]
-    Unavailable(String),
-    /// The frame is larger than the bus carries.
-    #[error("frame of {size} bytes exceeds the bus limit of {limit} bytes")]
+    /// The broker cannot be reached: disconnected, restarting, or a publish
+    /// that did not complete in the bus's bounded time (`unavailable`).
+    Unavailable,
+    /// The frame is larger than the bus carries (`resource_exhausted`).
     FrameTooLarge {
         /// Size of the rejected frame.
         size: usize,
         /// The bus limit.
         limit: usize,
     },
-    /// The subscriber did not keep up and this many frames were dropped for it.
-    #[error("slow consumer: {dropped} frame(s) dropped")]
+    /// The subscriber did not keep up and this many frames were dropped for
+    /// it (`unavailable`).
     SlowConsumer {
         /// Frames dropped since the last report.
         dropped: u64,
     },
+    /// The channel's name breaks a rule of the bus (too long, a character
+    /// or token its broker does not accept); refused before anything
+    /// reached the broker (`invalid_argument`).
+    InvalidChannel,
     /// The channel is already subscribed in the other mode (queue vs. plain)
-    /// on a shared transport subscription.
-    #[error("channel {0} is already subscribed in the other mode")]
-    ModeMismatch(String),
-    /// Any other transport failure.
-    #[error("message bus error: {0}")]
-    Transport(String),
+    /// on a shared transport subscription (`internal`).
+    ModeMismatch,
+    /// Any other transport failure (`internal`).
+    Transport,
+}
+
+impl fmt::Display for BusErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BusErrorKind::Closed => f.write_str("message bus is closed"),
+            BusErrorKind::Unavailable => f.write_str("message bus unavailable"),
+            BusErrorKind::FrameTooLarge { size, limit } => {
+                write!(f, "frame of {size} bytes exceeds the bus limit of {limit} bytes")
+            }
+            BusErrorKind::SlowConsumer { dropped } => write!(f, "slow consumer: {dropped} frame(s) dropped"),
+            BusErrorKind::InvalidChannel => f.write_str("invalid channel name"),
+            BusErrorKind::ModeMismatch => f.write_str("channel already subscribed in the other mode"),
+            BusErrorKind::Transport => f.write_str("message bus error"),
+        }
+    }
+}
+
+impl BusErrorKind {
+    /// The [`ErrorCode`] an RPC fails with when its bus fails this way.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            BusErrorKind::Closed | BusErrorKind::Unavailable | BusErrorKind::SlowConsumer { .. } => {
+                ErrorCode::Unavailable
+            }
+            BusErrorKind::FrameTooLarge { .. } => ErrorCode::ResourceExhausted,
+            BusErrorKind::InvalidChannel => ErrorCode::InvalidArgument,
+            BusErrorKind::ModeMismatch | BusErrorKind::Transport => ErrorCode::Internal,
+        }
+    }
+}
+
+/// The cause of a [`BusError`]: the transport's own error, or a message.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a bus operation failed: a [`kind`](BusError::kind) and, where there
+/// is one, the underlying [`source`](std::error::Error::source) (the
+/// transport client's error, or a message saying what was wrong).
+///
+/// Converted into an RPC [`Error`] with the kind's [code](BusErrorKind::code),
+/// the bus error's text as message and the bus error itself as the RPC
+/// error's local source.
+///
+/// ```
+/// use std::error::Error as _;
+/// use psrpc_core::bus::{BusError, BusErrorKind};
+/// use psrpc_core::{Error, ErrorCode};
+///
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// let err = BusError::with_source(BusErrorKind::Unavailable, refused);
+/// assert_eq!(err.kind(), BusErrorKind::Unavailable);
+/// assert!(err.source().is_some());
+///
+/// let rpc = Error::from(err);
+/// assert_eq!(rpc.code(), ErrorCode::Unavailable);
+/// assert!(rpc.source().is_some(), "the chain is kept for logs");
+/// ```
+#[derive(Debug)]
+pub struct BusError {
+    kind: BusErrorKind,
+    source: Option<BoxError>,
+}
+
+impl BusError {
+    /// An error of `kind` without a cause.
+    pub fn new(kind: BusErrorKind) -> Self {
+        BusError { kind, source: None }
+    }
+
+    /// An error of `kind` caused by `source` (an error, or a message).
+    pub fn with_source(kind: BusErrorKind, source: impl Into<BoxError>) -> Self {
+        BusError { kind, source: Some(source.into()) }
+    }
+
+    /// The bus was closed.
+    pub fn closed() -> Self {
+        BusError::new(BusErrorKind::Closed)
+    }
+
+    /// The broker cannot be reached, because of `source`.
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        BusError::with_source(BusErrorKind::Unavailable, source)
+    }
+
+    /// A frame of `size` bytes over the bus's `limit`.
+    pub fn frame_too_large(size: usize, limit: usize) -> Self {
+        BusError::new(BusErrorKind::FrameTooLarge { size, limit })
+    }
+
+    /// `dropped` frames were lost by a slow subscriber.
+    pub fn slow_consumer(dropped: u64) -> Self {
+        BusError::new(BusErrorKind::SlowConsumer { dropped })
+    }
+
+    /// The channel name breaks a rule of the bus (`reason` says which).
+    pub fn invalid_channel(reason: impl Into<BoxError>) -> Self {
+        BusError::with_source(BusErrorKind::InvalidChannel, reason)
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> BusErrorKind {
+        self.kind
+    }
+
+    /// For a slow-consumer report, how many frames were dropped.
+    ///
+    /// ```
+    /// # use psrpc_core::bus::BusError;
+    /// assert_eq!(BusError::slow_consumer(3).dropped(), Some(3));
+    /// assert_eq!(BusError::closed().dropped(), None);
+    /// ```
+    pub fn dropped(&self) -> Option<u64> {
+        match self.kind {
+            BusErrorKind::SlowConsumer { dropped } => Some(dropped),
+            _ => None,
+        }
+    }
+
+    /// The [`ErrorCode`] an RPC fails with when its bus fails this way.
+    pub fn code(&self) -> ErrorCode {
+        self.kind.code()
+    }
+}
+
+impl From<BusErrorKind> for BusError {
+    fn from(kind: BusErrorKind) -> Self {
+        BusError::new(kind)
+    }
+}
+
+impl fmt::Display for BusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.kind),
+            None => fmt::Display::fmt(&self.kind, f),
+        }
+    }
+}
+
+impl std::error::Error for BusError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl From<BusError> for Error {
     fn from(err: BusError) -> Self {
-        let code = match &err {
-            BusError::Closed | BusError::Unavailable(_) | BusError::SlowConsumer { .. } => ErrorCode::Unavailable,
-            BusError::FrameTooLarge { .. } => ErrorCode::ResourceExhausted,
-            BusError::ModeMismatch(_) | BusError::Transport(_) => ErrorCode::Internal,
-        };
-        Error::new(code, err.to_string())
+        Error::new(err.code(), err.to_string()).with_source(err)
     }
+}
+
+/// The longest channel name the Redis and in-process buses accept, in bytes
+/// (64 KiB). Neither broker needs a limit this low; a longer name is almost
+/// surely built from unbounded input (a topic), and every subscribed name is
+/// kept in the broker's tables and sent again on every reconnect.
+pub const MAX_CHANNEL_NAME_LEN: usize = 64 * 1024;
+
+/// Refuses a channel name longer than `limit` bytes with
+/// [`BusErrorKind::InvalidChannel`] (a helper for bus implementations).
+///
+/// ```
+/// use psrpc_core::bus::{check_channel_len, BusErrorKind};
+/// assert!(check_channel_len("Svc|M|REQ", 16).is_ok());
+/// let err = check_channel_len("Svc|Method|REQ", 8).unwrap_err();
+/// assert_eq!(err.kind(), BusErrorKind::InvalidChannel);
+/// ```
+pub fn check_channel_len(name: &str, limit: usize) -> Result<(), BusError> {
+    if name.len() > limit {
+        let shown: String = name.chars().take(64).collect();
+        return Err(BusError::invalid_channel(format!(
+            "channel name of {} bytes exceeds the bus limit of {limit} bytes ({shown}…)",
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Frames delivered to one subscriber; a [`Stream`] that ends when the
@@ -223,7 +389,8 @@ impl Subscription {
         self.rx.len()
     }
 
-    /// The next frame, a [`BusError::SlowConsumer`] report, or `None` once closed.
+    /// The next frame, a slow-consumer report ([`BusErrorKind::SlowConsumer`],
+    /// see [`BusError::dropped`]), or `None` once closed.
     pub async fn recv(&mut self) -> Option<Result<Bytes, BusError>> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -250,7 +417,7 @@ impl Subscription {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BusError>>> {
         let dropped = self.state.dropped.swap(0, Ordering::AcqRel);
         if dropped > 0 {
-            return Poll::Ready(Some(Err(BusError::SlowConsumer { dropped })));
+            return Poll::Ready(Some(Err(BusError::slow_consumer(dropped))));
         }
         self.rx.poll_recv(cx).map(|frame| frame.map(Ok))
     }
@@ -346,6 +513,11 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
 
+    /// A received item with the error reduced to its kind, for comparisons.
+    fn kinds(item: Option<Result<Bytes, BusError>>) -> Option<Result<Bytes, BusErrorKind>> {
+        item.map(|r| r.map_err(|e| e.kind()))
+    }
+
     #[tokio::test]
     async fn inline_subscribers_take_buffered_and_later_frames_on_the_delivering_task() {
         let (tx, sub) = Subscription::new(4, || {});
@@ -384,10 +556,10 @@ mod tests {
         let (tx, mut sub) = Subscription::new(1, || {});
         assert_eq!(tx.try_deliver(Bytes::from_static(b"a")), Delivery::Delivered);
         assert_eq!(tx.try_deliver(Bytes::from_static(b"b")), Delivery::Dropped);
-        assert_eq!(sub.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 })));
-        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"a"))));
+        assert_eq!(kinds(sub.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
+        assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"a"))));
         drop(tx);
-        assert_eq!(sub.recv().await, None);
+        assert_eq!(kinds(sub.recv().await), None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -400,10 +572,10 @@ mod tests {
             async move { tx.deliver(Bytes::from_static(b"c"), Duration::from_secs(1)).await }
         });
         tokio::task::yield_now().await;
-        assert!(matches!(sub.recv().await, Some(Err(BusError::SlowConsumer { dropped: 1 }))));
-        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"a"))));
+        assert_eq!(kinds(sub.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
+        assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"a"))));
         assert_eq!(waiting.await.expect("task"), Delivery::Delivered);
-        assert_eq!(sub.recv().await, Some(Ok(Bytes::from_static(b"c"))));
+        assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"c"))));
     }
 
     #[test]
@@ -420,7 +592,44 @@ mod tests {
 
     #[test]
     fn bus_errors_map_to_codes() {
-        assert_eq!(Error::from(BusError::Closed).code(), ErrorCode::Unavailable);
-        assert_eq!(Error::from(BusError::FrameTooLarge { size: 2, limit: 1 }).code(), ErrorCode::ResourceExhausted);
+        use std::error::Error as _;
+        let cases = [
+            (BusError::closed(), ErrorCode::Unavailable),
+            (BusError::unavailable("down"), ErrorCode::Unavailable),
+            (BusError::slow_consumer(2), ErrorCode::Unavailable),
+            (BusError::frame_too_large(2, 1), ErrorCode::ResourceExhausted),
+            (BusError::invalid_channel("too long"), ErrorCode::InvalidArgument),
+            (BusError::new(BusErrorKind::ModeMismatch), ErrorCode::Internal),
+            (BusError::new(BusErrorKind::Transport), ErrorCode::Internal),
+        ];
+        for (err, code) in cases {
+            let kind = err.kind();
+            let text = err.to_string();
+            let rpc = Error::from(err);
+            assert_eq!((rpc.code(), rpc.message()), (code, text.as_str()), "{kind:?}");
+            let source = rpc.source().and_then(|s| s.downcast_ref::<BusError>()).expect("the bus error is the source");
+            assert_eq!(source.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn bus_errors_keep_their_cause() {
+        use std::error::Error as _;
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by peer");
+        let err = BusError::unavailable(refused);
+        assert_eq!(err.to_string(), "message bus unavailable: refused by peer");
+        let io = err.source().and_then(|s| s.downcast_ref::<std::io::Error>()).expect("io cause");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(BusError::closed().source().is_none());
+        assert_eq!(BusError::closed().to_string(), "message bus is closed");
+        assert_eq!(BusError::frame_too_large(5, 4).dropped(), None);
+    }
+
+    #[test]
+    fn channel_names_over_the_limit_are_invalid() {
+        assert!(check_channel_len(&"a".repeat(MAX_CHANNEL_NAME_LEN), MAX_CHANNEL_NAME_LEN).is_ok());
+        let err = check_channel_len(&"a".repeat(MAX_CHANNEL_NAME_LEN + 1), MAX_CHANNEL_NAME_LEN).expect_err("long");
+        assert_eq!(err.kind(), BusErrorKind::InvalidChannel);
+        assert!(err.to_string().contains("65537 bytes"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! The wire error: a code, a message and protobuf details (docs/WIRE.md section 8).
 
 use std::fmt;
+use std::sync::Arc;
 
 use prost::Name;
 use prost_types::Any;
@@ -111,8 +112,9 @@ impl GrpcCode {
 }
 
 impl ErrorCode {
-    /// Every code, in the order of docs/WIRE.md section 8.
-    pub const ALL: [ErrorCode; 22] = [
+    /// Every code, in the order of docs/WIRE.md section 8. A slice, so a code
+    /// added later changes no type.
+    pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::Canceled,
         ErrorCode::MalformedRequest,
         ErrorCode::MalformedResponse,
@@ -167,7 +169,7 @@ impl ErrorCode {
 
     /// Parses a wire string; unknown and empty strings give [`ErrorCode::Unknown`].
     pub fn from_wire(code: &str) -> Self {
-        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code).unwrap_or(ErrorCode::Unknown)
+        ErrorCode::ALL.iter().copied().find(|c| c.as_str() == code).unwrap_or(ErrorCode::Unknown)
     }
 
     /// The HTTP status that represents this code.
@@ -249,22 +251,54 @@ impl fmt::Display for ErrorCode {
 ///
 /// Details are protobuf messages packed as `google.protobuf.Any`, carried in
 /// `Response.error_details`; use [`Error::with_detail`] and [`Error::detail`].
-#[derive(Clone, Debug, PartialEq)]
+///
+/// An error made in this process can also keep its cause
+/// ([`Error::with_source`]), returned by [`std::error::Error::source`] for
+/// logs and error reports. The source stays local: it is never sent on the
+/// wire, an error received from a peer has none, and equality compares the
+/// wire fields only.
+#[derive(Clone, Debug)]
 pub struct Error {
     code: ErrorCode,
     message: String,
     details: Vec<Any>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl PartialEq for Error {
+    /// Compares code, message and details (what the wire carries).
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.message == other.message && self.details == other.details
+    }
 }
 
 impl Error {
     /// A new error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error { code, message: message.into(), details: Vec::new() }
+        Error { code, message: message.into(), details: Vec::new(), source: None }
     }
 
     /// Rebuilds an error from the fields of a wire response.
     pub fn from_wire(code: &str, message: impl Into<String>, details: Vec<Any>) -> Self {
-        Error { code: ErrorCode::from_wire(code), message: message.into(), details }
+        Error { code: ErrorCode::from_wire(code), message: message.into(), details, source: None }
+    }
+
+    /// Keeps `source` as the cause of this error, for this process only (it is
+    /// never sent on the wire; see the [type docs](Error)).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use psrpc_core::{Error, ErrorCode};
+    ///
+    /// let cause = std::io::Error::other("disk full");
+    /// let err = Error::new(ErrorCode::Internal, "could not store the order").with_source(cause);
+    /// assert_eq!(err.to_string(), "internal: could not store the order");
+    /// assert_eq!(err.source().map(|s| s.to_string()).as_deref(), Some("disk full"));
+    /// ```
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        self.source = Some(Arc::from(source.into()));
+        self
     }
 
     /// Adds a protobuf message as a detail.
@@ -369,7 +403,11 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -377,7 +415,7 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_through_its_wire_string() {
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_wire(code.as_str()), code);
         }
         assert_eq!(ErrorCode::from_wire("no_such_code"), ErrorCode::Unknown);
@@ -426,7 +464,7 @@ mod tests {
         assert_eq!(ErrorCode::UnprocessableEntity.to_grpc(), GrpcCode::Unknown);
         assert_eq!(ErrorCode::UpstreamServerError.to_grpc(), GrpcCode::Internal);
         assert_eq!(ErrorCode::UpstreamClientError.to_grpc(), GrpcCode::InvalidArgument);
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             let grpc = code.to_grpc();
             if grpc != GrpcCode::Unknown && grpc != GrpcCode::InvalidArgument && grpc != GrpcCode::Internal {
                 assert_eq!(ErrorCode::from_grpc(grpc), code, "{code}");
@@ -446,5 +484,34 @@ mod tests {
         let back = Error::from_wire(err.code().as_str(), err.message(), err.details().to_vec());
         assert_eq!(back, err);
         assert_eq!(back.to_string(), "resource_exhausted: slow down");
+    }
+
+    #[test]
+    fn a_source_stays_local_and_leaves_the_wire_fields_alone() {
+        use prost::Message as _;
+        use std::error::Error as _;
+        let detail = prost_types::Duration { seconds: 1, nanos: 0 };
+        let plain = Error::new(ErrorCode::Internal, "store failed").with_detail(&detail);
+        let sourced = plain.clone().with_source(std::io::Error::other("disk full"));
+        assert_eq!(sourced.source().map(ToString::to_string).as_deref(), Some("disk full"));
+        assert!(plain.source().is_none());
+        assert_eq!(sourced, plain, "equality compares the wire fields");
+        assert_eq!(sourced.to_string(), plain.to_string());
+
+        // The fields a response carries, encoded: identical bytes.
+        let encode = |e: &Error| {
+            crate::envelope::Response {
+                request_id: "REQ_x".into(),
+                error: e.message().to_owned(),
+                code: e.code().as_str().to_owned(),
+                error_details: e.details().to_vec(),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        assert_eq!(encode(&sourced), encode(&plain));
+        let back = Error::from_wire(sourced.code().as_str(), sourced.message(), sourced.details().to_vec());
+        assert!(back.source().is_none(), "a received error has no source");
+        assert_eq!(back, plain);
     }
 }

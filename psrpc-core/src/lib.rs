@@ -32,7 +32,7 @@ pub mod server;
 mod signal;
 pub mod stream;
 
-pub use bus::{BusError, MessageBus, SharedBus, Subscription};
+pub use bus::{BusError, BusErrorKind, MessageBus, SharedBus, Subscription};
 pub use client::RpcClient;
 pub use context::RequestContext;
 pub use error::{Error, ErrorCode};

@@ -43,7 +43,7 @@ pub(crate) async fn publish_frame(bus: &dyn MessageBus, channel: &Channel, frame
 fn check_size(bus: &dyn MessageBus, frame: &Bytes) -> Result<(), Error> {
     let limit = bus.max_frame_size();
     if frame.len() > limit {
-        return Err(BusError::FrameTooLarge { size: frame.len(), limit }.into());
+        return Err(BusError::frame_too_large(frame.len(), limit).into());
     }
     Ok(())
 }

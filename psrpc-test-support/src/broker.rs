@@ -3,7 +3,10 @@
 //!
 //! A test that needs a broker calls a launcher ([`crate::nats::NatsServer`],
 //! [`crate::redis::RedisServer`]). If the environment names an external broker
-//! (`PSRPC_NATS_URL`, `PSRPC_REDIS_URL`), that one is used instead. If the
+//! (`PSRPC_NATS_URL`, `PSRPC_REDIS_URL`), that one is used instead, shared by
+//! every test: tests then use names of their own ([`crate::unique_name`]),
+//! and tests that stop, pause or restart the broker start one of their own
+//! (`start_own`). If the
 //! binary is missing, the launcher returns [`BrokerError::Missing`]; tests turn
 //! that into a skip only outside CI ([`skip_or_fail`]): under `CI=true` a
 //! missing broker fails the run.
@@ -96,6 +99,24 @@ impl BrokerProcess {
         }
     }
 
+    /// Freezes the process (`SIGSTOP`): its connections stay open but nothing
+    /// is answered, like a broker that hangs. [`resume`](Self::resume) undoes it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [paused](Self::pause) process run again (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill").arg(signal).arg(child.id().to_string()).status();
+            assert!(status.as_ref().is_ok_and(|s| s.success()), "kill {signal} {}: {status:?}", child.id());
+        }
+    }
+
     /// Starts the process again with the same arguments and port (after [`stop`](Self::stop)).
     pub fn restart(&mut self) -> Result<(), BrokerError> {
         self.stop();
@@ -172,6 +193,20 @@ impl Broker {
     pub fn stop(&mut self) {
         if let Some(p) = self.process.as_mut() {
             p.stop();
+        }
+    }
+
+    /// Freezes the broker process (see [`BrokerProcess::pause`]).
+    pub fn pause(&self) {
+        if let Some(p) = self.process.as_ref() {
+            p.pause();
+        }
+    }
+
+    /// Lets a paused broker run again.
+    pub fn resume(&self) {
+        if let Some(p) = self.process.as_ref() {
+            p.resume();
         }
     }
 

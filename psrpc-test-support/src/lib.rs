@@ -8,7 +8,8 @@
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
 //! - [`restart`]: the broker-restart scenario shared by the broker buses;
 //! - [`tls`]: self-signed certificates for TLS tests;
-//! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro.
+//! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro;
+//! - [`unique_name`]: service names of a test's own, so tests can share one broker.
 
 pub mod broker;
 pub mod bus_conformance;
@@ -22,3 +23,15 @@ pub mod rpc_suite;
 pub mod tls;
 
 pub use factory::{BusFactory, SameBus};
+
+/// `prefix` followed by a random id: a service (or client) name no other
+/// test uses, so tests sharing one broker (`PSRPC_NATS_URL`,
+/// `PSRPC_REDIS_URL`) never see each other's channels.
+///
+/// ```
+/// let a = psrpc_test_support::unique_name("Svc");
+/// assert!(a.starts_with("Svc") && a != psrpc_test_support::unique_name("Svc"));
+/// ```
+pub fn unique_name(prefix: &str) -> String {
+    psrpc_core::id::new_id(prefix)
+}

@@ -27,6 +27,12 @@ impl NatsServer {
         Self::start_with(&[])
     }
 
+    /// Starts a server of the test's own even when `PSRPC_NATS_URL` names
+    /// one: for tests that stop, pause or restart the broker.
+    pub fn start_own() -> Result<Self, BrokerError> {
+        Self::spawn(&[])
+    }
+
     /// Starts a server with extra command-line arguments (e.g. `--user`, `--pass`).
     /// `PSRPC_NATS_URL` is ignored when arguments are given.
     pub fn start_with(args: &[&str]) -> Result<Self, BrokerError> {
@@ -35,6 +41,10 @@ impl NatsServer {
         {
             return Ok(NatsServer(Broker::external(url)));
         }
+        Self::spawn(args)
+    }
+
+    fn spawn(args: &[&str]) -> Result<Self, BrokerError> {
         let port = free_port();
         let mut all = vec!["-a".to_owned(), "127.0.0.1".to_owned(), "-p".to_owned(), port.to_string()];
         all.extend(args.iter().map(|a| (*a).to_owned()));

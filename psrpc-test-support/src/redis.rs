@@ -27,6 +27,12 @@ impl RedisServer {
         Self::start_with(&[])
     }
 
+    /// Starts a server of the test's own even when `PSRPC_REDIS_URL` names
+    /// one: for tests that stop, pause or restart the broker.
+    pub fn start_own() -> Result<Self, BrokerError> {
+        Self::spawn(&[])
+    }
+
     /// Starts a server with extra arguments (e.g. `--requirepass`, `--user`).
     /// `PSRPC_REDIS_URL` is ignored when arguments are given.
     pub fn start_with(args: &[&str]) -> Result<Self, BrokerError> {
@@ -35,6 +41,10 @@ impl RedisServer {
         {
             return Ok(RedisServer(Broker::external(url)));
         }
+        Self::spawn(args)
+    }
+
+    fn spawn(args: &[&str]) -> Result<Self, BrokerError> {
         let port = free_port();
         let mut all: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"]
             .iter()

@@ -23,12 +23,13 @@ pub async fn rpcs_fail_unavailable_during_a_restart_and_recover_after(
     client_bus: SharedBus,
     broker: &mut Broker,
 ) {
-    let server = RpcServer::new("Restart", server_bus, ServerOptions::default());
+    let service = crate::unique_name("Restart");
+    let server = RpcServer::new(service.as_str(), server_bus, ServerOptions::default());
     let pong = |ctx: RequestContext, p: Ping| async move { Ok(Pong { text: p.text, server: ctx.server_id().into() }) };
     server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
     let options =
         ClientOptions::default().timeout(Duration::from_secs(1)).selection_timeout(Duration::from_millis(500));
-    let client = RpcClient::new("Restart", client_bus, options).await.expect("client");
+    let client = RpcClient::new(service.as_str(), client_bus, options).await.expect("client");
     let call = |text: &str| {
         let (client, request) = (client.clone(), ping(text));
         async move { client.request_single::<Ping, Pong>(&SINGLE, vec![], &request, RequestOptions::default()).await }

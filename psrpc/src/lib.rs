@@ -46,7 +46,7 @@
 //! | `macros` | no | `#[psrpc::service]` on a trait |
 //! | `build` | no | `psrpc::build`: generation from `.proto` files in build scripts |
 
-pub use psrpc_core::bus::{BusError, MessageBus, SharedBus, Subscription};
+pub use psrpc_core::bus::{BusError, BusErrorKind, MessageBus, SharedBus, Subscription};
 pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
 pub use psrpc_core::context::RequestContext;
 pub use psrpc_core::error::{Error, ErrorCode, GrpcCode};

@@ -13,6 +13,12 @@ pub fn server() -> Option<NatsServer> {
     skip_or_fail(NatsServer::start())
 }
 
+/// A `nats-server` of the test's own (never the shared one named by the
+/// environment), for tests that stop, pause or restart it.
+pub fn own_server() -> Option<NatsServer> {
+    skip_or_fail(NatsServer::start_own())
+}
+
 /// A new bus connection to `server`.
 pub async fn bus(server: &NatsServer) -> SharedBus {
     Arc::new(NatsBus::connect(server.url(), Default::default()).await.expect("connect"))

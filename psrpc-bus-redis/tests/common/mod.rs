@@ -13,6 +13,12 @@ pub fn server() -> Option<RedisServer> {
     skip_or_fail(RedisServer::start())
 }
 
+/// A `redis-server` of the test's own (never the shared one named by the
+/// environment), for tests that stop, pause or restart it.
+pub fn own_server() -> Option<RedisServer> {
+    skip_or_fail(RedisServer::start_own())
+}
+
 /// A new bus connection to `server`.
 pub async fn bus(server: &RedisServer) -> SharedBus {
     Arc::new(RedisBus::connect(server.url(), Default::default()).await.expect("connect"))

@@ -143,7 +143,7 @@ mod tests {
         fn publish<'a>(&'a self, _: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
             Box::pin(async move {
                 if self.refuse {
-                    return Err(BusError::Unavailable("refused".into()));
+                    return Err(BusError::unavailable("refused"));
                 }
                 self.published.lock().push(frame);
                 Ok(())
@@ -151,11 +151,11 @@ mod tests {
         }
 
         fn subscribe<'a>(&'a self, _: &'a Channel, _: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
-            Box::pin(async { Err(BusError::Closed) })
+            Box::pin(async { Err(BusError::closed()) })
         }
 
         fn subscribe_queue<'a>(&'a self, _: &'a Channel, _: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
-            Box::pin(async { Err(BusError::Closed) })
+            Box::pin(async { Err(BusError::closed()) })
         }
 
         fn close(&self) -> BoxFuture<'_, ()> {

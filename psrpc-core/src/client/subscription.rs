@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::RpcClient;
-use crate::bus::{BusError, Subscription};
+use crate::bus::Subscription;
 use crate::error::Error;
 use crate::frame;
 use crate::info::MethodInfo;
@@ -101,9 +101,7 @@ impl<M: Payload> TypedSubscription<M> {
                     }
                 },
                 Poll::Ready(Some(Err(e))) => {
-                    if let BusError::SlowConsumer { dropped } = e {
-                        self.lost += dropped;
-                    }
+                    self.lost += e.dropped().unwrap_or(0);
                     tracing::warn!(error = %e, lost = self.lost, "psrpc subscription: messages lost");
                 }
                 Poll::Ready(None) => return Poll::Ready(None),

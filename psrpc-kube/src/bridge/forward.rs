@@ -104,12 +104,12 @@ fn copy_metadata<T>(ctx: &RequestContext, request: &mut tonic::Request<T>) {
 }
 
 /// The psrpc error for a gRPC status: the code by the gRPC mapping, the
-/// status message kept.
+/// status message kept, the status itself as the local source.
 pub(crate) fn status_error(status: tonic::Status) -> Error {
     let code = ErrorCode::from_grpc(GrpcCode::from_i32(status.code() as i32));
-    Error::new(code, status.message())
+    Error::new(code, status.message().to_owned()).with_source(status)
 }
 
 fn transport_error(error: tonic::transport::Error) -> Error {
-    Error::new(ErrorCode::Unavailable, format!("pod unreachable: {error}"))
+    Error::new(ErrorCode::Unavailable, format!("pod unreachable: {error}")).with_source(error)
 }

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use psrpc_core::BusError;
+use psrpc_core::bus::BusErrorKind;
 
 use super::{arrives_within, next_frame, number_of, numbered_frame, unique_channel};
 use crate::BusFactory;
@@ -105,8 +105,9 @@ pub async fn close_ends_subscriptions_and_later_calls(factory: &dyn BusFactory) 
     bus.close().await;
     let end = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.expect("ends promptly");
     assert!(end.is_none(), "subscription ended: {end:?}");
-    assert_eq!(bus.publish(&ch, numbered_frame(&*bus, &ch, 1)).await, Err(BusError::Closed));
-    assert_eq!(bus.subscribe(&ch, 8).await.expect_err("closed"), BusError::Closed);
+    let refused = bus.publish(&ch, numbered_frame(&*bus, &ch, 1)).await.expect_err("closed");
+    assert_eq!(refused.kind(), BusErrorKind::Closed);
+    assert_eq!(bus.subscribe(&ch, 8).await.expect_err("closed").kind(), BusErrorKind::Closed);
 }
 
 /// When `subscribe` returns, a frame published right after from another

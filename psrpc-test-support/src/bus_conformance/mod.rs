@@ -66,5 +66,5 @@ pub(crate) async fn arrives_within(sub: &mut Subscription, window: std::time::Du
 
 /// A channel unique to one test, so tests sharing a broker never meet.
 pub(crate) fn unique_channel(method: &str) -> Channel {
-    psrpc_core::channel::request_channel(&format!("Conf{}", psrpc_core::id::new_id("")), method, &["t"], false)
+    psrpc_core::channel::request_channel(&crate::unique_name("Conf"), method, &["t"], false)
 }

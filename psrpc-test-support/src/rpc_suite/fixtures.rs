@@ -53,7 +53,7 @@ pub(crate) static BROADCAST: MethodInfo = MethodInfo::new("Broadcast").subscript
 
 /// A service name unique to one test, so tests sharing a broker never meet.
 pub(crate) fn unique_service() -> String {
-    format!("{SERVICE}{}", psrpc_core::id::new_id(""))
+    crate::unique_name(SERVICE)
 }
 
 /// Short timeouts keep failing paths quick.

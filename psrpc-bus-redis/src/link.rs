@@ -1,0 +1,77 @@
+//! What the bus knows about one of its connections, so calls fail at once
+//! while it is down instead of waiting on the reconnect.
+//!
+//! A connection is marked down when redis-rs reports it lost (a
+//! `Disconnection` push) or a command on it fails with a connection error.
+//! A revive task then drives the reconnect with `PING`s, with a backoff of
+//! 50 ms doubling up to 1 s, and marks the connection up once one succeeds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+/// A `PING` on the connection, or `None` once the bus is gone.
+pub(crate) type Ping = Box<dyn Fn() -> Option<BoxFuture<'static, redis::RedisResult<()>>> + Send + Sync>;
+
+/// The state of one connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    name: &'static str,
+    down: AtomicBool,
+    reviving: AtomicBool,
+}
+
+impl Link {
+    /// A connection that is up; `name` is for logs.
+    pub(crate) fn new(name: &'static str) -> Arc<Self> {
+        Arc::new(Link { name, down: AtomicBool::new(false), reviving: AtomicBool::new(false) })
+    }
+
+    /// Whether the connection is known to be down.
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection down and, unless a revive task runs already,
+    /// starts one that retries `ping` until it succeeds.
+    pub(crate) fn lost(self: &Arc<Self>, ping: Ping) {
+        self.down.store(true, Ordering::Release);
+        if self.reviving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!(connection = self.name, "psrpc redis: connection lost; reconnecting");
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(Arc::clone(self).revive(ping));
+    }
+
+    /// Marks the connection down after `error` if it is a connection failure.
+    pub(crate) fn check(self: &Arc<Self>, error: &redis::RedisError, ping: impl FnOnce() -> Ping) {
+        if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() {
+            self.lost(ping());
+        }
+    }
+
+    async fn revive(self: Arc<Self>, ping: Ping) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let Some(attempt) = ping() else { return };
+            match attempt.await {
+                Ok(()) => {
+                    self.reviving.store(false, Ordering::Release);
+                    self.down.store(false, Ordering::Release);
+                    return tracing::info!(connection = self.name, "psrpc redis: connection restored");
+                }
+                Err(e) => tracing::debug!(connection = self.name, error = %e, "psrpc redis: still reconnecting"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+/// A `PING` through `conn`.
+pub(crate) async fn ping(conn: &mut redis::aio::ConnectionManager) -> redis::RedisResult<()> {
+    redis::cmd("PING").query_async::<String>(conn).await.map(drop)
+}

@@ -1,0 +1,103 @@
+//! Redis outages fail fast: while the bus knows Redis is down, calls and
+//! every kind of publish fail at once with `unavailable`, a hung Redis fails
+//! a publish after the bus's bounded time, and the bus recovers by itself.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use psrpc_bus_redis::{RedisBus, RedisBusOptions};
+use psrpc_core::channel::{claim_request_channel, request_channel, response_channel};
+use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
+use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, RpcClient, RpcServer, SharedBus};
+use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
+use tokio::time::Instant;
+
+static SINGLE: MethodInfo = MethodInfo::new("Single");
+
+/// Longest a refused operation may take while Redis is known to be down
+/// (generous for a loaded machine; the wait it replaces took seconds).
+const AT_ONCE: Duration = Duration::from_millis(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_fast_while_redis_is_down_and_recover_by_themselves() {
+    let Some(mut redis) = common::own_server() else { return };
+    let service = psrpc_test_support::unique_name("Outage");
+    let server_bus = common::bus(&redis).await;
+    let client_bus = common::bus(&redis).await;
+    let server = RpcServer::new(service.as_str(), Arc::clone(&server_bus), ServerOptions::default());
+    server.register_unary(&SINGLE, vec![], echo, None).await.expect("register");
+    let timeout = Duration::from_secs(3);
+    let client = RpcClient::new(service.as_str(), Arc::clone(&client_bus), ClientOptions::default().timeout(timeout))
+        .await
+        .expect("client");
+    let request = ping("x");
+    let call = || client.request_single::<Ping, Pong>(&SINGLE, vec![], &request, RequestOptions::default());
+    call().await.expect("before");
+
+    redis.stop();
+    for attempt in 0..5 {
+        let started = Instant::now();
+        let err = call().await.expect_err("Redis is down");
+        assert_eq!(err.code(), ErrorCode::Unavailable, "attempt {attempt}: {err}");
+        assert!(started.elapsed() < timeout, "attempt {attempt} ended within its deadline: {:?}", started.elapsed());
+    }
+    // The bus knows by now: client- and server-side publishes, claims and
+    // subscribes are refused at once.
+    let requests = request_channel(service.as_str(), "Single", &[] as &[&str], true);
+    let claims = claim_request_channel(service.as_str(), "CLI_outage000000");
+    let frame = Bytes::from_static(b"frame");
+    for bus in [&client_bus, &server_bus] {
+        let started = Instant::now();
+        let err = bus.publish(&requests, frame.clone()).await.expect_err("publish refused");
+        assert_eq!(err.kind(), BusErrorKind::Unavailable, "{err}");
+        let err = bus.publish_claim(&frame, &claims, frame.clone()).await.expect_err("claim refused");
+        assert_eq!(err.kind(), BusErrorKind::Unavailable, "{err}");
+        let err = bus.subscribe(&response_channel("Outage", "CLI_x"), 1).await.expect_err("subscribe refused");
+        assert_eq!(err.kind(), BusErrorKind::Unavailable, "{err}");
+        assert!(started.elapsed() < AT_ONCE, "refused at once: {:?}", started.elapsed());
+    }
+
+    redis.restart().expect("restart");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        match call().await {
+            Ok(reply) => break assert_eq!(reply.server_id, server.id()),
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::Unavailable, "{e}");
+                assert!(Instant::now() < deadline, "the bus did not recover: {e}");
+            }
+        }
+    }
+    for n in 0..20 {
+        call().await.unwrap_or_else(|e| panic!("call {n} after recovery: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_to_a_hung_redis_fails_after_the_response_timeout() {
+    let Some(redis) = common::own_server() else { return };
+    let bound = Duration::from_millis(500);
+    let options = RedisBusOptions::default().response_timeout(bound);
+    let bus: SharedBus = Arc::new(RedisBus::connect(redis.url(), options).await.expect("connect"));
+    let ch = response_channel("Hung", "CLI_x");
+    bus.publish(&ch, Bytes::from_static(b"before")).await.expect("publish");
+
+    redis.pause();
+    let started = Instant::now();
+    let err = bus.publish(&ch, Bytes::from_static(b"hung")).await.expect_err("no answer");
+    let elapsed = started.elapsed();
+    redis.resume();
+    assert_eq!(err.kind(), BusErrorKind::Unavailable, "{err}");
+    assert!(elapsed >= bound - Duration::from_millis(50) && elapsed < bound * 3, "bounded by the timeout: {elapsed:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = bus.publish(&ch, Bytes::from_static(b"after")).await {
+        assert!(Instant::now() < deadline, "publishes did not recover: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
