@@ -199,7 +199,7 @@ pub async fn dropping_the_last_server_handle_stops_serving(factory: &dyn BusFact
     loop {
         let outcome = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("c"), RequestOptions::default()).await;
         match outcome {
-            Err(e) => break assert_eq!(e.code(), ErrorCode::Unavailable),
+            Err(e) => break assert_eq!(e.code(), ErrorCode::Unavailable, "{e}"),
             Ok(_) => assert!(Instant::now() < deadline, "the dropped server still serves"),
         }
     }
