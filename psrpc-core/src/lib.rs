@@ -35,7 +35,7 @@ pub use bus::{BusError, MessageBus, SharedBus, Subscription};
 pub use client::RpcClient;
 pub use context::RequestContext;
 pub use error::{Error, ErrorCode};
-pub use info::{MethodInfo, Routing, RpcInfo};
+pub use info::{Delivery, MethodInfo, MethodKind, Routing, RpcInfo, Selection};
 pub use interceptor::Reply;
 pub use payload::{Payload, RawPayload};
 pub use server::RpcServer;
