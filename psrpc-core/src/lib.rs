@@ -15,6 +15,7 @@ pub mod bus;
 pub mod channel;
 pub mod client;
 pub mod context;
+mod deadline;
 pub mod envelope;
 pub mod error;
 pub mod frame;

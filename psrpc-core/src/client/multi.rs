@@ -10,17 +10,18 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_core::Stream;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, Sleep, sleep_until};
+use tokio::time::{Sleep, sleep_until};
 
 use super::RpcClient;
 use super::routes::RouteGuard;
+use crate::deadline;
 use crate::envelope::{self, Request};
 use crate::error::{Error, ErrorCode};
 use crate::id;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::{ClientMultiInterceptor, ResponseHook, UnaryCall};
 use crate::metadata::unix_nanos;
-use crate::options::RequestOptions;
+use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
 
 /// One server's answer to a multi-RPC.
@@ -36,6 +37,10 @@ impl RpcClient {
     /// Calls a multi method: every server answers. The returned stream ends at
     /// the timeout, or as soon as the expected responders (a count or a set of
     /// server ids in `options`) have all answered.
+    ///
+    /// `method` must be a multi method, and `options` may set only the
+    /// fields multi calls use (see [`RequestOptions`]); otherwise the call
+    /// fails `invalid_argument` before anything is published.
     pub async fn request_multi<Req: Payload, Resp: Payload>(
         &self,
         method: &MethodInfo,
@@ -45,6 +50,7 @@ impl RpcClient {
     ) -> Result<MultiResponses<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
+        Call::Multi.admit(method, Some(&options))?;
         let target = client.targets.get(&client.service, method, topics);
         let mut call = UnaryCall { payload: request.encode_payload(), options };
         for hook in &client.options.request_hooks {
@@ -61,7 +67,7 @@ impl RpcClient {
             request_id: request_id.clone(),
             client_id: client.id.clone(),
             sent_at: unix_nanos(now),
-            expiry: unix_nanos(now + timeout),
+            expiry: deadline::expiry(now, timeout),
             multi: true,
             raw_request: call.payload.clone(),
             metadata: call.options.metadata.clone(),
@@ -75,7 +81,7 @@ impl RpcClient {
             rx,
             _guard: guard,
             _client: Arc::clone(client),
-            deadline: Box::pin(sleep_until(Instant::now() + timeout)),
+            deadline: Box::pin(sleep_until(deadline::after(timeout))),
             expected_count: call.options.expected_responses,
             expected_servers: call.options.expected_servers,
             answered: HashSet::new(),

@@ -11,12 +11,14 @@ use crate::bus::Subscription;
 use crate::error::Error;
 use crate::frame;
 use crate::info::MethodInfo;
+use crate::options::Call;
 use crate::payload::Payload;
 
 impl RpcClient {
     /// Subscribes to a subscription method: every subscriber receives each
-    /// message for `Routing::Multi` methods; otherwise subscribers form a queue
-    /// and one of them receives each message.
+    /// message for [`Delivery::Every`](crate::info::Delivery::Every)
+    /// methods; otherwise subscribers form a queue and one of them receives
+    /// each message. Any other kind of method fails `invalid_argument`.
     pub async fn subscribe<M: Payload>(
         &self,
         method: &MethodInfo,
@@ -24,6 +26,7 @@ impl RpcClient {
     ) -> Result<TypedSubscription<M>, Error> {
         let client = self.inner();
         client.ensure_open()?;
+        Call::Subscribe.admit(method, None)?;
         let info = client.rpc_info(method, topics);
         let channel = info.request_channel(method.queue());
         let capacity = client.options.channel_capacity;
