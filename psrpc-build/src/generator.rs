@@ -64,6 +64,7 @@ impl Generator {
                     .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {e}", m.proto_name)))
             })
             .collect::<syn::Result<Vec<_>>>()?;
-        Ok(Service { ident: ident(&service.proto_name)?, wire_name: service.proto_name.clone(), methods })
+        Service::new(ident(&service.proto_name)?, service.proto_name.clone(), methods)
+            .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {}", e.wire_name, e.error)))
     }
 }

@@ -8,11 +8,16 @@ use psrpc_codegen::InvalidOptions;
 
 /// Generates a service whose one method `Broken` carries `options`.
 fn generate(name: &str, options: &str) -> Result<(), psrpc_build::BuildError> {
+    generate_service(name, &format!("  rpc Broken(Msg) returns (Msg) {{\n{options}\n  }};"))
+}
+
+/// Generates the service `Svc` with the methods `methods`.
+fn generate_service(name: &str, methods: &str) -> Result<(), psrpc_build::BuildError> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("psrpc-build-invalid").join(name);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let proto = format!(
         "syntax = \"proto3\";\npackage invalid;\nimport \"options.proto\";\n\
-         service Svc {{\n  rpc Broken(Msg) returns (Msg) {{\n{options}\n  }};\n}}\n\
+         service Svc {{\n{methods}\n}}\n\
          message Msg {{ string text = 1; }}\n"
     );
     std::fs::write(dir.join("svc.proto"), proto).expect("write proto");
@@ -69,6 +74,17 @@ fn invalid_combinations_fail_with_the_shared_message() {
         let message = err.to_string();
         assert!(message.contains(&format!("Svc: Broken: {expected}")), "{name}: {message}");
     }
+}
+
+#[test]
+fn group_members_need_the_same_topic_names() {
+    let methods = "  rpc First(Msg) returns (Msg) {\n\
+                   option (psrpc.options) = {topics: true, topic_params: {group: \"g\", names: [\"node\"]}};\n  };\n\
+                   rpc Broken(Msg) returns (Msg) {\n\
+                   option (psrpc.options) = {topics: true, topic_params: {group: \"g\", names: [\"zone\"]}};\n  };";
+    let err = generate_service("group_topics_differ", methods).expect_err("names differ");
+    let expected = format!("Svc: Broken: {}", InvalidOptions::GroupTopicsDiffer);
+    assert!(err.to_string().contains(&expected), "{err}");
 }
 
 #[test]

@@ -13,5 +13,5 @@ mod emit;
 mod model;
 
 pub use emit::emit;
-pub use model::{InvalidOptions, Method, MethodOptions, Service};
+pub use model::{InvalidMethod, InvalidOptions, Method, MethodOptions, Service};
 pub use psrpc_method::{Delivery, MethodKind, Routing, Selection};

@@ -51,6 +51,9 @@ pub enum InvalidOptions {
     GroupWithoutTopics,
     /// A topic `group` on a subscription (groups register served methods).
     GroupOnSubscription,
+    /// Methods of one topic `group` with different topic names (the group's
+    /// register functions take one set of topics for all of them).
+    GroupTopicsDiffer,
 }
 
 impl fmt::Display for InvalidOptions {
@@ -67,6 +70,7 @@ impl fmt::Display for InvalidOptions {
             }
             InvalidOptions::GroupWithoutTopics => "a topic `group` needs topics",
             InvalidOptions::GroupOnSubscription => "a `subscription` cannot have a topic `group`",
+            InvalidOptions::GroupTopicsDiffer => "every method of a topic `group` needs the same topic names",
         })
     }
 }
@@ -173,15 +177,43 @@ impl Method {
     }
 }
 
-/// A service: a named group of methods.
+/// A service: a named group of methods, validated: built only by [`Service::new`].
 #[derive(Clone, Debug)]
 pub struct Service {
     /// The Rust name generated items derive from (e.g. `MyService`).
-    pub ident: Ident,
+    pub(crate) ident: Ident,
     /// The service name on the wire.
-    pub wire_name: String,
+    pub(crate) wire_name: String,
     /// The methods, in declaration order.
-    pub methods: Vec<Method>,
+    pub(crate) methods: Vec<Method>,
+}
+
+/// A method that does not fit its service.
+#[derive(Clone, Debug)]
+pub struct InvalidMethod {
+    /// The method's Rust name (its span points at the declaration).
+    pub ident: Ident,
+    /// The method's wire name.
+    pub wire_name: String,
+    /// What is wrong.
+    pub error: InvalidOptions,
+}
+
+impl Service {
+    /// The service `ident` (named `wire_name` on the wire) with `methods`,
+    /// checking what involves several methods: every method of a topic
+    /// group has the group's topic names (those of its first method).
+    pub fn new(ident: Ident, wire_name: String, methods: Vec<Method>) -> Result<Service, InvalidMethod> {
+        for (i, method) in methods.iter().enumerate() {
+            let Some(group) = &method.group else { continue };
+            let first = methods[..i].iter().find(|m| m.group.as_ref() == Some(group));
+            if first.is_some_and(|first| first.topics != method.topics) {
+                let (ident, wire_name) = (method.ident.clone(), method.wire_name.clone());
+                return Err(InvalidMethod { ident, wire_name, error: InvalidOptions::GroupTopicsDiffer });
+            }
+        }
+        Ok(Service { ident, wire_name, methods })
+    }
 }
 
 #[cfg(test)]
@@ -270,5 +302,19 @@ mod tests {
         for (options, expected) in cases {
             assert_eq!(options.kind(), Err(expected), "{options:?}");
         }
+    }
+
+    #[test]
+    fn group_members_share_topic_names() {
+        let ty: syn::Type = syn::parse_quote!(M);
+        let member = |name: &str, names: &[&str]| {
+            let options = MethodOptions { topics: topics(names), group: topics(&["g"]).pop(), ..Default::default() };
+            Method::new(Ident::new(name, Span::call_site()), name.to_owned(), ty.clone(), ty.clone(), options)
+                .expect("valid method")
+        };
+        let svc = |methods| Service::new(Ident::new("Svc", Span::call_site()), "Svc".to_owned(), methods);
+        assert!(svc(vec![member("a", &["node"]), member("b", &["node"])]).is_ok());
+        let err = svc(vec![member("a", &["node"]), member("b", &["node", "zone"])]).expect_err("differ");
+        assert_eq!((err.wire_name.as_str(), err.error), ("b", InvalidOptions::GroupTopicsDiffer));
     }
 }

@@ -387,6 +387,16 @@ pub struct Claim {
 pub type SelectionFn = Arc<dyn Fn(&[Claim]) -> Result<String, Error> + Send + Sync>;
 
 /// How the client picks the server among those that claimed a request.
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::{RequestOptions, SelectionOptions};
+///
+/// // Among the claims of the next 500 ms, the best one with an affinity of at least 0.5.
+/// let selection = SelectionOptions::default().affinity_timeout(Duration::from_millis(500)).minimum_affinity(0.5);
+/// let options = RequestOptions::default().selection(selection);
+/// # let _ = options;
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct SelectionOptions {
@@ -676,6 +686,14 @@ impl RequestOptions {
 }
 
 /// Options of one stream send.
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::StreamOptions;
+///
+/// let options = StreamOptions::default().timeout(Duration::from_secs(10));
+/// assert_eq!(options.timeout, Some(Duration::from_secs(10)));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
 pub struct StreamOptions {

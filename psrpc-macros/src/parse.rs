@@ -30,7 +30,8 @@ pub(crate) fn service(item: &ItemTrait, name: Option<String>) -> syn::Result<Ser
             other => Err(syn::Error::new(other.span(), "a psrpc service trait holds only methods")),
         })
         .collect::<syn::Result<Vec<_>>>()?;
-    Ok(Service { ident: item.ident.clone(), wire_name: name.unwrap_or_else(|| item.ident.to_string()), methods })
+    let wire_name = name.unwrap_or_else(|| item.ident.to_string());
+    Service::new(item.ident.clone(), wire_name, methods).map_err(|e| syn::Error::new(e.ident.span(), e.error))
 }
 
 /// The method attributes, before validation.
