@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use futures_util::StreamExt as _;
 use psrpc::{
-    ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer, ServerOptions,
-    ServerStream, SharedBus,
+    ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
+    Selection, ServerOptions, ServerStream, SharedBus,
 };
 
 /// A request.
@@ -48,13 +48,17 @@ impl prost::Name for MyUpdate {
 }
 
 const SERVICE: &str = "MyService";
-static NORMAL: MethodInfo = MethodInfo::new("NormalRPC");
-static INTENSIVE: MethodInfo = MethodInfo::new("IntensiveRPC").routing(Routing::Affinity);
-static STATS: MethodInfo = MethodInfo::new("GetStats").routing(Routing::Multi);
-static REGION_STATS: MethodInfo = MethodInfo::new("GetRegionStats").routing(Routing::Multi).with_topics();
-static EXCHANGE: MethodInfo = MethodInfo::new("ExchangeUpdates").streaming();
-static PROCESS: MethodInfo = MethodInfo::new("ProcessUpdate").subscription();
-static STATE: MethodInfo = MethodInfo::new("UpdateState").subscription().routing(Routing::Multi);
+static NORMAL: MethodInfo = MethodInfo::new("NormalRPC", MethodKind::Unary(Selection::Queue { topics: false }));
+static INTENSIVE: MethodInfo =
+    MethodInfo::new("IntensiveRPC", MethodKind::Unary(Selection::Affinity { topics: false }));
+static STATS: MethodInfo = MethodInfo::new("GetStats", MethodKind::Multi { topics: false });
+static REGION_STATS: MethodInfo = MethodInfo::new("GetRegionStats", MethodKind::Multi { topics: true });
+static EXCHANGE: MethodInfo =
+    MethodInfo::new("ExchangeUpdates", MethodKind::Stream(Selection::Queue { topics: false }));
+static PROCESS: MethodInfo =
+    MethodInfo::new("ProcessUpdate", MethodKind::Subscription { delivery: Delivery::Queue, topics: false });
+static STATE: MethodInfo =
+    MethodInfo::new("UpdateState", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
 
 const REGIONS: [(&str, f32); 3] = [("us-west", 0.3), ("us-east", 0.9), ("eu-central", 0.5)];
 

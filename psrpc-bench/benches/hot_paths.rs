@@ -8,7 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use psrpc::{
-    ClientOptions, MessageBus, MethodInfo, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions,
+    ClientOptions, MessageBus, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
+    ServerOptions,
 };
 use psrpc_core::channel;
 use psrpc_core::envelope::Request;
@@ -72,7 +73,7 @@ fn local_bus(c: &mut Criterion) {
     });
 }
 
-static NOCLAIM: MethodInfo = MethodInfo::new("NoClaim").with_topics().single_server();
+static NOCLAIM: MethodInfo = MethodInfo::new("NoClaim", MethodKind::Unary(Selection::SingleServer));
 
 fn rpc(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use psrpc::{
-    ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer, SelectionOptions,
-    ServerOptions, ServerStream, SharedBus,
+    ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
+    Selection, SelectionOptions, ServerOptions, ServerStream, SharedBus,
 };
 use tokio::sync::Mutex;
 
@@ -41,12 +41,12 @@ pub(crate) enum Kind {
     Subscription,
 }
 
-static SINGLE: MethodInfo = MethodInfo::new("Single");
-static NOCLAIM: MethodInfo = MethodInfo::new("NoClaim").with_topics().single_server();
-static AFFINITY: MethodInfo = MethodInfo::new("Affinity").routing(Routing::Affinity);
-static MULTI: MethodInfo = MethodInfo::new("Multi").routing(Routing::Multi);
-static STREAM: MethodInfo = MethodInfo::new("Stream").streaming();
-static FEED: MethodInfo = MethodInfo::new("Feed").subscription().routing(Routing::Multi).with_topics();
+static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
+static NOCLAIM: MethodInfo = MethodInfo::new("NoClaim", MethodKind::Unary(Selection::SingleServer));
+static AFFINITY: MethodInfo = MethodInfo::new("Affinity", MethodKind::Unary(Selection::Affinity { topics: false }));
+static MULTI: MethodInfo = MethodInfo::new("Multi", MethodKind::Multi { topics: false });
+static STREAM: MethodInfo = MethodInfo::new("Stream", MethodKind::Stream(Selection::Queue { topics: false }));
+static FEED: MethodInfo = MethodInfo::new("Feed", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
 
 const SERVICE: &str = "Bench";
 

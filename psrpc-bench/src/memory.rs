@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psrpc::{
-    ClientOptions, Error, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer, ServerOptions,
+    ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
+    Selection, ServerOptions,
 };
 use tokio::sync::Semaphore;
 
@@ -12,8 +13,8 @@ use crate::Buses;
 use crate::kinds::Blob;
 use crate::stats::status_kib;
 
-static IDLE: MethodInfo = MethodInfo::new("Idle").subscription().routing(Routing::Multi).with_topics();
-static HOLD: MethodInfo = MethodInfo::new("Hold").with_topics().single_server();
+static IDLE: MethodInfo = MethodInfo::new("Idle", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
+static HOLD: MethodInfo = MethodInfo::new("Hold", MethodKind::Unary(Selection::SingleServer));
 
 /// Measures RSS growth for `count` idle subscriptions and `count` calls held
 /// in flight by the server, and returns a JSON report.

@@ -6,13 +6,13 @@ use std::rc::Rc;
 
 use heck::ToSnakeCase;
 use proc_macro2::Span;
-use psrpc_codegen::{Kind, Method, Service};
+use psrpc_codegen::{Method, MethodOptions, Service};
 
-use crate::options::MethodOptions;
+use crate::options::ProtoOptions;
 
 /// Emits each service through psrpc-codegen; records failures in `errors`.
 pub(crate) struct Generator {
-    pub(crate) options: HashMap<String, MethodOptions>,
+    pub(crate) options: HashMap<String, ProtoOptions>,
     pub(crate) errors: Rc<RefCell<Vec<String>>>,
 }
 
@@ -50,21 +50,21 @@ impl Generator {
                     .ok_or_else(|| syn::Error::new(Span::call_site(), format!("no descriptor for {full}")))?;
                 let response: syn::Type = syn::parse_str(&m.output_type)?;
                 // A subscription publishes its output type; the input is ignored.
-                let request =
-                    if opts.kind == Kind::Subscription { response.clone() } else { syn::parse_str(&m.input_type)? };
-                Ok(Method {
-                    ident: ident(&m.proto_name.to_snake_case())?,
-                    wire_name: m.proto_name.clone(),
-                    request,
-                    response,
-                    kind: opts.kind,
+                let request = if opts.subscription { response.clone() } else { syn::parse_str(&m.input_type)? };
+                let options = MethodOptions {
+                    stream: opts.stream,
+                    subscription: opts.subscription,
                     routing: opts.routing,
                     topics: opts.topics.iter().map(|t| ident(&t.to_snake_case())).collect::<syn::Result<_>>()?,
                     single_server: opts.single_server,
                     group: opts.group.as_deref().map(|g| ident(&g.to_snake_case())).transpose()?,
-                })
+                };
+                let name = ident(&m.proto_name.to_snake_case())?;
+                Method::new(name, m.proto_name.clone(), request, response, options)
+                    .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {e}", m.proto_name)))
             })
             .collect::<syn::Result<Vec<_>>>()?;
-        Ok(Service { ident: ident(&service.proto_name)?, wire_name: service.proto_name.clone(), methods })
+        Service::new(ident(&service.proto_name)?, service.proto_name.clone(), methods)
+            .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {}", e.wire_name, e.error)))
     }
 }

@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
-use psrpc_codegen::{Kind, Routing};
+use psrpc_codegen::Routing;
 
-/// The psrpc options of one method, as the model needs them.
+/// The psrpc options of one method as the descriptor states them; names are
+/// still proto names. Validated by `psrpc_codegen::MethodOptions::kind`.
 #[derive(Clone, Debug)]
-pub(crate) struct MethodOptions {
-    pub(crate) kind: Kind,
+pub(crate) struct ProtoOptions {
+    pub(crate) stream: bool,
+    pub(crate) subscription: bool,
     pub(crate) routing: Routing,
     pub(crate) topics: Vec<String>,
     pub(crate) single_server: bool,
@@ -16,7 +18,7 @@ pub(crate) struct MethodOptions {
 }
 
 /// Options of every method in `pool`, keyed by `package.Service.Method`.
-pub(crate) fn collect(pool: &DescriptorPool) -> HashMap<String, MethodOptions> {
+pub(crate) fn collect(pool: &DescriptorPool) -> HashMap<String, ProtoOptions> {
     let ext = pool.get_extension_by_name("psrpc.options");
     pool.services()
         .flat_map(|s| s.methods().collect::<Vec<_>>())
@@ -35,10 +37,16 @@ fn flag(msg: &DynamicMessage, name: &str) -> bool {
     msg.get_field_by_name(name).and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
-fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> MethodOptions {
+fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> ProtoOptions {
     let Some(opts) = opts else {
-        let kind = if method.is_client_streaming() { Kind::Stream } else { Kind::Unary };
-        return MethodOptions { kind, routing: Routing::Queue, topics: vec![], single_server: false, group: None };
+        return ProtoOptions {
+            stream: method.is_client_streaming(),
+            subscription: false,
+            routing: Routing::Queue,
+            topics: vec![],
+            single_server: false,
+            group: None,
+        };
     };
     // The deprecated oneof wins over `type` (Go behaviour).
     let routing = if opts.has_field_by_name("multi") && flag(opts, "multi") {
@@ -53,13 +61,6 @@ fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> MethodOptio
             Some(2) => Routing::Multi,
             _ => Routing::Queue,
         }
-    };
-    let kind = if flag(opts, "stream") {
-        Kind::Stream
-    } else if flag(opts, "subscription") {
-        Kind::Subscription
-    } else {
-        Kind::Unary
     };
     let params = opts.get_field_by_name("topic_params");
     let params = params.as_deref().and_then(Value::as_message);
@@ -76,5 +77,12 @@ fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> MethodOptio
     let group = params
         .and_then(|p| p.get_field_by_name("group"))
         .and_then(|v| v.as_str().filter(|g| !g.is_empty()).map(str::to_owned));
-    MethodOptions { kind, routing, topics, single_server, group }
+    ProtoOptions {
+        stream: flag(opts, "stream"),
+        subscription: flag(opts, "subscription"),
+        routing,
+        topics,
+        single_server,
+        group,
+    }
 }

@@ -9,7 +9,8 @@ use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 use psrpc_core::{Error, ErrorCode, MethodInfo, RequestContext, RpcClient, RpcServer, SharedBus};
 use psrpc_test_support::rpc_suite::{Ping, Pong, ping};
 
-static FAILING: MethodInfo = MethodInfo::new("Failing");
+static FAILING: MethodInfo =
+    MethodInfo::new("Failing", psrpc_core::MethodKind::Unary(psrpc_core::Selection::Queue { topics: false }));
 
 async fn fail(_: RequestContext, _: Ping) -> Result<Pong, Error> {
     let detail = prost_types::Duration { seconds: 7, nanos: 0 };

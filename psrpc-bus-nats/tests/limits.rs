@@ -17,7 +17,8 @@ use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
 
-static SINGLE: MethodInfo = MethodInfo::new("Single");
+static SINGLE: MethodInfo =
+    MethodInfo::new("Single", psrpc_core::MethodKind::Unary(psrpc_core::Selection::Queue { topics: false }));
 
 async fn connect(server: &NatsServer) -> NatsBus {
     NatsBus::connect(server.url(), Default::default()).await.expect("connect")

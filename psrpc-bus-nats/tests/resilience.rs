@@ -10,13 +10,15 @@ use bytes::Bytes;
 use psrpc_bus_nats::{ConnectOptions, NatsBus};
 use psrpc_core::channel::Channel;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, RpcClient, RpcServer, SharedBus, Subscription};
+use psrpc_core::{
+    BusErrorKind, ErrorCode, MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus, Subscription,
+};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo as pong, ping};
 use psrpc_test_support::unique_name;
 
-static SINGLE: MethodInfo = MethodInfo::new("Single");
+static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {

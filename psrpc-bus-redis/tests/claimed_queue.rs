@@ -12,7 +12,7 @@ use bytes::Bytes;
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
 use psrpc_core::channel::{Channel, claim_request_channel, request_channel};
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{MethodInfo, RpcClient, RpcServer, SharedBus, Subscription};
+use psrpc_core::{MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus, Subscription};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
@@ -144,7 +144,7 @@ fn base64_sha256(frame: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(frame))
 }
 
-static WORK: MethodInfo = MethodInfo::new("Work");
+static WORK: MethodInfo = MethodInfo::new("Work", MethodKind::Unary(Selection::Queue { topics: false }));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_script_permission_the_lock_and_claim_go_separately() {

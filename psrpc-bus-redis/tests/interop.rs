@@ -10,12 +10,12 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use psrpc_core::envelope::{Msg, Response};
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{MethodInfo, RequestContext, Routing, RpcClient, RpcServer};
+use psrpc_core::{MethodInfo, MethodKind, RequestContext, RpcClient, RpcServer, Selection};
 use psrpc_test_support::handmade as pb;
 use psrpc_test_support::rpc_suite::{Ping, Pong};
 
-static EVERYONE: MethodInfo = MethodInfo::new("Everyone").routing(Routing::Multi);
-static SINGLE: MethodInfo = MethodInfo::new("Single");
+static EVERYONE: MethodInfo = MethodInfo::new("Everyone", MethodKind::Multi { topics: false });
+static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
 
 async fn pong(ctx: RequestContext, p: Ping) -> Result<Pong, psrpc_core::Error> {
     Ok(Pong { text: format!("{} from rust", p.text), server: ctx.server_id().into() })

@@ -12,7 +12,8 @@ use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, RpcClient, RpcServer};
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
 
-static SINGLE: MethodInfo = MethodInfo::new("Single");
+static SINGLE: MethodInfo =
+    MethodInfo::new("Single", psrpc_core::MethodKind::Unary(psrpc_core::Selection::Queue { topics: false }));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_channel_is_refused_with_invalid_argument_and_leaves_nothing() {

@@ -15,7 +15,8 @@ use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, RpcClient, RpcServer, Shar
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
 use tokio::time::Instant;
 
-static SINGLE: MethodInfo = MethodInfo::new("Single");
+static SINGLE: MethodInfo =
+    MethodInfo::new("Single", psrpc_core::MethodKind::Unary(psrpc_core::Selection::Queue { topics: false }));
 
 /// Longest a refused operation may take while Redis is known to be down
 /// (generous for a loaded machine; the wait it replaces took seconds).

@@ -4,7 +4,9 @@ use heck::ToShoutySnakeCase;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::model::{Kind, Method, Routing, Service};
+use psrpc_method::{Delivery, MethodKind, Routing, Selection};
+
+use crate::model::{Method, Service};
 
 /// Emits `<Svc>Client`, `<Svc>ServerImpl` and `<Svc>Server` for `service`.
 pub fn emit(service: &Service) -> TokenStream {
@@ -33,20 +35,41 @@ fn info_ident(service: &Service, method: &Method) -> Ident {
 fn method_info(service: &Service, method: &Method) -> TokenStream {
     let ident = info_ident(service, method);
     let name = &method.wire_name;
-    let routing = match method.routing {
-        Routing::Queue => quote!(Queue),
-        Routing::Affinity => quote!(Affinity),
-        Routing::Multi => quote!(Multi),
-    };
-    let stream = (method.kind == Kind::Stream).then(|| quote!(.streaming()));
-    let sub = (method.kind == Kind::Subscription).then(|| quote!(.subscription()));
-    let topics = method.has_topics().then(|| quote!(.with_topics()));
-    let single = method.single_server.then(|| quote!(.single_server()));
+    let kind = kind_tokens(method.kind);
     quote! {
-        static #ident: ::psrpc::__codegen::MethodInfo =
-            ::psrpc::__codegen::MethodInfo::new(#name)
-                .routing(::psrpc::__codegen::Routing::#routing)
-                #stream #sub #topics #single;
+        static #ident: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(#name, #kind);
+    }
+}
+
+/// The expression building `kind` in generated code.
+fn kind_tokens(kind: MethodKind) -> TokenStream {
+    let selection = |selection: Selection| match selection {
+        Selection::Queue { topics } => quote!(::psrpc::__codegen::Selection::Queue { topics: #topics }),
+        Selection::Affinity { topics } => quote!(::psrpc::__codegen::Selection::Affinity { topics: #topics }),
+        Selection::SingleServer => quote!(::psrpc::__codegen::Selection::SingleServer),
+    };
+    match kind {
+        MethodKind::Unary(s) => {
+            let s = selection(s);
+            quote!(::psrpc::__codegen::MethodKind::Unary(#s))
+        }
+        MethodKind::Multi { topics } => quote!(::psrpc::__codegen::MethodKind::Multi { topics: #topics }),
+        MethodKind::Stream(s) => {
+            let s = selection(s);
+            quote!(::psrpc::__codegen::MethodKind::Stream(#s))
+        }
+        MethodKind::Subscription { delivery, topics } => {
+            let delivery = match delivery {
+                Delivery::Every => quote!(Every),
+                Delivery::Queue => quote!(Queue),
+            };
+            quote! {
+                ::psrpc::__codegen::MethodKind::Subscription {
+                    delivery: ::psrpc::__codegen::Delivery::#delivery,
+                    topics: #topics,
+                }
+            }
+        }
     }
 }
 
@@ -96,8 +119,8 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
     let name = &method.ident;
     let doc = format!("Calls `{}`.", method.wire_name);
     let result = |ty: TokenStream| quote!(::core::result::Result<#ty, ::psrpc::__codegen::Error>);
-    match (&method.kind, method.routing) {
-        (Kind::Subscription, _) => {
+    match method.kind {
+        MethodKind::Subscription { .. } => {
             let sub = format_ident!("subscribe_{}", method.ident);
             let ret = result(quote!(::psrpc::__codegen::TypedSubscription<#req>));
             let doc = format!("Subscribes to `{}`.", method.wire_name);
@@ -108,7 +131,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
                 }
             }
         }
-        (Kind::Stream, _) => {
+        MethodKind::Stream(_) => {
             let ret = result(quote!(::psrpc::__codegen::ClientStream<#req, #resp>));
             quote! {
                 #[doc = #doc]
@@ -119,7 +142,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
                 }
             }
         }
-        (_, Routing::Multi) => {
+        MethodKind::Multi { .. } => {
             let ret = result(quote!(::psrpc::__codegen::MultiResponses<#resp>));
             quote! {
                 #[doc = #doc]
@@ -130,7 +153,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
                 }
             }
         }
-        _ => {
+        MethodKind::Unary(_) => {
             let ret = result(quote!(#resp));
             quote! {
                 #[doc = #doc]
@@ -148,7 +171,7 @@ fn client_method(service: &Service, method: &Method) -> TokenStream {
 
 /// Methods with one response per call: the ones a local value can stand in for.
 fn single_response(service: &Service) -> impl Iterator<Item = &Method> {
-    service.methods.iter().filter(|m| m.kind == Kind::Unary && m.routing != Routing::Multi)
+    service.methods.iter().filter(|m| matches!(m.kind, MethodKind::Unary(_)))
 }
 
 /// `<Svc>Api`: a dyn-compatible trait over the single-response methods,
@@ -205,7 +228,7 @@ fn api(service: &Service) -> TokenStream {
 }
 
 fn served(service: &Service) -> impl Iterator<Item = &Method> {
-    service.methods.iter().filter(|m| m.kind != Kind::Subscription)
+    service.methods.iter().filter(|m| !m.kind.is_subscription())
 }
 
 fn server_impl(service: &Service) -> TokenStream {
@@ -215,7 +238,7 @@ fn server_impl(service: &Service) -> TokenStream {
         let name = &m.ident;
         let (req, resp) = (&m.request, &m.response);
         let doc = format!("Handles `{}`.", m.wire_name);
-        let handler = if m.kind == Kind::Stream {
+        let handler = if m.kind.is_stream() {
             quote! {
                 #[doc = #doc]
                 fn #name(
@@ -234,10 +257,10 @@ fn server_impl(service: &Service) -> TokenStream {
                 > + ::core::marker::Send;
             }
         };
-        let affinity = (m.routing == Routing::Affinity).then(|| {
+        let affinity = (m.kind.routing() == Routing::Affinity).then(|| {
             let aff = format_ident!("{}_affinity", m.ident);
             let doc = format!("This server's affinity for a `{}` request.", m.wire_name);
-            if m.kind == Kind::Stream {
+            if m.kind.is_stream() {
                 quote!(#[doc = #doc] fn #aff(&self, ctx: &::psrpc::__codegen::RequestContext) -> f32;)
             } else {
                 quote! {
@@ -286,7 +309,7 @@ fn server(service: &Service) -> TokenStream {
             }
         }
     });
-    let publish_fns = service.methods.iter().filter(|m| m.kind == Kind::Subscription).map(|m| {
+    let publish_fns = service.methods.iter().filter(|m| m.kind.is_subscription()).map(|m| {
         let (params, topics) = topic_params(m);
         let publish = format_ident!("publish_{}", m.ident);
         let info = info_ident(service, m);
@@ -403,10 +426,10 @@ fn register_call(service: &Service, method: &Method, topics: TokenStream) -> Tok
     let info = info_ident(service, method);
     let name = &method.ident;
     let aff = format_ident!("{}_affinity", method.ident);
-    let affine = method.routing == Routing::Affinity;
+    let affine = method.kind.routing() == Routing::Affinity;
     let server = if method.has_topics() { quote!(self.server) } else { quote!(server) };
     let ret = if method.has_topics() { quote!() } else { quote!(?) };
-    if method.kind == Kind::Stream {
+    if method.kind.is_stream() {
         let affinity = if affine {
             quote! {{
                 let svc = ::std::sync::Arc::clone(svc);

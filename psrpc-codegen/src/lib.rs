@@ -2,6 +2,10 @@
 //! ([`emit`]) shared by the `#[psrpc::service]` trait macro and the `.proto`
 //! front end (psrpc-build).
 //!
+//! Method kinds are psrpc-method's [`MethodKind`], the type the runtime uses
+//! too; both front ends validate their options with [`MethodOptions::kind`],
+//! so they accept and reject the same combinations with the same messages.
+//!
 //! Generated code refers only to `::psrpc::__codegen`, so users need no direct
 //! dependency on the engine's support crates.
 
@@ -9,4 +13,5 @@ mod emit;
 mod model;
 
 pub use emit::emit;
-pub use model::{Kind, Method, Routing, Service};
+pub use model::{InvalidMethod, InvalidOptions, Method, MethodOptions, Service};
+pub use psrpc_method::{Delivery, MethodKind, Routing, Selection};

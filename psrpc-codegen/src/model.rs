@@ -1,69 +1,320 @@
-//! The service model shared by the trait-macro and `.proto` front ends.
+//! The service model shared by the trait-macro and `.proto` front ends, and
+//! the one validation of method options both of them go through.
+
+use std::fmt;
 
 use proc_macro2::Ident;
+use psrpc_method::{Delivery, MethodKind, Routing, Selection};
 
-/// How requests of a method are routed (mirrors `psrpc::Routing`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Routing {
-    /// One server of a queue group handles each request.
-    #[default]
-    Queue,
-    /// Servers report an affinity; the client picks one.
-    Affinity,
-    /// Every server answers (subscriptions: every subscriber receives).
-    Multi,
-}
-
-/// The shape of a method.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Kind {
-    /// A request/response call.
-    Unary,
+/// A method's psrpc options as a front end read them (the `#[psrpc(...)]`
+/// attribute or the `.proto` method option), before validation.
+///
+/// [`MethodOptions::kind`] turns them into a [`MethodKind`] or rejects them
+/// with the same [`InvalidOptions`] for both front ends.
+#[derive(Clone, Debug, Default)]
+pub struct MethodOptions {
     /// A bidirectional stream.
-    Stream,
-    /// Server publishes, clients subscribe.
-    Subscription,
-}
-
-/// One RPC of a service.
-#[derive(Clone, Debug)]
-pub struct Method {
-    /// The Rust method name (snake_case).
-    pub ident: Ident,
-    /// The method name on the wire.
-    pub wire_name: String,
-    /// The request (or published message) type.
-    pub request: syn::Type,
-    /// The response type (equal to `request` for subscriptions).
-    pub response: syn::Type,
-    /// The method shape.
-    pub kind: Kind,
+    pub stream: bool,
+    /// A subscription (servers publish, clients subscribe).
+    pub subscription: bool,
     /// Request routing.
     pub routing: Routing,
     /// Named topic parameters; empty for methods without topics.
     pub topics: Vec<Ident>,
-    /// Whether a topic method is served by one server per topic.
+    /// At most one server per topic (no claim exchange).
     pub single_server: bool,
     /// The topic group: methods sharing one get `register_all_<group>_topics`.
     pub group: Option<Ident>,
 }
 
-impl Method {
-    /// Whether the method is addressed by topics.
-    pub fn has_topics(&self) -> bool {
-        !self.topics.is_empty()
+/// Why a method's options describe no method psrpc can serve.
+///
+/// The message names the options as both front ends spell them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidOptions {
+    /// `stream` and `subscription` together.
+    StreamSubscription,
+    /// A `stream` routed `multi`.
+    StreamMulti,
+    /// A `subscription` routed by `affinity` (subscribers compute none).
+    SubscriptionAffinity,
+    /// A `single_server` subscription (subscriptions have no servers to choose).
+    SubscriptionSingleServer,
+    /// `single_server` without topics.
+    SingleServerWithoutTopics,
+    /// `single_server` with `multi` routing (multi calls reach every server).
+    SingleServerMulti,
+    /// `single_server` with `affinity` routing (no claim exchange asks for one).
+    SingleServerAffinity,
+    /// A topic `group` on a method without topics.
+    GroupWithoutTopics,
+    /// A topic `group` on a subscription (groups register served methods).
+    GroupOnSubscription,
+    /// Methods of one topic `group` with different topic names (the group's
+    /// register functions take one set of topics for all of them).
+    GroupTopicsDiffer,
+}
+
+impl fmt::Display for InvalidOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InvalidOptions::StreamSubscription => "a method cannot be both `stream` and `subscription`",
+            InvalidOptions::StreamMulti => "a `stream` method cannot be `multi`: a stream has one server",
+            InvalidOptions::SubscriptionAffinity => "a `subscription` cannot use `affinity`: use `multi` or `queue`",
+            InvalidOptions::SubscriptionSingleServer => "a `subscription` cannot be `single_server`",
+            InvalidOptions::SingleServerWithoutTopics => "`single_server` needs topics",
+            InvalidOptions::SingleServerMulti => "a `single_server` method cannot be `multi`",
+            InvalidOptions::SingleServerAffinity => {
+                "a `single_server` method cannot use `affinity`: it has no claim exchange to ask for one"
+            }
+            InvalidOptions::GroupWithoutTopics => "a topic `group` needs topics",
+            InvalidOptions::GroupOnSubscription => "a `subscription` cannot have a topic `group`",
+            InvalidOptions::GroupTopicsDiffer => "every method of a topic `group` needs the same topic names",
+        })
     }
 }
 
-/// A service: a named group of methods.
+impl std::error::Error for InvalidOptions {}
+
+impl MethodOptions {
+    /// The method kind these options describe, or the first rule they break.
+    ///
+    /// ```
+    /// use psrpc_codegen::{InvalidOptions, MethodKind, MethodOptions, Routing};
+    ///
+    /// let multi = MethodOptions { routing: Routing::Multi, ..Default::default() };
+    /// assert_eq!(multi.kind(), Ok(MethodKind::Multi { topics: false }));
+    /// let bad = MethodOptions { stream: true, ..multi };
+    /// assert_eq!(bad.kind(), Err(InvalidOptions::StreamMulti));
+    /// ```
+    pub fn kind(&self) -> Result<MethodKind, InvalidOptions> {
+        let topics = !self.topics.is_empty();
+        if self.stream && self.subscription {
+            return Err(InvalidOptions::StreamSubscription);
+        }
+        if self.subscription {
+            if self.single_server {
+                return Err(InvalidOptions::SubscriptionSingleServer);
+            }
+            if self.group.is_some() {
+                return Err(InvalidOptions::GroupOnSubscription);
+            }
+        }
+        if self.group.is_some() && !topics {
+            return Err(InvalidOptions::GroupWithoutTopics);
+        }
+        if self.single_server && !topics {
+            return Err(InvalidOptions::SingleServerWithoutTopics);
+        }
+        let selection = match (self.routing, self.single_server) {
+            (Routing::Multi, true) => return Err(InvalidOptions::SingleServerMulti),
+            (Routing::Affinity, true) => return Err(InvalidOptions::SingleServerAffinity),
+            (_, true) => Some(Selection::SingleServer),
+            (Routing::Affinity, false) => Some(Selection::Affinity { topics }),
+            (Routing::Multi, false) => None,
+            (_, false) => Some(Selection::Queue { topics }),
+        };
+        if self.subscription {
+            let delivery = match self.routing {
+                Routing::Multi => Delivery::Every,
+                Routing::Affinity => return Err(InvalidOptions::SubscriptionAffinity),
+                _ => Delivery::Queue,
+            };
+            return Ok(MethodKind::Subscription { delivery, topics });
+        }
+        match (selection, self.stream) {
+            (None, true) => Err(InvalidOptions::StreamMulti),
+            (None, false) => Ok(MethodKind::Multi { topics }),
+            (Some(selection), true) => Ok(MethodKind::Stream(selection)),
+            (Some(selection), false) => Ok(MethodKind::Unary(selection)),
+        }
+    }
+}
+
+/// One RPC of a service, validated: built only by [`Method::new`].
+#[derive(Clone, Debug)]
+pub struct Method {
+    /// The Rust method name (snake_case).
+    pub(crate) ident: Ident,
+    /// The method name on the wire.
+    pub(crate) wire_name: String,
+    /// The request (or published message) type.
+    pub(crate) request: syn::Type,
+    /// The response type (equal to `request` for subscriptions).
+    pub(crate) response: syn::Type,
+    /// The method shape; its topics flag matches `topics`.
+    pub(crate) kind: MethodKind,
+    /// Named topic parameters; empty for methods without topics.
+    pub(crate) topics: Vec<Ident>,
+    /// The topic group.
+    pub(crate) group: Option<Ident>,
+}
+
+impl Method {
+    /// Validates `options` and builds the method `ident` (named `wire_name`
+    /// on the wire) taking `request` and returning `response` (for a
+    /// subscription: publishing `request`).
+    pub fn new(
+        ident: Ident,
+        wire_name: String,
+        request: syn::Type,
+        response: syn::Type,
+        options: MethodOptions,
+    ) -> Result<Method, InvalidOptions> {
+        let kind = options.kind()?;
+        Ok(Method { ident, wire_name, request, response, kind, topics: options.topics, group: options.group })
+    }
+
+    /// The method's kind.
+    pub fn kind(&self) -> MethodKind {
+        self.kind
+    }
+
+    /// Whether the method is addressed by topics.
+    pub(crate) fn has_topics(&self) -> bool {
+        self.kind.has_topics()
+    }
+}
+
+/// A service: a named group of methods, validated: built only by [`Service::new`].
 #[derive(Clone, Debug)]
 pub struct Service {
     /// The Rust name generated items derive from (e.g. `MyService`).
-    pub ident: Ident,
+    pub(crate) ident: Ident,
     /// The service name on the wire.
-    pub wire_name: String,
+    pub(crate) wire_name: String,
     /// The methods, in declaration order.
-    pub methods: Vec<Method>,
+    pub(crate) methods: Vec<Method>,
+}
+
+/// A method that does not fit its service.
+#[derive(Clone, Debug)]
+pub struct InvalidMethod {
+    /// The method's Rust name (its span points at the declaration).
+    pub ident: Ident,
+    /// The method's wire name.
+    pub wire_name: String,
+    /// What is wrong.
+    pub error: InvalidOptions,
+}
+
+impl Service {
+    /// The service `ident` (named `wire_name` on the wire) with `methods`,
+    /// checking what involves several methods: every method of a topic
+    /// group has the group's topic names (those of its first method).
+    pub fn new(ident: Ident, wire_name: String, methods: Vec<Method>) -> Result<Service, InvalidMethod> {
+        for (i, method) in methods.iter().enumerate() {
+            let Some(group) = &method.group else { continue };
+            let first = methods[..i].iter().find(|m| m.group.as_ref() == Some(group));
+            if first.is_some_and(|first| first.topics != method.topics) {
+                let (ident, wire_name) = (method.ident.clone(), method.wire_name.clone());
+                return Err(InvalidMethod { ident, wire_name, error: InvalidOptions::GroupTopicsDiffer });
+            }
+        }
+        Ok(Service { ident, wire_name, methods })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::Span;
+
+    use super::*;
+
+    fn topics(names: &[&str]) -> Vec<Ident> {
+        names.iter().map(|n| Ident::new(n, Span::call_site())).collect()
+    }
+
+    #[test]
+    fn valid_shapes_map_to_kinds() {
+        let on = |o: MethodOptions| o.kind().expect("valid");
+        let t = topics(&["region"]);
+        assert_eq!(on(MethodOptions::default()), MethodKind::Unary(Selection::Queue { topics: false }));
+        assert_eq!(
+            on(MethodOptions { routing: Routing::Affinity, topics: t.clone(), ..Default::default() }),
+            MethodKind::Unary(Selection::Affinity { topics: true })
+        );
+        assert_eq!(
+            on(MethodOptions {
+                single_server: true,
+                topics: t.clone(),
+                group: t.first().cloned(),
+                ..Default::default()
+            }),
+            MethodKind::Unary(Selection::SingleServer)
+        );
+        assert_eq!(
+            on(MethodOptions { stream: true, single_server: true, topics: t.clone(), ..Default::default() }),
+            MethodKind::Stream(Selection::SingleServer)
+        );
+        assert_eq!(
+            on(MethodOptions { subscription: true, routing: Routing::Multi, topics: t, ..Default::default() }),
+            MethodKind::Subscription { delivery: Delivery::Every, topics: true }
+        );
+        assert_eq!(
+            on(MethodOptions { subscription: true, ..Default::default() }),
+            MethodKind::Subscription { delivery: Delivery::Queue, topics: false }
+        );
+    }
+
+    #[test]
+    fn invalid_combinations_are_rejected() {
+        let t = topics(&["region"]);
+        let group = t.first().cloned();
+        let cases = [
+            (
+                MethodOptions { stream: true, subscription: true, ..Default::default() },
+                InvalidOptions::StreamSubscription,
+            ),
+            (
+                MethodOptions { stream: true, routing: Routing::Multi, ..Default::default() },
+                InvalidOptions::StreamMulti,
+            ),
+            (
+                MethodOptions { subscription: true, routing: Routing::Affinity, ..Default::default() },
+                InvalidOptions::SubscriptionAffinity,
+            ),
+            (
+                MethodOptions { subscription: true, single_server: true, topics: t.clone(), ..Default::default() },
+                InvalidOptions::SubscriptionSingleServer,
+            ),
+            (MethodOptions { single_server: true, ..Default::default() }, InvalidOptions::SingleServerWithoutTopics),
+            (
+                MethodOptions { single_server: true, routing: Routing::Multi, topics: t.clone(), ..Default::default() },
+                InvalidOptions::SingleServerMulti,
+            ),
+            (
+                MethodOptions {
+                    single_server: true,
+                    routing: Routing::Affinity,
+                    topics: t.clone(),
+                    ..Default::default()
+                },
+                InvalidOptions::SingleServerAffinity,
+            ),
+            (MethodOptions { group: group.clone(), ..Default::default() }, InvalidOptions::GroupWithoutTopics),
+            (
+                MethodOptions { subscription: true, group, topics: t, ..Default::default() },
+                InvalidOptions::GroupOnSubscription,
+            ),
+        ];
+        for (options, expected) in cases {
+            assert_eq!(options.kind(), Err(expected), "{options:?}");
+        }
+    }
+
+    #[test]
+    fn group_members_share_topic_names() {
+        let ty: syn::Type = syn::parse_quote!(M);
+        let member = |name: &str, names: &[&str]| {
+            let options = MethodOptions { topics: topics(names), group: topics(&["g"]).pop(), ..Default::default() };
+            Method::new(Ident::new(name, Span::call_site()), name.to_owned(), ty.clone(), ty.clone(), options)
+                .expect("valid method")
+        };
+        let svc = |methods| Service::new(Ident::new("Svc", Span::call_site()), "Svc".to_owned(), methods);
+        assert!(svc(vec![member("a", &["node"]), member("b", &["node"])]).is_ok());
+        let err = svc(vec![member("a", &["node"]), member("b", &["node", "zone"])]).expect_err("differ");
+        assert_eq!((err.wire_name.as_str(), err.error), ("b", InvalidOptions::GroupTopicsDiffer));
+    }
 }

@@ -35,7 +35,7 @@ impl RequestContext {
         metadata: Metadata,
         server_id: Arc<str>,
     ) -> Self {
-        let deadline = Instant::now() + metadata::until(expiry);
+        let deadline = crate::deadline::after(metadata::until(expiry));
         let sent_at = metadata::from_unix_nanos(sent_at);
         RequestContext { inner: Arc::new(ContextInner { info, caller_id, sent_at, metadata, deadline, server_id }) }
     }

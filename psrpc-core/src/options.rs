@@ -2,13 +2,25 @@
 //!
 //! Defaults follow Go psrpc: 3 s request timeout, 1 s server selection
 //! timeout, 200 ms short-circuit for affinity methods, buffers of 100 frames.
+//!
+//! One rule for every options type here: public fields (the types are
+//! `#[non_exhaustive]`, so start from `Default` or a constructor) and
+//! by-value setters that do nothing but assign the field (or, for lists and
+//! maps, add to it). Setting a field and calling its setter are the same.
+//! Values are stored as given; where the engine has to read one differently
+//! (a zero buffer size, a zero keepalive period), the field's documentation
+//! says how, and the client or server applies it when it is created.
+//!
+//! Durations are never a reason to panic: a deadline beyond what the clock
+//! can represent (`Duration::MAX`) saturates to "practically never".
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
+use crate::info::{MethodInfo, MethodKind};
 use crate::interceptor::{
     ClientMultiInterceptor, ClientUnaryInterceptor, RequestHook, ResponseHook, ServerUnaryInterceptor,
     StreamInterceptor,
@@ -26,28 +38,54 @@ pub const DEFAULT_SHORT_CIRCUIT: Duration = Duration::from_millis(200);
 pub const DEFAULT_STREAM_KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// Options of an [`RpcClient`](crate::client::RpcClient).
+///
+/// Each field says which calls use it: single calls
+/// ([`request_single`](crate::client::RpcClient::request_single)), multi
+/// calls ([`request_multi`](crate::client::RpcClient::request_multi)),
+/// streams ([`open_stream`](crate::client::RpcClient::open_stream)) and
+/// subscriptions ([`subscribe`](crate::client::RpcClient::subscribe)).
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::ClientOptions;
+///
+/// let options = ClientOptions::default().timeout(Duration::from_secs(5)).channel_capacity(256);
+/// assert_eq!(options.timeout, Duration::from_secs(5));
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientOptions {
     /// The client id (default: a new `CLI_…` id).
     pub client_id: Option<String>,
-    /// Request timeout.
+    /// Default timeout of single and multi calls and of stream opens and
+    /// sends ([`RequestOptions::timeout`] overrides it per call).
     pub timeout: Duration,
-    /// How long to wait for servers to claim a request.
+    /// How long single calls and stream opens wait for servers to claim the
+    /// request (methods with the claim exchange; a
+    /// [`SelectionOptions`] given per call replaces it).
     pub selection_timeout: Duration,
-    /// Buffer size of the client's subscriptions, in frames.
+    /// Buffer size of the client's subscriptions and per-call queues, in
+    /// frames (all kinds). Zero is read as 1.
     pub channel_capacity: usize,
     /// Stream keepalive settings for streams opened by this client.
     pub stream_keepalive: StreamKeepalive,
-    /// Unary interceptors, outermost first.
+    /// Unary interceptors of single calls, outermost first (run before the
+    /// call's own [`RequestOptions::unary_interceptors`]).
     pub unary_interceptors: Vec<Arc<dyn ClientUnaryInterceptor>>,
-    /// Multi-RPC interceptors, first registered sees events first.
+    /// Interceptors of multi calls; the first registered sees events first.
     pub multi_interceptors: Vec<Arc<dyn ClientMultiInterceptor>>,
-    /// Stream interceptors, first registered sees events first.
+    /// Interceptors of streams; the first registered sees events first.
     pub stream_interceptors: Vec<Arc<dyn StreamInterceptor>>,
-    /// Called as each request is made.
+    /// Called as each single or multi request is made.
+    ///
+    /// Decision: hooks see requests and responses, so only single and multi
+    /// calls run them (as in Go psrpc); streams are observed through
+    /// [`stream_interceptors`](Self::stream_interceptors), and subscriptions
+    /// make no requests.
     pub request_hooks: Vec<RequestHook>,
-    /// Called with each response (every response of a multi-RPC).
+    /// Called with each response of a single call and every response of a
+    /// multi call (not for streams or subscriptions, see
+    /// [`request_hooks`](Self::request_hooks)).
     pub response_hooks: Vec<ResponseHook>,
     /// Receives a report of every call (see [`observe`](crate::observe)).
     pub observer: Option<SharedObserver>,
@@ -111,10 +149,10 @@ impl ClientOptions {
         self
     }
 
-    /// Sets the subscription buffer size.
+    /// Sets the buffer size (see [`channel_capacity`](Self#structfield.channel_capacity)).
     #[must_use]
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
-        self.channel_capacity = capacity.max(1);
+        self.channel_capacity = capacity;
         self
     }
 
@@ -122,6 +160,13 @@ impl ClientOptions {
     #[must_use]
     pub fn stream_keepalive(mut self, keepalive: StreamKeepalive) -> Self {
         self.stream_keepalive = keepalive;
+        self
+    }
+
+    /// The options as the client reads them (see the fields' docs).
+    pub(crate) fn normalized(mut self) -> Self {
+        self.channel_capacity = self.channel_capacity.max(1);
+        self.stream_keepalive = self.stream_keepalive.normalized();
         self
     }
 
@@ -169,6 +214,14 @@ impl ClientOptions {
 }
 
 /// Options of an [`RpcServer`](crate::server::RpcServer).
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::ServerOptions;
+///
+/// let options = ServerOptions::default().server_id("SRV_one").timeout(Duration::from_secs(1));
+/// assert_eq!(options.server_id.as_deref(), Some("SRV_one"));
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerOptions {
@@ -176,13 +229,13 @@ pub struct ServerOptions {
     pub server_id: Option<String>,
     /// Timeout of stream sends (how long to wait for the peer's ack).
     pub timeout: Duration,
-    /// Buffer size of the server's subscriptions, in frames.
+    /// Buffer size of the server's subscriptions, in frames. Zero is read as 1.
     pub channel_capacity: usize,
     /// Stream keepalive settings for streams accepted by this server.
     pub stream_keepalive: StreamKeepalive,
-    /// Unary interceptors, outermost first.
+    /// Interceptors of unary (single and multi) requests, outermost first.
     pub unary_interceptors: Vec<Arc<dyn ServerUnaryInterceptor>>,
-    /// Stream interceptors, first registered sees events first.
+    /// Interceptors of streams; the first registered sees events first.
     pub stream_interceptors: Vec<Arc<dyn StreamInterceptor>>,
     /// Receives a report of every request, claim and stream (see [`observe`](crate::observe)).
     pub observer: Option<SharedObserver>,
@@ -231,10 +284,10 @@ impl ServerOptions {
         self
     }
 
-    /// Sets the subscription buffer size.
+    /// Sets the buffer size (see [`channel_capacity`](Self#structfield.channel_capacity)).
     #[must_use]
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
-        self.channel_capacity = capacity.max(1);
+        self.channel_capacity = capacity;
         self
     }
 
@@ -242,6 +295,13 @@ impl ServerOptions {
     #[must_use]
     pub fn stream_keepalive(mut self, keepalive: StreamKeepalive) -> Self {
         self.stream_keepalive = keepalive;
+        self
+    }
+
+    /// The options as the server reads them (see the fields' docs).
+    pub(crate) fn normalized(mut self) -> Self {
+        self.channel_capacity = self.channel_capacity.max(1);
+        self.stream_keepalive = self.stream_keepalive.normalized();
         self
     }
 
@@ -274,14 +334,28 @@ impl ServerOptions {
 /// keepalives, the stream is closed with `unavailable` when nothing arrives
 /// from it for `expiry`: a vanished peer frees the stream's state. Peers that
 /// never send keepalives (Go psrpc) are never expired this way.
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::StreamKeepalive;
+///
+/// let keepalive = StreamKeepalive::default().interval(None).expiry(Duration::from_secs(60));
+/// assert_eq!(keepalive, StreamKeepalive::disabled().expiry(Duration::from_secs(60)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StreamKeepalive {
     /// Interval between keepalive frames; `None` disables sending them.
+    /// A zero interval is read as [`MIN_KEEPALIVE_PERIOD`].
     pub interval: Option<Duration>,
     /// Silence after which a keepalive-speaking peer is considered gone.
+    /// Zero is read as [`MIN_KEEPALIVE_PERIOD`].
     pub expiry: Duration,
 }
+
+/// The shortest keepalive interval and expiry the engines use (a timer
+/// cannot tick every zero seconds).
+pub const MIN_KEEPALIVE_PERIOD: Duration = Duration::from_millis(1);
 
 impl Default for StreamKeepalive {
     fn default() -> Self {
@@ -299,6 +373,28 @@ impl StreamKeepalive {
     pub fn disabled() -> Self {
         StreamKeepalive { interval: None, ..StreamKeepalive::default() }
     }
+
+    /// Sets the interval (`None`: send no keepalives).
+    #[must_use]
+    pub fn interval(mut self, interval: Option<Duration>) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets the expiry.
+    #[must_use]
+    pub fn expiry(mut self, expiry: Duration) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// The settings as the engines read them (see the fields' docs).
+    fn normalized(self) -> Self {
+        StreamKeepalive {
+            interval: self.interval.map(|i| i.max(MIN_KEEPALIVE_PERIOD)),
+            expiry: self.expiry.max(MIN_KEEPALIVE_PERIOD),
+        }
+    }
 }
 
 /// A server's claim of a request, as seen by the selection function.
@@ -314,6 +410,16 @@ pub struct Claim {
 pub type SelectionFn = Arc<dyn Fn(&[Claim]) -> Result<String, Error> + Send + Sync>;
 
 /// How the client picks the server among those that claimed a request.
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::{RequestOptions, SelectionOptions};
+///
+/// // Among the claims of the next 500 ms, the best one with an affinity of at least 0.5.
+/// let selection = SelectionOptions::default().affinity_timeout(Duration::from_millis(500)).minimum_affinity(0.5);
+/// let options = RequestOptions::default().selection(selection);
+/// # let _ = options;
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct SelectionOptions {
@@ -430,21 +536,119 @@ impl SelectionOptions {
 }
 
 /// Options of one call.
+///
+/// One type serves single calls, multi calls and stream opens; each field
+/// says which of them use it. Decision: a call given a field its kind does
+/// not use fails at once with `invalid_argument`, naming the field and the
+/// call, before anything is published (rather than one options type per
+/// kind, which every generated method signature would have to spell).
+///
+/// | field | single | multi | stream open |
+/// |---|---|---|---|
+/// | [`timeout`](Self::timeout) | yes | yes | yes (open and sends) |
+/// | [`selection`](Self::selection) | claimed methods | no | claimed methods |
+/// | [`metadata`](Self::metadata) | yes | yes | yes |
+/// | [`expected_responses`](Self::expected_responses), [`expected_servers`](Self::expected_servers) | no | yes | no |
+/// | [`unary_interceptors`](Self::unary_interceptors) | yes | no | no |
+///
+/// "Claimed methods" are those with the claim exchange: queue and affinity
+/// methods, not single-server ones. Subscriptions take no `RequestOptions`.
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::RequestOptions;
+///
+/// let options = RequestOptions::default().timeout(Duration::from_millis(500)).metadata("trace", "abc");
+/// assert_eq!(options.metadata["trace"], "abc");
+/// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct RequestOptions {
-    /// Overrides the client's request timeout.
+    /// Overrides the client's timeout (single, multi and stream calls).
     pub timeout: Option<Duration>,
-    /// Overrides the method's default server selection.
+    /// Overrides the method's default server selection (single calls and
+    /// stream opens of methods with the claim exchange).
     pub selection: Option<SelectionOptions>,
-    /// Metadata sent with the request (or stream open).
+    /// Metadata sent with the request or stream open (single, multi and stream calls).
     pub metadata: Metadata,
-    /// Multi-RPC: end as soon as this many servers answered.
+    /// Multi calls only: end as soon as this many servers answered.
     pub expected_responses: Option<usize>,
-    /// Multi-RPC: end as soon as all these servers answered.
+    /// Multi calls only: end as soon as all these servers answered.
     pub expected_servers: Option<HashSet<String>>,
-    /// Unary interceptors for this call, after the client's.
+    /// Single calls only: unary interceptors for this call, after the client's.
     pub unary_interceptors: Vec<Arc<dyn ClientUnaryInterceptor>>,
+}
+
+/// The client call a method and its options are given to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// [`RpcClient::request_single`](crate::client::RpcClient::request_single).
+    Single,
+    /// [`RpcClient::request_multi`](crate::client::RpcClient::request_multi).
+    Multi,
+    /// [`RpcClient::open_stream`](crate::client::RpcClient::open_stream).
+    Stream,
+    /// [`RpcClient::subscribe`](crate::client::RpcClient::subscribe).
+    Subscribe,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Single => "request_single",
+            Call::Multi => "request_multi",
+            Call::Stream => "open_stream",
+            Call::Subscribe => "subscribe",
+        }
+    }
+
+    fn kind_name(self) -> &'static str {
+        match self {
+            Call::Single => "unary",
+            Call::Multi => "multi",
+            Call::Stream => "stream",
+            Call::Subscribe => "subscription",
+        }
+    }
+
+    /// The call a method of `kind` is made with.
+    fn for_kind(kind: MethodKind) -> Call {
+        match kind {
+            MethodKind::Unary(_) => Call::Single,
+            MethodKind::Multi { .. } => Call::Multi,
+            MethodKind::Stream(_) => Call::Stream,
+            MethodKind::Subscription { .. } => Call::Subscribe,
+        }
+    }
+
+    /// Checks, before anything is published, that `method` is made with
+    /// this call and that `options` sets only fields this call uses.
+    pub(crate) fn admit(self, method: &MethodInfo, options: Option<&RequestOptions>) -> Result<(), Error> {
+        let reject = |message: String| Err(Error::new(ErrorCode::InvalidArgument, message));
+        let (call, name) = (self.name(), &method.name);
+        let expected = Call::for_kind(method.kind);
+        if expected != self {
+            let (kind, right) = (expected.kind_name(), expected.name());
+            return reject(format!("`{call}` cannot call `{name}`, a {kind} method: use `{right}`"));
+        }
+        let Some(options) = options else { return Ok(()) };
+        let unused = [
+            ("selection", options.selection.is_some() && !method.require_claim(), "it has no claim exchange"),
+            ("expected_responses", options.expected_responses.is_some() && self != Call::Multi, "multi calls only"),
+            ("expected_servers", options.expected_servers.is_some() && self != Call::Multi, "multi calls only"),
+            ("unary_interceptors", !options.unary_interceptors.is_empty() && self != Call::Single, "single calls only"),
+        ];
+        if let Some((field, _, why)) = unused.iter().find(|(_, set, _)| *set) {
+            return reject(format!("RequestOptions::{field} is not used by `{call}` of `{name}` ({why})"));
+        }
+        let only_servers = options.selection.as_ref().is_some_and(|s| s.only_servers.is_some());
+        if self == Call::Single && method.queue() && only_servers {
+            return reject(
+                "server-id routing needs an affinity method: a queue method reaches one server the bus picks".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for RequestOptions {
@@ -482,21 +686,21 @@ impl RequestOptions {
         self
     }
 
-    /// Multi-RPC: ends once `count` servers answered.
+    /// Multi calls: ends once `count` servers answered.
     #[must_use]
     pub fn expected_responses(mut self, count: usize) -> Self {
         self.expected_responses = Some(count);
         self
     }
 
-    /// Multi-RPC: ends once every server in `servers` answered.
+    /// Multi calls: ends once every server in `servers` answered.
     #[must_use]
     pub fn expected_servers(mut self, servers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.expected_servers = Some(servers.into_iter().map(Into::into).collect());
         self
     }
 
-    /// Adds a unary interceptor for this call.
+    /// Single calls: adds a unary interceptor for this call.
     #[must_use]
     pub fn unary_interceptor(mut self, interceptor: impl ClientUnaryInterceptor) -> Self {
         self.unary_interceptors.push(Arc::new(interceptor));
@@ -505,6 +709,14 @@ impl RequestOptions {
 }
 
 /// Options of one stream send.
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::StreamOptions;
+///
+/// let options = StreamOptions::default().timeout(Duration::from_secs(10));
+/// assert_eq!(options.timeout, Some(Duration::from_secs(10)));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
 pub struct StreamOptions {
@@ -518,5 +730,120 @@ impl StreamOptions {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::info::{Delivery, RpcInfo, Selection};
+    use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
+
+    struct PassThrough;
+
+    impl ClientUnaryInterceptor for PassThrough {
+        fn intercept<'a>(
+            &'a self,
+            _info: &'a RpcInfo,
+            call: UnaryCall,
+            next: ClientUnaryNext<'a>,
+        ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
+            next.run(call)
+        }
+    }
+
+    const QUEUE: Selection = Selection::Queue { topics: false };
+    static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(QUEUE));
+    static AFFINE: MethodInfo = MethodInfo::new("Affine", MethodKind::Unary(Selection::Affinity { topics: false }));
+    static SHARD: MethodInfo = MethodInfo::new("Shard", MethodKind::Unary(Selection::SingleServer));
+    static MULTI: MethodInfo = MethodInfo::new("Multi", MethodKind::Multi { topics: false });
+    static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(QUEUE));
+    static OWNED_CHAT: MethodInfo = MethodInfo::new("OwnedChat", MethodKind::Stream(Selection::SingleServer));
+    static FEED: MethodInfo =
+        MethodInfo::new("Feed", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
+
+    fn rejected(call: Call, method: &MethodInfo, options: Option<&RequestOptions>) -> String {
+        let err = call.admit(method, options).expect_err("rejected");
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        err.message().to_owned()
+    }
+
+    #[test]
+    fn each_call_takes_only_its_kind_of_method() {
+        let calls = [(Call::Single, &SINGLE), (Call::Multi, &MULTI), (Call::Stream, &CHAT), (Call::Subscribe, &FEED)];
+        for (call, own) in calls {
+            assert!(call.admit(own, None).is_ok(), "{call:?}");
+            for (_, other) in calls.iter().filter(|(c, _)| *c != call) {
+                let message = rejected(call, other, None);
+                assert!(message.contains(call.name()) && message.contains(other.name.as_ref()), "{message}");
+            }
+        }
+        assert_eq!(
+            rejected(Call::Single, &MULTI, None),
+            "`request_single` cannot call `Multi`, a multi method: use `request_multi`"
+        );
+        assert!(Call::Single.admit(&SHARD, None).is_ok() && Call::Stream.admit(&OWNED_CHAT, None).is_ok());
+    }
+
+    #[test]
+    fn fields_a_call_does_not_use_are_rejected() {
+        let selection = RequestOptions::default().selection(SelectionOptions::default());
+        let count = RequestOptions::default().expected_responses(2);
+        let servers = RequestOptions::default().expected_servers(["SRV_a"]);
+        let interceptor = RequestOptions::default().unary_interceptor(PassThrough);
+        let cases: [(Call, &MethodInfo, &RequestOptions, &str); 9] = [
+            (Call::Single, &SINGLE, &count, "expected_responses"),
+            (Call::Single, &SINGLE, &servers, "expected_servers"),
+            (Call::Single, &SHARD, &selection, "selection"),
+            (Call::Multi, &MULTI, &selection, "selection"),
+            (Call::Multi, &MULTI, &interceptor, "unary_interceptors"),
+            (Call::Stream, &CHAT, &count, "expected_responses"),
+            (Call::Stream, &CHAT, &servers, "expected_servers"),
+            (Call::Stream, &CHAT, &interceptor, "unary_interceptors"),
+            (Call::Stream, &OWNED_CHAT, &selection, "selection"),
+        ];
+        for (call, method, options, field) in cases {
+            let message = rejected(call, method, Some(options));
+            let expected = format!("RequestOptions::{field} is not used by `{}` of `{}`", call.name(), method.name);
+            assert!(message.starts_with(&expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn fields_a_call_uses_are_accepted() {
+        let base = RequestOptions::default().timeout(Duration::from_secs(1)).metadata("k", "v");
+        let single = base.clone().selection(SelectionOptions::default()).unary_interceptor(PassThrough);
+        let multi = base.clone().expected_responses(2).expected_servers(["SRV_a"]);
+        let stream = base.clone().selection(SelectionOptions::default());
+        assert!(Call::Single.admit(&SINGLE, Some(&single)).is_ok());
+        assert!(Call::Single.admit(&SHARD, Some(&base)).is_ok());
+        assert!(Call::Multi.admit(&MULTI, Some(&multi)).is_ok());
+        assert!(Call::Stream.admit(&CHAT, Some(&stream)).is_ok());
+        assert!(Call::Stream.admit(&OWNED_CHAT, Some(&base)).is_ok());
+    }
+
+    #[test]
+    fn server_id_routing_needs_an_affinity_method() {
+        let only = RequestOptions::default().selection(SelectionOptions::default().only_servers(["SRV_a"]));
+        assert!(rejected(Call::Single, &SINGLE, Some(&only)).starts_with("server-id routing needs an affinity method"));
+        assert!(Call::Single.admit(&AFFINE, Some(&only)).is_ok());
+        assert!(Call::Stream.admit(&CHAT, Some(&only)).is_ok(), "every server sees a stream open");
+    }
+
+    #[test]
+    fn setters_only_assign_and_engines_read_normalized_values() {
+        let client = ClientOptions::default().channel_capacity(0);
+        assert_eq!(client.channel_capacity, 0, "the setter stores the value as given");
+        assert_eq!(client.normalized().channel_capacity, 1);
+        let server = ServerOptions::default()
+            .channel_capacity(0)
+            .stream_keepalive(StreamKeepalive::new(Duration::ZERO, Duration::ZERO));
+        let server = server.normalized();
+        assert_eq!(server.channel_capacity, 1);
+        assert_eq!(server.stream_keepalive, StreamKeepalive::new(MIN_KEEPALIVE_PERIOD, MIN_KEEPALIVE_PERIOD));
+        assert_eq!(StreamKeepalive::disabled().normalized().interval, None);
     }
 }

@@ -9,18 +9,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use psrpc::{ClientOptions, ErrorCode, MethodInfo, RawPayload, RequestOptions, Routing, RpcClient, SharedBus};
+use psrpc::{
+    ClientOptions, Delivery, ErrorCode, MethodInfo, MethodKind, RawPayload, RequestOptions, RpcClient, Selection,
+    SharedBus,
+};
 use psrpc_kube::{
     BridgeOptions, BridgedService, GrpcBridge, Membership, MembershipFeed, PodSet, expect_ready_pods, to_pod,
 };
 use support::pods::TestPod;
 
-static SAY: MethodInfo = MethodInfo::new("Say");
-static SAY_ALL: MethodInfo = MethodInfo::new("SayAll").routing(Routing::Multi);
-static SAY_TO: MethodInfo = MethodInfo::new("SayTo").routing(Routing::Affinity);
-static SAY_IN: MethodInfo = MethodInfo::new("SayIn").with_topics();
-static CHAT: MethodInfo = MethodInfo::new("Chat").streaming();
-static WATCHED: MethodInfo = MethodInfo::new("Watched").routing(Routing::Multi).subscription();
+static SAY: MethodInfo = MethodInfo::new("Say", MethodKind::Unary(Selection::Queue { topics: false }));
+static SAY_ALL: MethodInfo = MethodInfo::new("SayAll", MethodKind::Multi { topics: false });
+static SAY_TO: MethodInfo = MethodInfo::new("SayTo", MethodKind::Unary(Selection::Affinity { topics: false }));
+static SAY_IN: MethodInfo = MethodInfo::new("SayIn", MethodKind::Unary(Selection::Queue { topics: true }));
+static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
+static WATCHED: MethodInfo =
+    MethodInfo::new("Watched", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
 
 const WAIT: Duration = Duration::from_secs(10);
 

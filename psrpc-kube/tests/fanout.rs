@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc::{
-    ClientOptions, MethodInfo, RawPayload, RequestContext, RequestOptions, Routing, RpcClient, RpcServer,
+    ClientOptions, MethodInfo, MethodKind, RawPayload, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
     ServerOptions, SharedBus,
 };
 use psrpc_kube::{Conditions, Membership, Pod, PodSet, expect_ready_pods, to_node, to_pod};
 use tokio::time::Instant;
 
-static WHERE_ALL: MethodInfo = MethodInfo::new("WhereAll").routing(Routing::Multi);
-static WHERE: MethodInfo = MethodInfo::new("Where").routing(Routing::Affinity);
+static WHERE_ALL: MethodInfo = MethodInfo::new("WhereAll", MethodKind::Multi { topics: false });
+static WHERE: MethodInfo = MethodInfo::new("Where", MethodKind::Unary(Selection::Affinity { topics: false }));
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn pod(name: &str, node: &str, ready: bool) -> Pod {

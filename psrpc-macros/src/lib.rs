@@ -19,6 +19,11 @@
 //!     fn update_state(&self, update: MyUpdate);
 //! }
 //! ```
+//!
+//! Attribute combinations that describe no servable method (`stream` with
+//! `multi`, `single_server` without `topics(...)`, a `subscription` that is
+//! a `stream`, …) fail to compile with the message psrpc-build gives for the
+//! same `.proto` options: both validate through psrpc-codegen.
 
 mod parse;
 

@@ -1,7 +1,7 @@
 //! Reads a service trait into the shared [`Service`] model.
 
 use heck::ToUpperCamelCase;
-use psrpc_codegen::{Kind, Method, Routing, Service};
+use psrpc_codegen::{Method, MethodOptions, Routing, Service};
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, ItemTrait, LitStr, ReturnType, TraitItem, TraitItemFn, Type};
 
@@ -30,7 +30,8 @@ pub(crate) fn service(item: &ItemTrait, name: Option<String>) -> syn::Result<Ser
             other => Err(syn::Error::new(other.span(), "a psrpc service trait holds only methods")),
         })
         .collect::<syn::Result<Vec<_>>>()?;
-    Ok(Service { ident: item.ident.clone(), wire_name: name.unwrap_or_else(|| item.ident.to_string()), methods })
+    let wire_name = name.unwrap_or_else(|| item.ident.to_string());
+    Service::new(item.ident.clone(), wire_name, methods).map_err(|e| syn::Error::new(e.ident.span(), e.error))
 }
 
 /// The method attributes, before validation.
@@ -99,24 +100,6 @@ fn method(f: &TraitItemFn) -> syn::Result<Method> {
     if [flags.multi, flags.affinity, flags.queue].iter().filter(|b| **b).count() > 1 {
         return err("choose at most one of `multi`, `affinity`, `queue`");
     }
-    if flags.stream && flags.subscription {
-        return err("a method cannot be both `stream` and `subscription`");
-    }
-    if flags.stream && flags.multi {
-        return err("a `stream` method cannot be `multi`");
-    }
-    if flags.subscription && (flags.affinity || flags.single_server) {
-        return err("a `subscription` cannot use `affinity` or `single_server`");
-    }
-    if flags.single_server && flags.topics.is_none() {
-        return err("`single_server` needs `topics(...)`");
-    }
-    if flags.group.is_some() && (flags.topics.is_none() || flags.subscription) {
-        return err("`group` needs `topics(...)` on a served (non-subscription) method");
-    }
-    if flags.single_server && flags.multi {
-        return err("a `single_server` method cannot be `multi`");
-    }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
         Some(FnArg::Receiver(_)) => {}
@@ -137,27 +120,21 @@ fn method(f: &TraitItemFn) -> syn::Result<Method> {
         }
         (ReturnType::Default, false) => return err("a psrpc method returns a message"),
     };
-    let kind = match (flags.stream, flags.subscription) {
-        (true, _) => Kind::Stream,
-        (_, true) => Kind::Subscription,
-        _ => Kind::Unary,
-    };
     let routing = match (flags.multi, flags.affinity) {
         (true, _) => Routing::Multi,
         (_, true) => Routing::Affinity,
         _ => Routing::Queue,
     };
-    Ok(Method {
-        ident: sig.ident.clone(),
-        wire_name: flags.name.unwrap_or_else(|| sig.ident.to_string().to_upper_camel_case()),
-        request,
-        response,
-        kind,
+    let options = MethodOptions {
+        stream: flags.stream,
+        subscription: flags.subscription,
         routing,
         topics: flags.topics.unwrap_or_default(),
         single_server: flags.single_server,
         group: flags.group,
-    })
+    };
+    let wire_name = flags.name.unwrap_or_else(|| sig.ident.to_string().to_upper_camel_case());
+    Method::new(sig.ident.clone(), wire_name, request, response, options).map_err(|e| syn::Error::new(span, e))
 }
 
 /// Accepts a plain (path) type: a prost message.

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{ErrorCode, MethodInfo, RequestContext, RpcClient, RpcServer, SharedBus};
+use psrpc_core::{ErrorCode, MethodInfo, MethodKind, RequestContext, RpcClient, RpcServer, Selection, SharedBus};
 
 use crate::broker::Broker;
 use crate::rpc_suite::{Ping, Pong};
 
-static SINGLE: MethodInfo = MethodInfo::new("Single");
+static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
 
 fn ping(text: &str) -> Ping {
     Ping { text: text.into(), delay_ms: 0 }

@@ -5,7 +5,7 @@ pub use psrpc_core::bus::SharedBus;
 pub use psrpc_core::client::{MultiResponses, RpcClient, TypedSubscription};
 pub use psrpc_core::context::RequestContext;
 pub use psrpc_core::error::Error;
-pub use psrpc_core::info::{MethodInfo, Routing};
+pub use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Selection};
 pub use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 pub use psrpc_core::server::RpcServer;
 pub use psrpc_core::stream::{ClientStream, ServerStream};

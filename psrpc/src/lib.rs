@@ -8,7 +8,10 @@
 //! ## Quick start (hand-written service description)
 //!
 //! ```
-//! use psrpc::{ClientOptions, MethodInfo, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions};
+//! use psrpc::{
+//!     ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
+//!     ServerOptions,
+//! };
 //!
 //! #[derive(Clone, PartialEq, prost::Message)]
 //! struct Hello {
@@ -16,7 +19,7 @@
 //!     name: String,
 //! }
 //!
-//! static GREET: MethodInfo = MethodInfo::new("Greet");
+//! static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), psrpc::Error> {
@@ -50,7 +53,7 @@ pub use psrpc_core::bus::{BusError, BusErrorKind, MessageBus, SharedBus, Subscri
 pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
 pub use psrpc_core::context::RequestContext;
 pub use psrpc_core::error::{Error, ErrorCode, GrpcCode};
-pub use psrpc_core::info::{MethodInfo, Routing, RpcInfo};
+pub use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Routing, RpcInfo, Selection};
 pub use psrpc_core::interceptor::{
     ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, RequestHook, ResponseHook,
     ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use psrpc::local::LocalBus;
 use psrpc::{
-    ClientOptions, Error, ErrorCode, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer,
-    ServerOptions, ServerStream, SharedBus,
+    ClientOptions, Delivery, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient,
+    RpcServer, Selection, ServerOptions, ServerStream, SharedBus,
 };
 use psrpc_test_support::faulty::CuttableBus;
 use tokio::time::Instant;
@@ -25,10 +25,11 @@ impl prost::Name for Note {
     const PACKAGE: &'static str = "life";
 }
 
-static ASK: MethodInfo = MethodInfo::new("Ask");
-static POLL: MethodInfo = MethodInfo::new("Poll").routing(Routing::Multi);
-static TALK: MethodInfo = MethodInfo::new("Talk").streaming();
-static NEWS: MethodInfo = MethodInfo::new("News").subscription().routing(Routing::Multi);
+static ASK: MethodInfo = MethodInfo::new("Ask", MethodKind::Unary(Selection::Queue { topics: false }));
+static POLL: MethodInfo = MethodInfo::new("Poll", MethodKind::Multi { topics: false });
+static TALK: MethodInfo = MethodInfo::new("Talk", MethodKind::Stream(Selection::Queue { topics: false }));
+static NEWS: MethodInfo =
+    MethodInfo::new("News", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
 
 async fn answer(_: RequestContext, note: Note) -> Result<Note, Error> {
     Ok(note)

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use psrpc::{
-    ClientOptions, Error, ErrorCode, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer,
-    ServerOptions, ServerStream, SharedBus,
+    ClientOptions, Delivery, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient,
+    RpcServer, Selection, ServerOptions, ServerStream, SharedBus,
 };
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
@@ -27,10 +27,11 @@ impl prost::Name for Order {
     const PACKAGE: &'static str = "shop";
 }
 
-static PLACE: MethodInfo = MethodInfo::new("Place");
-static STOCK: MethodInfo = MethodInfo::new("Stock").routing(Routing::Multi).with_topics();
-static HAGGLE: MethodInfo = MethodInfo::new("Haggle").streaming();
-static ORDERS: MethodInfo = MethodInfo::new("Orders").subscription();
+static PLACE: MethodInfo = MethodInfo::new("Place", MethodKind::Unary(Selection::Queue { topics: false }));
+static STOCK: MethodInfo = MethodInfo::new("Stock", MethodKind::Multi { topics: true });
+static HAGGLE: MethodInfo = MethodInfo::new("Haggle", MethodKind::Stream(Selection::Queue { topics: false }));
+static ORDERS: MethodInfo =
+    MethodInfo::new("Orders", MethodKind::Subscription { delivery: Delivery::Queue, topics: false });
 
 async fn place(ctx: RequestContext, order: Order) -> Result<Order, Error> {
     if order.quantity == 0 {

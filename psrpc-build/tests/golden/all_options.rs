@@ -15,34 +15,40 @@ impl ::prost::Name for Msg {
     }
 }
 static __EVERYTHING_QUEUED: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "Queued",
-    )
-    .routing(::psrpc::__codegen::Routing::Queue);
+    "Queued",
+    ::psrpc::__codegen::MethodKind::Unary(::psrpc::__codegen::Selection::Queue {
+        topics: false,
+    }),
+);
 static __EVERYTHING_LEGACY_AFFINITY: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "LegacyAffinity",
-    )
-    .routing(::psrpc::__codegen::Routing::Affinity);
+    "LegacyAffinity",
+    ::psrpc::__codegen::MethodKind::Unary(::psrpc::__codegen::Selection::Affinity {
+        topics: false,
+    }),
+);
 static __EVERYTHING_OWNED: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "Owned",
-    )
-    .routing(::psrpc::__codegen::Routing::Queue)
-    .with_topics()
-    .single_server();
+    "Owned",
+    ::psrpc::__codegen::MethodKind::Unary(::psrpc::__codegen::Selection::SingleServer),
+);
 static __EVERYTHING_OWNED_STATS: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "OwnedStats",
-    )
-    .routing(::psrpc::__codegen::Routing::Multi)
-    .with_topics();
+    "OwnedStats",
+    ::psrpc::__codegen::MethodKind::Multi {
+        topics: true,
+    },
+);
 static __EVERYTHING_CHAT: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "Chat",
-    )
-    .routing(::psrpc::__codegen::Routing::Affinity)
-    .streaming();
+    "Chat",
+    ::psrpc::__codegen::MethodKind::Stream(::psrpc::__codegen::Selection::Affinity {
+        topics: false,
+    }),
+);
 static __EVERYTHING_EVENTS: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "Events",
-    )
-    .routing(::psrpc::__codegen::Routing::Queue)
-    .subscription();
+    "Events",
+    ::psrpc::__codegen::MethodKind::Subscription {
+        delivery: ::psrpc::__codegen::Delivery::Queue,
+        topics: false,
+    },
+);
 ///Client of the `Everything` service.
 #[derive(Clone, Debug)]
 pub struct EverythingClient {

@@ -81,43 +81,56 @@ impl ::prost::Name for MyServerMessage {
     }
 }
 static __MY_SERVICE_NORMAL_RPC: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "NormalRPC",
-    )
-    .routing(::psrpc::__codegen::Routing::Queue);
+    "NormalRPC",
+    ::psrpc::__codegen::MethodKind::Unary(::psrpc::__codegen::Selection::Queue {
+        topics: false,
+    }),
+);
 static __MY_SERVICE_INTENSIVE_RPC: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "IntensiveRPC",
-    )
-    .routing(::psrpc::__codegen::Routing::Affinity);
+    "IntensiveRPC",
+    ::psrpc::__codegen::MethodKind::Unary(::psrpc::__codegen::Selection::Affinity {
+        topics: false,
+    }),
+);
 static __MY_SERVICE_GET_STATS: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "GetStats",
-    )
-    .routing(::psrpc::__codegen::Routing::Multi);
+    "GetStats",
+    ::psrpc::__codegen::MethodKind::Multi {
+        topics: false,
+    },
+);
 static __MY_SERVICE_EXCHANGE_UPDATES: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "ExchangeUpdates",
-    )
-    .routing(::psrpc::__codegen::Routing::Queue)
-    .streaming();
+    "ExchangeUpdates",
+    ::psrpc::__codegen::MethodKind::Stream(::psrpc::__codegen::Selection::Queue {
+        topics: false,
+    }),
+);
 static __MY_SERVICE_GET_REGION_STATS: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "GetRegionStats",
-    )
-    .routing(::psrpc::__codegen::Routing::Multi)
-    .with_topics();
+    "GetRegionStats",
+    ::psrpc::__codegen::MethodKind::Multi {
+        topics: true,
+    },
+);
 static __MY_SERVICE_PROCESS_UPDATE: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "ProcessUpdate",
-    )
-    .routing(::psrpc::__codegen::Routing::Queue)
-    .subscription();
+    "ProcessUpdate",
+    ::psrpc::__codegen::MethodKind::Subscription {
+        delivery: ::psrpc::__codegen::Delivery::Queue,
+        topics: false,
+    },
+);
 static __MY_SERVICE_UPDATE_STATE: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "UpdateState",
-    )
-    .routing(::psrpc::__codegen::Routing::Multi)
-    .subscription();
+    "UpdateState",
+    ::psrpc::__codegen::MethodKind::Subscription {
+        delivery: ::psrpc::__codegen::Delivery::Every,
+        topics: false,
+    },
+);
 static __MY_SERVICE_UPDATE_REGION_STATE: ::psrpc::__codegen::MethodInfo = ::psrpc::__codegen::MethodInfo::new(
-        "UpdateRegionState",
-    )
-    .routing(::psrpc::__codegen::Routing::Multi)
-    .subscription()
-    .with_topics();
+    "UpdateRegionState",
+    ::psrpc::__codegen::MethodKind::Subscription {
+        delivery: ::psrpc::__codegen::Delivery::Every,
+        topics: true,
+    },
+);
 ///Client of the `MyService` service.
 #[derive(Clone, Debug)]
 pub struct MyServiceClient {

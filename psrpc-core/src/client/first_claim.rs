@@ -16,6 +16,7 @@ use super::routes::{ClaimDecider, Routes};
 use super::select::qualifies;
 use crate::bus::SharedBus;
 use crate::channel::Channel;
+use crate::deadline;
 use crate::envelope::{ClaimRequest, ClaimResponse, Response};
 use crate::error::Error;
 use crate::options::SelectionOptions;
@@ -78,7 +79,7 @@ impl FirstClaim {
         responses: &mut mpsc::Receiver<Response>,
         deadline: Instant,
     ) -> Result<Option<Response>, Error> {
-        let selection_deadline = Instant::now() + self.selection.affinity_timeout;
+        let selection_deadline = deadline::after(self.selection.affinity_timeout);
         tokio::select! {
             biased;
             response = timeout_at(deadline, responses.recv()) => {

@@ -57,6 +57,7 @@ impl RpcClient {
     /// Creates a client of `service` on `bus` and subscribes its channels.
     pub async fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ClientOptions) -> Result<Self, Error> {
         let service = service.into();
+        let options = options.normalized();
         let id = options.client_id.clone().unwrap_or_else(id::new_client_id);
         let capacity = options.channel_capacity;
         let responses = bus.subscribe(&channel::response_channel(&service, &id), capacity).await?;

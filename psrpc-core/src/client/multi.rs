@@ -14,6 +14,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::RpcClient;
 use super::routes::RouteGuard;
+use crate::deadline;
 use crate::envelope::{self, Request};
 use crate::error::{Error, ErrorCode};
 use crate::id;
@@ -21,7 +22,7 @@ use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::{ClientMultiInterceptor, ResponseHook, UnaryCall};
 use crate::metadata::unix_nanos;
 use crate::observe::{Role, SharedObserver};
-use crate::options::RequestOptions;
+use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
 
 /// One server's answer to a multi-RPC.
@@ -37,6 +38,10 @@ impl RpcClient {
     /// Calls a multi method: every server answers. The returned stream ends at
     /// the timeout, or as soon as the expected responders (a count or a set of
     /// server ids in `options`) have all answered.
+    ///
+    /// `method` must be a multi method, and `options` may set only the
+    /// fields multi calls use (see [`RequestOptions`]); otherwise the call
+    /// fails `invalid_argument` before anything is published.
     pub async fn request_multi<Req: Payload, Resp: Payload>(
         &self,
         method: &MethodInfo,
@@ -46,6 +51,7 @@ impl RpcClient {
     ) -> Result<MultiResponses<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
+        Call::Multi.admit(method, Some(&options))?;
         let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
         let mut call = UnaryCall { payload: request.encode_payload(), options };
@@ -58,14 +64,14 @@ impl RpcClient {
 
         let timeout = client.timeout(&call.options);
         // The call's time starts before its publish: waiting on the transport counts.
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(timeout);
         let now = SystemTime::now();
         let request_id = id::new_request_id();
         let request = Request {
             request_id: request_id.clone(),
             client_id: client.id.clone(),
             sent_at: unix_nanos(now),
-            expiry: unix_nanos(now + timeout),
+            expiry: deadline::expiry(now, timeout),
             multi: true,
             raw_request: call.payload.clone(),
             metadata: call.options.metadata.clone(),

@@ -1,7 +1,7 @@
 //! Server selection: which of the servers that claimed a request gets it.
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::sleep_until;
 
 use crate::envelope::{ClaimRequest, Response};
 use crate::error::Error;
@@ -23,7 +23,7 @@ pub(crate) async fn select_server(
     mut responses: Option<&mut mpsc::Receiver<Response>>,
     opts: &SelectionOptions,
 ) -> Result<String, Error> {
-    let mut deadline = Instant::now() + opts.affinity_timeout;
+    let mut deadline = crate::deadline::after(opts.affinity_timeout);
     let mut shorted = false;
     let mut best: Option<Claim> = None;
     let mut qualifying: Vec<Claim> = Vec::new();
@@ -51,7 +51,7 @@ pub(crate) async fn select_server(
                 }
                 if let (Some(short), false) = (opts.short_circuit_timeout, shorted) {
                     shorted = true;
-                    deadline = deadline.min(Instant::now() + short);
+                    deadline = deadline.min(crate::deadline::after(short));
                 }
             }
             response = recv_error(&mut responses) => return Err(response),
@@ -102,6 +102,7 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
     use std::time::Duration;
+    use tokio::time::Instant;
 
     fn claim(server: &str, affinity: f32) -> ClaimRequest {
         ClaimRequest { request_id: "REQ_x".into(), server_id: server.into(), affinity }

@@ -13,6 +13,7 @@ use super::routes::RouteGuard;
 use super::select::first_qualifying_wins;
 use super::targets::CallTarget;
 use super::{ClientInner, RpcClient};
+use crate::deadline;
 use crate::envelope::{ClaimResponse, Request};
 use crate::error::{Error, ErrorCode};
 use crate::id;
@@ -20,7 +21,7 @@ use crate::info::MethodInfo;
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
-use crate::options::RequestOptions;
+use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
 
 impl RpcClient {
@@ -35,6 +36,10 @@ impl RpcClient {
     /// method the bus hands the request to one server of its choosing, so
     /// the call fails `invalid_argument` at once.
     ///
+    /// `method` must be a unary method, and `options` may set only the
+    /// fields single calls use (see [`RequestOptions`]); otherwise the call
+    /// fails `invalid_argument` before anything is published.
+    ///
     /// [`SelectionOptions::only_servers`]: crate::options::SelectionOptions::only_servers
     pub async fn request_single<Req: Payload, Resp: Payload>(
         &self,
@@ -45,10 +50,7 @@ impl RpcClient {
     ) -> Result<Reply<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
-        if method.queue() && options.selection.as_ref().is_some_and(|s| s.only_servers.is_some()) {
-            let message = "server-id routing needs an affinity method: a queue method reaches one server the bus picks";
-            return Err(Error::new(ErrorCode::InvalidArgument, message));
-        }
+        Call::Single.admit(method, Some(&options))?;
         let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
         let info = &target.info;
@@ -89,14 +91,14 @@ async fn unary_call(
 ) -> Result<Reply<Bytes>, Error> {
     client.ensure_open()?;
     let timeout = client.timeout(&call.options);
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline::after(timeout);
     let now = SystemTime::now();
     let request_id = id::new_request_id();
     let request = Request {
         request_id: request_id.clone(),
         client_id: client.id.clone(),
         sent_at: unix_nanos(now),
-        expiry: unix_nanos(now + timeout),
+        expiry: deadline::expiry(now, timeout),
         multi: false,
         raw_request: call.payload,
         metadata: call.options.metadata.clone(),

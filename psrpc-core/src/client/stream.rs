@@ -3,22 +3,27 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::time::{Instant, timeout_at};
+use tokio::time::timeout_at;
 
 use super::RpcClient;
 use super::routes::RouteGuard;
+use crate::deadline;
 use crate::envelope::{self, ClaimResponse, stream::Body};
 use crate::error::Error;
 use crate::id;
 use crate::info::MethodInfo;
 use crate::metadata::unix_nanos;
-use crate::options::RequestOptions;
+use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
 use crate::stream::{ClientStream, RpcStream, StreamCore, StreamSetup, spawn_pump};
 
 impl RpcClient {
     /// Opens a bidirectional stream with one server (selected through the
     /// claim exchange); resolves once the server acknowledged the open.
+    ///
+    /// `method` must be a stream method, and `options` may set only the
+    /// fields streams use (see [`RequestOptions`]); otherwise the call fails
+    /// `invalid_argument` before anything is published.
     pub async fn open_stream<Out: Payload, In: Payload>(
         &self,
         method: &MethodInfo,
@@ -27,9 +32,10 @@ impl RpcClient {
     ) -> Result<ClientStream<Out, In>, Error> {
         let client = self.inner();
         client.ensure_open()?;
+        Call::Stream.admit(method, Some(&options))?;
         let info = client.rpc_info(method, topics);
         let timeout = client.timeout(&options);
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(timeout);
         let stream_id = id::new_stream_id();
         let request_id = id::new_request_id();
         let capacity = client.options.channel_capacity;
@@ -43,7 +49,7 @@ impl RpcClient {
             stream_id: stream_id.clone(),
             request_id: request_id.clone(),
             sent_at: unix_nanos(now),
-            expiry: unix_nanos(now + timeout),
+            expiry: deadline::expiry(now, timeout),
             body: Some(Body::Open(envelope::StreamOpen {
                 node_id: client.id.clone(),
                 metadata: options.metadata.clone(),

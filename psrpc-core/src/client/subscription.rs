@@ -11,12 +11,14 @@ use crate::bus::Subscription;
 use crate::error::Error;
 use crate::frame;
 use crate::info::MethodInfo;
+use crate::options::Call;
 use crate::payload::Payload;
 
 impl RpcClient {
     /// Subscribes to a subscription method: every subscriber receives each
-    /// message for `Routing::Multi` methods; otherwise subscribers form a queue
-    /// and one of them receives each message.
+    /// message for [`Delivery::Every`](crate::info::Delivery::Every)
+    /// methods; otherwise subscribers form a queue and one of them receives
+    /// each message. Any other kind of method fails `invalid_argument`.
     pub async fn subscribe<M: Payload>(
         &self,
         method: &MethodInfo,
@@ -24,6 +26,7 @@ impl RpcClient {
     ) -> Result<TypedSubscription<M>, Error> {
         let client = self.inner();
         client.ensure_open()?;
+        Call::Subscribe.admit(method, None)?;
         let info = client.rpc_info(method, topics);
         let channel = info.request_channel(method.queue());
         let capacity = client.options.channel_capacity;
@@ -67,10 +70,10 @@ impl<M: Payload> TypedSubscription<M> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use psrpc::{ClientOptions, MethodInfo, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
     /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
-    /// static TICKS: MethodInfo = MethodInfo::new("Ticks").subscription();
+    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Queue, topics: false });
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default().channel_capacity(1)).await?;

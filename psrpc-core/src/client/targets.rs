@@ -56,14 +56,14 @@ impl CallTargets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::info::Routing;
+    use crate::info::{MethodKind, Selection};
 
     #[test]
     fn targets_are_built_once_per_method_routing_and_topics() {
         let targets = CallTargets::default();
         let service: Arc<str> = "Svc".into();
-        let queue = MethodInfo::new("M");
-        let affinity = MethodInfo::new("M").routing(Routing::Affinity);
+        let queue = MethodInfo::new("M", MethodKind::Unary(Selection::Queue { topics: false }));
+        let affinity = MethodInfo::new("M", MethodKind::Unary(Selection::Affinity { topics: false }));
         let a = targets.get(&service, &queue, vec!["t".into()]);
         assert!(Arc::ptr_eq(&a, &targets.get(&service, &queue, vec!["t".into()])));
         assert_eq!(a.request, RpcInfo::new(service.clone(), &queue, vec!["t".into()]).request_channel(true));

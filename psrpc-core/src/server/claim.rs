@@ -185,7 +185,7 @@ impl PendingClaims {
     /// to `wait` for the decision; true if this server was chosen.
     pub(crate) async fn claim(&self, server: &ServerInner, info: &RpcInfo, claim: Claim<'_>, wait: Duration) -> bool {
         let (tx, rx) = oneshot::channel();
-        let deadline = Instant::now() + wait;
+        let deadline = crate::deadline::after(wait);
         self.claim_then(server, info, claim, None, deadline, move || {
             let _ = tx.send(());
         })

@@ -86,6 +86,7 @@ pub(crate) struct ServerInner {
 impl RpcServer {
     /// Creates a server of `service` on `bus`. Methods are served once registered.
     pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ServerOptions) -> Self {
+        let options = options.normalized();
         let id = options.server_id.clone().unwrap_or_else(id::new_server_id);
         let (killed, _) = watch::channel(false);
         let inner = Arc::new(ServerInner {

@@ -11,6 +11,7 @@ use tokio::time::timeout;
 
 use crate::bus::SharedBus;
 use crate::channel::Channel;
+use crate::deadline;
 use crate::envelope::{self, stream::Body};
 use crate::error::Error;
 use crate::id;
@@ -91,7 +92,7 @@ impl StreamCore {
             stream_id: self.stream_id.clone(),
             request_id,
             sent_at: unix_nanos(now),
-            expiry: unix_nanos(now + expiry),
+            expiry: deadline::expiry(now, expiry),
             body,
         };
         self.publish_envelope(&message).await

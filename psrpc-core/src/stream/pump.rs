@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, interval_at};
 
 use super::StreamCore;
+use crate::deadline;
 use crate::envelope::{self, stream::Body};
 use crate::error::{Error, ErrorCode};
 use crate::metadata::unix_nanos;
@@ -32,7 +33,7 @@ async fn run(
     let mut closed = core.closed_signal();
     let keepalive = core.keepalive;
     let period = keepalive.interval.unwrap_or(keepalive.expiry).min(keepalive.expiry);
-    let mut ticker = interval_at(Instant::now() + period, period);
+    let mut ticker = interval_at(deadline::after(period), period);
     let mut last_seen = Instant::now();
     let mut peer_keeps_alive = false;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use psrpc_core::info::{MethodInfo, Routing};
+use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Selection};
 use psrpc_core::options::{ClientOptions, ServerOptions};
 use psrpc_core::{Error, RequestContext, RpcClient, RpcServer, SharedBus};
 
@@ -42,14 +42,18 @@ impl prost::Name for Pong {
 }
 
 pub(crate) const SERVICE: &str = "SuiteService";
-pub(crate) static SINGLE: MethodInfo = MethodInfo::new("Single");
-pub(crate) static AFFINITY: MethodInfo = MethodInfo::new("Affine").routing(Routing::Affinity);
-pub(crate) static MULTI: MethodInfo = MethodInfo::new("Everyone").routing(Routing::Multi);
-pub(crate) static REGIONAL: MethodInfo = MethodInfo::new("Regional").with_topics();
-pub(crate) static SHARD: MethodInfo = MethodInfo::new("Shard").with_topics().single_server();
-pub(crate) static CHAT: MethodInfo = MethodInfo::new("Chat").streaming();
-pub(crate) static UPDATES: MethodInfo = MethodInfo::new("Updates").subscription();
-pub(crate) static BROADCAST: MethodInfo = MethodInfo::new("Broadcast").subscription().routing(Routing::Multi);
+pub(crate) static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
+pub(crate) static AFFINITY: MethodInfo =
+    MethodInfo::new("Affine", MethodKind::Unary(Selection::Affinity { topics: false }));
+pub(crate) static MULTI: MethodInfo = MethodInfo::new("Everyone", MethodKind::Multi { topics: false });
+pub(crate) static REGIONAL: MethodInfo =
+    MethodInfo::new("Regional", MethodKind::Unary(Selection::Queue { topics: true }));
+pub(crate) static SHARD: MethodInfo = MethodInfo::new("Shard", MethodKind::Unary(Selection::SingleServer));
+pub(crate) static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
+pub(crate) static UPDATES: MethodInfo =
+    MethodInfo::new("Updates", MethodKind::Subscription { delivery: Delivery::Queue, topics: false });
+pub(crate) static BROADCAST: MethodInfo =
+    MethodInfo::new("Broadcast", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
 
 /// A service name unique to one test, so tests sharing a broker never meet.
 pub(crate) fn unique_service() -> String {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use psrpc_core::info::{MethodKind, Selection};
 use psrpc_core::interceptor::{ServerUnaryInterceptor, ServerUnaryNext};
 use psrpc_core::options::{RequestOptions, ServerOptions};
 use psrpc_core::server::AffinityFn;
@@ -21,7 +22,7 @@ use crate::BusFactory;
 
 /// A second queue method: on NATS its requests share the service's queue
 /// subject (and its claim decisions the service's subject) with `SINGLE`.
-static SLOW: MethodInfo = MethodInfo::new("Slow");
+static SLOW: MethodInfo = MethodInfo::new("Slow", MethodKind::Unary(Selection::Queue { topics: false }));
 
 /// How long the blocking handler holds its thread before its first `.await`.
 const BLOCK: Duration = Duration::from_millis(200);

@@ -1,0 +1,10 @@
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct M {}
+
+#[psrpc_macros::service]
+trait Bad {
+    #[psrpc(subscription, affinity)]
+    fn go(&self, m: M);
+}
+
+fn main() {}
