@@ -207,7 +207,7 @@ impl MessageBus for LocalBus {
                 Some(s) => Arc::clone(s),
                 None => return Ok(()),
             };
-            let deadline = Instant::now() + self.inner.options.overflow_wait;
+            let deadline = overflow_deadline(self.inner.options.overflow_wait);
             let plain = Arc::clone(&subscribers.plain.read());
             for member in plain.iter() {
                 member.sender.deliver(frame.clone(), remaining(deadline)).await;
@@ -236,6 +236,13 @@ impl MessageBus for LocalBus {
             self.inner.channels.write().clear();
         })
     }
+}
+
+/// When a publish that starts now stops waiting for full buffers; a wait
+/// too long to represent (e.g. `Duration::MAX`) waits about a year.
+fn overflow_deadline(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait).unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// What is left of a publish's overflow wait.

@@ -106,3 +106,20 @@ async fn unused_options_fail_before_anything_is_published() {
         .expect("valid call");
     assert_eq!(handled.load(Ordering::SeqCst), 1);
 }
+
+/// A server takes each method only through the call for its kind, and says
+/// which call to use.
+#[tokio::test]
+async fn servers_reject_methods_of_the_wrong_kind() {
+    let bus: SharedBus = Arc::new(LocalBus::new());
+    let server = RpcServer::new("Kinds", bus, ServerOptions::default());
+    let err = server.register_unary(&CHAT, vec![], echo, None).await.expect_err("a stream method");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert_eq!(err.message(), "`register_unary` cannot take `Chat`: use `register_stream`");
+    let err = server.register_stream(&SINGLE, vec![], drain, None).await.expect_err("a unary method");
+    assert_eq!(err.message(), "`register_stream` cannot take `Single`: use `register_unary`");
+    let err = server.publish(&MULTI, vec![], &ping("x")).await.expect_err("not a subscription");
+    assert_eq!(err.message(), "`publish` cannot take `Multi`: use `register_unary`");
+    // Nothing was registered by the refused calls.
+    server.register_unary(&SINGLE, vec![], echo, None).await.expect("the right call still works");
+}

@@ -18,12 +18,12 @@ pub(crate) struct Work(Arc<InFlight>);
 
 impl InFlight {
     pub(crate) fn start(self: &Arc<Self>) -> Work {
-        self.count.fetch_add(1, Ordering::AcqRel);
+        self.count.fetch_add(1, Ordering::SeqCst);
         Work(Arc::clone(self))
     }
 
     pub(crate) fn count(&self) -> usize {
-        self.count.load(Ordering::Acquire)
+        self.count.load(Ordering::SeqCst)
     }
 
     pub(crate) async fn wait_idle(&self) {
@@ -39,7 +39,7 @@ impl InFlight {
 
 impl Drop for Work {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
     }

@@ -24,9 +24,10 @@ use crate::channel::Channel;
 use crate::error::Error;
 use crate::frame::{self, Envelope};
 use crate::id;
-use crate::info::{MethodInfo, RpcInfo};
+use crate::info::{MethodInfo, MethodKind, RpcInfo};
 use crate::options::ServerOptions;
 use crate::outbound;
+use inflight::Work;
 use registry::Registry;
 
 /// A server of one service on a bus. Cheap to clone; clones share state.
@@ -148,6 +149,7 @@ impl RpcServer {
         topics: Vec<String>,
         encode: impl FnOnce(&str) -> bytes::Bytes,
     ) -> Result<(), Error> {
+        Serve::Publish.admit(method)?;
         let info = RpcInfo::new(Arc::clone(&self.inner().service), method, topics);
         let channel = info.request_channel(method.queue());
         let bus = &*self.inner().bus;
@@ -177,6 +179,47 @@ impl RpcServer {
 
     pub(crate) fn inner(&self) -> &Arc<ServerInner> {
         &self.owner.inner
+    }
+}
+
+/// The server calls, each for methods of its kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Serve {
+    /// [`RpcServer::register_unary`]: unary and multi methods.
+    Unary,
+    /// [`RpcServer::register_stream`]: stream methods.
+    Stream,
+    /// [`RpcServer::publish`] and [`RpcServer::publish_raw`]: subscription methods.
+    Publish,
+}
+
+impl Serve {
+    fn name(self) -> &'static str {
+        match self {
+            Serve::Unary => "register_unary",
+            Serve::Stream => "register_stream",
+            Serve::Publish => "publish",
+        }
+    }
+
+    /// The server call for methods of `kind`.
+    fn for_kind(kind: MethodKind) -> Serve {
+        match kind {
+            MethodKind::Unary(_) | MethodKind::Multi { .. } => Serve::Unary,
+            MethodKind::Stream(_) => Serve::Stream,
+            MethodKind::Subscription { .. } => Serve::Publish,
+        }
+    }
+
+    /// Fails with `invalid_argument`, before anything is subscribed or
+    /// published, when `method` is not of a kind this call serves.
+    pub(crate) fn admit(self, method: &MethodInfo) -> Result<(), Error> {
+        let right = Serve::for_kind(method.kind);
+        if right == self {
+            return Ok(());
+        }
+        let message = format!("`{}` cannot take `{}`: use `{}`", self.name(), method.name, right.name());
+        Err(Error::new(crate::error::ErrorCode::InvalidArgument, message))
     }
 }
 
@@ -210,9 +253,10 @@ impl ServerInner {
     }
 
     /// Runs `work` — anything that calls user code: affinity functions,
-    /// interceptors, handlers — on a task of its own, as in-flight work of
-    /// `handler`: counted for draining, and dropped at once if the server is
-    /// killed.
+    /// interceptors, handlers — on a task of its own, as in-flight work
+    /// (`tracked`, from [`Handler::admit`](registry::Handler::admit) or the
+    /// handler's in-flight count): counted for draining, and dropped at once
+    /// if the server is killed.
     ///
     /// Decision: user code never runs on the task that delivered the frame
     /// (a broker connection's reader, the in-process publisher, a stream
@@ -220,26 +264,25 @@ impl ServerInner {
     /// first `.await` cannot hold up other calls on the same connection. The
     /// price is one task per request. Panics are caught where the work calls
     /// user code (see `user_code`), so none unwinds through this task either.
-    pub(crate) fn spawn_work(&self, handler: &registry::Handler, work: impl Future<Output = ()> + Send + 'static) {
-        tokio::spawn(self.in_flight(handler, work));
+    pub(crate) fn spawn_work(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(self.in_flight(tracked, work));
     }
 
     /// Runs `work` — framework work that calls no user code, such as a claim
     /// for a request without an affinity function — on the calling task up
-    /// to its first wait (then on a task of its own), as in-flight work of
-    /// `handler`. A claim that goes out at once costs no task and no wake-up.
-    pub(crate) fn start_here(&self, handler: &registry::Handler, work: impl Future<Output = ()> + Send + 'static) {
-        crate::here::run_here_first(self.in_flight(handler, work));
+    /// to its first wait (then on a task of its own), as in-flight work
+    /// (`tracked`). A claim that goes out at once costs no task and no wake-up.
+    pub(crate) fn start_here(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
+        crate::here::run_here_first(self.in_flight(tracked, work));
     }
 
-    /// `work` counted as in flight for `handler` until it ends, and ended at
+    /// `work`, counted in flight by `tracked` until it ends, and ended at
     /// once if the server is killed.
     fn in_flight(
         &self,
-        handler: &registry::Handler,
+        tracked: Work,
         work: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let tracked = handler.in_flight.start();
         let mut killed = self.killed.subscribe();
         async move {
             let _tracked = tracked;

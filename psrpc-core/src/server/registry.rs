@@ -4,12 +4,13 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::inflight::InFlight;
+use super::inflight::{InFlight, Work};
 use crate::bus::{BusError, Subscription};
 use crate::error::{Error, ErrorCode};
 
@@ -44,6 +45,9 @@ pub(crate) async fn next_frame(sub: &mut Option<Subscription>) -> Option<Result<
 #[derive(Debug)]
 pub(crate) struct Handler {
     phase: watch::Sender<Phase>,
+    /// Cleared as draining starts: new requests and streams are turned away
+    /// (see [`admit`](Handler::admit)).
+    accepting: AtomicBool,
     pub(crate) in_flight: Arc<InFlight>,
     /// The handler loop; it owns the subscriptions.
     task: Mutex<Option<JoinHandle<()>>>,
@@ -52,7 +56,8 @@ pub(crate) struct Handler {
 impl Handler {
     pub(crate) fn new() -> (Arc<Self>, watch::Receiver<Phase>) {
         let (phase, rx) = watch::channel(Phase::Running);
-        let handler = Handler { phase, in_flight: Arc::default(), task: Mutex::new(None) };
+        let handler =
+            Handler { phase, accepting: AtomicBool::new(true), in_flight: Arc::default(), task: Mutex::new(None) };
         (Arc::new(handler), rx)
     }
 
@@ -61,8 +66,22 @@ impl Handler {
         *self.task.lock() = Some(task);
     }
 
+    /// Starts a new request or stream as in-flight work, unless the handler
+    /// is draining or stopped (then the frame is dropped, as if it had come
+    /// after the unsubscribe).
+    ///
+    /// The work is counted before the check, and draining clears the flag
+    /// before it waits for the count to reach zero (both sequentially
+    /// consistent): a request either sees the flag cleared or is waited for,
+    /// never admitted after the wait.
+    pub(crate) fn admit(&self) -> Option<Work> {
+        let work = self.in_flight.start();
+        self.accepting.load(Ordering::SeqCst).then_some(work)
+    }
+
     /// Stops intake, waits for in-flight work, then unsubscribes.
     pub(crate) async fn drain(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
         self.phase.send_replace(Phase::Draining);
         self.in_flight.wait_idle().await;
         self.stop().await;
@@ -79,6 +98,7 @@ impl Handler {
 
     /// Tells the handler loop to unsubscribe and end, without waiting for it.
     pub(crate) fn stop_now(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
         self.phase.send_replace(Phase::Stopped);
     }
 }

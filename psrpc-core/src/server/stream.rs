@@ -79,16 +79,14 @@ impl StreamLoop {
     async fn run(self, frames: Subscription, mut claims: Option<Subscription>, mut phase: watch::Receiver<Phase>) {
         let this = Arc::new(self);
         let mut frames = Some(frames);
-        let mut accepting = true;
         loop {
             tokio::select! {
-                next = next_phase(&mut phase) => match next {
-                    Phase::Stopped => return,
-                    Phase::Draining => accepting = false,
-                    Phase::Running => {}
+                // Draining turns opens away in `accept`; open streams still need their frames.
+                next = next_phase(&mut phase) => if next == Phase::Stopped {
+                    return;
                 },
                 frame = next_frame(&mut frames) => match frame {
-                    Some(Ok(bytes)) => this.route(bytes, accepting),
+                    Some(Ok(bytes)) => this.route(bytes),
                     Some(Err(e)) => tracing::warn!(error = %e, method = %this.info.method, "psrpc server: stream frames lost"),
                     None => frames = None,
                 },
@@ -101,13 +99,13 @@ impl StreamLoop {
         }
     }
 
-    fn route(self: &Arc<Self>, bytes: Bytes, accepting: bool) {
+    fn route(self: &Arc<Self>, bytes: Bytes) {
         let message = match frame::decode_envelope::<envelope::Stream>(bytes) {
             Ok(m) => m,
             Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping stream frame"),
         };
         if matches!(message.body, Some(Body::Open(_))) {
-            if accepting && message.expiry > unix_nanos(SystemTime::now()) {
+            if message.expiry > unix_nanos(SystemTime::now()) {
                 self.accept(message);
             }
             return;
@@ -120,9 +118,11 @@ impl StreamLoop {
         }
     }
 
+    /// Serves an open on a task of its own, unless the handler is draining.
     fn accept(self: &Arc<Self>, open: envelope::Stream) {
+        let Some(tracked) = self.handler.admit() else { return };
         let this = Arc::clone(self);
-        self.server.spawn_work(&self.handler, async move { this.serve(open).await });
+        self.server.spawn_work(tracked, async move { this.serve(open).await });
     }
 
     async fn serve(&self, mut open: envelope::Stream) {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::stream::StreamMethod;
 use super::unary::{Decoded, UnaryMethod};
-use super::{RpcServer, user_code};
+use super::{RpcServer, Serve, user_code};
 use crate::context::RequestContext;
 use crate::error::{Error, ErrorCode};
 use crate::info::MethodInfo;
@@ -107,6 +107,7 @@ impl RpcServer {
         H: Fn(RequestContext, Req) -> F + Send + Sync + 'static,
         F: Future<Output = Result<Resp, Error>> + Send + 'static,
     {
+        Serve::Unary.admit(method)?;
         let typed = TypedUnary { handler, affinity, _types: PhantomData };
         super::unary::register(self.inner(), method, topics, Arc::new(typed)).await
     }
@@ -126,6 +127,7 @@ impl RpcServer {
         H: Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
         F: Future<Output = Result<(), Error>> + Send + 'static,
     {
+        Serve::Stream.admit(method)?;
         let typed = TypedStream { handler, affinity, _types: PhantomData };
         super::stream::register(self.inner(), method, topics, Arc::new(typed)).await
     }

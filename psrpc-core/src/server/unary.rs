@@ -144,6 +144,9 @@ impl UnaryLoop {
             }
             return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
         }
+        let Some(tracked) = self.handler.admit() else {
+            return tracing::debug!(request = %request.request_id, "psrpc server: draining, request dropped");
+        };
         if let Some(observer) = observer {
             observer.on_request_received(&self.info);
         }
@@ -151,9 +154,9 @@ impl UnaryLoop {
         let work = async move { this.handle(request, queued).await };
         if self.require_claim && !self.method_impl.has_affinity_fn() {
             // No user code runs before the client's decision: claim from here.
-            self.server.start_here(&self.handler, work);
+            self.server.start_here(tracked, work);
         } else {
-            self.server.spawn_work(&self.handler, work);
+            self.server.spawn_work(tracked, work);
         }
     }
 
@@ -187,9 +190,8 @@ impl UnaryLoop {
         let waiting = self.handler.in_flight.start();
         let this = Arc::clone(&self);
         let chosen = move || {
-            let (server, handler) = (Arc::clone(&this.server), Arc::clone(&this.handler));
-            server.spawn_work(&handler, async move { this.serve(ctx, &request, payload, decoded).await });
-            drop(waiting);
+            let server = Arc::clone(&this.server);
+            server.spawn_work(waiting, async move { this.serve(ctx, &request, payload, decoded).await });
         };
         let claim = Claim { client_id: &client_id, request_id: &request_id, affinity };
         self.pending.claim_then(&self.server, &self.info, claim, queued.as_ref(), deadline, chosen).await;
