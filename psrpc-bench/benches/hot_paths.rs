@@ -11,9 +11,9 @@ use psrpc::{
     ClientOptions, MessageBus, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
     ServerOptions,
 };
-use psrpc_core::channel;
-use psrpc_core::envelope::Request;
-use psrpc_core::frame;
+use psrpc_core::transport::channel;
+use psrpc_core::transport::envelope::Request;
+use psrpc_core::transport::frame;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Blob {

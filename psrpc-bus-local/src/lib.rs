@@ -17,7 +17,7 @@
 //! # Channel names
 //! Names longer than [`MAX_CHANNEL_NAME_LEN`] (64 KiB, the Redis bus's
 //! rule, so code tested here behaves the same on Redis) are refused with
-//! [`BusErrorKind::InvalidChannel`](psrpc_core::bus::BusErrorKind::InvalidChannel).
+//! [`BusErrorKind::InvalidChannel`](psrpc_core::transport::bus::BusErrorKind::InvalidChannel).
 //!
 //! Publishing takes one read lock on the channel table and clones one `Arc`
 //! snapshot of the channel's subscribers; subscribing and unsubscribing copy
@@ -26,7 +26,8 @@
 //! ```
 //! # async fn demo() -> Result<(), psrpc_core::BusError> {
 //! use psrpc_bus_local::LocalBus;
-//! use psrpc_core::{channel, MessageBus};
+//! use psrpc_core::MessageBus;
+//! use psrpc_core::transport::channel;
 //!
 //! let bus = LocalBus::new();
 //! let ch = channel::request_channel("Svc", "Method", &["topic"], false);
@@ -44,10 +45,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
-use psrpc_core::bus::{
+use psrpc_core::transport::bus::{
     BusError, Delivery, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
 };
-use psrpc_core::channel::Channel;
+use psrpc_core::transport::channel::Channel;
 use tokio::time::Instant;
 
 /// Options of a [`LocalBus`].
@@ -147,7 +148,8 @@ impl LocalBus {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_core::BusError> {
     /// use psrpc_bus_local::LocalBus;
-    /// use psrpc_core::{channel, MessageBus};
+    /// use psrpc_core::MessageBus;
+    /// use psrpc_core::transport::channel;
     ///
     /// let bus = LocalBus::new();
     /// let sub = bus.subscribe(&channel::request_channel("Svc", "M", &[] as &[&str], false), 16).await?;
@@ -253,8 +255,8 @@ fn remaining(deadline: Instant) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psrpc_core::bus::BusErrorKind;
-    use psrpc_core::channel::request_channel;
+    use psrpc_core::transport::bus::BusErrorKind;
+    use psrpc_core::transport::channel::request_channel;
 
     /// A received item with the error reduced to its kind, for comparisons.
     fn kinds(item: Option<Result<Bytes, BusError>>) -> Option<Result<Bytes, BusErrorKind>> {

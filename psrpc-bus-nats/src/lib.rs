@@ -56,8 +56,8 @@ use async_nats::connection::State;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use psrpc_core::bus::{BusError, BusErrorKind, MessageBus, Subscription};
-use psrpc_core::channel::Channel;
+use psrpc_core::transport::bus::{BusError, BusErrorKind, MessageBus, Subscription};
+use psrpc_core::transport::channel::Channel;
 
 pub use async_nats::ConnectOptions;
 pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
@@ -119,7 +119,8 @@ impl NatsBus {
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), psrpc_core::BusError> {
-    /// use psrpc_core::{MessageBus, channel};
+    /// use psrpc_core::MessageBus;
+    /// use psrpc_core::transport::channel;
     ///
     /// let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
     /// let sub = bus.subscribe(&channel::response_channel("Svc", "CLI_a"), 16).await?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
-use psrpc_core::bus::BusError;
+use psrpc_core::transport::bus::BusError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -31,7 +31,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Probe {
     /// Subscribes the bus's private probe subject.
     pub(crate) async fn start(client: &async_nats::Client) -> Result<Self, BusError> {
-        let subject = format!("_PSRPC.ready.{}", psrpc_core::id::new_id(""));
+        let subject = format!("_PSRPC.ready.{}", psrpc_core::transport::id::new_id(""));
         let mut subscriber = client.subscribe(subject.clone()).await.map_err(BusError::unavailable)?;
         let waiting: Waiting = Arc::default();
         let routes = Arc::clone(&waiting);
@@ -47,7 +47,7 @@ impl Probe {
 
     /// Resolves once the server has processed everything sent before it.
     pub(crate) async fn round_trip(&self, client: &async_nats::Client) -> Result<(), BusError> {
-        let token = Bytes::from(psrpc_core::id::new_id(""));
+        let token = Bytes::from(psrpc_core::transport::id::new_id(""));
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().insert(token.clone(), tx);
         let sent = client.publish(self.subject.clone(), token.clone()).await;

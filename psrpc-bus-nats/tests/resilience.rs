@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc_bus_nats::{ConnectOptions, NatsBus};
-use psrpc_core::channel::Channel;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{
-    BusErrorKind, ErrorCode, MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus, Subscription,
-};
+use psrpc_core::transport::bus::Subscription;
+use psrpc_core::transport::channel::Channel;
+use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo as pong, ping};
@@ -37,7 +36,7 @@ async fn subscribe_is_ready_for_a_publisher_on_another_connection_thousands_of_t
     let publisher = common::raw(&nats).await;
     let svc = unique_name("Ready");
     for n in 0..2_000u32 {
-        let ch = psrpc_core::channel::response_channel(&svc, &format!("CLI_{n:012}"));
+        let ch = psrpc_core::transport::channel::response_channel(&svc, &format!("CLI_{n:012}"));
         let mut sub = subscriber.subscribe(&ch, 2).await.expect("subscribe");
         let frame = psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), "");
         publisher.publish(ch.server.to_string(), Bytes::from(frame.clone())).await.expect("publish");
@@ -67,7 +66,7 @@ async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
         .await
         .expect_err("too big");
     assert_eq!(err.code(), ErrorCode::ResourceExhausted, "{err}");
-    let ch = psrpc_core::channel::request_channel(&svc, "Single", &[] as &[&str], true);
+    let ch = psrpc_core::transport::channel::request_channel(&svc, "Single", &[] as &[&str], true);
     let refused = bus.publish(&ch, Bytes::from(vec![0u8; limit + 1])).await.expect_err("too big");
     assert_eq!(refused.kind(), BusErrorKind::FrameTooLarge { size: limit + 1, limit });
 
@@ -98,7 +97,8 @@ async fn credentials_pass_through() {
     let url = user_server.url().replace("nats://", "nats://ada:s3cret@");
     let bus: SharedBus =
         Arc::new(NatsBus::connect(&url, ConnectOptions::new()).await.expect("user/password in the URL"));
-    let _sub = bus.subscribe(&psrpc_core::channel::response_channel("Auth", "CLI_x"), 1).await.expect("authorized");
+    let _sub =
+        bus.subscribe(&psrpc_core::transport::channel::response_channel("Auth", "CLI_x"), 1).await.expect("authorized");
     let options = ConnectOptions::with_user_and_password("ada".into(), "s3cret".into());
     NatsBus::connect(user_server.url(), options).await.expect("user/password in options");
     let wrong = ConnectOptions::with_user_and_password("ada".into(), "wrong".into());
@@ -137,8 +137,8 @@ async fn a_restart_mid_traffic_fails_publishes_unavailable_and_keeps_every_subsc
     let subscriber = common::bus(&nats).await;
     let publisher = common::bus(&nats).await;
     let svc = unique_name("Mid");
-    let plain = psrpc_core::channel::response_channel(&svc, "CLI_restart00000");
-    let queue = psrpc_core::channel::request_channel(&svc, "Work", &[] as &[&str], true);
+    let plain = psrpc_core::transport::channel::response_channel(&svc, "CLI_restart00000");
+    let queue = psrpc_core::transport::channel::request_channel(&svc, "Work", &[] as &[&str], true);
     let mut plain_sub = subscriber.subscribe(&plain, 10_000).await.expect("plain");
     let mut queue_sub = subscriber.subscribe_queue(&queue, 10_000).await.expect("queue");
 
@@ -190,7 +190,7 @@ async fn tls_passes_through_connect_options() {
     };
     let options = ConnectOptions::new().add_root_certificates(certs.cert()).require_tls(true);
     let bus: SharedBus = Arc::new(NatsBus::connect(server.url(), options).await.expect("TLS connection"));
-    let ch = psrpc_core::channel::response_channel("Tls", "CLI_x");
+    let ch = psrpc_core::transport::channel::response_channel("Tls", "CLI_x");
     let mut sub = bus.subscribe(&ch, 1).await.expect("subscribe over TLS");
     let frame = Bytes::from(psrpc_test_support::handmade::frame("type.googleapis.com/internal.Response", b"", ""));
     bus.publish(&ch, frame.clone()).await.expect("publish over TLS");

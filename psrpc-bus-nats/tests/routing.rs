@@ -7,8 +7,9 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use psrpc_core::channel::{self, Channel};
-use psrpc_core::{BusErrorKind, Subscription};
+use psrpc_core::BusErrorKind;
+use psrpc_core::transport::bus::Subscription;
+use psrpc_core::transport::channel::{self, Channel};
 use psrpc_test_support::handmade as pb;
 use psrpc_test_support::unique_name;
 

@@ -69,8 +69,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use psrpc_core::bus::{BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len};
-use psrpc_core::channel::Channel;
+use psrpc_core::transport::bus::{
+    BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len,
+};
+use psrpc_core::transport::channel::Channel;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo as _, ProtocolVersion, PushInfo, PushKind};

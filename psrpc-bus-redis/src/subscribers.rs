@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use psrpc_core::bus::{BusError, Subscription};
-use psrpc_core::members::ChannelMembers;
+use psrpc_core::transport::bus::{BusError, Subscription};
+use psrpc_core::transport::members::ChannelMembers;
 use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
-use psrpc_core::channel::{Channel, claim_request_channel, request_channel};
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus, Subscription};
+use psrpc_core::transport::bus::Subscription;
+use psrpc_core::transport::channel::{Channel, claim_request_channel, request_channel};
+use psrpc_core::{MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};

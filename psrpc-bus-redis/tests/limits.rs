@@ -6,9 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use psrpc_core::bus::MAX_CHANNEL_NAME_LEN;
-use psrpc_core::channel::request_channel;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
+use psrpc_core::transport::bus::MAX_CHANNEL_NAME_LEN;
+use psrpc_core::transport::channel::request_channel;
 use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, RpcClient, RpcServer};
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
-use psrpc_core::channel::{claim_request_channel, request_channel, response_channel};
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
+use psrpc_core::transport::channel::{claim_request_channel, request_channel, response_channel};
 use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, RpcClient, RpcServer, SharedBus};
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
 use tokio::time::Instant;

@@ -33,7 +33,7 @@ async fn subscribe_is_confirmed_for_a_publisher_on_another_connection_thousands_
     let mut publisher = common::raw(&redis).get_multiplexed_async_connection().await.expect("conn");
     let svc = unique_name("Ready");
     for n in 0..2_000u32 {
-        let ch = psrpc_core::channel::response_channel(&svc, &format!("CLI_{n:012}"));
+        let ch = psrpc_core::transport::channel::response_channel(&svc, &format!("CLI_{n:012}"));
         let mut sub = subscriber.subscribe(&ch, 2).await.expect("subscribe");
         let frame = psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), "");
         let receivers: i64 = redis::cmd("PUBLISH")
@@ -67,7 +67,7 @@ async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
         .await
         .expect_err("too big");
     assert_eq!(err.code(), ErrorCode::ResourceExhausted, "{err}");
-    let ch = psrpc_core::channel::request_channel(&svc, "Single", &[] as &[&str], true);
+    let ch = psrpc_core::transport::channel::request_channel(&svc, "Single", &[] as &[&str], true);
     let refused = psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from(vec![0u8; 5000])).await;
     assert_eq!(refused.expect_err("too big").kind(), BusErrorKind::FrameTooLarge { size: 5000, limit: 4096 });
 
@@ -103,7 +103,7 @@ async fn acl_credentials_pass_through() {
         .expect("create ACL user");
     let url = redis.url().replace("redis://", "redis://ada:s3cret@");
     let bus = RedisBus::connect(&url, RedisBusOptions::default()).await.expect("ACL user and password");
-    let ch = psrpc_core::channel::response_channel("Auth", "CLI_x");
+    let ch = psrpc_core::transport::channel::response_channel("Auth", "CLI_x");
     let _sub = psrpc_core::MessageBus::subscribe(&bus, &ch, 1).await.expect("authorized");
     psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from_static(b"x")).await.expect("authorized");
     let wrong = redis.url().replace("redis://", "redis://ada:wrong@");
@@ -118,7 +118,7 @@ async fn tls_passes_through_rediss_urls() {
     let tls = redis::TlsCertificates { client_tls: None, root_cert: Some(root) };
     let client = redis::Client::build_with_tls(redis.url(), tls).expect("TLS client");
     let bus = RedisBus::from_client(client, RedisBusOptions::default()).await.expect("TLS connection");
-    let ch = psrpc_core::channel::response_channel("Tls", "CLI_x");
+    let ch = psrpc_core::transport::channel::response_channel("Tls", "CLI_x");
     let mut sub = psrpc_core::MessageBus::subscribe(&bus, &ch, 1).await.expect("subscribe over TLS");
     psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from_static(b"frame")).await.expect("publish over TLS");
     assert_eq!(sub.recv().await.expect("open").expect("frame"), Bytes::from_static(b"frame"));

@@ -304,7 +304,7 @@ impl Error {
     /// Adds a protobuf message as a detail.
     #[must_use]
     pub fn with_detail<M: Name>(mut self, detail: &M) -> Self {
-        self.details.push(Any { type_url: crate::frame::type_url_of::<M>(), value: detail.encode_to_vec() });
+        self.details.push(Any { type_url: crate::transport::frame::type_url_of::<M>(), value: detail.encode_to_vec() });
         self
     }
 
@@ -332,7 +332,7 @@ impl Error {
 
     /// The first detail of type `M`, decoded.
     pub fn detail<M: Name + Default>(&self) -> Option<M> {
-        let url = crate::frame::type_url_of::<M>();
+        let url = crate::transport::frame::type_url_of::<M>();
         self.details.iter().find(|d| d.type_url == url).and_then(|d| M::decode(d.value.as_slice()).ok())
     }
 
@@ -500,7 +500,7 @@ mod tests {
 
         // The fields a response carries, encoded: identical bytes.
         let encode = |e: &Error| {
-            crate::envelope::Response {
+            crate::transport::envelope::Response {
                 request_id: "REQ_x".into(),
                 error: e.message().to_owned(),
                 code: e.code().as_str().to_owned(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 pub use psrpc_method::{Delivery, MethodInfo, MethodKind, Routing, Selection};
 
-use crate::channel::{self, Channel};
+use crate::transport::channel::{self, Channel};
 
 /// One call's view of a method: service, method and topics.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

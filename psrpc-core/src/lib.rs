@@ -1,8 +1,8 @@
 //! psrpc-core: the transport-independent heart of psrpc-rs.
 //!
-//! - [`envelope`], [`frame`], [`channel`], [`id`]: the wire protocol of Go
-//!   psrpc v0.7 (envelopes, framing, channel names, identifiers);
-//! - [`bus`]: the [`MessageBus`] trait every transport implements;
+//! - [`transport`]: what bus implementers need: the [`MessageBus`] trait,
+//!   subscriptions, and the wire protocol of Go psrpc (envelopes, framing,
+//!   channel names, identifiers; see `docs/WIRE.md`);
 //! - [`error`]: the wire error type;
 //! - [`info`]: static descriptions of services and methods;
 //! - [`client`], [`server`], [`stream`]: the engines behind generated code,
@@ -11,19 +11,13 @@
 //!
 //! Users depend on the `psrpc` facade crate, which re-exports this crate.
 
-pub mod bus;
-pub mod channel;
 pub mod client;
 pub mod context;
 mod deadline;
-pub mod envelope;
 pub mod error;
-pub mod frame;
 mod here;
-pub mod id;
 pub mod info;
 pub mod interceptor;
-pub mod members;
 pub mod metadata;
 pub mod observe;
 pub mod options;
@@ -32,8 +26,8 @@ pub mod payload;
 pub mod server;
 mod signal;
 pub mod stream;
+pub mod transport;
 
-pub use bus::{BusError, BusErrorKind, MessageBus, SharedBus, Subscription};
 pub use client::RpcClient;
 pub use context::RequestContext;
 pub use error::{Error, ErrorCode};
@@ -41,3 +35,4 @@ pub use info::{Delivery, MethodInfo, MethodKind, Routing, RpcInfo, Selection};
 pub use interceptor::Reply;
 pub use payload::{Payload, RawPayload};
 pub use server::RpcServer;
+pub use transport::bus::{BusError, BusErrorKind, MessageBus, SharedBus};

@@ -97,7 +97,7 @@ impl Default for ClientOptions {
             client_id: None,
             timeout: DEFAULT_TIMEOUT,
             selection_timeout: DEFAULT_SELECTION_TIMEOUT,
-            channel_capacity: crate::bus::DEFAULT_CHANNEL_CAPACITY,
+            channel_capacity: crate::transport::bus::DEFAULT_CHANNEL_CAPACITY,
             stream_keepalive: StreamKeepalive::default(),
             unary_interceptors: Vec::new(),
             multi_interceptors: Vec::new(),
@@ -246,7 +246,7 @@ impl Default for ServerOptions {
         ServerOptions {
             server_id: None,
             timeout: DEFAULT_TIMEOUT,
-            channel_capacity: crate::bus::DEFAULT_CHANNEL_CAPACITY,
+            channel_capacity: crate::transport::bus::DEFAULT_CHANNEL_CAPACITY,
             stream_keepalive: StreamKeepalive::default(),
             unary_interceptors: Vec::new(),
             stream_interceptors: Vec::new(),

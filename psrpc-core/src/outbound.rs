@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 
-use crate::bus::{BusError, MessageBus};
-use crate::channel::Channel;
 use crate::error::Error;
-use crate::frame::{self, Envelope};
+use crate::transport::bus::{BusError, MessageBus};
+use crate::transport::channel::Channel;
+use crate::transport::frame::{self, Envelope};
 
 /// Encodes `message` once for `channel` and publishes it on `bus`.
 pub(crate) async fn publish<E: Envelope>(bus: &dyn MessageBus, channel: &Channel, message: &E) -> Result<(), Error> {

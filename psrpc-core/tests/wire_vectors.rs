@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use prost::Message as _;
-use psrpc_core::channel::{self, Channel};
-use psrpc_core::envelope::{self, ClaimRequest, ClaimResponse, Request, Response, Stream, stream};
-use psrpc_core::frame::{self, Envelope};
+use psrpc_core::transport::channel::{self, Channel};
+use psrpc_core::transport::envelope::{self, ClaimRequest, ClaimResponse, Request, Response, Stream, stream};
+use psrpc_core::transport::frame::{self, Envelope};
 use serde_json::Value;
 
 fn vectors() -> Value {

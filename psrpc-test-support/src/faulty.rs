@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_core::SharedBus;
-use psrpc_core::bus::{BusError, MessageBus, Subscription};
-use psrpc_core::channel::Channel;
+use psrpc_core::transport::bus::{BusError, MessageBus, Subscription};
+use psrpc_core::transport::channel::Channel;
 
 /// Delegates to a bus until [`cut`](CuttableBus::cut); afterwards every
 /// publish is silently lost, as if the process had vanished. After

@@ -49,7 +49,6 @@
 //! | `macros` | no | `#[psrpc::service]` on a trait |
 //! | `build` | no | `psrpc::build`: generation from `.proto` files in build scripts |
 
-pub use psrpc_core::bus::{BusError, BusErrorKind, MessageBus, SharedBus, Subscription};
 pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
 pub use psrpc_core::context::RequestContext;
 pub use psrpc_core::error::{Error, ErrorCode, GrpcCode};
@@ -66,7 +65,8 @@ pub use psrpc_core::options::{
 pub use psrpc_core::payload::{Payload, RawPayload};
 pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
 pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream};
-pub use psrpc_core::{channel, envelope, frame, id};
+pub use psrpc_core::transport;
+pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus};
 
 /// The in-process bus.
 #[cfg(feature = "local")]

@@ -7,9 +7,9 @@ use std::sync::Weak;
 use tokio::sync::watch;
 
 use super::ClientInner;
-use crate::bus::Subscription;
-use crate::envelope::{ClaimRequest, Response, Stream};
-use crate::frame;
+use crate::transport::bus::Subscription;
+use crate::transport::envelope::{ClaimRequest, Response, Stream};
+use crate::transport::frame;
 
 /// Routes frames until the client closes, is dropped, or the bus ends a
 /// subscription (then the client closes).

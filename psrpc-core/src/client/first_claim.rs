@@ -14,12 +14,12 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::routes::{ClaimDecider, Routes};
 use super::select::qualifies;
-use crate::bus::SharedBus;
-use crate::channel::Channel;
 use crate::deadline;
-use crate::envelope::{ClaimRequest, ClaimResponse, Response};
 use crate::error::Error;
 use crate::options::SelectionOptions;
+use crate::transport::bus::SharedBus;
+use crate::transport::channel::Channel;
+use crate::transport::envelope::{ClaimRequest, ClaimResponse, Response};
 use tokio::sync::mpsc;
 
 const OPEN: u8 = 0;
@@ -129,9 +129,9 @@ mod tests {
     use parking_lot::Mutex;
 
     use super::*;
-    use crate::bus::{BusError, MessageBus, Subscription};
     use crate::error::ErrorCode;
-    use crate::frame;
+    use crate::transport::bus::{BusError, MessageBus, Subscription};
+    use crate::transport::frame;
 
     /// Records what is published, or refuses every publish.
     #[derive(Debug, Default)]
@@ -170,7 +170,7 @@ mod tests {
 
     fn setup(recorder: &Arc<Recorder>, selection: SelectionOptions) -> (Arc<FirstClaim>, Arc<Routes>) {
         let routes = Arc::new(Routes::default());
-        let channel = crate::channel::claim_response_channel("Svc", "Method", &[] as &[&str]);
+        let channel = crate::transport::channel::claim_response_channel("Svc", "Method", &[] as &[&str]);
         let bus: SharedBus = Arc::clone(recorder) as SharedBus;
         (FirstClaim::new("REQ_first", bus, channel, selection, &routes), routes)
     }

@@ -23,14 +23,14 @@ use tokio::sync::watch;
 pub use multi::{MultiResponses, Response};
 pub use subscription::TypedSubscription;
 
-use crate::bus::SharedBus;
-use crate::channel::{self, Channel};
 use crate::error::Error;
-use crate::frame::Envelope;
-use crate::id;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::options::{ClientOptions, RequestOptions, SelectionOptions};
 use crate::outbound;
+use crate::transport::bus::SharedBus;
+use crate::transport::channel::{self, Channel};
+use crate::transport::frame::Envelope;
+use crate::transport::id;
 use routes::Routes;
 
 /// A client of one service on a bus. Cheap to clone; clones share state.

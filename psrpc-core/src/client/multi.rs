@@ -15,15 +15,15 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use super::RpcClient;
 use super::routes::RouteGuard;
 use crate::deadline;
-use crate::envelope::{self, Request};
 use crate::error::{Error, ErrorCode};
-use crate::id;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::{ClientMultiInterceptor, ResponseHook, UnaryCall};
 use crate::metadata::unix_nanos;
 use crate::observe::{Role, SharedObserver};
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
+use crate::transport::envelope::{self, Request};
+use crate::transport::id;
 
 /// One server's answer to a multi-RPC.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use crate::envelope::{ClaimRequest, Response, Stream};
+use crate::transport::envelope::{ClaimRequest, Response, Stream};
 
 const SHARDS: usize = 16;
 

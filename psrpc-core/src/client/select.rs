@@ -3,9 +3,9 @@
 use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
-use crate::envelope::{ClaimRequest, Response};
 use crate::error::Error;
 use crate::options::{Claim, SelectionOptions};
+use crate::transport::envelope::{ClaimRequest, Response};
 
 /// Waits for claims and picks a server under `opts` (Go psrpc semantics):
 ///

@@ -14,15 +14,15 @@ use super::select::first_qualifying_wins;
 use super::targets::CallTarget;
 use super::{ClientInner, RpcClient};
 use crate::deadline;
-use crate::envelope::{ClaimResponse, Request};
 use crate::error::{Error, ErrorCode};
-use crate::id;
 use crate::info::MethodInfo;
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
+use crate::transport::envelope::{ClaimResponse, Request};
+use crate::transport::id;
 
 impl RpcClient {
     /// Calls a single-response method: one server handles the request.

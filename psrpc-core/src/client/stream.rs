@@ -8,14 +8,14 @@ use tokio::time::timeout_at;
 use super::RpcClient;
 use super::routes::RouteGuard;
 use crate::deadline;
-use crate::envelope::{self, ClaimResponse, stream::Body};
 use crate::error::Error;
-use crate::id;
 use crate::info::MethodInfo;
 use crate::metadata::unix_nanos;
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
 use crate::stream::{ClientStream, RpcStream, StreamCore, StreamSetup, spawn_pump};
+use crate::transport::envelope::{self, ClaimResponse, stream::Body};
+use crate::transport::id;
 
 impl RpcClient {
     /// Opens a bidirectional stream with one server (selected through the

@@ -7,12 +7,12 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::RpcClient;
-use crate::bus::Subscription;
 use crate::error::Error;
-use crate::frame;
 use crate::info::MethodInfo;
 use crate::options::Call;
 use crate::payload::Payload;
+use crate::transport::bus::Subscription;
+use crate::transport::frame;
 
 impl RpcClient {
     /// Subscribes to a subscription method: every subscriber receives each

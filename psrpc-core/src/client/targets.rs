@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::channel::Channel;
 use crate::info::{MethodInfo, RpcInfo};
+use crate::transport::channel::Channel;
 
 /// At most this many (method, topics) pairs are remembered per routing; past
 /// it the cache starts over (topics may be unbounded, e.g. one per room).

@@ -10,11 +10,12 @@ use tokio::time::Instant;
 use bytes::Bytes;
 
 use super::ServerInner;
-use crate::bus::BusError;
-use crate::envelope::{ClaimRequest, ClaimResponse};
 use crate::info::RpcInfo;
 use crate::observe::{ClaimOutcome, SharedObserver};
-use crate::{frame, outbound};
+use crate::outbound;
+use crate::transport::bus::BusError;
+use crate::transport::envelope::{ClaimRequest, ClaimResponse};
+use crate::transport::frame;
 
 /// One claim a server makes for a request.
 #[derive(Clone, Copy, Debug)]

@@ -19,14 +19,14 @@ use tokio::sync::watch;
 
 pub use typed::{AffinityFn, StreamAffinityFn};
 
-use crate::bus::SharedBus;
-use crate::channel::Channel;
 use crate::error::Error;
-use crate::frame::{self, Envelope};
-use crate::id;
 use crate::info::{MethodInfo, MethodKind, RpcInfo};
 use crate::options::ServerOptions;
 use crate::outbound;
+use crate::transport::bus::SharedBus;
+use crate::transport::channel::Channel;
+use crate::transport::frame::{self, Envelope};
+use crate::transport::id;
 use inflight::Work;
 use registry::Registry;
 
@@ -230,7 +230,7 @@ pub(crate) struct Prepared {
     /// The method on its topics.
     pub(crate) info: RpcInfo,
     /// The claim-response subscription, for methods that claim.
-    pub(crate) claims: Option<crate::bus::Subscription>,
+    pub(crate) claims: Option<crate::transport::bus::Subscription>,
 }
 
 impl ServerInner {

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::inflight::{InFlight, Work};
-use crate::bus::{BusError, Subscription};
 use crate::error::{Error, ErrorCode};
+use crate::transport::bus::{BusError, Subscription};
 
 /// Phases of a handler's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::channel::{self, Channel};
+use crate::transport::channel::{self, Channel};
 
 /// At most this many clients are remembered; past it the cache starts over
 /// (clients come and go, the cache must not grow with them).

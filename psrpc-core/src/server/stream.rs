@@ -14,15 +14,15 @@ use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_frame, next_phase};
 use super::user_code;
-use crate::bus::Subscription;
-use crate::channel;
 use crate::context::RequestContext;
-use crate::envelope::{self, stream::Body};
 use crate::error::Error;
-use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::metadata::{self, unix_nanos};
 use crate::stream::{StreamCore, StreamSetup, spawn_pump};
+use crate::transport::bus::Subscription;
+use crate::transport::channel;
+use crate::transport::envelope::{self, stream::Body};
+use crate::transport::frame;
 
 /// A stream method as the handler loop sees it.
 pub(crate) trait StreamMethod: Send + Sync + 'static {

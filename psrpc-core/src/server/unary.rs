@@ -14,15 +14,15 @@ use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
 use super::user_code;
-use crate::bus::Subscription;
 use crate::context::RequestContext;
-use crate::envelope::{Request, Response};
 use crate::error::Error;
-use crate::frame;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::ServerUnaryNext;
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
+use crate::transport::bus::Subscription;
+use crate::transport::envelope::{Request, Response};
+use crate::transport::frame;
 
 /// A decoded request, typed by the method that decoded it.
 pub(crate) type Decoded = Box<dyn std::any::Any + Send>;

@@ -9,17 +9,17 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
-use crate::bus::SharedBus;
-use crate::channel::Channel;
 use crate::deadline;
-use crate::envelope::{self, stream::Body};
 use crate::error::Error;
-use crate::id;
 use crate::info::RpcInfo;
 use crate::interceptor::StreamInterceptor;
 use crate::metadata::unix_nanos;
 use crate::options::{StreamKeepalive, StreamOptions};
 use crate::outbound;
+use crate::transport::bus::SharedBus;
+use crate::transport::channel::Channel;
+use crate::transport::envelope::{self, stream::Body};
+use crate::transport::id;
 
 /// What a stream end needs to know to run.
 pub(crate) struct StreamSetup {

@@ -9,9 +9,9 @@ use tokio::time::{Instant, interval_at};
 
 use super::StreamCore;
 use crate::deadline;
-use crate::envelope::{self, stream::Body};
 use crate::error::{Error, ErrorCode};
 use crate::metadata::unix_nanos;
+use crate::transport::envelope::{self, stream::Body};
 
 /// Starts the pump of `core`, fed by `frames`. `stop` flips when the owner
 /// (client or server) goes away; the stream is then closed with `stop_cause`.

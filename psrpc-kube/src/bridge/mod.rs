@@ -22,9 +22,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use psrpc_core::bus::SharedBus;
 use psrpc_core::error::Error;
 use psrpc_core::options::ServerOptions;
+use psrpc_core::transport::bus::SharedBus;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use psrpc_core::bus::SharedBus;
 use psrpc_core::context::RequestContext;
 use psrpc_core::error::{Error, ErrorCode};
 use psrpc_core::payload::RawPayload;
 use psrpc_core::server::RpcServer;
 use psrpc_core::stream::ServerStream;
+use psrpc_core::transport::bus::SharedBus;
 use tokio::task::JoinHandle;
 use tonic::client::Grpc;
 use tonic::transport::Endpoint;

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use psrpc_core::bus::BusErrorKind;
+use psrpc_core::transport::bus::BusErrorKind;
 
 use super::{arrives_within, next_frame, number_of, numbered_frame, unique_channel};
 use crate::BusFactory;
@@ -41,7 +41,12 @@ pub async fn fan_out_reaches_every_connection(factory: &dyn BusFactory) {
 
 /// A queue group spread over two connections gets each frame exactly once.
 pub async fn queue_delivers_each_frame_exactly_once(factory: &dyn BusFactory) {
-    let ch = psrpc_core::channel::request_channel(&format!("Conf{}", psrpc_core::id::new_id("")), "Q", &["t"], true);
+    let ch = psrpc_core::transport::channel::request_channel(
+        &format!("Conf{}", psrpc_core::transport::id::new_id("")),
+        "Q",
+        &["t"],
+        true,
+    );
     let (bus_a, bus_b) = (factory.connect().await, factory.connect().await);
     let mut a = bus_a.subscribe_queue(&ch, 256).await.expect("subscribe");
     let mut b = bus_b.subscribe_queue(&ch, 256).await.expect("subscribe");

@@ -11,10 +11,11 @@ pub use delivery::*;
 pub use isolation::*;
 
 use bytes::Bytes;
-use psrpc_core::channel::Channel;
-use psrpc_core::envelope::Request;
-use psrpc_core::frame;
-use psrpc_core::{MessageBus, Subscription};
+use psrpc_core::MessageBus;
+use psrpc_core::transport::bus::Subscription;
+use psrpc_core::transport::channel::Channel;
+use psrpc_core::transport::envelope::Request;
+use psrpc_core::transport::frame;
 
 /// Instantiates every conformance test for the bus factory expression `$factory`.
 #[macro_export]
@@ -66,5 +67,5 @@ pub(crate) async fn arrives_within(sub: &mut Subscription, window: std::time::Du
 
 /// A channel unique to one test, so tests sharing a broker never meet.
 pub(crate) fn unique_channel(method: &str) -> Channel {
-    psrpc_core::channel::request_channel(&crate::unique_name("Conf"), method, &["t"], false)
+    psrpc_core::transport::channel::request_channel(&crate::unique_name("Conf"), method, &["t"], false)
 }

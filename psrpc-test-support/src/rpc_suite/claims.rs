@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use psrpc_core::envelope::{ClaimRequest, ClaimResponse, Request, Response};
-use psrpc_core::frame::{self, Envelope};
 use psrpc_core::metadata::unix_nanos;
-use psrpc_core::{RequestContext, SharedBus, Subscription, channel};
+use psrpc_core::transport::bus::Subscription;
+use psrpc_core::transport::channel;
+use psrpc_core::transport::envelope::{ClaimRequest, ClaimResponse, Request, Response};
+use psrpc_core::transport::frame::{self, Envelope};
+use psrpc_core::{RequestContext, SharedBus};
 
 use super::fixtures::*;
 use crate::BusFactory;
@@ -28,7 +30,7 @@ struct HandClient {
 impl HandClient {
     async fn new(factory: &dyn BusFactory, service: &str) -> Self {
         let bus = factory.connect().await;
-        let id = psrpc_core::id::new_id("CLI_");
+        let id = psrpc_core::transport::id::new_id("CLI_");
         let claims = bus.subscribe(&channel::claim_request_channel(service, &id), 16).await.expect("subscribe claims");
         let responses = bus.subscribe(&channel::response_channel(service, &id), 16).await.expect("subscribe responses");
         HandClient { bus, service: service.to_owned(), id, claims, responses }

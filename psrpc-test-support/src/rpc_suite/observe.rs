@@ -6,11 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use psrpc_core::envelope::Request;
 use psrpc_core::metadata::unix_nanos;
 use psrpc_core::observe::{ClaimOutcome, Observer, Role};
 use psrpc_core::options::{RequestOptions, ServerOptions};
-use psrpc_core::{Error, ErrorCode, RequestContext, RpcInfo, RpcServer, channel, frame};
+use psrpc_core::transport::envelope::Request;
+use psrpc_core::transport::{channel, frame};
+use psrpc_core::{Error, ErrorCode, RequestContext, RpcInfo, RpcServer};
 use tokio::time::Instant;
 
 use super::fixtures::*;

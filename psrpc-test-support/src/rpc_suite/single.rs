@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use psrpc_core::channel;
-use psrpc_core::envelope::Request;
-use psrpc_core::frame;
 use psrpc_core::interceptor::{ClientUnaryInterceptor, ClientUnaryNext, Reply, UnaryCall};
 use psrpc_core::metadata::unix_nanos;
 use psrpc_core::options::{RequestOptions, SelectionOptions, ServerOptions};
+use psrpc_core::transport::channel;
+use psrpc_core::transport::envelope::Request;
+use psrpc_core::transport::frame;
 use psrpc_core::{Error, ErrorCode, RawPayload, RequestContext, RpcInfo, RpcServer};
 use tokio::time::Instant;
 

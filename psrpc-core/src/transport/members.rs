@@ -2,13 +2,13 @@
 //! fans frames out to them (NATS, Redis).
 //!
 //! Frames are always delivered outside the lock: a subscriber may take a
-//! frame inline ([`Subscription::run_inline`](crate::bus::Subscription::run_inline))
+//! frame inline ([`Subscription::run_inline`](crate::transport::bus::Subscription::run_inline))
 //! and run code that subscribes or unsubscribes on the same channel.
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::bus::{Delivery, SubscriptionSender};
+use crate::transport::bus::{Delivery, SubscriptionSender};
 
 /// The subscribers of one channel: plain members get every frame, queue
 /// members take turns (round robin).
@@ -77,7 +77,7 @@ impl ChannelMembers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::Subscription;
+    use crate::transport::bus::Subscription;
     use std::future::Future as _;
     use std::sync::Arc;
 

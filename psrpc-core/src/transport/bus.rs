@@ -42,8 +42,8 @@ use futures_core::Stream;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
-use crate::channel::Channel;
 use crate::error::{Error, ErrorCode};
+use crate::transport::channel::Channel;
 
 /// A bus shared by clients and servers.
 pub type SharedBus = Arc<dyn MessageBus>;
@@ -190,7 +190,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// ```
 /// use std::error::Error as _;
-/// use psrpc_core::bus::{BusError, BusErrorKind};
+/// use psrpc_core::transport::bus::{BusError, BusErrorKind};
 /// use psrpc_core::{Error, ErrorCode};
 ///
 /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
@@ -252,7 +252,7 @@ impl BusError {
     /// For a slow-consumer report, how many frames were dropped.
     ///
     /// ```
-    /// # use psrpc_core::bus::BusError;
+    /// # use psrpc_core::transport::bus::BusError;
     /// assert_eq!(BusError::slow_consumer(3).dropped(), Some(3));
     /// assert_eq!(BusError::closed().dropped(), None);
     /// ```
@@ -306,7 +306,7 @@ pub const MAX_CHANNEL_NAME_LEN: usize = 64 * 1024;
 /// [`BusErrorKind::InvalidChannel`] (a helper for bus implementations).
 ///
 /// ```
-/// use psrpc_core::bus::{check_channel_len, BusErrorKind};
+/// use psrpc_core::transport::bus::{check_channel_len, BusErrorKind};
 /// assert!(check_channel_len("Svc|M|REQ", 16).is_ok());
 /// let err = check_channel_len("Svc|Method|REQ", 8).unwrap_err();
 /// assert_eq!(err.kind(), BusErrorKind::InvalidChannel);

@@ -8,7 +8,7 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
-use crate::envelope::{self, Msg};
+use crate::transport::envelope::{self, Msg};
 
 /// Prefix of every type URL.
 pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
@@ -129,7 +129,7 @@ pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{Request, Stream, StreamAck, stream};
+    use crate::transport::envelope::{Request, Stream, StreamAck, stream};
 
     #[test]
     fn raw_frames_match_encoded_messages() {
