@@ -39,7 +39,9 @@ macro_rules! rpc_suite {
             slow_handler_times_out_and_frees_routes, dropped_call_frees_routes, client_close_cancels_pending_calls,
             metadata_interceptors_and_hooks, many_concurrent_single_rpcs,
             multi_collects_every_server, multi_ends_early_with_expected_count, multi_reports_missing_expected_servers,
-            streams_exchange_both_ways, stream_close_causes_reach_the_peer, stream_notices_a_vanished_peer, calls_keep_their_client_alive,
+            streams_exchange_both_ways, stream_handler_result_reaches_the_client, stream_client_close_reaches_the_server,
+            stream_malformed_messages_fail_both_ends, stream_split_halves_run_concurrently,
+            stream_closes_when_every_client_handle_is_dropped, stream_notices_a_vanished_peer, calls_keep_their_client_alive,
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
             shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,
             server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered
