@@ -17,18 +17,30 @@ use crate::payload::Payload;
 
 /// What every handle of one stream end shares. Dropping the last handle of
 /// a client end closes the stream; a server end is closed by the engine.
-struct Shared {
+pub(super) struct Shared {
     core: Arc<StreamCore>,
     /// The server end's view of the call; `None` on the client end.
     context: Option<RequestContext>,
 }
 
 impl Shared {
-    fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    pub(super) fn stream_id(&self) -> &str {
+        &self.core.stream_id
+    }
+
+    pub(super) fn context(&self) -> Option<&RequestContext> {
+        self.context.as_ref()
+    }
+
+    pub(super) fn err(&self) -> Option<Error> {
+        self.core.err()
+    }
+
+    pub(super) fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct(name).field("stream_id", &self.core.stream_id).field("err", &self.core.err()).finish()
     }
 
-    async fn close(&self, cause: Option<Error>) -> Result<(), Error> {
+    pub(super) async fn close(&self, cause: Option<Error>) -> Result<(), Error> {
         self.core.close(cause, true).await
     }
 }
@@ -91,35 +103,19 @@ impl<Out> Clone for StreamSender<Out> {
 
 impl<Out> std::fmt::Debug for StreamSender<Out> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.shared.debug("StreamSender", f)
+        self.shared().debug("StreamSender", f)
     }
 }
 
+impl<Out> StreamSender<Out> {
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    super::end_accessors!("StreamSender<RawPayload>");
+}
+
 impl<Out: Payload> StreamSender<Out> {
-    /// The stream id (`STR_…`).
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamSender, RawPayload};
-    /// # fn demo(sender: &StreamSender<RawPayload>) {
-    /// assert!(sender.stream_id().starts_with("STR_"));
-    /// # }
-    /// ```
-    pub fn stream_id(&self) -> &str {
-        &self.shared.core.stream_id
-    }
-
-    /// The server end's view of the call (caller id, metadata); `None` on the client end.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamSender, RawPayload};
-    /// # fn demo(sender: &StreamSender<RawPayload>) {
-    /// let caller = sender.context().map(|ctx| ctx.caller_id().to_owned());
-    /// # }
-    /// ```
-    pub fn context(&self) -> Option<&RequestContext> {
-        self.shared.context.as_ref()
-    }
-
     /// Sends a message; completes when the peer acknowledged it. Fails with
     /// the stream's cause once it has ended, or `deadline_exceeded` when no
     /// ack arrives within the send timeout.
@@ -145,51 +141,7 @@ impl<Out: Payload> StreamSender<Out> {
     /// # Ok(()) }
     /// ```
     pub async fn send_with(&self, message: &Out, options: StreamOptions) -> Result<(), Error> {
-        self.shared.core.send(message.encode_payload(), options).await
-    }
-
-    /// Closes the whole stream, telling the peer `cause` (default:
-    /// `canceled`, "stream closed"); the receiver then returns the messages
-    /// already queued and `Ok(None)`. Closing a stream that has already
-    /// ended returns its cause as an error.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamSender, Error, RawPayload};
-    /// # async fn demo(sender: StreamSender<RawPayload>) -> Result<(), Error> {
-    /// sender.close(None).await?;
-    /// assert!(sender.send(&RawPayload("late".into())).await.is_err());
-    /// # Ok(()) }
-    /// ```
-    pub async fn close(&self, cause: Option<Error>) -> Result<(), Error> {
-        self.shared.close(cause).await
-    }
-
-    /// Why the stream ended, once it has (the orderly cause included).
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamSender, Error, RawPayload};
-    /// # async fn demo(sender: StreamSender<RawPayload>) {
-    /// if let Err(e) = sender.send(&RawPayload("hi".into())).await {
-    ///     println!("send failed: {e}; the stream ended with {:?}", sender.err());
-    /// }
-    /// # }
-    /// ```
-    pub fn err(&self) -> Option<Error> {
-        self.shared.core.err()
-    }
-
-    /// Whether the stream has ended.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamSender, RawPayload};
-    /// # fn demo(sender: &StreamSender<RawPayload>) {
-    /// if sender.is_closed() {
-    ///     println!("no more sends on {}", sender.stream_id());
-    /// }
-    /// # }
-    /// ```
-    pub fn is_closed(&self) -> bool {
-        self.shared.core.err().is_some()
+        self.shared().core.send(message.encode_payload(), options).await
     }
 }
 
@@ -225,42 +177,19 @@ pub struct StreamReceiver<In> {
 
 impl<In> std::fmt::Debug for StreamReceiver<In> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.shared.debug("StreamReceiver", f)
+        self.shared().debug("StreamReceiver", f)
     }
 }
 
 impl<In> StreamReceiver<In> {
-    /// Formats the stream end under another name (the whole stream's).
-    pub(super) fn debug_as(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.shared.debug(name, f)
+    pub(super) fn shared(&self) -> &Shared {
+        &self.shared
     }
+
+    super::end_accessors!("StreamReceiver<RawPayload>");
 }
 
 impl<In: Payload> StreamReceiver<In> {
-    /// The stream id (`STR_…`).
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamReceiver, RawPayload};
-    /// # fn demo(receiver: &StreamReceiver<RawPayload>) {
-    /// assert!(receiver.stream_id().starts_with("STR_"));
-    /// # }
-    /// ```
-    pub fn stream_id(&self) -> &str {
-        &self.shared.core.stream_id
-    }
-
-    /// The server end's view of the call (caller id, metadata); `None` on the client end.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamReceiver, RawPayload};
-    /// # fn demo(receiver: &StreamReceiver<RawPayload>) {
-    /// let metadata = receiver.context().map(|ctx| ctx.metadata().clone());
-    /// # }
-    /// ```
-    pub fn context(&self) -> Option<&RequestContext> {
-        self.shared.context.as_ref()
-    }
-
     /// The next message from the peer: `Ok(Some(message))`, `Ok(None)` once
     /// the stream ended in order, `Err(e)` once it ended with an error (see
     /// the [module documentation](super) for which is which). After the end
@@ -299,50 +228,6 @@ impl<In: Payload> StreamReceiver<In> {
             }
         }
         Poll::Ready(self.shared.core.outcome().map(|()| None))
-    }
-
-    /// Closes the whole stream, telling the peer `cause` (default:
-    /// `canceled`, "stream closed"); `recv` then returns the messages
-    /// already queued and `Ok(None)`. Closing a stream that has already
-    /// ended returns its cause as an error.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamReceiver, Error, RawPayload};
-    /// # async fn demo(mut receiver: StreamReceiver<RawPayload>) -> Result<(), Error> {
-    /// receiver.close(None).await?;
-    /// while receiver.recv().await?.is_some() {}
-    /// # Ok(()) }
-    /// ```
-    pub async fn close(&self, cause: Option<Error>) -> Result<(), Error> {
-        self.shared.close(cause).await
-    }
-
-    /// Why the stream ended, once it has (the orderly cause included).
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamReceiver, Error, RawPayload};
-    /// # async fn demo(mut receiver: StreamReceiver<RawPayload>) {
-    /// if let Err(e) = receiver.recv().await {
-    ///     assert_eq!(receiver.err(), Some(e));
-    /// }
-    /// # }
-    /// ```
-    pub fn err(&self) -> Option<Error> {
-        self.shared.core.err()
-    }
-
-    /// Whether the stream has ended (messages may still be queued for `recv`).
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::StreamReceiver, RawPayload};
-    /// # fn demo(receiver: &StreamReceiver<RawPayload>) {
-    /// if receiver.is_closed() {
-    ///     println!("{} ended: {:?}", receiver.stream_id(), receiver.err());
-    /// }
-    /// # }
-    /// ```
-    pub fn is_closed(&self) -> bool {
-        self.shared.core.err().is_some()
     }
 }
 

@@ -47,14 +47,15 @@
 //!
 //! - **Client end**: the stream closes without cause when its last handle
 //!   is dropped: the stream itself, or, after `split`, every sender and the
-//!   receiver. While only senders live, messages from the peer are
-//!   discarded unacknowledged (the peer's `send` fails with
-//!   `deadline_exceeded`); while only the receiver lives, it keeps
-//!   receiving.
+//!   receiver. While only the receiver lives, it keeps receiving.
 //! - **Server end**: dropping handles does not close the stream; the engine
 //!   closes it with the handler's result once the handler returns (`Ok` →
 //!   no cause, `Err(e)` → `e`). Halves moved into tasks that outlive the
 //!   handler then find the stream closed.
+//!
+//! On either end, once the receiver is dropped while the stream stays open,
+//! messages from the peer are discarded unacknowledged (the peer's `send`
+//! fails with `deadline_exceeded`).
 //!
 //! # Machinery
 //!
@@ -64,6 +65,88 @@
 //! messages are queued for `recv` and acked, a close ends the stream),
 //! sends keepalives and expires a vanished peer (see
 //! [`StreamKeepalive`](crate::options::StreamKeepalive)).
+
+/// The accessors every handle of a stream end has (the whole stream, the
+/// sender, the receiver), written once over the handle's `shared()`;
+/// `$handle` is the handle's type in the examples.
+macro_rules! end_accessors {
+    ($handle:literal) => {
+        /// The stream id (`STR_…`).
+        ///
+        /// ```
+        /// # use psrpc_core::{stream::*, RawPayload};
+        #[doc = concat!("# fn demo(handle: &", $handle, ") {")]
+        /// assert!(handle.stream_id().starts_with("STR_"));
+        /// # }
+        /// ```
+        pub fn stream_id(&self) -> &str {
+            self.shared().stream_id()
+        }
+
+        /// The server end's view of the call (caller id, metadata); `None`
+        /// on the client end.
+        ///
+        /// ```
+        /// # use psrpc_core::{stream::*, RawPayload};
+        #[doc = concat!("# fn demo(handle: &", $handle, ") {")]
+        /// if let Some(ctx) = handle.context() {
+        ///     println!("opened by {}", ctx.caller_id());
+        /// }
+        /// # }
+        /// ```
+        pub fn context(&self) -> Option<&$crate::context::RequestContext> {
+            self.shared().context()
+        }
+
+        /// Closes the whole stream (from any handle), telling the peer
+        /// `cause` (default: `canceled`, "stream closed", which the peer
+        /// sees as an orderly end). Pending and later sends fail with the
+        /// cause; `recv` returns the messages already queued, then
+        /// `Ok(None)`. Closing a stream that has already ended returns its
+        /// cause as an error.
+        ///
+        /// ```
+        /// # use psrpc_core::{stream::*, Error, ErrorCode, RawPayload};
+        #[doc = concat!("# async fn demo(handle: ", $handle, ") -> Result<(), Error> {")]
+        /// handle.close(Some(Error::new(ErrorCode::Aborted, "user left"))).await?;
+        /// assert!(handle.is_closed());
+        /// # Ok(()) }
+        /// ```
+        pub async fn close(&self, cause: Option<$crate::error::Error>) -> Result<(), $crate::error::Error> {
+            self.shared().close(cause).await
+        }
+
+        /// Why the stream ended, once it has (the orderly cause included);
+        /// once `recv` has returned an error, that error.
+        ///
+        /// ```
+        /// # use psrpc_core::{stream::*, Error, RawPayload};
+        #[doc = concat!("# async fn demo(handle: ", $handle, ") -> Result<(), Error> {")]
+        /// handle.close(None).await?;
+        /// assert_eq!(handle.err(), Some(Error::stream_closed()));
+        /// # Ok(()) }
+        /// ```
+        pub fn err(&self) -> Option<$crate::error::Error> {
+            self.shared().err()
+        }
+
+        /// Whether the stream has ended (messages may still be queued for
+        /// `recv`).
+        ///
+        /// ```
+        /// # use psrpc_core::{stream::*, RawPayload};
+        #[doc = concat!("# fn demo(handle: &", $handle, ") {")]
+        /// if handle.is_closed() {
+        ///     println!("{} ended: {:?}", handle.stream_id(), handle.err());
+        /// }
+        /// # }
+        /// ```
+        pub fn is_closed(&self) -> bool {
+            self.shared().err().is_some()
+        }
+    };
+}
+use end_accessors;
 
 mod core;
 mod halves;
@@ -116,8 +199,16 @@ pub type ServerStream<Out, In> = RpcStream<Out, In>;
 
 impl<Out, In> std::fmt::Debug for RpcStream<Out, In> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.receiver.debug_as("RpcStream", f)
+        self.shared().debug("RpcStream", f)
     }
+}
+
+impl<Out, In> RpcStream<Out, In> {
+    fn shared(&self) -> &halves::Shared {
+        self.receiver.shared()
+    }
+
+    end_accessors!("RpcStream<RawPayload, RawPayload>");
 }
 
 impl<Out: Payload, In: Payload> RpcStream<Out, In> {
@@ -175,32 +266,6 @@ impl<Out: Payload, In: Payload> RpcStream<Out, In> {
         self.sender.clone()
     }
 
-    /// The stream id (`STR_…`).
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::ClientStream, RawPayload};
-    /// # fn demo(stream: &ClientStream<RawPayload, RawPayload>) {
-    /// assert!(stream.stream_id().starts_with("STR_"));
-    /// # }
-    /// ```
-    pub fn stream_id(&self) -> &str {
-        self.receiver.stream_id()
-    }
-
-    /// The server end's view of the call (caller id, metadata); `None` on the client end.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::ServerStream, Error, RawPayload};
-    /// async fn handler(stream: ServerStream<RawPayload, RawPayload>) -> Result<(), Error> {
-    ///     let caller = stream.context().map(|ctx| ctx.caller_id().to_owned());
-    ///     println!("opened by {caller:?}");
-    ///     Ok(())
-    /// }
-    /// ```
-    pub fn context(&self) -> Option<&RequestContext> {
-        self.receiver.context()
-    }
-
     /// Sends a message; completes when the peer acknowledged it. Fails with
     /// the stream's cause once it has ended, or `deadline_exceeded` when no
     /// ack arrives within the send timeout.
@@ -244,47 +309,6 @@ impl<Out: Payload, In: Payload> RpcStream<Out, In> {
     /// ```
     pub async fn recv(&mut self) -> Result<Option<In>, Error> {
         self.receiver.recv().await
-    }
-
-    /// Closes the stream, telling the peer `cause` (default: `canceled`,
-    /// "stream closed", which the peer sees as an orderly end). Closing a
-    /// stream that has already ended returns its cause as an error.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::ClientStream, Error, ErrorCode, RawPayload};
-    /// # async fn demo(stream: ClientStream<RawPayload, RawPayload>) -> Result<(), Error> {
-    /// stream.close(Some(Error::new(ErrorCode::Aborted, "user left"))).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn close(&self, cause: Option<Error>) -> Result<(), Error> {
-        self.sender.close(cause).await
-    }
-
-    /// Why the stream ended, once it has (the orderly cause included).
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::ClientStream, Error, RawPayload};
-    /// # async fn demo(mut stream: ClientStream<RawPayload, RawPayload>) {
-    /// if let Err(e) = stream.recv().await {
-    ///     assert_eq!(stream.err(), Some(e));
-    /// }
-    /// # }
-    /// ```
-    pub fn err(&self) -> Option<Error> {
-        self.receiver.err()
-    }
-
-    /// Whether the stream has ended.
-    ///
-    /// ```
-    /// # use psrpc_core::{stream::ClientStream, Error, RawPayload};
-    /// # async fn demo(stream: ClientStream<RawPayload, RawPayload>) -> Result<(), Error> {
-    /// stream.close(None).await?;
-    /// assert!(stream.is_closed());
-    /// # Ok(()) }
-    /// ```
-    pub fn is_closed(&self) -> bool {
-        self.receiver.is_closed()
     }
 }
 

@@ -1,13 +1,14 @@
 //! Bidirectional streams: exchange, how each end learns how the stream
 //! ended, split halves, dropping.
 
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use psrpc_core::options::{RequestOptions, ServerOptions, StreamKeepalive};
 use psrpc_core::stream::ServerStream;
-use psrpc_core::{Error, ErrorCode, RawPayload, RpcServer};
+use psrpc_core::{Error, ErrorCode, Payload, RawPayload, RpcServer};
 use tokio::sync::mpsc;
 
 use super::fixtures::*;
@@ -41,40 +42,40 @@ async fn echo_stream(mut stream: ServerStream<Pong, Ping>) -> Result<(), Error> 
     Ok(())
 }
 
-/// A server whose handler reports how its `recv` loop ended (`Ok(())` for
-/// `Ok(None)`) and its `err()` at that moment.
-async fn reporting_server(
-    factory: &dyn BusFactory,
-    svc: &str,
-) -> (RpcServer, mpsc::UnboundedReceiver<(Result<(), Error>, Option<Error>)>) {
-    let s = server(factory, svc).await;
+/// Serves `CHAT` on `s` with `handler`, which gets a sender for its reports
+/// besides the stream; returns the reports.
+async fn serve_reporting<Out, In, T, H, F>(s: &RpcServer, handler: H) -> mpsc::UnboundedReceiver<T>
+where
+    Out: Payload,
+    In: Payload,
+    T: Send + 'static,
+    H: Fn(ServerStream<Out, In>, mpsc::UnboundedSender<T>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), Error>> + Send + 'static,
+{
     let (report, reports) = mpsc::unbounded_channel();
-    s.register_stream(
-        &CHAT,
-        vec![],
-        move |mut stream: ServerStream<Pong, Ping>| {
-            let report = report.clone();
-            async move {
-                let ended = loop {
-                    match stream.recv().await {
-                        // A send the client no longer acknowledges fails once
-                        // the stream ends; `recv` then tells how.
-                        Ok(Some(p)) => {
-                            let _ = stream.send(&Pong { text: p.text, server: String::new() }).await;
-                        }
-                        Ok(None) => break Ok(()),
-                        Err(e) => break Err(e),
-                    }
-                };
-                let _ = report.send((ended, stream.err()));
-                Ok(())
+    s.register_stream(&CHAT, vec![], move |stream| handler(stream, report.clone()), None).await.expect("register");
+    reports
+}
+
+/// Echoes until the stream ends, then reports how its `recv` ended
+/// (`Ok(())` for `Ok(None)`) and its `err()` at that moment.
+async fn echo_and_report(
+    mut stream: ServerStream<Pong, Ping>,
+    report: mpsc::UnboundedSender<(Result<(), Error>, Option<Error>)>,
+) -> Result<(), Error> {
+    let ended = loop {
+        match stream.recv().await {
+            // A send the client no longer acknowledges fails once the
+            // stream ends; `recv` then tells how.
+            Ok(Some(p)) => {
+                let _ = stream.send(&Pong { text: p.text, server: String::new() }).await;
             }
-        },
-        None,
-    )
-    .await
-    .expect("register");
-    (s, reports)
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = report.send((ended, stream.err()));
+    Ok(())
 }
 
 async fn next_report<T>(reports: &mut mpsc::UnboundedReceiver<T>) -> T {
@@ -143,7 +144,8 @@ pub async fn stream_handler_result_reaches_the_client(factory: &dyn BusFactory) 
 /// `canceled` at both ends; a killed server is `unavailable` at the client.
 pub async fn stream_client_close_reaches_the_server(factory: &dyn BusFactory) {
     let svc = unique_service();
-    let (s, mut reports) = reporting_server(factory, &svc).await;
+    let s = server(factory, &svc).await;
+    let mut reports = serve_reporting(&s, echo_and_report).await;
     let client = client(factory, &svc).await;
 
     let closing = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
@@ -184,7 +186,8 @@ pub async fn stream_client_close_reaches_the_server(factory: &dyn BusFactory) {
 pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) {
     // Client → server.
     let svc = unique_service();
-    let (_s, mut reports) = reporting_server(factory, &svc).await;
+    let s = server(factory, &svc).await;
+    let mut reports = serve_reporting(&s, echo_and_report).await;
     let raw_client = client(factory, &svc).await;
     let mut raw =
         raw_client.open_stream::<RawPayload, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
@@ -199,22 +202,12 @@ pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) 
     // Server → client.
     let svc = unique_service();
     let s = server(factory, &svc).await;
-    let (report, mut reports) = mpsc::unbounded_channel();
-    s.register_stream(
-        &CHAT,
-        vec![],
-        move |mut stream: ServerStream<RawPayload, Ping>| {
-            let report = report.clone();
-            async move {
-                stream.send(&garbage()).await?;
-                let _ = report.send(stream.recv().await.map(|p| p.is_some()));
-                Ok(())
-            }
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    let mut reports = serve_reporting(&s, |mut stream: ServerStream<RawPayload, Ping>, report| async move {
+        stream.send(&garbage()).await?;
+        let _ = report.send(stream.recv().await.map(|p| p.is_some()));
+        Ok(())
+    })
+    .await;
     let client = client(factory, &svc).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     let item = tokio::time::timeout(WITHIN, stream.next()).await.expect("in time").expect("an item");
@@ -232,32 +225,22 @@ pub async fn stream_split_halves_run_concurrently(factory: &dyn BusFactory) {
     const EACH_WAY: usize = 100;
     let svc = unique_service();
     let s = server(factory, &svc).await;
-    let (report, mut reports) = mpsc::unbounded_channel();
-    s.register_stream(
-        &CHAT,
-        vec![],
-        move |stream: ServerStream<Pong, Ping>| {
-            let report = report.clone();
-            async move {
-                let (sender, mut receiver) = stream.split();
-                let sending = tokio::spawn(async move {
-                    for i in 0..EACH_WAY {
-                        sender.send(&Pong { text: format!("s{i}"), server: String::new() }).await?;
-                    }
-                    Ok::<_, Error>(())
-                });
-                let mut got = Vec::new();
-                while let Some(p) = receiver.recv().await? {
-                    got.push(p.text);
-                }
-                let _ = report.send(got);
-                sending.await.expect("sender task")
+    let mut reports = serve_reporting(&s, |stream: ServerStream<Pong, Ping>, report| async move {
+        let (sender, mut receiver) = stream.split();
+        let sending = tokio::spawn(async move {
+            for i in 0..EACH_WAY {
+                sender.send(&Pong { text: format!("s{i}"), server: String::new() }).await?;
             }
-        },
-        None,
-    )
-    .await
-    .expect("register");
+            Ok::<_, Error>(())
+        });
+        let mut got = Vec::new();
+        while let Some(p) = receiver.recv().await? {
+            got.push(p.text);
+        }
+        let _ = report.send(got);
+        sending.await.expect("sender task")
+    })
+    .await;
     let client = client(factory, &svc).await;
     let stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     let (sender, mut receiver) = stream.split();
@@ -286,7 +269,8 @@ pub async fn stream_split_halves_run_concurrently(factory: &dyn BusFactory) {
 /// receiving); dropping the rest ends the server's `recv` in order.
 pub async fn stream_closes_when_every_client_handle_is_dropped(factory: &dyn BusFactory) {
     let svc = unique_service();
-    let (_s, mut reports) = reporting_server(factory, &svc).await;
+    let s = server(factory, &svc).await;
+    let mut reports = serve_reporting(&s, echo_and_report).await;
     let client = client(factory, &svc).await;
 
     let stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
