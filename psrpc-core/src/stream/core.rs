@@ -131,6 +131,13 @@ impl StreamCore {
         let request_id = id::new_request_id();
         let (ack_tx, ack_rx) = oneshot::channel();
         self.acks.lock().insert(request_id.clone(), ack_tx);
+        // The stream may have ended since the check above: its end clears
+        // the acks only after recording the cause, so either the cause is
+        // seen here or the wait below ends when this ack is cleared.
+        if let Some(cause) = self.err() {
+            self.acks.lock().remove(&request_id);
+            return Err(cause);
+        }
         let wait = options.timeout.unwrap_or(self.send_timeout);
         let body = Body::Message(envelope::StreamMessage { message: None, raw_message: payload });
         let result = match self.publish(request_id.clone(), wait, Some(body)).await {
