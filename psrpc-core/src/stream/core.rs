@@ -249,7 +249,8 @@ impl StreamCore {
 
     /// Ends the stream from synchronous code (the last client handle
     /// dropped, a message that does not decode): marks it at once and tells
-    /// the peer from a task. False if it had already ended.
+    /// the peer from a task (outside a runtime the peer is not told). False
+    /// if it had already ended.
     pub(crate) fn end_in_background(self: &Arc<Self>, cause: Error, orderly: bool) -> bool {
         if !self.mark(cause.clone(), orderly) {
             return false;

@@ -40,7 +40,7 @@ macro_rules! rpc_suite {
             metadata_interceptors_and_hooks, many_concurrent_single_rpcs,
             multi_collects_every_server, multi_ends_early_with_expected_count, multi_reports_missing_expected_servers,
             streams_exchange_both_ways, stream_handler_result_reaches_the_client, stream_client_close_reaches_the_server,
-            stream_malformed_messages_fail_both_ends, stream_split_halves_run_concurrently,
+            stream_malformed_messages_fail_both_ends, stream_decode_failure_replaces_an_orderly_end, stream_split_halves_run_concurrently,
             stream_closes_when_every_client_handle_is_dropped, stream_notices_a_vanished_peer, calls_keep_their_client_alive,
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
             shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,

@@ -218,6 +218,34 @@ pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) 
     assert_eq!(next_report(&mut reports).await, Err(at_client));
 }
 
+/// A message that does not decode, still queued when the peer's orderly
+/// close arrives, turns that end into the decode failure once it is read.
+pub async fn stream_decode_failure_replaces_an_orderly_end(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    s.register_stream(
+        &CHAT,
+        vec![],
+        |stream: ServerStream<RawPayload, Ping>| async move { stream.send(&garbage()).await },
+        None,
+    )
+    .await
+    .expect("register");
+    let client = client(factory, &svc).await;
+    let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    tokio::time::timeout(WITHIN, async {
+        while !stream.is_closed() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the server closed in time");
+    assert_eq!(stream.err(), Some(Error::stream_closed()), "an orderly end, until the queue is read");
+    let at_client = stream.recv().await.expect_err("the queued message does not decode");
+    assert_eq!(at_client.code(), ErrorCode::MalformedResponse);
+    assert_eq!(stream.err(), Some(at_client));
+}
+
 /// Split halves work from two tasks at once: 100 messages each way, sent
 /// while the other direction flows, arrive in order; closing the client's
 /// sender ends the server's `recv` in order.
