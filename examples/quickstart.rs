@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let mut stream = client.open_stream::<MyRequest, MyResponse>(&EXCHANGE, vec![], RequestOptions::default()).await?;
     for word in ["ping", "pong"] {
         stream.send(&ask(word)).await?;
-        let echo = stream.recv().await.context("stream ended early")?;
+        let echo = stream.recv().await?.context("stream ended early")?;
         println!("stream      ExchangeUpdates-> sent {word:?}, got {:?}", echo.text);
     }
     stream.close(None).await?;
@@ -149,7 +149,7 @@ async fn start_server(bus: SharedBus, region: &'static str, idle: f32) -> Result
 }
 
 async fn echo_stream(mut stream: ServerStream<MyResponse, MyRequest>) -> Result<(), Error> {
-    while let Some(req) = stream.recv().await {
+    while let Some(req) = stream.recv().await? {
         stream.send(&MyResponse { text: format!("echo {}", req.text), region: String::new() }).await?;
     }
     Ok(())

@@ -38,7 +38,7 @@ impl MyServiceServerImpl for Region {
     }
 
     async fn exchange_updates(&self, mut stream: ServerStream<MyServerMessage, MyClientMessage>) -> Result<(), Error> {
-        while stream.recv().await.is_some() {
+        while stream.recv().await?.is_some() {
             stream.send(&MyServerMessage {}).await?;
         }
         Ok(())
@@ -146,7 +146,7 @@ pub async fn call_everything(client: &MyServiceClient, region: &str) -> anyhow::
 
     let mut stream = client.exchange_updates(RequestOptions::default()).await?;
     stream.send(&MyClientMessage {}).await?;
-    stream.recv().await.context("the stream closed early")?;
+    stream.recv().await?.context("the stream closed early")?;
     stream.close(None).await?;
     println!("ExchangeUpdates   (stream)        -> sent one message, got one back, closed");
 

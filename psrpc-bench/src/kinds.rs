@@ -55,7 +55,7 @@ async fn echo(_ctx: RequestContext, blob: Blob) -> Result<Blob, Error> {
 }
 
 async fn echo_stream(mut stream: ServerStream<Blob, Blob>) -> Result<(), Error> {
-    while let Some(blob) = stream.recv().await {
+    while let Some(blob) = stream.recv().await? {
         stream.send(&blob).await?;
     }
     Ok(())
@@ -137,7 +137,11 @@ pub(crate) async fn setup(
                 Box::pin(async move {
                     let mut stream = stream.lock().await;
                     stream.send(&blob).await.map_err(|e| e.to_string())?;
-                    stream.recv().await.map(drop).ok_or_else(|| "stream closed".to_owned())
+                    match stream.recv().await {
+                        Ok(Some(_)) => Ok(()),
+                        Ok(None) => Err("stream closed".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    }
                 })
             })
         }

@@ -142,16 +142,17 @@ async fn streams_are_piped_both_ways_and_grpc_failures_close_them() {
         client.open_stream::<RawPayload, RawPayload>(&CHAT, vec![], RequestOptions::default()).await.unwrap();
     for word in ["one", "two"] {
         stream.send(&RawPayload(Bytes::from(word))).await.unwrap();
-        assert_eq!(text(&stream.recv().await.unwrap()), format!("pod-a:{word}"));
+        assert_eq!(text(&stream.recv().await.unwrap().unwrap()), format!("pod-a:{word}"));
     }
     stream.send(&RawPayload(Bytes::from_static(b"boom"))).await.unwrap();
-    assert!(stream.recv().await.is_none(), "the pod failed the stream");
-    assert_eq!(stream.err().map(|e| e.code()), Some(ErrorCode::Aborted));
+    let failed = stream.recv().await.expect_err("the pod failed the stream");
+    assert_eq!(failed.code(), ErrorCode::Aborted);
+    assert_eq!(stream.err(), Some(failed));
 
     let mut stream =
         client.open_stream::<RawPayload, RawPayload>(&CHAT, vec![], RequestOptions::default()).await.unwrap();
     stream.send(&RawPayload(Bytes::from_static(b"bye"))).await.unwrap();
-    assert!(stream.recv().await.is_none(), "the pod ended the stream");
+    assert_eq!(stream.recv().await, Ok(None), "the pod ended the stream");
     bridge.shutdown().await;
 }
 
@@ -270,7 +271,7 @@ async fn the_bridge_serves_pods_over_nats() {
     let mut stream =
         client.open_stream::<RawPayload, RawPayload>(&CHAT, vec![], RequestOptions::default()).await.unwrap();
     stream.send(&RawPayload(Bytes::from_static(b"s"))).await.unwrap();
-    assert!(text(&stream.recv().await.unwrap()).ends_with(":s"));
+    assert!(text(&stream.recv().await.unwrap().unwrap()).ends_with(":s"));
     stream.close(None).await.unwrap();
     bridge.shutdown().await;
 }

@@ -64,7 +64,7 @@ pub use psrpc_core::options::{
 };
 pub use psrpc_core::payload::{Payload, RawPayload};
 pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
-pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream};
+pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream, StreamReceiver, StreamSender};
 pub use psrpc_core::transport;
 pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus};
 

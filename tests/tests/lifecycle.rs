@@ -36,7 +36,7 @@ async fn answer(_: RequestContext, note: Note) -> Result<Note, Error> {
 }
 
 async fn talk(mut stream: ServerStream<Note, Note>) -> Result<(), Error> {
-    while let Some(note) = stream.recv().await {
+    while let Some(note) = stream.recv().await? {
         stream.send(&note).await?;
     }
     Ok(())
@@ -67,7 +67,7 @@ async fn dropped_clients_and_servers_leave_no_subscription_or_task() {
     assert_eq!(answers.len(), 1);
     let mut stream = client.open_stream::<Note, Note>(&TALK, vec![], RequestOptions::default()).await.expect("open");
     stream.send(&note).await.expect("send");
-    assert_eq!(stream.recv().await, Some(note.clone()));
+    assert_eq!(stream.recv().await.expect("open"), Some(note.clone()));
     let mut news = client.subscribe::<Note>(&NEWS, vec![]).await.expect("subscribe");
     server.publish(&NEWS, vec![], &note).await.expect("publish");
     assert_eq!(news.recv().await, Some(note));

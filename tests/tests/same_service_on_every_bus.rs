@@ -41,7 +41,7 @@ async fn place(ctx: RequestContext, order: Order) -> Result<Order, Error> {
 }
 
 async fn haggle(mut stream: ServerStream<Order, Order>) -> Result<(), Error> {
-    while let Some(offer) = stream.recv().await {
+    while let Some(offer) = stream.recv().await? {
         stream.send(&Order { item: offer.item, quantity: offer.quantity.saturating_sub(1) }).await?;
     }
     Ok(())
@@ -86,7 +86,7 @@ async fn exercise(connect: impl Fn() -> futures_util::future::BoxFuture<'static,
 
     let mut talk = alice.open_stream::<Order, Order>(&HAGGLE, vec![], RequestOptions::default()).await.expect("open");
     talk.send(&Order { item: "rug".into(), quantity: 10 }).await.expect("acked");
-    assert_eq!(talk.recv().await.expect("counter-offer").quantity, 9);
+    assert_eq!(talk.recv().await.expect("open stream").expect("counter-offer").quantity, 9);
     talk.close(None).await.expect("close");
 
     // On NATS every queue method of a service shares one queue subject (the

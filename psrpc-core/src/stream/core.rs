@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::timeout;
 
 use crate::deadline;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::info::RpcInfo;
 use crate::interceptor::StreamInterceptor;
 use crate::metadata::unix_nanos;
@@ -52,6 +52,8 @@ pub(crate) struct StreamCore {
 
 struct State {
     cause: Option<Error>,
+    /// Whether the end is orderly (see [`StreamCore::outcome`]).
+    orderly: bool,
     incoming: Option<mpsc::Sender<Bytes>>,
     on_close: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
@@ -69,7 +71,12 @@ impl StreamCore {
             interceptors: setup.interceptors,
             keepalive: setup.keepalive,
             acks: Mutex::new(HashMap::new()),
-            state: Mutex::new(State { cause: None, incoming: Some(tx), on_close: Some(setup.on_close) }),
+            state: Mutex::new(State {
+                cause: None,
+                orderly: false,
+                incoming: Some(tx),
+                on_close: Some(setup.on_close),
+            }),
             closed,
         };
         (Arc::new(core), rx)
@@ -78,6 +85,18 @@ impl StreamCore {
     /// Why the stream closed, once it has.
     pub(crate) fn err(&self) -> Option<Error> {
         self.state.lock().cause.clone()
+    }
+
+    /// How the stream ended, as `recv` reports it once the queue is drained:
+    /// `Ok(())` for an orderly end (closed through a handle or by the engine
+    /// with the handler's result, or the peer's close without cause), the
+    /// cause otherwise. An open stream counts as orderly (never asked then).
+    pub(crate) fn outcome(&self) -> Result<(), Error> {
+        let state = self.state.lock();
+        match &state.cause {
+            Some(cause) if !state.orderly => Err(cause.clone()),
+            _ => Ok(()),
+        }
     }
 
     /// Resolves once the stream is closed.
@@ -113,6 +132,13 @@ impl StreamCore {
         let request_id = id::new_request_id();
         let (ack_tx, ack_rx) = oneshot::channel();
         self.acks.lock().insert(request_id.clone(), ack_tx);
+        // The stream may have ended since the check above: its end clears
+        // the acks only after recording the cause, so either the cause is
+        // seen here or the wait below ends when this ack is cleared.
+        if let Some(cause) = self.err() {
+            self.acks.lock().remove(&request_id);
+            return Err(cause);
+        }
         let wait = options.timeout.unwrap_or(self.send_timeout);
         let body = Body::Message(envelope::StreamMessage { message: None, raw_message: payload });
         let result = match self.publish(request_id.clone(), wait, Some(body)).await {
@@ -141,7 +167,10 @@ impl StreamCore {
     pub(crate) fn reserve(&self) -> Result<mpsc::OwnedPermit<Bytes>, Error> {
         let incoming = self.state.lock().incoming.clone();
         match incoming {
-            Some(tx) => tx.try_reserve_owned().map_err(|_| Error::slow_consumer()),
+            Some(tx) => tx.try_reserve_owned().map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Error::slow_consumer(),
+                mpsc::error::TrySendError::Closed(_) => Error::new(ErrorCode::Canceled, "the receiver was dropped"),
+            }),
             None => Err(self.err().unwrap_or_else(Error::stream_closed)),
         }
     }
@@ -158,15 +187,23 @@ impl StreamCore {
         self.publish_envelope(&ack).await
     }
 
-    /// Marks the stream closed with `cause`; false if it already was.
-    /// Frees the routing state, ends `recv`, and fails pending sends.
+    /// Marks the stream ended by the peer or by a failure; false if it had
+    /// already ended. Only the peer's close without cause is orderly.
     pub(crate) fn mark_closed(&self, cause: Error) -> bool {
+        let orderly = cause == Error::stream_closed();
+        self.mark(cause, orderly)
+    }
+
+    /// Records the end: frees the routing state, ends `recv` once its queue
+    /// is drained, and fails pending sends. False if it had already ended.
+    fn mark(&self, cause: Error, orderly: bool) -> bool {
         let on_close = {
             let mut state = self.state.lock();
             if state.cause.is_some() {
                 return false;
             }
             state.cause = Some(cause.clone());
+            state.orderly = orderly;
             state.incoming = None;
             state.on_close.take()
         };
@@ -181,33 +218,73 @@ impl StreamCore {
         true
     }
 
-    /// Closes the stream; tells the peer when `notify_peer`.
+    /// Closes the stream from this end (a handle, or the engine with the
+    /// handler's result): an orderly end here. Tells the peer when
+    /// `notify_peer`. Closing an ended stream returns its cause as an error.
     pub(crate) async fn close(&self, cause: Option<Error>, notify_peer: bool) -> Result<(), Error> {
         let cause = cause.unwrap_or_else(Error::stream_closed);
-        if !self.mark_closed(cause.clone()) {
+        if !self.mark(cause.clone(), true) {
             return Err(self.err().unwrap_or_else(Error::stream_closed));
         }
         if notify_peer {
-            let body = Body::Close(envelope::StreamClose {
-                error: cause.message().to_owned(),
-                code: cause.code().as_str().to_owned(),
-            });
-            self.publish(id::new_request_id(), self.send_timeout, Some(body)).await?;
+            self.notify_close(&cause).await?;
         }
         Ok(())
     }
 
-    /// Closes from synchronous code (a dropped handle, a bad frame).
-    pub(crate) fn close_in_background(self: &Arc<Self>, cause: Option<Error>) {
-        let core = Arc::clone(self);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move {
-                    let _ = core.close(cause, true).await;
-                });
+    /// Ends the stream with a failure (vanished peer, owner gone, refused
+    /// message) and tells the peer; nothing if it had already ended.
+    pub(crate) async fn fail(&self, cause: Error) {
+        if self.mark(cause.clone(), false) {
+            let _ = self.notify_close(&cause).await;
+        }
+    }
+
+    async fn notify_close(&self, cause: &Error) -> Result<(), Error> {
+        let body = Body::Close(envelope::StreamClose {
+            error: cause.message().to_owned(),
+            code: cause.code().as_str().to_owned(),
+        });
+        self.publish(id::new_request_id(), self.send_timeout, Some(body)).await
+    }
+
+    /// Ends the stream from synchronous code (the last client handle
+    /// dropped, a message that does not decode): marks it at once and tells
+    /// the peer from a task (outside a runtime the peer is not told). False
+    /// if it had already ended.
+    pub(crate) fn end_in_background(self: &Arc<Self>, cause: Error, orderly: bool) -> bool {
+        if !self.mark(cause.clone(), orderly) {
+            return false;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let core = Arc::clone(self);
+            handle.spawn(async move {
+                let _ = core.notify_close(&cause).await;
+            });
+        }
+        true
+    }
+
+    /// A received message did not decode: the stream ends with `failure`
+    /// (the peer is told). If it had already ended in order (the message was
+    /// still queued), `failure` replaces that orderly end; an earlier
+    /// failure stands. Returns the failure the stream now ends with.
+    pub(crate) fn fail_received(self: &Arc<Self>, failure: Error) -> Error {
+        loop {
+            {
+                let mut state = self.state.lock();
+                match &state.cause {
+                    Some(cause) if !state.orderly => return cause.clone(),
+                    Some(_) => {
+                        state.cause = Some(failure.clone());
+                        state.orderly = false;
+                        return failure;
+                    }
+                    None => {}
+                }
             }
-            Err(_) => {
-                core.mark_closed(cause.unwrap_or_else(Error::stream_closed));
+            if self.end_in_background(failure.clone(), false) {
+                return failure;
             }
         }
     }

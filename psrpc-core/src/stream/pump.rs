@@ -41,12 +41,12 @@ async fn run(
         tokio::select! {
             () = crate::signal::raised(&mut closed) => return,
             () = crate::signal::raised(&mut stop) => {
-                let _ = core.close(Some(stop_cause), true).await;
+                core.fail(stop_cause).await;
                 return;
             }
             frame = frames.recv() => {
                 let Some(frame) = frame else {
-                    let _ = core.close(Some(stop_cause), true).await;
+                    core.fail(stop_cause).await;
                     return;
                 };
                 if frame.expiry != 0 && unix_nanos(SystemTime::now()) > frame.expiry {
@@ -62,7 +62,7 @@ async fn run(
             _ = ticker.tick() => {
                 if peer_keeps_alive && last_seen.elapsed() > keepalive.expiry {
                     let vanished = Error::new(ErrorCode::Unavailable, "stream peer vanished");
-                    let _ = core.close(Some(vanished), true).await;
+                    core.fail(vanished).await;
                     return;
                 }
                 if keepalive.interval.is_some() {
@@ -91,7 +91,7 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
             let payload = message.raw_message.clone();
             for interceptor in &core.interceptors {
                 if let Err(e) = interceptor.on_recv(&core.info, &payload) {
-                    let _ = core.close(Some(e), true).await;
+                    core.fail(e).await;
                     return Applied::Closed;
                 }
             }
@@ -104,7 +104,9 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
                     }
                     slot.send(payload);
                 }
-                // Not acked: the sender's `send` fails with a timeout, as in Go psrpc.
+                // Not acked: the sender's `send` fails with a timeout, as in Go
+                // psrpc (the receiver is slow, or it was dropped while a sender
+                // half lives on).
                 Err(e) => {
                     tracing::warn!(error = %e, stream = %core.stream_id, "psrpc stream: message dropped");
                 }

@@ -34,11 +34,16 @@ pub(crate) async fn unary(
 }
 
 /// Pipes a psrpc stream through a bidirectional gRPC stream until either
-/// side ends it; a gRPC error closes the psrpc stream with its code.
+/// side ends it. Each direction runs on its own half of the psrpc stream, so
+/// a pod that stops reading does not stall its answers, and a client slow to
+/// acknowledge does not stall its messages. The handler's result is the
+/// pod's status (a gRPC error closes the psrpc stream with its code), or the
+/// psrpc stream's error when the client's side failed; an orderly end from
+/// the client ends the gRPC call too.
 pub(crate) async fn bidi(
     mut client: PodClient,
     path: PathAndQuery,
-    mut stream: ServerStream<RawPayload, RawPayload>,
+    stream: ServerStream<RawPayload, RawPayload>,
 ) -> Result<(), Error> {
     let (to_pod, outbound) = mpsc::channel::<Bytes>(16);
     let outbound = futures_util::stream::unfold(outbound, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
@@ -48,25 +53,24 @@ pub(crate) async fn bidi(
     }
     client.ready().await.map_err(transport_error)?;
     let mut from_pod = client.streaming(request, path, BytesCodec).await.map_err(status_error)?.into_inner();
-    // One message at a time waits for room towards the pod; meanwhile the
-    // pod's answers keep flowing (a pod that stops reading must not stall them).
-    let mut waiting: Option<Bytes> = None;
-    loop {
-        tokio::select! {
-            permit = to_pod.reserve(), if waiting.is_some() => match permit {
-                Ok(permit) => permit.send(waiting.take().unwrap_or_default()),
-                // The pod closed its side; its answer (or error) ends the loop.
-                Err(_) => waiting = None,
-            },
-            message = stream.recv(), if waiting.is_none() => match message {
-                Some(RawPayload(message)) => waiting = Some(message),
-                None => return Ok(()),
-            },
-            message = from_pod.message() => match message.map_err(status_error)? {
-                Some(message) => stream.send(&RawPayload(message)).await?,
-                None => return Ok(()),
-            },
+    let (sender, mut receiver) = stream.split();
+    let to_client = async {
+        while let Some(message) = from_pod.message().await.map_err(status_error)? {
+            sender.send(&RawPayload(message)).await?;
         }
+        Ok(())
+    };
+    let to_pod = async {
+        while let Some(RawPayload(message)) = receiver.recv().await? {
+            // Refused once the pod closed its side; its answer (or error)
+            // then ends the call.
+            let _ = to_pod.send(message).await;
+        }
+        Ok(())
+    };
+    tokio::select! {
+        result = to_client => result,
+        result = to_pod => result,
     }
 }
 

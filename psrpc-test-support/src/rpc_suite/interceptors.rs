@@ -97,7 +97,7 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
         &CHAT,
         vec![],
         |mut stream: ServerStream<Pong, Ping>| async move {
-            while let Some(p) = stream.recv().await {
+            while let Some(p) = stream.recv().await? {
                 stream.send(&Pong { text: p.text, server: String::new() }).await?;
             }
             Ok(())
@@ -144,12 +144,12 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
     log.lock().clear();
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     stream.send(&ping("hi")).await.expect("acked");
-    assert_eq!(stream.recv().await.expect("echo").text, "hi");
+    assert_eq!(stream.recv().await.expect("open stream").expect("echo").text, "hi");
     let too_big = Ping { text: "x".repeat(100), delay_ms: 0 };
     stream.send(&too_big).await.expect("the client has no stream interceptor");
-    let refused = stream.recv().await;
-    assert!(refused.is_none(), "the server's interceptor refused to send, closing the stream");
-    assert_eq!(stream.err().map(|e| e.code()), Some(ErrorCode::ResourceExhausted));
+    let refused = stream.recv().await.expect_err("the server's interceptor refused to send, failing the stream");
+    assert_eq!(refused.code(), ErrorCode::ResourceExhausted);
+    assert_eq!(stream.err(), Some(refused));
     let server_side = log.lock().clone();
     assert_eq!(server_side[..3], ["recv", "send", "recv"], "{server_side:?}");
     assert_eq!(server_side.last().map(String::as_str), Some("close resource_exhausted"));

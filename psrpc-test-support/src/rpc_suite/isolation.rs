@@ -160,7 +160,7 @@ pub async fn stream_handler_panic_closes_with_internal(factory: &dyn BusFactory)
         &CHAT,
         vec![],
         |mut stream: ServerStream<Pong, Ping>| async move {
-            while let Some(p) = stream.recv().await {
+            while let Some(p) = stream.recv().await? {
                 assert!(p.text != "boom", "stream handler exploded");
                 stream.send(&Pong { text: p.text, server: String::new() }).await?;
             }
@@ -173,12 +173,13 @@ pub async fn stream_handler_panic_closes_with_internal(factory: &dyn BusFactory)
     let client = client(factory, &svc).await;
     let mut doomed = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     let _ = doomed.send(&ping("boom")).await;
-    assert!(doomed.recv().await.is_none(), "the stream ends");
+    let err = doomed.recv().await.expect_err("the stream ends with the panic");
+    assert_eq!(err.code(), ErrorCode::Internal);
     assert_eq!(doomed.err().map(|e| e.code()), Some(ErrorCode::Internal));
 
     let mut next = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     next.send(&ping("fine")).await.expect("send");
-    assert_eq!(next.recv().await.map(|p| p.text), Some("fine".to_owned()));
+    assert_eq!(next.recv().await.expect("open").map(|p| p.text), Some("fine".to_owned()));
 }
 
 /// Dropping every handle of a server stops it: its methods are unsubscribed
