@@ -6,6 +6,7 @@
 //! interceptors first (outermost), then per-request ones.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -13,15 +14,36 @@ use futures_util::future::BoxFuture;
 use crate::context::RequestContext;
 use crate::error::Error;
 use crate::info::RpcInfo;
-use crate::options::RequestOptions;
+use crate::metadata::Metadata;
 
-/// A unary call on its way out: the encoded request and its options.
+/// A single or multi call on its way out: the encoded request, the metadata
+/// sent with it and the time it may take. Interceptors may change all
+/// three (add trace context to the metadata, shorten the timeout of one
+/// attempt); the other request options are fixed for the call.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut call = psrpc::UnaryCall::new(bytes::Bytes::from_static(b"\x0a\x02hi"), Duration::from_secs(3));
+/// call.metadata.insert("traceparent".into(), "00-…".into());
+/// assert_eq!(call.timeout, Duration::from_secs(3));
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct UnaryCall {
     /// The encoded request.
     pub payload: Bytes,
-    /// The call's options (interceptors may change timeout and metadata).
-    pub options: RequestOptions,
+    /// Metadata sent with the request.
+    pub metadata: Metadata,
+    /// How long the call may take from here: the request's timeout, already
+    /// kept within the caller's deadline.
+    pub timeout: Duration,
+}
+
+impl UnaryCall {
+    /// A call of `payload` with no metadata that may take `timeout`.
+    pub fn new(payload: Bytes, timeout: Duration) -> Self {
+        UnaryCall { payload, metadata: Metadata::new(), timeout }
+    }
 }
 
 /// A unary answer: the encoded response and the server that sent it.

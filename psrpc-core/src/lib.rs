@@ -13,7 +13,7 @@
 
 pub mod client;
 pub mod context;
-mod deadline;
+pub mod deadline;
 pub mod error;
 mod here;
 pub mod info;

@@ -566,6 +566,11 @@ impl SelectionOptions {
 pub struct RequestOptions {
     /// Overrides the client's timeout (single, multi and stream calls).
     pub timeout: Option<Duration>,
+    /// The caller's deadline (single, multi and stream calls): the call
+    /// expires at the earlier of this and `now + timeout`. Default: the
+    /// deadline of the calling task, i.e. the request's inside a handler
+    /// (see [`deadline`](crate::deadline)).
+    pub deadline: Option<tokio::time::Instant>,
     /// Overrides the method's default server selection (single calls and
     /// stream opens of methods with the claim exchange).
     pub selection: Option<SelectionOptions>,
@@ -655,6 +660,7 @@ impl fmt::Debug for RequestOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestOptions")
             .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
             .field("selection", &self.selection)
             .field("metadata", &self.metadata)
             .field("expected_responses", &self.expected_responses)
@@ -669,6 +675,20 @@ impl RequestOptions {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the caller's deadline: the call expires by it at the latest.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let by = tokio::time::Instant::now() + Duration::from_millis(500);
+    /// let options = psrpc::RequestOptions::default().deadline(by);
+    /// assert_eq!(options.deadline, Some(by));
+    /// ```
+    #[must_use]
+    pub fn deadline(mut self, deadline: tokio::time::Instant) -> Self {
+        self.deadline = Some(deadline);
         self
     }
 

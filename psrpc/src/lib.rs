@@ -58,7 +58,6 @@ pub use psrpc_core::interceptor::{
     ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,
 };
 pub use psrpc_core::metadata::Metadata;
-pub use psrpc_core::observe;
 pub use psrpc_core::options::{
     Claim, ClientOptions, RequestOptions, SelectionOptions, ServerOptions, StreamKeepalive, StreamOptions,
 };
@@ -67,6 +66,7 @@ pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
 pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream, StreamReceiver, StreamSender};
 pub use psrpc_core::transport;
 pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus};
+pub use psrpc_core::{deadline, observe};
 
 /// The in-process bus.
 #[cfg(feature = "local")]

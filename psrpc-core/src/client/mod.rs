@@ -140,9 +140,10 @@ impl ClientInner {
             .map_err(|_| Error::request_timed_out())?
     }
 
-    /// The timeout of a call: the request's, else the client's.
+    /// The timeout of a call: the request's, else the client's, kept within the
+    /// caller's deadline (the request's, else the calling task's).
     pub(crate) fn timeout(&self, options: &RequestOptions) -> std::time::Duration {
-        options.timeout.unwrap_or(self.options.timeout)
+        crate::deadline::within(options.timeout.unwrap_or(self.options.timeout), options.deadline)
     }
 
     /// The selection of a call: the request's, else the method's default.

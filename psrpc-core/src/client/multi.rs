@@ -54,7 +54,8 @@ impl RpcClient {
         Call::Multi.admit(method, Some(&options))?;
         let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
-        let mut call = UnaryCall { payload: request.encode_payload(), options };
+        let mut call = UnaryCall::new(request.encode_payload(), client.timeout(&options));
+        call.metadata = options.metadata;
         for hook in &client.options.request_hooks {
             hook(&target.info, &call.payload);
         }
@@ -62,7 +63,7 @@ impl RpcClient {
             interceptor.on_send(&target.info, &mut call)?;
         }
 
-        let timeout = client.timeout(&call.options);
+        let timeout = call.timeout;
         // The call's time starts before its publish: waiting on the transport counts.
         let deadline = deadline::after(timeout);
         let now = SystemTime::now();
@@ -74,7 +75,7 @@ impl RpcClient {
             expiry: deadline::expiry(now, timeout),
             multi: true,
             raw_request: call.payload.clone(),
-            metadata: call.options.metadata.clone(),
+            metadata: call.metadata,
             ..Default::default()
         };
         let mut guard = RouteGuard::new(client.routes.clone());
@@ -86,8 +87,8 @@ impl RpcClient {
             _guard: guard,
             _client: Arc::clone(client),
             deadline: Box::pin(sleep_until(deadline)),
-            expected_count: call.options.expected_responses,
-            expected_servers: call.options.expected_servers,
+            expected_count: options.expected_responses,
+            expected_servers: options.expected_servers,
             answered: HashSet::new(),
             done: false,
             observers: Observers {

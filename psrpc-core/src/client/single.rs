@@ -46,7 +46,7 @@ impl RpcClient {
         method: &MethodInfo,
         topics: Vec<String>,
         request: &Req,
-        options: RequestOptions,
+        mut options: RequestOptions,
     ) -> Result<Reply<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
@@ -61,11 +61,14 @@ impl RpcClient {
 
         let interceptors = client.options.unary_interceptors.iter().chain(options.unary_interceptors.iter());
         let chain: Vec<_> = interceptors.cloned().collect();
+        let mut call = UnaryCall::new(payload.clone(), client.timeout(&options));
+        call.metadata = std::mem::take(&mut options.metadata);
+        let options = &options;
         let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
-            unary_call(client, method, &target, call).boxed()
+            unary_call(client, method, &target, options, call).boxed()
         };
         let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
-        let outcome = next.run(UnaryCall { payload: payload.clone(), options }).await;
+        let outcome = next.run(call).await;
 
         for hook in &client.options.response_hooks {
             hook(info, &payload, outcome.as_ref().map(|r| &r.message));
@@ -87,10 +90,11 @@ async fn unary_call(
     client: &ClientInner,
     method: &MethodInfo,
     target: &CallTarget,
+    options: &RequestOptions,
     call: UnaryCall,
 ) -> Result<Reply<Bytes>, Error> {
     client.ensure_open()?;
-    let timeout = client.timeout(&call.options);
+    let timeout = call.timeout;
     let deadline = deadline::after(timeout);
     let now = SystemTime::now();
     let request_id = id::new_request_id();
@@ -101,7 +105,7 @@ async fn unary_call(
         expiry: deadline::expiry(now, timeout),
         multi: false,
         raw_request: call.payload,
-        metadata: call.options.metadata.clone(),
+        metadata: call.metadata,
         ..Default::default()
     };
 
@@ -109,7 +113,7 @@ async fn unary_call(
     let mut responses = guard.response(&request_id, 2);
     // Selection: decided on the dispatcher when the first qualifying claim
     // wins (see `first_claim`), otherwise by this call among its claims.
-    let (first, selection) = match method.require_claim().then(|| client.selection(method, &call.options)) {
+    let (first, selection) = match method.require_claim().then(|| client.selection(method, options)) {
         Some(selection) if first_qualifying_wins(&selection) => {
             let bus = std::sync::Arc::clone(&client.bus);
             let first = FirstClaim::new(&request_id, bus, target.claim_response.clone(), selection, &client.routes);

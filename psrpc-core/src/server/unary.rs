@@ -15,6 +15,7 @@ use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
 use super::user_code;
 use crate::context::RequestContext;
+use crate::deadline;
 use crate::error::Error;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::ServerUnaryNext;
@@ -203,7 +204,8 @@ impl UnaryLoop {
         let deadline = ctx.deadline();
         let started = Instant::now();
         let request_bytes = payload.len();
-        let call = user_code::guarded(&self.info, self.call(ctx, payload, decoded));
+        // Calls the handler makes inherit what is left of the request's time.
+        let call = user_code::guarded(&self.info, deadline::scope(deadline, self.call(ctx, payload, decoded)));
         let outcome = tokio::time::timeout_at(deadline, call).await;
         let passed_deadline = outcome.is_err();
         let outcome = outcome.unwrap_or_else(|_| Err(Error::request_timed_out()));

@@ -44,7 +44,7 @@ struct MultiTag(&'static str, Log);
 impl ClientMultiInterceptor for MultiTag {
     fn on_send(&self, _info: &RpcInfo, call: &mut UnaryCall) -> Result<(), Error> {
         self.1.lock().push(format!("send {}", self.0));
-        call.options.metadata.insert("via".into(), self.0.into());
+        call.metadata.insert("via".into(), self.0.into());
         Ok(())
     }
 

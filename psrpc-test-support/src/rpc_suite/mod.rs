@@ -9,6 +9,7 @@
 //! ```
 
 mod claims;
+mod deadlines;
 mod fixtures;
 mod interceptors;
 mod isolation;
@@ -20,6 +21,7 @@ mod streams;
 mod subscriptions;
 
 pub use claims::*;
+pub use deadlines::*;
 pub use fixtures::{Ping, Pong, echo, ping};
 pub use interceptors::*;
 pub use isolation::*;
@@ -51,7 +53,8 @@ macro_rules! rpc_suite {
             server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered,
             a_blocking_handler_does_not_delay_other_methods, interceptor_panic_is_internal_and_server_survives,
             affinity_panic_is_no_claim, stream_handler_panic_closes_with_internal,
-            dropping_the_last_server_handle_stops_serving, observers_hear_calls_claims_and_expiries
+            dropping_the_last_server_handle_stops_serving, observers_hear_calls_claims_and_expiries,
+            nested_calls_inherit_the_remaining_budget, explicit_deadline_bounds_the_call
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

@@ -399,8 +399,8 @@ impl ClientUnaryInterceptor for Tag {
         next: ClientUnaryNext<'a>,
     ) -> futures_util::future::BoxFuture<'a, Result<Reply<Bytes>, Error>> {
         self.1.lock().push(self.0.to_owned());
-        let trail = call.options.metadata.remove("trail").unwrap_or_default();
-        call.options.metadata.insert("trail".into(), format!("{trail}{}", self.0));
+        let trail = call.metadata.remove("trail").unwrap_or_default();
+        call.metadata.insert("trail".into(), format!("{trail}{}", self.0));
         next.run(call)
     }
 }
