@@ -27,6 +27,7 @@ pub mod server;
 mod signal;
 pub mod stream;
 pub mod transport;
+mod user_code;
 
 pub use client::RpcClient;
 pub use context::RequestContext;

@@ -11,6 +11,7 @@ use crate::deadline;
 use crate::error::Error;
 use crate::info::MethodInfo;
 use crate::metadata::unix_nanos;
+use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
 use crate::stream::{ClientStream, RpcStream, StreamCore, StreamSetup, spawn_pump};
@@ -89,6 +90,7 @@ impl RpcClient {
             peer_channel: server_channel,
             send_timeout: timeout,
             interceptors: client.options.stream_interceptors.clone(),
+            observer: client.options.observer.clone().map(|o| (o, Role::Client)),
             keepalive: client.options.stream_keepalive,
             capacity,
             // The stream keeps its client (and so its dispatcher) alive until it closes.

@@ -13,16 +13,17 @@ use super::Prepared;
 use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_frame, next_phase};
-use super::user_code;
 use crate::context::RequestContext;
 use crate::error::Error;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::metadata::{self, unix_nanos};
+use crate::observe::Role;
 use crate::stream::{StreamCore, StreamSetup, spawn_pump};
 use crate::transport::bus::Subscription;
 use crate::transport::channel;
 use crate::transport::envelope::{self, stream::Body};
 use crate::transport::frame;
+use crate::user_code;
 
 /// A stream method as the handler loop sees it.
 pub(crate) trait StreamMethod: Send + Sync + 'static {
@@ -161,6 +162,7 @@ impl StreamLoop {
             peer_channel: channel::stream_client_channel(&self.server.service, &open_body.node_id),
             send_timeout: self.server.options.timeout,
             interceptors: self.server.options.stream_interceptors.clone(),
+            observer: self.server.options.observer.clone().map(|o| (o, Role::Server)),
             keepalive: self.server.options.stream_keepalive,
             capacity,
             on_close: Box::new(move || {

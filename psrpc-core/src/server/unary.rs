@@ -13,7 +13,6 @@ use super::Prepared;
 use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
-use super::user_code;
 use crate::context::RequestContext;
 use crate::deadline;
 use crate::error::Error;
@@ -24,6 +23,7 @@ use crate::observe::Role;
 use crate::transport::bus::Subscription;
 use crate::transport::envelope::{Request, Response};
 use crate::transport::frame;
+use crate::user_code;
 
 /// A decoded request, typed by the method that decoded it.
 pub(crate) type Decoded = Box<dyn std::any::Any + Send>;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_core::info::{MethodKind, Selection};
-use psrpc_core::interceptor::{ServerUnaryInterceptor, ServerUnaryNext};
+use psrpc_core::interceptor::{ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor};
 use psrpc_core::options::{RequestOptions, ServerOptions};
 use psrpc_core::server::AffinityFn;
 use psrpc_core::stream::ServerStream;
@@ -205,4 +205,44 @@ pub async fn dropping_the_last_server_handle_stops_serving(factory: &dyn BusFact
             Ok(_) => assert!(Instant::now() < deadline, "the dropped server still serves"),
         }
     }
+}
+
+/// A server stream interceptor that panics on the message "boom".
+struct ExplodingStream;
+
+impl StreamInterceptor for ExplodingStream {
+    fn on_recv(&self, _: &psrpc_core::RpcInfo, message: &Bytes) -> Result<(), Error> {
+        assert!(!message.ends_with(b"boom"), "stream interceptor exploded");
+        Ok(())
+    }
+}
+
+/// A panic in a stream interceptor fails that stream with `internal` on
+/// both ends; the server accepts the next stream.
+pub async fn stream_interceptor_panic_fails_only_its_stream(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let options = ServerOptions::default().stream_interceptor(ExplodingStream);
+    let s = RpcServer::new(svc.clone(), factory.connect().await, options);
+    s.register_stream(
+        &CHAT,
+        vec![],
+        |mut stream: ServerStream<Pong, Ping>| async move {
+            while let Some(p) = stream.recv().await? {
+                stream.send(&Pong { text: p.text, server: String::new() }).await?;
+            }
+            Ok(())
+        },
+        None,
+    )
+    .await
+    .expect("register");
+    let client = client(factory, &svc).await;
+    let mut doomed = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    let _ = doomed.send(&ping("boom")).await;
+    let err = doomed.recv().await.expect_err("the stream fails");
+    assert_eq!(err.code(), ErrorCode::Internal);
+
+    let mut next = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    next.send(&ping("fine")).await.expect("send");
+    assert_eq!(next.recv().await.expect("open").map(|p| p.text), Some("fine".to_owned()));
 }
