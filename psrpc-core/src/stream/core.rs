@@ -244,7 +244,10 @@ impl StreamCore {
             f();
         }
         for interceptor in &self.interceptors {
-            let on_close = || Ok(interceptor.on_close(&self.info, &cause));
+            let on_close = || {
+                interceptor.on_close(&self.info, &cause);
+                Ok(())
+            };
             if let Err(e) = user_code::guarded_sync(&self.info, "stream interceptor", on_close) {
                 tracing::warn!(error = %e, stream = %self.stream_id, "psrpc stream: on_close failed");
             }
