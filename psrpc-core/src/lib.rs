@@ -25,6 +25,7 @@ mod outbound;
 pub mod payload;
 pub mod server;
 mod signal;
+mod spans;
 pub mod stream;
 pub mod transport;
 mod user_code;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::time::timeout_at;
+use tracing::Instrument as _;
 
 use super::RpcClient;
 use super::routes::RouteGuard;
@@ -14,6 +15,7 @@ use crate::metadata::unix_nanos;
 use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
+use crate::spans;
 use crate::stream::{ClientStream, RpcStream, StreamCore, StreamSetup, spawn_pump};
 use crate::transport::envelope::{self, ClaimResponse, stream::Body};
 use crate::transport::id;
@@ -57,31 +59,40 @@ impl RpcClient {
             })),
         };
         let server_channel = info.stream_server_channel();
-        client.publish(&server_channel, &open, deadline).await?;
+        let span = spans::call(&info, "stream");
+        span.record("request_id", request_id.as_str());
+        let established = async {
+            client.publish(&server_channel, &open, deadline).await?;
 
-        if let Some(claims) = claims.as_mut() {
-            let selection = client.selection(method, &options);
-            let chosen = timeout_at(deadline, super::select::select_server(claims, None, &selection))
-                .await
-                .map_err(|_| Error::request_timed_out())??;
-            guard.release_claims();
-            let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
-            client.publish(&info.claim_response_channel(), &claim, deadline).await?;
-        }
-
-        loop {
-            match timeout_at(deadline, frames.recv()).await {
-                Err(_) => return Err(Error::request_timed_out()),
-                Ok(None) => return Err(Error::client_closed()),
-                Ok(Some(frame)) => match frame.body {
-                    Some(Body::Ack(_)) if frame.request_id == request_id => break,
-                    Some(Body::Close(close)) => {
-                        return Err(Error::from_wire(&close.code, close.error, Vec::new()));
-                    }
-                    _ => {}
-                },
+            if let Some(claims) = claims.as_mut() {
+                let selection = client.selection(method, &options);
+                let chosen = timeout_at(deadline, super::select::select_server(claims, None, &selection))
+                    .await
+                    .map_err(|_| Error::request_timed_out())??;
+                guard.release_claims();
+                let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
+                client.publish(&info.claim_response_channel(), &claim, deadline).await?;
             }
+
+            loop {
+                match timeout_at(deadline, frames.recv()).await {
+                    Err(_) => return Err(Error::request_timed_out()),
+                    Ok(None) => return Err(Error::client_closed()),
+                    Ok(Some(frame)) => match frame.body {
+                        Some(Body::Ack(_)) if frame.request_id == request_id => break,
+                        Some(Body::Close(close)) => {
+                            return Err(Error::from_wire(&close.code, close.error, Vec::new()));
+                        }
+                        _ => {}
+                    },
+                }
+            }
+            Ok(())
         }
+        .instrument(span.clone())
+        .await;
+        spans::outcome(&span, &established);
+        established?;
 
         let (core, incoming) = StreamCore::new(StreamSetup {
             stream_id,

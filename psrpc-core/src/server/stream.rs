@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 use super::Prepared;
 use super::ServerInner;
@@ -23,7 +24,7 @@ use crate::transport::bus::Subscription;
 use crate::transport::channel;
 use crate::transport::envelope::{self, stream::Body};
 use crate::transport::frame;
-use crate::user_code;
+use crate::{spans, user_code};
 
 /// A stream method as the handler loop sees it.
 pub(crate) trait StreamMethod: Send + Sync + 'static {
@@ -174,8 +175,10 @@ impl StreamLoop {
             return;
         }
         spawn_pump(Arc::clone(&core), frames_rx, self.server.killed.subscribe(), Error::stream_eof());
+        let span = spans::handle(&self.info, "stream", &open.request_id, &open_body.node_id, &self.server.id);
         let handler = async { self.method_impl.run(Arc::clone(&core), incoming, ctx).await };
-        let result = user_code::guarded(&self.info, handler).await;
+        let result = user_code::guarded(&self.info, handler).instrument(span.clone()).await;
+        spans::outcome(&span, &result);
         if core.err().is_none() {
             let _ = core.close(result.err(), true).await;
         }
