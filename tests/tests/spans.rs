@@ -23,9 +23,12 @@ struct Note {
 
 static ASK: MethodInfo = MethodInfo::new("Ask", MethodKind::Unary(Selection::Queue { topics: false }));
 
-/// Spans by id: name and fields as text.
+/// A span's fields, as text.
+type SpanFields = HashMap<String, String>;
+
+/// Spans by id: name and fields.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<HashMap<u64, (String, HashMap<String, String>)>>>);
+struct Spans(Arc<Mutex<HashMap<u64, (String, SpanFields)>>>);
 
 struct Fields<'a>(&'a mut HashMap<String, String>);
 
@@ -55,7 +58,7 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
 
 impl Spans {
     /// The fields of every span named `name`.
-    fn named(&self, name: &str) -> Vec<HashMap<String, String>> {
+    fn named(&self, name: &str) -> Vec<SpanFields> {
         self.0.lock().unwrap().values().filter(|(n, _)| n == name).map(|(_, f)| f.clone()).collect()
     }
 }
