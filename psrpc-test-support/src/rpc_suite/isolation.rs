@@ -117,13 +117,7 @@ pub async fn interceptor_panic_is_internal_and_server_survives(factory: &dyn Bus
     serve_echo(&s, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
     let exploding = RequestOptions::default().metadata("explode", "yes");
-    let err = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), exploding).await.expect_err("panic");
-    assert_eq!(err.code(), ErrorCode::Internal);
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("fine"), RequestOptions::default())
-        .await
-        .expect("survived");
-    assert_eq!(reply.message.text, "fine");
+    assert_internal_then_served(&client, &ping("x"), exploding).await;
 }
 
 /// A panicking affinity function means "do not claim": another server
@@ -160,11 +154,11 @@ pub async fn stream_handler_panic_closes_with_internal(factory: &dyn BusFactory)
         &CHAT,
         vec![],
         |mut stream: ServerStream<Pong, Ping>| async move {
-            while let Some(p) = stream.recv().await? {
+            if let Some(p) = stream.recv().await? {
                 assert!(p.text != "boom", "stream handler exploded");
                 stream.send(&Pong { text: p.text, server: String::new() }).await?;
             }
-            Ok(())
+            echo_stream(stream).await
         },
         None,
     )
@@ -223,19 +217,7 @@ pub async fn stream_interceptor_panic_fails_only_its_stream(factory: &dyn BusFac
     let svc = unique_service();
     let options = ServerOptions::default().stream_interceptor(ExplodingStream);
     let s = RpcServer::new(svc.clone(), factory.connect().await, options);
-    s.register_stream(
-        &CHAT,
-        vec![],
-        |mut stream: ServerStream<Pong, Ping>| async move {
-            while let Some(p) = stream.recv().await? {
-                stream.send(&Pong { text: p.text, server: String::new() }).await?;
-            }
-            Ok(())
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    serve_echo_stream(&s).await;
     let client = client(factory, &svc).await;
     let mut doomed = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     let _ = doomed.send(&ping("boom")).await;

@@ -22,7 +22,7 @@ mod subscriptions;
 
 pub use claims::*;
 pub use deadlines::*;
-pub use fixtures::{Ping, Pong, echo, ping};
+pub use fixtures::{Ping, Pong, echo, echo_stream, ping};
 pub use interceptors::*;
 pub use isolation::*;
 pub use lifecycle::*;

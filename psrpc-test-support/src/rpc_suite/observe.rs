@@ -9,7 +9,6 @@ use parking_lot::Mutex;
 use psrpc_core::metadata::unix_nanos;
 use psrpc_core::observe::{ClaimOutcome, Observer, Role};
 use psrpc_core::options::{RequestOptions, ServerOptions};
-use psrpc_core::stream::ServerStream;
 use psrpc_core::transport::envelope::Request;
 use psrpc_core::transport::{channel, frame};
 use psrpc_core::{Error, ErrorCode, RequestContext, RpcInfo, RpcServer};
@@ -155,19 +154,7 @@ pub async fn observers_hear_streams(factory: &dyn BusFactory) {
     let svc = unique_service();
     let heard = Arc::new(Recorder::default());
     let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default().observer(heard.clone()));
-    s.register_stream(
-        &CHAT,
-        vec![],
-        |mut stream: ServerStream<Pong, Ping>| async move {
-            while let Some(p) = stream.recv().await? {
-                stream.send(&Pong { text: p.text, server: String::new() }).await?;
-            }
-            Ok(())
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    serve_echo_stream(&s).await;
     let client_heard = Arc::new(Recorder::default());
     let client = client_on(factory.connect().await, &svc, client_options().observer(client_heard.clone())).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
