@@ -76,10 +76,12 @@
 //! [`Observer`]: psrpc_core::observe::Observer
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use parking_lot::RwLock;
 use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -176,6 +178,62 @@ struct Families {
     requests_received: Family<Labels, Counter>,
     requests_expired: Family<Labels, Counter>,
     claim_wait_time: HistogramFamily,
+    /// Each method's series, resolved once: a report costs one read lock and
+    /// two string lookups instead of building and hashing a label set per
+    /// series it touches.
+    series: RwLock<SeriesByMethod>,
+}
+
+/// Series by service, then method.
+type SeriesByMethod = HashMap<Arc<str>, HashMap<Cow<'static, str>, MethodSeries>>;
+
+/// A metric of one series, resolved from its family on first use (series
+/// appear in the output only once something was recorded into them).
+#[derive(Debug)]
+struct Lazy<M>(OnceLock<M>);
+
+impl<M> Default for Lazy<M> {
+    fn default() -> Self {
+        Lazy(OnceLock::new())
+    }
+}
+
+impl<M: Clone> Lazy<M> {
+    fn get(&self, resolve: impl FnOnce() -> M) -> &M {
+        self.0.get_or_init(resolve)
+    }
+}
+
+/// The series of one call kind of one method, for one role.
+#[derive(Debug, Default)]
+struct CallSeries {
+    time: Lazy<Histogram>,
+    rx: Lazy<Counter>,
+    tx: Lazy<Counter>,
+}
+
+/// The series of one method.
+#[derive(Debug, Default)]
+struct MethodSeries {
+    /// By role (client, server) and kind (rpc, multirpc, stream).
+    calls: [[CallSeries; 3]; 2],
+    /// By role: `stream_count`, `stream_send_time_ms`, `stream_receive_total`.
+    stream_count: [Lazy<Gauge>; 2],
+    stream_send_time: [Lazy<Histogram>; 2],
+    stream_receive: [Lazy<Counter>; 2],
+    received: Lazy<Counter>,
+    expired: Lazy<Counter>,
+    /// By outcome: granted, lost to peer, timed out.
+    claim_wait: [Lazy<Histogram>; 3],
+}
+
+const KINDS: [&str; 3] = ["rpc", "multirpc", "stream"];
+
+fn role_index(role: Role) -> usize {
+    match role {
+        Role::Client => 0,
+        _ => 1,
+    }
 }
 
 /// psrpc metrics in Prometheus form: an [`Observer`] to install on clients
@@ -222,6 +280,7 @@ impl PsrpcMetrics {
             requests_received: Family::default(),
             requests_expired: Family::default(),
             claim_wait_time: Family::new_with_constructor(claim_wait_histogram),
+            series: RwLock::default(),
         };
         PsrpcMetrics { prefix: prefix.into(), families: Arc::new(families) }
     }
@@ -286,33 +345,52 @@ impl PsrpcMetrics {
         text
     }
 
-    fn add_bytes(&self, labels: &Labels, direction: &'static str, bytes: usize) {
-        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        self.families.bytes.get_or_create(&labels.clone().extra("direction", direction)).inc_by(bytes);
+    /// Runs `f` on the series of `info`'s method.
+    fn with_series<T>(&self, info: &RpcInfo, f: impl FnOnce(&MethodSeries) -> T) -> T {
+        {
+            let series = self.families.series.read();
+            if let Some(method) = series.get(&*info.service).and_then(|methods| methods.get(info.method.as_ref())) {
+                return f(method);
+            }
+        }
+        let mut series = self.families.series.write();
+        let methods = series.entry(Arc::clone(&info.service)).or_default();
+        f(methods.entry(info.method.clone()).or_default())
     }
 
-    fn add_rx_tx(&self, labels: &Labels, rx: usize, tx: usize) {
-        self.add_bytes(labels, "rx", rx);
-        self.add_bytes(labels, "tx", tx);
+    /// Records one call: bytes both ways, and its time or its error.
+    fn record_call(
+        &self,
+        role: Role,
+        kind: usize,
+        info: &RpcInfo,
+        elapsed: Duration,
+        error: Option<ErrorCode>,
+        (rx, tx): (usize, usize),
+    ) {
+        let f = &self.families;
+        let labels = || Labels::call(role, KINDS[kind], info);
+        self.with_series(info, |method| {
+            let call = &method.calls[role_index(role)][kind];
+            call.rx.get(|| f.bytes.get_or_create(&labels().extra("direction", "rx")).clone()).inc_by(count(rx));
+            call.tx.get(|| f.bytes.get_or_create(&labels().extra("direction", "tx")).clone()).inc_by(count(tx));
+            if error.is_none() {
+                call.time.get(|| f.request_time.get_or_create(&labels()).clone()).observe(millis(elapsed));
+            }
+        });
+        if let Some(code) = error {
+            f.errors.get_or_create(&labels().extra("error_code", code.as_str())).inc();
+        }
     }
+}
 
-    fn count_error(&self, labels: Labels, code: ErrorCode) {
-        self.families.errors.get_or_create(&labels.extra("error_code", code.as_str())).inc();
-    }
+fn count(bytes: usize) -> u64 {
+    u64::try_from(bytes).unwrap_or(u64::MAX)
 }
 
 /// Whole milliseconds, as LiveKit records durations.
 fn millis(elapsed: Duration) -> f64 {
     elapsed.as_millis() as f64
-}
-
-/// The outcome label, in Go psrpc's words.
-fn outcome_label(outcome: ClaimOutcome) -> &'static str {
-    match outcome {
-        ClaimOutcome::Won => "granted",
-        ClaimOutcome::Lost => "lost_to_peer",
-        _ => "timed_out",
-    }
 }
 
 impl Observer for PsrpcMetrics {
@@ -325,12 +403,8 @@ impl Observer for PsrpcMetrics {
         request_bytes: usize,
         response_bytes: usize,
     ) {
-        let labels = Labels::call(role, "rpc", info);
-        self.add_rx_tx(&labels, request_bytes, response_bytes);
-        match outcome {
-            Ok(()) => self.families.request_time.get_or_create(&labels).observe(millis(elapsed)),
-            Err(error) => self.count_error(labels, error.code()),
-        }
+        let error = outcome.err().map(Error::code);
+        self.record_call(role, 0, info, elapsed, error, (request_bytes, response_bytes));
     }
 
     fn on_multi(
@@ -343,51 +417,84 @@ impl Observer for PsrpcMetrics {
         request_bytes: usize,
         response_bytes: usize,
     ) {
-        let labels = Labels::call(role, "multirpc", info);
-        match role {
-            Role::Client => self.add_rx_tx(&labels, response_bytes, request_bytes),
-            _ => self.add_rx_tx(&labels, request_bytes, response_bytes),
-        }
-        if responses == 0 {
-            self.count_error(labels, ErrorCode::Unknown);
-        } else {
-            self.families.request_time.get_or_create(&labels).observe(millis(elapsed));
-        }
+        let rx_tx = match role {
+            Role::Client => (response_bytes, request_bytes),
+            _ => (request_bytes, response_bytes),
+        };
+        let error = (responses == 0).then_some(ErrorCode::Unknown);
+        self.record_call(role, 1, info, elapsed, error, rx_tx);
     }
 
     fn on_stream_open(&self, role: Role, info: &RpcInfo) {
-        self.families.stream_count.get_or_create(&Labels::stream(role, info)).inc();
+        let f = &self.families;
+        self.with_series(info, |m| {
+            m.stream_count[role_index(role)]
+                .get(|| f.stream_count.get_or_create(&Labels::stream(role, info)).clone())
+                .inc()
+        });
     }
 
     fn on_stream_close(&self, role: Role, info: &RpcInfo, _cause: &Error) {
-        self.families.stream_count.get_or_create(&Labels::stream(role, info)).dec();
+        let f = &self.families;
+        self.with_series(info, |m| {
+            m.stream_count[role_index(role)]
+                .get(|| f.stream_count.get_or_create(&Labels::stream(role, info)).clone())
+                .dec()
+        });
     }
 
     fn on_stream_send(&self, role: Role, info: &RpcInfo, elapsed: Duration, outcome: Result<(), &Error>, bytes: usize) {
-        self.add_bytes(&Labels::call(role, "stream", info), "tx", bytes);
-        match outcome {
-            Ok(()) => {
-                self.families.stream_send_time.get_or_create(&Labels::stream(role, info)).observe(millis(elapsed))
+        let f = &self.families;
+        let labels = || Labels::call(role, "stream", info);
+        self.with_series(info, |m| {
+            let call = &m.calls[role_index(role)][2];
+            call.tx.get(|| f.bytes.get_or_create(&labels().extra("direction", "tx")).clone()).inc_by(count(bytes));
+            if outcome.is_ok() {
+                let time = &m.stream_send_time[role_index(role)];
+                time.get(|| f.stream_send_time.get_or_create(&Labels::stream(role, info)).clone())
+                    .observe(millis(elapsed));
             }
-            Err(error) => self.count_error(Labels::call(role, "stream", info), error.code()),
+        });
+        if let Err(error) = outcome {
+            f.errors.get_or_create(&labels().extra("error_code", error.code().as_str())).inc();
         }
     }
 
     fn on_stream_recv(&self, role: Role, info: &RpcInfo, bytes: usize) {
-        self.add_bytes(&Labels::call(role, "stream", info), "rx", bytes);
-        self.families.stream_receive.get_or_create(&Labels::stream(role, info)).inc();
+        let f = &self.families;
+        self.with_series(info, |m| {
+            let rx = &m.calls[role_index(role)][2].rx;
+            rx.get(|| f.bytes.get_or_create(&Labels::call(role, "stream", info).extra("direction", "rx")).clone())
+                .inc_by(count(bytes));
+            let received = &m.stream_receive[role_index(role)];
+            received.get(|| f.stream_receive.get_or_create(&Labels::stream(role, info)).clone()).inc();
+        });
     }
 
     fn on_request_received(&self, info: &RpcInfo) {
-        self.families.requests_received.get_or_create(&Labels::lifecycle(info)).inc();
+        let f = &self.families;
+        self.with_series(info, |m| {
+            m.received.get(|| f.requests_received.get_or_create(&Labels::lifecycle(info)).clone()).inc()
+        });
     }
 
     fn on_request_expired(&self, info: &RpcInfo) {
-        self.families.requests_expired.get_or_create(&Labels::lifecycle(info)).inc();
+        let f = &self.families;
+        self.with_series(info, |m| {
+            m.expired.get(|| f.requests_expired.get_or_create(&Labels::lifecycle(info)).clone()).inc()
+        });
     }
 
     fn on_claim(&self, info: &RpcInfo, outcome: ClaimOutcome, wait: Duration) {
-        let labels = Labels::lifecycle(info).extra("outcome", outcome_label(outcome));
-        self.families.claim_wait_time.get_or_create(&labels).observe(millis(wait));
+        let f = &self.families;
+        let (index, label) = match outcome {
+            ClaimOutcome::Won => (0, "granted"),
+            ClaimOutcome::Lost => (1, "lost_to_peer"),
+            _ => (2, "timed_out"),
+        };
+        self.with_series(info, |m| {
+            let labels = || Labels::lifecycle(info).extra("outcome", label);
+            m.claim_wait[index].get(|| f.claim_wait_time.get_or_create(&labels()).clone()).observe(millis(wait))
+        });
     }
 }
