@@ -196,33 +196,43 @@ fn median_run(runs: &[drive::Measurement]) -> &drive::Measurement {
     sorted[sorted.len() / 2]
 }
 
-/// Prints each setup's median throughput and its cost against the first
-/// setup; returns the same as JSON.
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Prints each setup's median throughput and CPU per call, and their cost
+/// against the first setup; returns the same as JSON. On a shared machine
+/// the CPU per call is the steadier of the two.
 fn observe_table(runs: &[(Observe, Vec<drive::Measurement>, u64)]) -> serde_json::Value {
-    let baseline = median_run(&runs[0].1).calls_per_second;
+    let throughput = |m: &[drive::Measurement]| median(m.iter().map(|m| m.calls_per_second).collect());
+    let cpu = |m: &[drive::Measurement]| median(m.iter().map(|m| m.cpu_us_per_call).collect());
+    let (base_throughput, base_cpu) = (throughput(&runs[0].1), cpu(&runs[0].1));
     println!(
-        "{:<12} {:>6} {:>14} {:>10} {:>12} {:>14} {:>10}",
-        "observe", "runs", "calls/s median", "min", "max", "cost vs first", "spans"
+        "{:<12} {:>5} {:>15} {:>10} {:>10} {:>17} {:>12} {:>10} {:>10}",
+        "observe", "runs", "calls/s median", "min", "max", "throughput cost", "CPU µs/call", "CPU cost", "spans"
     );
     let mut rows = Vec::new();
     for (observe, measurements, spans) in runs {
-        let median = median_run(measurements);
-        let (min, max) = measurements
-            .iter()
-            .fold((f64::MAX, 0.0_f64), |(lo, hi), m| (lo.min(m.calls_per_second), hi.max(m.calls_per_second)));
-        let cost = 1.0 - median.calls_per_second / baseline.max(f64::EPSILON);
+        let (calls, cpu_us) = (throughput(measurements), cpu(measurements));
+        let each: Vec<f64> = measurements.iter().map(|m| m.calls_per_second.round()).collect();
+        let (min, max) = each.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
+        let throughput_cost = 1.0 - calls / base_throughput.max(f64::EPSILON);
+        let cpu_cost = cpu_us / base_cpu.max(f64::EPSILON) - 1.0;
         let name = format!("{observe:?}").to_lowercase();
         println!(
-            "{name:<12} {:>6} {:>14.0} {min:>10.0} {max:>12.0} {:>13.1}% {spans:>10}",
+            "{name:<12} {:>5} {calls:>15.0} {min:>10.0} {max:>10.0} {:>16.1}% {cpu_us:>12.1} {:>9.1}% {spans:>10}",
             measurements.len(),
-            median.calls_per_second,
-            cost * 100.0
+            throughput_cost * 100.0,
+            cpu_cost * 100.0
         );
         rows.push(serde_json::json!({
-            "observe": name, "runs": measurements.iter().map(|m| m.calls_per_second.round()).collect::<Vec<_>>(),
-            "median_calls_per_second": median.calls_per_second.round(), "median_p50_us": median.p50_us,
-            "median_cpu_us_per_call": median.cpu_us_per_call,
-            "cost_vs_first_pct": (cost * 1000.0).round() / 10.0, "spans_exported": spans,
+            "observe": name, "runs_calls_per_second": each,
+            "runs_cpu_us_per_call": measurements.iter().map(|m| (m.cpu_us_per_call * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            "median_calls_per_second": calls.round(), "median_cpu_us_per_call": (cpu_us * 10.0).round() / 10.0,
+            "throughput_cost_pct": (throughput_cost * 1000.0).round() / 10.0,
+            "cpu_cost_pct": (cpu_cost * 1000.0).round() / 10.0, "spans_exported": spans,
         }));
     }
     serde_json::Value::Array(rows)
