@@ -4,7 +4,7 @@
 //!
 //! Install it client-wide as a unary interceptor (it is a
 //! [`ClientUnaryInterceptor`]) for single and affinity calls, per request
-//! with [`RequestOptions::unary_interceptor`], or wrap the start of a multi
+//! with [`RequestOptions::unary_interceptor`](crate::options::RequestOptions::unary_interceptor), or wrap the start of a multi
 //! call with [`RetryPolicy::run`].
 //!
 //! ## The schedule (as Go psrpc's `RetryOptions`)
