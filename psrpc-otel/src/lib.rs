@@ -192,8 +192,9 @@ impl Tracing {
     }
 
     /// The context a caller sent in `metadata` (for a stream handler:
-    /// `stream.context().map(|c| c.metadata())`); the current context when
-    /// it carries none.
+    /// `stream.context().map(|c| c.metadata())`); an empty context when it
+    /// carries none. The task's current context is not the base: only what
+    /// the request carries decides the parent, as in Go psrpc.
     ///
     /// ```
     /// use opentelemetry::trace::TraceContextExt as _;
@@ -204,7 +205,7 @@ impl Tracing {
     /// assert_eq!(cx.span().span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
     /// ```
     pub fn extract(&self, metadata: &Metadata) -> Context {
-        self.propagator.extract(metadata)
+        self.propagator.extract_with_context(&Context::new(), metadata)
     }
 
     /// Starts a span named `<prefix>.<Service>.<Method>` under `parent`.

@@ -279,3 +279,23 @@ async fn streams_carry_context_on_request() {
     let seen = stream.recv().await.expect("the server's answer");
     assert_eq!(seen.text, trace_id.to_string());
 }
+
+/// A request without context starts a new trace on the server.
+#[tokio::test]
+async fn a_request_without_context_starts_a_new_trace() {
+    let t = traced();
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let server = RpcServer::new("Fresh", bus.clone(), t.tracing.server_options(ServerOptions::default()));
+    server.register_unary(&ECHO, vec![], echo, None).await.expect("register");
+    let client = RpcClient::new("Fresh", bus, ClientOptions::default()).await.expect("client");
+    let root = t.provider.tracer("test").start("caller");
+    let caller_trace = root.span_context().trace_id();
+    client
+        .request_single::<Msg, Msg>(&ECHO, vec![], &Msg::default(), RequestOptions::default())
+        .with_context(Context::current_with_span(root))
+        .await
+        .expect("echo");
+    let recv = &t.spans("Recv.Fresh.Echo", 1).await[0];
+    assert_ne!(recv.span_context.trace_id(), caller_trace);
+    assert_eq!(recv.parent_span_id, SpanId::INVALID);
+}
