@@ -14,6 +14,9 @@
 //!   [`timeout`](RetryPolicy::timeout) (zero: the call's own timeout), and
 //!   each retry with the previous attempt's timeout plus
 //!   [`timeout_growth`](RetryPolicy::timeout_growth) (Go's `Backoff`);
+//! - no attempt outlives the caller's deadline (the task's, see
+//!   [`deadline`](crate::deadline)): attempt timeouts are cut to what is
+//!   left of it, and once it has passed no retry starts;
 //! - between attempts the policy waits [`wait`](RetryPolicy::wait): none by
 //!   default (as Go), or a [`Backoff`] growing by a factor per retry, capped,
 //!   and shortened by a random jitter so that clients retrying together
@@ -316,12 +319,12 @@ impl RetryPolicy {
     /// Whether calls of `info` may run more than once.
     ///
     /// ```
-    /// use psrpc::{MethodInfo, RpcInfo};
+    /// use psrpc::{MethodInfo, MethodKind, RpcInfo, Selection};
     /// use psrpc::retry::RetryPolicy;
     ///
     /// let policy = RetryPolicy::default().idempotent_methods(["Rooms.Get"]);
-    /// let get = RpcInfo::new("Rooms".into(), &MethodInfo::new("Get"), vec![]);
-    /// let delete = RpcInfo::new("Rooms".into(), &MethodInfo::new("Delete"), vec![]);
+    /// let get = RpcInfo::new("Rooms".into(), &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })), vec![]);
+    /// let delete = RpcInfo::new("Rooms".into(), &MethodInfo::new("Delete", MethodKind::Unary(Selection::Queue { topics: false })), vec![]);
     /// assert!(policy.is_idempotent(&get) && !policy.is_idempotent(&delete));
     /// ```
     pub fn is_idempotent(&self, info: &RpcInfo) -> bool {
@@ -359,9 +362,9 @@ impl RetryPolicy {
     /// the call's own). This is how a multi call is retried: wrap its start.
     ///
     /// ```
-    /// # use psrpc::{ClientOptions, MethodInfo, RequestOptions, RpcClient, Routing};
+    /// # use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient};
     /// # use psrpc::retry::RetryPolicy;
-    /// # static ALL: MethodInfo = MethodInfo::new("All").routing(Routing::Multi);
+    /// # static ALL: MethodInfo = MethodInfo::new("All", MethodKind::Multi { topics: false });
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: psrpc::SharedBus = std::sync::Arc::new(psrpc::local::LocalBus::new());
@@ -385,7 +388,7 @@ impl RetryPolicy {
         F: FnMut(Option<Duration>) -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
-        let mut timeout = (!self.timeout.is_zero()).then_some(self.timeout);
+        let mut timeout = (!self.timeout.is_zero()).then(|| crate::deadline::within(self.timeout, None));
         let mut number = 1;
         loop {
             let error = match attempt(timeout).await {
@@ -397,7 +400,10 @@ impl RetryPolicy {
             if !next.wait.is_zero() {
                 tokio::time::sleep(next.wait).await;
             }
-            timeout = next.timeout;
+            if crate::deadline::current().is_some_and(|deadline| deadline <= tokio::time::Instant::now()) {
+                return Err(error);
+            }
+            timeout = next.timeout.map(|t| crate::deadline::within(t, None));
             number += 1;
         }
     }
@@ -413,8 +419,8 @@ impl ClientUnaryInterceptor for RetryPolicy {
         async move {
             self.run(info, |timeout| {
                 let mut attempt = call.clone();
-                if timeout.is_some() {
-                    attempt.options.timeout = timeout;
+                if let Some(timeout) = timeout {
+                    attempt.timeout = timeout;
                 }
                 next.run(attempt)
             })
@@ -431,11 +437,14 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::info::MethodInfo;
-    use crate::options::RequestOptions;
+    use crate::info::{MethodInfo, MethodKind, Selection};
 
     fn info(method: &'static str) -> RpcInfo {
-        RpcInfo::new("Rooms".into(), &MethodInfo::new(method), vec![])
+        RpcInfo::new(
+            "Rooms".into(),
+            &MethodInfo::new(method, MethodKind::Unary(Selection::Queue { topics: false })),
+            vec![],
+        )
     }
 
     /// Calls `policy` as the interceptor of a unary call whose attempts end
@@ -444,18 +453,18 @@ mod tests {
         policy: &RetryPolicy,
         info: &RpcInfo,
         outcomes: Vec<Result<(), Error>>,
-    ) -> (Result<Reply<Bytes>, Error>, Vec<(Duration, Option<Duration>)>) {
+    ) -> (Result<Reply<Bytes>, Error>, Vec<(Duration, Duration)>) {
         let start = Instant::now();
         let seen = Mutex::new(Vec::new());
         let outcomes = Mutex::new(outcomes.into_iter());
         let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
-            seen.lock().unwrap().push((start.elapsed(), call.options.timeout));
+            seen.lock().unwrap().push((start.elapsed(), call.timeout));
             let outcome = outcomes.lock().unwrap().next().expect("more attempts than outcomes");
             async move { outcome.map(|()| Reply { message: Bytes::from_static(b"ok"), server_id: "SRV_1".into() }) }
                 .boxed()
         };
         let next = ClientUnaryNext { info, chain: &[], terminal: &terminal };
-        let call = UnaryCall { payload: Bytes::new(), options: RequestOptions::default() };
+        let call = UnaryCall::new(Bytes::new(), OWN);
         let result = policy.intercept(info, call, next).await;
         (result, seen.into_inner().unwrap())
     }
@@ -465,13 +474,15 @@ mod tests {
     }
 
     const MS: Duration = Duration::from_millis(1);
+    /// The call's own timeout.
+    const OWN: Duration = Duration::from_secs(3);
 
     #[tokio::test(start_paused = true)]
     async fn success_takes_one_attempt_with_the_first_timeout() {
         let policy = RetryPolicy::default().timeout(100 * MS).timeout_growth(200 * MS).idempotent(true);
         let (result, seen) = attempts(&policy, &info("Get"), vec![Ok(())]).await;
         assert!(result.is_ok());
-        assert_eq!(seen, vec![(Duration::ZERO, Some(100 * MS))]);
+        assert_eq!(seen, vec![(Duration::ZERO, 100 * MS)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -480,7 +491,7 @@ mod tests {
         let (result, seen) = attempts(&policy, &info("Get"), vec![timed_out(), timed_out(), timed_out()]).await;
         assert_eq!(result.unwrap_err(), Error::request_timed_out());
         let timeouts: Vec<_> = seen.iter().map(|(_, t)| *t).collect();
-        assert_eq!(timeouts, vec![Some(100 * MS), Some(300 * MS), Some(500 * MS)]);
+        assert_eq!(timeouts, vec![100 * MS, 300 * MS, 500 * MS]);
         assert!(seen.iter().all(|(at, _)| at.is_zero()), "no wait by default: {seen:?}");
     }
 
@@ -489,7 +500,7 @@ mod tests {
         let policy = RetryPolicy::default().timeout_growth(200 * MS).idempotent(true);
         let (_, seen) = attempts(&policy, &info("Get"), vec![timed_out(), timed_out(), Ok(())]).await;
         let timeouts: Vec<_> = seen.iter().map(|(_, t)| *t).collect();
-        assert_eq!(timeouts, vec![None, Some(200 * MS), Some(400 * MS)]);
+        assert_eq!(timeouts, vec![OWN, 200 * MS, 400 * MS]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -512,7 +523,7 @@ mod tests {
             .idempotent(true)
             .parameters(|_, attempt| (attempt < 3).then(|| Attempt::new(Some(100 * MS), 500 * MS)));
         let (_, seen) = attempts(&policy, &info("Get"), vec![timed_out(), timed_out(), timed_out()]).await;
-        assert_eq!(seen, vec![(Duration::ZERO, None), (500 * MS, Some(100 * MS)), (1000 * MS, Some(100 * MS))]);
+        assert_eq!(seen, vec![(Duration::ZERO, OWN), (500 * MS, 100 * MS), (1000 * MS, 100 * MS)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -549,6 +560,23 @@ mod tests {
         let starts: Vec<_> = seen.iter().map(|(at, _)| *at).collect();
         // Waits 100, 200, 300 (capped), 300.
         assert_eq!(starts, vec![Duration::ZERO, 100 * MS, 300 * MS, 600 * MS, 900 * MS]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_attempt_outlives_the_callers_deadline() {
+        let policy = RetryPolicy::default()
+            .max_attempts(10)
+            .timeout(100 * MS)
+            .timeout_growth(100 * MS)
+            .wait(Backoff::new(100 * MS))
+            .idempotent(true);
+        let deadline = Instant::now() + 250 * MS;
+        let (result, seen) =
+            crate::deadline::scope(deadline, attempts(&policy, &info("Get"), vec![timed_out(); 10])).await;
+        assert_eq!(result.unwrap_err(), Error::request_timed_out());
+        // Timeouts 100, 200 and 300 ms, cut to what is left of the 250 ms;
+        // at 300 ms the deadline has passed and no fourth attempt starts.
+        assert_eq!(seen, vec![(Duration::ZERO, 100 * MS), (100 * MS, 150 * MS), (200 * MS, 50 * MS)]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -249,7 +249,7 @@ impl ClientUnaryInterceptor for Tracing {
         next: ClientUnaryNext<'a>,
     ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
         let cx = self.start("Sent", SpanKind::Client, info, &Context::current());
-        self.propagator.inject_context(&cx, &mut call.options.metadata);
+        self.propagator.inject_context(&cx, &mut call.metadata);
         cx.span().add_event("Outbound message", Vec::new());
         async move {
             let outcome = next.run(call).with_context(cx.clone()).await;
@@ -262,7 +262,7 @@ impl ClientUnaryInterceptor for Tracing {
 
 impl ClientMultiInterceptor for Tracing {
     fn on_send(&self, _info: &RpcInfo, call: &mut UnaryCall) -> Result<(), Error> {
-        self.inject(&mut call.options.metadata);
+        self.inject(&mut call.metadata);
         Ok(())
     }
 }

@@ -12,10 +12,10 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use psrpc::envelope::Request;
+use psrpc::transport::envelope::Request;
 use psrpc::{
-    ClientOptions, Error, ErrorCode, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcServer,
-    ServerOptions, SharedBus,
+    ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
+    Selection, ServerOptions, SharedBus,
 };
 use psrpc_otel::{GRPC_STATUS_CODE_KEY, STATUS_CODE_KEY, Tracing};
 use psrpc_test_support::broker::skip_or_fail;
@@ -30,10 +30,10 @@ struct Msg {
     text: String,
 }
 
-static ECHO: MethodInfo = MethodInfo::new("Echo");
-static FAIL: MethodInfo = MethodInfo::new("Fail");
-static EVERYONE: MethodInfo = MethodInfo::new("Everyone").routing(Routing::Multi);
-static SHARD: MethodInfo = MethodInfo::new("Shard").with_topics().single_server();
+static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
+static FAIL: MethodInfo = MethodInfo::new("Fail", MethodKind::Unary(Selection::Queue { topics: false }));
+static EVERYONE: MethodInfo = MethodInfo::new("Everyone", MethodKind::Multi { topics: false });
+static SHARD: MethodInfo = MethodInfo::new("Shard", MethodKind::Unary(Selection::SingleServer));
 
 struct Traced {
     exporter: InMemorySpanExporter,
@@ -86,7 +86,7 @@ async fn echo(_: RequestContext, m: Msg) -> Result<Msg, Error> {
 /// the server span; outcomes land in status and attributes on both ends.
 async fn client_span_parents_server_span(factory: &dyn BusFactory) {
     let t = traced();
-    let svc = format!("Traced{}", psrpc::id::new_id(""));
+    let svc = format!("Traced{}", psrpc::transport::id::new_id(""));
     let server =
         RpcServer::new(svc.clone(), factory.connect().await, t.tracing.server_options(ServerOptions::default()));
     server.register_unary(&ECHO, vec![], echo, None).await.expect("register");
@@ -150,7 +150,7 @@ async fn client_span_parents_server_span(factory: &dyn BusFactory) {
 /// is handled under that context.
 async fn go_trace_context_is_picked_up(factory: &dyn BusFactory) {
     let t = traced();
-    let svc = format!("Traced{}", psrpc::id::new_id(""));
+    let svc = format!("Traced{}", psrpc::transport::id::new_id(""));
     let server =
         RpcServer::new(svc.clone(), factory.connect().await, t.tracing.server_options(ServerOptions::default()));
     server.register_unary(&SHARD, vec!["t".into()], echo, None).await.expect("register");
@@ -171,9 +171,9 @@ async fn go_trace_context_is_picked_up(factory: &dyn BusFactory) {
         ..Default::default()
     };
     let bus = factory.connect().await;
-    let ch = psrpc::channel::request_channel(&svc, "Shard", &["t"], true);
+    let ch = psrpc::transport::channel::request_channel(&svc, "Shard", &["t"], true);
     let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
-    bus.publish(&ch, psrpc::frame::encode_envelope(&request, local)).await.expect("publish");
+    bus.publish(&ch, psrpc::transport::frame::encode_envelope(&request, local)).await.expect("publish");
 
     let recv = &t.spans(&format!("Recv.{svc}.Shard"), 1).await[0];
     assert_eq!(recv.span_context.trace_id(), TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap());
@@ -247,7 +247,7 @@ async fn spans_join_over_redis() {
     go_trace_context_is_picked_up(&redis).await;
 }
 
-static CHAT: MethodInfo = MethodInfo::new("Chat").streaming();
+static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
 
 /// Streams carry the caller's context when it is injected into the open's
 /// metadata; the handler extracts it from the stream's context.
@@ -276,7 +276,7 @@ async fn streams_carry_context_on_request() {
         t.tracing.traced(RequestOptions::default())
     };
     let mut stream = client.open_stream::<Msg, Msg>(&CHAT, vec![], options).await.expect("open");
-    let seen = stream.recv().await.expect("the server's answer");
+    let seen = stream.recv().await.expect("no error").expect("the server's answer");
     assert_eq!(seen.text, trace_id.to_string());
 }
 

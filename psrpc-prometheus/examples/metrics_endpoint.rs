@@ -13,7 +13,10 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use psrpc::{ClientOptions, MethodInfo, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions};
+use psrpc::{
+    ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
+    ServerOptions,
+};
 use psrpc_prometheus::PsrpcMetrics;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -22,7 +25,7 @@ struct Ping {
     n: u64,
 }
 
-static PING: MethodInfo = MethodInfo::new("Ping");
+static PING: MethodInfo = MethodInfo::new("Ping", MethodKind::Unary(Selection::Queue { topics: false }));
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

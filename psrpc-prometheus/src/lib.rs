@@ -262,10 +262,10 @@ impl PsrpcMetrics {
     ///
     /// ```
     /// use psrpc::observe::Observer as _;
-    /// use psrpc::{MethodInfo, RpcInfo};
+    /// use psrpc::{MethodInfo, MethodKind, RpcInfo, Selection};
     ///
     /// let metrics = psrpc_prometheus::PsrpcMetrics::with_prefix("myapp_rpc");
-    /// metrics.on_request_received(&RpcInfo::new("Rooms".into(), &MethodInfo::new("Get"), vec![]));
+    /// metrics.on_request_received(&RpcInfo::new("Rooms".into(), &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })), vec![]));
     /// let text = metrics.encode();
     /// assert!(text.contains(r#"myapp_rpc_requests_received_total{service="Rooms",method="Get"} 1"#));
     /// ```

@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use psrpc::envelope::Request;
 use psrpc::observe::{Observer, Role};
+use psrpc::transport::envelope::Request;
 use psrpc::{
-    ClientOptions, Error, ErrorCode, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient, RpcInfo,
-    RpcServer, ServerOptions, SharedBus,
+    ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcInfo,
+    RpcServer, Selection, ServerOptions, SharedBus,
 };
 use psrpc_prometheus::PsrpcMetrics;
 use psrpc_test_support::broker::skip_or_fail;
@@ -35,12 +35,12 @@ fn msg(text: &str) -> Msg {
     Msg { text: text.into() }
 }
 
-static ECHO: MethodInfo = MethodInfo::new("Echo");
-static AFFINE: MethodInfo = MethodInfo::new("Affine").routing(Routing::Affinity);
-static EVERYONE: MethodInfo = MethodInfo::new("Everyone").routing(Routing::Multi);
-static NOBODY: MethodInfo = MethodInfo::new("Nobody").routing(Routing::Multi);
-static MISSING: MethodInfo = MethodInfo::new("Missing");
-static FAIL: MethodInfo = MethodInfo::new("Fail").with_topics().single_server();
+static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
+static AFFINE: MethodInfo = MethodInfo::new("Affine", MethodKind::Unary(Selection::Affinity { topics: false }));
+static EVERYONE: MethodInfo = MethodInfo::new("Everyone", MethodKind::Multi { topics: false });
+static NOBODY: MethodInfo = MethodInfo::new("Nobody", MethodKind::Multi { topics: false });
+static MISSING: MethodInfo = MethodInfo::new("Missing", MethodKind::Unary(Selection::Queue { topics: false }));
+static FAIL: MethodInfo = MethodInfo::new("Fail", MethodKind::Unary(Selection::SingleServer));
 
 /// The scraped series: `name{labels}` (labels as written) → value.
 fn scrape(metrics: &PsrpcMetrics) -> HashMap<String, f64> {
@@ -88,7 +88,7 @@ async fn echo(_: RequestContext, m: Msg) -> Result<Msg, Error> {
 /// `queue_receivers`: how many servers a queue request reaches (Redis
 /// hands claimed queue requests to every server, the other buses to one).
 async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
-    let svc = format!("Metered{}", psrpc::id::new_id(""));
+    let svc = format!("Metered{}", psrpc::transport::id::new_id(""));
     let metrics = PsrpcMetrics::livekit();
     let server_options = || ServerOptions::default().observer(Arc::new(metrics.clone()));
     let mut servers = Vec::new();
@@ -144,9 +144,9 @@ async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
         ..Default::default()
     };
     let bus = factory.connect().await;
-    let ch = psrpc::channel::request_channel(&svc, "Fail", &["t"], true);
+    let ch = psrpc::transport::channel::request_channel(&svc, "Fail", &["t"], true);
     let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
-    bus.publish(&ch, psrpc::frame::encode_envelope(&stale, local)).await.expect("publish");
+    bus.publish(&ch, psrpc::transport::frame::encode_envelope(&stale, local)).await.expect("publish");
 
     let size = |text: &str| prost::Message::encoded_len(&msg(text)) as f64;
     let (req, res) = (size("a"), size("a!"));
@@ -283,7 +283,11 @@ async fn every_kind_on_redis() {
 #[test]
 fn stream_reports_follow_livekits_recording() {
     let metrics = PsrpcMetrics::livekit();
-    let info = RpcInfo::new("Streamer".into(), &MethodInfo::new("Chat").streaming(), vec![]);
+    let info = RpcInfo::new(
+        "Streamer".into(),
+        &MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false })),
+        vec![],
+    );
     metrics.on_stream_open(Role::Server, &info);
     metrics.on_stream_open(Role::Server, &info);
     metrics.on_stream_close(Role::Server, &info, &Error::stream_closed());
@@ -306,7 +310,11 @@ fn stream_reports_follow_livekits_recording() {
 #[test]
 fn durations_fill_livekits_buckets() {
     let metrics = PsrpcMetrics::livekit();
-    let info = RpcInfo::new("Timed".into(), &MethodInfo::new("Get"), vec![]);
+    let info = RpcInfo::new(
+        "Timed".into(),
+        &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })),
+        vec![],
+    );
     metrics.on_unary(Role::Client, &info, Duration::from_micros(10_900), Ok(()), 1, 1);
     metrics.on_claim(&info, psrpc::observe::ClaimOutcome::TimedOut, Duration::from_millis(1005));
     let scraped = scrape(&metrics);

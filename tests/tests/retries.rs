@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use psrpc::retry::RetryPolicy;
 use psrpc::{
-    AffinityFn, ClientOptions, Error, ErrorCode, MethodInfo, RequestContext, RequestOptions, Routing, RpcClient,
-    RpcServer, ServerOptions, SharedBus,
+    AffinityFn, ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient,
+    RpcServer, Selection, ServerOptions, SharedBus,
 };
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -18,8 +18,8 @@ struct Msg {
     text: String,
 }
 
-static CREATE: MethodInfo = MethodInfo::new("Create").routing(Routing::Affinity);
-static GET: MethodInfo = MethodInfo::new("Get");
+static CREATE: MethodInfo = MethodInfo::new("Create", MethodKind::Unary(Selection::Affinity { topics: false }));
+static GET: MethodInfo = MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false }));
 
 fn client_options(policy: RetryPolicy) -> ClientOptions {
     ClientOptions::default().selection_timeout(Duration::from_millis(100)).unary_interceptor(policy)
