@@ -1,4 +1,4 @@
-//! Calls of every kind (single, affinity, multi, errors, expired requests)
+//! Calls of every kind (single, affinity, multi, stream, errors, expired requests)
 //! on the in-process bus, NATS and Redis; the scraped text has LiveKit's
 //! names and labels with the expected counts.
 
@@ -40,6 +40,7 @@ static AFFINE: MethodInfo = MethodInfo::new("Affine", MethodKind::Unary(Selectio
 static EVERYONE: MethodInfo = MethodInfo::new("Everyone", MethodKind::Multi { topics: false });
 static NOBODY: MethodInfo = MethodInfo::new("Nobody", MethodKind::Multi { topics: false });
 static MISSING: MethodInfo = MethodInfo::new("Missing", MethodKind::Unary(Selection::Queue { topics: false }));
+static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
 static FAIL: MethodInfo = MethodInfo::new("Fail", MethodKind::Unary(Selection::SingleServer));
 
 /// The scraped series: `name{labels}` (labels as written) → value.
@@ -85,6 +86,13 @@ async fn echo(_: RequestContext, m: Msg) -> Result<Msg, Error> {
     Ok(Msg { text: format!("{}!", m.text) })
 }
 
+async fn echo_stream(mut stream: psrpc::ServerStream<Msg, Msg>) -> Result<(), Error> {
+    while let Some(m) = stream.recv().await? {
+        stream.send(&Msg { text: format!("{}!", m.text) }).await?;
+    }
+    Ok(())
+}
+
 /// `queue_receivers`: how many servers a queue request reaches (Redis
 /// hands claimed queue requests to every server, the other buses to one).
 async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
@@ -100,6 +108,7 @@ async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
         s.register_unary(&EVERYONE, vec![], echo, None).await.expect("register");
         servers.push(s);
     }
+    servers[1].register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
     let fail = |_: RequestContext, _: Msg| async { Err::<Msg, _>(Error::new(ErrorCode::NotFound, "nope")) };
     servers[0].register_unary(&FAIL, vec!["t".into()], fail, None).await.expect("register");
 
@@ -133,6 +142,14 @@ async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
         .collect_all()
         .await;
     assert!(silence.is_empty());
+
+    // A stream: two messages each way, then closed by the client.
+    let mut chat = client.open_stream::<Msg, Msg>(&CHAT, vec![], options()).await.expect("open");
+    for text in ["x", "y"] {
+        chat.send(&msg(text)).await.expect("send");
+        assert_eq!(chat.recv().await.expect("recv"), Some(msg(&format!("{text}!"))));
+    }
+    chat.close(None).await.expect("close");
 
     // A request that arrives expired is dropped unhandled.
     let stale = Request {
@@ -227,6 +244,30 @@ async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
             ),
             1.0,
         ),
+        // Stream: sends timed on both ends, receives counted, bytes by
+        // direction, and no stream left open once both ends closed.
+        (series("stream_send_time_ms_count", s, &[("role", "client"), ("method", "Chat")]), 2.0),
+        (series("stream_send_time_ms_count", s, &[("role", "server"), ("method", "Chat")]), 2.0),
+        (series("stream_receive_total", s, &[("role", "client"), ("method", "Chat")]), 2.0),
+        (series("stream_receive_total", s, &[("role", "server"), ("method", "Chat")]), 2.0),
+        (
+            series(
+                "bytes_total",
+                s,
+                &[("role", "client"), ("kind", "stream"), ("method", "Chat"), ("direction", "tx")],
+            ),
+            2.0 * size("x"),
+        ),
+        (
+            series(
+                "bytes_total",
+                s,
+                &[("role", "client"), ("kind", "stream"), ("method", "Chat"), ("direction", "rx")],
+            ),
+            2.0 * size("x!"),
+        ),
+        (series("stream_count", s, &[("role", "client"), ("method", "Chat")]), 0.0),
+        (series("stream_count", s, &[("role", "server"), ("method", "Chat")]), 0.0),
         // Expired on arrival.
         (series("requests_expired_total", s, &[("method", "Fail")]), 1.0),
     ];
@@ -277,9 +318,9 @@ async fn every_kind_on_redis() {
     every_kind(&Redis(server), 2.0).await;
 }
 
-/// Stream reports (driven directly until the stream engine reports them):
-/// the gauge follows opens and closes, sends are timed or counted as errors,
-/// and bytes go to `tx` for sends and `rx` for receives.
+/// Stream reports, driven directly: the gauge follows opens and closes,
+/// sends are timed or counted as errors, and bytes go to `tx` for sends and
+/// `rx` for receives.
 #[test]
 fn stream_reports_follow_livekits_recording() {
     let metrics = PsrpcMetrics::livekit();
