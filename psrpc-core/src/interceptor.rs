@@ -66,7 +66,9 @@ pub trait ClientUnaryInterceptor: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>>;
 }
 
-/// The rest of a client unary chain.
+/// The rest of a client unary chain. It is `Copy`: an interceptor may run
+/// the rest of the chain more than once (retries).
+#[derive(Clone, Copy)]
 pub struct ClientUnaryNext<'a> {
     pub(crate) info: &'a RpcInfo,
     pub(crate) chain: &'a [Arc<dyn ClientUnaryInterceptor>],
