@@ -146,6 +146,13 @@ pub trait ClientMultiInterceptor: Send + Sync + 'static {
 
 /// Observes and may veto the messages of a stream (both ends).
 pub trait StreamInterceptor: Send + Sync + 'static {
+    /// Client end: before the stream's open is sent, with the metadata it
+    /// carries (e.g. to add trace context); an error fails the open.
+    fn on_open(&self, info: &RpcInfo, metadata: &mut Metadata) -> Result<(), Error> {
+        let _ = (info, metadata);
+        Ok(())
+    }
+
     /// Before a message is sent; an error fails the send.
     fn on_send(&self, info: &RpcInfo, message: &Bytes) -> Result<(), Error> {
         let _ = (info, message);

@@ -58,7 +58,7 @@ use psrpc_core::error::Error;
 use psrpc_core::info::RpcInfo;
 use psrpc_core::interceptor::{
     ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, ServerUnaryInterceptor, ServerUnaryNext,
-    UnaryCall,
+    StreamInterceptor, UnaryCall,
 };
 use psrpc_core::metadata::Metadata;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
@@ -144,15 +144,17 @@ impl Tracing {
         self
     }
 
-    /// Adds these interceptors to client options (unary and multi).
+    /// Adds these interceptors to client options (unary, multi, and stream
+    /// opens, which carry the caller's context in their metadata).
     ///
     /// ```
     /// let options = psrpc_otel::Tracing::global().client_options(psrpc::ClientOptions::default());
     /// assert_eq!(options.unary_interceptors.len(), 1);
+    /// assert_eq!(options.stream_interceptors.len(), 1);
     /// ```
     #[must_use]
     pub fn client_options(&self, options: ClientOptions) -> ClientOptions {
-        options.unary_interceptor(self.clone()).multi_interceptor(self.clone())
+        options.unary_interceptor(self.clone()).multi_interceptor(self.clone()).stream_interceptor(self.clone())
     }
 
     /// Adds the server interceptor to server options.
@@ -257,6 +259,14 @@ impl ClientUnaryInterceptor for Tracing {
             outcome
         }
         .boxed()
+    }
+}
+
+/// Stream opens carry the caller's context, as requests do.
+impl StreamInterceptor for Tracing {
+    fn on_open(&self, _: &RpcInfo, metadata: &mut Metadata) -> Result<(), Error> {
+        self.inject(metadata);
+        Ok(())
     }
 }
 

@@ -249,8 +249,9 @@ async fn spans_join_over_redis() {
 
 static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
 
-/// Streams carry the caller's context when it is injected into the open's
-/// metadata; the handler extracts it from the stream's context.
+/// Stream opens carry the caller's context in their metadata (through the
+/// client options' stream interceptor); the handler extracts it from the
+/// stream's context.
 #[tokio::test]
 async fn streams_carry_context_on_request() {
     let t = traced();
@@ -266,16 +267,14 @@ async fn streams_carry_context_on_request() {
         }
     };
     server.register_stream(&CHAT, vec![], handler, None).await.expect("register");
-    let client = RpcClient::new("Streamer", bus, ClientOptions::default()).await.expect("client");
+    let options = t.tracing.client_options(ClientOptions::default());
+    let client = RpcClient::new("Streamer", bus, options).await.expect("client");
 
     let root = t.provider.tracer("test").start("caller");
     let trace_id = root.span_context().trace_id();
     let cx = Context::current_with_span(root);
-    let options = {
-        let _attached = cx.attach();
-        t.tracing.traced(RequestOptions::default())
-    };
-    let mut stream = client.open_stream::<Msg, Msg>(&CHAT, vec![], options).await.expect("open");
+    let open = client.open_stream::<Msg, Msg>(&CHAT, vec![], RequestOptions::default());
+    let mut stream = open.with_context(cx).await.expect("open");
     let seen = stream.recv().await.expect("no error").expect("the server's answer");
     assert_eq!(seen.text, trace_id.to_string());
 }

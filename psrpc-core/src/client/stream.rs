@@ -15,10 +15,10 @@ use crate::metadata::unix_nanos;
 use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
-use crate::spans;
 use crate::stream::{ClientStream, RpcStream, StreamCore, StreamSetup, spawn_pump};
 use crate::transport::envelope::{self, ClaimResponse, stream::Body};
 use crate::transport::id;
+use crate::{spans, user_code};
 
 impl RpcClient {
     /// Opens a bidirectional stream with one server (selected through the
@@ -47,16 +47,18 @@ impl RpcClient {
         let mut frames = guard.stream(&stream_id, capacity);
         let mut claims = method.require_claim().then(|| guard.claim(&request_id, capacity));
 
+        let mut metadata = options.metadata.clone();
+        for interceptor in &client.options.stream_interceptors {
+            let on_open = || interceptor.on_open(&info, &mut metadata);
+            user_code::guarded_sync(&info, "stream interceptor", on_open)?;
+        }
         let now = SystemTime::now();
         let open = envelope::Stream {
             stream_id: stream_id.clone(),
             request_id: request_id.clone(),
             sent_at: unix_nanos(now),
             expiry: deadline::expiry(now, timeout),
-            body: Some(Body::Open(envelope::StreamOpen {
-                node_id: client.id.clone(),
-                metadata: options.metadata.clone(),
-            })),
+            body: Some(Body::Open(envelope::StreamOpen { node_id: client.id.clone(), metadata })),
         };
         let server_channel = info.stream_server_channel();
         let span = spans::call(&info, "stream");
