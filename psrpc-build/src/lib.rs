@@ -31,6 +31,21 @@ use std::rc::Rc;
 const OPTIONS_PROTO: &str = include_str!("../../proto/psrpc/options.proto");
 
 /// Why code generation failed.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("psrpc-build-doc-{}-{}", std::process::id(), line!()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("bad.proto"), r#"
+///     syntax = "proto3";
+///     import "options.proto";
+///     service Bad {
+///       rpc Both(M) returns (M) { option (psrpc.options) = {stream: true, subscription: true}; };
+///     }
+///     message M {}
+/// "#).unwrap();
+/// let err = psrpc_build::Builder::new().out_dir(dir.join("out")).compile(&["bad.proto"], &[&dir]).unwrap_err();
+/// assert!(matches!(err, psrpc_build::BuildError::Service(_)), "{err}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -46,18 +61,61 @@ pub enum BuildError {
 }
 
 /// Configures and runs code generation.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("psrpc-build-doc-{}-{}", std::process::id(), line!()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("greeter.proto"), r#"
+///     syntax = "proto3";
+///     package greeter;
+///     import "options.proto";
+///     service Greeter {
+///       rpc Greet(Hello) returns (Hello) { option (psrpc.options).type = AFFINITY; };
+///     }
+///     message Hello { string name = 1; }
+/// "#).unwrap();
+/// psrpc_build::Builder::new().out_dir(dir.join("out")).compile(&["greeter.proto"], &[&dir])?;
+/// let code = std::fs::read_to_string(dir.join("out/greeter.rs")).unwrap();
+/// assert!(code.contains("GreeterClient") && code.contains("GreeterServerImpl"));
+/// # Ok::<(), psrpc_build::BuildError>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     out_dir: Option<PathBuf>,
 }
 
 impl Builder {
-    /// A builder writing to `$OUT_DIR`.
+    /// A builder writing to `$OUT_DIR` (set by Cargo for build scripts).
+    ///
+    /// ```no_run
+    /// // build.rs
+    /// fn main() {
+    ///     psrpc_build::Builder::new().compile(&["proto/greeter.proto"], &["proto"]).expect("psrpc codegen");
+    /// }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Writes generated files to `dir` instead of `$OUT_DIR`.
+    /// Writes generated files to `dir` instead of `$OUT_DIR` (to check the
+    /// generated code into the repository, say).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("psrpc-build-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("greeter.proto"), r#"
+    ///     syntax = "proto3";
+    ///     package greeter;
+    ///     import "options.proto";
+    ///     service Greeter {
+    ///       rpc Greet(Hello) returns (Hello) { option (psrpc.options).type = AFFINITY; };
+    ///     }
+    ///     message Hello { string name = 1; }
+    /// "#).unwrap();
+    /// psrpc_build::Builder::new().out_dir(dir.join("src/generated")).compile(&["greeter.proto"], &[&dir])?;
+    /// assert!(dir.join("src/generated/greeter.rs").exists());
+    /// # Ok::<(), psrpc_build::BuildError>(())
+    /// ```
     #[must_use]
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.out_dir = Some(dir.into());
@@ -66,6 +124,24 @@ impl Builder {
 
     /// Compiles `protos` (searched in `includes`) into one Rust file per
     /// proto package holding the messages, clients and servers.
+    /// `import "options.proto"` resolves to the bundled psrpc options.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("psrpc-build-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("greeter.proto"), r#"
+    ///     syntax = "proto3";
+    ///     package greeter;
+    ///     import "options.proto";
+    ///     service Greeter {
+    ///       rpc Greet(Hello) returns (Hello) { option (psrpc.options).type = AFFINITY; };
+    ///     }
+    ///     message Hello { string name = 1; }
+    /// "#).unwrap();
+    /// psrpc_build::Builder::new().out_dir(&dir).compile(&["greeter.proto"], &[&dir])?;
+    /// assert!(std::fs::read_to_string(dir.join("greeter.rs")).unwrap().contains("pub struct Hello"));
+    /// # Ok::<(), psrpc_build::BuildError>(())
+    /// ```
     pub fn compile(&self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), BuildError> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),

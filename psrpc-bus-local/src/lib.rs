@@ -52,6 +52,13 @@ use psrpc_core::transport::channel::Channel;
 use tokio::time::Instant;
 
 /// Options of a [`LocalBus`].
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_bus_local::{LocalBus, LocalBusOptions};
+/// let bus = LocalBus::with_options(LocalBusOptions::default().overflow_wait(Duration::from_millis(10)));
+/// # let _ = bus;
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LocalBusOptions {
@@ -68,6 +75,12 @@ impl Default for LocalBusOptions {
 
 impl LocalBusOptions {
     /// Sets [`overflow_wait`](Self::overflow_wait).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc_bus_local::LocalBusOptions::default().overflow_wait(Duration::ZERO); // never wait: drop at once
+    /// assert_eq!(options.overflow_wait, Duration::ZERO);
+    /// ```
     #[must_use]
     pub fn overflow_wait(mut self, wait: Duration) -> Self {
         self.overflow_wait = wait;
@@ -76,6 +89,25 @@ impl LocalBusOptions {
 }
 
 /// The in-process bus. Clones share one bus.
+///
+/// Clients and servers take it as a
+/// [`SharedBus`](psrpc_core::transport::bus::SharedBus); through the `psrpc`
+/// facade it is `psrpc::local::LocalBus`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use psrpc_bus_local::LocalBus;
+/// use psrpc_core::{MessageBus, SharedBus};
+/// use psrpc_core::transport::channel;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_core::BusError> {
+/// let bus = LocalBus::new();
+/// let shared: SharedBus = Arc::new(bus.clone()); // what clients and servers take
+/// let ch = channel::response_channel("Svc", "CLI_a");
+/// let mut sub = shared.subscribe(&ch, 8).await?;
+/// bus.publish(&ch, "hi".into()).await?; // a clone publishes on the same bus
+/// assert_eq!(sub.recv().await.expect("open")?, "hi");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct LocalBus {
     inner: Arc<Inner>,
@@ -132,11 +164,23 @@ static NEXT_MEMBER: AtomicU64 = AtomicU64::new(1);
 
 impl LocalBus {
     /// A new, empty bus with default options.
+    ///
+    /// ```
+    /// let bus = psrpc_bus_local::LocalBus::new();
+    /// assert_eq!(bus.subscription_count(), 0);
+    /// ```
     pub fn new() -> Self {
         LocalBus::default()
     }
 
     /// A new, empty bus with `options`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use psrpc_bus_local::{LocalBus, LocalBusOptions};
+    /// let bus = LocalBus::with_options(LocalBusOptions::default().overflow_wait(Duration::from_millis(5)));
+    /// assert_eq!(bus.subscription_count(), 0);
+    /// ```
     pub fn with_options(options: LocalBusOptions) -> Self {
         LocalBus { inner: Arc::new(Inner { options, ..Inner::default() }) }
     }

@@ -66,6 +66,19 @@ use probe::Probe;
 use router::Router;
 
 /// The NATS bus. Cheap to clone; clones share one connection and its routers.
+///
+/// Through the `psrpc` facade (feature `nats`) it is `psrpc::nats::NatsBus`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use psrpc_bus_nats::NatsBus;
+/// use psrpc_core::options::ClientOptions;
+/// use psrpc_core::{RpcClient, SharedBus};
+/// # async fn demo() -> Result<(), psrpc_core::Error> {
+/// let bus: SharedBus = Arc::new(NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?);
+/// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+/// # let _ = client; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct NatsBus {
     inner: Arc<Inner>,
@@ -86,13 +99,32 @@ struct Inner {
 impl NatsBus {
     /// Connects to `url` with `options`. Credentials in the URL pass through:
     /// `nats://user:password@host:4222`, or `nats://token@host:4222`.
+    ///
+    /// Fails with [`BusErrorKind::Unavailable`] when the server cannot be
+    /// reached.
+    ///
+    /// ```no_run
+    /// use psrpc_bus_nats::{ConnectOptions, NatsBus};
+    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// let options = ConnectOptions::new().name("orders-service");
+    /// let bus = NatsBus::connect("nats://orders:secret@nats.internal:4222", options).await?;
+    /// # let _ = bus; Ok(()) }
+    /// ```
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
         let (address, options) = credentials_from_url(url, options)?;
         let client = options.connect(address.as_str()).await.map_err(BusError::unavailable)?;
         Self::from_client(client).await
     }
 
-    /// Uses an existing connection.
+    /// Uses an existing connection (shared with the rest of the
+    /// application, say).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// let bus = psrpc_bus_nats::NatsBus::from_client(client.clone()).await?;
+    /// # let _ = bus; Ok(()) }
+    /// ```
     pub async fn from_client(client: async_nats::Client) -> Result<Self, BusError> {
         let probe = Probe::start(&client).await?;
         Ok(NatsBus {
@@ -108,6 +140,13 @@ impl NatsBus {
     }
 
     /// The underlying connection.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
+    /// println!("connected to {}", bus.client().server_info().server_name);
+    /// # Ok(()) }
+    /// ```
     pub fn client(&self) -> &async_nats::Client {
         &self.inner.client
     }

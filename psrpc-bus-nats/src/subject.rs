@@ -12,11 +12,21 @@ use psrpc_core::transport::bus::BusError;
 /// nats-server's default `max_control_line`: the longest protocol line
 /// (`SUB`/`PUB` and their arguments) it accepts. The server does not
 /// announce it in its `INFO`, so the bus assumes the default.
+///
+/// ```
+/// assert_eq!(psrpc_bus_nats::MAX_CONTROL_LINE, 4096);
+/// ```
 pub const MAX_CONTROL_LINE: usize = 4096;
 
 /// The longest subject the bus sends, in bytes: [`MAX_CONTROL_LINE`] less
 /// 64 bytes for the rest of the longest line it sends with a subject
 /// (` bus <subscription id>` after a queue `SUB`, ` <size>` after a `PUB`).
+/// A longer subject is refused with `invalid_argument` before it is sent.
+///
+/// ```
+/// use psrpc_bus_nats::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
+/// assert_eq!(MAX_SUBJECT_LEN, MAX_CONTROL_LINE - 64);
+/// ```
 pub const MAX_SUBJECT_LEN: usize = MAX_CONTROL_LINE - 64;
 
 /// Checks `subject` against the server's rules: at most [`MAX_SUBJECT_LEN`]

@@ -83,6 +83,13 @@ use queue::QueueClaims;
 use subscribers::{Membership, Subscribers};
 
 /// Options of a [`RedisBus`].
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_bus_redis::RedisBusOptions;
+/// let options = RedisBusOptions::default().max_frame_size(4 << 20).response_timeout(Duration::from_secs(1));
+/// assert_eq!(options.max_frame_size, 4 << 20);
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RedisBusOptions {
@@ -102,6 +109,11 @@ impl Default for RedisBusOptions {
 
 impl RedisBusOptions {
     /// Sets the frame size limit.
+    ///
+    /// ```
+    /// let options = psrpc_bus_redis::RedisBusOptions::default().max_frame_size(64 * 1024);
+    /// assert_eq!(options.max_frame_size, 64 * 1024);
+    /// ```
     #[must_use]
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.max_frame_size = bytes;
@@ -109,6 +121,12 @@ impl RedisBusOptions {
     }
 
     /// Sets the command timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc_bus_redis::RedisBusOptions::default().response_timeout(Duration::from_millis(500));
+    /// assert_eq!(options.response_timeout, Duration::from_millis(500));
+    /// ```
     #[must_use]
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
@@ -117,6 +135,19 @@ impl RedisBusOptions {
 }
 
 /// The Redis bus. Cheap to clone; clones share connections.
+///
+/// Through the `psrpc` facade (feature `redis`) it is `psrpc::redis::RedisBus`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use psrpc_bus_redis::RedisBus;
+/// use psrpc_core::options::ServerOptions;
+/// use psrpc_core::{RpcServer, SharedBus};
+/// # async fn demo() -> Result<(), psrpc_core::Error> {
+/// let bus: SharedBus = Arc::new(RedisBus::connect("redis://127.0.0.1:6379", Default::default()).await?);
+/// let server = RpcServer::new("Greeter", bus, ServerOptions::default());
+/// # let _ = server; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisBus {
     inner: Arc<Inner>,
@@ -140,6 +171,17 @@ struct Inner {
 
 impl RedisBus {
     /// Connects to `url` (`redis://`, `rediss://`, optionally with ACL `user:password@`).
+    ///
+    /// Fails with [`BusErrorKind::Unavailable`] when Redis cannot be reached.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use psrpc_bus_redis::{RedisBus, RedisBusOptions};
+    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// let options = RedisBusOptions::default().response_timeout(Duration::from_secs(1));
+    /// let bus = RedisBus::connect("rediss://orders:secret@redis.internal:6380", options).await?;
+    /// # let _ = bus; Ok(()) }
+    /// ```
     pub async fn connect(url: &str, options: RedisBusOptions) -> Result<Self, BusError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         Self::from_client(client, options).await
@@ -147,6 +189,13 @@ impl RedisBus {
 
     /// Uses an existing client (its connection info, with RESP3 and
     /// `TCP_NODELAY` switched on).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let bus = psrpc_bus_redis::RedisBus::from_client(client, Default::default()).await?;
+    /// # let _ = bus; Ok(()) }
+    /// ```
     pub async fn from_client(client: redis::Client, options: RedisBusOptions) -> Result<Self, BusError> {
         let info = client.get_connection_info().clone();
         let redis_settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);

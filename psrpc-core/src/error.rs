@@ -9,6 +9,18 @@ use prost_types::Any;
 /// Error codes of the psrpc protocol, with their wire strings.
 ///
 /// Any code string not listed here decodes as [`ErrorCode::Unknown`].
+///
+/// ```
+/// use psrpc::{Error, ErrorCode};
+/// fn describe(err: &Error) -> &'static str {
+///     match err.code() {
+///         ErrorCode::NotFound => "missing",
+///         ErrorCode::DeadlineExceeded | ErrorCode::Unavailable => "try again",
+///         _ => "failed",
+///     }
+/// }
+/// assert_eq!(describe(&Error::new(ErrorCode::NotFound, "no such user")), "missing");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -59,6 +71,12 @@ pub enum ErrorCode {
 }
 
 /// gRPC status codes, numbered as in `google.rpc.Code`.
+///
+/// ```
+/// use psrpc::{ErrorCode, GrpcCode};
+/// assert_eq!(ErrorCode::NotFound.to_grpc(), GrpcCode::NotFound);
+/// assert_eq!(GrpcCode::NotFound as i32, 5);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[allow(missing_docs)]
@@ -84,6 +102,12 @@ pub enum GrpcCode {
 
 impl GrpcCode {
     /// The code for a numeric gRPC status (unknown numbers give `Unknown`).
+    ///
+    /// ```
+    /// use psrpc::GrpcCode;
+    /// assert_eq!(GrpcCode::from_i32(14), GrpcCode::Unavailable);
+    /// assert_eq!(GrpcCode::from_i32(99), GrpcCode::Unknown);
+    /// ```
     pub fn from_i32(code: i32) -> Self {
         use GrpcCode as G;
         [
@@ -114,6 +138,12 @@ impl GrpcCode {
 impl ErrorCode {
     /// Every code, in the order of docs/WIRE.md section 8. A slice, so a code
     /// added later changes no type.
+    ///
+    /// ```
+    /// use psrpc::ErrorCode;
+    /// assert_eq!(ErrorCode::ALL[0], ErrorCode::Canceled);
+    /// assert!(ErrorCode::ALL.contains(&ErrorCode::UpstreamClientError));
+    /// ```
     pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::Canceled,
         ErrorCode::MalformedRequest,
@@ -140,6 +170,12 @@ impl ErrorCode {
     ];
 
     /// The wire string of the code.
+    ///
+    /// ```
+    /// use psrpc::ErrorCode;
+    /// assert_eq!(ErrorCode::MalformedResponse.as_str(), "malformed_result");
+    /// assert_eq!(ErrorCode::NotFound.to_string(), "not_found"); // `Display` prints the same
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Canceled => "canceled",
@@ -168,11 +204,23 @@ impl ErrorCode {
     }
 
     /// Parses a wire string; unknown and empty strings give [`ErrorCode::Unknown`].
+    ///
+    /// ```
+    /// use psrpc::ErrorCode;
+    /// assert_eq!(ErrorCode::from_wire("deadline_exceeded"), ErrorCode::DeadlineExceeded);
+    /// assert_eq!(ErrorCode::from_wire("brand_new_code"), ErrorCode::Unknown);
+    /// ```
     pub fn from_wire(code: &str) -> Self {
         ErrorCode::ALL.iter().copied().find(|c| c.as_str() == code).unwrap_or(ErrorCode::Unknown)
     }
 
     /// The HTTP status that represents this code.
+    ///
+    /// ```
+    /// use psrpc::ErrorCode;
+    /// assert_eq!(ErrorCode::NotFound.to_http(), 404);
+    /// assert_eq!(ErrorCode::ResourceExhausted.to_http(), 429);
+    /// ```
     pub fn to_http(self) -> u16 {
         match self {
             ErrorCode::Canceled | ErrorCode::DeadlineExceeded | ErrorCode::Unavailable => 503,
@@ -195,6 +243,11 @@ impl ErrorCode {
 
     /// The gRPC status code that represents this code. Codes without a gRPC
     /// twin map as Go psrpc maps them.
+    ///
+    /// ```
+    /// use psrpc::{ErrorCode, GrpcCode};
+    /// assert_eq!(ErrorCode::MalformedRequest.to_grpc(), GrpcCode::InvalidArgument);
+    /// ```
     pub fn to_grpc(self) -> GrpcCode {
         match self {
             ErrorCode::Canceled => GrpcCode::Canceled,
@@ -219,6 +272,12 @@ impl ErrorCode {
     }
 
     /// The psrpc code for a gRPC status code (`Ok` has no psrpc code and maps to `Unknown`).
+    ///
+    /// ```
+    /// use psrpc::{ErrorCode, GrpcCode};
+    /// assert_eq!(ErrorCode::from_grpc(GrpcCode::Unauthenticated), ErrorCode::Unauthenticated);
+    /// assert_eq!(ErrorCode::from_grpc(GrpcCode::Ok), ErrorCode::Unknown);
+    /// ```
     pub fn from_grpc(code: GrpcCode) -> Self {
         match code {
             GrpcCode::Canceled => ErrorCode::Canceled,
@@ -257,6 +316,18 @@ impl fmt::Display for ErrorCode {
 /// logs and error reports. The source stays local: it is never sent on the
 /// wire, an error received from a peer has none, and equality compares the
 /// wire fields only.
+///
+/// ```
+/// use psrpc::{Error, ErrorCode};
+///
+/// // What a handler returns; the caller receives the same code and message.
+/// fn find_user(id: u64) -> Result<String, Error> {
+///     Err(Error::new(ErrorCode::NotFound, format!("no user {id}")))
+/// }
+/// let err = find_user(7).unwrap_err();
+/// assert_eq!(err.to_string(), "not_found: no user 7");
+/// assert_eq!(err.to_http(), 404);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Error {
     code: ErrorCode,
@@ -274,11 +345,23 @@ impl PartialEq for Error {
 
 impl Error {
     /// A new error with a code and a message.
+    ///
+    /// ```
+    /// use psrpc::{Error, ErrorCode};
+    /// let err = Error::new(ErrorCode::PermissionDenied, "admins only");
+    /// assert_eq!((err.code(), err.message()), (ErrorCode::PermissionDenied, "admins only"));
+    /// ```
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Error { code, message: message.into(), details: Vec::new(), source: None }
     }
 
     /// Rebuilds an error from the fields of a wire response.
+    ///
+    /// ```
+    /// use psrpc::{Error, ErrorCode};
+    /// let err = Error::from_wire("not_found", "no such room", vec![]);
+    /// assert_eq!(err, Error::new(ErrorCode::NotFound, "no such room"));
+    /// ```
     pub fn from_wire(code: &str, message: impl Into<String>, details: Vec<Any>) -> Self {
         Error { code: ErrorCode::from_wire(code), message: message.into(), details, source: None }
     }
@@ -302,6 +385,13 @@ impl Error {
     }
 
     /// Adds a protobuf message as a detail.
+    ///
+    /// ```
+    /// use psrpc::{Error, ErrorCode};
+    /// let retry = prost_types::Duration { seconds: 30, nanos: 0 };
+    /// let err = Error::new(ErrorCode::ResourceExhausted, "slow down").with_detail(&retry);
+    /// assert_eq!(err.detail::<prost_types::Duration>(), Some(retry));
+    /// ```
     #[must_use]
     pub fn with_detail<M: Name>(mut self, detail: &M) -> Self {
         self.details.push(Any { type_url: crate::transport::frame::type_url_of::<M>(), value: detail.encode_to_vec() });
@@ -309,6 +399,13 @@ impl Error {
     }
 
     /// Adds already packed details.
+    ///
+    /// ```
+    /// use psrpc::{Error, ErrorCode};
+    /// let received = Error::new(ErrorCode::Aborted, "upstream").with_detail(&prost_types::Duration { seconds: 1, nanos: 0 });
+    /// let forwarded = Error::new(ErrorCode::Aborted, "relayed").with_details(received.details().to_vec());
+    /// assert_eq!(forwarded.details(), received.details());
+    /// ```
     #[must_use]
     pub fn with_details(mut self, details: impl IntoIterator<Item = Any>) -> Self {
         self.details.extend(details);
@@ -316,82 +413,153 @@ impl Error {
     }
 
     /// The error code.
+    ///
+    /// ```
+    /// use psrpc::{Error, ErrorCode};
+    /// assert_eq!(Error::request_timed_out().code(), ErrorCode::DeadlineExceeded);
+    /// ```
     pub fn code(&self) -> ErrorCode {
         self.code
     }
 
     /// The message (the wire `error` string).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::request_timed_out().message(), "request timed out");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The packed details.
+    ///
+    /// ```
+    /// use psrpc::{Error, ErrorCode};
+    /// let err = Error::new(ErrorCode::Internal, "boom").with_detail(&prost_types::Timestamp::default());
+    /// assert_eq!(err.details()[0].type_url, "type.googleapis.com/google.protobuf.Timestamp");
+    /// ```
     pub fn details(&self) -> &[Any] {
         &self.details
     }
 
     /// The first detail of type `M`, decoded.
+    ///
+    /// ```
+    /// use psrpc::{Error, ErrorCode};
+    /// let err = Error::new(ErrorCode::Unavailable, "busy").with_detail(&prost_types::Duration { seconds: 5, nanos: 0 });
+    /// assert_eq!(err.detail::<prost_types::Duration>().map(|d| d.seconds), Some(5));
+    /// assert_eq!(err.detail::<prost_types::Timestamp>(), None);
+    /// ```
     pub fn detail<M: Name + Default>(&self) -> Option<M> {
         let url = crate::transport::frame::type_url_of::<M>();
         self.details.iter().find(|d| d.type_url == url).and_then(|d| M::decode(d.value.as_slice()).ok())
     }
 
     /// The HTTP status for this error.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::unimplemented().to_http(), 501);
+    /// ```
     pub fn to_http(&self) -> u16 {
         self.code.to_http()
     }
 
     /// The gRPC status code for this error.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::no_response().to_grpc(), psrpc::GrpcCode::Unavailable);
+    /// ```
     pub fn to_grpc(&self) -> GrpcCode {
         self.code.to_grpc()
     }
 
     /// The request was canceled by the caller (`canceled`).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::request_canceled().code(), psrpc::ErrorCode::Canceled);
+    /// ```
     pub fn request_canceled() -> Self {
         Error::new(ErrorCode::Canceled, "request canceled")
     }
 
     /// The request timed out (`deadline_exceeded`).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::request_timed_out().code(), psrpc::ErrorCode::DeadlineExceeded);
+    /// ```
     pub fn request_timed_out() -> Self {
         Error::new(ErrorCode::DeadlineExceeded, "request timed out")
     }
 
     /// No server answered within the selection timeout (`unavailable`).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::no_response().to_string(), "unavailable: no response from servers");
+    /// ```
     pub fn no_response() -> Self {
         Error::new(ErrorCode::Unavailable, "no response from servers")
     }
 
     /// Servers answered but none qualified under the selection options (`unavailable`).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::no_server_available(2).message(), "no servers available (received 2 responses)");
+    /// ```
     pub fn no_server_available(claims: usize) -> Self {
         Error::new(ErrorCode::Unavailable, format!("no servers available (received {claims} responses)"))
     }
 
     /// The method is not implemented (`unimplemented`).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::unimplemented().code(), psrpc::ErrorCode::Unimplemented);
+    /// ```
     pub fn unimplemented() -> Self {
         Error::new(ErrorCode::Unimplemented, "method is not implemented")
     }
 
-    /// The client was closed (`canceled`).
+    /// The client was closed (`canceled`), what pending and later calls of a
+    /// closed [`RpcClient`](crate::client::RpcClient) return.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::client_closed().message(), "client is closed");
+    /// ```
     pub fn client_closed() -> Self {
         Error::new(ErrorCode::Canceled, "client is closed")
     }
 
     /// The server was closed (`canceled`).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::server_closed().code(), psrpc::ErrorCode::Canceled);
+    /// ```
     pub fn server_closed() -> Self {
         Error::new(ErrorCode::Canceled, "server is closed")
     }
 
     /// The stream was closed without a cause (`canceled`, "stream closed").
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::stream_closed().to_string(), "canceled: stream closed");
+    /// ```
     pub fn stream_closed() -> Self {
         Error::new(ErrorCode::Canceled, "stream closed")
     }
 
     /// The stream's peer went away (`unavailable`, "EOF").
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::stream_eof().to_string(), "unavailable: EOF");
+    /// ```
     pub fn stream_eof() -> Self {
         Error::new(ErrorCode::Unavailable, "EOF")
     }
 
     /// A message was discarded because the receiver did not keep up (`unavailable`).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::Error::slow_consumer().code(), psrpc::ErrorCode::Unavailable);
+    /// ```
     pub fn slow_consumer() -> Self {
         Error::new(ErrorCode::Unavailable, "stream message discarded by slow consumer")
     }

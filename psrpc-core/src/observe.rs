@@ -47,6 +47,18 @@ use crate::error::Error;
 use crate::info::RpcInfo;
 
 /// Which end of a call reports.
+///
+/// ```
+/// use psrpc::observe::Role;
+/// fn label(role: Role) -> &'static str {
+///     match role {
+///         Role::Client => "outgoing",
+///         Role::Server => "incoming",
+///         _ => "other", // non-exhaustive
+///     }
+/// }
+/// assert_eq!(label(Role::Client), "outgoing");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Role {
@@ -70,7 +82,28 @@ impl Role {
     }
 }
 
-/// How a server's claim for a request ended.
+/// How a server's claim for a request ended, reported to
+/// [`Observer::on_claim`].
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+/// use psrpc::RpcInfo;
+/// use psrpc::observe::{ClaimOutcome, Observer};
+///
+/// /// Counts claims this server lost to others.
+/// #[derive(Default)]
+/// struct Lost(AtomicU64);
+///
+/// impl Observer for Lost {
+///     fn on_claim(&self, _: &RpcInfo, outcome: ClaimOutcome, _: Duration) {
+///         if outcome == ClaimOutcome::Lost {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+/// # let _ = Lost::default();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ClaimOutcome {
@@ -102,6 +135,41 @@ impl ClaimOutcome {
 ///
 /// Byte counts are the encoded sizes of the user messages (request,
 /// response, stream message), as Go psrpc counts them.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::time::Duration;
+/// use psrpc::observe::{Observer, Role};
+/// use psrpc::{Error, RpcInfo};
+/// # use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+/// # #[derive(Clone, PartialEq, prost::Message)] struct Msg { #[prost(string, tag = "1")] text: String }
+/// # static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
+///
+/// /// Counts finished unary calls, per end.
+/// #[derive(Default)]
+/// struct Calls { client: AtomicUsize, server: AtomicUsize }
+///
+/// impl Observer for Calls {
+///     fn on_unary(&self, role: Role, _: &RpcInfo, _: Duration, _: Result<(), &Error>, _: usize, _: usize) {
+///         match role {
+///             Role::Client => self.client.fetch_add(1, Ordering::Relaxed),
+///             _ => self.server.fetch_add(1, Ordering::Relaxed),
+///         };
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+/// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let calls = Arc::new(Calls::default());
+/// let server = RpcServer::new("Echo", bus.clone(), ServerOptions::default().observer(calls.clone()));
+/// server.register_unary(&ECHO, vec![], |_: RequestContext, m: Msg| async move { Ok(m) }, None).await?;
+/// let client = RpcClient::new("Echo", bus, ClientOptions::default().observer(calls.clone())).await?;
+/// client.request_single::<Msg, Msg>(&ECHO, vec![], &Msg::default(), RequestOptions::default()).await?;
+/// assert_eq!(calls.client.load(Ordering::Relaxed), 1);
+/// assert_eq!(calls.server.load(Ordering::Relaxed), 1); // reported before the response was sent
+/// # Ok(()) }
+/// ```
 #[allow(unused_variables)]
 pub trait Observer: Send + Sync + 'static {
     /// A single-response call ended. Client: the whole call, interceptors
@@ -159,4 +227,15 @@ pub trait Observer: Send + Sync + 'static {
 }
 
 /// An observer shared by clients and servers.
+///
+/// ```
+/// use std::sync::Arc;
+/// use psrpc::observe::{Observer, SharedObserver};
+/// struct Nothing;
+/// impl Observer for Nothing {}
+/// let shared: SharedObserver = Arc::new(Nothing);
+/// let client = psrpc::ClientOptions::default().observer(shared.clone());
+/// let server = psrpc::ServerOptions::default().observer(shared);
+/// # let _ = (client, server);
+/// ```
 pub type SharedObserver = Arc<dyn Observer>;

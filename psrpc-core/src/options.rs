@@ -29,12 +29,32 @@ use crate::metadata::Metadata;
 use crate::observe::SharedObserver;
 
 /// Default request timeout.
+///
+/// ```
+/// assert_eq!(psrpc::ClientOptions::default().timeout, psrpc_core::options::DEFAULT_TIMEOUT);
+/// ```
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default server selection (affinity) timeout.
+///
+/// ```
+/// use psrpc_core::options::DEFAULT_SELECTION_TIMEOUT;
+/// assert_eq!(psrpc::ClientOptions::default().selection_timeout, DEFAULT_SELECTION_TIMEOUT);
+/// ```
 pub const DEFAULT_SELECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default short-circuit after the first claim, for affinity methods.
+///
+/// ```
+/// use psrpc_core::options::{DEFAULT_SELECTION_TIMEOUT, DEFAULT_SHORT_CIRCUIT};
+/// let selection = psrpc::SelectionOptions::best_affinity(DEFAULT_SELECTION_TIMEOUT);
+/// assert_eq!(selection.short_circuit_timeout, Some(DEFAULT_SHORT_CIRCUIT));
+/// ```
 pub const DEFAULT_SHORT_CIRCUIT: Duration = Duration::from_millis(200);
 /// Default stream keepalive interval between psrpc-rs peers.
+///
+/// ```
+/// use psrpc_core::options::DEFAULT_STREAM_KEEPALIVE;
+/// assert_eq!(psrpc::StreamKeepalive::default().interval, Some(DEFAULT_STREAM_KEEPALIVE));
+/// ```
 pub const DEFAULT_STREAM_KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// Options of an [`RpcClient`](crate::client::RpcClient).
@@ -129,6 +149,11 @@ impl fmt::Debug for ClientOptions {
 
 impl ClientOptions {
     /// Sets the client id.
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().client_id("CLI_frontend");
+    /// assert_eq!(options.client_id.as_deref(), Some("CLI_frontend"));
+    /// ```
     #[must_use]
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
         self.client_id = Some(id.into());
@@ -136,6 +161,12 @@ impl ClientOptions {
     }
 
     /// Sets the request timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::ClientOptions::default().timeout(Duration::from_secs(10));
+    /// assert_eq!(options.timeout, Duration::from_secs(10));
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -143,6 +174,12 @@ impl ClientOptions {
     }
 
     /// Sets the server selection timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::ClientOptions::default().selection_timeout(Duration::from_millis(250));
+    /// assert_eq!(options.selection_timeout, Duration::from_millis(250));
+    /// ```
     #[must_use]
     pub fn selection_timeout(mut self, timeout: Duration) -> Self {
         self.selection_timeout = timeout;
@@ -150,6 +187,11 @@ impl ClientOptions {
     }
 
     /// Sets the buffer size (see [`channel_capacity`](Self#structfield.channel_capacity)).
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().channel_capacity(1000);
+    /// assert_eq!(options.channel_capacity, 1000);
+    /// ```
     #[must_use]
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
         self.channel_capacity = capacity;
@@ -157,6 +199,11 @@ impl ClientOptions {
     }
 
     /// Sets the stream keepalive settings.
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().stream_keepalive(psrpc::StreamKeepalive::disabled());
+    /// assert_eq!(options.stream_keepalive.interval, None);
+    /// ```
     #[must_use]
     pub fn stream_keepalive(mut self, keepalive: StreamKeepalive) -> Self {
         self.stream_keepalive = keepalive;
@@ -171,20 +218,50 @@ impl ClientOptions {
     }
 
     /// Adds a unary interceptor (runs after those added before it).
+    /// See [`ClientUnaryInterceptor`] for one that runs.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use futures_util::future::BoxFuture;
+    /// # use psrpc::{ClientUnaryInterceptor, ClientUnaryNext, Error, Reply, RpcInfo, UnaryCall};
+    /// # struct Trace;
+    /// # impl ClientUnaryInterceptor for Trace {
+    /// #     fn intercept<'a>(&'a self, _: &'a RpcInfo, call: UnaryCall, next: ClientUnaryNext<'a>) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
+    /// #         next.run(call)
+    /// #     }
+    /// # }
+    /// let options = psrpc::ClientOptions::default().unary_interceptor(Trace);
+    /// assert_eq!(options.unary_interceptors.len(), 1);
+    /// ```
     #[must_use]
     pub fn unary_interceptor(mut self, interceptor: impl ClientUnaryInterceptor) -> Self {
         self.unary_interceptors.push(Arc::new(interceptor));
         self
     }
 
-    /// Adds a multi-RPC interceptor.
+    /// Adds a multi-RPC interceptor. See [`ClientMultiInterceptor`] for one
+    /// that runs.
+    ///
+    /// ```
+    /// struct Quiet; // every method has a default
+    /// impl psrpc::ClientMultiInterceptor for Quiet {}
+    /// let options = psrpc::ClientOptions::default().multi_interceptor(Quiet);
+    /// assert_eq!(options.multi_interceptors.len(), 1);
+    /// ```
     #[must_use]
     pub fn multi_interceptor(mut self, interceptor: impl ClientMultiInterceptor) -> Self {
         self.multi_interceptors.push(Arc::new(interceptor));
         self
     }
 
-    /// Adds a stream interceptor.
+    /// Adds a stream interceptor. See [`StreamInterceptor`] for one that runs.
+    ///
+    /// ```
+    /// struct Quiet; // every method has a default
+    /// impl psrpc::StreamInterceptor for Quiet {}
+    /// let options = psrpc::ClientOptions::default().stream_interceptor(Quiet);
+    /// assert_eq!(options.stream_interceptors.len(), 1);
+    /// ```
     #[must_use]
     pub fn stream_interceptor(mut self, interceptor: impl StreamInterceptor) -> Self {
         self.stream_interceptors.push(Arc::new(interceptor));
@@ -192,6 +269,13 @@ impl ClientOptions {
     }
 
     /// Adds a request hook.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let options = psrpc::ClientOptions::default()
+    ///     .request_hook(Arc::new(|info, request| println!("{}: {} bytes out", info.method, request.len())));
+    /// assert_eq!(options.request_hooks.len(), 1);
+    /// ```
     #[must_use]
     pub fn request_hook(mut self, hook: RequestHook) -> Self {
         self.request_hooks.push(hook);
@@ -199,13 +283,32 @@ impl ClientOptions {
     }
 
     /// Adds a response hook.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let options = psrpc::ClientOptions::default().response_hook(Arc::new(|info, _request, outcome| {
+    ///     if let Err(e) = outcome {
+    ///         eprintln!("{} failed: {e}", info.method);
+    ///     }
+    /// }));
+    /// assert_eq!(options.response_hooks.len(), 1);
+    /// ```
     #[must_use]
     pub fn response_hook(mut self, hook: ResponseHook) -> Self {
         self.response_hooks.push(hook);
         self
     }
 
-    /// Sets the observer that receives a report of every call.
+    /// Sets the observer that receives a report of every call (see
+    /// [`Observer`](crate::observe::Observer) for one that counts).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// struct Nothing;
+    /// impl psrpc::observe::Observer for Nothing {}
+    /// let options = psrpc::ClientOptions::default().observer(Arc::new(Nothing));
+    /// assert!(options.observer.is_some());
+    /// ```
     #[must_use]
     pub fn observer(mut self, observer: SharedObserver) -> Self {
         self.observer = Some(observer);
@@ -271,6 +374,11 @@ impl fmt::Debug for ServerOptions {
 
 impl ServerOptions {
     /// Sets the server id.
+    ///
+    /// ```
+    /// let options = psrpc::ServerOptions::default().server_id("SRV_eu_1");
+    /// assert_eq!(options.server_id.as_deref(), Some("SRV_eu_1"));
+    /// ```
     #[must_use]
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = Some(id.into());
@@ -278,6 +386,12 @@ impl ServerOptions {
     }
 
     /// Sets the stream send timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::ServerOptions::default().timeout(Duration::from_secs(1));
+    /// assert_eq!(options.timeout, Duration::from_secs(1));
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -285,6 +399,11 @@ impl ServerOptions {
     }
 
     /// Sets the buffer size (see [`channel_capacity`](Self#structfield.channel_capacity)).
+    ///
+    /// ```
+    /// let options = psrpc::ServerOptions::default().channel_capacity(0); // stored as given, read as 1
+    /// assert_eq!(options.channel_capacity, 0);
+    /// ```
     #[must_use]
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
         self.channel_capacity = capacity;
@@ -292,6 +411,13 @@ impl ServerOptions {
     }
 
     /// Sets the stream keepalive settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let keepalive = psrpc::StreamKeepalive::new(Duration::from_secs(1), Duration::from_secs(3));
+    /// let options = psrpc::ServerOptions::default().stream_keepalive(keepalive);
+    /// assert_eq!(options.stream_keepalive.expiry, Duration::from_secs(3));
+    /// ```
     #[must_use]
     pub fn stream_keepalive(mut self, keepalive: StreamKeepalive) -> Self {
         self.stream_keepalive = keepalive;
@@ -305,21 +431,54 @@ impl ServerOptions {
         self
     }
 
-    /// Adds a unary interceptor (runs inside those added before it).
+    /// Adds a unary interceptor (runs inside those added before it). See
+    /// [`ServerUnaryInterceptor`] for one that runs.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use futures_util::future::BoxFuture;
+    /// use psrpc::{Error, RequestContext, ServerUnaryInterceptor, ServerUnaryNext};
+    ///
+    /// struct Log;
+    /// impl ServerUnaryInterceptor for Log {
+    ///     fn intercept<'a>(&'a self, ctx: &'a RequestContext, request: Bytes, next: ServerUnaryNext<'a>) -> BoxFuture<'a, Result<Bytes, Error>> {
+    ///         println!("{} from {}", ctx.rpc_info().method, ctx.caller_id());
+    ///         next.run(request)
+    ///     }
+    /// }
+    /// let options = psrpc::ServerOptions::default().unary_interceptor(Log);
+    /// assert_eq!(options.unary_interceptors.len(), 1);
+    /// ```
     #[must_use]
     pub fn unary_interceptor(mut self, interceptor: impl ServerUnaryInterceptor) -> Self {
         self.unary_interceptors.push(Arc::new(interceptor));
         self
     }
 
-    /// Adds a stream interceptor.
+    /// Adds a stream interceptor. See [`StreamInterceptor`] for one that runs.
+    ///
+    /// ```
+    /// struct Quiet; // every method has a default
+    /// impl psrpc::StreamInterceptor for Quiet {}
+    /// let options = psrpc::ServerOptions::default().stream_interceptor(Quiet);
+    /// assert_eq!(options.stream_interceptors.len(), 1);
+    /// ```
     #[must_use]
     pub fn stream_interceptor(mut self, interceptor: impl StreamInterceptor) -> Self {
         self.stream_interceptors.push(Arc::new(interceptor));
         self
     }
 
-    /// Sets the observer that receives a report of every request, claim and stream.
+    /// Sets the observer that receives a report of every request, claim and
+    /// stream (see [`Observer`](crate::observe::Observer) for one that counts).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// struct Nothing;
+    /// impl psrpc::observe::Observer for Nothing {}
+    /// let options = psrpc::ServerOptions::default().observer(Arc::new(Nothing));
+    /// assert!(options.observer.is_some());
+    /// ```
     #[must_use]
     pub fn observer(mut self, observer: SharedObserver) -> Self {
         self.observer = Some(observer);
@@ -355,6 +514,15 @@ pub struct StreamKeepalive {
 
 /// The shortest keepalive interval and expiry the engines use (a timer
 /// cannot tick every zero seconds).
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc_core::options::MIN_KEEPALIVE_PERIOD;
+/// // A zero interval is stored as given and read as the minimum by the engines.
+/// let keepalive = psrpc::StreamKeepalive::new(Duration::ZERO, Duration::ZERO);
+/// assert_eq!(keepalive.interval, Some(Duration::ZERO));
+/// assert_eq!(MIN_KEEPALIVE_PERIOD, Duration::from_millis(1));
+/// ```
 pub const MIN_KEEPALIVE_PERIOD: Duration = Duration::from_millis(1);
 
 impl Default for StreamKeepalive {
@@ -365,16 +533,32 @@ impl Default for StreamKeepalive {
 
 impl StreamKeepalive {
     /// Keepalives every `interval`, expiry after `expiry` of silence.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let keepalive = psrpc::StreamKeepalive::new(Duration::from_secs(1), Duration::from_secs(5));
+    /// assert_eq!(keepalive.interval, Some(Duration::from_secs(1)));
+    /// ```
     pub fn new(interval: Duration, expiry: Duration) -> Self {
         StreamKeepalive { interval: Some(interval), expiry }
     }
 
     /// No keepalives sent (peers are not expired by this side's frames).
+    ///
+    /// ```
+    /// assert_eq!(psrpc::StreamKeepalive::disabled().interval, None);
+    /// ```
     pub fn disabled() -> Self {
         StreamKeepalive { interval: None, ..StreamKeepalive::default() }
     }
 
     /// Sets the interval (`None`: send no keepalives).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let keepalive = psrpc::StreamKeepalive::default().interval(Some(Duration::from_secs(2)));
+    /// assert_eq!(keepalive.interval, Some(Duration::from_secs(2)));
+    /// ```
     #[must_use]
     pub fn interval(mut self, interval: Option<Duration>) -> Self {
         self.interval = interval;
@@ -382,6 +566,12 @@ impl StreamKeepalive {
     }
 
     /// Sets the expiry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let keepalive = psrpc::StreamKeepalive::default().expiry(Duration::from_secs(30));
+    /// assert_eq!(keepalive.expiry, Duration::from_secs(30));
+    /// ```
     #[must_use]
     pub fn expiry(mut self, expiry: Duration) -> Self {
         self.expiry = expiry;
@@ -398,6 +588,13 @@ impl StreamKeepalive {
 }
 
 /// A server's claim of a request, as seen by the selection function.
+///
+/// ```
+/// use psrpc::Claim;
+/// let claims = [Claim { server_id: "SRV_a".into(), affinity: 0.2 }, Claim { server_id: "SRV_b".into(), affinity: 0.9 }];
+/// let best = claims.iter().max_by(|a, b| a.affinity.total_cmp(&b.affinity)).unwrap();
+/// assert_eq!(best.server_id, "SRV_b");
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claim {
     /// The claiming server.
@@ -406,7 +603,23 @@ pub struct Claim {
     pub affinity: f32,
 }
 
-/// A custom server selection over the claims received before the deadline.
+/// A custom server selection over the claims received before the deadline:
+/// it returns the chosen server's id, or an error that fails the call.
+///
+/// ```
+/// use std::sync::Arc;
+/// use psrpc::{Claim, Error, ErrorCode};
+/// use psrpc_core::options::SelectionFn;
+///
+/// // Prefer servers in the caller's zone (their ids start with `SRV_eu`).
+/// let pick: SelectionFn = Arc::new(|claims: &[Claim]| {
+///     claims.iter().find(|c| c.server_id.starts_with("SRV_eu")).or(claims.first())
+///         .map(|c| c.server_id.clone())
+///         .ok_or_else(|| Error::new(ErrorCode::Unavailable, "no claims"))
+/// });
+/// let claims = [Claim { server_id: "SRV_us".into(), affinity: 1.0 }, Claim { server_id: "SRV_eu".into(), affinity: 0.5 }];
+/// assert_eq!(pick(&claims).unwrap(), "SRV_eu");
+/// ```
 pub type SelectionFn = Arc<dyn Fn(&[Claim]) -> Result<String, Error> + Send + Sync>;
 
 /// How the client picks the server among those that claimed a request.
@@ -470,11 +683,23 @@ impl Default for SelectionOptions {
 
 impl SelectionOptions {
     /// Go's defaults for queue methods: the first claim wins.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let selection = psrpc::SelectionOptions::first_available(Duration::from_secs(1));
+    /// assert!(selection.accept_first_available);
+    /// ```
     pub fn first_available(timeout: Duration) -> Self {
         SelectionOptions { accept_first_available: true, affinity_timeout: timeout, ..Default::default() }
     }
 
     /// Go's defaults for affinity methods: the best claim within 200 ms of the first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let selection = psrpc::SelectionOptions::best_affinity(Duration::from_secs(1));
+    /// assert_eq!(selection.short_circuit_timeout, Some(Duration::from_millis(200)));
+    /// ```
     pub fn best_affinity(timeout: Duration) -> Self {
         SelectionOptions {
             affinity_timeout: timeout,
@@ -484,6 +709,11 @@ impl SelectionOptions {
     }
 
     /// Sets the minimum affinity.
+    ///
+    /// ```
+    /// let selection = psrpc::SelectionOptions::default().minimum_affinity(0.5);
+    /// assert_eq!(selection.minimum_affinity, 0.5);
+    /// ```
     #[must_use]
     pub fn minimum_affinity(mut self, affinity: f32) -> Self {
         self.minimum_affinity = affinity;
@@ -491,6 +721,11 @@ impl SelectionOptions {
     }
 
     /// Sets the maximum affinity.
+    ///
+    /// ```
+    /// let selection = psrpc::SelectionOptions::default().maximum_affinity(0.99);
+    /// assert_eq!(selection.maximum_affinity, 0.99);
+    /// ```
     #[must_use]
     pub fn maximum_affinity(mut self, affinity: f32) -> Self {
         self.maximum_affinity = affinity;
@@ -498,6 +733,11 @@ impl SelectionOptions {
     }
 
     /// Selects the first qualifying claim.
+    ///
+    /// ```
+    /// let selection = psrpc::SelectionOptions::default().accept_first_available(true);
+    /// assert!(selection.accept_first_available);
+    /// ```
     #[must_use]
     pub fn accept_first_available(mut self, accept: bool) -> Self {
         self.accept_first_available = accept;
@@ -505,6 +745,12 @@ impl SelectionOptions {
     }
 
     /// Sets the selection deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let selection = psrpc::SelectionOptions::default().affinity_timeout(Duration::from_millis(300));
+    /// assert_eq!(selection.affinity_timeout, Duration::from_millis(300));
+    /// ```
     #[must_use]
     pub fn affinity_timeout(mut self, timeout: Duration) -> Self {
         self.affinity_timeout = timeout;
@@ -512,13 +758,26 @@ impl SelectionOptions {
     }
 
     /// Sets the short-circuit deadline after the first qualifying claim.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let selection = psrpc::SelectionOptions::default().short_circuit_timeout(Duration::from_millis(50));
+    /// assert_eq!(selection.short_circuit_timeout, Some(Duration::from_millis(50)));
+    /// ```
     #[must_use]
     pub fn short_circuit_timeout(mut self, timeout: Duration) -> Self {
         self.short_circuit_timeout = Some(timeout);
         self
     }
 
-    /// Sets a custom selection function.
+    /// Sets a custom selection function (see [`SelectionFn`]).
+    ///
+    /// ```
+    /// // Always the last server to claim.
+    /// let selection = psrpc::SelectionOptions::default()
+    ///     .selection_fn(|claims| claims.last().map(|c| c.server_id.clone()).ok_or_else(psrpc::Error::no_response));
+    /// assert!(selection.selection_fn.is_some());
+    /// ```
     #[must_use]
     pub fn selection_fn(mut self, f: impl Fn(&[Claim]) -> Result<String, Error> + Send + Sync + 'static) -> Self {
         self.selection_fn = Some(Arc::new(f));
@@ -528,6 +787,26 @@ impl SelectionOptions {
     /// Accepts claims only from `servers`; with
     /// [`accept_first_available`](Self::accept_first_available) the call goes
     /// to the first of them that claims it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, SelectionOptions, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Ping { #[prost(string, tag = "1")] from: String }
+    /// static PING: MethodInfo = MethodInfo::new("Ping", MethodKind::Unary(Selection::Affinity { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let mut servers = Vec::new();
+    /// for id in ["SRV_a", "SRV_b"] {
+    ///     let server = RpcServer::new("Pinger", bus.clone(), ServerOptions::default().server_id(id));
+    ///     server.register_unary(&PING, vec![], move |_: RequestContext, _: Ping| async move { Ok(Ping { from: id.into() }) }, None).await?;
+    ///     servers.push(server);
+    /// }
+    /// let client = RpcClient::new("Pinger", bus, ClientOptions::default()).await?;
+    /// let to_b = SelectionOptions::default().only_servers(["SRV_b"]).accept_first_available(true);
+    /// let reply = client.request_single::<Ping, Ping>(&PING, vec![], &Ping::default(), RequestOptions::default().selection(to_b)).await?;
+    /// assert_eq!(reply.message.from, "SRV_b");
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn only_servers(mut self, servers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.only_servers = Some(Arc::new(servers.into_iter().map(Into::into).collect()));
@@ -672,6 +951,12 @@ impl fmt::Debug for RequestOptions {
 
 impl RequestOptions {
     /// Sets the timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::RequestOptions::default().timeout(Duration::from_millis(500));
+    /// assert_eq!(options.timeout, Some(Duration::from_millis(500)));
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -693,6 +978,13 @@ impl RequestOptions {
     }
 
     /// Sets the server selection.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let selection = psrpc::SelectionOptions::best_affinity(Duration::from_millis(500));
+    /// let options = psrpc::RequestOptions::default().selection(selection);
+    /// assert!(options.selection.is_some());
+    /// ```
     #[must_use]
     pub fn selection(mut self, selection: SelectionOptions) -> Self {
         self.selection = Some(selection);
@@ -700,6 +992,11 @@ impl RequestOptions {
     }
 
     /// Adds one metadata entry.
+    ///
+    /// ```
+    /// let options = psrpc::RequestOptions::default().metadata("tenant", "acme").metadata("trace", "abc");
+    /// assert_eq!(options.metadata.len(), 2);
+    /// ```
     #[must_use]
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
@@ -707,6 +1004,11 @@ impl RequestOptions {
     }
 
     /// Multi calls: ends once `count` servers answered.
+    ///
+    /// ```
+    /// let options = psrpc::RequestOptions::default().expected_responses(3);
+    /// assert_eq!(options.expected_responses, Some(3));
+    /// ```
     #[must_use]
     pub fn expected_responses(mut self, count: usize) -> Self {
         self.expected_responses = Some(count);
@@ -714,6 +1016,11 @@ impl RequestOptions {
     }
 
     /// Multi calls: ends once every server in `servers` answered.
+    ///
+    /// ```
+    /// let options = psrpc::RequestOptions::default().expected_servers(["SRV_a", "SRV_b"]);
+    /// assert!(options.expected_servers.unwrap().contains("SRV_b"));
+    /// ```
     #[must_use]
     pub fn expected_servers(mut self, servers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.expected_servers = Some(servers.into_iter().map(Into::into).collect());
@@ -721,6 +1028,20 @@ impl RequestOptions {
     }
 
     /// Single calls: adds a unary interceptor for this call.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use futures_util::future::BoxFuture;
+    /// # use psrpc::{ClientUnaryInterceptor, ClientUnaryNext, Error, Reply, RpcInfo, UnaryCall};
+    /// # struct Trace;
+    /// # impl ClientUnaryInterceptor for Trace {
+    /// #     fn intercept<'a>(&'a self, _: &'a RpcInfo, call: UnaryCall, next: ClientUnaryNext<'a>) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
+    /// #         next.run(call)
+    /// #     }
+    /// # }
+    /// let options = psrpc::RequestOptions::default().unary_interceptor(Trace);
+    /// assert_eq!(options.unary_interceptors.len(), 1);
+    /// ```
     #[must_use]
     pub fn unary_interceptor(mut self, interceptor: impl ClientUnaryInterceptor) -> Self {
         self.unary_interceptors.push(Arc::new(interceptor));
@@ -746,6 +1067,12 @@ pub struct StreamOptions {
 
 impl StreamOptions {
     /// Sets the ack timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::StreamOptions::default().timeout(Duration::from_secs(10));
+    /// assert_eq!(options.timeout, Some(Duration::from_secs(10)));
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);

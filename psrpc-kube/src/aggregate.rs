@@ -42,6 +42,24 @@ struct SliceRecords {
 }
 
 /// Folds EndpointSlice watch events into the Service's [`PodSet`].
+///
+/// ```
+/// use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
+/// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+/// use psrpc_kube::{PortSpec, SliceAggregator, WatchEvent};
+///
+/// let slice = EndpointSlice {
+///     metadata: ObjectMeta { name: Some("chat-x1".into()), ..Default::default() },
+///     address_type: "IPv4".into(),
+///     endpoints: Some(vec![Endpoint { addresses: vec!["10.0.0.5".into()], hostname: Some("chat-0".into()), ..Default::default() }]),
+///     ports: Some(vec![EndpointPort { port: Some(8080), ..Default::default() }]),
+/// };
+/// let mut aggregator = SliceAggregator::new(Some(PortSpec::Number(8080)));
+/// assert_eq!(aggregator.apply(WatchEvent::Init), None);
+/// assert_eq!(aggregator.apply(WatchEvent::InitApply(slice)), None, "mid-list: nothing yet");
+/// let pods = aggregator.apply(WatchEvent::InitDone).expect("the first complete list");
+/// assert_eq!(pods.get("chat-0").and_then(|p| p.socket_addr()), Some("10.0.0.5:8080".parse().unwrap()));
+/// ```
 #[derive(Debug)]
 pub struct SliceAggregator {
     port: Option<PortSpec>,
@@ -53,11 +71,26 @@ pub struct SliceAggregator {
 
 impl SliceAggregator {
     /// An aggregator resolving endpoints to `port` (see [`crate::Target::port`]).
+    ///
+    /// ```
+    /// use psrpc_kube::{PortSpec, SliceAggregator};
+    /// let aggregator = SliceAggregator::new(Some(PortSpec::Name("grpc".into())));
+    /// assert!(aggregator.pods().is_empty());
+    /// ```
     pub fn new(port: Option<PortSpec>) -> Self {
         SliceAggregator { port, slices: HashMap::new(), relist: None, next_seq: 0, synced: false }
     }
 
     /// Whether a complete list has been seen.
+    ///
+    /// ```
+    /// use psrpc_kube::{SliceAggregator, WatchEvent};
+    /// let mut aggregator = SliceAggregator::new(None);
+    /// aggregator.apply(WatchEvent::Init);
+    /// assert!(!aggregator.is_synced());
+    /// aggregator.apply(WatchEvent::InitDone);
+    /// assert!(aggregator.is_synced());
+    /// ```
     pub fn is_synced(&self) -> bool {
         self.synced
     }
@@ -65,6 +98,25 @@ impl SliceAggregator {
     /// Applies one watch event. Returns the new pod set when the visible
     /// state may have changed: after every event once the first list is
     /// complete, never in the middle of a relist.
+    ///
+    /// ```
+    /// use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
+    /// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    /// use psrpc_kube::{PortSpec, SliceAggregator, WatchEvent};
+    ///
+    /// let slice = EndpointSlice {
+    ///     metadata: ObjectMeta { name: Some("chat-x1".into()), ..Default::default() },
+    ///     address_type: "IPv4".into(),
+    ///     endpoints: Some(vec![Endpoint { addresses: vec!["10.0.0.5".into()], hostname: Some("chat-0".into()), ..Default::default() }]),
+    ///     ports: Some(vec![EndpointPort { port: Some(8080), ..Default::default() }]),
+    /// };
+    /// let mut aggregator = SliceAggregator::new(Some(PortSpec::Number(8080)));
+    /// aggregator.apply(WatchEvent::Init);
+    /// aggregator.apply(WatchEvent::InitDone);
+    /// let pods = aggregator.apply(WatchEvent::Apply(slice.clone())).expect("synced: every event counts");
+    /// assert_eq!(pods.ready_names(), ["chat-0"]);
+    /// assert!(aggregator.apply(WatchEvent::Delete(slice)).unwrap().is_empty());
+    /// ```
     pub fn apply(&mut self, event: Event<EndpointSlice>) -> Option<PodSet> {
         match event {
             Event::Init => {
@@ -93,7 +145,11 @@ impl SliceAggregator {
         }
     }
 
-    /// The current pod set.
+    /// The current pod set (also in the middle of a relist).
+    ///
+    /// ```
+    /// assert!(psrpc_kube::SliceAggregator::new(None).pods().is_empty());
+    /// ```
     pub fn pods(&self) -> PodSet {
         let mut slices: Vec<&SliceRecords> = self.slices.values().collect();
         slices.sort_by_key(|s| s.seq);

@@ -6,14 +6,30 @@ use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// gRPC messages as raw bytes, both ways.
+///
+/// ```
+/// use tonic::codec::Codec as _;
+/// let mut codec = psrpc_kube::BytesCodec;
+/// let (_encoder, _decoder) = (codec.encoder(), codec.decoder()); // a `BytesEncoder` and a `BytesDecoder`
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BytesCodec;
 
 /// The encoder half of [`BytesCodec`].
+///
+/// ```
+/// use tonic::codec::Codec as _;
+/// let _encoder: psrpc_kube::BytesEncoder = psrpc_kube::BytesCodec.encoder();
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BytesEncoder;
 
 /// The decoder half of [`BytesCodec`].
+///
+/// ```
+/// use tonic::codec::Codec as _;
+/// let _decoder: psrpc_kube::BytesDecoder = psrpc_kube::BytesCodec.decoder();
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BytesDecoder;
 

@@ -23,6 +23,12 @@ use crate::pod::{Conditions, Pod, PodSet};
 use crate::target::{PortSpec, Target};
 
 /// How the DNS source polls.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = psrpc_kube::DnsOptions { interval: Duration::from_secs(1), ..Default::default() };
+/// assert_eq!(options.cluster_domain, "cluster.local");
+/// ```
 #[derive(Clone, Debug)]
 pub struct DnsOptions {
     /// The cluster's DNS domain (default `cluster.local`).
@@ -40,6 +46,15 @@ impl Default for DnsOptions {
 }
 
 /// Why the DNS source could not start.
+///
+/// ```
+/// use psrpc_kube::{DnsError, DnsOptions, Target};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let no_port: Target = "kubernetes://chat.prod".parse().unwrap();
+/// let err = psrpc_kube::watch_headless_service(&no_port, DnsOptions::default()).unwrap_err();
+/// assert!(matches!(err, DnsError::NoPort));
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
     /// The target has no port; DNS needs one to build pod addresses.
@@ -54,6 +69,14 @@ pub enum DnsError {
 /// first successful answer (an empty one included) makes it ready. Failed
 /// polls keep the last set. Polling stops when every clone of the returned
 /// [`Membership`] is dropped.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let target: psrpc_kube::Target = "kubernetes://chat.prod:50051".parse()?;
+/// let membership = psrpc_kube::watch_headless_service(&target, Default::default())?; // needs cluster DNS
+/// println!("{:?}", membership.ready().await?.ready_names()); // pods named by address
+/// # Ok(()) }
+/// ```
 pub fn watch_headless_service(target: &Target, options: DnsOptions) -> Result<Membership, DnsError> {
     let port = target.port.clone().ok_or(DnsError::NoPort)?;
     let resolver = resolver(&options)?;

@@ -20,6 +20,15 @@ use crate::target::Target;
 /// The namespace defaults to the client's (in a pod: the pod's own). The
 /// watch runs on a spawned task until every clone of the returned
 /// [`Membership`] is dropped.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = kube::Client::try_default().await?; // needs a cluster
+/// let target: psrpc_kube::Target = "kubernetes://chat.prod:grpc".parse()?;
+/// let membership = psrpc_kube::watch_endpoint_slices(client, &target);
+/// println!("{:?}", membership.ready().await?.ready_names());
+/// # Ok(()) }
+/// ```
 pub fn watch_endpoint_slices(client: Client, target: &Target) -> Membership {
     let namespace = target.namespace.clone().unwrap_or_else(|| client.default_namespace().to_owned());
     let api: Api<EndpointSlice> = Api::namespaced(client, &namespace);
@@ -51,6 +60,17 @@ pub fn watch_endpoint_slices(client: Client, target: &Target) -> Membership {
 
 /// Watches `target` with a client from the environment (in-cluster service
 /// account, or the local kubeconfig).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let target: psrpc_kube::Target = "kubernetes://chat:grpc".parse()?; // the pod's own namespace
+/// let membership = psrpc_kube::discover(&target).await?;
+/// let mut changes = membership.changes();
+/// while let Some(event) = changes.next().await {
+///     println!("{event:?}");
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn discover(target: &Target) -> Result<Membership, kube::Error> {
     let client = Client::try_default().await?;
     Ok(watch_endpoint_slices(client, target))

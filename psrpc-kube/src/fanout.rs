@@ -12,6 +12,19 @@ use crate::membership::Membership;
 /// call ends as soon as each of them answered, and
 /// `MultiResponses::missing` names the ones that did not before the timeout.
 /// With no ready pod the call ends at once, empty.
+///
+/// ```
+/// # use psrpc_kube::{Conditions, Pod, PodSet};
+/// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+/// #     let conditions = Conditions { ready, ..Conditions::default() };
+/// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+/// # }
+/// use psrpc::RequestOptions;
+/// use psrpc_kube::{Membership, expect_ready_pods};
+/// let membership = Membership::fixed([pod("chat-0", "n1", true), pod("chat-1", "n1", false)].into_iter().collect());
+/// let options = expect_ready_pods(&membership, RequestOptions::default());
+/// assert_eq!(options.expected_servers, Some(["chat-0".to_string()].into()));
+/// ```
 pub fn expect_ready_pods(membership: &Membership, options: RequestOptions) -> RequestOptions {
     options.expected_servers(membership.current().ready_names())
 }
@@ -19,6 +32,18 @@ pub fn expect_ready_pods(membership: &Membership, options: RequestOptions) -> Re
 /// Sets the expected number of responses of a multi call to the number of
 /// ready pods, for sources that cannot name pods as their servers do (DNS
 /// names pods by address): the call ends after that many answers.
+///
+/// ```
+/// # use psrpc_kube::{Conditions, Pod, PodSet};
+/// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+/// #     let conditions = Conditions { ready, ..Conditions::default() };
+/// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+/// # }
+/// use psrpc::RequestOptions;
+/// use psrpc_kube::{Membership, expect_ready_count};
+/// let membership = Membership::fixed([pod("a", "n1", true), pod("b", "n2", true)].into_iter().collect());
+/// assert_eq!(expect_ready_count(&membership, RequestOptions::default()).expected_responses, Some(2));
+/// ```
 pub fn expect_ready_count(membership: &Membership, options: RequestOptions) -> RequestOptions {
     options.expected_responses(membership.current().ready().count())
 }
@@ -27,12 +52,32 @@ pub fn expect_ready_count(membership: &Membership, options: RequestOptions) -> R
 /// claim wins as soon as it arrives; if it does not claim within `timeout`
 /// the call fails `unavailable`. (Queue methods cannot be routed by server
 /// id: the bus hands their requests to one server of its choosing.)
+///
+/// ```
+/// use std::time::Duration;
+/// let selection = psrpc_kube::to_pod("chat-2", Duration::from_millis(500));
+/// let options = psrpc::RequestOptions::default().selection(selection);
+/// assert!(options.selection.unwrap().only_servers.unwrap().contains("chat-2"));
+/// ```
 pub fn to_pod(pod: &str, timeout: Duration) -> SelectionOptions {
     SelectionOptions::first_available(timeout).only_servers([pod])
 }
 
 /// Routes a single call of an affinity method to any ready pod on `node`
 /// (the first of them to claim).
+///
+/// ```
+/// # use psrpc_kube::{Conditions, Pod, PodSet};
+/// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+/// #     let conditions = Conditions { ready, ..Conditions::default() };
+/// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+/// # }
+/// use std::time::Duration;
+/// use psrpc_kube::{Membership, to_node};
+/// let membership = Membership::fixed([pod("a", "n1", true), pod("b", "n2", true)].into_iter().collect());
+/// let selection = to_node(&membership, "n2", Duration::from_secs(1));
+/// assert_eq!(selection.only_servers.unwrap().iter().collect::<Vec<_>>(), ["b"]);
+/// ```
 pub fn to_node(membership: &Membership, node: &str, timeout: Duration) -> SelectionOptions {
     let pods = membership.current().on_node(node).map(|p| p.name.clone()).collect::<Vec<_>>();
     SelectionOptions::first_available(timeout).only_servers(pods)

@@ -8,6 +8,14 @@ use tokio::sync::watch;
 use crate::pod::{PodEvent, PodSet};
 
 /// Why discovery could not produce a pod set.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (feed, membership) = psrpc_kube::Membership::channel();
+/// drop(feed); // the source stopped before its first list
+/// assert_eq!(membership.ready().await.unwrap_err(), psrpc_kube::DiscoveryStopped);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("discovery stopped before the first list was in")]
 pub struct DiscoveryStopped;
@@ -16,12 +24,34 @@ pub struct DiscoveryStopped;
 ///
 /// Cloning is cheap; every clone sees the same set. The source keeps running
 /// while its [`MembershipFeed`] lives (it is owned by the source's task).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let target: psrpc_kube::Target = "kubernetes://chat.prod:grpc".parse()?;
+/// let membership = psrpc_kube::discover(&target).await?; // needs a cluster
+/// let pods = membership.ready().await?;
+/// println!("{} ready pods: {:?}", pods.len(), pods.ready_names());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Membership {
     rx: watch::Receiver<Option<Arc<PodSet>>>,
 }
 
 /// The writing side of a [`Membership`], held by a discovery source.
+///
+/// ```
+/// # use psrpc_kube::{Conditions, Pod, PodSet};
+/// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+/// #     let conditions = Conditions { ready, ..Conditions::default() };
+/// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (feed, membership) = psrpc_kube::Membership::channel();
+/// feed.publish([pod("a", "n1", true)].into_iter().collect());
+/// assert_eq!(membership.ready().await.unwrap().len(), 1);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct MembershipFeed {
     tx: watch::Sender<Option<Arc<PodSet>>>,
@@ -30,12 +60,29 @@ pub struct MembershipFeed {
 impl Membership {
     /// A membership and the feed that updates it. Nothing is known until the
     /// feed publishes its first set.
+    ///
+    /// ```
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// assert!(!membership.is_ready());
+    /// feed.publish(psrpc_kube::PodSet::new());
+    /// assert!(membership.is_ready());
+    /// ```
     pub fn channel() -> (MembershipFeed, Membership) {
         let (tx, rx) = watch::channel(None);
         (MembershipFeed { tx }, Membership { rx })
     }
 
     /// A membership fixed to `pods` (static configuration, tests).
+    ///
+    /// ```
+    /// # use psrpc_kube::{Conditions, Pod, PodSet};
+    /// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+    /// #     let conditions = Conditions { ready, ..Conditions::default() };
+    /// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+    /// # }
+    /// let membership = psrpc_kube::Membership::fixed([pod("a", "n1", true)].into_iter().collect());
+    /// assert!(membership.is_ready());
+    /// ```
     pub fn fixed(pods: PodSet) -> Membership {
         let (feed, membership) = Membership::channel();
         feed.publish(pods);
@@ -43,16 +90,47 @@ impl Membership {
     }
 
     /// The current set; empty before the first list is in.
+    ///
+    /// ```
+    /// # use psrpc_kube::{Conditions, Pod, PodSet};
+    /// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+    /// #     let conditions = Conditions { ready, ..Conditions::default() };
+    /// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+    /// # }
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// assert!(membership.current().is_empty());
+    /// feed.publish([pod("a", "n1", true)].into_iter().collect());
+    /// assert!(membership.current().get("a").is_some());
+    /// ```
     pub fn current(&self) -> Arc<PodSet> {
         self.rx.borrow().clone().unwrap_or_default()
     }
 
     /// Whether the first list is in.
+    ///
+    /// ```
+    /// let membership = psrpc_kube::Membership::fixed(psrpc_kube::PodSet::new());
+    /// assert!(membership.is_ready()); // an empty list is a list
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.rx.borrow().is_some()
     }
 
     /// Resolves with the set once the first list is in.
+    ///
+    /// ```
+    /// # use psrpc_kube::{Conditions, Pod, PodSet};
+    /// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+    /// #     let conditions = Conditions { ready, ..Conditions::default() };
+    /// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// let waiting = tokio::spawn(async move { membership.ready().await.map(|pods| pods.len()) });
+    /// feed.publish([pod("a", "n1", true), pod("b", "n1", true)].into_iter().collect());
+    /// assert_eq!(waiting.await.unwrap(), Ok(2));
+    /// # }
+    /// ```
     pub async fn ready(&self) -> Result<Arc<PodSet>, DiscoveryStopped> {
         let mut rx = self.rx.clone();
         let set = rx.wait_for(Option::is_some).await.map_err(|_| DiscoveryStopped)?;
@@ -62,6 +140,23 @@ impl Membership {
     /// The set as it is now plus every later change. Changes that happen
     /// faster than they are read are coalesced: the events always lead from
     /// the last set read to the current one.
+    ///
+    /// ```
+    /// # use psrpc_kube::{Conditions, Pod, PodSet};
+    /// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+    /// #     let conditions = Conditions { ready, ..Conditions::default() };
+    /// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+    /// # }
+    /// use psrpc_kube::PodEvent;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// feed.publish([pod("a", "n1", true)].into_iter().collect());
+    /// let mut changes = membership.changes();
+    /// assert_eq!(changes.initial().len(), 1);
+    /// feed.publish([pod("a", "n1", true), pod("b", "n2", true)].into_iter().collect());
+    /// assert!(matches!(changes.next().await, Some(PodEvent::Added(p)) if p.name == "b"));
+    /// # }
+    /// ```
     pub fn changes(&self) -> PodChanges {
         let mut rx = self.rx.clone();
         let initial = rx.borrow_and_update().clone().unwrap_or_default();
@@ -71,6 +166,17 @@ impl Membership {
 
 impl MembershipFeed {
     /// Publishes a new set (a no-op for watchers if it equals the current one).
+    ///
+    /// ```
+    /// # use psrpc_kube::{Conditions, Pod, PodSet};
+    /// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+    /// #     let conditions = Conditions { ready, ..Conditions::default() };
+    /// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+    /// # }
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// feed.publish([pod("a", "n1", false)].into_iter().collect());
+    /// assert_eq!(membership.current().ready().count(), 0);
+    /// ```
     pub fn publish(&self, pods: PodSet) {
         self.tx.send_if_modified(|current| {
             if current.as_deref() == Some(&pods) {
@@ -82,17 +188,55 @@ impl MembershipFeed {
     }
 
     /// Whether every [`Membership`] is gone (the source may stop).
+    ///
+    /// ```
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// assert!(!feed.is_closed());
+    /// drop(membership);
+    /// assert!(feed.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
 
     /// Resolves when every [`Membership`] is gone.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// let source = tokio::spawn(async move {
+    ///     feed.closed().await; // a discovery source stops here
+    /// });
+    /// drop(membership);
+    /// source.await.unwrap();
+    /// # }
+    /// ```
     pub async fn closed(&self) {
         self.tx.closed().await;
     }
 }
 
 /// The events of a [`Membership`], starting from [`PodChanges::initial`].
+///
+/// ```
+/// # use psrpc_kube::{Conditions, Pod, PodSet};
+/// # fn pod(name: &str, node: &str, ready: bool) -> Pod {
+/// #     let conditions = Conditions { ready, ..Conditions::default() };
+/// #     Pod { name: name.into(), addresses: vec!["10.0.0.1".parse().unwrap()], port: 8080, node: Some(node.into()), zone: None, conditions }
+/// # }
+/// use psrpc_kube::PodEvent;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (feed, membership) = psrpc_kube::Membership::channel();
+/// let mut changes = membership.changes();
+/// feed.publish([pod("a", "n1", true)].into_iter().collect());
+/// while let Some(event) = changes.next().await {
+///     if let PodEvent::Added(pod) = &event {
+///         println!("{} joined", pod.name);
+///     }
+/// #   break;
+/// }
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PodChanges {
     rx: watch::Receiver<Option<Arc<PodSet>>>,
@@ -102,11 +246,25 @@ pub struct PodChanges {
 
 impl PodChanges {
     /// The set the events start from.
+    ///
+    /// ```
+    /// let membership = psrpc_kube::Membership::fixed(psrpc_kube::PodSet::new());
+    /// assert!(membership.changes().initial().is_empty());
+    /// ```
     pub fn initial(&self) -> &PodSet {
         &self.seen
     }
 
     /// The next change; `None` once the discovery source has stopped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// let mut changes = membership.changes();
+    /// drop(feed);
+    /// assert!(changes.next().await.is_none());
+    /// # }
+    /// ```
     pub async fn next(&mut self) -> Option<PodEvent> {
         loop {
             if let Some(event) = self.pending.pop_front() {

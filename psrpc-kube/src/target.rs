@@ -4,6 +4,12 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The port of a target: a number, or the name of an EndpointSlice port.
+///
+/// ```
+/// use psrpc_kube::{PortSpec, Target};
+/// let target: Target = "kubernetes://chat.prod:grpc".parse().unwrap();
+/// assert_eq!(target.port, Some(PortSpec::Name("grpc".into())));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PortSpec {
     /// The pods' port number (the container port, not the Service port).
@@ -28,6 +34,13 @@ impl fmt::Display for PortSpec {
 /// it, and with a `.svc[.cluster-domain]` suffix, which is ignored). Without a
 /// namespace, discovery uses the pod's own namespace; without a port, each
 /// EndpointSlice must carry exactly one port.
+///
+/// ```
+/// use psrpc_kube::{PortSpec, Target};
+/// let target: Target = "kubernetes:///chat.prod.svc.cluster.local:8080".parse().unwrap();
+/// assert_eq!(target, Target::new("chat", PortSpec::Number(8080)).in_namespace("prod"));
+/// assert_eq!(target.to_string(), "kubernetes://chat.prod:8080");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Target {
     /// The Service name (`kubernetes.io/service-name` of its EndpointSlices).
@@ -39,18 +52,35 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target for `service` in the default namespace on `port`.
+    /// A target for `service` in the pod's own namespace on `port`.
+    ///
+    /// ```
+    /// use psrpc_kube::{PortSpec, Target};
+    /// let target = Target::new("chat", PortSpec::Number(50051));
+    /// assert_eq!(target.namespace, None);
+    /// ```
     pub fn new(service: impl Into<String>, port: PortSpec) -> Self {
         Target { service: service.into(), namespace: None, port: Some(port) }
     }
 
     /// Sets the namespace.
+    ///
+    /// ```
+    /// use psrpc_kube::{PortSpec, Target};
+    /// let target = Target::new("chat", PortSpec::Number(50051)).in_namespace("prod");
+    /// assert_eq!(target.namespace.as_deref(), Some("prod"));
+    /// ```
     pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
         self
     }
 
     /// The label selector of the Service's EndpointSlices.
+    ///
+    /// ```
+    /// use psrpc_kube::{PortSpec, Target};
+    /// assert_eq!(Target::new("chat", PortSpec::Number(1)).label_selector(), "kubernetes.io/service-name=chat");
+    /// ```
     pub fn label_selector(&self) -> String {
         format!("kubernetes.io/service-name={}", self.service)
     }
@@ -70,6 +100,11 @@ impl fmt::Display for Target {
 }
 
 /// Why a target string was rejected.
+///
+/// ```
+/// let err = "http://chat:80".parse::<psrpc_kube::Target>().unwrap_err();
+/// assert!(err.to_string().contains("kubernetes://"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid kubernetes target {target:?}: {reason}")]
 pub struct TargetError {

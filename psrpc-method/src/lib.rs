@@ -34,6 +34,12 @@ use std::borrow::Cow;
 /// A summary of a [`MethodKind`] (see [`MethodKind::routing`]); it decides
 /// the request channel (the queue subject for [`Routing::Queue`]) and how
 /// the client picks among servers.
+///
+/// ```
+/// use psrpc_method::{MethodKind, Routing, Selection};
+/// assert_eq!(MethodKind::Unary(Selection::Affinity { topics: false }).routing(), Routing::Affinity);
+/// assert_eq!(Routing::default(), Routing::Queue);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Routing {
@@ -47,6 +53,13 @@ pub enum Routing {
 }
 
 /// How the one server handling a unary call or a stream is chosen.
+///
+/// ```
+/// use psrpc_method::{MethodInfo, MethodKind, Selection};
+/// // Each room is owned by one server: no claim exchange.
+/// static JOIN: MethodInfo = MethodInfo::new("Join", MethodKind::Stream(Selection::SingleServer));
+/// assert!(JOIN.has_topics() && !JOIN.require_claim());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Selection {
     /// Servers form a queue group; the bus hands each request to one of
@@ -96,6 +109,12 @@ impl Selection {
 }
 
 /// Who receives each message published on a subscription method.
+///
+/// ```
+/// use psrpc_method::{Delivery, MethodKind, Routing};
+/// let jobs = MethodKind::Subscription { delivery: Delivery::Queue, topics: false };
+/// assert_eq!(jobs.routing(), Routing::Queue); // one worker gets each job
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Delivery {
     /// Every subscriber receives every message ([`Routing::Multi`]).

@@ -34,6 +34,17 @@ use crate::transport::id;
 use routes::Routes;
 
 /// A client of one service on a bus. Cheap to clone; clones share state.
+///
+/// ```
+/// # use std::sync::Arc;
+/// use psrpc::{ClientOptions, RpcClient, SharedBus};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+/// let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+/// let handle = client.clone(); // clones share one client
+/// assert_eq!(handle.id(), client.id());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct RpcClient {
     inner: Arc<ClientInner>,
@@ -55,6 +66,16 @@ pub(crate) struct ClientInner {
 
 impl RpcClient {
     /// Creates a client of `service` on `bus` and subscribes its channels.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, RpcClient, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+    /// assert_eq!(client.service(), "Greeter");
+    /// # Ok(()) }
+    /// ```
     pub async fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ClientOptions) -> Result<Self, Error> {
         let service = service.into();
         let options = options.normalized();
@@ -78,17 +99,51 @@ impl RpcClient {
         Ok(RpcClient { inner })
     }
 
-    /// The client id (`CLI_…`).
+    /// The client id (`CLI_…`), or the one set in [`ClientOptions::client_id`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{ClientOptions, RpcClient, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Greeter", bus.clone(), ClientOptions::default()).await?;
+    /// assert!(client.id().starts_with("CLI_"));
+    /// let named = RpcClient::new("Greeter", bus, ClientOptions::default().client_id("CLI_frontend")).await?;
+    /// assert_eq!(named.id(), "CLI_frontend");
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> &str {
         &self.inner.id
     }
 
     /// The service name.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{ClientOptions, RpcClient, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+    /// assert_eq!(client.service(), "Greeter");
+    /// # Ok(()) }
+    /// ```
     pub fn service(&self) -> &str {
         &self.inner.service
     }
 
     /// Whether [`close`](Self::close) was called (or the bus closed).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{ClientOptions, RpcClient, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+    /// assert!(!client.is_closed());
+    /// client.close().await;
+    /// assert!(client.is_closed());
+    /// # Ok(()) }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
@@ -96,11 +151,38 @@ impl RpcClient {
     /// Closes the client: every pending call ends with `canceled`
     /// ([`Error::client_closed`]), its subscriptions are dropped, and later
     /// calls fail at once.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient, Selection, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
+    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+    /// client.close().await;
+    /// let err = client
+    ///     .request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err, psrpc::Error::client_closed());
+    /// # Ok(()) }
+    /// ```
     pub async fn close(&self) {
         self.inner.close();
     }
 
     /// Number of routes held by pending calls (0 when idle: nothing leaks).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{ClientOptions, RpcClient, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+    /// assert_eq!(client.pending_routes(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn pending_routes(&self) -> usize {
         self.inner.routes.len()
     }

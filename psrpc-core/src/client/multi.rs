@@ -28,6 +28,12 @@ use crate::transport::envelope::{self, Request};
 use crate::transport::id;
 
 /// One server's answer to a multi-RPC.
+///
+/// ```
+/// use psrpc::{Error, ErrorCode, Response};
+/// let answer: Response<u32> = Response { server_id: "SRV_a".into(), result: Err(Error::new(ErrorCode::NotFound, "no such room")) };
+/// assert_eq!(answer.result.unwrap_err().code(), ErrorCode::NotFound);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response<T> {
     /// The server that answered.
@@ -44,6 +50,29 @@ impl RpcClient {
     /// `method` must be a multi method, and `options` may set only the
     /// fields multi calls use (see [`RequestOptions`]); otherwise the call
     /// fails `invalid_argument` before anything is published.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Load { #[prost(uint32, tag = "1")] percent: u32 }
+    /// static LOAD: MethodInfo = MethodInfo::new("Load", MethodKind::Multi { topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let mut servers = Vec::new();
+    /// for percent in [10, 70] {
+    ///     let server = RpcServer::new("Nodes", bus.clone(), ServerOptions::default());
+    ///     let load = move |_: RequestContext, _: Load| async move { Ok(Load { percent }) };
+    ///     server.register_unary(&LOAD, vec![], load, None).await?;
+    ///     servers.push(server);
+    /// }
+    /// let client = RpcClient::new("Nodes", bus, ClientOptions::default()).await?;
+    /// let options = RequestOptions::default().expected_responses(2); // done once both answered
+    /// let responses = client.request_multi::<Load, Load>(&LOAD, vec![], &Load::default(), options).await?;
+    /// let mut loads: Vec<u32> = responses.collect_all().await.into_iter().map(|r| r.result.unwrap().percent).collect();
+    /// loads.sort();
+    /// assert_eq!(loads, [10, 70]);
+    /// # Ok(()) }
+    /// ```
     pub async fn request_multi<Req: Payload, Resp: Payload>(
         &self,
         method: &MethodInfo,
@@ -118,6 +147,33 @@ impl RpcClient {
 /// The responses of a multi-RPC, as a [`Stream`] of [`Response`]s.
 ///
 /// Dropping it cancels the call and frees its routes.
+///
+/// ```
+/// # use std::sync::Arc;
+/// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
+/// # #[derive(Clone, PartialEq, prost::Message)] struct Load { #[prost(uint32, tag = "1")] percent: u32 }
+/// static LOAD: MethodInfo = MethodInfo::new("Load", MethodKind::Multi { topics: false });
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+/// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let mut servers = Vec::new();
+/// for percent in [10, 70] {
+///     let server = RpcServer::new("Nodes", bus.clone(), ServerOptions::default());
+///     let load = move |_: RequestContext, _: Load| async move { Ok(Load { percent }) };
+///     server.register_unary(&LOAD, vec![], load, None).await?;
+///     servers.push(server);
+/// }
+/// let client = RpcClient::new("Nodes", bus, ClientOptions::default()).await?;
+/// use futures_util::StreamExt as _;
+/// let options = RequestOptions::default().expected_responses(2);
+/// let mut responses = client.request_multi::<Load, Load>(&LOAD, vec![], &Load::default(), options).await?;
+/// let mut count = 0;
+/// while let Some(response) = responses.next().await {
+///     assert!(response.result.is_ok(), "{} failed", response.server_id);
+///     count += 1;
+/// }
+/// assert_eq!(count, 2);
+/// # Ok(()) }
+/// ```
 pub struct MultiResponses<T> {
     rx: mpsc::Receiver<envelope::Response>,
     _guard: RouteGuard,
@@ -162,6 +218,27 @@ impl<T> std::fmt::Debug for MultiResponses<T> {
 
 impl<T: Payload> MultiResponses<T> {
     /// Waits for every response and returns them.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Load { #[prost(uint32, tag = "1")] percent: u32 }
+    /// static LOAD: MethodInfo = MethodInfo::new("Load", MethodKind::Multi { topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let mut servers = Vec::new();
+    /// for percent in [10, 70] {
+    ///     let server = RpcServer::new("Nodes", bus.clone(), ServerOptions::default());
+    ///     let load = move |_: RequestContext, _: Load| async move { Ok(Load { percent }) };
+    ///     server.register_unary(&LOAD, vec![], load, None).await?;
+    ///     servers.push(server);
+    /// }
+    /// let client = RpcClient::new("Nodes", bus, ClientOptions::default()).await?;
+    /// let options = RequestOptions::default().expected_responses(2);
+    /// let responses = client.request_multi::<Load, Load>(&LOAD, vec![], &Load::default(), options).await?;
+    /// assert_eq!(responses.collect_all().await.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub async fn collect_all(mut self) -> Vec<Response<T>> {
         let mut out = Vec::new();
         while let Some(r) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await {
@@ -171,11 +248,59 @@ impl<T: Payload> MultiResponses<T> {
     }
 
     /// Servers that answered so far.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Load { #[prost(uint32, tag = "1")] percent: u32 }
+    /// static LOAD: MethodInfo = MethodInfo::new("Load", MethodKind::Multi { topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let mut servers = Vec::new();
+    /// for percent in [10, 70] {
+    ///     let server = RpcServer::new("Nodes", bus.clone(), ServerOptions::default());
+    ///     let load = move |_: RequestContext, _: Load| async move { Ok(Load { percent }) };
+    ///     server.register_unary(&LOAD, vec![], load, None).await?;
+    ///     servers.push(server);
+    /// }
+    /// let client = RpcClient::new("Nodes", bus, ClientOptions::default()).await?;
+    /// use futures_util::StreamExt as _;
+    /// let options = RequestOptions::default().expected_responses(2);
+    /// let mut responses = client.request_multi::<Load, Load>(&LOAD, vec![], &Load::default(), options).await?;
+    /// let first = responses.next().await.expect("a response");
+    /// assert!(responses.answered().contains(&first.server_id));
+    /// # Ok(()) }
+    /// ```
     pub fn answered(&self) -> &HashSet<String> {
         &self.answered
     }
 
     /// Expected servers (see [`RequestOptions::expected_servers`]) that have not answered.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Load { #[prost(uint32, tag = "1")] percent: u32 }
+    /// static LOAD: MethodInfo = MethodInfo::new("Load", MethodKind::Multi { topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let mut servers = Vec::new();
+    /// for percent in [10, 70] {
+    ///     let server = RpcServer::new("Nodes", bus.clone(), ServerOptions::default());
+    ///     let load = move |_: RequestContext, _: Load| async move { Ok(Load { percent }) };
+    ///     server.register_unary(&LOAD, vec![], load, None).await?;
+    ///     servers.push(server);
+    /// }
+    /// let client = RpcClient::new("Nodes", bus, ClientOptions::default()).await?;
+    /// use std::time::Duration;
+    /// use futures_util::StreamExt as _;
+    /// let expected = [servers[0].id(), servers[1].id(), "SRV_gone"];
+    /// let options = RequestOptions::default().expected_servers(expected).timeout(Duration::from_millis(200));
+    /// let mut responses = client.request_multi::<Load, Load>(&LOAD, vec![], &Load::default(), options).await?;
+    /// while responses.next().await.is_some() {} // ends at the timeout: one server never answers
+    /// assert_eq!(responses.missing(), ["SRV_gone"]);
+    /// # Ok(()) }
+    /// ```
     pub fn missing(&self) -> Vec<String> {
         let mut missing: Vec<String> =
             self.expected_servers.iter().flatten().filter(|s| !self.answered.contains(*s)).cloned().collect();

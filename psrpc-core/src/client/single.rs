@@ -42,6 +42,25 @@ impl RpcClient {
     /// fields single calls use (see [`RequestOptions`]); otherwise the call
     /// fails `invalid_argument` before anything is published.
     ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
+    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
+    /// let greet = |_: RequestContext, req: Hello| async move { Ok(Hello { name: format!("hi {}", req.name) }) };
+    /// server.register_unary(&GREET, vec![], greet, None).await?;
+    ///
+    /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+    /// let hello = Hello { name: "ada".into() };
+    /// let reply = client.request_single::<Hello, Hello>(&GREET, vec![], &hello, RequestOptions::default()).await?;
+    /// assert_eq!(reply.message.name, "hi ada");
+    /// assert_eq!(reply.server_id, server.id());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// [`SelectionOptions::only_servers`]: crate::options::SelectionOptions::only_servers
     pub async fn request_single<Req: Payload, Resp: Payload>(
         &self,

@@ -27,6 +27,30 @@ impl RpcClient {
     /// `method` must be a stream method, and `options` may set only the
     /// fields streams use (see [`RequestOptions`]); otherwise the call fails
     /// `invalid_argument` before anything is published.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Line { #[prost(string, tag = "1")] text: String }
+    /// static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Stream(Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Echo", bus.clone(), ServerOptions::default());
+    /// let echo = |mut stream: ServerStream<Line, Line>| async move {
+    ///     while let Some(line) = stream.recv().await? {
+    ///         stream.send(&line).await?;
+    ///     }
+    ///     Ok(())
+    /// };
+    /// server.register_stream(&ECHO, vec![], echo, None).await?;
+    ///
+    /// let client = RpcClient::new("Echo", bus, ClientOptions::default()).await?;
+    /// let mut stream = client.open_stream::<Line, Line>(&ECHO, vec![], RequestOptions::default()).await?;
+    /// stream.send(&Line { text: "ping".into() }).await?;
+    /// assert_eq!(stream.recv().await?, Some(Line { text: "ping".into() }));
+    /// stream.close(None).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn open_stream<Out: Payload, In: Payload>(
         &self,
         method: &MethodInfo,

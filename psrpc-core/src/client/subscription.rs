@@ -19,6 +19,22 @@ impl RpcClient {
     /// message for [`Delivery::Every`](crate::info::Delivery::Every)
     /// methods; otherwise subscribers form a queue and one of them receives
     /// each message. Any other kind of method fails `invalid_argument`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
+    /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
+    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
+    /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
+    /// let mut ticks = client.subscribe::<Tick>(&TICKS, vec![]).await?;
+    /// server.publish(&TICKS, vec![], &Tick { n: 1 }).await?;
+    /// assert_eq!(ticks.recv().await, Some(Tick { n: 1 }));
+    /// # Ok(()) }
+    /// ```
     pub async fn subscribe<M: Payload>(
         &self,
         method: &MethodInfo,
@@ -45,6 +61,26 @@ impl RpcClient {
 /// A subscriber that does not keep up loses messages rather than stalling the
 /// bus (see the bus's slow-consumer rule): [`lost`](Self::lost) counts them.
 /// Frames that cannot be decoded as `M` are skipped and counted there too.
+///
+/// ```
+/// # use std::sync::Arc;
+/// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+/// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
+/// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
+/// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+/// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
+/// let server = RpcServer::new("Clock", bus, ServerOptions::default());
+/// use futures_util::StreamExt as _;
+/// let ticks = client.subscribe::<Tick>(&TICKS, vec![]).await?;
+/// for n in 0..3 {
+///     server.publish(&TICKS, vec![], &Tick { n }).await?;
+/// }
+/// let first: Vec<u32> = ticks.take(3).map(|t| t.n).collect().await; // a `Stream` of messages
+/// assert_eq!(first, [0, 1, 2]);
+/// # Ok(()) }
+/// ```
 pub struct TypedSubscription<M> {
     sub: Subscription,
     lost: u64,
@@ -59,6 +95,22 @@ impl<M> std::fmt::Debug for TypedSubscription<M> {
 
 impl<M: Payload> TypedSubscription<M> {
     /// The next message, or `None` once the subscription ended.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
+    /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
+    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
+    /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
+    /// let mut ticks = client.subscribe::<Tick>(&TICKS, vec![]).await?;
+    /// server.publish(&TICKS, vec![], &Tick { n: 7 }).await?;
+    /// assert_eq!(ticks.recv().await, Some(Tick { n: 7 }));
+    /// # Ok(()) }
+    /// ```
     pub async fn recv(&mut self) -> Option<M> {
         std::future::poll_fn(|cx| self.poll_message(cx)).await
     }
@@ -113,7 +165,23 @@ impl<M: Payload> TypedSubscription<M> {
         }
     }
 
-    /// Unsubscribes.
+    /// Unsubscribes (as dropping it does).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
+    /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
+    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
+    /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
+    /// let ticks = client.subscribe::<Tick>(&TICKS, vec![]).await?;
+    /// ticks.close()?;
+    /// server.publish(&TICKS, vec![], &Tick { n: 1 }).await?; // nobody listens: not an error
+    /// # Ok(()) }
+    /// ```
     pub fn close(self) -> Result<(), Error> {
         drop(self);
         Ok(())

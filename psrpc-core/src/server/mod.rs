@@ -85,6 +85,16 @@ pub(crate) struct ServerInner {
 
 impl RpcServer {
     /// Creates a server of `service` on `bus`. Methods are served once registered.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{RpcServer, ServerOptions, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus, ServerOptions::default().server_id("SRV_one"));
+    /// assert_eq!(server.id(), "SRV_one");
+    /// # Ok(()) }
+    /// ```
     pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ServerOptions) -> Self {
         let options = options.normalized();
         let id = options.server_id.clone().unwrap_or_else(id::new_server_id);
@@ -102,16 +112,54 @@ impl RpcServer {
     }
 
     /// The server id (`SRV_…`), sent in claims and responses.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{RpcServer, ServerOptions, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus, ServerOptions::default());
+    /// assert!(server.id().starts_with("SRV_"));
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> &str {
         &self.inner().id
     }
 
     /// The service name.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{RpcServer, ServerOptions, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus, ServerOptions::default());
+    /// assert_eq!(server.service(), "Greeter");
+    /// # Ok(()) }
+    /// ```
     pub fn service(&self) -> &str {
         &self.inner().service
     }
 
     /// Stops serving `method` on `topics`, letting in-flight calls finish.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
+    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
+    /// server.register_unary(&GREET, vec![], |_: RequestContext, req: Hello| async move { Ok(req) }, None).await?;
+    /// server.deregister("Greet", &[]).await;
+    ///
+    /// let patience = ClientOptions::default().selection_timeout(std::time::Duration::from_millis(100));
+    /// let client = RpcClient::new("Greeter", bus, patience).await?;
+    /// let err = client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default()).await.unwrap_err();
+    /// assert_eq!(err.code(), psrpc::ErrorCode::Unavailable, "nobody serves it any more");
+    /// # Ok(()) }
+    /// ```
     pub async fn deregister(&self, method: &str, topics: &[String]) {
         if let Some(handler) = self.inner().registry.remove(&registry::key(method, topics)) {
             handler.drain().await;
@@ -119,6 +167,22 @@ impl RpcServer {
     }
 
     /// Publishes `message` to the subscribers of a subscription method.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
+    /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
+    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
+    /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
+    /// let mut room_a = client.subscribe::<Tick>(&TICKS, vec!["a".into()]).await?;
+    /// server.publish(&TICKS, vec!["a".into()], &Tick { n: 1 }).await?;
+    /// assert_eq!(room_a.recv().await, Some(Tick { n: 1 }));
+    /// # Ok(()) }
+    /// ```
     pub async fn publish<M: prost::Message + prost::Name>(
         &self,
         method: &MethodInfo,
@@ -131,6 +195,24 @@ impl RpcServer {
     /// Publishes an already encoded message of type `type_url`
     /// (`type.googleapis.com/pkg.Name`) to the subscribers of a subscription
     /// method: for bridges that forward payloads without knowing their types.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
+    /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
+    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
+    /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
+    /// use prost::Message as _;
+    /// let mut room_a = client.subscribe::<Tick>(&TICKS, vec!["a".into()]).await?;
+    /// let payload = Tick { n: 5 }.encode_to_vec(); // bytes from elsewhere
+    /// server.publish_raw(&TICKS, vec!["a".into()], "type.googleapis.com/demo.Tick", &payload).await?;
+    /// assert_eq!(room_a.recv().await, Some(Tick { n: 5 }));
+    /// # Ok(()) }
+    /// ```
     pub async fn publish_raw(
         &self,
         method: &MethodInfo,
@@ -158,12 +240,55 @@ impl RpcServer {
 
     /// Stops taking new requests and streams, waits for in-flight handlers
     /// and streams to finish, then unsubscribes everything.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
+    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
+    /// server.register_unary(&GREET, vec![], |_: RequestContext, req: Hello| async move { Ok(req) }, None).await?;
+    /// let patience = ClientOptions::default().selection_timeout(std::time::Duration::from_millis(100));
+    /// let client = RpcClient::new("Greeter", bus, patience).await?;
+    /// client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default()).await?;
+    ///
+    /// server.shutdown().await;
+    /// let err = client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default()).await.unwrap_err();
+    /// assert_eq!(err.code(), psrpc::ErrorCode::Unavailable, "no longer served");
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(&self) {
         self.inner().shutdown().await;
     }
 
     /// Stops at once: in-flight handlers are dropped, streams are closed with
     /// `unavailable` (EOF), everything is unsubscribed.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
+    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
+    /// let never = |_: RequestContext, _: Hello| std::future::pending::<Result<Hello, psrpc::Error>>();
+    /// server.register_unary(&GREET, vec![], never, None).await?;
+    /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
+    /// let options = RequestOptions::default().timeout(std::time::Duration::from_millis(500));
+    /// let call = tokio::spawn(async move {
+    ///     client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), options).await
+    /// });
+    /// while server.in_flight() == 0 {
+    ///     tokio::task::yield_now().await;
+    /// }
+    /// server.kill().await; // the handler is dropped mid-call
+    /// assert_eq!(server.in_flight(), 0);
+    /// assert!(call.await.unwrap().is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn kill(&self) {
         let inner = self.inner();
         inner.killed.send_replace(true);
@@ -172,6 +297,16 @@ impl RpcServer {
     }
 
     /// Number of requests and streams being handled.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use psrpc::{RpcServer, ServerOptions, SharedBus};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Greeter", bus, ServerOptions::default());
+    /// assert_eq!(server.in_flight(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn in_flight(&self) -> usize {
         self.inner().registry.in_flight()
     }

@@ -191,10 +191,35 @@ pub struct RpcStream<Out, In> {
     receiver: StreamReceiver<In>,
 }
 
-/// The client end of a stream.
+/// The client end of a stream, from
+/// [`RpcClient::open_stream`](crate::client::RpcClient::open_stream).
+///
+/// ```
+/// use psrpc::{ClientStream, Error, RawPayload};
+///
+/// async fn upload(stream: ClientStream<RawPayload, RawPayload>, chunks: Vec<bytes::Bytes>) -> Result<(), Error> {
+///     for chunk in chunks {
+///         stream.send(&RawPayload(chunk)).await?;
+///     }
+///     stream.close(None).await
+/// }
+/// ```
 pub type ClientStream<Out, In> = RpcStream<Out, In>;
 
-/// The server end of a stream.
+/// The server end of a stream, given to the handler of
+/// [`RpcServer::register_stream`](crate::server::RpcServer::register_stream).
+///
+/// ```
+/// use psrpc::{Error, ErrorCode, RawPayload, ServerStream};
+///
+/// async fn handler(mut stream: ServerStream<RawPayload, RawPayload>) -> Result<(), Error> {
+///     let Some(first) = stream.recv().await? else { return Ok(()) };
+///     if first.0.is_empty() {
+///         return Err(Error::new(ErrorCode::InvalidArgument, "empty hello")); // closes the stream with it
+///     }
+///     stream.send(&first).await
+/// }
+/// ```
 pub type ServerStream<Out, In> = RpcStream<Out, In>;
 
 impl<Out, In> std::fmt::Debug for RpcStream<Out, In> {

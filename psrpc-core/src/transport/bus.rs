@@ -46,12 +46,91 @@ use crate::error::{Error, ErrorCode};
 use crate::transport::channel::Channel;
 
 /// A bus shared by clients and servers.
+///
+/// ```
+/// use std::sync::Arc;
+/// let bus: psrpc::SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let server = psrpc::RpcServer::new("Greeter", bus.clone(), psrpc::ServerOptions::default());
+/// # let _ = server;
+/// ```
 pub type SharedBus = Arc<dyn MessageBus>;
 
 /// Default per-subscription buffer, in frames (Go psrpc's default).
+///
+/// ```
+/// use psrpc::transport::bus::DEFAULT_CHANNEL_CAPACITY;
+/// assert_eq!(psrpc::ClientOptions::default().channel_capacity, DEFAULT_CHANNEL_CAPACITY);
+/// ```
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 100;
 
 /// A transport that carries frames on channels. See the [module docs](self).
+///
+/// A bus in a few lines: subscribers kept per channel in
+/// [`ChannelMembers`](crate::transport::members::ChannelMembers), frames
+/// delivered on the publishing task. (A real bus also refuses calls after
+/// [`close`](MessageBus::close) and checks channel names.)
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+/// use bytes::Bytes;
+/// use futures_util::future::BoxFuture;
+/// use psrpc::transport::bus::{BusError, MessageBus, Subscription};
+/// use psrpc::transport::channel::Channel;
+/// use psrpc::transport::members::ChannelMembers;
+/// # use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+/// # #[derive(Clone, PartialEq, prost::Message)] struct Msg { #[prost(string, tag = "1")] text: String }
+/// # static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
+///
+/// type Members = Mutex<HashMap<Arc<str>, Arc<ChannelMembers>>>;
+///
+/// /// Plain and queue subscribers by channel name.
+/// #[derive(Debug, Default)]
+/// struct TinyBus {
+///     plain: Members,
+///     queue: Members,
+/// }
+///
+/// fn of(members: &Members, channel: &Channel) -> Arc<ChannelMembers> {
+///     members.lock().unwrap().entry(channel.legacy.clone()).or_default().clone()
+/// }
+///
+/// fn join(members: &Members, channel: &Channel, capacity: usize) -> Subscription {
+///     let (sender, subscription) = Subscription::new(capacity, || {});
+///     of(members, channel).join(sender);
+///     subscription
+/// }
+///
+/// impl MessageBus for TinyBus {
+///     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
+///         of(&self.plain, channel).deliver_to_all(&frame);
+///         of(&self.queue, channel).deliver_to_one(&frame);
+///         Box::pin(async { Ok(()) })
+///     }
+///     fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
+///         let subscription = join(&self.plain, channel, capacity);
+///         Box::pin(async { Ok(subscription) })
+///     }
+///     fn subscribe_queue<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
+///         let subscription = join(&self.queue, channel, capacity);
+///         Box::pin(async { Ok(subscription) })
+///     }
+///     fn close(&self) -> BoxFuture<'_, ()> {
+///         self.plain.lock().unwrap().clear(); // dropping the senders ends the subscriptions
+///         self.queue.lock().unwrap().clear();
+///         Box::pin(async {})
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+/// let bus: SharedBus = Arc::new(TinyBus::default());
+/// let server = RpcServer::new("Echo", bus.clone(), ServerOptions::default());
+/// server.register_unary(&ECHO, vec![], |_: RequestContext, m: Msg| async move { Ok(m) }, None).await?;
+/// let client = RpcClient::new("Echo", bus, ClientOptions::default()).await?;
+/// let reply = client.request_single::<Msg, Msg>(&ECHO, vec![], &Msg { text: "hi".into() }, RequestOptions::default()).await?;
+/// assert_eq!(reply.message.text, "hi");
+/// # Ok(()) }
+/// ```
 pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
     /// Publishes one encoded frame on `channel`.
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>>;
@@ -115,6 +194,15 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
 
 /// What kind of failure a [`BusError`] is; each kind maps to one
 /// [`ErrorCode`] (see [`BusError`]).
+///
+/// ```
+/// use psrpc::{BusError, BusErrorKind};
+/// fn retryable(err: &BusError) -> bool {
+///     matches!(err.kind(), BusErrorKind::Unavailable | BusErrorKind::SlowConsumer { .. })
+/// }
+/// assert!(retryable(&BusError::unavailable("connection reset")));
+/// assert!(!retryable(&BusError::frame_too_large(2_000_000, 1_048_576)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BusErrorKind {
@@ -165,6 +253,11 @@ impl fmt::Display for BusErrorKind {
 
 impl BusErrorKind {
     /// The [`ErrorCode`] an RPC fails with when its bus fails this way.
+    ///
+    /// ```
+    /// use psrpc::{BusErrorKind, ErrorCode};
+    /// assert_eq!(BusErrorKind::InvalidChannel.code(), ErrorCode::InvalidArgument);
+    /// ```
     pub fn code(self) -> ErrorCode {
         match self {
             BusErrorKind::Closed | BusErrorKind::Unavailable | BusErrorKind::SlowConsumer { .. } => {
@@ -178,6 +271,13 @@ impl BusErrorKind {
 }
 
 /// The cause of a [`BusError`]: the transport's own error, or a message.
+///
+/// ```
+/// use psrpc::transport::bus::BoxError;
+/// let from_text: BoxError = "subject too long".into();
+/// let from_error: BoxError = Box::new(std::io::Error::other("reset"));
+/// assert_eq!((from_text.to_string(), from_error.to_string()), ("subject too long".into(), "reset".into()));
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a bus operation failed: a [`kind`](BusError::kind) and, where there
@@ -210,41 +310,80 @@ pub struct BusError {
 
 impl BusError {
     /// An error of `kind` without a cause.
+    ///
+    /// ```
+    /// use psrpc::{BusError, BusErrorKind};
+    /// assert_eq!(BusError::new(BusErrorKind::Transport).to_string(), "message bus error");
+    /// ```
     pub fn new(kind: BusErrorKind) -> Self {
         BusError { kind, source: None }
     }
 
     /// An error of `kind` caused by `source` (an error, or a message).
+    ///
+    /// ```
+    /// use psrpc::{BusError, BusErrorKind};
+    /// let err = BusError::with_source(BusErrorKind::Transport, "bad reply from broker");
+    /// assert_eq!(err.to_string(), "message bus error: bad reply from broker");
+    /// ```
     pub fn with_source(kind: BusErrorKind, source: impl Into<BoxError>) -> Self {
         BusError { kind, source: Some(source.into()) }
     }
 
     /// The bus was closed.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::BusError::closed().kind(), psrpc::BusErrorKind::Closed);
+    /// ```
     pub fn closed() -> Self {
         BusError::new(BusErrorKind::Closed)
     }
 
     /// The broker cannot be reached, because of `source`.
+    ///
+    /// ```
+    /// let err = psrpc::BusError::unavailable(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    /// assert_eq!(err.code(), psrpc::ErrorCode::Unavailable);
+    /// ```
     pub fn unavailable(source: impl Into<BoxError>) -> Self {
         BusError::with_source(BusErrorKind::Unavailable, source)
     }
 
     /// A frame of `size` bytes over the bus's `limit`.
+    ///
+    /// ```
+    /// use psrpc::{BusError, BusErrorKind};
+    /// let err = BusError::frame_too_large(2048, 1024);
+    /// assert_eq!(err.kind(), BusErrorKind::FrameTooLarge { size: 2048, limit: 1024 });
+    /// ```
     pub fn frame_too_large(size: usize, limit: usize) -> Self {
         BusError::new(BusErrorKind::FrameTooLarge { size, limit })
     }
 
     /// `dropped` frames were lost by a slow subscriber.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::BusError::slow_consumer(4).to_string(), "slow consumer: 4 frame(s) dropped");
+    /// ```
     pub fn slow_consumer(dropped: u64) -> Self {
         BusError::new(BusErrorKind::SlowConsumer { dropped })
     }
 
     /// The channel name breaks a rule of the bus (`reason` says which).
+    ///
+    /// ```
+    /// let err = psrpc::BusError::invalid_channel("subject contains a space");
+    /// assert_eq!(err.code(), psrpc::ErrorCode::InvalidArgument);
+    /// ```
     pub fn invalid_channel(reason: impl Into<BoxError>) -> Self {
         BusError::with_source(BusErrorKind::InvalidChannel, reason)
     }
 
     /// What kind of failure this is.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::BusError::closed().kind(), psrpc::BusErrorKind::Closed);
+    /// ```
     pub fn kind(&self) -> BusErrorKind {
         self.kind
     }
@@ -264,6 +403,10 @@ impl BusError {
     }
 
     /// The [`ErrorCode`] an RPC fails with when its bus fails this way.
+    ///
+    /// ```
+    /// assert_eq!(psrpc::BusError::frame_too_large(9, 8).code(), psrpc::ErrorCode::ResourceExhausted);
+    /// ```
     pub fn code(&self) -> ErrorCode {
         self.kind.code()
     }
@@ -300,6 +443,11 @@ impl From<BusError> for Error {
 /// (64 KiB). Neither broker needs a limit this low; a longer name is almost
 /// surely built from unbounded input (a topic), and every subscribed name is
 /// kept in the broker's tables and sent again on every reconnect.
+///
+/// ```
+/// use psrpc::transport::bus::{check_channel_len, MAX_CHANNEL_NAME_LEN};
+/// assert!(check_channel_len(&"x".repeat(MAX_CHANNEL_NAME_LEN + 1), MAX_CHANNEL_NAME_LEN).is_err());
+/// ```
 pub const MAX_CHANNEL_NAME_LEN: usize = 64 * 1024;
 
 /// Refuses a channel name longer than `limit` bytes with
@@ -324,6 +472,17 @@ pub fn check_channel_len(name: &str, limit: usize) -> Result<(), BusError> {
 
 /// Frames delivered to one subscriber; a [`Stream`] that ends when the
 /// subscription is closed by the bus. Dropping it unsubscribes.
+///
+/// ```
+/// use psrpc::transport::bus::Subscription;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (sender, mut subscription) = Subscription::new(8, || {});
+/// sender.try_deliver("frame".into());
+/// drop(sender); // the bus ended the subscription
+/// assert_eq!(subscription.recv().await.unwrap().unwrap(), "frame");
+/// assert!(subscription.recv().await.is_none());
+/// # }
+/// ```
 pub struct Subscription {
     rx: mpsc::Receiver<Bytes>,
     state: Arc<SubscriberState>,
@@ -373,6 +532,20 @@ impl Subscription {
     /// Creates a subscription and the sender a bus delivers into.
     ///
     /// `unsubscribe` runs once when the subscription is dropped.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use psrpc::transport::bus::{Delivery, Subscription};
+    ///
+    /// let gone = Arc::new(AtomicBool::new(false));
+    /// let flag = gone.clone();
+    /// let (sender, subscription) = Subscription::new(16, move || flag.store(true, Ordering::Relaxed));
+    /// assert_eq!(sender.try_deliver("hello".into()), Delivery::Delivered);
+    /// drop(subscription);
+    /// assert!(gone.load(Ordering::Relaxed));
+    /// assert_eq!(sender.try_deliver("late".into()), Delivery::Closed);
+    /// ```
     pub fn new(
         capacity: usize,
         unsubscribe: impl FnOnce() + Send + Sync + 'static,
@@ -385,12 +558,29 @@ impl Subscription {
     }
 
     /// Frames waiting in the buffer.
+    ///
+    /// ```
+    /// let (sender, subscription) = psrpc::transport::bus::Subscription::new(4, || {});
+    /// sender.try_deliver("a".into());
+    /// assert_eq!(subscription.buffered(), 1);
+    /// ```
     pub fn buffered(&self) -> usize {
         self.rx.len()
     }
 
     /// The next frame, a slow-consumer report ([`BusErrorKind::SlowConsumer`],
     /// see [`BusError::dropped`]), or `None` once closed.
+    ///
+    /// ```
+    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (sender, mut subscription) = Subscription::new(1, || {});
+    /// assert_eq!(sender.try_deliver("a".into()), Delivery::Delivered);
+    /// assert_eq!(sender.try_deliver("b".into()), Delivery::Dropped); // buffer full
+    /// assert_eq!(subscription.recv().await.unwrap().unwrap_err().dropped(), Some(1));
+    /// assert_eq!(subscription.recv().await.unwrap().unwrap(), "a");
+    /// # }
+    /// ```
     pub async fn recv(&mut self) -> Option<Result<Bytes, BusError>> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -404,6 +594,25 @@ impl Subscription {
     /// quick and must not block: route the frame, spawn work, nothing more.
     /// Frames already buffered (or racing the switch) are handed over from
     /// here. Resolves when the bus ends the subscription.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use psrpc::transport::bus::Subscription;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (sender, subscription) = Subscription::new(8, || {});
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let counter = seen.clone();
+    /// let running = tokio::spawn(subscription.run_inline(move |frame| {
+    ///     counter.fetch_add(frame.len(), Ordering::Relaxed);
+    /// }));
+    /// tokio::task::yield_now().await; // let it switch to inline delivery
+    /// sender.try_deliver("abc".into()); // runs the handler here, on this task
+    /// assert_eq!(seen.load(Ordering::Relaxed), 3);
+    /// drop(sender);
+    /// running.await.unwrap();
+    /// # }
+    /// ```
     pub async fn run_inline(mut self, handler: impl Fn(Bytes) + Send + Sync + 'static) {
         let _ = self.state.inline.set(Box::new(handler));
         while let Some(frame) = self.rx.recv().await {
@@ -414,6 +623,16 @@ impl Subscription {
     }
 
     /// Polls for the next item (see [`Subscription::recv`]).
+    ///
+    /// ```
+    /// use psrpc::transport::bus::Subscription;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (sender, mut subscription) = Subscription::new(4, || {});
+    /// sender.try_deliver("x".into());
+    /// let item = std::future::poll_fn(|cx| subscription.poll_recv(cx)).await;
+    /// assert_eq!(item.unwrap().unwrap(), "x");
+    /// # }
+    /// ```
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BusError>>> {
         let dropped = self.state.dropped.swap(0, Ordering::AcqRel);
         if dropped > 0 {
@@ -431,7 +650,16 @@ impl Stream for Subscription {
     }
 }
 
-/// The bus side of a [`Subscription`]: where frames are delivered.
+/// The bus side of a [`Subscription`]: where frames are delivered. Clones
+/// feed the same subscription.
+///
+/// ```
+/// use psrpc::transport::bus::Subscription;
+/// let (sender, subscription) = Subscription::new(4, || {});
+/// let clone = sender.clone();
+/// assert!(clone.same_subscription(&sender));
+/// # drop(subscription);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SubscriptionSender {
     tx: mpsc::Sender<Bytes>,
@@ -439,6 +667,15 @@ pub struct SubscriptionSender {
 }
 
 /// What happened to a delivered frame.
+///
+/// ```
+/// use psrpc::transport::bus::{Delivery, Subscription};
+/// let (sender, subscription) = Subscription::new(1, || {});
+/// assert_eq!(sender.try_deliver("1".into()), Delivery::Delivered);
+/// assert_eq!(sender.try_deliver("2".into()), Delivery::Dropped);
+/// drop(subscription);
+/// assert_eq!(sender.try_deliver("3".into()), Delivery::Closed); // forget this sender
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// The frame is in the subscriber's buffer.
@@ -454,6 +691,13 @@ impl SubscriptionSender {
     ///
     /// For shared readers (a NATS subject router, the Redis reader) that must
     /// never stall other channels on one slow subscriber.
+    ///
+    /// ```
+    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// let (sender, _subscription) = Subscription::new(1, || {});
+    /// assert_eq!(sender.try_deliver("first".into()), Delivery::Delivered);
+    /// assert_eq!(sender.try_deliver("second".into()), Delivery::Dropped, "full: dropped, never waits");
+    /// ```
     pub fn try_deliver(&self, frame: Bytes) -> Delivery {
         if let Some(handler) = self.state.inline.get() {
             return self.hand_over(handler, frame);
@@ -466,7 +710,20 @@ impl SubscriptionSender {
     }
 
     /// Delivers, waiting at most `wait` for room in a full buffer before
-    /// dropping the frame (and recording the drop).
+    /// dropping the frame (and recording the drop). The in-process bus
+    /// delivers this way.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (sender, mut subscription) = Subscription::new(1, || {});
+    /// assert_eq!(sender.deliver("a".into(), Duration::from_millis(10)).await, Delivery::Delivered);
+    /// // Full: waits up to 10 ms for room, then drops.
+    /// assert_eq!(sender.deliver("b".into(), Duration::from_millis(10)).await, Delivery::Dropped);
+    /// assert_eq!(subscription.recv().await.unwrap().unwrap_err().dropped(), Some(1));
+    /// # }
+    /// ```
     pub async fn deliver(&self, frame: Bytes, wait: Duration) -> Delivery {
         if let Some(handler) = self.state.inline.get() {
             return self.hand_over(handler, frame);
@@ -483,11 +740,25 @@ impl SubscriptionSender {
     }
 
     /// Whether the subscription was dropped.
+    ///
+    /// ```
+    /// let (sender, subscription) = psrpc::transport::bus::Subscription::new(1, || {});
+    /// assert!(!sender.is_closed());
+    /// drop(subscription);
+    /// assert!(sender.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
 
     /// Whether two senders feed the same subscription.
+    ///
+    /// ```
+    /// use psrpc::transport::bus::Subscription;
+    /// let (a, _sa) = Subscription::new(1, || {});
+    /// let (b, _sb) = Subscription::new(1, || {});
+    /// assert!(a.same_subscription(&a.clone()) && !a.same_subscription(&b));
+    /// ```
     pub fn same_subscription(&self, other: &SubscriptionSender) -> bool {
         self.tx.same_channel(&other.tx)
     }

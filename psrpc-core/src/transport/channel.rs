@@ -11,6 +11,13 @@ use std::sync::Arc;
 ///
 /// Names are reference-counted so that channels can be cloned into
 /// subscriptions and routing tables without copying.
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::request_channel("Rooms", "Join", &["eu"], true);
+/// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Rooms|Join|eu|REQ", "SRV.Rooms.eu.Q", "Join.REQ"));
+/// assert_eq!(ch.to_string(), "Rooms|Join|eu|REQ");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Channel {
     /// `Svc|M|topics|REQ`-style name used by Redis and the in-process bus.
@@ -47,33 +54,69 @@ impl ServerSuffix {
 
 /// Requests and subscription messages of a method: `Svc|M|t…|REQ`,
 /// `SRV.Svc.t…[.Q]`, `M.REQ`.
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::request_channel("Svc", "M", &["a", "b"], false);
+/// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|M|a|b|REQ", "SRV.Svc.a.b", "M.REQ"));
+/// ```
 pub fn request_channel(service: &str, method: &str, topics: &[impl AsRef<str>], queue: bool) -> Channel {
     server_side(service, method, topics, queue, ServerSuffix::Request)
 }
 
 /// Claim responses from a client to the servers of a method: `Svc|M|t…|RCLAIM`
 /// (never a queue subject).
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::claim_response_channel("Svc", "M", &["t"]);
+/// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|M|t|RCLAIM", "SRV.Svc.t", "M.RCLAIM"));
+/// ```
 pub fn claim_response_channel(service: &str, method: &str, topics: &[impl AsRef<str>]) -> Channel {
     server_side(service, method, topics, false, ServerSuffix::ClaimResponse)
 }
 
 /// Stream frames from a client to the servers of a method: `Svc|M|t…|STR`
 /// (never a queue subject).
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::stream_server_channel("Svc", "M", &[] as &[&str]);
+/// assert_eq!((&*ch.legacy, &*ch.server), ("Svc|M|STR", "SRV.Svc"));
+/// ```
 pub fn stream_server_channel(service: &str, method: &str, topics: &[impl AsRef<str>]) -> Channel {
     server_side(service, method, topics, false, ServerSuffix::Stream)
 }
 
 /// Responses to a client: `Svc|ClientID|RES`, `CLI.Svc.ClientID.RES`.
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::response_channel("Svc", "CLI_a");
+/// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|CLI_a|RES", "CLI.Svc.CLI_a.RES", ""));
+/// ```
 pub fn response_channel(service: &str, client_id: &str) -> Channel {
     client_side(service, client_id, "RES")
 }
 
 /// Claim requests to a client: `Svc|ClientID|CLAIM`, `CLI.Svc.ClientID.CLAIM`.
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::claim_request_channel("Svc", "CLI_a");
+/// assert_eq!(&*ch.server, "CLI.Svc.CLI_a.CLAIM");
+/// ```
 pub fn claim_request_channel(service: &str, client_id: &str) -> Channel {
     client_side(service, client_id, "CLAIM")
 }
 
 /// Stream frames to a client node: `Svc|NodeID|STR`, `CLI.Svc.NodeID.STR`.
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::stream_client_channel("Svc", "CLI_a");
+/// assert_eq!(&*ch.legacy, "Svc|CLI_a|STR");
+/// ```
 pub fn stream_client_channel(service: &str, node_id: &str) -> Channel {
     client_side(service, node_id, "STR")
 }
@@ -142,6 +185,12 @@ fn push_topic_group(buf: &mut String, delimit: bool, topics: &[impl AsRef<str>])
 
 /// Appends `part` sanitized: `[0-9A-Za-z_]` stay, any other character becomes
 /// `u+XXXX` (below U+10000) or `U+XXXXXXXX`, lowercase hex.
+///
+/// ```
+/// let mut name = String::from("SRV.Svc.");
+/// psrpc::transport::channel::push_sanitized(&mut name, "a.b");
+/// assert_eq!(name, "SRV.Svc.au+002eb");
+/// ```
 pub fn push_sanitized(buf: &mut String, part: &str) {
     for c in part.chars() {
         if c.is_ascii_alphanumeric() || c == '_' {
@@ -156,6 +205,12 @@ pub fn push_sanitized(buf: &mut String, part: &str) {
 }
 
 /// Returns `part` sanitized as by [`push_sanitized`].
+///
+/// ```
+/// use psrpc::transport::channel::sanitize;
+/// assert_eq!(sanitize("room-1"), "roomu+002d1");
+/// assert_eq!(sanitize("ok_42"), "ok_42");
+/// ```
 pub fn sanitize(part: &str) -> String {
     let mut out = String::with_capacity(part.len());
     push_sanitized(&mut out, part);

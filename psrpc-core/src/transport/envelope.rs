@@ -20,6 +20,12 @@ pub use internal::*;
 use prost::Name;
 
 /// Package of the envelope messages.
+///
+/// ```
+/// use prost::Name as _;
+/// use psrpc::transport::envelope::{Request, PACKAGE};
+/// assert_eq!(Request::full_name(), format!("{PACKAGE}.Request"));
+/// ```
 pub const PACKAGE: &str = "internal";
 
 macro_rules! envelope_names {

@@ -11,6 +11,12 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use crate::transport::envelope::{self, Msg};
 
 /// Prefix of every type URL.
+///
+/// ```
+/// use psrpc::transport::frame::{Envelope, TYPE_URL_PREFIX};
+/// use psrpc::transport::envelope::Request;
+/// assert!(Request::TYPE_URL.starts_with(TYPE_URL_PREFIX));
+/// ```
 pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 
 /// The type URL of a user message: `type.googleapis.com/` + its full name
@@ -18,11 +24,21 @@ pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 ///
 /// prost's own `Name::type_url` omits the domain unless prost-build was told
 /// one, so the engines always use this function.
+///
+/// ```
+/// assert_eq!(psrpc::transport::frame::type_url_of::<prost_types::Duration>(), "type.googleapis.com/google.protobuf.Duration");
+/// ```
 pub fn type_url_of<M: prost::Name>() -> String {
     format!("{TYPE_URL_PREFIX}{}", M::full_name())
 }
 
 /// An envelope message with its fixed type URL.
+///
+/// ```
+/// use psrpc::transport::envelope::ClaimRequest;
+/// use psrpc::transport::frame::Envelope;
+/// assert_eq!(ClaimRequest::TYPE_URL, "type.googleapis.com/internal.ClaimRequest");
+/// ```
 pub trait Envelope: Message + Default {
     /// `type.googleapis.com/internal.<Name>`.
     const TYPE_URL: &'static str;
@@ -39,6 +55,15 @@ macro_rules! envelope_type_urls {
 envelope_type_urls!(Request, Response, ClaimRequest, ClaimResponse, Stream);
 
 /// Why a received frame was not accepted.
+///
+/// ```
+/// use psrpc::transport::envelope::{Request, Response};
+/// use psrpc::transport::frame::{self, FrameError};
+/// let frame = frame::encode_envelope(&Response::default(), "");
+/// let err = frame::decode_envelope::<Request>(frame).unwrap_err();
+/// assert!(matches!(err, FrameError::UnexpectedType { .. }));
+/// assert!(matches!(frame::decode_frame(bytes::Bytes::from_static(b"\xff")), Err(FrameError::Malformed(_))));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
@@ -56,6 +81,14 @@ pub enum FrameError {
 }
 
 /// Encodes `message` framed as a `Msg` with `type_url` and routing key `local`.
+///
+/// ```
+/// use psrpc::transport::frame;
+/// let detail = prost_types::Duration { seconds: 1, nanos: 0 };
+/// let bytes = frame::encode_frame("type.googleapis.com/google.protobuf.Duration", &detail, "M.REQ");
+/// let msg = frame::decode_frame(bytes).unwrap();
+/// assert_eq!((msg.type_url.as_str(), msg.channel.as_str()), ("type.googleapis.com/google.protobuf.Duration", "M.REQ"));
+/// ```
 pub fn encode_frame(type_url: &str, message: &impl Message, local: &str) -> Bytes {
     // Cannot fail: the buffer is sized from encoded_len.
     write_frame(
@@ -70,6 +103,12 @@ pub fn encode_frame(type_url: &str, message: &impl Message, local: &str) -> Byte
 
 /// Encodes an already encoded message `value` framed as a `Msg` (for bridges
 /// that forward payloads without knowing their types).
+///
+/// ```
+/// use psrpc::transport::frame;
+/// let bytes = frame::encode_raw_frame("type.googleapis.com/pkg.Opaque", b"\x08\x01", "");
+/// assert_eq!(frame::decode_frame(bytes).unwrap().value.as_ref(), b"\x08\x01");
+/// ```
 pub fn encode_raw_frame(type_url: &str, value: &[u8], local: &str) -> Bytes {
     write_frame(type_url, value.len(), |buf| buf.put_slice(value), local)
 }
@@ -87,7 +126,18 @@ fn write_frame(type_url: &str, value_len: usize, write_value: impl FnOnce(&mut B
     buf.freeze()
 }
 
-/// Encodes an envelope message framed as a `Msg`.
+/// Encodes an envelope message framed as a `Msg`: what the engines
+/// publish. `local` is the channel's Local name on buses whose frames carry
+/// it ([`MessageBus::frames_carry_local_channel`](crate::transport::bus::MessageBus::frames_carry_local_channel)),
+/// else empty.
+///
+/// ```
+/// use psrpc::transport::frame;
+/// use psrpc::transport::envelope::Request;
+/// let request = Request { request_id: "REQ_1".into(), client_id: "CLI_1".into(), ..Default::default() };
+/// let bytes = frame::encode_envelope(&request, "M.REQ");
+/// assert_eq!(frame::decode_envelope::<Request>(bytes).unwrap(), request);
+/// ```
 pub fn encode_envelope<E: Envelope>(message: &E, local: &str) -> Bytes {
     encode_frame(E::TYPE_URL, message, local)
 }
@@ -108,16 +158,40 @@ fn write_string_field(buf: &mut BytesMut, tag: u32, value: &str) {
 }
 
 /// Decodes a frame's `Msg` (the value is a zero-copy slice of `frame`).
+///
+/// ```
+/// use psrpc::transport::frame;
+/// use psrpc::transport::frame::Envelope as _;
+/// use psrpc::transport::envelope::ClaimResponse;
+/// let msg = frame::decode_frame(frame::encode_envelope(&ClaimResponse::default(), "")).unwrap();
+/// assert_eq!(msg.type_url, ClaimResponse::TYPE_URL);
+/// ```
 pub fn decode_frame(frame: Bytes) -> Result<Msg, FrameError> {
     Ok(Msg::decode(frame)?)
 }
 
-/// Decodes only the routing key (`Msg.channel`) of a frame.
+/// Decodes only the routing key (`Msg.channel`) of a frame: how a NATS
+/// router picks the channel on a shared subject.
+///
+/// ```
+/// use psrpc::transport::frame;
+/// use psrpc::transport::envelope::Request;
+/// let bytes = frame::encode_envelope(&Request::default(), "Greet.REQ");
+/// assert_eq!(frame::decode_local_channel(&bytes).unwrap(), "Greet.REQ");
+/// ```
 pub fn decode_local_channel(frame: &[u8]) -> Result<String, FrameError> {
     Ok(envelope::Channel::decode(frame)?.channel)
 }
 
 /// Decodes a frame that must carry envelope `E`.
+///
+/// ```
+/// use psrpc::transport::frame;
+/// use psrpc::transport::envelope::Response;
+/// let response = Response { request_id: "REQ_1".into(), server_id: "SRV_1".into(), ..Default::default() };
+/// let decoded: Response = frame::decode_envelope(frame::encode_envelope(&response, "")).unwrap();
+/// assert_eq!(decoded.server_id, "SRV_1");
+/// ```
 pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
     let msg = decode_frame(frame)?;
     if msg.type_url != E::TYPE_URL {

@@ -11,7 +11,25 @@ use parking_lot::Mutex;
 use crate::transport::bus::{Delivery, SubscriptionSender};
 
 /// The subscribers of one channel: plain members get every frame, queue
-/// members take turns (round robin).
+/// members take turns (round robin). See
+/// [`MessageBus`](crate::transport::bus::MessageBus) for a bus built on it.
+///
+/// ```
+/// use psrpc::transport::bus::Subscription;
+/// use psrpc::transport::members::ChannelMembers;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let queue = ChannelMembers::default();
+/// let (a_tx, mut a) = Subscription::new(8, || {});
+/// let (b_tx, mut b) = Subscription::new(8, || {});
+/// queue.join(a_tx);
+/// queue.join(b_tx);
+/// for frame in ["1", "2"] {
+///     assert!(queue.deliver_to_one(&frame.into()));
+/// }
+/// assert_eq!(a.recv().await.unwrap().unwrap(), "1");
+/// assert_eq!(b.recv().await.unwrap().unwrap(), "2");
+/// # }
+/// ```
 #[derive(Debug, Default)]
 pub struct ChannelMembers(Mutex<Members>);
 
@@ -23,11 +41,32 @@ struct Members {
 
 impl ChannelMembers {
     /// Adds a subscriber.
+    ///
+    /// ```
+    /// use psrpc::transport::bus::Subscription;
+    /// use psrpc::transport::members::ChannelMembers;
+    /// let members = ChannelMembers::default();
+    /// let (sender, _subscription) = Subscription::new(8, || {});
+    /// members.join(sender);
+    /// assert!(!members.is_empty());
+    /// ```
     pub fn join(&self, sender: SubscriptionSender) {
         self.0.lock().senders.push(sender);
     }
 
-    /// Forgets subscribers that have unsubscribed; true if none is left.
+    /// Forgets subscribers that have unsubscribed; true if none is left
+    /// (the bus can then drop the channel's broker subscription).
+    ///
+    /// ```
+    /// use psrpc::transport::bus::Subscription;
+    /// use psrpc::transport::members::ChannelMembers;
+    /// let members = ChannelMembers::default();
+    /// let (sender, subscription) = Subscription::new(8, || {});
+    /// members.join(sender);
+    /// assert!(!members.forget_closed());
+    /// drop(subscription);
+    /// assert!(members.forget_closed());
+    /// ```
     pub fn forget_closed(&self) -> bool {
         let mut members = self.0.lock();
         members.senders.retain(|s| !s.is_closed());
@@ -35,11 +74,27 @@ impl ChannelMembers {
     }
 
     /// Whether there is no subscriber.
+    ///
+    /// ```
+    /// assert!(psrpc::transport::members::ChannelMembers::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.0.lock().senders.is_empty()
     }
 
     /// Delivers `frame` to every subscriber (never waiting on one).
+    ///
+    /// ```
+    /// use psrpc::transport::bus::Subscription;
+    /// use psrpc::transport::members::ChannelMembers;
+    /// let members = ChannelMembers::default();
+    /// let (a_tx, a) = Subscription::new(8, || {});
+    /// let (b_tx, b) = Subscription::new(8, || {});
+    /// members.join(a_tx);
+    /// members.join(b_tx);
+    /// members.deliver_to_all(&"news".into());
+    /// assert_eq!((a.buffered(), b.buffered()), (1, 1));
+    /// ```
     pub fn deliver_to_all(&self, frame: &Bytes) {
         let senders = self.0.lock().senders.clone();
         let closed = senders.iter().filter(|s| s.try_deliver(frame.clone()) == Delivery::Closed).count();
@@ -50,6 +105,20 @@ impl ChannelMembers {
 
     /// Delivers `frame` to the subscriber whose turn it is; one that has gone
     /// is forgotten and the next one tried. False if nobody took it.
+    ///
+    /// ```
+    /// use psrpc::transport::bus::Subscription;
+    /// use psrpc::transport::members::ChannelMembers;
+    /// let members = ChannelMembers::default();
+    /// assert!(!members.deliver_to_one(&"job".into()), "nobody to take it");
+    /// let (gone_tx, gone) = Subscription::new(8, || {});
+    /// let (live_tx, live) = Subscription::new(8, || {});
+    /// members.join(gone_tx);
+    /// members.join(live_tx);
+    /// drop(gone);
+    /// assert!(members.deliver_to_one(&"job".into()));
+    /// assert_eq!(live.buffered(), 1);
+    /// ```
     pub fn deliver_to_one(&self, frame: &Bytes) -> bool {
         loop {
             let Some(member) = self.next_in_turn() else { return false };

@@ -35,6 +35,12 @@ use crate::pod::{Pod, PodEvent};
 use pod_server::PodServer;
 
 /// How the bridge serves pods.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = psrpc_kube::BridgeOptions { connect_timeout: Duration::from_secs(5), ..Default::default() };
+/// assert_eq!(options.feed_retry, Duration::from_secs(1));
+/// ```
 #[derive(Clone, Debug)]
 pub struct BridgeOptions {
     /// Options of each pod's psrpc server (timeouts, interceptors); the
@@ -59,6 +65,22 @@ impl Default for BridgeOptions {
 /// A running bridge. Dropping it stops following the membership and kills
 /// every pod server (in-flight calls are cut); [`GrpcBridge::shutdown`]
 /// drains them instead.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use psrpc::{MethodInfo, MethodKind, Selection};
+/// use psrpc_kube::{BridgeOptions, BridgedService, GrpcBridge};
+/// static SEND: MethodInfo = MethodInfo::new("Send", MethodKind::Unary(Selection::Affinity { topics: false }));
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let bus: psrpc::SharedBus = Arc::new(psrpc::nats::NatsBus::connect("nats://nats:4222", Default::default()).await?);
+/// let membership = psrpc_kube::discover(&"kubernetes://chat:grpc".parse()?).await?; // needs a cluster
+/// let service = BridgedService::new("Chat", "chat.v1.Chat").unary(SEND.clone(), vec![]);
+/// let bridge = GrpcBridge::start(bus, service, membership, BridgeOptions::default())?;
+/// bridge.wait_until(|pods| !pods.is_empty()).await;
+/// println!("serving {:?}", bridge.registered());
+/// bridge.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct GrpcBridge {
     registered: watch::Receiver<BTreeSet<String>>,
@@ -68,6 +90,22 @@ pub struct GrpcBridge {
 
 impl GrpcBridge {
     /// Starts bridging `service` for the pods of `membership` on `bus`.
+    /// Fails with `invalid_argument` when a method cannot be forwarded.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use psrpc::{MethodInfo, MethodKind, Selection};
+    /// use psrpc_kube::{BridgeOptions, BridgedService, GrpcBridge};
+    /// static SEND: MethodInfo = MethodInfo::new("Send", MethodKind::Unary(Selection::Affinity { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// let bus: psrpc::SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let membership = psrpc_kube::Membership::fixed(psrpc_kube::PodSet::new()); // no pods yet
+    /// let service = BridgedService::new("Chat", "chat.v1.Chat").unary(SEND.clone(), vec![]);
+    /// let bridge = GrpcBridge::start(bus, service, membership, BridgeOptions::default())?;
+    /// assert!(bridge.registered().is_empty());
+    /// bridge.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub fn start(
         bus: SharedBus,
         service: BridgedService,
@@ -91,12 +129,26 @@ impl GrpcBridge {
         Ok(GrpcBridge { registered, stop: Some(stop), task })
     }
 
-    /// The pods registered now.
+    /// The pods registered now (their pod names, which are their server ids).
+    ///
+    /// ```
+    /// # async fn demo(bridge: psrpc_kube::GrpcBridge) {
+    /// for pod in bridge.registered() {
+    ///     println!("{pod} is served");
+    /// }
+    /// # }
+    /// ```
     pub fn registered(&self) -> BTreeSet<String> {
         self.registered.borrow().clone()
     }
 
     /// Waits until the registered pods satisfy `predicate`.
+    ///
+    /// ```
+    /// # async fn demo(bridge: psrpc_kube::GrpcBridge) {
+    /// bridge.wait_until(|pods| pods.len() >= 3).await;
+    /// # }
+    /// ```
     pub async fn wait_until(&self, mut predicate: impl FnMut(&BTreeSet<String>) -> bool) {
         let mut registered = self.registered.clone();
         // The sender lives as long as the bridge task; if it ended there is nothing left to wait for.
@@ -104,6 +156,12 @@ impl GrpcBridge {
     }
 
     /// Stops following the membership, drains every pod and waits for them.
+    ///
+    /// ```
+    /// # async fn demo(bridge: psrpc_kube::GrpcBridge) {
+    /// bridge.shutdown().await; // in-flight calls finish first
+    /// # }
+    /// ```
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
