@@ -70,6 +70,11 @@ use crate::interceptor::{ClientUnaryInterceptor, ClientUnaryNext, Reply, UnaryCa
 
 /// The parameters of the next attempt, from a custom
 /// [`RetryPolicy::parameters`] function.
+///
+/// ```
+/// let first = psrpc::retry::Attempt::default();
+/// assert_eq!((first.timeout, first.wait), (None, std::time::Duration::ZERO));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Attempt {
@@ -98,6 +103,12 @@ impl Attempt {
 /// The n-th retry waits `min(initial × multiplierⁿ⁻¹, max) × (1 − jitter × r)`
 /// with `r` uniform in `[0, 1)`: jitter never makes a wait longer than the
 /// schedule, only spreads clients out below it.
+///
+/// ```
+/// use std::time::Duration;
+/// let backoff = psrpc::retry::Backoff::new(Duration::from_millis(100)).multiplier(2.0).max(Duration::from_secs(1));
+/// assert_eq!(backoff.delay(5, 0.0), Duration::from_secs(1), "1.6 s capped at 1 s");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Backoff {
@@ -124,6 +135,12 @@ impl Backoff {
     }
 
     /// Sets the growth factor per retry (values below 1 count as 1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let doubling = psrpc::retry::Backoff::new(Duration::from_millis(10)).multiplier(2.0);
+    /// assert_eq!(doubling.delay(2, 0.0), Duration::from_millis(20));
+    /// ```
     #[must_use]
     pub fn multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = if multiplier.is_finite() { multiplier.max(1.0) } else { 1.0 };
@@ -131,6 +148,12 @@ impl Backoff {
     }
 
     /// Sets the longest wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let capped = psrpc::retry::Backoff::new(Duration::from_secs(5)).max(Duration::from_secs(1));
+    /// assert_eq!(capped.delay(1, 0.0), Duration::from_secs(1));
+    /// ```
     #[must_use]
     pub fn max(mut self, max: Duration) -> Self {
         self.max = max;
@@ -138,6 +161,13 @@ impl Backoff {
     }
 
     /// Sets the random fraction of each wait (clamped to `[0, 1]`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let spread = psrpc::retry::Backoff::new(Duration::from_millis(100)).jitter(2.0);
+    /// assert_eq!(spread.jitter, 1.0, "clamped");
+    /// assert_eq!(spread.delay(1, 0.5), Duration::from_millis(50));
+    /// ```
     #[must_use]
     pub fn jitter(mut self, jitter: f64) -> Self {
         self.jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
@@ -163,10 +193,23 @@ impl Backoff {
 }
 
 /// Decides whether an error is worth another attempt.
+///
+/// ```
+/// use psrpc::{Error, ErrorCode};
+/// let only_unavailable: psrpc::retry::RetryableFn = std::sync::Arc::new(|e: &Error| e.code() == ErrorCode::Unavailable);
+/// assert!(!only_unavailable(&Error::request_timed_out()));
+/// ```
 pub type RetryableFn = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
 
 /// Decides the next attempt from the error and the number of the attempt
 /// that failed (1 for the first); `None` stops.
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc::retry::{Attempt, ParametersFn};
+/// let once: ParametersFn = std::sync::Arc::new(|_, attempt| (attempt == 1).then(|| Attempt::new(None, Duration::ZERO)));
+/// assert!(once(&psrpc::Error::no_response(), 2).is_none());
+/// ```
 pub type ParametersFn = Arc<dyn Fn(&Error, u32) -> Option<Attempt> + Send + Sync>;
 
 /// Which methods may run twice.
@@ -179,6 +222,20 @@ enum Idempotent {
 }
 
 /// Retries failed calls; see the [module docs](self).
+///
+/// ```
+/// use std::time::Duration;
+/// use psrpc::retry::{Backoff, RetryPolicy};
+///
+/// // Up to 4 attempts of 500 ms, 1 s apart; GetRoom may run twice.
+/// let policy = RetryPolicy::default()
+///     .max_attempts(4)
+///     .timeout(Duration::from_millis(500))
+///     .wait(Backoff::new(Duration::from_secs(1)))
+///     .idempotent_methods(["GetRoom"]);
+/// let options = psrpc::ClientOptions::default().unary_interceptor(policy);
+/// assert_eq!(options.unary_interceptors.len(), 1);
+/// ```
 #[derive(Clone)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -247,6 +304,11 @@ pub fn never_ran(error: &Error) -> bool {
 
 impl RetryPolicy {
     /// Sets the number of attempts, the first included (at least 1).
+    ///
+    /// ```
+    /// let policy = psrpc::retry::RetryPolicy::default().max_attempts(5);
+    /// # let _ = policy;
+    /// ```
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
@@ -254,6 +316,11 @@ impl RetryPolicy {
     }
 
     /// Sets the first attempt's timeout (zero: the call's own).
+    ///
+    /// ```
+    /// let policy = psrpc::retry::RetryPolicy::default().timeout(std::time::Duration::from_millis(300));
+    /// # let _ = policy;
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -261,6 +328,13 @@ impl RetryPolicy {
     }
 
     /// Sets how much longer each retry's timeout is than the attempt before.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // 300 ms, then 500 ms, then 700 ms.
+    /// let policy = psrpc::retry::RetryPolicy::default().timeout(Duration::from_millis(300)).timeout_growth(Duration::from_millis(200));
+    /// # let _ = policy;
+    /// ```
     #[must_use]
     pub fn timeout_growth(mut self, growth: Duration) -> Self {
         self.timeout_growth = growth;
@@ -268,6 +342,13 @@ impl RetryPolicy {
     }
 
     /// Waits between attempts by `backoff`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use psrpc::retry::{Backoff, RetryPolicy};
+    /// let policy = RetryPolicy::default().wait(Backoff::new(Duration::from_millis(50)).multiplier(2.0).jitter(0.2));
+    /// # let _ = policy;
+    /// ```
     #[must_use]
     pub fn wait(mut self, backoff: Backoff) -> Self {
         self.wait = Some(backoff);
@@ -275,6 +356,12 @@ impl RetryPolicy {
     }
 
     /// Replaces the test for errors worth another attempt.
+    ///
+    /// ```
+    /// use psrpc::ErrorCode;
+    /// let policy = psrpc::retry::RetryPolicy::default().retryable(|e| e.code() == ErrorCode::ResourceExhausted);
+    /// # let _ = policy;
+    /// ```
     #[must_use]
     pub fn retryable(mut self, retryable: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
         self.retryable = Arc::new(retryable);
@@ -302,6 +389,13 @@ impl RetryPolicy {
     }
 
     /// Declares whether every method may run more than once.
+    ///
+    /// ```
+    /// use psrpc::{MethodInfo, MethodKind, RpcInfo, Selection};
+    /// let policy = psrpc::retry::RetryPolicy::default().idempotent(true);
+    /// let any = RpcInfo::new("Svc".into(), &MethodInfo::new("Put", MethodKind::Unary(Selection::Queue { topics: false })), vec![]);
+    /// assert!(policy.is_idempotent(&any));
+    /// ```
     #[must_use]
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = if idempotent { Idempotent::All } else { Idempotent::None };
@@ -310,6 +404,11 @@ impl RetryPolicy {
 
     /// Declares these methods as safe to run more than once, by method name
     /// (`GetRoom`) or service and method (`RoomService.GetRoom`).
+    ///
+    /// ```
+    /// let policy = psrpc::retry::RetryPolicy::default().idempotent_methods(["GetRoom", "RoomService.ListRooms"]);
+    /// # let _ = policy;
+    /// ```
     #[must_use]
     pub fn idempotent_methods(mut self, methods: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.idempotent = Idempotent::Methods(Arc::new(methods.into_iter().map(Into::into).collect()));

@@ -64,19 +64,38 @@ use psrpc_core::metadata::Metadata;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 
 /// The attribute holding the psrpc error code of a failed call.
+///
+/// ```
+/// assert_eq!(psrpc_otel::STATUS_CODE_KEY, "rpc.psrpc.status_code");
+/// ```
 pub const STATUS_CODE_KEY: &str = "rpc.psrpc.status_code";
 
 /// The attribute holding the gRPC status code of a call (OpenTelemetry's
 /// semantic convention).
+///
+/// ```
+/// assert_eq!(psrpc_otel::GRPC_STATUS_CODE_KEY, "rpc.grpc.status_code");
+/// ```
 pub const GRPC_STATUS_CODE_KEY: &str = "rpc.grpc.status_code";
 
 /// The instrumentation scope of psrpc-rs's spans.
+///
+/// ```
+/// assert_eq!(psrpc_otel::SCOPE_NAME, "psrpc-rs");
+/// ```
 pub const SCOPE_NAME: &str = "psrpc-rs";
 
 type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
 
 /// OpenTelemetry interceptors for psrpc clients and servers; see the
 /// [crate docs](crate). Cheap to clone.
+///
+/// ```
+/// let tracing = psrpc_otel::Tracing::global();
+/// let client = tracing.client_options(psrpc::ClientOptions::default());
+/// let server = tracing.server_options(psrpc::ServerOptions::default());
+/// # let _ = (client, server);
+/// ```
 #[derive(Clone)]
 pub struct Tracing {
     tracer: Arc<opentelemetry::global::BoxedTracer>,

@@ -94,12 +94,24 @@ use psrpc_core::observe::{ClaimOutcome, Observer, Role};
 
 /// The prefix LiveKit's Go services use (`livekit` namespace, `psrpc`
 /// subsystem).
+///
+/// ```
+/// assert_eq!(psrpc_prometheus::PsrpcMetrics::livekit().prefix(), psrpc_prometheus::LIVEKIT_PREFIX);
+/// ```
 pub const LIVEKIT_PREFIX: &str = "livekit_psrpc";
 
 /// Buckets of `request_time_ms` and `stream_send_time_ms`, in milliseconds.
+///
+/// ```
+/// assert_eq!(psrpc_prometheus::REQUEST_TIME_BUCKETS.last(), Some(&10_000.0));
+/// ```
 pub const REQUEST_TIME_BUCKETS: [f64; 10] = [10., 50., 100., 300., 500., 1000., 1500., 2000., 5000., 10000.];
 
 /// Buckets of `claim_wait_time_ms`, in milliseconds.
+///
+/// ```
+/// assert_eq!(psrpc_prometheus::CLAIM_WAIT_BUCKETS[0], 1.0);
+/// ```
 pub const CLAIM_WAIT_BUCKETS: [f64; 10] = [1., 5., 10., 25., 50., 100., 250., 500., 1000., 3000.];
 
 /// The labels of one series. Every family uses this one type; the labels a
@@ -241,6 +253,18 @@ fn role_index(role: Role) -> usize {
 /// Cheap to clone; clones record into the same series.
 ///
 /// See the [crate docs](crate) for the metrics.
+///
+/// ```
+/// use std::sync::Arc;
+/// use prometheus_client::registry::Registry;
+///
+/// let metrics = psrpc_prometheus::PsrpcMetrics::livekit();
+/// let mut registry = Registry::default();
+/// metrics.register(&mut registry);
+/// let client = psrpc::ClientOptions::default().observer(Arc::new(metrics.clone()));
+/// let server = psrpc::ServerOptions::default().observer(Arc::new(metrics));
+/// # let _ = (client, server);
+/// ```
 #[derive(Clone, Debug)]
 pub struct PsrpcMetrics {
     prefix: String,
@@ -286,6 +310,10 @@ impl PsrpcMetrics {
     }
 
     /// The name prefix.
+    ///
+    /// ```
+    /// assert_eq!(psrpc_prometheus::PsrpcMetrics::with_prefix("app").prefix(), "app");
+    /// ```
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
