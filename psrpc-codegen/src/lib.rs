@@ -11,7 +11,9 @@
 
 mod emit;
 mod model;
+mod naming;
 
-pub use emit::emit;
+pub use emit::{emit, emit_topic_types, topic_type_ident};
 pub use model::{InvalidMethod, InvalidOptions, Method, MethodOptions, Service};
+pub use naming::go_camel_case;
 pub use psrpc_method::{Delivery, MethodKind, Routing, Selection};

@@ -33,8 +33,8 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemTrait);
-    parse::service_name(args.into())
-        .and_then(|name| parse::service(&item, name))
+    parse::service_args(args.into())
+        .and_then(|args| parse::service(&item, args))
         .map(|svc| psrpc_codegen::emit(&svc))
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
