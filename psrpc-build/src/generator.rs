@@ -21,10 +21,11 @@ pub(crate) struct Generator {
     pub(crate) services: HashSet<String>,
     pub(crate) settings: Settings,
     pub(crate) errors: Rc<RefCell<Vec<String>>>,
-    /// The typed topic parameters of the current package's services.
-    pub(crate) typed_topics: Vec<Ident>,
-    /// The service modules of the current package (two services whose names
-    /// map to one module are refused).
+    /// The typed topic parameters of each package's services (prost-build
+    /// finalizes packages after generating all of them).
+    pub(crate) typed_topics: HashMap<String, Vec<Ident>>,
+    /// The service modules of each package, as `package.module` (two services
+    /// whose names map to one module are refused).
     pub(crate) modules: HashSet<String>,
 }
 
@@ -48,10 +49,8 @@ impl prost_build::ServiceGenerator for Generator {
         }
     }
 
-    fn finalize_package(&mut self, _package: &str, buf: &mut String) {
-        let topics = std::mem::take(&mut self.typed_topics);
-        self.modules.clear();
-        if !topics.is_empty() {
+    fn finalize_package(&mut self, package: &str, buf: &mut String) {
+        if let Some(topics) = self.typed_topics.remove(package) {
             buf.push_str(&psrpc_codegen::emit_topic_types(&topics, &syn::parse_quote!(pub)).to_string());
         }
     }
@@ -91,11 +90,11 @@ impl Generator {
     fn module(&mut self, service: &prost_build::Service) -> syn::Result<String> {
         let model = self.model(service)?;
         let name = format!("{}_psrpc", service.proto_name.to_snake_case());
-        if !self.modules.insert(name.clone()) {
+        if !self.modules.insert(full_name(&service.package, &name)) {
             let msg = format!("another service of the package also generates the module `{name}`");
             return Err(syn::Error::new(Span::call_site(), msg));
         }
-        self.typed_topics.extend(model.typed_topics());
+        self.typed_topics.entry(service.package.clone()).or_default().extend(model.typed_topics());
         let module = format_ident!("{name}");
         let doc = format!("psrpc client and server of the `{}` service.", service.proto_name);
         let code = psrpc_codegen::emit(&model);

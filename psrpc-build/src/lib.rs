@@ -30,7 +30,7 @@
 //!   [`prost_build::Config`] ([`Builder::with_config`]); with `extern_path`
 //!   the services use message types of an existing crate and only the psrpc
 //!   code is new. Well-known types (`google.protobuf.Timestamp`, …) come from
-//!   `psrpc::__codegen::prost_types` and messages derive through
+//!   psrpc's re-export of prost-types and messages derive through
 //!   `psrpc::__codegen::prost`, so the crate needs no prost dependency of its
 //!   own (a caller-supplied `Config` keeps its own paths).
 //! - For each service **of the files listed** (not of the files they
@@ -65,7 +65,7 @@ mod generator;
 mod options;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -268,7 +268,7 @@ impl Builder {
                 typed_topics: self.typed_topics,
             },
             errors: Rc::clone(&errors),
-            typed_topics: Vec::new(),
+            typed_topics: HashMap::new(),
             modules: HashSet::new(),
         };
         // The psrpc options file holds no messages of the user's.
@@ -278,7 +278,7 @@ impl Builder {
         if self.psrpc_paths {
             self.config
                 .prost_path(format!("{}::__codegen::prost", self.krate))
-                .prost_types_path(format!("{}::__codegen::prost_types", self.krate));
+                .prost_types_path(format!("{}::prost_types", self.krate));
         }
         self.config.enable_type_names().out_dir(&out_dir).service_generator(Box::new(generator)).compile_fds(fds)?;
         let errors = errors.take();

@@ -9,4 +9,4 @@ pub use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Selection};
 pub use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 pub use psrpc_core::server::RpcServer;
 pub use psrpc_core::stream::{ClientStream, ServerStream};
-pub use {bytes, futures_core, futures_util, prost, prost_types};
+pub use {bytes, futures_core, futures_util, prost};
