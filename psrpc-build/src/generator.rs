@@ -111,6 +111,9 @@ impl Generator {
                 )]
                 #code
             }
+            // Unused where the package module is private and only the
+            // module path is used.
+            #[allow(unused_imports)]
             pub use self::#module::*;
         }
         .to_string())

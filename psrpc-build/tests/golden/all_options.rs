@@ -555,4 +555,5 @@ pub mod everything_psrpc {
         }
     }
 }
+#[allow(unused_imports)]
 pub use self::everything_psrpc::*;

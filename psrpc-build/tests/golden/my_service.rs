@@ -600,4 +600,5 @@ pub mod my_service_psrpc {
         }
     }
 }
+#[allow(unused_imports)]
 pub use self::my_service_psrpc::*;
