@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -48,6 +49,9 @@ pub(crate) struct StreamCore {
     acks: Mutex<HashMap<String, oneshot::Sender<()>>>,
     state: Mutex<State>,
     closed: watch::Sender<bool>,
+    /// The server handler handed the stream off: the engine leaves it open
+    /// when the handler returns.
+    hijacked: AtomicBool,
 }
 
 struct State {
@@ -78,8 +82,19 @@ impl StreamCore {
                 on_close: Some(setup.on_close),
             }),
             closed,
+            hijacked: AtomicBool::new(false),
         };
         (Arc::new(core), rx)
+    }
+
+    /// Marks the stream as handed off by its server handler.
+    pub(crate) fn hijack(&self) {
+        self.hijacked.store(true, Ordering::Release);
+    }
+
+    /// Whether the server handler handed the stream off.
+    pub(crate) fn is_hijacked(&self) -> bool {
+        self.hijacked.load(Ordering::Acquire)
     }
 
     /// Why the stream closed, once it has.
