@@ -107,7 +107,8 @@ impl Generator {
                     non_camel_case_types,
                     unreachable_pub,
                     clippy::too_many_arguments,
-                    clippy::type_complexity
+                    clippy::type_complexity,
+                    clippy::unit_arg
                 )]
                 #code
             }

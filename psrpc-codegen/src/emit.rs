@@ -530,17 +530,20 @@ fn groups(service: &Service) -> TokenStream {
         let all_deregister = format_ident!("deregister_all_{group}_topics");
         let rdoc = format!("Starts serving every `{group}` topic method on the given topics.");
         let ddoc = format!("Stops serving every `{group}` topic method on the given topics.");
+        // Untyped topics arrive as `impl Into<String>`: made strings once,
+        // then cloned for each member; newtypes are cloned as they are.
+        let owned = (!first.typed).then(|| quote!(#(let #names: #types = #names.into();)*));
         quote! {
             #[doc = #rdoc]
             pub async fn #all_register(&self, #params) -> ::core::result::Result<(), #cg::Error> {
-                #(let #names: #types = #names.into();)*
+                #owned
                 #(#register)*
                 ::core::result::Result::Ok(())
             }
 
             #[doc = #ddoc]
             pub async fn #all_deregister(&self, #params) {
-                #(let #names: #types = #names.into();)*
+                #owned
                 #(#deregister)*
             }
         }

@@ -18,7 +18,7 @@ pub struct Note {
 
 /// A crate that reaches psrpc through a re-export.
 mod reexport {
-    pub(crate) use psrpc;
+    pub(crate) use ::psrpc as rpc;
 }
 
 /// A private module: generated items keep the trait's `pub(crate)`, so the
@@ -27,7 +27,7 @@ mod service {
     use super::Note;
 
     /// Only `implemented` has a handler; the rest answer `unimplemented`.
-    #[psrpc_macros::service(crate = "crate::reexport::psrpc")]
+    #[psrpc_macros::service(crate = "crate::reexport::rpc")]
     pub(crate) trait Partial {
         /// Implemented by the test.
         fn implemented(&self, note: Note) -> Note;

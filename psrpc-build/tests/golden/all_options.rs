@@ -23,7 +23,8 @@ pub mod everything_psrpc {
         non_camel_case_types,
         unreachable_pub,
         clippy::too_many_arguments,
-        clippy::type_complexity
+        clippy::type_complexity,
+        clippy::unit_arg
     )]
     #[allow(non_snake_case, non_upper_case_globals)]
     mod __psrpc_Everything {

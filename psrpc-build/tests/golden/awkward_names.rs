@@ -23,7 +23,8 @@ pub mod my_svc_psrpc {
         non_camel_case_types,
         unreachable_pub,
         clippy::too_many_arguments,
-        clippy::type_complexity
+        clippy::type_complexity,
+        clippy::unit_arg
     )]
     #[allow(non_snake_case, non_upper_case_globals)]
     mod __psrpc_MySvc {
@@ -361,7 +362,8 @@ pub mod io_info_psrpc {
         non_camel_case_types,
         unreachable_pub,
         clippy::too_many_arguments,
-        clippy::type_complexity
+        clippy::type_complexity,
+        clippy::unit_arg
     )]
     #[allow(non_snake_case, non_upper_case_globals)]
     mod __psrpc_IOInfo {
@@ -526,7 +528,8 @@ pub mod io_info_sip_psrpc {
         non_camel_case_types,
         unreachable_pub,
         clippy::too_many_arguments,
-        clippy::type_complexity
+        clippy::type_complexity,
+        clippy::unit_arg
     )]
     #[allow(non_snake_case, non_upper_case_globals)]
     mod __psrpc_IOInfoSIP {

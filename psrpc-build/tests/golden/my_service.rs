@@ -94,7 +94,8 @@ pub mod my_service_psrpc {
         non_camel_case_types,
         unreachable_pub,
         clippy::too_many_arguments,
-        clippy::type_complexity
+        clippy::type_complexity,
+        clippy::unit_arg
     )]
     #[allow(non_snake_case, non_upper_case_globals)]
     mod __psrpc_MyService {
