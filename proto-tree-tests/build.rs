@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(&[".acme.common.NodeInfo.labels"])
         .type_attribute(".acme.rpc.NodeStats", "#[derive(PartialOrd)]")
         .field_attribute(".acme.common.NodeInfo.owner_email", "#[doc(alias = \"email\")]")
+        .include_file("protos.rs")
         .compile(&["acme/rpc/node.proto", "acme/rpc/room.proto", "acme/ops/v1/ops.proto"], &["proto"])?;
     Ok(())
 }

@@ -21,6 +21,7 @@
 //! A file that uses messages of another package refers to them as prost
 //! does, through `super::<package>`, so packages that import each other are
 //! included as sibling modules nested like their names (`a.b` as `a::b`).
+//! [`Builder::include_file`] writes that module tree for you.
 //!
 //! # What is generated
 //!
@@ -196,6 +197,23 @@ impl Builder {
     #[must_use]
     pub fn btree_map(mut self, paths: &[impl AsRef<str>]) -> Self {
         self.config.btree_map(paths);
+        self
+    }
+
+    /// Also writes `file` (in the out dir): the module tree of every
+    /// generated package, each module including its package's file
+    /// (prost-build's `include_file`), so the crate includes one file
+    /// instead of writing the nested modules by hand.
+    ///
+    /// ```no_run
+    /// // build.rs
+    /// psrpc_build::Builder::new().include_file("protos.rs").compile(&["acme/rpc/node.proto"], &["proto"])?;
+    /// // src/lib.rs: include!(concat!(env!("OUT_DIR"), "/protos.rs"));
+    /// # Ok::<(), psrpc_build::BuildError>(())
+    /// ```
+    #[must_use]
+    pub fn include_file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.config.include_file(file);
         self
     }
 

@@ -88,3 +88,30 @@ fn unimplemented_defaults_can_be_turned_off() {
     assert!(svc.contains("fn put"), "{svc}");
     assert!(!svc.contains("unimplemented"), "no default bodies: {svc}");
 }
+
+#[test]
+fn typed_topics_can_be_turned_off() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("psrpc-build-config").join("untyped");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::write(
+        dir.join("typed.proto"),
+        "syntax = \"proto3\";\npackage typed;\nimport \"options.proto\";\nmessage M {}\n\
+         service Nodes { rpc Stop(M) returns (M) {\n\
+         option (psrpc.options) = {topics: true, topic_params: {names: [\"node_id\"], typed: true}};\n} }\n",
+    )
+    .expect("write");
+    let generate = |typed: bool, out: &str| {
+        psrpc_build::Builder::new()
+            .out_dir(dir.join(out))
+            .typed_topics(typed)
+            .compile(&["typed.proto"], &[&dir])
+            .expect("generate");
+        std::fs::read_to_string(dir.join(out).join("typed.rs")).expect("read")
+    };
+    let typed = generate(true, "typed");
+    assert!(typed.contains("pub struct NodeIdTopic"), "{typed}");
+    assert!(typed.contains("node_id: super::NodeIdTopic"), "{typed}");
+    let untyped = generate(false, "untyped");
+    assert!(!untyped.contains("NodeIdTopic"), "{untyped}");
+    assert!(untyped.contains("node_id: impl ::core::convert::Into<::std::string::String>"), "{untyped}");
+}
