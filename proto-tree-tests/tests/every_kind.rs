@@ -240,11 +240,14 @@ async fn every_kind_on_nats() {
     exercise(Arc::new(bus)).await;
 }
 
-/// Only the listed files' services get code: `acme.common`'s `Admin`
-/// (imported, served over another protocol) gets none, its messages do.
+/// Only the listed files' services get code: `acme.common`'s `Admin` and
+/// `acme.billing`'s `Billing` (imported, served over another protocol) get
+/// none; `acme.common`'s messages do.
 #[test]
 fn imported_services_get_no_code() {
     let common = include_str!(concat!(env!("OUT_DIR"), "/acme.common.rs"));
     assert!(common.contains("pub struct DescribeRequest"));
-    assert!(!common.contains("Admin"), "no psrpc code for Admin");
+    assert!(!common.contains("AdminClient") && !common.contains("admin_psrpc"), "no psrpc code for Admin");
+    let billing = include_str!(concat!(env!("OUT_DIR"), "/acme.billing.rs"));
+    assert!(!billing.contains("BillingClient") && !billing.contains("billing_psrpc"), "no psrpc code for Billing");
 }

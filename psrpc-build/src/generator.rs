@@ -39,13 +39,19 @@ pub(crate) struct Settings {
 
 impl prost_build::ServiceGenerator for Generator {
     fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
+        // prost-build expects every package with services to produce some
+        // text (it panics on an empty file), hence the comments.
         let full = full_name(&service.package, &service.proto_name);
         if !self.services.contains(&full) {
+            buf.push_str(&format!("// `{full}`: a service of an imported file; no psrpc code.\n"));
             return;
         }
         match self.module(&service) {
             Ok(code) => buf.push_str(&code),
-            Err(e) => self.errors.borrow_mut().push(format!("{}: {e}", service.proto_name)),
+            Err(e) => {
+                buf.push_str(&format!("// `{full}`: psrpc code generation failed.\n"));
+                self.errors.borrow_mut().push(format!("{}: {e}", service.proto_name));
+            }
         }
     }
 
@@ -132,6 +138,13 @@ impl Generator {
                     .get(&full)
                     .cloned()
                     .ok_or_else(|| syn::Error::new(Span::call_site(), format!("no descriptor for {full}")))?;
+                if opts.subscription && m.output_type == "()" {
+                    let msg = format!(
+                        "{}: a subscription cannot publish google.protobuf.Empty (prost's `()` has no type name)",
+                        m.proto_name
+                    );
+                    return Err(syn::Error::new(Span::call_site(), msg));
+                }
                 let response = message_type(&m.output_type)?;
                 // A subscription publishes its output type; the input is ignored.
                 let request = if opts.subscription { response.clone() } else { message_type(&m.input_type)? };

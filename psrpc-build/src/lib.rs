@@ -54,13 +54,18 @@
 //!
 //! A method without psrpc options is a unary queue method, also when it is
 //! declared client-streaming; the deprecated `multi`/`affinity_func`/`queue`
-//! oneof decides the routing when present, whatever its value. Where Go
-//! generates code that cannot work (`single_server` without topics, a topic
-//! group on methods without topics, a group whose methods have different
-//! topic parameters) generation fails with the message `#[psrpc::service]`
-//! gives (see [`psrpc_codegen::InvalidOptions`]). `import "options.proto"`
-//! resolves to the bundled psrpc options file; other custom options are
-//! ignored.
+//! oneof decides the routing when present, whatever its value. Like Go, a
+//! topic group whose methods have different topic parameters (names or
+//! `typed`) is refused. Combinations psrpc-rs has no method kind for
+//! (`single_server` without topics, a topic group on methods without topics,
+//! `stream` with `multi`, …) fail generation with the message
+//! `#[psrpc::service]` gives (see [`psrpc_codegen::InvalidOptions`]): one
+//! validation for both front ends. `import "options.proto"` resolves to the
+//! bundled psrpc options file; other custom options are ignored.
+//!
+//! prost maps `google.protobuf.Empty` to `()`: fine for requests and
+//! responses, but a subscription cannot publish it (`()` has no type name to
+//! frame it with), so generation refuses that.
 
 mod generator;
 mod options;
