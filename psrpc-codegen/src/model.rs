@@ -139,6 +139,17 @@ impl MethodOptions {
     }
 }
 
+/// Names generated methods give their own parameters and locals.
+const RESERVED_PARAMS: [&str; 8] = ["request", "options", "message", "stream", "ctx", "svc", "server", "handler"];
+
+/// The parameter name of the topic `name`: the name itself, or
+/// `<name>_topic` where it is one generated code uses for something else
+/// (a topic called `request` would otherwise clash with the request
+/// argument). Topic names are never on the wire, so renaming is free.
+fn topic_param(name: Ident) -> Ident {
+    if RESERVED_PARAMS.iter().any(|r| name == r) { quote::format_ident!("{name}_topic") } else { name }
+}
+
 /// One RPC of a service, validated: built only by [`Method::new`].
 #[derive(Clone, Debug)]
 pub struct Method {
@@ -176,17 +187,8 @@ impl Method {
         let kind = options.kind()?;
         // Typing applies to named topic parameters only (as in Go psrpc).
         let typed = options.typed && !options.topics.is_empty();
-        Ok(Method {
-            ident,
-            wire_name,
-            request,
-            response,
-            kind,
-            topics: options.topics,
-            group: options.group,
-            typed,
-            docs: Vec::new(),
-        })
+        let topics = options.topics.into_iter().map(topic_param).collect();
+        Ok(Method { ident, wire_name, request, response, kind, topics, group: options.group, typed, docs: Vec::new() })
     }
 
     /// Sets the rustdoc lines of the generated client and handler methods
@@ -426,6 +428,16 @@ mod tests {
             let err = svc(vec![member("a", &["node"], false), other]).expect_err("differ");
             assert_eq!((err.wire_name.as_str(), err.error), ("b", InvalidOptions::GroupTopicsDiffer));
         }
+    }
+
+    #[test]
+    fn topics_named_like_generated_parameters_are_renamed() {
+        let ty: syn::Type = syn::parse_quote!(M);
+        let options = MethodOptions { topics: topics(&["request", "region", "options"]), ..Default::default() };
+        let method = Method::new(Ident::new("m", Span::call_site()), "M".to_owned(), ty.clone(), ty, options)
+            .expect("valid method");
+        let names: Vec<String> = method.topics.iter().map(Ident::to_string).collect();
+        assert_eq!(names, ["request_topic", "region", "options_topic"]);
     }
 
     #[test]

@@ -38,6 +38,10 @@ mod service {
         fn left_out_affine(&self, note: Note) -> Note;
         /// A snake_case name goes on the wire CamelCased, as Go psrpc does.
         fn get_2fa_code(&self, note: Note) -> Note;
+        /// Topics named like the generated parameters become `request_topic`
+        /// and `options_topic`.
+        #[psrpc(topics(request, options))]
+        fn by_request(&self, note: Note) -> Note;
     }
 }
 
@@ -75,6 +79,14 @@ async fn default_affinity_never_claims() {
     let (_server, client) = setup().await;
     let err = client.left_out_affine(&note("c"), RequestOptions::default()).await.expect_err("no server claims");
     assert_ne!(err.code(), ErrorCode::Unimplemented, "{err}");
+}
+
+#[tokio::test]
+async fn topics_named_like_parameters_are_renamed() {
+    let (server, client) = setup().await;
+    server.register_by_request_topic("r", "o").await.expect("register");
+    let err = client.by_request("r", "o", &note("e"), RequestOptions::default()).await.expect_err("default handler");
+    assert_eq!(err.code(), ErrorCode::Unimplemented, "{err}");
 }
 
 #[tokio::test]
