@@ -49,10 +49,18 @@ impl NodeManagerServerImpl for Node {
     async fn drain_node(&self, _ctx: RequestContext, request: DescribeRequest) -> Result<NodeStats, Error> {
         Ok(NodeStats { node_id: format!("{} drained by {}", request.node_id, self.0), jobs: 0 })
     }
-    async fn watch_jobs(&self, mut stream: ServerStream<JobUpdate, JobUpdate>) -> Result<(), Error> {
-        while let Some(update) = stream.recv().await? {
-            stream.send(&JobUpdate { status: format!("{} seen by {}", update.status, self.0), ..update }).await?;
-        }
+    /// Hands the stream to a task of its own and returns at once (hijack).
+    async fn watch_jobs(&self, stream: ServerStream<JobUpdate, JobUpdate>) -> Result<(), Error> {
+        let mut stream = stream.hijack();
+        let node = self.0;
+        tokio::spawn(async move {
+            while let Ok(Some(update)) = stream.recv().await {
+                let reply = JobUpdate { status: format!("{} seen by {node}", update.status), ..update };
+                if stream.send(&reply).await.is_err() {
+                    break;
+                }
+            }
+        });
         Ok(())
     }
     fn watch_jobs_affinity(&self, _ctx: &RequestContext) -> f32 {
@@ -175,7 +183,8 @@ async fn exercise(bus: SharedBus) {
         .await;
     assert!(gone.is_err(), "deregistered: {gone:?}");
 
-    // Stream with affinity: node "a" takes it and echoes.
+    // Stream with affinity: node "a" takes it, hands it to a task and
+    // returns; the task echoes.
     let mut stream = nodes.watch_jobs(call()).await.expect("open stream");
     stream.send(&JobUpdate { job_id: "j3".into(), status: "running".into() }).await.expect("send");
     let echoed = stream.recv().await.expect("recv").expect("a message");
