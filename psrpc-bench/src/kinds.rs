@@ -10,6 +10,7 @@ use psrpc::{
 };
 use tokio::sync::Mutex;
 
+use crate::observe::Stack;
 use crate::raw::RawCall;
 
 /// The benchmark's payload message.
@@ -69,11 +70,12 @@ pub(crate) async fn setup(
     client_bus: SharedBus,
     payload: bytes::Bytes,
     concurrency: usize,
+    stack: &Stack,
 ) -> anyhow::Result<(RawCall, Vec<RpcServer>)> {
     let capacity = (concurrency * 4).max(100);
     let mut servers = Vec::new();
     for bus in server_buses {
-        let server = RpcServer::new(SERVICE, bus, ServerOptions::default().channel_capacity(capacity));
+        let server = RpcServer::new(SERVICE, bus, stack.server(ServerOptions::default().channel_capacity(capacity)));
         match kind {
             Kind::Single => server.register_unary(&SINGLE, vec![], echo, None).await?,
             Kind::SingleNoclaim => server.register_unary(&NOCLAIM, vec!["t".into()], echo, None).await?,
@@ -88,7 +90,7 @@ pub(crate) async fn setup(
         servers.push(server);
     }
     let expected = servers.len();
-    let options = ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10));
+    let options = stack.client(ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10)));
     let client = RpcClient::new(SERVICE, client_bus, options).await?;
     let blob = Blob { data: payload };
     let call: RawCall = match kind {

@@ -6,10 +6,15 @@
 //! ```
 //! Brokers are started on free loopback ports unless `--url` names one.
 //! The last line of output is a JSON summary.
+//!
+//! `--observe none,all --rounds 3` measures the cost of observability: the
+//! setups run alternately, three rounds each, in one process against one
+//! broker, and the summary compares their median throughput with the first.
 
 mod drive;
 mod kinds;
 mod memory;
+mod observe;
 mod raw;
 mod stats;
 
@@ -23,6 +28,7 @@ use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 
 use kinds::Kind;
+use observe::{Observe, Stack};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -60,6 +66,16 @@ struct Args {
     /// per in-flight call with this many of each.
     #[arg(long)]
     memory: Option<usize>,
+    /// Observability on the measured client and servers; a list (`none,all`)
+    /// measures each setup in turn.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "none")]
+    observe: Vec<Observe>,
+    /// Rounds over the `--observe` setups (alternating), for medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Share of traces the OpenTelemetry setups sample (1: every call).
+    #[arg(long, default_value_t = 1.0)]
+    otel_sampling: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -105,18 +121,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let raw = drive::drive(&format!("{label} raw"), args.concurrency, warmup, duration, move |w| raw_call(w)).await;
 
     let servers = if args.kind == Kind::Multi { args.servers.max(3) } else { args.servers.max(1) };
-    let mut server_buses = Vec::new();
-    for _ in 0..servers {
-        server_buses.push(buses.connect().await?);
-    }
-    let (call, _servers) =
-        kinds::setup(args.kind, server_buses, buses.connect().await?, payload, args.concurrency).await?;
+    // Each setup gets fresh connections, client and servers per round; the
+    // setups alternate so that drift on the machine spreads over all of them.
+    let mut runs: Vec<(Observe, Vec<drive::Measurement>, u64)> =
+        args.observe.iter().map(|o| (*o, Vec::new(), 0)).collect();
     let rss_before = stats::status_kib("VmRSS");
-    let ours = drive::drive(&label, args.concurrency, warmup, duration, move |w| call(w)).await;
+    for round in 1..=args.rounds.max(1) {
+        for (observe, measurements, spans) in &mut runs {
+            let mut server_buses = Vec::new();
+            for _ in 0..servers {
+                server_buses.push(buses.connect().await?);
+            }
+            let stack = Stack::new(*observe, args.otel_sampling);
+            let (call, servers) = kinds::setup(
+                args.kind,
+                server_buses,
+                buses.connect().await?,
+                payload.clone(),
+                args.concurrency,
+                &stack,
+            )
+            .await?;
+            let name = format!("{label} observe={observe:?} round {round}").to_lowercase();
+            measurements.push(drive::drive(&name, args.concurrency, warmup, duration, move |w| call(w)).await);
+            *spans += stack.spans_exported();
+            for server in servers {
+                server.kill().await;
+            }
+        }
+    }
     let rss_after = stats::status_kib("VmRSS");
+    let ours = median_run(&runs[0].1);
 
     println!("{:<28} {:>12} {:>10} {:>10} {:>10} {:>12}", "", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/call");
-    for (name, m) in [("raw bus round trip", &raw), ("psrpc", &ours)] {
+    for (name, m) in [("raw bus round trip", &raw), ("psrpc", ours)] {
         println!(
             "{name:<28} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>12.1}",
             m.calls_per_second, m.p50_us, m.p99_us, m.p999_us, m.cpu_us_per_call
@@ -137,14 +175,67 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let summary = serde_json::json!({
         "bus": format!("{:?}", args.bus).to_lowercase(), "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
-        "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock,
+        "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
         "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),
     });
+    let mut summary = summary;
+    if runs.len() > 1 || args.rounds > 1 {
+        summary["observe"] = observe_table(&runs);
+    }
     println!("{summary}");
     drop(broker);
     Ok(())
+}
+
+/// The run with the median throughput.
+fn median_run(runs: &[drive::Measurement]) -> &drive::Measurement {
+    let mut sorted: Vec<_> = runs.iter().collect();
+    sorted.sort_by(|a, b| a.calls_per_second.total_cmp(&b.calls_per_second));
+    sorted[sorted.len() / 2]
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Prints each setup's median throughput and CPU per call, and their cost
+/// against the first setup; returns the same as JSON. On a shared machine
+/// the CPU per call is the steadier of the two.
+fn observe_table(runs: &[(Observe, Vec<drive::Measurement>, u64)]) -> serde_json::Value {
+    let throughput = |m: &[drive::Measurement]| median(m.iter().map(|m| m.calls_per_second).collect());
+    let cpu = |m: &[drive::Measurement]| median(m.iter().map(|m| m.cpu_us_per_call).collect());
+    let (base_throughput, base_cpu) = (throughput(&runs[0].1), cpu(&runs[0].1));
+    println!(
+        "{:<12} {:>5} {:>15} {:>10} {:>10} {:>17} {:>12} {:>10} {:>10}",
+        "observe", "runs", "calls/s median", "min", "max", "throughput cost", "CPU µs/call", "CPU cost", "spans"
+    );
+    let mut rows = Vec::new();
+    for (observe, measurements, spans) in runs {
+        let (calls, cpu_us) = (throughput(measurements), cpu(measurements));
+        let each: Vec<f64> = measurements.iter().map(|m| m.calls_per_second.round()).collect();
+        let (min, max) = each.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
+        let throughput_cost = 1.0 - calls / base_throughput.max(f64::EPSILON);
+        let cpu_cost = cpu_us / base_cpu.max(f64::EPSILON) - 1.0;
+        let name = format!("{observe:?}").to_lowercase();
+        println!(
+            "{name:<12} {:>5} {calls:>15.0} {min:>10.0} {max:>10.0} {:>16.1}% {cpu_us:>12.1} {:>9.1}% {spans:>10}",
+            measurements.len(),
+            throughput_cost * 100.0,
+            cpu_cost * 100.0
+        );
+        rows.push(serde_json::json!({
+            "observe": name, "runs_calls_per_second": each,
+            "runs_cpu_us_per_call": measurements.iter().map(|m| (m.cpu_us_per_call * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            "median_calls_per_second": calls.round(), "median_cpu_us_per_call": (cpu_us * 10.0).round() / 10.0,
+            "throughput_cost_pct": (throughput_cost * 1000.0).round() / 10.0,
+            "cpu_cost_pct": (cpu_cost * 1000.0).round() / 10.0, "spans_exported": spans,
+        }));
+    }
+    serde_json::Value::Array(rows)
 }
 
 fn broker(args: &Args) -> anyhow::Result<(Broker, String)> {

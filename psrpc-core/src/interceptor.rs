@@ -66,7 +66,9 @@ pub trait ClientUnaryInterceptor: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>>;
 }
 
-/// The rest of a client unary chain.
+/// The rest of a client unary chain. It is `Copy`: an interceptor may run
+/// the rest of the chain more than once (retries).
+#[derive(Clone, Copy)]
 pub struct ClientUnaryNext<'a> {
     pub(crate) info: &'a RpcInfo,
     pub(crate) chain: &'a [Arc<dyn ClientUnaryInterceptor>],
@@ -144,6 +146,13 @@ pub trait ClientMultiInterceptor: Send + Sync + 'static {
 
 /// Observes and may veto the messages of a stream (both ends).
 pub trait StreamInterceptor: Send + Sync + 'static {
+    /// Client end: before the stream's open is sent, with the metadata it
+    /// carries (e.g. to add trace context); an error fails the open.
+    fn on_open(&self, info: &RpcInfo, metadata: &mut Metadata) -> Result<(), Error> {
+        let _ = (info, metadata);
+        Ok(())
+    }
+
     /// Before a message is sent; an error fails the send.
     fn on_send(&self, info: &RpcInfo, message: &Bytes) -> Result<(), Error> {
         let _ = (info, message);

@@ -7,7 +7,8 @@
 //! - [`info`]: static descriptions of services and methods;
 //! - [`client`], [`server`], [`stream`]: the engines behind generated code,
 //!   with [`options`], [`metadata`], [`context`], [`interceptor`] and
-//!   [`payload`].
+//!   [`payload`];
+//! - [`observe`]: the observer the engines report calls to; [`retry`]: retries.
 //!
 //! Users depend on the `psrpc` facade crate, which re-exports this crate.
 
@@ -23,10 +24,13 @@ pub mod observe;
 pub mod options;
 mod outbound;
 pub mod payload;
+pub mod retry;
 pub mod server;
 mod signal;
+mod spans;
 pub mod stream;
 pub mod transport;
+mod user_code;
 
 pub use client::RpcClient;
 pub use context::RequestContext;

@@ -62,6 +62,7 @@ pub use psrpc_core::options::{
     Claim, ClientOptions, RequestOptions, SelectionOptions, ServerOptions, StreamKeepalive, StreamOptions,
 };
 pub use psrpc_core::payload::{Payload, RawPayload};
+pub use psrpc_core::retry;
 pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
 pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream, StreamReceiver, StreamSender};
 pub use psrpc_core::transport;

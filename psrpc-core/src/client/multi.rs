@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep, sleep_until};
+use tracing::Instrument as _;
 
 use super::RpcClient;
 use super::routes::RouteGuard;
@@ -22,6 +23,7 @@ use crate::metadata::unix_nanos;
 use crate::observe::{Role, SharedObserver};
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
+use crate::spans;
 use crate::transport::envelope::{self, Request};
 use crate::transport::id;
 
@@ -80,7 +82,11 @@ impl RpcClient {
         };
         let mut guard = RouteGuard::new(client.routes.clone());
         let rx = guard.response(&request_id, client.options.channel_capacity);
-        client.publish(&target.request, &request, deadline).await?;
+        let span = spans::call(&target.info, "multi");
+        span.record("request_id", request_id.as_str());
+        let published = client.publish(&target.request, &request, deadline).instrument(span.clone()).await;
+        spans::outcome(&span, &published);
+        published?;
 
         Ok(MultiResponses {
             rx,

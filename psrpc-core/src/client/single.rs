@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tokio::time::{Instant, timeout_at};
+use tracing::Instrument as _;
 
 use super::first_claim::FirstClaim;
 use super::routes::RouteGuard;
@@ -21,6 +22,7 @@ use crate::metadata::unix_nanos;
 use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
+use crate::spans;
 use crate::transport::envelope::{ClaimResponse, Request};
 use crate::transport::id;
 
@@ -68,7 +70,12 @@ impl RpcClient {
             unary_call(client, method, &target, options, call).boxed()
         };
         let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
-        let outcome = next.run(call).await;
+        let span = spans::call(info, "single");
+        let outcome = next.run(call).instrument(span.clone()).await;
+        spans::outcome(&span, &outcome);
+        if let Ok(reply) = &outcome {
+            span.record("server_id", reply.server_id.as_str());
+        }
 
         for hook in &client.options.response_hooks {
             hook(info, &payload, outcome.as_ref().map(|r| &r.message));
@@ -98,6 +105,7 @@ async fn unary_call(
     let deadline = deadline::after(timeout);
     let now = SystemTime::now();
     let request_id = id::new_request_id();
+    tracing::Span::current().record("request_id", request_id.as_str());
     let request = Request {
         request_id: request_id.clone(),
         client_id: client.id.clone(),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::time::timeout_at;
+use tracing::Instrument as _;
 
 use super::RpcClient;
 use super::routes::RouteGuard;
@@ -11,11 +12,13 @@ use crate::deadline;
 use crate::error::Error;
 use crate::info::MethodInfo;
 use crate::metadata::unix_nanos;
+use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
 use crate::payload::Payload;
 use crate::stream::{ClientStream, RpcStream, StreamCore, StreamSetup, spawn_pump};
 use crate::transport::envelope::{self, ClaimResponse, stream::Body};
 use crate::transport::id;
+use crate::{spans, user_code};
 
 impl RpcClient {
     /// Opens a bidirectional stream with one server (selected through the
@@ -44,43 +47,54 @@ impl RpcClient {
         let mut frames = guard.stream(&stream_id, capacity);
         let mut claims = method.require_claim().then(|| guard.claim(&request_id, capacity));
 
+        let mut metadata = options.metadata.clone();
+        for interceptor in &client.options.stream_interceptors {
+            let on_open = || interceptor.on_open(&info, &mut metadata);
+            user_code::guarded_sync(&info, "stream interceptor", on_open)?;
+        }
         let now = SystemTime::now();
         let open = envelope::Stream {
             stream_id: stream_id.clone(),
             request_id: request_id.clone(),
             sent_at: unix_nanos(now),
             expiry: deadline::expiry(now, timeout),
-            body: Some(Body::Open(envelope::StreamOpen {
-                node_id: client.id.clone(),
-                metadata: options.metadata.clone(),
-            })),
+            body: Some(Body::Open(envelope::StreamOpen { node_id: client.id.clone(), metadata })),
         };
         let server_channel = info.stream_server_channel();
-        client.publish(&server_channel, &open, deadline).await?;
+        let span = spans::call(&info, "stream");
+        span.record("request_id", request_id.as_str());
+        let established = async {
+            client.publish(&server_channel, &open, deadline).await?;
 
-        if let Some(claims) = claims.as_mut() {
-            let selection = client.selection(method, &options);
-            let chosen = timeout_at(deadline, super::select::select_server(claims, None, &selection))
-                .await
-                .map_err(|_| Error::request_timed_out())??;
-            guard.release_claims();
-            let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
-            client.publish(&info.claim_response_channel(), &claim, deadline).await?;
-        }
-
-        loop {
-            match timeout_at(deadline, frames.recv()).await {
-                Err(_) => return Err(Error::request_timed_out()),
-                Ok(None) => return Err(Error::client_closed()),
-                Ok(Some(frame)) => match frame.body {
-                    Some(Body::Ack(_)) if frame.request_id == request_id => break,
-                    Some(Body::Close(close)) => {
-                        return Err(Error::from_wire(&close.code, close.error, Vec::new()));
-                    }
-                    _ => {}
-                },
+            if let Some(claims) = claims.as_mut() {
+                let selection = client.selection(method, &options);
+                let chosen = timeout_at(deadline, super::select::select_server(claims, None, &selection))
+                    .await
+                    .map_err(|_| Error::request_timed_out())??;
+                guard.release_claims();
+                let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
+                client.publish(&info.claim_response_channel(), &claim, deadline).await?;
             }
+
+            loop {
+                match timeout_at(deadline, frames.recv()).await {
+                    Err(_) => return Err(Error::request_timed_out()),
+                    Ok(None) => return Err(Error::client_closed()),
+                    Ok(Some(frame)) => match frame.body {
+                        Some(Body::Ack(_)) if frame.request_id == request_id => break,
+                        Some(Body::Close(close)) => {
+                            return Err(Error::from_wire(&close.code, close.error, Vec::new()));
+                        }
+                        _ => {}
+                    },
+                }
+            }
+            Ok(())
         }
+        .instrument(span.clone())
+        .await;
+        spans::outcome(&span, &established);
+        established?;
 
         let (core, incoming) = StreamCore::new(StreamSetup {
             stream_id,
@@ -89,6 +103,7 @@ impl RpcClient {
             peer_channel: server_channel,
             send_timeout: timeout,
             interceptors: client.options.stream_interceptors.clone(),
+            observer: client.options.observer.clone().map(|o| (o, Role::Client)),
             keepalive: client.options.stream_keepalive,
             capacity,
             // The stream keeps its client (and so its dispatcher) alive until it closes.

@@ -10,7 +10,6 @@ mod reply_channels;
 mod stream;
 mod typed;
 mod unary;
-mod user_code;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -8,21 +8,23 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 use super::Prepared;
 use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_frame, next_phase};
-use super::user_code;
 use crate::context::RequestContext;
 use crate::error::Error;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::metadata::{self, unix_nanos};
+use crate::observe::Role;
 use crate::stream::{StreamCore, StreamSetup, spawn_pump};
 use crate::transport::bus::Subscription;
 use crate::transport::channel;
 use crate::transport::envelope::{self, stream::Body};
 use crate::transport::frame;
+use crate::{spans, user_code};
 
 /// A stream method as the handler loop sees it.
 pub(crate) trait StreamMethod: Send + Sync + 'static {
@@ -161,6 +163,7 @@ impl StreamLoop {
             peer_channel: channel::stream_client_channel(&self.server.service, &open_body.node_id),
             send_timeout: self.server.options.timeout,
             interceptors: self.server.options.stream_interceptors.clone(),
+            observer: self.server.options.observer.clone().map(|o| (o, Role::Server)),
             keepalive: self.server.options.stream_keepalive,
             capacity,
             on_close: Box::new(move || {
@@ -172,8 +175,10 @@ impl StreamLoop {
             return;
         }
         spawn_pump(Arc::clone(&core), frames_rx, self.server.killed.subscribe(), Error::stream_eof());
+        let span = spans::handle(&self.info, "stream", &open.request_id, &open_body.node_id, &self.server.id);
         let handler = async { self.method_impl.run(Arc::clone(&core), incoming, ctx).await };
-        let result = user_code::guarded(&self.info, handler).await;
+        let result = user_code::guarded(&self.info, handler).instrument(span.clone()).await;
+        spans::outcome(&span, &result);
         if core.is_hijacked() {
             // The stream outlives its handler (`RpcStream::hijack`) and stays
             // this server's work, which `shutdown` waits for, until it ends.

@@ -11,12 +11,13 @@ use tokio::sync::mpsc;
 
 use super::stream::StreamMethod;
 use super::unary::{Decoded, UnaryMethod};
-use super::{RpcServer, Serve, user_code};
+use super::{RpcServer, Serve};
 use crate::context::RequestContext;
 use crate::error::{Error, ErrorCode};
 use crate::info::MethodInfo;
 use crate::payload::Payload;
 use crate::stream::{RpcStream, ServerStream, StreamCore};
+use crate::user_code;
 
 /// Computes a server's affinity for a request; negative means "do not claim".
 pub type AffinityFn<Req> = Arc<dyn Fn(&RequestContext, &Req) -> f32 + Send + Sync>;

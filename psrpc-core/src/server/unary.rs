@@ -8,14 +8,13 @@ use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::Prepared;
 use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
 use super::registry::{Handler, Phase, next_phase};
-use super::user_code;
 use crate::context::RequestContext;
-use crate::deadline;
 use crate::error::Error;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::ServerUnaryNext;
@@ -24,6 +23,8 @@ use crate::observe::Role;
 use crate::transport::bus::Subscription;
 use crate::transport::envelope::{Request, Response};
 use crate::transport::frame;
+use crate::user_code;
+use crate::{deadline, spans};
 
 /// A decoded request, typed by the method that decoded it.
 pub(crate) type Decoded = Box<dyn std::any::Any + Send>;
@@ -204,11 +205,14 @@ impl UnaryLoop {
         let deadline = ctx.deadline();
         let started = Instant::now();
         let request_bytes = payload.len();
+        let kind = if self.info.multi { "multi" } else { "single" };
+        let span = spans::handle(&self.info, kind, &request.request_id, &request.client_id, &self.server.id);
         // Calls the handler makes inherit what is left of the request's time.
         let call = user_code::guarded(&self.info, deadline::scope(deadline, self.call(ctx, payload, decoded)));
-        let outcome = tokio::time::timeout_at(deadline, call).await;
+        let outcome = tokio::time::timeout_at(deadline, call).instrument(span.clone()).await;
         let passed_deadline = outcome.is_err();
         let outcome = outcome.unwrap_or_else(|_| Err(Error::request_timed_out()));
+        spans::outcome(&span, &outcome);
         if let Some(observer) = &self.server.options.observer {
             let (elapsed, response_bytes) = (started.elapsed(), outcome.as_ref().map_or(0, Bytes::len));
             if self.info.multi {

@@ -15,12 +15,14 @@ use crate::error::{Error, ErrorCode};
 use crate::info::RpcInfo;
 use crate::interceptor::StreamInterceptor;
 use crate::metadata::unix_nanos;
+use crate::observe::{Role, SharedObserver};
 use crate::options::{StreamKeepalive, StreamOptions};
 use crate::outbound;
 use crate::transport::bus::SharedBus;
 use crate::transport::channel::Channel;
 use crate::transport::envelope::{self, stream::Body};
 use crate::transport::id;
+use crate::user_code;
 
 /// What a stream end needs to know to run.
 pub(crate) struct StreamSetup {
@@ -31,6 +33,8 @@ pub(crate) struct StreamSetup {
     pub(crate) peer_channel: Channel,
     pub(crate) send_timeout: Duration,
     pub(crate) interceptors: Vec<Arc<dyn StreamInterceptor>>,
+    /// The observer of this end, and which end it is.
+    pub(crate) observer: Option<(SharedObserver, Role)>,
     pub(crate) keepalive: StreamKeepalive,
     pub(crate) capacity: usize,
     /// Frees this end's routing state; runs once when the stream closes.
@@ -44,7 +48,8 @@ pub(crate) struct StreamCore {
     bus: SharedBus,
     peer_channel: Channel,
     send_timeout: Duration,
-    pub(crate) interceptors: Vec<Arc<dyn StreamInterceptor>>,
+    interceptors: Vec<Arc<dyn StreamInterceptor>>,
+    observer: Option<(SharedObserver, Role)>,
     pub(crate) keepalive: StreamKeepalive,
     acks: Mutex<HashMap<String, oneshot::Sender<()>>>,
     state: Mutex<State>,
@@ -73,6 +78,7 @@ impl StreamCore {
             peer_channel: setup.peer_channel,
             send_timeout: setup.send_timeout,
             interceptors: setup.interceptors,
+            observer: setup.observer,
             keepalive: setup.keepalive,
             acks: Mutex::new(HashMap::new()),
             state: Mutex::new(State {
@@ -84,6 +90,9 @@ impl StreamCore {
             closed,
             hijacked: AtomicBool::new(false),
         };
+        if let Some((observer, role)) = &core.observer {
+            observer.on_stream_open(*role, &core.info);
+        }
         (Arc::new(core), rx)
     }
 
@@ -95,6 +104,18 @@ impl StreamCore {
     /// Whether the server handler handed the stream off.
     pub(crate) fn is_hijacked(&self) -> bool {
         self.hijacked.load(Ordering::Acquire)
+    }
+
+    /// Runs the stream interceptors' `on_recv` for a received message (behind
+    /// the panic boundary) and reports it to the observer.
+    pub(crate) fn intercept_recv(&self, payload: &Bytes) -> Result<(), Error> {
+        for interceptor in &self.interceptors {
+            user_code::guarded_sync(&self.info, "stream interceptor", || interceptor.on_recv(&self.info, payload))?;
+        }
+        if let Some((observer, role)) = &self.observer {
+            observer.on_stream_recv(*role, &self.info, payload.len());
+        }
+        Ok(())
     }
 
     /// Why the stream closed, once it has.
@@ -136,13 +157,24 @@ impl StreamCore {
         outbound::publish(&*self.bus, &self.peer_channel, message).await
     }
 
-    /// Sends a message and waits for its ack.
+    /// Sends a message and waits for its ack; reports the send to the observer.
     pub(crate) async fn send(&self, payload: Bytes, options: StreamOptions) -> Result<(), Error> {
+        let Some((observer, role)) = &self.observer else {
+            return self.send_acked(payload, options).await;
+        };
+        let (started, bytes) = (tokio::time::Instant::now(), payload.len());
+        let outcome = self.send_acked(payload, options).await;
+        observer.on_stream_send(*role, &self.info, started.elapsed(), outcome.as_ref().copied(), bytes);
+        outcome
+    }
+
+    /// Sends a message and waits for its ack.
+    async fn send_acked(&self, payload: Bytes, options: StreamOptions) -> Result<(), Error> {
         if let Some(cause) = self.err() {
             return Err(cause);
         }
         for interceptor in &self.interceptors {
-            interceptor.on_send(&self.info, &payload)?;
+            user_code::guarded_sync(&self.info, "stream interceptor", || interceptor.on_send(&self.info, &payload))?;
         }
         let request_id = id::new_request_id();
         let (ack_tx, ack_rx) = oneshot::channel();
@@ -227,7 +259,16 @@ impl StreamCore {
             f();
         }
         for interceptor in &self.interceptors {
-            interceptor.on_close(&self.info, &cause);
+            let on_close = || {
+                interceptor.on_close(&self.info, &cause);
+                Ok(())
+            };
+            if let Err(e) = user_code::guarded_sync(&self.info, "stream interceptor", on_close) {
+                tracing::warn!(error = %e, stream = %self.stream_id, "psrpc stream: on_close failed");
+            }
+        }
+        if let Some((observer, role)) = &self.observer {
+            observer.on_stream_close(*role, &self.info, &cause);
         }
         self.closed.send_replace(true);
         true

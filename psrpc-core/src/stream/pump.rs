@@ -89,11 +89,9 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
         }
         Some(Body::Message(message)) => {
             let payload = message.raw_message.clone();
-            for interceptor in &core.interceptors {
-                if let Err(e) = interceptor.on_recv(&core.info, &payload) {
-                    core.fail(e).await;
-                    return Applied::Closed;
-                }
+            if let Err(e) = core.intercept_recv(&payload) {
+                core.fail(e).await;
+                return Applied::Closed;
             }
             match core.reserve() {
                 Ok(slot) => {

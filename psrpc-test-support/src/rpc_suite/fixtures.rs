@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Selection};
-use psrpc_core::options::{ClientOptions, ServerOptions};
+use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
+use psrpc_core::stream::ServerStream;
 use psrpc_core::{Error, RequestContext, RpcClient, RpcServer, SharedBus};
 
 use crate::BusFactory;
@@ -93,6 +94,32 @@ pub(crate) async fn serve_echo(server: &RpcServer, method: &MethodInfo, topics: 
         .register_unary(method, topics.iter().map(|t| (*t).to_owned()).collect(), echo, affinity)
         .await
         .expect("register");
+}
+
+/// The echo stream handler: answers every `Ping` with a `Pong` of its text
+/// until the client closes.
+pub async fn echo_stream(mut stream: ServerStream<Pong, Ping>) -> Result<(), Error> {
+    while let Some(p) = stream.recv().await? {
+        stream.send(&Pong { text: p.text, server: String::new() }).await?;
+    }
+    Ok(())
+}
+
+/// Registers [`echo_stream`] for `CHAT`.
+pub(crate) async fn serve_echo_stream(server: &RpcServer) {
+    server.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+}
+
+/// Asserts that `failing` fails with `internal`, and that the server still
+/// answers the next call.
+pub(crate) async fn assert_internal_then_served(client: &RpcClient, failing: &Ping, options: RequestOptions) {
+    let err = client.request_single::<Ping, Pong>(&SINGLE, vec![], failing, options).await.expect_err("fails");
+    assert_eq!(err.code(), psrpc_core::ErrorCode::Internal);
+    let reply = client
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("fine"), RequestOptions::default())
+        .await
+        .expect("survived");
+    assert_eq!(reply.message.text, "fine");
 }
 
 /// A request with `text` and no delay.

@@ -10,7 +10,6 @@ use psrpc_core::interceptor::{
     ClientMultiInterceptor, ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,
 };
 use psrpc_core::options::{RequestOptions, ServerOptions};
-use psrpc_core::stream::ServerStream;
 use psrpc_core::{Error, ErrorCode, RequestContext, RpcInfo, RpcServer};
 
 use super::fixtures::*;
@@ -93,19 +92,7 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
     let s = RpcServer::new(svc.clone(), factory.connect().await, options);
     serve_echo(&s, &SINGLE, &[], None).await;
     serve_echo(&s, &MULTI, &[], None).await;
-    s.register_stream(
-        &CHAT,
-        vec![],
-        |mut stream: ServerStream<Pong, Ping>| async move {
-            while let Some(p) = stream.recv().await? {
-                stream.send(&Pong { text: p.text, server: String::new() }).await?;
-            }
-            Ok(())
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    serve_echo_stream(&s).await;
 
     let client = client(factory, &svc).await;
     client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default()).await.expect("reply");

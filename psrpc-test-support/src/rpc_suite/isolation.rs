@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_core::info::{MethodKind, Selection};
-use psrpc_core::interceptor::{ServerUnaryInterceptor, ServerUnaryNext};
+use psrpc_core::interceptor::{ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor};
 use psrpc_core::options::{RequestOptions, ServerOptions};
 use psrpc_core::server::AffinityFn;
 use psrpc_core::stream::ServerStream;
@@ -117,13 +117,7 @@ pub async fn interceptor_panic_is_internal_and_server_survives(factory: &dyn Bus
     serve_echo(&s, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
     let exploding = RequestOptions::default().metadata("explode", "yes");
-    let err = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), exploding).await.expect_err("panic");
-    assert_eq!(err.code(), ErrorCode::Internal);
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("fine"), RequestOptions::default())
-        .await
-        .expect("survived");
-    assert_eq!(reply.message.text, "fine");
+    assert_internal_then_served(&client, &ping("x"), exploding).await;
 }
 
 /// A panicking affinity function means "do not claim": another server
@@ -160,11 +154,11 @@ pub async fn stream_handler_panic_closes_with_internal(factory: &dyn BusFactory)
         &CHAT,
         vec![],
         |mut stream: ServerStream<Pong, Ping>| async move {
-            while let Some(p) = stream.recv().await? {
+            if let Some(p) = stream.recv().await? {
                 assert!(p.text != "boom", "stream handler exploded");
                 stream.send(&Pong { text: p.text, server: String::new() }).await?;
             }
-            Ok(())
+            echo_stream(stream).await
         },
         None,
     )
@@ -205,4 +199,32 @@ pub async fn dropping_the_last_server_handle_stops_serving(factory: &dyn BusFact
             Ok(_) => assert!(Instant::now() < deadline, "the dropped server still serves"),
         }
     }
+}
+
+/// A server stream interceptor that panics on the message "boom".
+struct ExplodingStream;
+
+impl StreamInterceptor for ExplodingStream {
+    fn on_recv(&self, _: &psrpc_core::RpcInfo, message: &Bytes) -> Result<(), Error> {
+        assert!(!message.ends_with(b"boom"), "stream interceptor exploded");
+        Ok(())
+    }
+}
+
+/// A panic in a stream interceptor fails that stream with `internal` on
+/// both ends; the server accepts the next stream.
+pub async fn stream_interceptor_panic_fails_only_its_stream(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let options = ServerOptions::default().stream_interceptor(ExplodingStream);
+    let s = RpcServer::new(svc.clone(), factory.connect().await, options);
+    serve_echo_stream(&s).await;
+    let client = client(factory, &svc).await;
+    let mut doomed = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    let _ = doomed.send(&ping("boom")).await;
+    let err = doomed.recv().await.expect_err("the stream fails");
+    assert_eq!(err.code(), ErrorCode::Internal);
+
+    let mut next = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    next.send(&ping("fine")).await.expect("send");
+    assert_eq!(next.recv().await.expect("open").map(|p| p.text), Some("fine".to_owned()));
 }

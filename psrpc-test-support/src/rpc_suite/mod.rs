@@ -22,7 +22,7 @@ mod subscriptions;
 
 pub use claims::*;
 pub use deadlines::*;
-pub use fixtures::{Ping, Pong, echo, ping};
+pub use fixtures::{Ping, Pong, echo, echo_stream, ping};
 pub use interceptors::*;
 pub use isolation::*;
 pub use lifecycle::*;
@@ -54,7 +54,8 @@ macro_rules! rpc_suite {
             a_blocking_handler_does_not_delay_other_methods, interceptor_panic_is_internal_and_server_survives,
             affinity_panic_is_no_claim, stream_handler_panic_closes_with_internal,
             dropping_the_last_server_handle_stops_serving, observers_hear_calls_claims_and_expiries,
-            nested_calls_inherit_the_remaining_budget, explicit_deadline_bounds_the_call
+            nested_calls_inherit_the_remaining_budget, explicit_deadline_bounds_the_call, observers_hear_streams,
+            stream_interceptor_panic_fails_only_its_stream
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

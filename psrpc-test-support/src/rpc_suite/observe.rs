@@ -54,6 +54,22 @@ impl Observer for Recorder {
         self.push(format!("{} multi {} {ok}/{failed}", role.as_str(), info.method));
     }
 
+    fn on_stream_open(&self, role: Role, info: &RpcInfo) {
+        self.push(format!("{} open {}", role.as_str(), info.method));
+    }
+
+    fn on_stream_send(&self, role: Role, info: &RpcInfo, _: Duration, outcome: Result<(), &Error>, bytes: usize) {
+        self.push(format!("{} send {} {} {bytes}", role.as_str(), info.method, code(outcome)));
+    }
+
+    fn on_stream_recv(&self, role: Role, info: &RpcInfo, bytes: usize) {
+        self.push(format!("{} recv {} {bytes}", role.as_str(), info.method));
+    }
+
+    fn on_stream_close(&self, role: Role, info: &RpcInfo, cause: &Error) {
+        self.push(format!("{} close {} {}", role.as_str(), info.method, cause.code().as_str()));
+    }
+
     fn on_request_received(&self, info: &RpcInfo) {
         self.push(format!("received {}", info.method));
     }
@@ -130,4 +146,28 @@ pub async fn observers_hear_calls_claims_and_expiries(factory: &dyn BusFactory) 
     let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
     bus.publish(&ch, frame::encode_envelope(&stale, local)).await.expect("publish");
     heard.until("expired Shard", 1).await;
+}
+
+/// Both ends of a stream report its open, every message sent and received
+/// (with its size) and its close.
+pub async fn observers_hear_streams(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let heard = Arc::new(Recorder::default());
+    let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default().observer(heard.clone()));
+    serve_echo_stream(&s).await;
+    let client_heard = Arc::new(Recorder::default());
+    let client = client_on(factory.connect().await, &svc, client_options().observer(client_heard.clone())).await;
+    let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    assert_eq!(client_heard.count("client open Chat"), 1);
+    stream.send(&ping("hey")).await.expect("send");
+    let echoed = stream.recv().await.expect("open").expect("a message");
+    let (sent, received) = (prost::Message::encoded_len(&ping("hey")), prost::Message::encoded_len(&echoed));
+    stream.close(None).await.expect("close");
+    assert_eq!(client_heard.count(&format!("client send Chat ok {sent}")), 1);
+    assert_eq!(client_heard.count(&format!("client recv Chat {received}")), 1);
+    assert_eq!(client_heard.count("client close Chat canceled"), 1);
+    heard.until("server open Chat", 1).await;
+    heard.until(&format!("server recv Chat {sent}"), 1).await;
+    heard.until(&format!("server send Chat ok {received}"), 1).await;
+    heard.until("server close Chat canceled", 1).await;
 }

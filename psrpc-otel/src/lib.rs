@@ -1,0 +1,297 @@
+//! # psrpc-otel: OpenTelemetry traces for psrpc-rs that join Go psrpc's
+//!
+//! [`Tracing`] is a set of psrpc interceptors that start a span for every
+//! call and carry the W3C trace context in the request metadata, exactly as
+//! Go psrpc's `otelpsrpc` middleware does. A trace started in a Go service
+//! continues in a Rust one and back:
+//!
+//! - the client span is named `Sent.<Service>.<Method>` (kind client), the
+//!   server span `Recv.<Service>.<Method>` (kind server), each with the
+//!   events `Outbound message` and `Inbound message`;
+//! - the context travels in the request's metadata under the propagator's
+//!   keys (`traceparent`, and `tracestate` when set, with the default W3C
+//!   propagator), the same map Go psrpc's middleware writes into;
+//! - on success the span's status is `Ok` and `rpc.grpc.status_code` is 0;
+//!   on failure the status is `Error` with the error's message, the error is
+//!   recorded as an event, `rpc.psrpc.status_code` holds the psrpc code
+//!   (`not_found`) and `rpc.grpc.status_code` its gRPC number.
+//!
+//! What is covered, and what is not (yet):
+//! - single and affinity calls: client and server spans;
+//! - multi calls: the server spans (one per server) join the caller's
+//!   current context, which the client sends in the request metadata (Go
+//!   psrpc starts no client span for multi calls either);
+//! - streams: the interceptors cannot write into a stream open, so streams
+//!   carry context when the caller asks: [`Tracing::inject`] into the open's
+//!   metadata on the client, [`Tracing::extract`] from
+//!   `ServerStream::context()` on the server.
+//!
+//! ```
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use psrpc_otel::Tracing;
+//!
+//! let provider = SdkTracerProvider::builder().build();
+//! let tracing = Tracing::with_provider(&provider);
+//! let client_options = tracing.client_options(psrpc::ClientOptions::default());
+//! let server_options = tracing.server_options(psrpc::ServerOptions::default());
+//! # let _ = (client_options, server_options);
+//! ```
+//!
+//! ## Feature flags
+//! None. The crate uses `opentelemetry` with only its `trace` feature and
+//! `opentelemetry_sdk` with only `trace` (for the W3C propagator).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use psrpc_core::context::RequestContext;
+use psrpc_core::error::Error;
+use psrpc_core::info::RpcInfo;
+use psrpc_core::interceptor::{
+    ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, ServerUnaryInterceptor, ServerUnaryNext,
+    StreamInterceptor, UnaryCall,
+};
+use psrpc_core::metadata::Metadata;
+use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
+
+/// The attribute holding the psrpc error code of a failed call.
+pub const STATUS_CODE_KEY: &str = "rpc.psrpc.status_code";
+
+/// The attribute holding the gRPC status code of a call (OpenTelemetry's
+/// semantic convention).
+pub const GRPC_STATUS_CODE_KEY: &str = "rpc.grpc.status_code";
+
+/// The instrumentation scope of psrpc-rs's spans.
+pub const SCOPE_NAME: &str = "psrpc-rs";
+
+type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
+
+/// OpenTelemetry interceptors for psrpc clients and servers; see the
+/// [crate docs](crate). Cheap to clone.
+#[derive(Clone)]
+pub struct Tracing {
+    tracer: Arc<opentelemetry::global::BoxedTracer>,
+    propagator: SharedPropagator,
+}
+
+impl fmt::Debug for Tracing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracing").finish_non_exhaustive()
+    }
+}
+
+impl Default for Tracing {
+    /// Same as [`Tracing::global`].
+    fn default() -> Self {
+        Tracing::global()
+    }
+}
+
+impl Tracing {
+    /// Spans from the global tracer provider, context in W3C form (Go
+    /// psrpc's defaults).
+    ///
+    /// ```
+    /// let tracing = psrpc_otel::Tracing::global();
+    /// # let _ = tracing;
+    /// ```
+    pub fn global() -> Self {
+        Tracing::from_tracer(opentelemetry::global::tracer_with_scope(scope()))
+    }
+
+    /// Spans from `provider`, context in W3C form.
+    ///
+    /// ```
+    /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    /// let tracing = psrpc_otel::Tracing::with_provider(&provider);
+    /// # let _ = tracing;
+    /// ```
+    pub fn with_provider<P>(provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as opentelemetry::trace::Tracer>::Span: Send + Sync + 'static,
+    {
+        let tracer = provider.tracer_with_scope(scope());
+        Tracing::from_tracer(opentelemetry::global::BoxedTracer::new(Box::new(tracer)))
+    }
+
+    fn from_tracer(tracer: opentelemetry::global::BoxedTracer) -> Self {
+        Tracing { tracer: Arc::new(tracer), propagator: Arc::new(TraceContextPropagator::new()) }
+    }
+
+    /// Carries context with `propagator` instead of W3C trace context (for
+    /// example a composite that adds baggage). Go psrpc services must use the
+    /// same one for traces to join.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::propagation::TraceContextPropagator;
+    /// let tracing = psrpc_otel::Tracing::global().propagator(TraceContextPropagator::new());
+    /// # let _ = tracing;
+    /// ```
+    #[must_use]
+    pub fn propagator(mut self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        self.propagator = Arc::new(propagator);
+        self
+    }
+
+    /// Adds these interceptors to client options (unary, multi, and stream
+    /// opens, which carry the caller's context in their metadata).
+    ///
+    /// ```
+    /// let options = psrpc_otel::Tracing::global().client_options(psrpc::ClientOptions::default());
+    /// assert_eq!(options.unary_interceptors.len(), 1);
+    /// assert_eq!(options.stream_interceptors.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn client_options(&self, options: ClientOptions) -> ClientOptions {
+        options.unary_interceptor(self.clone()).multi_interceptor(self.clone()).stream_interceptor(self.clone())
+    }
+
+    /// Adds the server interceptor to server options.
+    ///
+    /// ```
+    /// let options = psrpc_otel::Tracing::global().server_options(psrpc::ServerOptions::default());
+    /// assert_eq!(options.unary_interceptors.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn server_options(&self, options: ServerOptions) -> ServerOptions {
+        options.unary_interceptor(self.clone())
+    }
+
+    /// Writes the current context into `metadata` (for a stream open:
+    /// `RequestOptions::metadata`).
+    ///
+    /// ```
+    /// let tracing = psrpc_otel::Tracing::global();
+    /// let mut options = psrpc::RequestOptions::default();
+    /// tracing.inject(&mut options.metadata);
+    /// // `options` now opens a stream that carries the caller's trace.
+    /// ```
+    pub fn inject(&self, metadata: &mut Metadata) {
+        self.propagator.inject_context(&Context::current(), metadata);
+    }
+
+    /// The current context in `options`' metadata (see [`inject`](Self::inject)).
+    ///
+    /// ```
+    /// let options = psrpc_otel::Tracing::global().traced(psrpc::RequestOptions::default());
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn traced(&self, mut options: RequestOptions) -> RequestOptions {
+        self.inject(&mut options.metadata);
+        options
+    }
+
+    /// The context a caller sent in `metadata` (for a stream handler:
+    /// `stream.context().map(|c| c.metadata())`); an empty context when it
+    /// carries none. The task's current context is not the base: only what
+    /// the request carries decides the parent, as in Go psrpc.
+    ///
+    /// ```
+    /// use opentelemetry::trace::TraceContextExt as _;
+    /// let tracing = psrpc_otel::Tracing::global();
+    /// let mut metadata = psrpc::Metadata::new();
+    /// metadata.insert("traceparent".into(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+    /// let cx = tracing.extract(&metadata);
+    /// assert_eq!(cx.span().span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// ```
+    pub fn extract(&self, metadata: &Metadata) -> Context {
+        self.propagator.extract_with_context(&Context::new(), metadata)
+    }
+
+    /// Starts a span named `<prefix>.<Service>.<Method>` under `parent`.
+    fn start(&self, prefix: &str, kind: SpanKind, info: &RpcInfo, parent: &Context) -> Context {
+        let name = format!("{prefix}.{}.{}", info.service, info.method);
+        let builder = self.tracer.span_builder(Cow::Owned(name)).with_kind(kind);
+        let span = self.tracer.build_with_context(builder, parent);
+        parent.with_span(span)
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder(SCOPE_NAME).with_version(env!("CARGO_PKG_VERSION")).build()
+}
+
+/// Ends the span of `cx` with the call's outcome, as Go psrpc's middleware
+/// does.
+fn finish<T>(cx: &Context, outcome: &Result<T, Error>) {
+    let span = cx.span();
+    span.add_event("Inbound message", Vec::new());
+    match outcome {
+        Ok(_) => {
+            span.set_status(Status::Ok);
+            span.set_attribute(KeyValue::new(GRPC_STATUS_CODE_KEY, 0_i64));
+        }
+        Err(error) => {
+            span.record_error(error);
+            span.set_status(Status::error(error.message().to_owned()));
+            span.set_attribute(KeyValue::new(STATUS_CODE_KEY, error.code().as_str()));
+            span.set_attribute(KeyValue::new(GRPC_STATUS_CODE_KEY, error.to_grpc() as i64));
+        }
+    }
+    span.end();
+}
+
+impl ClientUnaryInterceptor for Tracing {
+    fn intercept<'a>(
+        &'a self,
+        info: &'a RpcInfo,
+        mut call: UnaryCall,
+        next: ClientUnaryNext<'a>,
+    ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
+        let cx = self.start("Sent", SpanKind::Client, info, &Context::current());
+        self.propagator.inject_context(&cx, &mut call.metadata);
+        cx.span().add_event("Outbound message", Vec::new());
+        async move {
+            let outcome = next.run(call).with_context(cx.clone()).await;
+            finish(&cx, &outcome);
+            outcome
+        }
+        .boxed()
+    }
+}
+
+/// Stream opens carry the caller's context, as requests do.
+impl StreamInterceptor for Tracing {
+    fn on_open(&self, _: &RpcInfo, metadata: &mut Metadata) -> Result<(), Error> {
+        self.inject(metadata);
+        Ok(())
+    }
+}
+
+impl ClientMultiInterceptor for Tracing {
+    fn on_send(&self, _info: &RpcInfo, call: &mut UnaryCall) -> Result<(), Error> {
+        self.inject(&mut call.metadata);
+        Ok(())
+    }
+}
+
+impl ServerUnaryInterceptor for Tracing {
+    fn intercept<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        request: Bytes,
+        next: ServerUnaryNext<'a>,
+    ) -> BoxFuture<'a, Result<Bytes, Error>> {
+        let parent = self.extract(ctx.metadata());
+        let cx = self.start("Recv", SpanKind::Server, ctx.rpc_info(), &parent);
+        cx.span().add_event("Outbound message", Vec::new());
+        async move {
+            let outcome = next.run(request).with_context(cx.clone()).await;
+            finish(&cx, &outcome);
+            outcome
+        }
+        .boxed()
+    }
+}
