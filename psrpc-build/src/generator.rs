@@ -1,28 +1,69 @@
 //! The prost-build service generator that emits psrpc clients and servers.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use heck::ToSnakeCase;
-use proc_macro2::Span;
-use psrpc_codegen::{Method, MethodOptions, Service};
+use proc_macro2::{Ident, Span};
+use psrpc_codegen::{Method, MethodOptions, Service, go_camel_case};
+use quote::{format_ident, quote};
 
 use crate::options::ProtoOptions;
 
-/// Emits each service through psrpc-codegen; records failures in `errors`.
+/// Emits each service of the listed files through psrpc-codegen; records
+/// failures in `errors`.
 pub(crate) struct Generator {
+    /// psrpc options of every method, keyed by `package.Service.Method`.
     pub(crate) options: HashMap<String, ProtoOptions>,
+    /// Full names (`package.Service`) of the services to generate: those of
+    /// the files asked for, not of their imports.
+    pub(crate) services: HashSet<String>,
+    pub(crate) settings: Settings,
     pub(crate) errors: Rc<RefCell<Vec<String>>>,
+    /// The typed topic parameters of each package's services (prost-build
+    /// finalizes packages after generating all of them).
+    pub(crate) typed_topics: HashMap<String, Vec<Ident>>,
+    /// The service modules of each package, as `package.module` (two services
+    /// whose names map to one module are refused).
+    pub(crate) modules: HashSet<String>,
+}
+
+/// What the [`Builder`](crate::Builder) passes on to generated code.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) krate: syn::Path,
+    pub(crate) unimplemented_defaults: bool,
+    pub(crate) typed_topics: bool,
 }
 
 impl prost_build::ServiceGenerator for Generator {
     fn generate(&mut self, service: prost_build::Service, buf: &mut String) {
-        match self.model(&service) {
-            Ok(model) => buf.push_str(&psrpc_codegen::emit(&model).to_string()),
-            Err(e) => self.errors.borrow_mut().push(format!("{}: {e}", service.proto_name)),
+        // prost-build expects every package with services to produce some
+        // text (it panics on an empty file), hence the comments.
+        let full = full_name(&service.package, &service.proto_name);
+        if !self.services.contains(&full) {
+            buf.push_str(&format!("// `{full}`: a service of an imported file; no psrpc code.\n"));
+            return;
+        }
+        match self.module(&service) {
+            Ok(code) => buf.push_str(&code),
+            Err(e) => {
+                buf.push_str(&format!("// `{full}`: psrpc code generation failed.\n"));
+                self.errors.borrow_mut().push(format!("{}: {e}", service.proto_name));
+            }
         }
     }
+
+    fn finalize_package(&mut self, package: &str, buf: &mut String) {
+        if let Some(topics) = self.typed_topics.remove(package) {
+            buf.push_str(&psrpc_codegen::emit_topic_types(&topics, &syn::parse_quote!(pub)).to_string());
+        }
+    }
+}
+
+fn full_name(package: &str, name: &str) -> String {
+    if package.is_empty() { name.to_owned() } else { format!("{package}.{name}") }
 }
 
 fn ident(name: &str) -> syn::Result<syn::Ident> {
@@ -31,13 +72,62 @@ fn ident(name: &str) -> syn::Result<syn::Ident> {
         .map_err(|e| syn::Error::new(Span::call_site(), format!("`{name}`: {e}")))
 }
 
+/// A prost type path as seen from the service's module, one level below the
+/// package module: relative paths get a `super::`.
+fn message_type(path: &str) -> syn::Result<syn::Type> {
+    if path.starts_with("::") || path.starts_with("crate::") || path.starts_with('(') {
+        syn::parse_str(path)
+    } else {
+        syn::parse_str(&format!("super::{path}"))
+    }
+}
+
+/// The rustdoc lines of a proto comment (prost-build's own sanitising:
+/// brackets and bare URLs escaped); detached comments are left out.
+fn doc_lines(comments: &prost_build::Comments) -> Vec<String> {
+    let attached = prost_build::Comments { leading_detached: Vec::new(), ..comments.clone() };
+    let mut text = String::new();
+    attached.append_with_indent(0, &mut text);
+    text.lines().filter_map(|l| l.strip_prefix("///")).map(str::to_owned).collect()
+}
+
 impl Generator {
+    /// `pub mod <service>_psrpc { … }` and its re-export.
+    fn module(&mut self, service: &prost_build::Service) -> syn::Result<String> {
+        let model = self.model(service)?;
+        let name = format!("{}_psrpc", service.proto_name.to_snake_case());
+        if !self.modules.insert(full_name(&service.package, &name)) {
+            let msg = format!("another service of the package also generates the module `{name}`");
+            return Err(syn::Error::new(Span::call_site(), msg));
+        }
+        self.typed_topics.entry(service.package.clone()).or_default().extend(model.typed_topics());
+        let module = format_ident!("{name}");
+        let doc = format!("psrpc client and server of the `{}` service.", service.proto_name);
+        let code = psrpc_codegen::emit(&model);
+        Ok(quote! {
+            #[doc = #doc]
+            pub mod #module {
+                #![allow(
+                    dead_code,
+                    missing_docs,
+                    non_camel_case_types,
+                    unreachable_pub,
+                    clippy::too_many_arguments,
+                    clippy::type_complexity,
+                    clippy::unit_arg
+                )]
+                #code
+            }
+            // Unused where the package module is private and only the
+            // module path is used.
+            #[allow(unused_imports)]
+            pub use self::#module::*;
+        }
+        .to_string())
+    }
+
     fn model(&self, service: &prost_build::Service) -> syn::Result<Service> {
-        let prefix = if service.package.is_empty() {
-            service.proto_name.clone()
-        } else {
-            format!("{}.{}", service.package, service.proto_name)
-        };
+        let prefix = full_name(&service.package, &service.proto_name);
         let methods = service
             .methods
             .iter()
@@ -48,9 +138,16 @@ impl Generator {
                     .get(&full)
                     .cloned()
                     .ok_or_else(|| syn::Error::new(Span::call_site(), format!("no descriptor for {full}")))?;
-                let response: syn::Type = syn::parse_str(&m.output_type)?;
+                if opts.subscription && m.output_type == "()" {
+                    let msg = format!(
+                        "{}: a subscription cannot publish google.protobuf.Empty (prost's `()` has no type name)",
+                        m.proto_name
+                    );
+                    return Err(syn::Error::new(Span::call_site(), msg));
+                }
+                let response = message_type(&m.output_type)?;
                 // A subscription publishes its output type; the input is ignored.
-                let request = if opts.subscription { response.clone() } else { syn::parse_str(&m.input_type)? };
+                let request = if opts.subscription { response.clone() } else { message_type(&m.input_type)? };
                 let options = MethodOptions {
                     stream: opts.stream,
                     subscription: opts.subscription,
@@ -58,13 +155,20 @@ impl Generator {
                     topics: opts.topics.iter().map(|t| ident(&t.to_snake_case())).collect::<syn::Result<_>>()?,
                     single_server: opts.single_server,
                     group: opts.group.as_deref().map(|g| ident(&g.to_snake_case())).transpose()?,
+                    typed: opts.typed && self.settings.typed_topics,
                 };
                 let name = ident(&m.proto_name.to_snake_case())?;
-                Method::new(name, m.proto_name.clone(), request, response, options)
+                Method::new(name, go_camel_case(&m.proto_name), request, response, options)
+                    .map(|method| method.with_docs(doc_lines(&m.comments)))
                     .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {e}", m.proto_name)))
             })
             .collect::<syn::Result<Vec<_>>>()?;
-        Service::new(ident(&service.proto_name)?, service.proto_name.clone(), methods)
-            .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {}", e.wire_name, e.error)))
+        let wire_name = go_camel_case(&service.proto_name);
+        Ok(Service::new(ident(&wire_name)?, wire_name, methods)
+            .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {}", e.wire_name, e.error)))?
+            .with_docs(doc_lines(&service.comments))
+            .with_crate(self.settings.krate.clone())
+            .with_unimplemented_defaults(self.settings.unimplemented_defaults)
+            .with_topic_types_at(syn::parse_quote!(super)))
     }
 }

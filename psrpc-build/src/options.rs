@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage, Value};
 use psrpc_codegen::Routing;
 
 /// The psrpc options of one method as the descriptor states them; names are
@@ -15,6 +15,7 @@ pub(crate) struct ProtoOptions {
     pub(crate) topics: Vec<String>,
     pub(crate) single_server: bool,
     pub(crate) group: Option<String>,
+    pub(crate) typed: bool,
 }
 
 /// Options of every method in `pool`, keyed by `package.Service.Method`.
@@ -28,7 +29,7 @@ pub(crate) fn collect(pool: &DescriptorPool) -> HashMap<String, ProtoOptions> {
                 all.has_extension(ext).then(|| all.get_extension(ext).into_owned())
             });
             let opts = opts.as_ref().and_then(Value::as_message);
-            (m.full_name().to_owned(), read(&m, opts))
+            (m.full_name().to_owned(), read(opts))
         })
         .collect()
 }
@@ -37,23 +38,31 @@ fn flag(msg: &DynamicMessage, name: &str) -> bool {
     msg.get_field_by_name(name).and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
-fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> ProtoOptions {
+/// Reads one method's options as Go psrpc's generator does:
+/// - a method without psrpc options is a unary queue method, whatever its
+///   `stream` keywords say (a client-streaming method is not a stream: psrpc
+///   streams are declared with `stream: true`);
+/// - the deprecated `routing` oneof, when present, decides the routing
+///   whatever its value (`multi: false` is multi), and wins over `type`;
+/// - `topics: true` without names gives one parameter named `topic`, never
+///   typed.
+fn read(opts: Option<&DynamicMessage>) -> ProtoOptions {
     let Some(opts) = opts else {
         return ProtoOptions {
-            stream: method.is_client_streaming(),
+            stream: false,
             subscription: false,
             routing: Routing::Queue,
             topics: vec![],
             single_server: false,
             group: None,
+            typed: false,
         };
     };
-    // The deprecated oneof wins over `type` (Go behaviour).
-    let routing = if opts.has_field_by_name("multi") && flag(opts, "multi") {
+    let routing = if opts.has_field_by_name("multi") {
         Routing::Multi
-    } else if opts.has_field_by_name("affinity_func") && flag(opts, "affinity_func") {
+    } else if opts.has_field_by_name("affinity_func") {
         Routing::Affinity
-    } else if opts.has_field_by_name("queue") && flag(opts, "queue") {
+    } else if opts.has_field_by_name("queue") {
         Routing::Queue
     } else {
         match opts.get_field_by_name("type").and_then(|v| v.as_enum_number()) {
@@ -68,10 +77,10 @@ fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> ProtoOption
         .and_then(|p| p.get_field_by_name("names"))
         .and_then(|v| v.as_list().map(|l| l.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()))
         .unwrap_or_default();
-    let topics = match (flag(opts, "topics"), names.is_empty()) {
-        (false, _) => vec![],
-        (true, true) => vec!["topic".to_owned()],
-        (true, false) => names,
+    let (topics, typed) = match (flag(opts, "topics"), names.is_empty()) {
+        (false, _) => (vec![], false),
+        (true, true) => (vec!["topic".to_owned()], false),
+        (true, false) => (names, params.is_some_and(|p| flag(p, "typed"))),
     };
     let single_server = params.is_some_and(|p| flag(p, "single_server"));
     let group = params
@@ -84,5 +93,6 @@ fn read(method: &MethodDescriptor, opts: Option<&DynamicMessage>) -> ProtoOption
         topics,
         single_server,
         group,
+        typed,
     }
 }

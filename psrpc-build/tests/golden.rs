@@ -1,5 +1,6 @@
 //! Snapshots of the generated code (prettyplease-formatted) for the Go
-//! README's `MyService` and for a service using every psrpc option.
+//! README's `MyService`, a service using every psrpc option, and names Go
+//! psrpc CamelCases.
 //! Run with `PSRPC_BLESS=1` to update `tests/golden/`.
 
 use std::path::Path;
@@ -25,6 +26,11 @@ fn check(proto: &str, file: &str, golden: &str) {
 #[test]
 fn my_service_matches_golden() {
     check("my_service.proto", "_.rs", "my_service.rs");
+}
+
+#[test]
+fn awkward_names_match_golden() {
+    check("awkward_names.proto", "acme.ops.v1_beta.rs", "awkward_names.rs");
 }
 
 #[test]

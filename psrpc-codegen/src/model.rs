@@ -25,6 +25,12 @@ pub struct MethodOptions {
     pub single_server: bool,
     /// The topic group: methods sharing one get `register_all_<group>_topics`.
     pub group: Option<Ident>,
+    /// The topic parameters are typed: each is passed as its own newtype
+    /// (`<Name>Topic`, see [`emit_topic_types`](crate::emit_topic_types))
+    /// rather than as any string, so a node id cannot stand in for a room
+    /// name. The `.proto` option `topic_params.typed`; the trait macro has no
+    /// typed topics.
+    pub typed: bool,
 }
 
 /// Why a method's options describe no method psrpc can serve.
@@ -51,8 +57,9 @@ pub enum InvalidOptions {
     GroupWithoutTopics,
     /// A topic `group` on a subscription (groups register served methods).
     GroupOnSubscription,
-    /// Methods of one topic `group` with different topic names (the group's
-    /// register functions take one set of topics for all of them).
+    /// Methods of one topic `group` with different topic names, or with and
+    /// without `typed` topics (the group's register functions take one set of
+    /// topics for all of them).
     GroupTopicsDiffer,
 }
 
@@ -70,7 +77,7 @@ impl fmt::Display for InvalidOptions {
             }
             InvalidOptions::GroupWithoutTopics => "a topic `group` needs topics",
             InvalidOptions::GroupOnSubscription => "a `subscription` cannot have a topic `group`",
-            InvalidOptions::GroupTopicsDiffer => "every method of a topic `group` needs the same topic names",
+            InvalidOptions::GroupTopicsDiffer => "every method of a topic `group` needs the same topic parameters",
         })
     }
 }
@@ -132,6 +139,17 @@ impl MethodOptions {
     }
 }
 
+/// Names generated methods give their own parameters and locals.
+const RESERVED_PARAMS: [&str; 8] = ["request", "options", "message", "stream", "ctx", "svc", "server", "handler"];
+
+/// The parameter name of the topic `name`: the name itself, or
+/// `<name>_topic` where it is one generated code uses for something else
+/// (a topic called `request` would otherwise clash with the request
+/// argument). Topic names are never on the wire, so renaming is free.
+fn topic_param(name: Ident) -> Ident {
+    if RESERVED_PARAMS.iter().any(|r| name == r) { quote::format_ident!("{name}_topic") } else { name }
+}
+
 /// One RPC of a service, validated: built only by [`Method::new`].
 #[derive(Clone, Debug)]
 pub struct Method {
@@ -149,6 +167,10 @@ pub struct Method {
     pub(crate) topics: Vec<Ident>,
     /// The topic group.
     pub(crate) group: Option<Ident>,
+    /// Whether the topics are passed as newtypes.
+    pub(crate) typed: bool,
+    /// Rustdoc lines (the `.proto` comments, or the trait method's docs).
+    pub(crate) docs: Vec<String>,
 }
 
 impl Method {
@@ -163,7 +185,18 @@ impl Method {
         options: MethodOptions,
     ) -> Result<Method, InvalidOptions> {
         let kind = options.kind()?;
-        Ok(Method { ident, wire_name, request, response, kind, topics: options.topics, group: options.group })
+        // Typing applies to named topic parameters only (as in Go psrpc).
+        let typed = options.typed && !options.topics.is_empty();
+        let topics = options.topics.into_iter().map(topic_param).collect();
+        Ok(Method { ident, wire_name, request, response, kind, topics, group: options.group, typed, docs: Vec::new() })
+    }
+
+    /// Sets the rustdoc lines of the generated client and handler methods
+    /// (one string per line, as `///` would hold it).
+    #[must_use]
+    pub fn with_docs(mut self, docs: Vec<String>) -> Method {
+        self.docs = docs;
+        self
     }
 
     /// The method's kind.
@@ -186,6 +219,16 @@ pub struct Service {
     pub(crate) wire_name: String,
     /// The methods, in declaration order.
     pub(crate) methods: Vec<Method>,
+    /// Rustdoc lines of the generated types.
+    pub(crate) docs: Vec<String>,
+    /// The visibility of the generated items.
+    pub(crate) vis: syn::Visibility,
+    /// The path of the `psrpc` crate (generated code uses `<path>::__codegen`).
+    pub(crate) krate: syn::Path,
+    /// Whether every handler has a default answering `unimplemented`.
+    pub(crate) unimplemented_defaults: bool,
+    /// Where the typed topics' newtypes live, relative to the generated code.
+    pub(crate) topic_types: syn::Path,
 }
 
 /// A method that does not fit its service.
@@ -207,12 +250,77 @@ impl Service {
         for (i, method) in methods.iter().enumerate() {
             let Some(group) = &method.group else { continue };
             let first = methods[..i].iter().find(|m| m.group.as_ref() == Some(group));
-            if first.is_some_and(|first| first.topics != method.topics) {
+            if first.is_some_and(|first| (&first.topics, first.typed) != (&method.topics, method.typed)) {
                 let (ident, wire_name) = (method.ident.clone(), method.wire_name.clone());
                 return Err(InvalidMethod { ident, wire_name, error: InvalidOptions::GroupTopicsDiffer });
             }
         }
-        Ok(Service { ident, wire_name, methods })
+        Ok(Service {
+            ident,
+            wire_name,
+            methods,
+            docs: Vec::new(),
+            vis: syn::parse_quote!(pub),
+            krate: syn::parse_quote!(::psrpc),
+            unimplemented_defaults: true,
+            topic_types: syn::parse_quote!(self),
+        })
+    }
+
+    /// Sets the rustdoc lines of the generated client, server and trait.
+    #[must_use]
+    pub fn with_docs(mut self, docs: Vec<String>) -> Service {
+        self.docs = docs;
+        self
+    }
+
+    /// Gives the generated items visibility `vis` (default `pub`).
+    #[must_use]
+    pub fn with_visibility(mut self, vis: syn::Visibility) -> Service {
+        self.vis = vis;
+        self
+    }
+
+    /// Refers to the `psrpc` crate as `path` (default `::psrpc`), for crates
+    /// that reach psrpc through a re-export.
+    #[must_use]
+    pub fn with_crate(mut self, path: syn::Path) -> Service {
+        self.krate = path;
+        self
+    }
+
+    /// Whether every `<Svc>ServerImpl` method gets a default body (default
+    /// `true`): handlers answer `unimplemented` and affinity functions return
+    /// -1 (never claim, so callers reach servers that implement the method),
+    /// as Go psrpc's `Unimplemented<Svc>Server` does. With `false`, a method
+    /// added to the service is a compile error in every server until it is
+    /// implemented.
+    #[must_use]
+    pub fn with_unimplemented_defaults(mut self, defaults: bool) -> Service {
+        self.unimplemented_defaults = defaults;
+        self
+    }
+
+    /// Where the newtypes of typed topics are, as a path relative to the
+    /// generated code (default `self`: beside it). The caller emits them once
+    /// per scope with [`emit_topic_types`](crate::emit_topic_types).
+    #[must_use]
+    pub fn with_topic_types_at(mut self, path: syn::Path) -> Service {
+        self.topic_types = path;
+        self
+    }
+
+    /// The typed topic parameters of the service's methods, each once.
+    pub fn typed_topics(&self) -> Vec<Ident> {
+        let mut names: Vec<Ident> = Vec::new();
+        for method in self.methods.iter().filter(|m| m.typed) {
+            for topic in &method.topics {
+                if !names.contains(topic) {
+                    names.push(topic.clone());
+                }
+            }
+        }
+        names
     }
 }
 
@@ -307,14 +415,43 @@ mod tests {
     #[test]
     fn group_members_share_topic_names() {
         let ty: syn::Type = syn::parse_quote!(M);
-        let member = |name: &str, names: &[&str]| {
-            let options = MethodOptions { topics: topics(names), group: topics(&["g"]).pop(), ..Default::default() };
+        let member = |name: &str, names: &[&str], typed: bool| {
+            let group = topics(&["g"]).pop();
+            let options = MethodOptions { topics: topics(names), group, typed, ..Default::default() };
             Method::new(Ident::new(name, Span::call_site()), name.to_owned(), ty.clone(), ty.clone(), options)
                 .expect("valid method")
         };
         let svc = |methods| Service::new(Ident::new("Svc", Span::call_site()), "Svc".to_owned(), methods);
-        assert!(svc(vec![member("a", &["node"]), member("b", &["node"])]).is_ok());
-        let err = svc(vec![member("a", &["node"]), member("b", &["node", "zone"])]).expect_err("differ");
-        assert_eq!((err.wire_name.as_str(), err.error), ("b", InvalidOptions::GroupTopicsDiffer));
+        assert!(svc(vec![member("a", &["node"], false), member("b", &["node"], false)]).is_ok());
+        assert!(svc(vec![member("a", &["node"], true), member("b", &["node"], true)]).is_ok());
+        for other in [member("b", &["node", "zone"], false), member("b", &["node"], true)] {
+            let err = svc(vec![member("a", &["node"], false), other]).expect_err("differ");
+            assert_eq!((err.wire_name.as_str(), err.error), ("b", InvalidOptions::GroupTopicsDiffer));
+        }
+    }
+
+    #[test]
+    fn topics_named_like_generated_parameters_are_renamed() {
+        let ty: syn::Type = syn::parse_quote!(M);
+        let options = MethodOptions { topics: topics(&["request", "region", "options"]), ..Default::default() };
+        let method = Method::new(Ident::new("m", Span::call_site()), "M".to_owned(), ty.clone(), ty, options)
+            .expect("valid method");
+        let names: Vec<String> = method.topics.iter().map(Ident::to_string).collect();
+        assert_eq!(names, ["request_topic", "region", "options_topic"]);
+    }
+
+    #[test]
+    fn typed_topics_are_listed_once() {
+        let ty: syn::Type = syn::parse_quote!(M);
+        let method = |name: &str, names: &[&str], typed: bool| {
+            let options = MethodOptions { topics: topics(names), typed, ..Default::default() };
+            Method::new(Ident::new(name, Span::call_site()), name.to_owned(), ty.clone(), ty.clone(), options)
+                .expect("valid method")
+        };
+        let methods =
+            vec![method("a", &["node", "zone"], true), method("b", &["zone"], true), method("c", &["room"], false)];
+        let svc = Service::new(Ident::new("Svc", Span::call_site()), "Svc".to_owned(), methods).expect("valid");
+        let names: Vec<String> = svc.typed_topics().iter().map(Ident::to_string).collect();
+        assert_eq!(names, ["node", "zone"]);
     }
 }

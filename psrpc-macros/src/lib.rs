@@ -1,12 +1,13 @@
 //! The `#[psrpc::service]` attribute macro.
 //!
 //! Put it on a trait whose methods each take one prost message and return
-//! one; it expands to `<Trait>Client`, `<Trait>ServerImpl` and `<Trait>Server`
-//! (see psrpc-codegen). Method attributes select the kind:
+//! one; it expands to `<Trait>Client`, `<Trait>Api`, `<Trait>ServerImpl` and
+//! `<Trait>Server` (see psrpc-codegen), with the trait's visibility and doc
+//! comments. Method attributes select the kind:
 //!
 //! ```ignore
 //! #[psrpc::service]
-//! trait MyService {
+//! pub(crate) trait MyService {
 //!     #[psrpc(name = "NormalRPC")]
 //!     fn normal_rpc(&self, req: MyRequest) -> MyResponse;
 //!     #[psrpc(affinity)]
@@ -19,6 +20,17 @@
 //!     fn update_state(&self, update: MyUpdate);
 //! }
 //! ```
+//!
+//! Names on the wire are Go psrpc's for the same names in a `.proto`: the
+//! trait and method names CamelCased by protobuf-go's rule
+//! (`get_region_stats` → `GetRegionStats`), unless `name = "..."` says
+//! otherwise.
+//!
+//! Service options: `#[psrpc::service(name = "...")]` (the wire name),
+//! `crate = "::path::to::psrpc"` (for crates that re-export psrpc; an
+//! absolute path), `unimplemented_defaults = false` (no default handler
+//! bodies: every method must be implemented; by default they answer
+//! `unimplemented` and affinity functions return -1).
 //!
 //! Attribute combinations that describe no servable method (`stream` with
 //! `multi`, `single_server` without `topics(...)`, a `subscription` that is
@@ -33,8 +45,8 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::ItemTrait);
-    parse::service_name(args.into())
-        .and_then(|name| parse::service(&item, name))
+    parse::service_args(args.into())
+        .and_then(|args| parse::service(&item, args))
         .map(|svc| psrpc_codegen::emit(&svc))
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()

@@ -1,27 +1,60 @@
 //! Reads a service trait into the shared [`Service`] model.
 
-use heck::ToUpperCamelCase;
-use psrpc_codegen::{Method, MethodOptions, Routing, Service};
+use psrpc_codegen::{Method, MethodOptions, Routing, Service, go_camel_case};
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, ItemTrait, LitStr, ReturnType, TraitItem, TraitItemFn, Type};
 
-/// Parses the `#[psrpc::service(...)]` arguments: only `name = "..."`.
-pub(crate) fn service_name(args: proc_macro2::TokenStream) -> syn::Result<Option<String>> {
-    let mut name = None;
-    let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
-            name = Some(meta.value()?.parse::<LitStr>()?.value());
-            Ok(())
-        } else {
-            Err(meta.error("unknown service option; expected `name = \"...\"`"))
-        }
-    });
-    syn::parse::Parser::parse2(parser, args)?;
-    Ok(name)
+/// The `#[psrpc::service(...)]` arguments.
+#[derive(Default)]
+pub(crate) struct ServiceArgs {
+    /// `name = "..."`: the wire name (default: the trait name, Go-CamelCased).
+    name: Option<String>,
+    /// `crate = "..."`: the path of the psrpc crate (default `::psrpc`).
+    krate: Option<syn::Path>,
+    /// `unimplemented_defaults = false`: handlers without default bodies.
+    defaults: Option<bool>,
 }
 
-/// Builds the model of `item`, named `name` on the wire (default: the trait name).
-pub(crate) fn service(item: &ItemTrait, name: Option<String>) -> syn::Result<Service> {
+/// Parses the `#[psrpc::service(...)]` arguments.
+pub(crate) fn service_args(args: proc_macro2::TokenStream) -> syn::Result<ServiceArgs> {
+    let mut parsed = ServiceArgs::default();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            parsed.name = Some(meta.value()?.parse::<LitStr>()?.value());
+        } else if meta.path.is_ident("crate") {
+            parsed.krate = Some(meta.value()?.parse::<LitStr>()?.parse()?);
+        } else if meta.path.is_ident("unimplemented_defaults") {
+            parsed.defaults = Some(meta.value()?.parse::<syn::LitBool>()?.value);
+        } else {
+            return Err(meta.error(
+                "unknown service option; expected `name = \"...\"`, `crate = \"...\"` or \
+                 `unimplemented_defaults = false`",
+            ));
+        }
+        Ok(())
+    });
+    syn::parse::Parser::parse2(parser, args)?;
+    Ok(parsed)
+}
+
+/// The `///` lines of `attrs`.
+fn doc_lines(attrs: &[Attribute]) -> Vec<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value: syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Builds the model of `item` as `args` ask: generated items keep the
+/// trait's visibility and docs.
+pub(crate) fn service(item: &ItemTrait, args: ServiceArgs) -> syn::Result<Service> {
     let methods = item
         .items
         .iter()
@@ -30,8 +63,16 @@ pub(crate) fn service(item: &ItemTrait, name: Option<String>) -> syn::Result<Ser
             other => Err(syn::Error::new(other.span(), "a psrpc service trait holds only methods")),
         })
         .collect::<syn::Result<Vec<_>>>()?;
-    let wire_name = name.unwrap_or_else(|| item.ident.to_string());
-    Service::new(item.ident.clone(), wire_name, methods).map_err(|e| syn::Error::new(e.ident.span(), e.error))
+    let wire_name = args.name.unwrap_or_else(|| go_camel_case(&item.ident.to_string()));
+    let service = Service::new(item.ident.clone(), wire_name, methods)
+        .map_err(|e| syn::Error::new(e.ident.span(), e.error))?
+        .with_docs(doc_lines(&item.attrs))
+        .with_visibility(item.vis.clone())
+        .with_unimplemented_defaults(args.defaults.unwrap_or(true));
+    Ok(match args.krate {
+        Some(krate) => service.with_crate(krate),
+        None => service,
+    })
 }
 
 /// The method attributes, before validation.
@@ -132,9 +173,12 @@ fn method(f: &TraitItemFn) -> syn::Result<Method> {
         topics: flags.topics.unwrap_or_default(),
         single_server: flags.single_server,
         group: flags.group,
+        typed: false,
     };
-    let wire_name = flags.name.unwrap_or_else(|| sig.ident.to_string().to_upper_camel_case());
-    Method::new(sig.ident.clone(), wire_name, request, response, options).map_err(|e| syn::Error::new(span, e))
+    let wire_name = flags.name.unwrap_or_else(|| go_camel_case(&sig.ident.to_string()));
+    Method::new(sig.ident.clone(), wire_name, request, response, options)
+        .map(|m| m.with_docs(doc_lines(&f.attrs)))
+        .map_err(|e| syn::Error::new(span, e))
 }
 
 /// Accepts a plain (path) type: a prost message.

@@ -179,7 +179,11 @@ impl StreamLoop {
         let handler = async { self.method_impl.run(Arc::clone(&core), incoming, ctx).await };
         let result = user_code::guarded(&self.info, handler).instrument(span.clone()).await;
         spans::outcome(&span, &result);
-        if core.err().is_none() {
+        if core.is_hijacked() {
+            // The stream outlives its handler (`RpcStream::hijack`) and stays
+            // this server's work, which `shutdown` waits for, until it ends.
+            let _ = core.closed_signal().wait_for(|closed| *closed).await;
+        } else if core.err().is_none() {
             let _ = core.close(result.err(), true).await;
         }
     }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -53,6 +54,9 @@ pub(crate) struct StreamCore {
     acks: Mutex<HashMap<String, oneshot::Sender<()>>>,
     state: Mutex<State>,
     closed: watch::Sender<bool>,
+    /// The server handler handed the stream off: the engine leaves it open
+    /// when the handler returns.
+    hijacked: AtomicBool,
 }
 
 struct State {
@@ -84,11 +88,22 @@ impl StreamCore {
                 on_close: Some(setup.on_close),
             }),
             closed,
+            hijacked: AtomicBool::new(false),
         };
         if let Some((observer, role)) = &core.observer {
             observer.on_stream_open(*role, &core.info);
         }
         (Arc::new(core), rx)
+    }
+
+    /// Marks the stream as handed off by its server handler.
+    pub(crate) fn hijack(&self) {
+        self.hijacked.store(true, Ordering::Release);
+    }
+
+    /// Whether the server handler handed the stream off.
+    pub(crate) fn is_hijacked(&self) -> bool {
+        self.hijacked.load(Ordering::Acquire)
     }
 
     /// Runs the stream interceptors' `on_recv` for a received message (behind

@@ -36,6 +36,12 @@ impl Shared {
         self.core.err()
     }
 
+    pub(super) fn hijack(&self) {
+        if self.context.is_some() {
+            self.core.hijack();
+        }
+    }
+
     pub(super) fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct(name).field("stream_id", &self.core.stream_id).field("err", &self.core.err()).finish()
     }

@@ -335,6 +335,33 @@ impl<Out: Payload, In: Payload> RpcStream<Out, In> {
     pub async fn recv(&mut self) -> Result<Option<In>, Error> {
         self.receiver.recv().await
     }
+
+    /// Hands the stream off (Go psrpc's `ServerStream.Hijack`): the server
+    /// handler may return, even with an error, and the stream stays open
+    /// until a handle closes it, the peer closes it or vanishes, or the
+    /// server is killed. Returns the stream, to move wherever it lives on.
+    /// The stream stays the server's work until it ends: `shutdown` waits
+    /// for it. On the client end it changes nothing.
+    ///
+    /// ```
+    /// use psrpc_core::stream::ServerStream;
+    /// use psrpc_core::{Error, RawPayload};
+    ///
+    /// async fn handler(stream: ServerStream<RawPayload, RawPayload>) -> Result<(), Error> {
+    ///     let mut stream = stream.hijack();
+    ///     tokio::spawn(async move {
+    ///         while let Ok(Some(message)) = stream.recv().await {
+    ///             let _ = stream.send(&message).await;
+    ///         }
+    ///     });
+    ///     Ok(())
+    /// }
+    /// ```
+    #[must_use = "the stream stays open: keep it, or close it"]
+    pub fn hijack(self) -> Self {
+        self.shared().hijack();
+        self
+    }
 }
 
 impl<Out: Payload, In: Payload> FuturesStream for RpcStream<Out, In> {

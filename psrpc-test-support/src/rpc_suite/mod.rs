@@ -47,7 +47,7 @@ macro_rules! rpc_suite {
             multi_collects_every_server, multi_ends_early_with_expected_count, multi_reports_missing_expected_servers,
             streams_exchange_both_ways, stream_handler_result_reaches_the_client, stream_client_close_reaches_the_server,
             stream_malformed_messages_fail_both_ends, stream_decode_failure_replaces_an_orderly_end, stream_split_halves_run_concurrently,
-            stream_closes_when_every_client_handle_is_dropped, stream_notices_a_vanished_peer, calls_keep_their_client_alive,
+            stream_closes_when_every_client_handle_is_dropped, stream_notices_a_vanished_peer, stream_hijacked_outlives_its_handler, calls_keep_their_client_alive,
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
             shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,
             server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered,

@@ -292,6 +292,54 @@ pub async fn stream_split_halves_run_concurrently(factory: &dyn BusFactory) {
     assert_eq!(receiver.err(), sender.err());
 }
 
+/// Reports when dropped: the handler that owns it has returned.
+struct ReportOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for ReportOnDrop {
+    fn drop(&mut self) {
+        if let Some(returned) = self.0.take() {
+            let _ = returned.send(());
+        }
+    }
+}
+
+/// A handler that hijacks its stream and returns, even with an error, leaves
+/// the stream open: messages still flow both ways, the handler's result is
+/// never sent, the stream stays the server's work (`shutdown` waits for it),
+/// and it ends when a handle closes it.
+pub async fn stream_hijacked_outlives_its_handler(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    let (returned_tx, returned) = tokio::sync::oneshot::channel();
+    let returned_tx = std::sync::Mutex::new(Some(returned_tx));
+    let mut handed = serve_reporting(&s, move |stream: ServerStream<Pong, Ping>, report| {
+        let guard = ReportOnDrop(returned_tx.lock().expect("lock").take());
+        async move {
+            let _guard = guard;
+            let _ = report.send(stream.hijack());
+            Err(Error::new(ErrorCode::NotFound, "the handler's result"))
+        }
+    })
+    .await;
+    let client = client(factory, &svc).await;
+    let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    let mut owned = next_report(&mut handed).await;
+    tokio::time::timeout(WITHIN, returned).await.expect("the handler returned in time").expect("report");
+
+    stream.send(&ping("still open")).await.expect("acked after the handler returned");
+    assert_eq!(owned.recv().await.expect("open").expect("message").text, "still open");
+    owned.send(&Pong { text: "from the new owner".into(), server: String::new() }).await.expect("acked");
+    assert_eq!(stream.recv().await.expect("open").expect("reply").text, "from the new owner");
+    assert_eq!(owned.err(), None);
+    assert_eq!(s.in_flight(), 1, "the hijacked stream is still the server's work");
+
+    let s2 = s.clone();
+    let shutdown = tokio::spawn(async move { s2.shutdown().await });
+    owned.close(None).await.expect("close");
+    assert_eq!(stream.recv().await, Ok(None), "closed in order by the new owner, not with the handler's error");
+    tokio::time::timeout(WITHIN, shutdown).await.expect("shutdown once the stream ended").expect("shutdown task");
+}
+
 /// The client end closes when its last handle is dropped: a sender alone
 /// or a receiver alone keeps the stream open (the receiver keeps
 /// receiving); dropping the rest ends the server's `recv` in order.
