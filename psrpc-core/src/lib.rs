@@ -14,6 +14,7 @@
 pub mod client;
 pub mod context;
 pub mod deadline;
+pub mod discovery;
 pub mod error;
 mod here;
 pub mod info;

@@ -66,7 +66,7 @@ pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
 pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream, StreamReceiver, StreamSender};
 pub use psrpc_core::transport;
 pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus};
-pub use psrpc_core::{deadline, observe};
+pub use psrpc_core::{deadline, discovery, observe};
 
 /// The in-process bus.
 #[cfg(feature = "local")]

@@ -14,6 +14,7 @@ use super::select::first_qualifying_wins;
 use super::targets::CallTarget;
 use super::{ClientInner, RpcClient};
 use crate::deadline;
+use crate::discovery::calls::{self, Sticky};
 use crate::error::{Error, ErrorCode};
 use crate::info::MethodInfo;
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
@@ -51,6 +52,7 @@ impl RpcClient {
         let client = self.inner();
         client.ensure_open()?;
         Call::Single.admit(method, Some(&options))?;
+        let sticky = calls::before_call(&client.options, &client.service, method, &topics, Some(&options))?;
         let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
         let info = &target.info;
@@ -65,7 +67,7 @@ impl RpcClient {
         call.metadata = std::mem::take(&mut options.metadata);
         let options = &options;
         let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
-            unary_call(client, method, &target, options, call).boxed()
+            unary_call(client, method, &target, options, sticky.as_ref(), call).boxed()
         };
         let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
         let outcome = next.run(call).await;
@@ -91,6 +93,7 @@ async fn unary_call(
     method: &MethodInfo,
     target: &CallTarget,
     options: &RequestOptions,
+    sticky: Option<&Sticky>,
     call: UnaryCall,
 ) -> Result<Reply<Bytes>, Error> {
     client.ensure_open()?;
@@ -113,7 +116,9 @@ async fn unary_call(
     let mut responses = guard.response(&request_id, 2);
     // Selection: decided on the dispatcher when the first qualifying claim
     // wins (see `first_claim`), otherwise by this call among its claims.
-    let (first, selection) = match method.require_claim().then(|| client.selection(method, options)) {
+    let selection =
+        |sticky: Option<&Sticky>| sticky.map_or_else(|| client.selection(method, options), |s| s.selection.clone());
+    let (first, selection) = match method.require_claim().then(|| selection(sticky)) {
         Some(selection) if first_qualifying_wins(&selection) => {
             let bus = std::sync::Arc::clone(&client.bus);
             let first = FirstClaim::new(&request_id, bus, target.claim_response.clone(), selection, &client.routes);
@@ -124,21 +129,34 @@ async fn unary_call(
     };
     let mut claims = selection.as_ref().map(|_| guard.claim(&request_id, client.options.channel_capacity));
 
-    client.publish(&target.request, &request, deadline).await?;
+    let request_channel = sticky.and_then(|s| s.channel.as_ref()).unwrap_or(&target.request);
+    client.publish(request_channel, &request, deadline).await?;
 
+    let mut chosen_server = None;
     if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
         let chosen = timeout_at(deadline, super::select::select_server(claims, Some(&mut responses), selection))
             .await
             .map_err(|_| Error::request_timed_out())??;
         guard.release_claims();
+        chosen_server = Some(chosen.clone());
         let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
         client.publish(&target.claim_response, &claim, deadline).await?;
     }
 
-    let response = match &first {
-        Some(first) => first.response(&mut responses, deadline).await?,
-        None => timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out())?,
+    // With a registry, the call fails as soon as its server stops heartbeating.
+    let chosen = async {
+        match &first {
+            Some(first) => first.winner().await,
+            None => chosen_server,
+        }
     };
+    let response = calls::unless_gone(&client.options, chosen, async {
+        match &first {
+            Some(first) => first.response(&mut responses, deadline).await,
+            None => timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out()),
+        }
+    })
+    .await?;
     match response {
         None => Err(Error::client_closed()),
         Some(res) if !res.error.is_empty() => Err(Error::from_wire(&res.code, res.error, res.error_details)),

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 pub use typed::{AffinityFn, StreamAffinityFn};
 
+use crate::discovery::wire::State;
 use crate::error::Error;
 use crate::info::{MethodInfo, MethodKind, RpcInfo};
 use crate::options::ServerOptions;
@@ -82,12 +83,15 @@ pub(crate) struct ServerInner {
     pub(crate) killed: watch::Sender<bool>,
     /// Response and claim channels by client id.
     pub(crate) reply_channels: reply_channels::ReplyChannelCache,
+    /// What discovery reports about this server.
+    pub(crate) presence: crate::discovery::responder::Presence,
 }
 
 impl RpcServer {
     /// Creates a server of `service` on `bus`. Methods are served once registered.
     pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ServerOptions) -> Self {
-        let options = options.normalized();
+        let mut options = options.normalized();
+        let presence = crate::discovery::responder::Presence::new(&mut options);
         let id = options.server_id.clone().unwrap_or_else(id::new_server_id);
         let (killed, _) = watch::channel(false);
         let inner = Arc::new(ServerInner {
@@ -98,7 +102,9 @@ impl RpcServer {
             registry: Registry::default(),
             reply_channels: Default::default(),
             killed,
+            presence,
         });
+        crate::discovery::responder::spawn(&inner);
         RpcServer { owner: Arc::new(Owner { inner }) }
     }
 
@@ -114,7 +120,9 @@ impl RpcServer {
 
     /// Stops serving `method` on `topics`, letting in-flight calls finish.
     pub async fn deregister(&self, method: &str, topics: &[String]) {
-        if let Some(handler) = self.inner().registry.remove(&registry::key(method, topics)) {
+        let key = registry::key(method, topics);
+        self.inner().presence.forget(&key);
+        if let Some(handler) = self.inner().registry.remove(&key) {
             handler.drain().await;
         }
     }
@@ -168,6 +176,7 @@ impl RpcServer {
     pub async fn kill(&self) {
         let inner = self.inner();
         inner.killed.send_replace(true);
+        inner.presence.set(State::Gone);
         let handlers = inner.registry.take_all();
         futures_util::future::join_all(handlers.iter().map(|h| h.stop())).await;
     }
@@ -240,6 +249,7 @@ impl ServerInner {
         self.ensure_running()?;
         let key = registry::key(&method.name, &topics);
         self.registry.ensure_free(&key)?;
+        self.presence.record(&key, method, &topics);
         let info = RpcInfo::new(Arc::clone(&self.service), method, topics);
         let claims = match method.require_claim() {
             true => Some(self.bus.subscribe(&info.claim_response_channel(), self.options.channel_capacity).await?),
@@ -296,13 +306,16 @@ impl ServerInner {
     /// Stops taking work, waits for in-flight handlers and streams, then
     /// unsubscribes everything.
     async fn shutdown(&self) {
+        self.presence.set(State::Draining);
         let handlers = self.registry.take_all();
         futures_util::future::join_all(handlers.iter().map(|h| h.drain())).await;
+        self.presence.set(State::Gone);
     }
 
     /// Stops every handler without waiting (no runtime to wait on).
     fn stop_now(&self) {
         self.killed.send_replace(true);
+        self.presence.set(State::Gone);
         for handler in self.registry.take_all() {
             handler.stop_now();
         }

@@ -107,6 +107,8 @@ impl Handler {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     handlers: Mutex<HashMap<String, Arc<Handler>>>,
+    /// Bumped whenever a handler is added or removed (discovery announces it).
+    changes: watch::Sender<u64>,
 }
 
 fn already_registered(key: &str) -> Error {
@@ -131,6 +133,8 @@ impl Registry {
             return Err(already_registered(&key));
         }
         handlers.insert(key, handler);
+        drop(handlers);
+        self.changed();
         Ok(())
     }
 
@@ -140,11 +144,37 @@ impl Registry {
     }
 
     pub(crate) fn remove(&self, key: &str) -> Option<Arc<Handler>> {
-        self.handlers.lock().remove(key)
+        let removed = self.handlers.lock().remove(key);
+        self.changed();
+        removed
     }
 
     pub(crate) fn take_all(&self) -> Vec<Arc<Handler>> {
-        self.handlers.lock().drain().map(|(_, h)| h).collect()
+        let all = self.handlers.lock().drain().map(|(_, h)| h).collect();
+        self.changed();
+        all
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Notified whenever a handler is added or removed.
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Whether a handler is registered under `key`.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.handlers.lock().contains_key(key)
+    }
+
+    /// Requests and streams in flight for `method`, on all its topics.
+    pub(crate) fn in_flight_of(&self, method: &str) -> usize {
+        let handlers = self.handlers.lock();
+        let of_method =
+            |key: &str| key.strip_prefix(method).is_some_and(|rest| rest.is_empty() || rest.starts_with('|'));
+        handlers.iter().filter(|(key, _)| of_method(key)).map(|(_, h)| h.in_flight.count()).sum()
     }
 
     pub(crate) fn in_flight(&self) -> usize {

@@ -58,6 +58,14 @@ pub(super) async fn register(
     } else {
         server.bus.subscribe(&request_channel, capacity).await?
     };
+    // Sticky calls of a queue method come on a channel of their own (discovery).
+    let sticky = match method.queue() && method.require_claim() && server.presence.enabled() {
+        true => {
+            let channel = crate::discovery::wire::sticky_channel(&info.service, &info.method, &info.topics);
+            Some(server.bus.subscribe(&channel, capacity).await?)
+        }
+        false => None,
+    };
     let (handler, phase) = Handler::new();
     server.registry.insert(key, Arc::clone(&handler))?;
     let method = UnaryLoop {
@@ -70,7 +78,7 @@ pub(super) async fn register(
         pending: Arc::default(),
     };
     let handler_ref = Arc::clone(&method.handler);
-    handler_ref.set_task(tokio::spawn(method.run(Some(requests), claims, phase)));
+    handler_ref.set_task(tokio::spawn(method.run(Some(requests), sticky, claims, phase)));
     Ok(())
 }
 
@@ -97,14 +105,20 @@ impl UnaryLoop {
     async fn run(
         self,
         requests: Option<Subscription>,
+        sticky: Option<Subscription>,
         claims: Option<Subscription>,
         mut phase: watch::Receiver<Phase>,
     ) {
         let this = Arc::new(self);
         let accept = {
             let this = Arc::clone(&this);
-            move |bytes| this.accept(bytes)
+            move |bytes| this.accept(bytes, this.claims_queued_frames)
         };
+        let accept_sticky = {
+            let this = Arc::clone(&this);
+            move |bytes| this.accept(bytes, false)
+        };
+        let mut sticky = sticky.map(|sub| Box::pin(sub.run_inline(accept_sticky)));
         let decide = {
             let pending = Arc::clone(&this.pending);
             move |bytes| pending.on_claim_frame(bytes)
@@ -117,13 +131,14 @@ impl UnaryLoop {
             tokio::select! {
                 next = next_phase(&mut phase) => match next {
                     Phase::Stopped => return this.pending.clear(),
-                    Phase::Draining => requests = None,
+                    Phase::Draining => (requests, sticky) = (None, None),
                     Phase::Running => {}
                 },
                 () = until_ended(&mut requests) => {
                     tracing::debug!(method = %this.info.method, "psrpc server: request subscription ended");
                     requests = None;
                 }
+                () = until_ended(&mut sticky) => sticky = None,
                 () = until_ended(&mut claims) => claims = None,
                 now = expiry.tick(), if this.require_claim => this.pending.expire(now),
             }
@@ -131,9 +146,10 @@ impl UnaryLoop {
     }
 
     /// Starts handling one request frame, on the task that delivered it:
-    /// decodes and routes it; user code runs on a task of its own.
-    fn accept(self: &Arc<Self>, bytes: Bytes) {
-        let queued = self.claims_queued_frames.then(|| bytes.clone());
+    /// decodes and routes it; user code runs on a task of its own. `queued`:
+    /// the frame came from a claimed queue subscription.
+    fn accept(self: &Arc<Self>, bytes: Bytes, queued: bool) {
+        let queued = queued.then(|| bytes.clone());
         let request = match frame::decode_envelope::<Request>(bytes) {
             Ok(r) => r,
             Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping request frame"),
