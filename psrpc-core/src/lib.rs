@@ -19,6 +19,7 @@ pub mod error;
 mod here;
 pub mod info;
 pub mod interceptor;
+pub mod local_first;
 pub mod metadata;
 pub mod observe;
 pub mod options;

@@ -103,6 +103,11 @@ pub struct ClientOptions {
     /// send no heartbeats (Go psrpc) are invisible to the registry, so keep
     /// this off when calling them.
     pub check_registry: bool,
+    /// Single calls to a method that a server in this process serves on the
+    /// same bus handle run in process, without a broker round trip (off by
+    /// default; see [`local_first`](crate::local_first) for what this means
+    /// for selection and claims).
+    pub local_first: bool,
 }
 
 impl Default for ClientOptions {
@@ -121,6 +126,7 @@ impl Default for ClientOptions {
             observer: None,
             registry: None,
             check_registry: false,
+            local_first: false,
         }
     }
 }
@@ -141,6 +147,7 @@ impl fmt::Debug for ClientOptions {
             .field("observer", &self.observer.is_some())
             .field("registry", &self.registry.as_ref().map(Registry::id))
             .field("check_registry", &self.check_registry)
+            .field("local_first", &self.local_first)
             .finish()
     }
 }
@@ -250,6 +257,18 @@ impl ClientOptions {
     #[must_use]
     pub fn check_registry(mut self, check: bool) -> Self {
         self.check_registry = check;
+        self
+    }
+
+    /// Turns local-first routing on or off (see [`local_first`](Self#structfield.local_first)).
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().local_first(true);
+    /// assert!(options.local_first);
+    /// ```
+    #[must_use]
+    pub fn local_first(mut self, local_first: bool) -> Self {
+        self.local_first = local_first;
         self
     }
 }

@@ -66,8 +66,15 @@ impl RpcClient {
         let mut call = UnaryCall::new(payload.clone(), client.timeout(&options));
         call.metadata = std::mem::take(&mut options.metadata);
         let options = &options;
+        let local = match client.options.local_first && sticky.is_none() {
+            true => crate::local_first::find(&client.bus, &client.service, &method.name, &info.topics),
+            false => None,
+        };
         let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
-            unary_call(client, method, &target, options, sticky.as_ref(), call).boxed()
+            match &local {
+                Some((handler, server_id)) => local_call(client, handler, server_id, call).boxed(),
+                None => unary_call(client, method, &target, options, sticky.as_ref(), call).boxed(),
+            }
         };
         let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
         let outcome = next.run(call).await;
@@ -85,6 +92,24 @@ impl RpcClient {
             Resp::decode_payload(reply.message).map_err(|e| Error::new(ErrorCode::MalformedResponse, e.to_string()))?;
         Ok(Reply { message, server_id: reply.server_id })
     }
+}
+
+/// The call run in process by a local server's handler (local-first).
+async fn local_call(
+    client: &ClientInner,
+    handler: &crate::local_first::LocalHandler,
+    server_id: &str,
+    call: UnaryCall,
+) -> Result<Reply<Bytes>, Error> {
+    client.ensure_open()?;
+    let request = crate::local_first::LocalRequest {
+        client_id: client.id.clone(),
+        payload: call.payload,
+        metadata: call.metadata,
+        timeout: call.timeout,
+    };
+    let message = handler.call(request).await?;
+    Ok(Reply { message, server_id: server_id.to_owned() })
 }
 
 /// The call itself, after the interceptors.

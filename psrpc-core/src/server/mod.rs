@@ -105,6 +105,7 @@ impl RpcServer {
             presence,
         });
         crate::discovery::responder::spawn(&inner);
+        crate::local_first::enlist(&inner);
         RpcServer { owner: Arc::new(Owner { inner }) }
     }
 
@@ -319,6 +320,11 @@ impl ServerInner {
         for handler in self.registry.take_all() {
             handler.stop_now();
         }
+    }
+
+    /// The in-process runner of `method` on `topics`, while registered.
+    pub(crate) fn local_handler(&self, method: &str, topics: &[String]) -> Option<crate::local_first::LocalHandler> {
+        self.registry.local(&registry::key(method, topics))
     }
 
     pub(crate) fn ensure_running(&self) -> Result<(), Error> {

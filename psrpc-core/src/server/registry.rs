@@ -51,19 +51,31 @@ pub(crate) struct Handler {
     pub(crate) in_flight: Arc<InFlight>,
     /// The handler loop; it owns the subscriptions.
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Runs a request in process (unary methods; local-first calls).
+    local: Mutex<Option<crate::local_first::LocalHandler>>,
 }
 
 impl Handler {
     pub(crate) fn new() -> (Arc<Self>, watch::Receiver<Phase>) {
         let (phase, rx) = watch::channel(Phase::Running);
-        let handler =
-            Handler { phase, accepting: AtomicBool::new(true), in_flight: Arc::default(), task: Mutex::new(None) };
+        let handler = Handler {
+            phase,
+            accepting: AtomicBool::new(true),
+            in_flight: Arc::default(),
+            task: Mutex::new(None),
+            local: Mutex::new(None),
+        };
         (Arc::new(handler), rx)
     }
 
     /// Records the handler loop, so stopping can wait for its subscriptions to go.
     pub(crate) fn set_task(&self, task: JoinHandle<()>) {
         *self.task.lock() = Some(task);
+    }
+
+    /// Sets how a request runs in process (local-first calls).
+    pub(crate) fn set_local(&self, local: crate::local_first::LocalHandler) {
+        *self.local.lock() = Some(local);
     }
 
     /// Starts a new request or stream as in-flight work, unless the handler
@@ -162,6 +174,11 @@ impl Registry {
     /// Notified whenever a handler is added or removed.
     pub(crate) fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// The in-process runner of the handler under `key`, if it has one.
+    pub(crate) fn local(&self, key: &str) -> Option<crate::local_first::LocalHandler> {
+        self.handlers.lock().get(key).and_then(|h| h.local.lock().clone())
     }
 
     /// Whether a handler is registered under `key`.
