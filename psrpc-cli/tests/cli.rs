@@ -94,7 +94,7 @@ async fn exercise(url: &str, connect: impl Fn() -> futures_util::future::BoxFutu
     let two = greeter(connect().await).await;
     let call = |method: &'static str, json: &'static str| ["call", method, json, "--proto", PROTO];
 
-    let ls = psrpc(url, &["ls"], None).await;
+    let ls = psrpc(url, &["ls", "--wait", "2s"], None).await;
     assert_eq!(ls.code, 0, "{}", ls.stderr);
     assert!(
         ls.stdout.starts_with("SERVICE") && ls.stdout.contains(one.id()) && ls.stdout.contains(two.id()),
@@ -102,7 +102,7 @@ async fn exercise(url: &str, connect: impl Fn() -> futures_util::future::BoxFutu
         ls.stdout
     );
 
-    let info = psrpc(url, &["info", "Greeter"], None).await;
+    let info = psrpc(url, &["info", "Greeter", "--wait", "2s"], None).await;
     assert_eq!(info.code, 0, "{}", info.stderr);
     for expected in ["Echo", "unary:queue", "Census", "multi", "Chat", "stream:queue", one.id()] {
         assert!(info.stdout.contains(expected), "{expected} in {}", info.stdout);
@@ -115,7 +115,7 @@ async fn exercise(url: &str, connect: impl Fn() -> futures_util::future::BoxFutu
     let json: serde_json::Value = serde_json::from_str(reply.stdout.trim()).expect("JSON out");
     assert_eq!(json, serde_json::json!({"text": "hi ada", "count": 2}));
 
-    let stats = psrpc(url, &["stats", "Greeter"], None).await;
+    let stats = psrpc(url, &["stats", "Greeter", "--wait", "2s"], None).await;
     assert_eq!(stats.code, 0, "{}", stats.stderr);
     let echo_rows: Vec<&str> = stats.stdout.lines().filter(|l| l.contains("Echo")).collect();
     assert!(
@@ -186,36 +186,31 @@ async fn exercise(url: &str, connect: impl Fn() -> futures_util::future::BoxFutu
     two.shutdown().await;
 }
 
+/// New connections to the broker at `url` (NATS or Redis by scheme).
+fn connector(url: &str) -> impl Fn() -> futures_util::future::BoxFuture<'static, SharedBus> {
+    let url = url.to_owned();
+    move || {
+        let url = url.clone();
+        Box::pin(async move {
+            if url.starts_with("nats://") {
+                Arc::new(psrpc::nats::NatsBus::connect(&url, Default::default()).await.expect("nats")) as SharedBus
+            } else {
+                Arc::new(psrpc::redis::RedisBus::connect(&url, Default::default()).await.expect("redis")) as SharedBus
+            }
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_nats() {
     let Some(broker) = skip_or_fail(NatsServer::start_own()) else { return };
-    let url = broker.url().to_owned();
-    let connect = {
-        let url = url.clone();
-        move || {
-            let url = url.clone();
-            Box::pin(async move {
-                Arc::new(psrpc::nats::NatsBus::connect(&url, Default::default()).await.expect("nats")) as SharedBus
-            }) as futures_util::future::BoxFuture<'static, SharedBus>
-        }
-    };
-    exercise(&url, connect).await;
+    exercise(broker.url(), connector(broker.url())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis() {
     let Some(broker) = skip_or_fail(RedisServer::start_own()) else { return };
-    let url = broker.url().to_owned();
-    let connect = {
-        let url = url.clone();
-        move || {
-            let url = url.clone();
-            Box::pin(async move {
-                Arc::new(psrpc::redis::RedisBus::connect(&url, Default::default()).await.expect("redis")) as SharedBus
-            }) as futures_util::future::BoxFuture<'static, SharedBus>
-        }
-    };
-    exercise(&url, connect).await;
+    exercise(broker.url(), connector(broker.url())).await;
 }
 
 #[tokio::test]

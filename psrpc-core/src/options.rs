@@ -717,6 +717,7 @@ impl Call {
             ("expected_servers", options.expected_servers.is_some() && self != Call::Multi, "multi calls only"),
             ("unary_interceptors", !options.unary_interceptors.is_empty() && self != Call::Single, "single calls only"),
             ("sticky", options.sticky.is_some() && self == Call::Multi, "every server answers a multi call"),
+            ("sticky", options.sticky.is_some() && !method.require_claim(), "it has no claim exchange"),
         ];
         if let Some((field, _, why)) = unused.iter().find(|(_, set, _)| *set) {
             return reject(format!("RequestOptions::{field} is not used by `{call}` of `{name}` ({why})"));
@@ -812,8 +813,9 @@ impl RequestOptions {
     /// non-draining servers of the method on its topics, as the client's
     /// [`ClientOptions::registry`] knows them, and the call is delivered by
     /// server-id routing (the selection accepts that server's claim only).
-    /// It fails `invalid_argument` without a registry and `unavailable` when
-    /// no live server serves the method.
+    /// It fails `invalid_argument` without a registry, on multi calls and on
+    /// single-server methods (no claim exchange to route by), and
+    /// `unavailable` when no live server serves the method.
     ///
     /// Decision (queue methods): a unary queue method's request reaches one
     /// server the bus picks, so no claim can route it. A sticky call of a
@@ -940,6 +942,17 @@ mod tests {
             let message = rejected(call, method, Some(options));
             let expected = format!("RequestOptions::{field} is not used by `{}` of `{}`", call.name(), method.name);
             assert!(message.starts_with(&expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn sticky_needs_a_claim_exchange() {
+        let sticky = RequestOptions::default().sticky("k");
+        assert!(rejected(Call::Multi, &MULTI, Some(&sticky)).starts_with("RequestOptions::sticky is not used"));
+        assert!(rejected(Call::Single, &SHARD, Some(&sticky)).contains("no claim exchange"));
+        assert!(rejected(Call::Stream, &OWNED_CHAT, Some(&sticky)).contains("no claim exchange"));
+        for (call, method) in [(Call::Single, &SINGLE), (Call::Single, &AFFINE), (Call::Stream, &CHAT)] {
+            assert!(call.admit(method, Some(&sticky)).is_ok(), "{}", method.name);
         }
     }
 

@@ -97,3 +97,8 @@ pub mod __codegen;
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The code blocks of `docs/DISCOVERY.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/DISCOVERY.md")]
+#[cfg(doctest)]
+pub struct DiscoveryDoctests;

@@ -271,18 +271,36 @@ async fn sticky(connect: Connect) {
     }
 }
 
+/// Connections to the in-process bus: all the same bus.
+fn local_bus() -> Connect {
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    Arc::new(move || {
+        let bus = bus.clone();
+        Box::pin(async move { bus })
+    })
+}
+
+/// New connections to the broker at `url` (NATS or Redis by scheme).
+fn broker_bus(url: String) -> Connect {
+    Arc::new(move || {
+        let url = url.clone();
+        Box::pin(async move {
+            if url.starts_with("nats://") {
+                Arc::new(psrpc::nats::NatsBus::connect(&url, Default::default()).await.expect("nats")) as SharedBus
+            } else {
+                Arc::new(psrpc::redis::RedisBus::connect(&url, Default::default()).await.expect("redis")) as SharedBus
+            }
+        })
+    })
+}
+
 macro_rules! on_every_bus {
     ($($scenario:ident),*) => {
         mod local {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
-                    let bus: psrpc::SharedBus = std::sync::Arc::new(psrpc::local::LocalBus::new());
-                    super::$scenario(std::sync::Arc::new(move || {
-                        let bus = bus.clone();
-                        Box::pin(async move { bus }) as futures_util::future::BoxFuture<'static, psrpc::SharedBus>
-                    }))
-                    .await;
+                    super::$scenario(super::local_bus()).await;
                 }
             )*
         }
@@ -291,15 +309,7 @@ macro_rules! on_every_bus {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     let Some(broker) = super::skip_or_fail(super::NatsServer::start()) else { return };
-                    let url = broker.url().to_owned();
-                    super::$scenario(std::sync::Arc::new(move || {
-                        let url = url.clone();
-                        Box::pin(async move {
-                            let bus = psrpc::nats::NatsBus::connect(&url, Default::default()).await.expect("nats");
-                            std::sync::Arc::new(bus) as psrpc::SharedBus
-                        }) as futures_util::future::BoxFuture<'static, psrpc::SharedBus>
-                    }))
-                    .await;
+                    super::$scenario(super::broker_bus(broker.url().to_owned())).await;
                 }
             )*
         }
@@ -308,15 +318,7 @@ macro_rules! on_every_bus {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     let Some(broker) = super::skip_or_fail(super::RedisServer::start()) else { return };
-                    let url = broker.url().to_owned();
-                    super::$scenario(std::sync::Arc::new(move || {
-                        let url = url.clone();
-                        Box::pin(async move {
-                            let bus = psrpc::redis::RedisBus::connect(&url, Default::default()).await.expect("redis");
-                            std::sync::Arc::new(bus) as psrpc::SharedBus
-                        }) as futures_util::future::BoxFuture<'static, psrpc::SharedBus>
-                    }))
-                    .await;
+                    super::$scenario(super::broker_bus(broker.url().to_owned())).await;
                 }
             )*
         }

@@ -159,7 +159,8 @@ impl Registry {
             queries: Mutex::default(),
             gone: Mutex::default(),
         });
-        tokio::spawn(run(Arc::downgrade(&inner), heartbeats, replies));
+        let dropped = inner.version.subscribe();
+        tokio::spawn(run(Arc::downgrade(&inner), dropped, heartbeats, replies));
         let registry = Registry { inner };
         let sync = registry.inner.options.initial_sync;
         registry.query(Want::Info, "", sync).await?;
@@ -456,7 +457,14 @@ impl RegistryInner {
 /// How long the registry remembers that a server said it is gone.
 const GONE_MEMORY: Duration = Duration::from_secs(60);
 
-async fn run(inner: Weak<RegistryInner>, mut heartbeats: Subscription, mut replies: Subscription) {
+/// Takes heartbeats and answers until the registry is dropped (`dropped`
+/// then reports its sender gone) or the bus closes.
+async fn run(
+    inner: Weak<RegistryInner>,
+    mut dropped: watch::Receiver<u64>,
+    mut heartbeats: Subscription,
+    mut replies: Subscription,
+) {
     let mut next_expiry: Option<Instant> = None;
     loop {
         let expiry = async {
@@ -466,6 +474,10 @@ async fn run(inner: Weak<RegistryInner>, mut heartbeats: Subscription, mut repli
             }
         };
         let frame = tokio::select! {
+            changed = dropped.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
             frame = heartbeats.recv() => frame,
             frame = replies.recv() => frame,
             () = expiry => {
