@@ -350,8 +350,7 @@ impl Builder {
 
         let mut dirs: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_owned()).collect();
         dirs.push(options_dir);
-        let mut compiler = protox::Compiler::new(dirs)?;
-        compiler.include_imports(true).include_source_info(true).open_files(protos)?;
+        let compiler = compiler(dirs, protos)?;
         let pool = compiler.descriptor_pool();
         let services: HashSet<String> = compiler
             .files()
@@ -385,4 +384,47 @@ impl Builder {
         let errors = errors.take();
         if errors.is_empty() { Ok(()) } else { Err(BuildError::Service(errors.join("; "))) }
     }
+}
+
+fn compiler(dirs: Vec<PathBuf>, protos: &[impl AsRef<Path>]) -> Result<protox::Compiler, BuildError> {
+    let mut compiler = protox::Compiler::new(dirs)?;
+    compiler.include_imports(true).include_source_info(true).open_files(protos)?;
+    Ok(compiler)
+}
+
+/// Compiles `protos` (found under `includes`, with the psrpc options
+/// importable as `options.proto`) into a descriptor pool, for tools that
+/// work with dynamic messages instead of generated code (the `psrpc` CLI).
+///
+/// ```no_run
+/// let pool = psrpc_build::descriptor_pool(&["proto/greeter.proto"], &["proto"]).expect("compiles");
+/// let greeter = pool.services().find(|s| s.name() == "Greeter");
+/// ```
+pub fn descriptor_pool(
+    protos: &[impl AsRef<Path>],
+    includes: &[impl AsRef<Path>],
+) -> Result<prost_reflect::DescriptorPool, BuildError> {
+    let options_dir = std::env::temp_dir().join(format!("psrpc-options-{}", std::process::id()));
+    std::fs::create_dir_all(&options_dir)?;
+    std::fs::write(options_dir.join("options.proto"), OPTIONS_PROTO)?;
+    let mut dirs: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_owned()).collect();
+    dirs.push(options_dir.clone());
+    let compiled = compiler(dirs, protos);
+    let _ = std::fs::remove_dir_all(&options_dir);
+    Ok(compiled?.descriptor_pool())
+}
+
+/// The psrpc method kind of `method`, from its psrpc options (a method
+/// without them is a queue method, or a queue stream when client-streaming),
+/// or why its options describe no method psrpc can serve.
+///
+/// ```no_run
+/// # let pool = psrpc_build::descriptor_pool(&["proto/greeter.proto"], &["proto"]).expect("compiles");
+/// let method = pool.get_service_by_name("pkg.Greeter").and_then(|s| s.methods().find(|m| m.name() == "Greet"));
+/// let kind = psrpc_build::method_kind(&method.expect("declared"));
+/// ```
+pub fn method_kind(
+    method: &prost_reflect::MethodDescriptor,
+) -> Result<psrpc_codegen::MethodKind, psrpc_codegen::InvalidOptions> {
+    options::of_method(method).kind()
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 use psrpc_codegen::Routing;
 
 /// The psrpc options of one method as the descriptor states them; names are
@@ -20,18 +20,38 @@ pub(crate) struct ProtoOptions {
 
 /// Options of every method in `pool`, keyed by `package.Service.Method`.
 pub(crate) fn collect(pool: &DescriptorPool) -> HashMap<String, ProtoOptions> {
-    let ext = pool.get_extension_by_name("psrpc.options");
     pool.services()
         .flat_map(|s| s.methods().collect::<Vec<_>>())
-        .map(|m| {
-            let opts = ext.as_ref().and_then(|ext| {
-                let all = m.options();
-                all.has_extension(ext).then(|| all.get_extension(ext).into_owned())
-            });
-            let opts = opts.as_ref().and_then(Value::as_message);
-            (m.full_name().to_owned(), read(opts))
-        })
+        .map(|m| (m.full_name().to_owned(), of_method(&m)))
         .collect()
+}
+
+impl ProtoOptions {
+    /// The method kind, or the rule the options break.
+    pub(crate) fn kind(&self) -> Result<psrpc_codegen::MethodKind, psrpc_codegen::InvalidOptions> {
+        // Only whether there are topics (and a group) matters to the kind.
+        let placeholder = |name: &str| proc_macro2::Ident::new(name, proc_macro2::Span::call_site());
+        psrpc_codegen::MethodOptions {
+            stream: self.stream,
+            subscription: self.subscription,
+            routing: self.routing,
+            topics: self.topics.iter().map(|_| placeholder("topic")).collect(),
+            single_server: self.single_server,
+            group: self.group.as_ref().map(|_| placeholder("group")),
+            typed: self.typed,
+        }
+        .kind()
+    }
+}
+
+/// The options of one method.
+pub(crate) fn of_method(method: &MethodDescriptor) -> ProtoOptions {
+    let ext = method.parent_pool().get_extension_by_name("psrpc.options");
+    let opts = ext.as_ref().and_then(|ext| {
+        let all = method.options();
+        all.has_extension(ext).then(|| all.get_extension(ext).into_owned())
+    });
+    read(opts.as_ref().and_then(Value::as_message))
 }
 
 fn flag(msg: &DynamicMessage, name: &str) -> bool {

@@ -15,10 +15,12 @@
 pub mod client;
 pub mod context;
 pub mod deadline;
+pub mod discovery;
 pub mod error;
 mod here;
 pub mod info;
 pub mod interceptor;
+pub mod local_first;
 pub mod metadata;
 pub mod observe;
 pub mod options;

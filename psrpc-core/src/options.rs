@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::discovery::{DiscoveryOptions, Registry};
 use crate::error::{Error, ErrorCode};
 use crate::info::{MethodInfo, MethodKind};
 use crate::interceptor::{
@@ -109,6 +110,24 @@ pub struct ClientOptions {
     pub response_hooks: Vec<ResponseHook>,
     /// Receives a report of every call (see [`observe`](crate::observe)).
     pub observer: Option<SharedObserver>,
+    /// The registry of live servers the client consults (see
+    /// [`discovery`](crate::discovery)). With one, a single call fails
+    /// `unavailable` as soon as the server handling it stops heartbeating,
+    /// and sticky calls ([`RequestOptions::sticky`]) can be made.
+    pub registry: Option<Registry>,
+    /// Single calls, multi calls and stream opens are checked against
+    /// [`registry`](Self::registry) before anything is published: a method
+    /// or topic no live server serves fails at once (`unimplemented` or
+    /// `unavailable`, naming service, method and topics) instead of after
+    /// the selection timeout. Off by default; needs a registry. Servers that
+    /// send no heartbeats (Go psrpc) are invisible to the registry, so keep
+    /// this off when calling them.
+    pub check_registry: bool,
+    /// Single calls to a method that a server in this process serves on the
+    /// same bus handle run in process, without a broker round trip (off by
+    /// default; see [`local_first`](crate::local_first) for what this means
+    /// for selection and claims).
+    pub local_first: bool,
 }
 
 impl Default for ClientOptions {
@@ -125,6 +144,9 @@ impl Default for ClientOptions {
             request_hooks: Vec::new(),
             response_hooks: Vec::new(),
             observer: None,
+            registry: None,
+            check_registry: false,
+            local_first: false,
         }
     }
 }
@@ -143,6 +165,9 @@ impl fmt::Debug for ClientOptions {
             .field("request_hooks", &self.request_hooks.len())
             .field("response_hooks", &self.response_hooks.len())
             .field("observer", &self.observer.is_some())
+            .field("registry", &self.registry.as_ref().map(Registry::id))
+            .field("check_registry", &self.check_registry)
+            .field("local_first", &self.local_first)
             .finish()
     }
 }
@@ -314,6 +339,41 @@ impl ClientOptions {
         self.observer = Some(observer);
         self
     }
+
+    /// Sets the registry of live servers (see [`registry`](Self#structfield.registry)).
+    ///
+    /// ```no_run
+    /// use psrpc::discovery::{Registry, RegistryOptions};
+    /// # async fn f(bus: psrpc::SharedBus) -> Result<(), psrpc::Error> {
+    /// let registry = Registry::new(bus.clone(), RegistryOptions::default()).await?;
+    /// let options = psrpc::ClientOptions::default().registry(registry).check_registry(true);
+    /// let client = psrpc::RpcClient::new("Greeter", bus, options).await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Turns registry-checked calls on or off (see [`check_registry`](Self#structfield.check_registry)).
+    #[must_use]
+    pub fn check_registry(mut self, check: bool) -> Self {
+        self.check_registry = check;
+        self
+    }
+
+    /// Turns local-first routing on or off (see [`local_first`](Self#structfield.local_first)).
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().local_first(true);
+    /// assert!(options.local_first);
+    /// ```
+    #[must_use]
+    pub fn local_first(mut self, local_first: bool) -> Self {
+        self.local_first = local_first;
+        self
+    }
 }
 
 /// Options of an [`RpcServer`](crate::server::RpcServer).
@@ -342,6 +402,8 @@ pub struct ServerOptions {
     pub stream_interceptors: Vec<Arc<dyn StreamInterceptor>>,
     /// Receives a report of every request, claim and stream (see [`observe`](crate::observe)).
     pub observer: Option<SharedObserver>,
+    /// Discovery: heartbeats and answers to ping, info and stats (on by default).
+    pub discovery: DiscoveryOptions,
 }
 
 impl Default for ServerOptions {
@@ -354,6 +416,7 @@ impl Default for ServerOptions {
             unary_interceptors: Vec::new(),
             stream_interceptors: Vec::new(),
             observer: None,
+            discovery: DiscoveryOptions::default(),
         }
     }
 }
@@ -368,6 +431,7 @@ impl fmt::Debug for ServerOptions {
             .field("unary_interceptors", &self.unary_interceptors.len())
             .field("stream_interceptors", &self.stream_interceptors.len())
             .field("observer", &self.observer.is_some())
+            .field("discovery", &self.discovery)
             .finish()
     }
 }
@@ -482,6 +546,13 @@ impl ServerOptions {
     #[must_use]
     pub fn observer(mut self, observer: SharedObserver) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Sets the discovery options.
+    #[must_use]
+    pub fn discovery(mut self, discovery: DiscoveryOptions) -> Self {
+        self.discovery = discovery;
         self
     }
 }
@@ -861,6 +932,9 @@ pub struct RequestOptions {
     pub expected_servers: Option<HashSet<String>>,
     /// Single calls only: unary interceptors for this call, after the client's.
     pub unary_interceptors: Vec<Arc<dyn ClientUnaryInterceptor>>,
+    /// Single calls and stream opens: send the call to the server this key
+    /// sticks to (see [`sticky`](Self::sticky)).
+    pub sticky: Option<String>,
 }
 
 /// The client call a method and its options are given to.
@@ -921,6 +995,8 @@ impl Call {
             ("expected_responses", options.expected_responses.is_some() && self != Call::Multi, "multi calls only"),
             ("expected_servers", options.expected_servers.is_some() && self != Call::Multi, "multi calls only"),
             ("unary_interceptors", !options.unary_interceptors.is_empty() && self != Call::Single, "single calls only"),
+            ("sticky", options.sticky.is_some() && self == Call::Multi, "every server answers a multi call"),
+            ("sticky", options.sticky.is_some() && !method.require_claim(), "it has no claim exchange"),
         ];
         if let Some((field, _, why)) = unused.iter().find(|(_, set, _)| *set) {
             return reject(format!("RequestOptions::{field} is not used by `{call}` of `{name}` ({why})"));
@@ -945,6 +1021,7 @@ impl fmt::Debug for RequestOptions {
             .field("expected_responses", &self.expected_responses)
             .field("expected_servers", &self.expected_servers)
             .field("unary_interceptors", &self.unary_interceptors.len())
+            .field("sticky", &self.sticky)
             .finish()
     }
 }
@@ -1045,6 +1122,42 @@ impl RequestOptions {
     #[must_use]
     pub fn unary_interceptor(mut self, interceptor: impl ClientUnaryInterceptor) -> Self {
         self.unary_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Single calls and stream opens: a sticky session. Every call with the
+    /// same `key` goes to the same server while that server lives; when it
+    /// leaves, only its keys move; keys spread evenly over the live servers.
+    ///
+    /// The server is chosen by rendezvous hashing
+    /// ([`sticky_server`](crate::discovery::sticky_server)) over the live,
+    /// non-draining servers of the method on its topics, as the client's
+    /// [`ClientOptions::registry`] knows them, and the call is delivered by
+    /// server-id routing (the selection accepts that server's claim only).
+    /// It fails `invalid_argument` without a registry, on multi calls and on
+    /// single-server methods (no claim exchange to route by), and
+    /// `unavailable` when no live server serves the method.
+    ///
+    /// Decision (queue methods): a unary queue method's request reaches one
+    /// server the bus picks, so no claim can route it. A sticky call of a
+    /// queue method is therefore sent the way an affinity call is: on the
+    /// method's non-queue request channel, which psrpc-rs servers of a queue
+    /// method subscribe as well when discovery is on; Go psrpc servers do
+    /// not subscribe it, never see the request, and are never chosen (the
+    /// registry does not list them). Stream opens reach every server anyway.
+    ///
+    /// ```no_run
+    /// # use psrpc::{MethodInfo, MethodKind, Selection, RequestOptions};
+    /// # static GET: MethodInfo = MethodInfo::new("Get", MethodKind::Unary(Selection::Affinity { topics: false }));
+    /// # async fn f(client: psrpc::RpcClient) -> Result<(), psrpc::Error> {
+    /// // the client was created with ClientOptions::registry
+    /// let options = RequestOptions::default().sticky("cart-1234");
+    /// let reply = client.request_single::<(), ()>(&GET, vec![], &(), options).await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn sticky(mut self, key: impl Into<String>) -> Self {
+        self.sticky = Some(key.into());
         self
     }
 }
@@ -1156,6 +1269,17 @@ mod tests {
             let message = rejected(call, method, Some(options));
             let expected = format!("RequestOptions::{field} is not used by `{}` of `{}`", call.name(), method.name);
             assert!(message.starts_with(&expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn sticky_needs_a_claim_exchange() {
+        let sticky = RequestOptions::default().sticky("k");
+        assert!(rejected(Call::Multi, &MULTI, Some(&sticky)).starts_with("RequestOptions::sticky is not used"));
+        assert!(rejected(Call::Single, &SHARD, Some(&sticky)).contains("no claim exchange"));
+        assert!(rejected(Call::Stream, &OWNED_CHAT, Some(&sticky)).contains("no claim exchange"));
+        for (call, method) in [(Call::Single, &SINGLE), (Call::Single, &AFFINE), (Call::Stream, &CHAT)] {
+            assert!(call.admit(method, Some(&sticky)).is_ok(), "{}", method.name);
         }
     }
 

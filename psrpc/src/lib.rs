@@ -67,7 +67,7 @@ pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
 pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream, StreamReceiver, StreamSender};
 pub use psrpc_core::transport;
 pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus};
-pub use psrpc_core::{deadline, observe};
+pub use psrpc_core::{deadline, discovery, observe};
 
 /// The in-process bus.
 #[cfg(feature = "local")]
@@ -105,3 +105,8 @@ pub use prost_types;
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The code blocks of `docs/DISCOVERY.md`, compiled and run as doc tests.
+#[doc = include_str!("../../docs/DISCOVERY.md")]
+#[cfg(doctest)]
+pub struct DiscoveryDoctests;

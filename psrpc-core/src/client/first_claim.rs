@@ -20,7 +20,7 @@ use crate::options::SelectionOptions;
 use crate::transport::bus::SharedBus;
 use crate::transport::channel::Channel;
 use crate::transport::envelope::{ClaimRequest, ClaimResponse, Response};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 const OPEN: u8 = 0;
 const DECIDED: u8 = 1;
@@ -37,6 +37,8 @@ pub(crate) struct FirstClaim {
     /// `OPEN` until a claim won (`DECIDED`) or the selection timed out (`CLOSED`).
     state: AtomicU8,
     claims_seen: AtomicUsize,
+    /// The server whose claim won, once one did.
+    winner: watch::Sender<Option<String>>,
 }
 
 impl FirstClaim {
@@ -56,6 +58,7 @@ impl FirstClaim {
             routes: Arc::downgrade(routes),
             state: AtomicU8::new(OPEN),
             claims_seen: AtomicUsize::new(0),
+            winner: watch::Sender::new(None),
         })
     }
 
@@ -91,6 +94,14 @@ impl FirstClaim {
     }
 }
 
+impl FirstClaim {
+    /// The server whose claim won, once one did (`None` if the selection is dropped first).
+    pub(crate) async fn winner(&self) -> Option<String> {
+        let mut winner = self.winner.subscribe();
+        winner.wait_for(Option::is_some).await.ok().and_then(|w| w.clone())
+    }
+}
+
 impl ClaimDecider for FirstClaim {
     /// Takes one claim: the first qualifying one, while the selection is
     /// open, is answered with a claim response naming its server.
@@ -102,6 +113,7 @@ impl ClaimDecider for FirstClaim {
         if self.state.compare_exchange(OPEN, DECIDED, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
         }
+        self.winner.send_replace(Some(claim.server_id.clone()));
         let decision = ClaimResponse { request_id: self.request_id.clone(), server_id: claim.server_id };
         let (bus, channel, routes) = (Arc::clone(&self.bus), self.claim_response.clone(), self.routes.clone());
         crate::here::run_here_first(async move {

@@ -83,6 +83,7 @@ impl RpcClient {
         let client = self.inner();
         client.ensure_open()?;
         Call::Multi.admit(method, Some(&options))?;
+        crate::discovery::calls::before_call(&client.options, &client.service, method, &topics, None)?;
         let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
         let mut call = UnaryCall::new(request.encode_payload(), client.timeout(&options));

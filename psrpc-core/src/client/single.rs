@@ -15,6 +15,7 @@ use super::select::first_qualifying_wins;
 use super::targets::CallTarget;
 use super::{ClientInner, RpcClient};
 use crate::deadline;
+use crate::discovery::calls::{self, Sticky};
 use crate::error::{Error, ErrorCode};
 use crate::info::MethodInfo;
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
@@ -72,6 +73,7 @@ impl RpcClient {
         let client = self.inner();
         client.ensure_open()?;
         Call::Single.admit(method, Some(&options))?;
+        let sticky = calls::before_call(&client.options, &client.service, method, &topics, Some(&options))?;
         let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);
         let info = &target.info;
@@ -85,8 +87,15 @@ impl RpcClient {
         let mut call = UnaryCall::new(payload.clone(), client.timeout(&options));
         call.metadata = std::mem::take(&mut options.metadata);
         let options = &options;
+        let local = match client.options.local_first && sticky.is_none() {
+            true => crate::local_first::find(&client.bus, &client.service, &method.name, &info.topics),
+            false => None,
+        };
         let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
-            unary_call(client, method, &target, options, call).boxed()
+            match &local {
+                Some((handler, server_id)) => local_call(client, handler, server_id, call).boxed(),
+                None => unary_call(client, method, &target, options, sticky.as_ref(), call).boxed(),
+            }
         };
         let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
         let span = spans::call(info, "single");
@@ -111,12 +120,31 @@ impl RpcClient {
     }
 }
 
+/// The call run in process by a local server's handler (local-first).
+async fn local_call(
+    client: &ClientInner,
+    handler: &crate::local_first::LocalHandler,
+    server_id: &str,
+    call: UnaryCall,
+) -> Result<Reply<Bytes>, Error> {
+    client.ensure_open()?;
+    let request = crate::local_first::LocalRequest {
+        client_id: client.id.clone(),
+        payload: call.payload,
+        metadata: call.metadata,
+        timeout: call.timeout,
+    };
+    let message = handler.call(request).await?;
+    Ok(Reply { message, server_id: server_id.to_owned() })
+}
+
 /// The call itself, after the interceptors.
 async fn unary_call(
     client: &ClientInner,
     method: &MethodInfo,
     target: &CallTarget,
     options: &RequestOptions,
+    sticky: Option<&Sticky>,
     call: UnaryCall,
 ) -> Result<Reply<Bytes>, Error> {
     client.ensure_open()?;
@@ -140,7 +168,9 @@ async fn unary_call(
     let mut responses = guard.response(&request_id, 2);
     // Selection: decided on the dispatcher when the first qualifying claim
     // wins (see `first_claim`), otherwise by this call among its claims.
-    let (first, selection) = match method.require_claim().then(|| client.selection(method, options)) {
+    let selection =
+        |sticky: Option<&Sticky>| sticky.map_or_else(|| client.selection(method, options), |s| s.selection.clone());
+    let (first, selection) = match method.require_claim().then(|| selection(sticky)) {
         Some(selection) if first_qualifying_wins(&selection) => {
             let bus = std::sync::Arc::clone(&client.bus);
             let first = FirstClaim::new(&request_id, bus, target.claim_response.clone(), selection, &client.routes);
@@ -151,21 +181,34 @@ async fn unary_call(
     };
     let mut claims = selection.as_ref().map(|_| guard.claim(&request_id, client.options.channel_capacity));
 
-    client.publish(&target.request, &request, deadline).await?;
+    let request_channel = sticky.and_then(|s| s.channel.as_ref()).unwrap_or(&target.request);
+    client.publish(request_channel, &request, deadline).await?;
 
+    let mut chosen_server = None;
     if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
         let chosen = timeout_at(deadline, super::select::select_server(claims, Some(&mut responses), selection))
             .await
             .map_err(|_| Error::request_timed_out())??;
         guard.release_claims();
+        chosen_server = Some(chosen.clone());
         let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
         client.publish(&target.claim_response, &claim, deadline).await?;
     }
 
-    let response = match &first {
-        Some(first) => first.response(&mut responses, deadline).await?,
-        None => timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out())?,
+    // With a registry, the call fails as soon as its server stops heartbeating.
+    let chosen = async {
+        match &first {
+            Some(first) => first.winner().await,
+            None => chosen_server,
+        }
     };
+    let response = calls::unless_gone(&client.options, chosen, async {
+        match &first {
+            Some(first) => first.response(&mut responses, deadline).await,
+            None => timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out()),
+        }
+    })
+    .await?;
     match response {
         None => Err(Error::client_closed()),
         Some(res) if !res.error.is_empty() => Err(Error::from_wire(&res.code, res.error, res.error_details)),

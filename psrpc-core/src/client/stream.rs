@@ -9,6 +9,7 @@ use tracing::Instrument as _;
 use super::RpcClient;
 use super::routes::RouteGuard;
 use crate::deadline;
+use crate::discovery::calls;
 use crate::error::Error;
 use crate::info::MethodInfo;
 use crate::metadata::unix_nanos;
@@ -60,6 +61,7 @@ impl RpcClient {
         let client = self.inner();
         client.ensure_open()?;
         Call::Stream.admit(method, Some(&options))?;
+        let sticky = calls::before_call(&client.options, &client.service, method, &topics, Some(&options))?;
         let info = client.rpc_info(method, topics);
         let timeout = client.timeout(&options);
         let deadline = deadline::after(timeout);
@@ -91,7 +93,7 @@ impl RpcClient {
             client.publish(&server_channel, &open, deadline).await?;
 
             if let Some(claims) = claims.as_mut() {
-                let selection = client.selection(method, &options);
+                let selection = sticky.map_or_else(|| client.selection(method, &options), |s| s.selection);
                 let chosen = timeout_at(deadline, super::select::select_server(claims, None, &selection))
                     .await
                     .map_err(|_| Error::request_timed_out())??;

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 pub use typed::{AffinityFn, StreamAffinityFn};
 
+use crate::discovery::wire::State;
 use crate::error::Error;
 use crate::info::{MethodInfo, MethodKind, RpcInfo};
 use crate::options::ServerOptions;
@@ -81,6 +82,8 @@ pub(crate) struct ServerInner {
     pub(crate) killed: watch::Sender<bool>,
     /// Response and claim channels by client id.
     pub(crate) reply_channels: reply_channels::ReplyChannelCache,
+    /// What discovery reports about this server.
+    pub(crate) presence: crate::discovery::responder::Presence,
 }
 
 impl RpcServer {
@@ -96,7 +99,8 @@ impl RpcServer {
     /// # Ok(()) }
     /// ```
     pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ServerOptions) -> Self {
-        let options = options.normalized();
+        let mut options = options.normalized();
+        let presence = crate::discovery::responder::Presence::new(&mut options);
         let id = options.server_id.clone().unwrap_or_else(id::new_server_id);
         let (killed, _) = watch::channel(false);
         let inner = Arc::new(ServerInner {
@@ -107,7 +111,10 @@ impl RpcServer {
             registry: Registry::default(),
             reply_channels: Default::default(),
             killed,
+            presence,
         });
+        crate::discovery::responder::spawn(&inner);
+        crate::local_first::enlist(&inner);
         RpcServer { owner: Arc::new(Owner { inner }) }
     }
 
@@ -161,7 +168,9 @@ impl RpcServer {
     /// # Ok(()) }
     /// ```
     pub async fn deregister(&self, method: &str, topics: &[String]) {
-        if let Some(handler) = self.inner().registry.remove(&registry::key(method, topics)) {
+        let key = registry::key(method, topics);
+        self.inner().presence.forget(&key);
+        if let Some(handler) = self.inner().registry.remove(&key) {
             handler.drain().await;
         }
     }
@@ -292,6 +301,7 @@ impl RpcServer {
     pub async fn kill(&self) {
         let inner = self.inner();
         inner.killed.send_replace(true);
+        inner.presence.set(State::Gone);
         let handlers = inner.registry.take_all();
         futures_util::future::join_all(handlers.iter().map(|h| h.stop())).await;
     }
@@ -374,6 +384,7 @@ impl ServerInner {
         self.ensure_running()?;
         let key = registry::key(&method.name, &topics);
         self.registry.ensure_free(&key)?;
+        self.presence.record(&key, method, &topics);
         let info = RpcInfo::new(Arc::clone(&self.service), method, topics);
         let claims = match method.require_claim() {
             true => Some(self.bus.subscribe(&info.claim_response_channel(), self.options.channel_capacity).await?),
@@ -430,16 +441,24 @@ impl ServerInner {
     /// Stops taking work, waits for in-flight handlers and streams, then
     /// unsubscribes everything.
     async fn shutdown(&self) {
+        self.presence.set(State::Draining);
         let handlers = self.registry.take_all();
         futures_util::future::join_all(handlers.iter().map(|h| h.drain())).await;
+        self.presence.set(State::Gone);
     }
 
     /// Stops every handler without waiting (no runtime to wait on).
     fn stop_now(&self) {
         self.killed.send_replace(true);
+        self.presence.set(State::Gone);
         for handler in self.registry.take_all() {
             handler.stop_now();
         }
+    }
+
+    /// The in-process runner of `method` on `topics`, while registered.
+    pub(crate) fn local_handler(&self, method: &str, topics: &[String]) -> Option<crate::local_first::LocalHandler> {
+        self.registry.local(&registry::key(method, topics))
     }
 
     pub(crate) fn ensure_running(&self) -> Result<(), Error> {

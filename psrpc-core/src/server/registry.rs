@@ -51,19 +51,31 @@ pub(crate) struct Handler {
     pub(crate) in_flight: Arc<InFlight>,
     /// The handler loop; it owns the subscriptions.
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Runs a request in process (unary methods; local-first calls).
+    local: Mutex<Option<crate::local_first::LocalHandler>>,
 }
 
 impl Handler {
     pub(crate) fn new() -> (Arc<Self>, watch::Receiver<Phase>) {
         let (phase, rx) = watch::channel(Phase::Running);
-        let handler =
-            Handler { phase, accepting: AtomicBool::new(true), in_flight: Arc::default(), task: Mutex::new(None) };
+        let handler = Handler {
+            phase,
+            accepting: AtomicBool::new(true),
+            in_flight: Arc::default(),
+            task: Mutex::new(None),
+            local: Mutex::new(None),
+        };
         (Arc::new(handler), rx)
     }
 
     /// Records the handler loop, so stopping can wait for its subscriptions to go.
     pub(crate) fn set_task(&self, task: JoinHandle<()>) {
         *self.task.lock() = Some(task);
+    }
+
+    /// Sets how a request runs in process (local-first calls).
+    pub(crate) fn set_local(&self, local: crate::local_first::LocalHandler) {
+        *self.local.lock() = Some(local);
     }
 
     /// Starts a new request or stream as in-flight work, unless the handler
@@ -107,6 +119,8 @@ impl Handler {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     handlers: Mutex<HashMap<String, Arc<Handler>>>,
+    /// Bumped whenever a handler is added or removed (discovery announces it).
+    changes: watch::Sender<u64>,
 }
 
 fn already_registered(key: &str) -> Error {
@@ -131,6 +145,8 @@ impl Registry {
             return Err(already_registered(&key));
         }
         handlers.insert(key, handler);
+        drop(handlers);
+        self.changed();
         Ok(())
     }
 
@@ -140,11 +156,42 @@ impl Registry {
     }
 
     pub(crate) fn remove(&self, key: &str) -> Option<Arc<Handler>> {
-        self.handlers.lock().remove(key)
+        let removed = self.handlers.lock().remove(key);
+        self.changed();
+        removed
     }
 
     pub(crate) fn take_all(&self) -> Vec<Arc<Handler>> {
-        self.handlers.lock().drain().map(|(_, h)| h).collect()
+        let all = self.handlers.lock().drain().map(|(_, h)| h).collect();
+        self.changed();
+        all
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Notified whenever a handler is added or removed.
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The in-process runner of the handler under `key`, if it has one.
+    pub(crate) fn local(&self, key: &str) -> Option<crate::local_first::LocalHandler> {
+        self.handlers.lock().get(key).and_then(|h| h.local.lock().clone())
+    }
+
+    /// Whether a handler is registered under `key`.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.handlers.lock().contains_key(key)
+    }
+
+    /// Requests and streams in flight for `method`, on all its topics.
+    pub(crate) fn in_flight_of(&self, method: &str) -> usize {
+        let handlers = self.handlers.lock();
+        let of_method =
+            |key: &str| key.strip_prefix(method).is_some_and(|rest| rest.is_empty() || rest.starts_with('|'));
+        handlers.iter().filter(|(key, _)| of_method(key)).map(|(_, h)| h.in_flight.count()).sum()
     }
 
     pub(crate) fn in_flight(&self) -> usize {

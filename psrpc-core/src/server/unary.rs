@@ -59,9 +59,17 @@ pub(super) async fn register(
     } else {
         server.bus.subscribe(&request_channel, capacity).await?
     };
+    // Sticky calls of a queue method come on a channel of their own (discovery).
+    let sticky = match method.queue() && method.require_claim() && server.presence.enabled() {
+        true => {
+            let channel = crate::discovery::wire::sticky_channel(&info.service, &info.method, &info.topics);
+            Some(server.bus.subscribe(&channel, capacity).await?)
+        }
+        false => None,
+    };
     let (handler, phase) = Handler::new();
     server.registry.insert(key, Arc::clone(&handler))?;
-    let method = UnaryLoop {
+    let method = Arc::new(UnaryLoop {
         server: Arc::clone(server),
         info: Arc::new(info),
         require_claim: method.require_claim(),
@@ -69,9 +77,14 @@ pub(super) async fn register(
         method_impl,
         handler,
         pending: Arc::default(),
-    };
+    });
+    let local = Arc::downgrade(&method);
+    method.handler.set_local(crate::local_first::LocalHandler::new(move |request| match local.upgrade() {
+        Some(method) => Box::pin(async move { method.call_here(request).await }),
+        None => Box::pin(async { Err(Error::server_closed()) }),
+    }));
     let handler_ref = Arc::clone(&method.handler);
-    handler_ref.set_task(tokio::spawn(method.run(Some(requests), claims, phase)));
+    handler_ref.set_task(tokio::spawn(method.run(Some(requests), sticky, claims, phase)));
     Ok(())
 }
 
@@ -96,16 +109,22 @@ impl UnaryLoop {
     /// request is decoded and its work spawned there), and follows the
     /// handler's phase: draining unsubscribes the requests, stopping ends all.
     async fn run(
-        self,
+        self: Arc<Self>,
         requests: Option<Subscription>,
+        sticky: Option<Subscription>,
         claims: Option<Subscription>,
         mut phase: watch::Receiver<Phase>,
     ) {
-        let this = Arc::new(self);
+        let this = self;
         let accept = {
             let this = Arc::clone(&this);
-            move |bytes| this.accept(bytes)
+            move |bytes| this.accept(bytes, this.claims_queued_frames)
         };
+        let accept_sticky = {
+            let this = Arc::clone(&this);
+            move |bytes| this.accept(bytes, false)
+        };
+        let mut sticky = sticky.map(|sub| Box::pin(sub.run_inline(accept_sticky)));
         let decide = {
             let pending = Arc::clone(&this.pending);
             move |bytes| pending.on_claim_frame(bytes)
@@ -118,13 +137,14 @@ impl UnaryLoop {
             tokio::select! {
                 next = next_phase(&mut phase) => match next {
                     Phase::Stopped => return this.pending.clear(),
-                    Phase::Draining => requests = None,
+                    Phase::Draining => (requests, sticky) = (None, None),
                     Phase::Running => {}
                 },
                 () = until_ended(&mut requests) => {
                     tracing::debug!(method = %this.info.method, "psrpc server: request subscription ended");
                     requests = None;
                 }
+                () = until_ended(&mut sticky) => sticky = None,
                 () = until_ended(&mut claims) => claims = None,
                 now = expiry.tick(), if this.require_claim => this.pending.expire(now),
             }
@@ -132,9 +152,10 @@ impl UnaryLoop {
     }
 
     /// Starts handling one request frame, on the task that delivered it:
-    /// decodes and routes it; user code runs on a task of its own.
-    fn accept(self: &Arc<Self>, bytes: Bytes) {
-        let queued = self.claims_queued_frames.then(|| bytes.clone());
+    /// decodes and routes it; user code runs on a task of its own. `queued`:
+    /// the frame came from a claimed queue subscription.
+    fn accept(self: &Arc<Self>, bytes: Bytes, queued: bool) {
+        let queued = queued.then(|| bytes.clone());
         let request = match frame::decode_envelope::<Request>(bytes) {
             Ok(r) => r,
             Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping request frame"),
@@ -213,20 +234,47 @@ impl UnaryLoop {
         let passed_deadline = outcome.is_err();
         let outcome = outcome.unwrap_or_else(|_| Err(Error::request_timed_out()));
         spans::outcome(&span, &outcome);
-        if let Some(observer) = &self.server.options.observer {
-            let (elapsed, response_bytes) = (started.elapsed(), outcome.as_ref().map_or(0, Bytes::len));
-            if self.info.multi {
-                let (ok, failed) = if outcome.is_ok() { (1, 0) } else { (0, 1) };
-                observer.on_multi(Role::Server, &self.info, elapsed, ok, failed, request_bytes, response_bytes);
-            } else {
-                let result = outcome.as_ref().map(|_| ());
-                observer.on_unary(Role::Server, &self.info, elapsed, result, request_bytes, response_bytes);
-            }
-        }
+        self.report(started, &outcome, request_bytes);
         if passed_deadline {
             return tracing::debug!(request = %request.request_id, "psrpc server: handler passed the deadline");
         }
         self.respond(request, outcome).await;
+    }
+
+    /// Tells the observer how a request ended.
+    fn report(&self, started: Instant, outcome: &Result<Bytes, Error>, request_bytes: usize) {
+        let Some(observer) = &self.server.options.observer else { return };
+        let (elapsed, response_bytes) = (started.elapsed(), outcome.as_ref().map_or(0, Bytes::len));
+        if self.info.multi {
+            let (ok, failed) = if outcome.is_ok() { (1, 0) } else { (0, 1) };
+            observer.on_multi(Role::Server, &self.info, elapsed, ok, failed, request_bytes, response_bytes);
+        } else {
+            let result = outcome.as_ref().map(|_| ());
+            observer.on_unary(Role::Server, &self.info, elapsed, result, request_bytes, response_bytes);
+        }
+    }
+
+    /// Runs one request in process, on the caller's task (a local-first
+    /// call): no claim, the handler behind the same interceptors, deadline,
+    /// panic boundary and in-flight count as a request from the bus.
+    async fn call_here(&self, request: crate::local_first::LocalRequest) -> Result<Bytes, Error> {
+        self.server.ensure_running()?;
+        let Some(_tracked) = self.handler.admit() else { return Err(Error::server_closed()) };
+        if let Some(observer) = &self.server.options.observer {
+            observer.on_request_received(&self.info);
+        }
+        let now = SystemTime::now();
+        let expiry = deadline::expiry(now, request.timeout);
+        let (info, server_id) = (Arc::clone(&self.info), Arc::clone(&self.server.id));
+        let ctx = RequestContext::new(info, request.client_id, unix_nanos(now), expiry, request.metadata, server_id);
+        let started = Instant::now();
+        let deadline = ctx.deadline();
+        let decoded = self.method_impl.decode(request.payload.clone())?;
+        let call =
+            user_code::guarded(&self.info, deadline::scope(deadline, self.call(ctx, request.payload.clone(), decoded)));
+        let outcome = tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| Err(Error::request_timed_out()));
+        self.report(started, &outcome, request.payload.len());
+        outcome
     }
 
     /// Runs the interceptor chain around the handler.

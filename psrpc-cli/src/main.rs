@@ -1,0 +1,316 @@
+//! `psrpc`: list, inspect and call psrpc services on a NATS or Redis bus.
+//!
+//! The tool is a thin layer over the library: `ls`, `info` and `stats` ask
+//! the servers through discovery (see `psrpc::discovery`); `call`, `sub` and
+//! `stream` use an `RpcClient` with dynamic messages built from a `.proto`
+//! file (prost-reflect; no code generation). Run `psrpc --help` for usage.
+
+mod exit;
+mod proto;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use futures_util::StreamExt as _;
+use psrpc::discovery::wire::Want;
+use psrpc::discovery::{Registry, RegistryOptions};
+use psrpc::{ClientOptions, MethodKind, RawPayload, RequestOptions, RpcClient, SharedBus};
+use tokio::io::AsyncBufReadExt as _;
+
+use exit::Failure;
+
+const EXAMPLES: &str = "\
+Examples:
+  export PSRPC_BUS=nats://127.0.0.1:4222
+  psrpc ls
+  psrpc info Greeter
+  psrpc stats Greeter
+  psrpc call Greeter.SayHello '{\"name\": \"Ada\"}' --proto proto/greeter.proto
+  psrpc call Rooms.Join '{\"user\": \"ada\"}' --proto rooms.proto --topic lobby -H trace=abc
+  psrpc call Greeter.Census '{}' --proto proto/greeter.proto --multi --timeout 2s
+  psrpc sub Greeter.News --proto proto/greeter.proto --count 10
+  echo '{\"text\": \"hi\"}' | psrpc stream Greeter.Chat --proto proto/greeter.proto
+
+Exit codes:
+  0 success
+  2 usage error (bad arguments, bad bus URL)
+  3 unknown service or method (not on the bus, or not in the .proto)
+  4 bad input (the .proto does not compile, the JSON does not match the message)
+  5 the server answered with an error (its code and message are printed)
+  6 unavailable: the bus cannot be reached, no server answered, or the call timed out";
+
+/// List, inspect and call psrpc services on a bus.
+#[derive(Debug, Parser)]
+#[command(name = "psrpc", version, about, after_help = EXAMPLES)]
+struct Cli {
+    /// The bus: nats://host:port or redis://host:port.
+    #[arg(long, env = "PSRPC_BUS", global = true, default_value = "nats://127.0.0.1:4222")]
+    bus: String,
+    /// How long `ls`, `info` and `stats` wait for servers to answer.
+    #[arg(long, global = true, default_value = "500ms", value_parser = parse_duration)]
+    wait: Duration,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the live servers of every service.
+    Ls,
+    /// Show the servers of a service and the methods and topics they serve.
+    Info {
+        /// The service name.
+        service: String,
+    },
+    /// Show per-method statistics of every server of a service.
+    Stats {
+        /// The service name.
+        service: String,
+    },
+    /// Call a unary or multi method with a JSON request; prints the JSON response.
+    Call {
+        #[command(flatten)]
+        target: Target,
+        /// The request as JSON.
+        request: String,
+        /// Call every server (a multi method), printing one JSON line per answer.
+        #[arg(long)]
+        multi: bool,
+        #[command(flatten)]
+        call: CallOptions,
+    },
+    /// Subscribe to a subscription method; prints each message as a JSON line.
+    Sub {
+        #[command(flatten)]
+        target: Target,
+        /// Exit after this many messages.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Open a stream: JSON lines from stdin are sent, received messages printed as JSON lines.
+    Stream {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        call: CallOptions,
+        /// After stdin ends, how long to wait for more messages before closing.
+        #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+        linger: Duration,
+    },
+}
+
+/// A method and where its types come from.
+#[derive(Debug, Args)]
+struct Target {
+    /// SERVICE.METHOD
+    method: String,
+    /// The .proto file declaring the service.
+    #[arg(long)]
+    proto: PathBuf,
+    /// Directories to resolve imports in (default: the .proto file's directory).
+    #[arg(long = "include", short = 'I')]
+    includes: Vec<PathBuf>,
+    /// A topic part (repeat for several).
+    #[arg(long = "topic")]
+    topics: Vec<String>,
+}
+
+/// How a call is made.
+#[derive(Debug, Args)]
+struct CallOptions {
+    /// The call's timeout (e.g. 500ms, 3s, 1m).
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Metadata sent with the call, KEY=VALUE (repeatable).
+    #[arg(long = "metadata", short = 'H', value_parser = parse_pair)]
+    metadata: Vec<(String, String)>,
+    /// Skip the registry check (for servers that send no heartbeats, such as Go psrpc servers).
+    #[arg(long)]
+    no_check: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 500ms, 3s or 1m"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "s" | "" => number,
+        "m" => number * 60.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("psrpc: {failure}");
+            failure.code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let bus = connect(&cli.bus).await?;
+    match cli.command {
+        Command::Ls => {
+            let registry = registry(&bus).await?;
+            let reports = registry.query(Want::Info, "", cli.wait).await?;
+            print!("{}", show::servers(&reports));
+        }
+        Command::Info { service } => {
+            let registry = registry(&bus).await?;
+            let reports = known(&registry, &service, Want::Info, cli.wait).await?;
+            print!("{}", show::info(&reports));
+        }
+        Command::Stats { service } => {
+            let registry = registry(&bus).await?;
+            let reports = known(&registry, &service, Want::Stats, cli.wait).await?;
+            print!("{}", show::stats(&reports));
+        }
+        Command::Call { target, request, multi, call } => {
+            let method = proto::Method::load(&target)?;
+            let payload = method.encode_request(&request)?;
+            let client = client(&bus, &method, &call).await?;
+            let options = request_options(&call);
+            let topics = target.topics.clone();
+            if multi || matches!(method.info.kind, MethodKind::Multi { .. }) {
+                let mut answers =
+                    client.request_multi::<RawPayload, RawPayload>(&method.info, topics, &payload, options).await?;
+                let mut any = false;
+                while let Some(answer) = answers.next().await {
+                    any = true;
+                    println!("{}", method.multi_line(&answer.server_id, answer.result)?);
+                }
+                if !any {
+                    return Err(Failure::unavailable("no server answered"));
+                }
+            } else {
+                let reply =
+                    client.request_single::<RawPayload, RawPayload>(&method.info, topics, &payload, options).await?;
+                println!("{}", method.decode_response(reply.message.0)?);
+            }
+        }
+        Command::Sub { target, count } => {
+            let method = proto::Method::load(&target)?;
+            let client = RpcClient::new(method.service.clone(), bus, ClientOptions::default()).await?;
+            let mut messages = client.subscribe::<RawPayload>(&method.info, target.topics.clone()).await?;
+            let mut seen = 0;
+            while count.is_none_or(|c| seen < c) {
+                let Some(message) = messages.recv().await else { break };
+                println!("{}", method.decode_response(message.0)?);
+                seen += 1;
+            }
+        }
+        Command::Stream { target, call, linger } => {
+            let method = proto::Method::load(&target)?;
+            let client = client(&bus, &method, &call).await?;
+            let stream = client
+                .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call))
+                .await?;
+            stream_stdio(&method, stream, linger).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn connect(url: &str) -> Result<SharedBus, Failure> {
+    let bus: SharedBus = if url.starts_with("nats://") || url.starts_with("tls://") {
+        Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
+    } else {
+        return Err(Failure::usage(format!("--bus {url:?}: use nats://host:port or redis://host:port")));
+    };
+    Ok(bus)
+}
+
+async fn registry(bus: &SharedBus) -> Result<Registry, Failure> {
+    let options = RegistryOptions::default().initial_sync(Duration::ZERO);
+    Ok(Registry::new(bus.clone(), options).await?)
+}
+
+/// Asks the servers of `service` for `want`; an unknown service is an error
+/// naming the services that did answer.
+async fn known(
+    registry: &Registry,
+    service: &str,
+    want: Want,
+    wait: Duration,
+) -> Result<Vec<psrpc::discovery::wire::Report>, Failure> {
+    let reports = registry.query(want, service, wait).await?;
+    if !reports.is_empty() {
+        return Ok(reports);
+    }
+    let everyone = registry.query(Want::Ping, "", wait).await?;
+    let mut services: Vec<&str> = everyone.iter().map(|r| r.service.as_str()).collect();
+    services.dedup();
+    Err(Failure::unknown(format!(
+        "unknown service {service}: no server of it answered (services on the bus: {})",
+        list(&services)
+    )))
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+}
+
+/// A client of the method's service that checks calls against the live
+/// servers (unless told not to).
+async fn client(bus: &SharedBus, method: &proto::Method, call: &CallOptions) -> Result<RpcClient, Failure> {
+    let mut options = ClientOptions::default().timeout(call.timeout);
+    if !call.no_check {
+        let registry = Registry::new(bus.clone(), RegistryOptions::default()).await?;
+        options = options.registry(registry).check_registry(true);
+    }
+    Ok(RpcClient::new(method.service.clone(), bus.clone(), options).await?)
+}
+
+fn request_options(call: &CallOptions) -> RequestOptions {
+    let mut options = RequestOptions::default().timeout(call.timeout);
+    for (key, value) in &call.metadata {
+        options = options.metadata(key.clone(), value.clone());
+    }
+    options
+}
+
+/// Sends each JSON line of stdin, prints each received message; closes the
+/// stream once stdin ended and nothing arrived for `linger`.
+async fn stream_stdio(
+    method: &proto::Method,
+    stream: psrpc::ClientStream<RawPayload, RawPayload>,
+    linger: Duration,
+) -> Result<(), Failure> {
+    let (sender, mut receiver) = stream.split();
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            line = lines.next_line(), if stdin_open => match line.map_err(|e| Failure::input(format!("stdin: {e}")))? {
+                Some(line) if line.trim().is_empty() => {}
+                Some(line) => sender.send(&method.encode_request(&line)?).await?,
+                None => stdin_open = false,
+            },
+            received = receiver.recv() => match received? {
+                Some(message) => println!("{}", method.decode_response(message.0)?),
+                None => return Ok(()),
+            },
+            () = tokio::time::sleep(linger), if !stdin_open => {
+                sender.close(None).await?;
+                return Ok(());
+            }
+        }
+    }
+}

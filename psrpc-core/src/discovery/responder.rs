@@ -1,0 +1,219 @@
+//! The server side of discovery: heartbeats and answers to queries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::DiscoveryOptions;
+use super::stats::StatsObserver;
+use super::wire::{self, MethodReport, Query, Report, State, Topics, Want};
+use crate::info::MethodInfo;
+use crate::metadata::unix_nanos;
+use crate::options::ServerOptions;
+use crate::server::ServerInner;
+use crate::transport::bus::Subscription;
+use crate::transport::channel::Channel;
+use crate::transport::frame;
+
+/// What a server tells the bus about itself: its state, its methods and
+/// their statistics. Held by the server; the responder task reads it.
+#[derive(Debug)]
+pub(crate) struct Presence {
+    options: DiscoveryOptions,
+    started_at: SystemTime,
+    state: watch::Sender<State>,
+    /// Method and topics by registry key, recorded as registration starts
+    /// and forgotten on deregistration; reported while the server's registry
+    /// holds the key (a registration that failed is never reported).
+    catalog: Mutex<HashMap<String, (MethodInfo, Vec<String>)>>,
+    stats: Option<Arc<StatsObserver>>,
+}
+
+impl Presence {
+    /// The presence a server with `options` keeps; when discovery is on, the
+    /// server's observer becomes the statistics observer (which passes every
+    /// report on to the user's observer).
+    pub(crate) fn new(options: &mut ServerOptions) -> Self {
+        let discovery = options.discovery.clone();
+        let stats = discovery.enabled.then(|| {
+            let stats = StatsObserver::new(options.observer.take());
+            options.observer = Some(Arc::clone(&stats) as _);
+            stats
+        });
+        let (state, _) = watch::channel(State::Serving);
+        Presence { options: discovery, started_at: SystemTime::now(), state, catalog: Mutex::default(), stats }
+    }
+
+    /// Whether the server takes part in discovery.
+    pub(crate) fn enabled(&self) -> bool {
+        self.stats.is_some()
+    }
+
+    /// Records `method` on `topics` under its registry key.
+    pub(crate) fn record(&self, key: &str, method: &MethodInfo, topics: &[String]) {
+        if self.stats.is_some() {
+            self.catalog.lock().insert(key.to_owned(), (method.clone(), topics.to_vec()));
+        }
+    }
+
+    /// Forgets the method and topics under `key` (deregistered).
+    pub(crate) fn forget(&self, key: &str) {
+        self.catalog.lock().remove(key);
+    }
+
+    /// Moves to `state` (never back from `Gone`).
+    pub(crate) fn set(&self, state: State) {
+        self.state.send_if_modified(|now| {
+            let change = *now != state && *now != State::Gone;
+            if change {
+                *now = state;
+            }
+            change
+        });
+    }
+}
+
+/// Starts answering queries and sending heartbeats for `server`, if its
+/// discovery is enabled and a tokio runtime is running (a server created
+/// outside a runtime is not announced).
+pub(crate) fn spawn(server: &Arc<ServerInner>) {
+    if server.presence.stats.is_none() || tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    let state = server.presence.state.subscribe();
+    let changes = server.registry.changes();
+    tokio::spawn(run(Arc::downgrade(server), state, changes));
+}
+
+async fn run(server: Weak<ServerInner>, mut state: watch::Receiver<State>, mut changes: watch::Receiver<u64>) {
+    let Some(queries) = subscribe_queries(&server).await else { return };
+    let mut queries = Some(queries);
+    let interval = match server.upgrade() {
+        Some(s) => s.presence.options.heartbeat_interval.max(super::MIN_HEARTBEAT_INTERVAL),
+        None => return,
+    };
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = state.changed() => {
+                let gone = changed.is_err() || *state.borrow_and_update() == State::Gone;
+                heartbeat(&server).await;
+                if gone {
+                    return;
+                }
+            }
+            changed = changes.changed() => match changed {
+                Ok(()) => heartbeat(&server).await,
+                Err(_) => return,
+            },
+            _ = ticks.tick() => heartbeat(&server).await,
+            frame = next(&mut queries) => match frame {
+                Some(Ok(frame)) => answer(&server, frame).await,
+                Some(Err(e)) => tracing::debug!(error = %e, "psrpc discovery: query frames lost"),
+                None => queries = None,
+            },
+        }
+    }
+}
+
+async fn next(sub: &mut Option<Subscription>) -> Option<Result<bytes::Bytes, crate::BusError>> {
+    match sub {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn subscribe_queries(server: &Weak<ServerInner>) -> Option<Subscription> {
+    let server = server.upgrade()?;
+    match server.bus.subscribe(&wire::query_channel(), server.options.channel_capacity).await {
+        Ok(sub) => Some(sub),
+        Err(e) => {
+            tracing::warn!(error = %e, service = %server.service, "psrpc discovery: queries not subscribed");
+            None
+        }
+    }
+}
+
+async fn heartbeat(server: &Weak<ServerInner>) {
+    let Some(server) = server.upgrade() else { return };
+    let report = report(&server, "", Want::Info);
+    publish(&server, &wire::heartbeat_channel(), &report).await;
+}
+
+async fn answer(server: &Weak<ServerInner>, frame: bytes::Bytes) {
+    let Some(server) = server.upgrade() else { return };
+    let query = match frame::decode_frame(frame) {
+        Ok(msg) if msg.type_url == Query::TYPE_URL => match <Query as prost::Message>::decode(msg.value) {
+            Ok(q) => q,
+            Err(e) => return tracing::debug!(error = %e, "psrpc discovery: skipping malformed query"),
+        },
+        Ok(_) => return,
+        Err(e) => return tracing::debug!(error = %e, "psrpc discovery: skipping malformed query"),
+    };
+    let mine = (query.service.is_empty() || query.service == *server.service)
+        && (query.server_id.is_empty() || query.server_id == *server.id);
+    if !mine || query.reply_to.is_empty() {
+        return;
+    }
+    let want = Want::try_from(query.want).unwrap_or(Want::Ping);
+    let report = report(&server, &query.request_id, want);
+    publish(&server, &wire::reply_channel(&query.reply_to), &report).await;
+}
+
+/// The server's report for `want`.
+fn report(server: &ServerInner, request_id: &str, want: Want) -> Report {
+    let presence = &server.presence;
+    let mut report = Report {
+        request_id: request_id.to_owned(),
+        server_id: server.id.to_string(),
+        service: server.service.to_string(),
+        version: presence.options.version.clone(),
+        started_at: unix_nanos(presence.started_at),
+        sent_at: unix_nanos(SystemTime::now()),
+        metadata: presence.options.metadata.clone(),
+        heartbeat_interval_ms: presence.options.heartbeat_interval.as_millis().try_into().unwrap_or(u64::MAX),
+        state: *presence.state.borrow() as i32,
+        ..Default::default()
+    };
+    match want {
+        Want::Ping => {}
+        Want::Info => report.methods = methods(server),
+        Want::Stats => {
+            if let Some(stats) = &presence.stats {
+                report.stats = stats.snapshot(|method| server.registry.in_flight_of(method) as u64);
+            }
+        }
+    }
+    report
+}
+
+/// The methods registered now, each with its topic lists, sorted by name.
+fn methods(server: &ServerInner) -> Vec<MethodReport> {
+    let catalog = server.presence.catalog.lock();
+    let registered = catalog.iter().filter(|(key, _)| server.registry.contains(key)).map(|(_, entry)| entry);
+    let mut by_name: BTreeMap<&str, MethodReport> = BTreeMap::new();
+    for (method, topics) in registered {
+        let entry = by_name.entry(&method.name).or_insert_with(|| MethodReport {
+            name: method.name.to_string(),
+            kind: wire::kind_name(method.kind),
+            topics: Vec::new(),
+        });
+        entry.topics.push(Topics { parts: topics.clone() });
+    }
+    let mut methods: Vec<MethodReport> = by_name.into_values().collect();
+    for m in &mut methods {
+        m.topics.sort_by(|a, b| a.parts.cmp(&b.parts));
+    }
+    methods
+}
+
+async fn publish(server: &ServerInner, channel: &Channel, report: &Report) {
+    let frame = frame::encode_frame(Report::TYPE_URL, report, crate::outbound::local_name(&*server.bus, channel));
+    if let Err(e) = crate::outbound::publish_frame(&*server.bus, channel, frame).await {
+        tracing::debug!(error = %e, service = %server.service, "psrpc discovery: report not sent");
+    }
+}

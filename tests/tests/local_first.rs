@@ -1,0 +1,117 @@
+//! Local-first routing: a single call to a method served in the same
+//! process on the same bus handle runs in process, with no broker round trip.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use psrpc::{
+    ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
+    Selection, ServerOptions, SharedBus,
+};
+use psrpc_test_support::faulty::CuttableBus;
+use tokio::time::Instant;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Note {
+    #[prost(string, tag = "1")]
+    text: String,
+}
+
+static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
+static SLOW: MethodInfo = MethodInfo::new("Slow", MethodKind::Unary(Selection::Affinity { topics: true }));
+
+async fn echo(ctx: RequestContext, note: Note) -> Result<Note, Error> {
+    let trace = ctx.metadata().get("trace").cloned().unwrap_or_default();
+    Ok(Note { text: format!("{}:{trace}:{}", note.text, ctx.caller_id()) })
+}
+
+async fn slow(_: RequestContext, note: Note) -> Result<Note, Error> {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    Ok(note)
+}
+
+async fn serve(bus: SharedBus) -> RpcServer {
+    let server = RpcServer::new("Local", bus, ServerOptions::default());
+    server.register_unary(&ECHO, vec![], echo, None).await.expect("register");
+    server.register_unary(&SLOW, vec!["t".into()], slow, None).await.expect("register");
+    server
+}
+
+#[tokio::test]
+async fn a_local_call_needs_no_bus() {
+    let bus = CuttableBus::new(Arc::new(psrpc::local::LocalBus::new()));
+    let shared: SharedBus = bus.clone();
+    let server = serve(shared.clone()).await;
+    let options = ClientOptions::default().timeout(Duration::from_millis(300));
+    let local = RpcClient::new("Local", shared.clone(), options.clone().local_first(true)).await.expect("client");
+    let remote = RpcClient::new("Local", shared.clone(), options).await.expect("client");
+    bus.cut();
+
+    let note = Note { text: "hi".into() };
+    let reply = local
+        .request_single::<Note, Note>(&ECHO, vec![], &note, RequestOptions::default().metadata("trace", "t1"))
+        .await
+        .expect("served in process");
+    assert_eq!(reply.message.text, format!("hi:t1:{}", local.id()), "metadata and caller id arrive");
+    assert_eq!(reply.server_id, server.id());
+    let err = remote.request_single::<Note, Note>(&ECHO, vec![], &note, Default::default()).await.expect_err("bus cut");
+    assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "without local-first the call needs the bus: {err}");
+
+    let started = Instant::now();
+    let options = RequestOptions::default().timeout(Duration::from_millis(100));
+    let err = local.request_single::<Note, Note>(&SLOW, vec!["t".into()], &note, options).await.expect_err("slow");
+    assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_millis(500), "the request's deadline holds in process");
+    let err =
+        local.request_single::<Note, Note>(&SLOW, vec!["u".into()], &note, Default::default()).await.expect_err("u");
+    assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "a topic not served here goes over the (cut) bus");
+}
+
+#[tokio::test]
+async fn other_bus_handles_and_draining_servers_are_not_local() {
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let elsewhere: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let server = serve(elsewhere).await;
+    let client = RpcClient::new(
+        "Local",
+        bus.clone(),
+        ClientOptions::default().local_first(true).timeout(Duration::from_millis(200)),
+    )
+    .await
+    .expect("client");
+    let err = client.request_single::<Note, Note>(&ECHO, vec![], &Note::default(), Default::default()).await;
+    assert_eq!(err.expect_err("another bus").code(), ErrorCode::DeadlineExceeded);
+
+    let here = serve(bus.clone()).await;
+    let reply = client.request_single::<Note, Note>(&ECHO, vec![], &Note::default(), Default::default()).await;
+    assert_eq!(reply.expect("local").server_id, here.id());
+    here.shutdown().await;
+    let err = client.request_single::<Note, Note>(&ECHO, vec![], &Note::default(), Default::default()).await;
+    assert_eq!(err.expect_err("drained").code(), ErrorCode::DeadlineExceeded);
+    server.shutdown().await;
+}
+
+/// Mean time of `calls` single calls by `client`.
+async fn mean_call(client: &RpcClient, calls: u32) -> Duration {
+    let note = Note { text: "x".into() };
+    let started = Instant::now();
+    for _ in 0..calls {
+        client.request_single::<Note, Note>(&ECHO, vec![], &note, Default::default()).await.expect("call");
+    }
+    started.elapsed() / calls
+}
+
+/// Measured: a local-first call costs no more than a call over the
+/// in-process bus (it skips the claim exchange, so it costs less).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_call_costs_no_more_than_an_in_process_bus_call() {
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let _server = serve(bus.clone()).await;
+    let local = RpcClient::new("Local", bus.clone(), ClientOptions::default().local_first(true)).await.expect("client");
+    let via_bus = RpcClient::new("Local", bus, ClientOptions::default()).await.expect("client");
+    mean_call(&local, 200).await;
+    mean_call(&via_bus, 200).await;
+    let (local_mean, bus_mean) = (mean_call(&local, 2000).await, mean_call(&via_bus, 2000).await);
+    println!("local-first call: {local_mean:?}; in-process bus call: {bus_mean:?}");
+    assert!(local_mean <= bus_mean, "local-first {local_mean:?} vs in-process bus {bus_mean:?}");
+}
