@@ -78,14 +78,15 @@ func main() {
 	timeout := flag.Duration("timeout", 3*time.Second, "client: request timeout")
 	flag.Parse()
 
-	bus, closeBus, err := gobus.Connect(*busURL, *compress)
+	conn, err := gobus.Connect(*busURL, *compress)
 	if err != nil {
 		fail(err)
 	}
-	defer closeBus()
+	defer conn.Close()
+	bus := conn.Bus
 	switch *role {
 	case "server":
-		serve(bus, *name, *region, float32(*affinity))
+		serve(conn, *name, *region, float32(*affinity))
 	case "client":
 		md := metadata.Metadata{}
 		for _, kv := range strings.Split(*meta, ",") {
@@ -94,11 +95,12 @@ func main() {
 			}
 		}
 		c := newCaller(bus)
+		conn.Settle()
 		ctx := context.Background()
 		if len(md) > 0 {
 			ctx = metadata.NewContextWithOutgoingMetadata(ctx, md)
 		}
-		result := c.run(ctx, *scenario, *region, *text, *count, *timeout)
+		result := c.run(ctx, conn, *scenario, *region, *text, *count, *timeout)
 		result["scenario"] = *scenario
 		emit(result)
 	default:
@@ -183,7 +185,8 @@ func (s *service) ExchangeUpdates(stream psrpc.ServerStream[*api.MyServerMessage
 	return nil
 }
 
-func serve(bus psrpc.MessageBus, name, region string, affinity float32) {
+func serve(conn *gobus.Connection, name, region string, affinity float32) {
+	bus := conn.Bus
 	svc := &service{name: name, affinity: affinity}
 	srv, err := api.NewMyServiceServer(svc, bus)
 	if err != nil {
@@ -201,6 +204,7 @@ func serve(bus psrpc.MessageBus, name, region string, affinity float32) {
 	if err := server.RegisterHandler(extra, singleServerRPC, []string{region}, handler, nil); err != nil {
 		fail(err)
 	}
+	conn.Settle()
 	emit(map[string]any{"event": "ready", "server": name, "version": version.Version})
 
 	// "METHOD TEXT" per line publishes TEXT to that subscription method; EOF or
@@ -276,7 +280,7 @@ func outcome(res *api.MyResponse, err error) map[string]any {
 	return r
 }
 
-func (c *caller) run(ctx context.Context, scenario, region, text string, count int, timeout time.Duration) map[string]any {
+func (c *caller) run(ctx context.Context, conn *gobus.Connection, scenario, region, text string, count int, timeout time.Duration) map[string]any {
 	req := &api.MyRequest{Text: text}
 	opt := psrpc.WithRequestTimeout(timeout)
 	started := time.Now()
@@ -315,7 +319,7 @@ func (c *caller) run(ctx context.Context, scenario, region, text string, count i
 	case "stream":
 		return c.stream(ctx, count, opt)
 	case "subscribe":
-		return c.subscribe(ctx, region, timeout)
+		return c.subscribe(ctx, conn, region, timeout)
 	case "burst":
 		return c.burst(ctx, count, opt)
 	}
@@ -365,7 +369,7 @@ func closed(err error, replies int) map[string]any {
 }
 
 // subscribe joins the three subscriptions, says so, and waits for one message on each.
-func (c *caller) subscribe(ctx context.Context, region string, timeout time.Duration) map[string]any {
+func (c *caller) subscribe(ctx context.Context, conn *gobus.Connection, region string, timeout time.Duration) map[string]any {
 	queue, err := c.api.SubscribeProcessUpdate(ctx)
 	if err != nil {
 		return outcome(nil, err)
@@ -378,6 +382,7 @@ func (c *caller) subscribe(ctx context.Context, region string, timeout time.Dura
 	if err != nil {
 		return outcome(nil, err)
 	}
+	conn.Settle()
 	emit(map[string]any{"event": "subscribed"})
 	texts := map[string]string{}
 	for name, sub := range map[string]psrpc.Subscription[*api.MyUpdate]{
