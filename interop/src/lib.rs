@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use psrpc::{Error, ErrorCode, MethodInfo, RequestContext, ServerStream};
+use psrpc::{Error, ErrorCode, MethodInfo, MethodKind, RequestContext, Selection, ServerStream};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -69,7 +69,8 @@ impl GoVersion {
 
 /// `MyService`'s one method beyond the Go README's: a single-server topic
 /// method (answered without a claim), registered by hand on both sides.
-pub static SINGLE_SERVER_RPC: MethodInfo = MethodInfo::new("SingleServerRPC").with_topics().single_server();
+pub static SINGLE_SERVER_RPC: MethodInfo =
+    MethodInfo::new("SingleServerRPC", MethodKind::Unary(Selection::SingleServer));
 
 /// How many replies a server stream sends before the server closes it with
 /// `aborted` (both the Go peer and [`Twin`]).
@@ -319,7 +320,7 @@ impl MyServiceServerImpl for SharedTwin {
             *self.0.stream_metadata.lock().unwrap_or_else(|e| e.into_inner()) = ctx.metadata().clone();
         }
         let mut replies = 0;
-        while stream.recv().await.is_some() {
+        while stream.recv().await?.is_some() {
             stream.send(&MyServerMessage {}).await?;
             replies += 1;
             if replies == STREAM_CLOSE_AFTER {
