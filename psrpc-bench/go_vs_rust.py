@@ -56,8 +56,11 @@ def run(binary, bus, url, kind, concurrency, opts):
             "--payload", str(opts.payload), "--duration", str(opts.duration), "--warmup", str(opts.warmup)]
     if url:
         args += ["--url", url]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["psrpc"]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"failed: {' '.join(args)}\n{done.stdout[-500:]}{done.stderr[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])["psrpc"]
 
 
 def main():
@@ -104,13 +107,16 @@ def main():
                         order = (("go", go), ("rust", rust)) if i % 2 == 0 else (("rust", rust), ("go", go))
                         for name, binary in order:
                             results[name].append(run(binary, bus, urls[bus], kind, concurrency, opts))
+                    failed = {n: results[n].count(None) for n in results}
+                    ok = {n: [r for r in results[n] if r is not None] for n in results}
                     cells = [bus, kind, str(concurrency)]
                     for key, _, fmt in METRICS:
-                        g = statistics.median(r[key] for r in results["go"])
-                        r = statistics.median(r[key] for r in results["rust"])
+                        g = statistics.median(r[key] for r in ok["go"]) if ok["go"] else 0
+                        r = statistics.median(r[key] for r in ok["rust"]) if ok["rust"] else 0
                         cells += [fmt.format(g), fmt.format(r), f"{r / g:.2f}x" if g else "–"]
-                    errors = [sum(r["errors"] for r in results[n]) for n in ("go", "rust")]
-                    cells.append(f"{errors[0]}/{errors[1]}")
+                    errors = [f"{sum(r['errors'] for r in ok[n])}" + (f" ({failed[n]} runs failed)" if failed[n] else "")
+                              for n in ("go", "rust")]
+                    cells.append(" / ".join(errors))
                     print("| " + " | ".join(cells) + " |", flush=True)
     finally:
         for proc in brokers:

@@ -179,12 +179,15 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 		req.Value[i] = 0x5a
 	}
 	ctx := context.Background()
-	// Servers' and subscribers' subscriptions are live before the first call.
-	defer func() {
+	// Servers' and the client's subscriptions are live before streams open,
+	// and subscribers' before the first call.
+	settle := func() {
 		for _, conn := range connections {
 			conn.Settle()
 		}
-	}()
+	}
+	settle()
+	defer settle()
 
 	switch kind {
 	case "single", "single-noclaim", "affinity":
