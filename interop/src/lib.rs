@@ -9,7 +9,9 @@
 //! ```no_run
 //! # async fn demo() {
 //! use psrpc_interop::{GoPeer, GoVersion};
-//! let Some(binary) = psrpc_interop::peer_binary(GoVersion::Latest) else { return };
+//! let Some(binary) = psrpc_interop::peer_binary(GoVersion::Latest, std::path::Path::new("target/tmp")) else {
+//!     return;
+//! };
 //! let server = GoPeer::server(&binary, "nats://127.0.0.1:4222", "go1", "eu", &[]).await;
 //! let result = psrpc_interop::run_client(&binary, "nats://127.0.0.1:4222", &["--scenario", "single"]).await;
 //! assert_eq!(result["ok"], true);
@@ -85,16 +87,17 @@ fn go_binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// The Go peer binary for `version`, built on first use in this process (Go's
-/// build cache makes later runs fast). `None` (with a notice) when Go is not
-/// installed outside CI; panics under `CI=true` or when the build fails.
-pub fn peer_binary(version: GoVersion) -> Option<PathBuf> {
+/// The Go peer binary for `version`, built into `out_dir` on first use in this
+/// process (Go's build cache makes later runs fast; tests pass Cargo's
+/// `CARGO_TARGET_TMPDIR`). `None` (with a notice) when Go is not installed
+/// outside CI; panics under `CI=true` or when the build fails.
+pub fn peer_binary(version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
     static BUILT: OnceLock<Mutex<HashMap<GoVersion, Option<PathBuf>>>> = OnceLock::new();
     let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    built.entry(version).or_insert_with(|| build(version)).clone()
+    built.entry(version).or_insert_with(|| build(version, out_dir)).clone()
 }
 
-fn build(version: GoVersion) -> Option<PathBuf> {
+fn build(version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
     let Some(go) = go_binary() else {
         if psrpc_test_support::broker::in_ci() {
             panic!("the Go toolchain (go) is not installed; the Go interop tests need it under CI=true");
@@ -103,8 +106,7 @@ fn build(version: GoVersion) -> Option<PathBuf> {
         return None;
     };
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("go");
-    let out_dir = std::env::temp_dir().join(format!("psrpc-interop-go-{}", std::process::id()));
-    let binary = out_dir.join(format!("peer-{}", version.label()));
+    let binary = out_dir.join(format!("go-peer-{}", version.label()));
     let status = std::process::Command::new(go)
         .current_dir(&source)
         .arg("build")
