@@ -216,7 +216,9 @@ impl GoPeer {
     /// Shuts the server down gracefully and returns what it printed since `ready`.
     pub async fn stop(mut self) -> Vec<Value> {
         drop(self.stdin);
-        let events = self.events.rest().await;
+        let Ok(events) = tokio::time::timeout(Duration::from_secs(10), self.events.rest()).await else {
+            panic!("the Go server did not shut down within 10 s");
+        };
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
         assert!(events.iter().any(|e| e["event"] == "stopped"), "the Go server did not stop cleanly: {events:?}");
         events

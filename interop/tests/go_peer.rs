@@ -72,6 +72,16 @@ fn handled(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Shuts a Rust server down, failing if that takes more than 10 s (its
+/// handlers, streams included, drain first).
+async fn shut_down<S: psrpc_interop::my_service::MyServiceServerImpl>(
+    server: &psrpc_interop::my_service::MyServiceServer<S>,
+    what: &str,
+) {
+    let drained = tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await;
+    assert!(drained.is_ok(), "{what}: the Rust server did not shut down within 10 s");
+}
+
 /// Runs a Go client for `REGION` with `args`.
 async fn go_client(binary: &std::path::Path, url: &str, args: &[&str]) -> Value {
     let mut all = vec!["--region", REGION];
@@ -200,7 +210,7 @@ async fn rust_server_go_client_every_kind() {
             }
 
             assert_eq!(twin.handled_count(), 3, "{what}");
-            server.shutdown().await;
+            shut_down(&server, &what).await;
         }
     }
 }
@@ -237,7 +247,7 @@ async fn errors_with_codes_and_details_both_ways() {
                     "{what}: {result}"
                 );
             }
-            server.shutdown().await;
+            shut_down(&server, &what).await;
         }
     }
 }
@@ -269,7 +279,7 @@ async fn metadata_reaches_handlers_both_ways() {
             assert_eq!(result["ok"], true, "{what}: {result}");
             let seen = twin.stream_metadata.lock().expect("lock").clone();
             assert_eq!(seen.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<BTreeMap<_, _>>(), expected);
-            server.shutdown().await;
+            shut_down(&server, &what).await;
         }
     }
 }
@@ -300,7 +310,7 @@ async fn servers_close_streams_with_a_cause_both_ways() {
                 (&json!(true), &json!(STREAM_CLOSE_AFTER), &json!("aborted"), &json!(cause)),
                 "{what}: {result}"
             );
-            server.shutdown().await;
+            shut_down(&server, &what).await;
         }
     }
 }
@@ -320,14 +330,27 @@ async fn expired_requests_end_at_the_deadline_both_ways() {
             assert!(started.elapsed() < Duration::from_millis(1500), "{what}: took {:?}", started.elapsed());
             // The Go handler's context ends at the request's expiry, not after its sleep.
             go.events.wait_for(Duration::from_secs(1), |e| e["event"] == "deadline").await;
-            go.stop().await;
+            // A request that expired on the way is not handled (the next one is).
+            let expired = RequestOptions::default().timeout(Duration::from_micros(1));
+            client.normal_rpc(&ask("expired"), expired).await.expect_err(&what);
+            client.normal_rpc(&ask("after"), RequestOptions::default()).await.expect(&what);
+            let events = go.stop().await;
+            assert_eq!(handled(&events), ["sleep 2000", "after"], "{what}");
 
             let (server, twin) = twin_server(connect(url).await, "rust1", REGION).await;
             let result = run_client(binary, url, &["--text", "sleep 2000", "--timeout", "300ms"]).await;
             assert_eq!(result["code"], "deadline_exceeded", "{what}: {result}");
             assert!(result["elapsed_ms"].as_u64().is_some_and(|ms| ms < 1500), "{what}: {result}");
-            assert_eq!(twin.handled_count(), 1, "{what}");
-            server.shutdown().await;
+            for scenario in ["single", "single-server"] {
+                let result =
+                    go_client(binary, url, &["--scenario", scenario, "--text", "expired", "--timeout", "1us"]).await;
+                // Go reports `unavailable` ("no response from servers") or `deadline_exceeded`.
+                assert_eq!(result["ok"], false, "{what}: {result}");
+            }
+            let result = run_client(binary, url, &["--text", "after"]).await;
+            assert_eq!(result["ok"], true, "{what}: {result}");
+            assert_eq!(*twin.handled.lock().expect("lock"), ["sleep 2000", "after"], "{what}");
+            shut_down(&server, &what).await;
         }
     }
 }
@@ -412,7 +435,7 @@ async fn mixed_fleets_share_every_kind() {
             rust_handled.len()
         );
         assert_eq!(go_streams + twin.streams.load(std::sync::atomic::Ordering::SeqCst), STREAMS, "{url}");
-        server.shutdown().await;
+        shut_down(&server, url).await;
     }
 }
 

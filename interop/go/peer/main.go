@@ -101,6 +101,8 @@ func main() {
 			ctx = metadata.NewContextWithOutgoingMetadata(ctx, md)
 		}
 		result := c.run(ctx, conn, *scenario, *region, *text, *count, *timeout)
+		// Frames published last (a stream's close) leave before the process does.
+		conn.Settle()
 		result["scenario"] = *scenario
 		emit(result)
 	default:
