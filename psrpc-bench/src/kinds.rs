@@ -155,6 +155,8 @@ pub(crate) async fn setup(
                 subscriptions.push(Arc::new(Mutex::new(sub)));
             }
             Arc::new(move |worker| {
+                // The subscriptions end with the client: the call keeps it.
+                let _client = &client;
                 let (sub, blob, publisher) = (Arc::clone(&subscriptions[worker]), blob.clone(), publisher.clone());
                 Box::pin(async move {
                     let mut sub = sub.lock().await;

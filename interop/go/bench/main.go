@@ -1,0 +1,440 @@
+// Command bench is the Go twin of psrpc-bench: the same service ("Bench"),
+// methods, payload and driving loop, measured with Go psrpc, so
+// psrpc-bench/go_vs_rust.py can put both side by side.
+//
+//	bench --bus nats --url nats://127.0.0.1:4222 --kind single --concurrency 64 --payload 128 --duration 10
+//
+// As in psrpc-bench: client and servers in one process (GOMAXPROCS=2), each on
+// its own bus connection (the in-process bus is shared); `concurrency` callers
+// loop for `warmup` seconds untimed, then `duration` seconds timed; errors are
+// counted, never retried. The payload travels in a message whose encoding is
+// psrpc-bench's Blob (field 1, bytes). The last line of output is a JSON
+// summary with psrpc-bench's keys (no raw round trip).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"math/bits"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/livekit/psrpc"
+	"github.com/livekit/psrpc/pkg/client"
+	"github.com/livekit/psrpc/pkg/info"
+	"github.com/livekit/psrpc/pkg/rand"
+	"github.com/livekit/psrpc/pkg/server"
+
+	"github.com/psrpc-rs/psrpc-rs/interop/go/gobus"
+)
+
+type blob = wrapperspb.BytesValue
+
+const service = "Bench"
+
+// The methods of psrpc-bench's kinds, registered as psrpc-bench's MethodInfos are.
+func define(sd *info.ServiceDefinition) {
+	//                 name        affinity multi  claim  queue
+	sd.RegisterMethod("Single", false, false, true, true)
+	sd.RegisterMethod("NoClaim", false, false, false, true)
+	sd.RegisterMethod("Affinity", true, false, true, false)
+	sd.RegisterMethod("Multi", false, true, false, false)
+	sd.RegisterMethod("Stream", false, false, true, true)
+	sd.RegisterMethod("Feed", false, true, false, false)
+}
+
+func main() {
+	runtime.GOMAXPROCS(2)
+	busKind := flag.String("bus", "local", "local, nats or redis")
+	url := flag.String("url", "", "broker URL (nats and redis)")
+	kind := flag.String("kind", "single", "single, single-noclaim, affinity, multi, stream or subscription")
+	concurrency := flag.Int("concurrency", 64, "calls in flight")
+	payload := flag.Int("payload", 128, "payload size in bytes")
+	duration := flag.Int("duration", 10, "timed seconds (after the warm-up)")
+	warmup := flag.Int("warmup", 2, "warm-up seconds")
+	servers := flag.Int("servers", 1, "servers (multi: how many answer each call, at least 3)")
+	flag.Parse()
+
+	if *busKind == "local" {
+		*url = "local"
+	}
+	count := max(*servers, 1)
+	if *kind == "multi" {
+		count = max(*servers, 3)
+	}
+	call, err := setup(*kind, *url, count, *payload, *concurrency)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	rssBefore := statusKiB("VmRSS")
+	label := *busKind + "/" + *kind
+	m := drive(label, *concurrency, time.Duration(*warmup)*time.Second, time.Duration(*duration)*time.Second, call)
+	rssAfter := statusKiB("VmRSS")
+
+	fmt.Printf("%-28s %12s %10s %10s %10s %12s\n", "", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/call")
+	fmt.Printf("%-28s %12.0f %10.1f %10.1f %10.1f %12.1f\n", "go psrpc "+psrpcVersion(), m.CallsPerSecond, m.P50, m.P99, m.P999, m.CPUPerCall)
+	summary := map[string]any{
+		"impl": "go", "psrpc_version": psrpcVersion(),
+		"bus": *busKind, "kind": strings.ReplaceAll(*kind, "-", ""), "concurrency": *concurrency, "payload": *payload,
+		"duration_s": *duration, "servers": count, "psrpc": m.json(),
+		"rss_kib_before": rssBefore, "rss_kib_after": rssAfter, "peak_rss_kib": statusKiB("VmHWM"),
+	}
+	b, _ := json.Marshal(summary)
+	fmt.Println(string(b))
+}
+
+// psrpcVersion is the version of Go psrpc this binary was built with.
+func psrpcVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == "github.com/livekit/psrpc" {
+				return dep.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+// call runs one call for the caller numbered worker.
+type call func(worker int) error
+
+// connections made so far, settled before the first call.
+var connections []*gobus.Connection
+
+func connect(url string) psrpc.MessageBus {
+	conn, err := gobus.Connect(url, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	connections = append(connections, conn)
+	return conn.Bus
+}
+
+// setup starts the servers of kind and returns the call to drive.
+func setup(kind, url string, servers, payload, concurrency int) (call, error) {
+	capacity := max(concurrency*4, 100)
+	echo := func(_ context.Context, b *blob) (*blob, error) { return b, nil }
+	echoStream := func(s psrpc.ServerStream[*blob, *blob]) error {
+		for b := range s.Channel() {
+			if err := s.Send(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var publisher *server.RPCServer
+	for range servers {
+		sd := &info.ServiceDefinition{Name: service, ID: rand.NewServerID()}
+		define(sd)
+		s := server.NewRPCServer(sd, connect(url), psrpc.WithServerChannelSize(capacity))
+		var err error
+		switch kind {
+		case "single":
+			err = server.RegisterHandler(s, "Single", nil, echo, nil)
+		case "single-noclaim":
+			err = server.RegisterHandler(s, "NoClaim", []string{"t"}, echo, nil)
+		case "affinity":
+			affinity := func(context.Context, *blob) float32 { return 1 }
+			err = server.RegisterHandler(s, "Affinity", nil, echo, affinity)
+		case "multi":
+			err = server.RegisterHandler(s, "Multi", nil, echo, nil)
+		case "stream":
+			err = server.RegisterStreamHandler(s, "Stream", nil, echoStream, nil)
+		case "subscription":
+		default:
+			return nil, fmt.Errorf("unknown kind %q", kind)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if publisher == nil {
+			publisher = s
+		}
+	}
+
+	sd := &info.ServiceDefinition{Name: service, ID: rand.NewClientID()}
+	define(sd)
+	c, err := client.NewRPCClientWithStreams(sd, connect(url),
+		psrpc.WithClientChannelSize(capacity), psrpc.WithClientTimeout(10*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	req := &blob{Value: make([]byte, payload)}
+	for i := range req.Value {
+		req.Value[i] = 0x5a
+	}
+	ctx := context.Background()
+	// Servers' and the client's subscriptions are live before streams open,
+	// and subscribers' before the first call.
+	settle := func() {
+		for _, conn := range connections {
+			conn.Settle()
+		}
+	}
+	settle()
+	defer settle()
+
+	switch kind {
+	case "single", "single-noclaim", "affinity":
+		method, topic := "Single", []string(nil)
+		var opts []psrpc.RequestOption
+		switch kind {
+		case "single-noclaim":
+			method, topic = "NoClaim", []string{"t"}
+		case "affinity":
+			method = "Affinity"
+			opts = append(opts, psrpc.WithSelectionOpts(psrpc.SelectionOpts{MaximumAffinity: 1}))
+		}
+		return func(int) error {
+			_, err := client.RequestSingle[*blob](ctx, c, method, topic, req, opts...)
+			return err
+		}, nil
+	case "multi":
+		// Go psrpc's multi call has no expected-response count: its channel
+		// closes at the timeout, so a call ends when every server answered.
+		return func(int) error {
+			responses, err := client.RequestMulti[*blob](ctx, c, "Multi", nil, req)
+			if err != nil {
+				return err
+			}
+			answered := 0
+			for r := range responses {
+				if r.Err != nil {
+					return r.Err
+				}
+				if answered++; answered == servers {
+					return nil
+				}
+			}
+			return fmt.Errorf("%d of %d answered", answered, servers)
+		}, nil
+	case "stream":
+		streams := make([]psrpc.ClientStream[*blob, *blob], concurrency)
+		for i := range streams {
+			if streams[i], err = client.OpenStream[*blob, *blob](ctx, c, "Stream", nil); err != nil {
+				return nil, err
+			}
+		}
+		return func(worker int) error {
+			s := streams[worker]
+			if err := s.Send(req); err != nil {
+				return err
+			}
+			if _, ok := <-s.Channel(); !ok {
+				return errors.New("stream closed")
+			}
+			return nil
+		}, nil
+	case "subscription":
+		subs := make([]psrpc.Subscription[*blob], concurrency)
+		for i := range subs {
+			if subs[i], err = client.Join[*blob](ctx, c, "Feed", []string{strconv.Itoa(i)}); err != nil {
+				return nil, err
+			}
+		}
+		return func(worker int) error {
+			if err := publisher.Publish(ctx, "Feed", []string{strconv.Itoa(worker)}, req); err != nil {
+				return err
+			}
+			if _, ok := <-subs[worker].Channel(); !ok {
+				return errors.New("subscription ended")
+			}
+			return nil
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown kind %q", kind)
+}
+
+// ---- driving loop (psrpc-bench's drive.rs) ----
+
+type measurement struct {
+	Calls, Errors      uint64
+	CallsPerSecond     float64
+	P50, P99, P999     float64
+	CPUPerCall         float64
+	RSSAt10s, RSSAtEnd uint64
+}
+
+func (m measurement) json() map[string]any {
+	return map[string]any{
+		"calls": m.Calls, "errors": m.Errors, "calls_per_second": math.Round(m.CallsPerSecond),
+		"p50_us": m.P50, "p99_us": m.P99, "p999_us": m.P999, "cpu_us_per_call": m.CPUPerCall,
+		"rss_kib_at_10s": m.RSSAt10s, "rss_kib_at_end": m.RSSAtEnd,
+	}
+}
+
+func drive(label string, concurrency int, warmup, duration time.Duration, c call) measurement {
+	phase(c, concurrency, warmup, nil)
+	var progress atomic.Uint64
+	var rssAt10s atomic.Uint64
+	stop := make(chan struct{})
+	go report(label, &progress, &rssAt10s, stop)
+	cpuBefore := cpuTime()
+	started := time.Now()
+	samples := phase(c, concurrency, duration, &progress)
+	elapsed := time.Since(started)
+	cpu := cpuTime() - cpuBefore
+	rssAtEnd := statusKiB("VmRSS")
+	close(stop)
+	fmt.Fprintln(os.Stderr)
+	calls := samples.count.Load()
+	p50, p99, p999 := samples.percentilesUs()
+	m := measurement{
+		Calls: calls, Errors: samples.errors.Load(), CallsPerSecond: float64(calls) / elapsed.Seconds(),
+		P50: p50, P99: p99, P999: p999, RSSAt10s: rssAt10s.Load(), RSSAtEnd: rssAtEnd,
+	}
+	if calls > 0 {
+		m.CPUPerCall = float64(cpu.Microseconds()) / float64(calls)
+	}
+	return m
+}
+
+func phase(c call, concurrency int, duration time.Duration, progress *atomic.Uint64) *histogram {
+	deadline := time.Now().Add(duration)
+	samples := &histogram{}
+	var wg sync.WaitGroup
+	for worker := range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				started := time.Now()
+				if err := c(worker); err != nil {
+					samples.errors.Add(1)
+				} else {
+					samples.record(time.Since(started))
+				}
+				if progress != nil {
+					progress.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return samples
+}
+
+func report(label string, progress, rssAt10s *atomic.Uint64, stop chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last uint64
+	for second := 1; ; second++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		if second == 10 {
+			rssAt10s.Store(statusKiB("VmRSS"))
+		}
+		now := progress.Load()
+		fmt.Fprintf(os.Stderr, "\r%s: %d calls/s, %d calls so far      ", label, now-last, now)
+		last = now
+	}
+}
+
+// ---- histogram (psrpc-bench's stats.rs: 7 significant bits, nearest rank) ----
+
+const (
+	subBits = 7
+	sub     = 1 << subBits
+	buckets = sub + (64-subBits)*sub
+)
+
+type histogram struct {
+	buckets [buckets]atomic.Uint64
+	count   atomic.Uint64
+	errors  atomic.Uint64
+}
+
+func (h *histogram) record(d time.Duration) {
+	h.buckets[bucketOf(uint64(d.Nanoseconds()))].Add(1)
+	h.count.Add(1)
+}
+
+func bucketOf(nanos uint64) int {
+	if nanos < sub {
+		return int(nanos)
+	}
+	shift := 63 - bits.LeadingZeros64(nanos) - subBits
+	mantissa := int(nanos>>shift) - sub
+	return sub + shift*sub + mantissa
+}
+
+func midpoint(bucket int) float64 {
+	if bucket < sub {
+		return float64(bucket)
+	}
+	shift := (bucket - sub) / sub
+	low := uint64((bucket-sub)%sub + sub)
+	width := uint64(1) << shift
+	return float64(low<<shift) + float64(width-1)/2
+}
+
+func (h *histogram) percentilesUs() (float64, float64, float64) {
+	var counts [buckets]uint64
+	var total uint64
+	for i := range h.buckets {
+		counts[i] = h.buckets[i].Load()
+		total += counts[i]
+	}
+	at := func(q float64) float64 {
+		if total == 0 {
+			return 0
+		}
+		rank := uint64(math.Round(float64(total-1)*q)) + 1
+		var seen uint64
+		for b, n := range counts {
+			seen += n
+			if seen >= rank {
+				return midpoint(b) / 1000
+			}
+		}
+		return 0
+	}
+	return at(0.50), at(0.99), at(0.999)
+}
+
+// ---- process resources ----
+
+// cpuTime is the CPU time (user + system) this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// statusKiB is a field of /proc/self/status in KiB (VmRSS, VmHWM).
+func statusKiB(field string) uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.ParseUint(f[0], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}

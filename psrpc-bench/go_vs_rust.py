@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Go psrpc against psrpc-rs, side by side: the Go twin of psrpc-bench
+(interop/go/bench) and psrpc-bench run alternately on one private nats-server
+and redis-server, several runs each; prints medians and Rust/Go ratios of
+throughput, p50, p99, p99.9 and CPU per call for every kind, bus and in-flight
+count, as a markdown table.
+
+    cargo build --release -p psrpc-bench
+    python3 psrpc-bench/go_vs_rust.py --runs 3 > /tmp/go_vs_rust.md
+
+Needs go, nats-server and redis-server. The Rust binary is
+$CARGO_TARGET_DIR/release/psrpc-bench (else target/release/psrpc-bench);
+--go-modfile go.v077.mod --go-tags psrpc07 measures Go psrpc 0.7 instead of the
+newest release. Ratios are Rust / Go: above 1 is better for throughput, below
+1 is better for latency and CPU.
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KINDS = ("single", "single-noclaim", "affinity", "multi", "stream", "subscription")
+BUSES = ("local", "nats", "redis")
+METRICS = (("calls_per_second", "calls/s", "{:,.0f}"), ("p50_us", "p50 µs", "{:.1f}"),
+           ("p99_us", "p99 µs", "{:.1f}"), ("p999_us", "p99.9 µs", "{:.1f}"),
+           ("cpu_us_per_call", "CPU µs/call", "{:.1f}"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args, port):
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit(f"{args[0]} did not start")
+
+
+def run(binary, bus, url, kind, concurrency, opts):
+    args = [binary, "--bus", bus, "--kind", kind, "--concurrency", str(concurrency),
+            "--payload", str(opts.payload), "--duration", str(opts.duration), "--warmup", str(opts.warmup)]
+    if url:
+        args += ["--url", url]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"failed: {' '.join(args)}\n{done.stdout[-500:]}{done.stderr[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])["psrpc"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--payload", type=int, default=128)
+    parser.add_argument("--buses", default=",".join(BUSES))
+    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--in-flight", default="64,1")
+    parser.add_argument("--go-modfile", default="go.mod")
+    parser.add_argument("--go-tags", default="")
+    opts = parser.parse_args()
+
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    rust = os.path.join(target, "release", "psrpc-bench")
+    if not os.path.exists(rust):
+        sys.exit(f"{rust} missing: cargo build --release -p psrpc-bench")
+    build_dir = tempfile.mkdtemp(prefix="psrpc-go-bench-")
+    go = os.path.join(build_dir, "bench")
+    subprocess.run(["go", "build", f"-modfile={opts.go_modfile}", f"-tags={opts.go_tags}", "-o", go, "./bench"],
+                   cwd=os.path.join(ROOT, "interop", "go"), check=True)
+
+    nats_port, redis_port = free_port(), free_port()
+    brokers = [start(["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)], nats_port),
+               start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                      "--appendonly", "no"], redis_port)]
+    urls = {"local": None, "nats": f"nats://127.0.0.1:{nats_port}", "redis": f"redis://127.0.0.1:{redis_port}"}
+    try:
+        header = ["bus", "kind", "in flight"]
+        for _, name, _ in METRICS:
+            header += [f"Go {name}", f"Rust {name}", "Rust/Go"]
+        print(f"{opts.runs} runs each, medians; {opts.duration} s timed after {opts.warmup} s warm-up, "
+              f"{opts.payload}-byte payload; Go psrpc from interop/go/{opts.go_modfile}\n")
+        print("| " + " | ".join(header + ["errors Go/Rust"]) + " |")
+        print("|" + "---|" * (len(header) + 1))
+        for bus in opts.buses.split(","):
+            for concurrency in (int(c) for c in opts.in_flight.split(",")):
+                for kind in opts.kinds.split(","):
+                    results = {"go": [], "rust": []}
+                    for i in range(opts.runs):
+                        # Alternate which goes first, so drift hits both alike.
+                        order = (("go", go), ("rust", rust)) if i % 2 == 0 else (("rust", rust), ("go", go))
+                        for name, binary in order:
+                            results[name].append(run(binary, bus, urls[bus], kind, concurrency, opts))
+                    failed = {n: results[n].count(None) for n in results}
+                    ok = {n: [r for r in results[n] if r is not None] for n in results}
+                    cells = [bus, kind, str(concurrency)]
+                    for key, _, fmt in METRICS:
+                        g = statistics.median(r[key] for r in ok["go"]) if ok["go"] else 0
+                        r = statistics.median(r[key] for r in ok["rust"]) if ok["rust"] else 0
+                        cells += [fmt.format(g), fmt.format(r), f"{r / g:.2f}x" if g else "–"]
+                    errors = [f"{sum(r['errors'] for r in ok[n])}" + (f" ({failed[n]} runs failed)" if failed[n] else "")
+                              for n in ("go", "rust")]
+                    cells.append(" / ".join(errors))
+                    print("| " + " | ".join(cells) + " |", flush=True)
+    finally:
+        for proc in brokers:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
