@@ -82,6 +82,11 @@ impl FirstClaim {
         responses: &mut mpsc::Receiver<Response>,
         deadline: Instant,
     ) -> Result<Option<Response>, Error> {
+        // Decided already (the claim exchange ran on the delivering task):
+        // only the response is left to wait for, with no selection timer.
+        if self.state.load(Ordering::Acquire) == DECIDED {
+            return timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out());
+        }
         let selection_deadline = deadline::after(self.selection.affinity_timeout);
         tokio::select! {
             biased;

@@ -74,7 +74,7 @@ impl RpcClient {
         client.ensure_open()?;
         Call::Single.admit(method, Some(&options))?;
         let sticky = calls::before_call(&client.options, &client.service, method, &topics, Some(&options))?;
-        let started = Instant::now();
+        let started = client.options.observer.is_some().then(Instant::now);
         let target = client.targets.get(&client.service, method, topics);
         let info = &target.info;
         let payload = request.encode_payload();
@@ -111,7 +111,8 @@ impl RpcClient {
         if let Some(observer) = &client.options.observer {
             let response_bytes = outcome.as_ref().map_or(0, |r| r.message.len());
             let result = outcome.as_ref().map(|_| ());
-            observer.on_unary(Role::Client, info, started.elapsed(), result, payload.len(), response_bytes);
+            let elapsed = started.map_or_else(Default::default, |s| s.elapsed());
+            observer.on_unary(Role::Client, info, elapsed, result, payload.len(), response_bytes);
         }
         let reply = outcome?;
         let message =
