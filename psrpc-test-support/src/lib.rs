@@ -7,6 +7,7 @@
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
 //! - [`restart`]: the broker-restart scenario shared by the broker buses;
+//! - [`topology`]: NATS clusters, Redis Sentinel and Redis Cluster on loopback;
 //! - [`tls`]: self-signed certificates for TLS tests;
 //! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro;
 //! - [`unique_name`]: service names of a test's own, so tests can share one broker.
@@ -21,6 +22,7 @@ pub mod redis;
 pub mod restart;
 pub mod rpc_suite;
 pub mod tls;
+pub mod topology;
 
 pub use factory::{BusFactory, SameBus};
 
