@@ -14,7 +14,7 @@ mod sentinel;
 
 pub use cluster::RedisCluster;
 pub use nats::NatsCluster;
-pub use sentinel::RedisSentinel;
+pub use sentinel::{MASTER_NAME, RedisSentinel};
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
