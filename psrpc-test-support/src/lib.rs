@@ -5,6 +5,7 @@
 //! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
+//! - [`failover`]: load of every RPC kind while a broker node dies, shared by the topologies;
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
 //! - [`restart`]: the broker-restart scenario shared by the broker buses;
 //! - [`topology`]: NATS clusters, Redis Sentinel and Redis Cluster on loopback;
@@ -15,6 +16,7 @@
 pub mod broker;
 pub mod bus_conformance;
 pub mod factory;
+pub mod failover;
 pub mod faulty;
 pub mod handmade;
 pub mod nats;
