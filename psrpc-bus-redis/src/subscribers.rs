@@ -8,11 +8,11 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use psrpc_core::transport::bus::{BusError, Subscription};
 use psrpc_core::transport::members::ChannelMembers;
-use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::endpoint::{Endpoint, Placed};
 use crate::link::{self, Link, Ping};
 use crate::queue;
 
@@ -59,9 +59,11 @@ impl Channel {
 /// The subscriptions of one bus.
 pub(crate) struct Subscribers {
     channels: Mutex<HashMap<Arc<str>, Channel>>,
-    /// Serializes SUBSCRIBE/UNSUBSCRIBE, so the server's view follows ours.
-    changing: tokio::sync::Mutex<ConnectionManager>,
-    claims: ConnectionManager,
+    /// The subscriber connection; its lock serializes SUBSCRIBE/UNSUBSCRIBE,
+    /// so the server's view follows ours.
+    changing: tokio::sync::Mutex<Placed>,
+    /// Where connections go (queue claims use its publisher connection).
+    endpoint: Arc<Endpoint>,
     reader: Mutex<Option<JoinHandle<()>>>,
     /// The subscriber connection's state.
     link: Arc<Link>,
@@ -73,10 +75,10 @@ pub(crate) struct Subscribers {
 
 impl Subscribers {
     /// Starts reading `pushes` (those of `subscriber`); queue claims go
-    /// through `claims` (the publisher connection, whose state is `publisher`).
+    /// through the endpoint's publisher connection, whose state is `publisher`.
     pub(crate) fn start(
-        subscriber: ConnectionManager,
-        claims: ConnectionManager,
+        subscriber: Placed,
+        endpoint: Arc<Endpoint>,
         pushes: mpsc::UnboundedReceiver<PushInfo>,
         publisher: Arc<Link>,
         timeout: Duration,
@@ -84,7 +86,7 @@ impl Subscribers {
         let subscribers = Arc::new(Subscribers {
             channels: Mutex::new(HashMap::new()),
             changing: tokio::sync::Mutex::new(subscriber),
-            claims,
+            endpoint,
             reader: Mutex::new(None),
             link: Link::new("subscriber"),
             publisher,
@@ -109,12 +111,12 @@ impl Subscribers {
             return Err(BusError::unavailable("the subscriber connection to Redis is down"));
         }
         let subscribed = tokio::time::timeout(self.timeout, async {
-            let mut conn = self.changing.lock().await;
+            let mut placed = self.changing.lock().await;
             let known = self.channels.lock().contains_key(name);
             if !known {
-                conn.subscribe(&**name).await?;
+                placed.conn.subscribe(&**name).await?;
             }
-            Ok::<_, redis::RedisError>(conn)
+            Ok::<_, redis::RedisError>(placed)
         })
         .await;
         let _conn = match subscribed {
@@ -147,23 +149,33 @@ impl Subscribers {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let this = Arc::clone(self);
         runtime.spawn(async move {
-            let mut conn = this.changing.lock().await;
+            let mut placed = this.changing.lock().await;
             if !this.channels.lock().contains_key(&name)
-                && let Err(e) = conn.unsubscribe(&*name).await
+                && let Err(e) = placed.conn.unsubscribe(&*name).await
             {
                 tracing::debug!(channel = %name, error = %e, "psrpc redis: undoing a failed subscribe failed");
             }
         });
     }
 
-    /// A `PING` on the subscriber connection, for its [`Link`].
+    /// A `PING` on the subscriber connection, for its [`Link`], after
+    /// moving it to a new master (and resubscribing there) if there is one.
     fn ping(self: &Arc<Self>) -> Ping {
         let weak = Arc::downgrade(self);
         Box::new(move || {
             let this = weak.upgrade()?;
             Some(Box::pin(async move {
-                let mut conn = this.changing.lock().await;
-                link::ping(&mut conn).await
+                let mut placed = this.changing.lock().await;
+                if let Some(now) = this.endpoint.moved_from(&placed.node).await? {
+                    let mut moved = this.endpoint.subscriber_at(&now).await?;
+                    let names: Vec<Arc<str>> = this.channels.lock().keys().cloned().collect();
+                    if !names.is_empty() {
+                        moved.conn.subscribe(names.iter().map(|n| &**n).collect::<Vec<&str>>()).await?;
+                    }
+                    tracing::info!(from = %placed.node, to = %moved.node, channels = names.len(), "psrpc redis: subscriber follows the master");
+                    *placed = moved;
+                }
+                link::ping(&mut placed.conn).await
             }))
         })
     }
@@ -180,7 +192,7 @@ impl Subscribers {
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         runtime.spawn(async move {
-            let mut conn = self.changing.lock().await;
+            let mut placed = self.changing.lock().await;
             // Re-check under the lock: a new subscriber may have joined meanwhile.
             let still_empty = {
                 let mut channels = self.channels.lock();
@@ -190,7 +202,7 @@ impl Subscribers {
                 }
                 empty
             };
-            if still_empty && let Err(e) = conn.unsubscribe(&*name).await {
+            if still_empty && let Err(e) = placed.conn.unsubscribe(&*name).await {
                 tracing::warn!(channel = %name, error = %e, "psrpc redis: unsubscribe failed");
             }
         });
@@ -202,9 +214,9 @@ impl Subscribers {
         if let Some(reader) = self.reader.lock().take() {
             reader.abort();
         }
-        let mut conn = self.changing.lock().await;
+        let mut placed = self.changing.lock().await;
         for name in names {
-            let _ = conn.unsubscribe(&*name).await;
+            let _ = placed.conn.unsubscribe(&*name).await;
         }
     }
 
@@ -216,7 +228,7 @@ impl Subscribers {
         if !channel.queue.is_empty() && !self.publisher.is_down() {
             // The cross-process claim takes a round trip: never on the reader
             // task. While the publisher connection is down it counts as lost.
-            let mut conn = self.claims.clone();
+            let mut conn = self.endpoint.publisher();
             let timeout = self.timeout;
             tokio::spawn(async move {
                 if tokio::time::timeout(timeout, queue::claim(&mut conn, &frame)).await == Ok(true) {

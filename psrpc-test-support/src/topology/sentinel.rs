@@ -26,12 +26,13 @@ pub struct RedisSentinel {
     _scratch: Scratch,
 }
 
-fn data_args(port: u16) -> Vec<String> {
-    // Replicas sync at once (Redis waits 5 s for more by default).
+fn data_args(port: u16, dir: &std::path::Path) -> Vec<String> {
+    // Replicas sync at once (Redis waits 5 s for more by default); a
+    // replica's copy of the data lands in the scratch directory.
     ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--port"]
         .iter()
         .map(|a| (*a).to_owned())
-        .chain([port.to_string()])
+        .chain([port.to_string(), "--dir".to_owned(), dir.display().to_string()])
         .collect()
 }
 
@@ -43,8 +44,8 @@ impl RedisSentinel {
         let scratch = Scratch::new("redis-sentinel")?;
         let primary = free_port();
         let replica = free_port();
-        let mut servers = vec![BrokerProcess::start("redis-server", data_args(primary), primary)?];
-        let mut replica_args = data_args(replica);
+        let mut servers = vec![BrokerProcess::start("redis-server", data_args(primary, scratch.path()), primary)?];
+        let mut replica_args = data_args(replica, scratch.path());
         replica_args.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), primary.to_string()]);
         servers.push(BrokerProcess::start("redis-server", replica_args, replica)?);
         let mut sentinels = Vec::new();
