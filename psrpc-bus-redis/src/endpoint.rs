@@ -1,5 +1,5 @@
-//! Where the bus's connections go: one server, or the master a set of
-//! Sentinels names (followed across failovers).
+//! Where the bus's connections go: one server, the master a set of
+//! Sentinels names (followed across failovers), or a Redis Cluster.
 //!
 //! With Sentinels, the bus asks them (`SENTINEL get-master-addr-by-name`,
 //! the first that answers wins) for the master's address when it connects
@@ -12,6 +12,8 @@
 use std::time::Duration;
 
 use parking_lot::RwLock;
+
+use crate::conn::Conn;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
 use redis::{IntoConnectionInfo as _, ProtocolVersion, PushInfo, RedisResult};
@@ -24,6 +26,59 @@ pub(crate) enum Target {
     Direct(redis::ConnectionInfo),
     /// The master named `master`, as the Sentinels at `sentinels` see it.
     Sentinel(SentinelTarget),
+    /// A Redis Cluster reached through seed nodes.
+    Cluster(ClusterTarget),
+}
+
+/// How frames travel on a Redis Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClusterPubSub {
+    /// `PUBLISH`/`SUBSCRIBE`: every node forwards every frame to every
+    /// other node, so a subscriber on any node gets it; Go psrpc services
+    /// on the same cluster see the frames. The default.
+    #[default]
+    Classic,
+    /// `SPUBLISH`/`SSUBSCRIBE`: a channel lives on the node serving its
+    /// slot and frames go there only, so pub/sub traffic spreads over the
+    /// masters instead of reaching all of them. Go psrpc (classic
+    /// `PUBLISH`) does not see these frames: for fleets of psrpc-rs
+    /// services only.
+    Sharded,
+}
+
+/// A Redis Cluster: seed nodes and how frames travel.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterTarget {
+    /// Connection infos of the seed nodes.
+    pub(crate) seeds: Vec<redis::ConnectionInfo>,
+    pub(crate) pubsub: ClusterPubSub,
+}
+
+impl ClusterTarget {
+    /// Parses `redis+cluster://[user:password@]host:port[,host:port…][?pubsub=sharded]`.
+    pub(crate) fn parse(url: &str) -> Option<Self> {
+        let rest = url.strip_prefix("redis+cluster://")?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let pubsub = match query {
+            "" | "pubsub=classic" => ClusterPubSub::Classic,
+            "pubsub=sharded" => ClusterPubSub::Sharded,
+            _ => return None,
+        };
+        let (auth, hosts) = match rest.rsplit_once('@') {
+            Some((auth, hosts)) => (format!("{auth}@"), hosts),
+            None => (String::new(), rest),
+        };
+        let seeds: Option<Vec<_>> = hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("redis://{auth}{h}").into_connection_info().ok())
+            .collect();
+        let seeds = seeds.filter(|s| !s.is_empty())?;
+        Some(ClusterTarget { seeds, pubsub })
+    }
 }
 
 /// A master known by name to a set of Sentinels.
@@ -88,7 +143,7 @@ fn io_error(message: String) -> redis::RedisError {
 /// A connection and the node it goes to.
 #[derive(Clone)]
 pub(crate) struct Placed {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Conn,
     pub(crate) node: String,
 }
 
@@ -120,6 +175,19 @@ impl Endpoint {
             .set_number_of_retries(1);
         let (publisher_pushes, publisher_rx) = mpsc::unbounded_channel();
         let (subscriber_pushes, subscriber_rx) = mpsc::unbounded_channel();
+        if let Target::Cluster(cluster) = &target {
+            let publisher = cluster_connection(cluster, timeout, None).await?;
+            let subscriber = cluster_connection(cluster, timeout, Some(subscriber_pushes.clone())).await?;
+            let endpoint = Endpoint {
+                target,
+                base,
+                timeout,
+                publisher: RwLock::new(publisher),
+                publisher_pushes,
+                subscriber_pushes,
+            };
+            return Ok((endpoint, subscriber, Pushes { publisher: publisher_rx, subscriber: subscriber_rx }));
+        }
         let node = locate(&target, timeout).await?;
         let master = matches!(target, Target::Sentinel(_));
         let publisher = manager(&node, base.clone().set_push_sender(publisher_pushes.clone()), master).await?;
@@ -130,14 +198,19 @@ impl Endpoint {
     }
 
     /// The current publisher connection.
-    pub(crate) fn publisher(&self) -> ConnectionManager {
+    pub(crate) fn publisher(&self) -> Conn {
         self.publisher.read().conn.clone()
     }
 
+    /// Whether channels are sharded (`SPUBLISH`/`SSUBSCRIBE`).
+    pub(crate) fn sharded(&self) -> bool {
+        matches!(&self.target, Target::Cluster(c) if c.pubsub == ClusterPubSub::Sharded)
+    }
+
     /// Where the master is now, if the target can move and it moved away
-    /// from `node`.
+    /// from `node` (a cluster connection follows its nodes by itself).
     pub(crate) async fn moved_from(&self, node: &str) -> RedisResult<Option<redis::ConnectionInfo>> {
-        if matches!(self.target, Target::Direct(_)) {
+        if !matches!(self.target, Target::Sentinel(_)) {
             return Ok(None);
         }
         let now = locate(&self.target, self.timeout).await?;
@@ -178,6 +251,7 @@ fn node_name(info: &redis::ConnectionInfo) -> String {
 async fn locate(target: &Target, timeout: Duration) -> RedisResult<redis::ConnectionInfo> {
     let info = match target {
         Target::Direct(info) => info.clone(),
+        Target::Cluster(cluster) => cluster.seeds[0].clone(),
         Target::Sentinel(sentinel) => {
             let (host, port) = sentinel.master_addr(timeout).await?;
             let addr = match sentinel.node.addr() {
@@ -203,7 +277,26 @@ async fn manager(info: &redis::ConnectionInfo, config: ConnectionManagerConfig, 
     if master {
         check_master(&mut conn).await?;
     }
-    Ok(Placed { conn, node: node_name(info) })
+    Ok(Placed { conn: Conn::Single(conn), node: node_name(info) })
+}
+
+/// A connection to the whole cluster (RESP3, `TCP_NODELAY`); pushes (its
+/// subscriptions' messages) go to `pushes`.
+async fn cluster_connection(
+    cluster: &ClusterTarget,
+    timeout: Duration,
+    pushes: Option<mpsc::UnboundedSender<PushInfo>>,
+) -> RedisResult<Placed> {
+    let mut builder = redis::cluster::ClusterClientBuilder::new(cluster.seeds.clone())
+        .use_protocol(ProtocolVersion::RESP3)
+        .tcp_settings(TcpSettings::default().set_nodelay(true))
+        .connection_timeout(timeout)
+        .response_timeout(timeout);
+    if let Some(pushes) = pushes {
+        builder = builder.push_sender(pushes);
+    }
+    let conn = builder.build()?.get_async_connection().await?;
+    Ok(Placed { conn: Conn::Cluster(conn), node: "cluster".into() })
 }
 
 /// Checks that `conn` talks to a master (`ROLE`), so a bus never settles

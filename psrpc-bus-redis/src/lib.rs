@@ -58,6 +58,7 @@
 //! # Ok(()) }
 //! ```
 
+mod conn;
 mod endpoint;
 mod link;
 mod queue;
@@ -77,7 +78,9 @@ use psrpc_core::transport::channel::Channel;
 use redis::{IntoConnectionInfo as _, PushInfo, PushKind};
 use tokio::sync::mpsc;
 
-use endpoint::{Endpoint, SentinelTarget, Target};
+use endpoint::{ClusterTarget, Endpoint, SentinelTarget, Target};
+
+pub use endpoint::ClusterPubSub;
 use link::{Link, Ping};
 use queue::QueueClaims;
 use subscribers::{Membership, Subscribers};
@@ -153,6 +156,17 @@ impl RedisBus {
     /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str, options: RedisBusOptions) -> Result<Self, BusError> {
+        if url.starts_with("redis+cluster://") {
+            let target = ClusterTarget::parse(url).ok_or_else(|| {
+                BusError::with_source(
+                    BusErrorKind::Transport,
+                    format!(
+                        "bad cluster URL {url:?}: expected redis+cluster://host:port[,host:port…][?pubsub=sharded]"
+                    ),
+                )
+            })?;
+            return Self::start(Target::Cluster(target), options).await;
+        }
         if url.starts_with("redis+sentinel://") {
             let target = SentinelTarget::parse(url).ok_or_else(|| {
                 BusError::with_source(
@@ -195,6 +209,29 @@ impl RedisBus {
         Self::start(Target::Sentinel(SentinelTarget { sentinels, master: master.to_owned(), node }), options).await
     }
 
+    /// Connects to a Redis Cluster through `seeds` (connection infos of
+    /// some of its nodes; the rest is learnt from them). Frames travel by
+    /// classic pub/sub (Go-compatible) or sharded pub/sub, as `pubsub`
+    /// says (see [`ClusterPubSub`]). The connection follows slot moves
+    /// and failovers and resubscribes by itself; queue locks go to the node
+    /// of their key's slot.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use psrpc_bus_redis::{ClusterPubSub, RedisBus};
+    /// use redis::IntoConnectionInfo as _;
+    /// let seeds = vec!["redis://10.0.0.1:7000".into_connection_info()?, "redis://10.0.0.2:7000".into_connection_info()?];
+    /// let bus = RedisBus::connect_cluster(seeds, ClusterPubSub::Classic, Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_cluster(
+        seeds: Vec<redis::ConnectionInfo>,
+        pubsub: ClusterPubSub,
+        options: RedisBusOptions,
+    ) -> Result<Self, BusError> {
+        Self::start(Target::Cluster(ClusterTarget { seeds, pubsub }), options).await
+    }
+
     /// Uses an existing client (its connection info, with RESP3 and
     /// `TCP_NODELAY` switched on).
     pub async fn from_client(client: redis::Client, options: RedisBusOptions) -> Result<Self, BusError> {
@@ -206,6 +243,7 @@ impl RedisBus {
         let (endpoint, subscriber, pushes) =
             Endpoint::connect(target, options.response_timeout).await.map_err(unavailable)?;
         let endpoint = Arc::new(endpoint);
+        let claims = QueueClaims::new(endpoint.sharded());
         let publisher_link = Link::new("publisher");
         let subscribers = Subscribers::start(
             subscriber,
@@ -214,14 +252,8 @@ impl RedisBus {
             Arc::clone(&publisher_link),
             options.response_timeout,
         );
-        let inner = Arc::new(Inner {
-            options,
-            endpoint,
-            publisher_link,
-            subscribers,
-            claims: QueueClaims::default(),
-            closed: AtomicBool::new(false),
-        });
+        let inner =
+            Arc::new(Inner { options, endpoint, publisher_link, subscribers, claims, closed: AtomicBool::new(false) });
         tokio::spawn(watch_publisher(Arc::downgrade(&inner), pushes.publisher));
         Ok(RedisBus { inner })
     }
@@ -278,7 +310,7 @@ fn publisher_ping(inner: Weak<Inner>) -> Ping {
         let endpoint = Arc::clone(&inner.upgrade()?.endpoint);
         Some(Box::pin(async move {
             endpoint.follow_publisher().await?;
-            link::ping(&mut endpoint.publisher()).await
+            endpoint.publisher().ping().await
         }))
     })
 }
@@ -300,7 +332,7 @@ impl MessageBus for RedisBus {
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
             let mut conn = self.inner.endpoint.publisher();
-            let mut publish = redis::cmd("PUBLISH");
+            let mut publish = redis::cmd(if self.inner.endpoint.sharded() { "SPUBLISH" } else { "PUBLISH" });
             publish.arg(&*channel.legacy).arg(frame.as_ref());
             self.on_publisher(publish.query_async::<i64>(&mut conn)).await.map(drop)
         })

@@ -73,8 +73,3 @@ impl Link {
         }
     }
 }
-
-/// A `PING` through `conn`.
-pub(crate) async fn ping(conn: &mut redis::aio::ConnectionManager) -> redis::RedisResult<()> {
-    redis::cmd("PING").query_async::<String>(conn).await.map(drop)
-}

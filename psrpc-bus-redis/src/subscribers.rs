@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::endpoint::{Endpoint, Placed};
-use crate::link::{self, Link, Ping};
+use crate::link::{Link, Ping};
 use crate::queue;
 
 /// How a local subscriber takes the frames of its channel.
@@ -114,7 +114,7 @@ impl Subscribers {
             let mut placed = self.changing.lock().await;
             let known = self.channels.lock().contains_key(name);
             if !known {
-                placed.conn.subscribe(&**name).await?;
+                placed.conn.subscribe(&[&**name], self.endpoint.sharded()).await?;
             }
             Ok::<_, redis::RedisError>(placed)
         })
@@ -151,7 +151,7 @@ impl Subscribers {
         runtime.spawn(async move {
             let mut placed = this.changing.lock().await;
             if !this.channels.lock().contains_key(&name)
-                && let Err(e) = placed.conn.unsubscribe(&*name).await
+                && let Err(e) = placed.conn.unsubscribe(&[&*name], this.endpoint.sharded()).await
             {
                 tracing::debug!(channel = %name, error = %e, "psrpc redis: undoing a failed subscribe failed");
             }
@@ -170,12 +170,27 @@ impl Subscribers {
                     let mut moved = this.endpoint.subscriber_at(&now).await?;
                     let names: Vec<Arc<str>> = this.channels.lock().keys().cloned().collect();
                     if !names.is_empty() {
-                        moved.conn.subscribe(names.iter().map(|n| &**n).collect::<Vec<&str>>()).await?;
+                        let names: Vec<&str> = names.iter().map(|n| &**n).collect();
+                        moved.conn.subscribe(&names, false).await?;
                     }
                     tracing::info!(from = %placed.node, to = %moved.node, channels = names.len(), "psrpc redis: subscriber follows the master");
                     *placed = moved;
                 }
-                link::ping(&mut placed.conn).await
+                if placed.conn.is_cluster() {
+                    // A cluster connection moves its subscriptions to a
+                    // slot's new master only when it refreshes its slot map,
+                    // which an idle subscriber connection has no reason to
+                    // do: subscribing every channel again (one command per
+                    // channel, each routed by its slot; a no-op where the
+                    // subscription is in place) makes it, and fails until
+                    // every slot has a live master.
+                    let names: Vec<Arc<str>> = this.channels.lock().keys().cloned().collect();
+                    let sharded = this.endpoint.sharded();
+                    for name in &names {
+                        placed.conn.subscribe(&[&**name], sharded).await?;
+                    }
+                }
+                placed.conn.ping().await
             }))
         })
     }
@@ -202,7 +217,7 @@ impl Subscribers {
                 }
                 empty
             };
-            if still_empty && let Err(e) = placed.conn.unsubscribe(&*name).await {
+            if still_empty && let Err(e) = placed.conn.unsubscribe(&[&*name], self.endpoint.sharded()).await {
                 tracing::warn!(channel = %name, error = %e, "psrpc redis: unsubscribe failed");
             }
         });
@@ -215,8 +230,9 @@ impl Subscribers {
             reader.abort();
         }
         let mut placed = self.changing.lock().await;
+        let sharded = self.endpoint.sharded();
         for name in names {
-            let _ = placed.conn.unsubscribe(&*name).await;
+            let _ = placed.conn.unsubscribe(&[&*name], sharded).await;
         }
     }
 
@@ -244,7 +260,7 @@ async fn read(subscribers: Weak<Subscribers>, mut pushes: mpsc::UnboundedReceive
     while let Some(push) = pushes.recv().await {
         let Some(subscribers) = subscribers.upgrade() else { return };
         match push.kind {
-            PushKind::Message => {
+            PushKind::Message | PushKind::SMessage => {
                 let mut data = push.data.into_iter();
                 if let (Some(channel), Some(payload), None) = (data.next(), data.next(), data.next())
                     && let (Some(channel), Some(payload)) = (into_bytes(channel), into_bytes(payload))

@@ -209,7 +209,13 @@ pub async fn calls_survive_a_failover(
             assert!(failures.is_empty(), "{failures:#?}\n{report:?}");
             report
         }
-        None => panic!("not every kind recovered within {recovery_bound:?}: {failures:#?}\n{:?}", tally.report),
+        None => {
+            let missing: Vec<Kind> = KINDS
+                .into_iter()
+                .filter(|kind| !tally.last_ok.iter().any(|(k, t)| k == kind && *t > killed_at))
+                .collect();
+            panic!("{missing:?} did not recover within {recovery_bound:?}: {failures:#?}\n{:?}", tally.report)
+        }
     }
 }
 
