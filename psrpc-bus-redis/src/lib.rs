@@ -2,7 +2,7 @@
 //!
 //! Frames are `PUBLISH`ed on a channel's **Legacy** name; frames carry no
 //! routing key. Each bus holds two connections (redis-rs `ConnectionManager`s,
-//! which reconnect by themselves):
+//! which reconnect by themselves; on a cluster, cluster connections):
 //!
 //! - a **subscriber** connection speaking RESP3, whose pushes a reader task
 //!   dispatches to local subscribers without ever waiting on one of them
@@ -39,6 +39,13 @@
 //!
 //! **Subscribe means ready**: `subscribe` returns once Redis confirmed the
 //! `SUBSCRIBE`.
+//!
+//! **Topologies**: one server (`redis://`), a master named by Sentinels
+//! (`redis+sentinel://…`, [`RedisBus::connect_sentinel`]: the bus follows
+//! failovers by itself) or a Redis Cluster (`redis+cluster://…`,
+//! [`RedisBus::connect_cluster`]: classic pub/sub by default, sharded pub/sub
+//! on request, see [`ClusterPubSub`]). `docs/DEPLOYMENT.md` tells how each
+//! behaves under failover and what it costs.
 //!
 //! **Limits**: Redis itself accepts values up to 512 MiB; this bus refuses
 //! frames over [`RedisBusOptions::max_frame_size`] (default 1 MiB, NATS's
