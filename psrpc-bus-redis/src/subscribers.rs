@@ -223,6 +223,37 @@ impl Subscribers {
         });
     }
 
+    /// Subscribes `name` again (by its slot) if it still has local
+    /// subscribers: after a resharding moved its slot, Redis ended the
+    /// shard-channel subscription (our own unsubscribes remove the channel
+    /// first, so they are not undone here).
+    fn resubscribe_moved(self: &Arc<Self>, name: &str) {
+        let Some(name) = self.channels.lock().get_key_value(name).map(|(k, _)| Arc::clone(k)) else { return };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + this.timeout * 10;
+            let mut delay = Duration::from_millis(50);
+            loop {
+                let mut placed = this.changing.lock().await;
+                if !this.channels.lock().contains_key(&name) {
+                    return;
+                }
+                match placed.conn.subscribe(&[&*name], this.endpoint.sharded()).await {
+                    Ok(()) => return tracing::info!(channel = %name, "psrpc redis: resubscribed after its slot moved"),
+                    Err(e) if tokio::time::Instant::now() > deadline => {
+                        return tracing::warn!(channel = %name, error = %e, "psrpc redis: resubscribing a moved channel failed");
+                    }
+                    Err(e) => {
+                        tracing::debug!(channel = %name, error = %e, "psrpc redis: resubscribing a moved channel")
+                    }
+                }
+                drop(placed);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        });
+    }
+
     /// Ends every subscription and stops reading.
     pub(crate) async fn close(&self) {
         let names: Vec<Arc<str>> = self.channels.lock().drain().map(|(name, _)| name).collect();
@@ -269,6 +300,15 @@ async fn read(subscribers: Weak<Subscribers>, mut pushes: mpsc::UnboundedReceive
                         Ok(name) => subscribers.dispatch(name, payload),
                         Err(_) => tracing::debug!("psrpc redis: message on a non-UTF-8 channel"),
                     }
+                }
+            }
+            // Redis drops shard-channel subscriptions whose slot moved to
+            // another node; ours are subscribed again there.
+            PushKind::SUnsubscribe => {
+                if let Some(name) = push.data.into_iter().next().and_then(into_bytes)
+                    && let Ok(name) = std::str::from_utf8(&name)
+                {
+                    subscribers.resubscribe_moved(name);
                 }
             }
             // The connection manager reconnects (and resubscribes every

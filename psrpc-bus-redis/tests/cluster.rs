@@ -86,3 +86,57 @@ async fn killing_a_master_under_load_sharded() {
     let Some(topology) = sharded() else { return };
     failover(topology).await;
 }
+
+/// Publishes `frame` on `channel` every 50 ms until `sub` yields it; fails after 10 s.
+async fn delivered(
+    bus: &SharedBus,
+    channel: &psrpc_core::transport::channel::Channel,
+    frame: bytes::Bytes,
+    sub: &mut psrpc_core::transport::bus::Subscription,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            got = sub.recv() => match got {
+                Some(Ok(f)) if f == frame => return,
+                Some(_) => {}
+                None => panic!("the subscription to {channel} ended"),
+            },
+            _ = tick.tick() => {
+                assert!(tokio::time::Instant::now() < deadline, "{channel}: nothing delivered");
+                let _ = bus.publish(channel, frame.clone()).await;
+            }
+        }
+    }
+}
+
+async fn resharding(topology: Cluster) {
+    let subscriber = topology.bus().await;
+    let publisher = topology.bus().await;
+    let channel = psrpc_core::transport::channel::response_channel(
+        &psrpc_test_support::unique_name("Reshard"),
+        "CLI_reshard000000",
+    );
+    let mut sub = subscriber.subscribe(&channel, 100).await.expect("subscribe");
+    let frame = |text: &str| bytes::Bytes::from(psrpc_test_support::handmade::frame("t", text.as_bytes(), ""));
+    delivered(&publisher, &channel, frame("before"), &mut sub).await;
+    let cluster = &topology.cluster;
+    let slot = cluster.slot_of(&channel.legacy).expect("slot");
+    let owner = cluster.master_of_slot(slot).expect("owner");
+    let to = cluster.masters().into_iter().find(|&m| m != owner).expect("another master");
+    cluster.move_slot(slot, to).expect("reshard");
+    delivered(&publisher, &channel, frame("after"), &mut sub).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_survive_resharding_classic() {
+    let Some(topology) = classic() else { return };
+    resharding(topology).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_survive_resharding_sharded() {
+    let Some(topology) = sharded() else { return };
+    resharding(topology).await;
+}

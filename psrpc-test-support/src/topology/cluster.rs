@@ -108,6 +108,63 @@ impl RedisCluster {
         self.nodes.iter().position(|n| n.port() == port)
     }
 
+    /// Moves `slot` (and its keys) to the master at index `to`, the way
+    /// `redis-cli --cluster reshard` does, for one slot.
+    pub fn move_slot(&self, slot: u16, to: usize) -> Result<(), BrokerError> {
+        let from =
+            self.master_of_slot(slot).ok_or_else(|| start_error("redis-server", format!("slot {slot} unserved")))?;
+        if from == to {
+            return Ok(());
+        }
+        let (from_port, to_port) = (self.nodes[from].port(), self.nodes[to].port());
+        let id = |port: u16| redis_cli(port, &["CLUSTER", "MYID"]).map(|s| s.trim().to_owned());
+        let (from_id, to_id) = (id(from_port)?, id(to_port)?);
+        let slot_text = slot.to_string();
+        let run = |port: u16, args: &[&str]| -> Result<(), BrokerError> {
+            let out = redis_cli(port, args)?;
+            if out.starts_with("ERR") {
+                return Err(start_error("redis-server", format!("{args:?}: {out}")));
+            }
+            Ok(())
+        };
+        run(to_port, &["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &from_id])?;
+        run(from_port, &["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &to_id])?;
+        loop {
+            let keys = redis_cli(from_port, &["CLUSTER", "GETKEYSINSLOT", &slot_text, "100"])?;
+            let keys: Vec<&str> = keys.lines().map(str::trim).filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port_text = to_port.to_string();
+            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port_text, "", "0", "5000", "KEYS"];
+            migrate.extend(keys);
+            run(from_port, &migrate)?;
+        }
+        // The new owner first, then the old; the other masters learn it by gossip.
+        for port in [to_port, from_port] {
+            run(port, &["CLUSTER", "SETSLOT", &slot_text, "NODE", &to_id])?;
+        }
+        poll("redis-server", "the slot moved everywhere", Duration::from_secs(30), || {
+            (self.master_of_slot(slot) == Some(to)).then_some(())
+        })
+    }
+
+    /// The indexes of the live masters.
+    pub fn masters(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| {
+                self.nodes[i].is_running()
+                    && redis_cli(self.nodes[i].port(), &["ROLE"]).is_ok_and(|r| r.lines().next() == Some("master"))
+            })
+            .collect()
+    }
+
+    /// The slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot_of(&self, key: &str) -> Option<u16> {
+        let node = self.live().next()?;
+        redis_cli(node.port(), &["CLUSTER", "KEYSLOT", key]).ok()?.trim().parse().ok()
+    }
+
     /// Kills node `i`.
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].stop();
