@@ -90,7 +90,7 @@ impl NatsCluster {
     /// Waits until every node has a route to every other node.
     pub fn wait_formed(&self) -> Result<(), BrokerError> {
         let want = self.nodes.len() - 1;
-        poll("nats-server", "a full mesh of routes", Duration::from_secs(20), || {
+        poll("nats-server", "a full mesh of routes", Duration::from_secs(30), || {
             self.nodes.iter().all(|node| routes(node.monitor).is_some_and(|n| n >= want)).then_some(())
         })
     }
