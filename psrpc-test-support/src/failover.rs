@@ -133,6 +133,7 @@ pub async fn calls_survive_a_failover(
     let tally: Arc<Mutex<Tally>> = Arc::default();
     let (stop_tx, stop) = watch::channel(false);
     let mut loops = Vec::new();
+    let server_count = servers.len();
     for (i, client) in clients.iter().enumerate() {
         for kind in [Kind::Unary, Kind::Multi, Kind::Stream] {
             let (client, tally, stop) = (client.clone(), Arc::clone(&tally), stop.clone());
@@ -141,7 +142,7 @@ pub async fn calls_survive_a_failover(
                 while !*stop.borrow() {
                     n += 1;
                     let started = Instant::now();
-                    let outcome = call(&client, kind, &format!("{i}-{n}")).await;
+                    let outcome = call(&client, kind, &format!("{i}-{n}"), server_count).await;
                     let failed = outcome.is_err();
                     tally.lock().record(kind, started, outcome, timeout);
                     if failed {
@@ -219,8 +220,8 @@ pub async fn calls_survive_a_failover(
     }
 }
 
-/// One call of `kind`, checked.
-async fn call(client: &RpcClient, kind: Kind, text: &str) -> Result<(), Error> {
+/// One call of `kind`, checked; multi calls end once `servers` answered.
+async fn call(client: &RpcClient, kind: Kind, text: &str, servers: usize) -> Result<(), Error> {
     let request = Ping { text: text.into(), delay_ms: 0 };
     match kind {
         Kind::Unary => {
