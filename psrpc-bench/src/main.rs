@@ -4,7 +4,10 @@
 //! ```sh
 //! cargo run --release -p psrpc-bench -- --bus local --kind single --concurrency 64 --payload 128 --duration 10
 //! ```
-//! Brokers are started on free loopback ports unless `--url` names one.
+//! Brokers are started on free loopback ports unless `--url` names one;
+//! `--topology cluster` (NATS or Redis) or `--topology sentinel` (Redis)
+//! starts that topology instead, with servers and clients on connections
+//! spread over its nodes (`--sharded`: sharded pub/sub on a Redis Cluster).
 //! The last line of output is a JSON summary.
 //!
 //! `--observe none,all --rounds 3` measures the cost of observability: the
@@ -19,6 +22,7 @@ mod raw;
 mod stats;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +30,7 @@ use clap::Parser;
 use psrpc::SharedBus;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
+use psrpc_test_support::topology::{NatsCluster, RedisCluster, RedisSentinel};
 
 use kinds::Kind;
 use observe::{Observe, Stack};
@@ -62,6 +67,12 @@ struct Args {
     /// `SET … NX` per request), the floor for a queue request on Redis.
     #[arg(long)]
     raw_lock: bool,
+    /// Broker topology started for the run (ignored with `--url`).
+    #[arg(long, value_enum, default_value = "single")]
+    topology: Topology,
+    /// Redis Cluster: sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`) instead of classic.
+    #[arg(long)]
+    sharded: bool,
     /// Instead of a throughput run, measure memory per idle subscription and
     /// per in-flight call with this many of each.
     #[arg(long)]
@@ -85,11 +96,31 @@ enum BusKind {
     Redis,
 }
 
-/// A broker started for the run, kept alive until the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Topology {
+    /// One server.
+    Single,
+    /// A 3-node NATS cluster, or a Redis Cluster of 3 masters + 3 replicas.
+    Cluster,
+    /// Redis primary + replica + 3 Sentinels.
+    Sentinel,
+}
+
+/// Brokers started for the run, kept alive until the end.
 #[derive(Default)]
 struct Broker {
     _nats: Option<NatsServer>,
     _redis: Option<RedisServer>,
+    _nats_cluster: Option<NatsCluster>,
+    _redis_sentinel: Option<RedisSentinel>,
+    _redis_cluster: Option<RedisCluster>,
+}
+
+/// Where a run connects: bus URLs (connections take them in turn) and the
+/// raw round trip's server and client URLs.
+struct Endpoints {
+    bus: Vec<String>,
+    raw: (String, String),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -101,8 +132,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let (broker, url) = broker(&args)?;
-    let buses = Buses { kind: args.bus, url, local: Arc::new(psrpc::local::LocalBus::new()) };
+    let (broker, endpoints) = broker(&args)?;
+    let buses = Buses {
+        kind: args.bus,
+        urls: endpoints.bus,
+        next: AtomicUsize::new(0),
+        local: Arc::new(psrpc::local::LocalBus::new()),
+    };
+    let raw_urls = (endpoints.raw.0.as_str(), endpoints.raw.1.as_str());
     if let Some(count) = args.memory {
         let report = memory::measure(&buses, count).await?;
         println!("{report}");
@@ -111,12 +148,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let payload = Bytes::from(vec![0x5a; args.payload]);
     let warmup = Duration::from_secs(args.warmup);
     let duration = Duration::from_secs(args.duration);
-    let label = format!("{:?}/{:?}", args.bus, args.kind).to_lowercase();
+    let sharded = if args.sharded { "/sharded" } else { "" };
+    let label = format!("{:?}/{:?}/{:?}{sharded}", args.bus, args.topology, args.kind).to_lowercase();
 
     let raw_call = match args.bus {
         BusKind::Local => raw::local(payload.clone()),
-        BusKind::Nats => raw::nats(&buses.url, payload.clone()).await?,
-        BusKind::Redis => raw::redis(&buses.url, payload.clone(), args.concurrency, args.raw_lock).await?,
+        BusKind::Nats => raw::nats(raw_urls, payload.clone()).await?,
+        BusKind::Redis => raw::redis(raw_urls, payload.clone(), args.concurrency, args.raw_lock).await?,
     };
     let raw = drive::drive(&format!("{label} raw"), args.concurrency, warmup, duration, move |w| raw_call(w)).await;
 
@@ -173,7 +211,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("RSS {} KiB at 10 s, {} KiB at the end: {growth:.2}x", ours.rss_kib_at_10s, ours.rss_kib_at_end);
     }
     let summary = serde_json::json!({
-        "bus": format!("{:?}", args.bus).to_lowercase(), "kind": format!("{:?}", args.kind).to_lowercase(),
+        "bus": format!("{:?}", args.bus).to_lowercase(), "topology": format!("{:?}", args.topology).to_lowercase(),
+        "sharded": args.sharded, "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
         "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
@@ -238,19 +277,42 @@ fn observe_table(runs: &[(Observe, Vec<drive::Measurement>, u64)]) -> serde_json
     serde_json::Value::Array(rows)
 }
 
-fn broker(args: &Args) -> anyhow::Result<(Broker, String)> {
-    Ok(match (args.bus, &args.url) {
-        (BusKind::Local, _) => (Broker::default(), String::new()),
-        (_, Some(url)) => (Broker::default(), url.clone()),
-        (BusKind::Nats, None) => {
+fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
+    let single = |url: String| Endpoints { bus: vec![url.clone()], raw: (url.clone(), url) };
+    let query = if args.sharded { "?pubsub=sharded" } else { "" };
+    Ok(match (args.bus, &args.url, args.topology) {
+        (BusKind::Local, _, _) => (Broker::default(), single(String::new())),
+        (_, Some(url), _) => (Broker::default(), single(url.clone())),
+        (BusKind::Nats, None, Topology::Single) => {
             let server = NatsServer::start()?;
             let url = server.url().to_owned();
-            (Broker { _nats: Some(server), ..Broker::default() }, url)
+            (Broker { _nats: Some(server), ..Broker::default() }, single(url))
         }
-        (BusKind::Redis, None) => {
+        (BusKind::Nats, None, Topology::Cluster) => {
+            let cluster = NatsCluster::start(3)?;
+            let endpoints = Endpoints { bus: cluster.urls(), raw: (cluster.url(0), cluster.url(1)) };
+            (Broker { _nats_cluster: Some(cluster), ..Broker::default() }, endpoints)
+        }
+        (BusKind::Nats, None, Topology::Sentinel) => anyhow::bail!("Sentinel is a Redis topology"),
+        (BusKind::Redis, None, Topology::Single) => {
             let server = RedisServer::start()?;
             let url = server.url().to_owned();
-            (Broker { _redis: Some(server), ..Broker::default() }, url)
+            (Broker { _redis: Some(server), ..Broker::default() }, single(url))
+        }
+        (BusKind::Redis, None, Topology::Sentinel) => {
+            let topology = RedisSentinel::start()?;
+            let master = format!("redis://127.0.0.1:{}", topology.master_port().unwrap_or_default());
+            let endpoints = Endpoints { bus: vec![topology.url()], raw: (master.clone(), master) };
+            (Broker { _redis_sentinel: Some(topology), ..Broker::default() }, endpoints)
+        }
+        (BusKind::Redis, None, Topology::Cluster) => {
+            let cluster = RedisCluster::start(3)?;
+            let addrs = cluster.addrs();
+            let endpoints = Endpoints {
+                bus: vec![format!("{}{query}", cluster.url())],
+                raw: (format!("redis://{}", addrs[0]), format!("redis://{}", addrs[1])),
+            };
+            (Broker { _redis_cluster: Some(cluster), ..Broker::default() }, endpoints)
         }
     })
 }
@@ -258,17 +320,20 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, String)> {
 /// Where new bus connections come from.
 pub(crate) struct Buses {
     kind: BusKind,
-    url: String,
+    /// Connections take these in turn (the nodes of a NATS cluster).
+    urls: Vec<String>,
+    next: AtomicUsize,
     local: SharedBus,
 }
 
 impl Buses {
     /// A new connection (the shared bus for the in-process kind).
     pub(crate) async fn connect(&self) -> anyhow::Result<SharedBus> {
+        let url = &self.urls[self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len()];
         Ok(match self.kind {
             BusKind::Local => self.local.clone(),
-            BusKind::Nats => Arc::new(psrpc::nats::NatsBus::connect(&self.url, Default::default()).await?),
-            BusKind::Redis => Arc::new(psrpc::redis::RedisBus::connect(&self.url, Default::default()).await?),
+            BusKind::Nats => Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await?),
+            BusKind::Redis => Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await?),
         })
     }
 }

@@ -32,10 +32,11 @@ pub(crate) fn local(payload: Bytes) -> RawCall {
 }
 
 /// NATS: async-nats request/reply (publish to a subject, reply to the inbox),
-/// client and server on separate connections.
-pub(crate) async fn nats(url: &str, payload: Bytes) -> anyhow::Result<RawCall> {
-    let server = async_nats::connect(url).await?;
-    let client = async_nats::connect(url).await?;
+/// client and server on separate connections (to `urls.0` and `urls.1`:
+/// two nodes of a cluster, or the same server).
+pub(crate) async fn nats(urls: (&str, &str), payload: Bytes) -> anyhow::Result<RawCall> {
+    let server = async_nats::connect(urls.0).await?;
+    let client = async_nats::connect(urls.1).await?;
     let mut requests = server.subscribe("psrpc.bench.raw").await?;
     server.flush().await?;
     tokio::spawn(async move {
@@ -58,20 +59,22 @@ pub(crate) async fn nats(url: &str, payload: Bytes) -> anyhow::Result<RawCall> {
 /// With `lock`, the server first takes a queue lock the way Go psrpc's
 /// queue subscriptions do (`SET <44-character key> 1 EX 5 NX`, a fresh key
 /// per request so it always wins): the floor for a queue request on Redis.
-pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize, lock: bool) -> anyhow::Result<RawCall> {
-    let client = redis::Client::open(url)?;
-    let info = client.get_connection_info().clone();
-    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-    let info =
-        info.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)).set_redis_settings(settings);
-    let client = redis::Client::open(info)?;
+/// The server's connections go to `urls.0`, the client's to `urls.1` (two
+/// nodes of a cluster: classic pub/sub crosses them, or the same server).
+pub(crate) async fn redis(
+    urls: (&str, &str),
+    payload: Bytes,
+    concurrency: usize,
+    lock: bool,
+) -> anyhow::Result<RawCall> {
+    let (client, server) = (resp3_client(urls.1)?, resp3_client(urls.0)?);
 
     // Server: one subscriber connection, one publisher connection.
     let (server_push, mut server_rx) = mpsc::unbounded_channel();
     let config = redis::AsyncConnectionConfig::new().set_push_sender(server_push);
-    let mut server_sub = client.get_multiplexed_async_connection_with_config(&config).await?;
+    let mut server_sub = server.get_multiplexed_async_connection_with_config(&config).await?;
     server_sub.subscribe("psrpc.bench.raw").await?;
-    let server_pub = client.get_multiplexed_async_connection().await?;
+    let server_pub = server.get_multiplexed_async_connection().await?;
     tokio::spawn(async move {
         let _keep = server_sub;
         let mut requests = 0u64;
@@ -136,4 +139,13 @@ pub(crate) async fn redis(url: &str, payload: Bytes, concurrency: usize, lock: b
             replies.recv().await.ok_or_else(|| "reply channel closed".to_owned())
         })
     }))
+}
+
+/// A RESP3 client with `TCP_NODELAY` for `url`.
+fn resp3_client(url: &str) -> anyhow::Result<redis::Client> {
+    let info = redis::Client::open(url)?.get_connection_info().clone();
+    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    let info =
+        info.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true)).set_redis_settings(settings);
+    Ok(redis::Client::open(info)?)
 }

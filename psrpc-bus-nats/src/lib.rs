@@ -9,11 +9,14 @@
 //! - **No head-of-line blocking**: the router never waits on a subscriber; a
 //!   full subscriber buffer drops that frame for that subscriber only, reported
 //!   as a [`BusErrorKind::SlowConsumer`] report.
-//! - **Subscribe means ready**: `subscribe` returns after a server round trip
-//!   on the same connection (a token published to the bus's private probe
-//!   subject comes back), so the server has processed the `SUB` before any
-//!   later publish from any connection. `flush()` alone only empties the
-//!   client's write buffer.
+//! - **Subscribe means ready**, cluster-wide: `subscribe` returns after a
+//!   server round trip on the same connection (a token published to the
+//!   bus's private probe subject comes back), so the server has processed
+//!   the `SUB` before any later publish from any connection; and, on a
+//!   cluster, after every node the bus can reach has seen the token too
+//!   (through one witness connection per node), which proves the node knows
+//!   the subscription. `flush()` alone only empties the client's write
+//!   buffer. The design and its cost are described in `docs/DEPLOYMENT.md`.
 //!   A subscribe that the server does not confirm (in 5 s) fails and leaves
 //!   nothing behind: its NATS subscription is dropped at once, so it is not
 //!   sent again on a reconnect.
@@ -36,9 +39,18 @@
 //! queue methods per service, or put queue subscriptions in a service of
 //! their own — as with Go psrpc.
 //!
+//! **Clusters**: give several URLs separated by commas; the client also
+//! learns the servers the cluster announces, reconnects to a surviving node
+//! when its node dies and resubscribes there.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), psrpc_core::BusError> {
 //! let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
+//! let cluster = psrpc_bus_nats::NatsBus::connect(
+//!     "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222",
+//!     Default::default(),
+//! )
+//! .await?;
 //! # Ok(()) }
 //! ```
 //! Credentials and TLS pass through [`ConnectOptions`] (user/password,
@@ -62,7 +74,7 @@ use psrpc_core::transport::channel::Channel;
 pub use async_nats::ConnectOptions;
 pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 
-use probe::Probe;
+use probe::{Probe, ProbeOptions};
 use router::Router;
 
 /// The NATS bus. Cheap to clone; clones share one connection and its routers.
@@ -99,6 +111,10 @@ struct Inner {
 impl NatsBus {
     /// Connects to `url` with `options`. Credentials in the URL pass through:
     /// `nats://user:password@host:4222`, or `nats://token@host:4222`.
+    /// Several servers of one cluster are separated by commas
+    /// (`nats://a:4222,nats://b:4222`); the bus connects to one of them,
+    /// learns the others the cluster announces, and makes `subscribe`
+    /// ready on all of them (see the crate docs).
     ///
     /// Fails with [`BusErrorKind::Unavailable`] when the server cannot be
     /// reached.
@@ -111,13 +127,20 @@ impl NatsBus {
     /// # let _ = bus; Ok(()) }
     /// ```
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
-        let (address, options) = credentials_from_url(url, options)?;
-        let client = options.connect(address.as_str()).await.map_err(BusError::unavailable)?;
-        Self::from_client(client).await
+        let mut addresses = Vec::new();
+        let mut options = options;
+        for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let (address, with_credentials) = credentials_from_url(one, options)?;
+            options = with_credentials;
+            addresses.push(address);
+        }
+        let client = options.clone().connect(addresses.as_slice()).await.map_err(BusError::unavailable)?;
+        Self::start(client, Some(ProbeOptions { options, seeds: addresses })).await
     }
 
-    /// Uses an existing connection (shared with the rest of the
-    /// application, say).
+    /// Uses an existing connection. `subscribe` is then ready on that
+    /// connection's server; for readiness across a cluster use
+    /// [`connect`](Self::connect), which knows how to reach every node.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -126,7 +149,11 @@ impl NatsBus {
     /// # let _ = bus; Ok(()) }
     /// ```
     pub async fn from_client(client: async_nats::Client) -> Result<Self, BusError> {
-        let probe = Probe::start(&client).await?;
+        Self::start(client, None).await
+    }
+
+    async fn start(client: async_nats::Client, cluster: Option<ProbeOptions>) -> Result<Self, BusError> {
+        let probe = Probe::start(&client, cluster).await?;
         Ok(NatsBus {
             inner: Arc::new(Inner {
                 client,
@@ -169,6 +196,21 @@ impl NatsBus {
     /// ```
     pub fn subject_subscriptions(&self) -> usize {
         self.inner.live_routers.load(Ordering::Acquire)
+    }
+
+    /// How many cluster nodes `subscribe` waits for besides its own
+    /// connection: one witness connection per node the bus knows (the
+    /// URLs it was given and the servers the cluster announced). Zero for
+    /// a bus made with [`from_client`](Self::from_client).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// let bus = psrpc_bus_nats::NatsBus::connect("nats://10.0.0.1:4222,nats://10.0.0.2:4222", Default::default()).await?;
+    /// assert!(bus.readiness_witnesses() >= 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn readiness_witnesses(&self) -> usize {
+        self.inner.probe.witnesses()
     }
 
     /// Refuses calls on a closed bus, and while the connection is down.

@@ -2,7 +2,7 @@
 //!
 //! Frames are `PUBLISH`ed on a channel's **Legacy** name; frames carry no
 //! routing key. Each bus holds two connections (redis-rs `ConnectionManager`s,
-//! which reconnect by themselves):
+//! which reconnect by themselves; on a cluster, cluster connections):
 //!
 //! - a **subscriber** connection speaking RESP3, whose pushes a reader task
 //!   dispatches to local subscribers without ever waiting on one of them
@@ -40,6 +40,13 @@
 //! **Subscribe means ready**: `subscribe` returns once Redis confirmed the
 //! `SUBSCRIBE`.
 //!
+//! **Topologies**: one server (`redis://`), a master named by Sentinels
+//! (`redis+sentinel://…`, [`RedisBus::connect_sentinel`]: the bus follows
+//! failovers by itself) or a Redis Cluster (`redis+cluster://…`,
+//! [`RedisBus::connect_cluster`]: classic pub/sub by default, sharded pub/sub
+//! on request, see [`ClusterPubSub`]). `docs/DEPLOYMENT.md` tells how each
+//! behaves under failover and what it costs.
+//!
 //! **Limits**: Redis itself accepts values up to 512 MiB; this bus refuses
 //! frames over [`RedisBusOptions::max_frame_size`] (default 1 MiB, NATS's
 //! default) with [`BusErrorKind::FrameTooLarge`], so one huge frame cannot stall
@@ -58,6 +65,8 @@
 //! # Ok(()) }
 //! ```
 
+mod conn;
+mod endpoint;
 mod link;
 mod queue;
 mod subscribers;
@@ -73,11 +82,12 @@ use psrpc_core::transport::bus::{
     BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len,
 };
 use psrpc_core::transport::channel::Channel;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::io::tcp::TcpSettings;
-use redis::{IntoConnectionInfo as _, ProtocolVersion, PushInfo, PushKind};
+use redis::{IntoConnectionInfo as _, PushInfo, PushKind};
 use tokio::sync::mpsc;
 
+use endpoint::{ClusterTarget, Endpoint, SentinelTarget, Target};
+
+pub use endpoint::ClusterPubSub;
 use link::{Link, Ping};
 use queue::QueueClaims;
 use subscribers::{Membership, Subscribers};
@@ -161,7 +171,7 @@ impl std::fmt::Debug for RedisBus {
 
 struct Inner {
     options: RedisBusOptions,
-    publisher: ConnectionManager,
+    endpoint: Arc<Endpoint>,
     /// The publisher connection's state.
     publisher_link: Arc<Link>,
     subscribers: Arc<Subscribers>,
@@ -170,21 +180,96 @@ struct Inner {
 }
 
 impl RedisBus {
-    /// Connects to `url` (`redis://`, `rediss://`, optionally with ACL `user:password@`).
+    /// Connects to `url`: one server (`redis://`, `rediss://`, optionally
+    /// with ACL `user:password@`), or the master a set of Sentinels names
+    /// (`redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`,
+    /// credentials and database being the data nodes'; see
+    /// [`connect_sentinel`](Self::connect_sentinel)).
     ///
     /// Fails with [`BusErrorKind::Unavailable`] when Redis cannot be reached.
     ///
     /// ```no_run
-    /// use std::time::Duration;
-    /// use psrpc_bus_redis::{RedisBus, RedisBusOptions};
     /// # async fn demo() -> Result<(), psrpc_core::BusError> {
-    /// let options = RedisBusOptions::default().response_timeout(Duration::from_secs(1));
-    /// let bus = RedisBus::connect("rediss://orders:secret@redis.internal:6380", options).await?;
-    /// # let _ = bus; Ok(()) }
+    /// use psrpc_bus_redis::RedisBus;
+    /// let one = RedisBus::connect("redis://127.0.0.1:6379", Default::default()).await?;
+    /// let ha = RedisBus::connect("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster", Default::default()).await?;
+    /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str, options: RedisBusOptions) -> Result<Self, BusError> {
+        if url.starts_with("redis+cluster://") {
+            let target = ClusterTarget::parse(url).ok_or_else(|| {
+                BusError::with_source(
+                    BusErrorKind::Transport,
+                    format!(
+                        "bad cluster URL {url:?}: expected redis+cluster://host:port[,host:port…][?pubsub=sharded]"
+                    ),
+                )
+            })?;
+            return Self::start(Target::Cluster(target), options).await;
+        }
+        if url.starts_with("redis+sentinel://") {
+            let target = SentinelTarget::parse(url).ok_or_else(|| {
+                BusError::with_source(
+                    BusErrorKind::Transport,
+                    format!("bad Sentinel URL {url:?}: expected redis+sentinel://host:port[,host:port…]/master[/db]"),
+                )
+            })?;
+            return Self::start(Target::Sentinel(target), options).await;
+        }
         let client = redis::Client::open(url).map_err(unavailable)?;
         Self::from_client(client, options).await
+    }
+
+    /// Connects to the master named `master` by the Sentinels at
+    /// `sentinels` (`host:port` each), and follows it across failovers:
+    /// when a connection to it is lost the bus asks the Sentinels again
+    /// and, once they name a new master, moves its publisher and
+    /// subscriber connections there and resubscribes every channel. Calls
+    /// made meanwhile fail at once with [`BusErrorKind::Unavailable`].
+    /// `node` carries the data nodes' credentials, database and TLS
+    /// settings (its address is ignored); the Sentinels are asked without
+    /// credentials.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use redis::IntoConnectionInfo as _;
+    /// let node = "redis://:s3cret@placeholder:6379".into_connection_info()?;
+    /// let bus = psrpc_bus_redis::RedisBus::connect_sentinel(
+    ///     &["10.0.0.1:26379", "10.0.0.2:26379"], "mymaster", node, Default::default(),
+    /// ).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_sentinel(
+        sentinels: &[&str],
+        master: &str,
+        node: redis::ConnectionInfo,
+        options: RedisBusOptions,
+    ) -> Result<Self, BusError> {
+        let sentinels = sentinels.iter().map(|s| (*s).to_owned()).collect();
+        Self::start(Target::Sentinel(SentinelTarget { sentinels, master: master.to_owned(), node }), options).await
+    }
+
+    /// Connects to a Redis Cluster through `seeds` (connection infos of
+    /// some of its nodes; the rest is learnt from them). Frames travel by
+    /// classic pub/sub (Go-compatible) or sharded pub/sub, as `pubsub`
+    /// says (see [`ClusterPubSub`]). The connection follows slot moves
+    /// and failovers and resubscribes by itself; queue locks go to the node
+    /// of their key's slot.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use psrpc_bus_redis::{ClusterPubSub, RedisBus};
+    /// use redis::IntoConnectionInfo as _;
+    /// let seeds = vec!["redis://10.0.0.1:7000".into_connection_info()?, "redis://10.0.0.2:7000".into_connection_info()?];
+    /// let bus = RedisBus::connect_cluster(seeds, ClusterPubSub::Classic, Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_cluster(
+        seeds: Vec<redis::ConnectionInfo>,
+        pubsub: ClusterPubSub,
+        options: RedisBusOptions,
+    ) -> Result<Self, BusError> {
+        Self::start(Target::Cluster(ClusterTarget { seeds, pubsub }), options).await
     }
 
     /// Uses an existing client (its connection info, with RESP3 and
@@ -197,40 +282,26 @@ impl RedisBus {
     /// # let _ = bus; Ok(()) }
     /// ```
     pub async fn from_client(client: redis::Client, options: RedisBusOptions) -> Result<Self, BusError> {
-        let info = client.get_connection_info().clone();
-        let redis_settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_tcp_settings(TcpSettings::default().set_nodelay(true)).set_redis_settings(redis_settings);
-        let client = redis::Client::open(info.into_connection_info().map_err(unavailable)?).map_err(unavailable)?;
+        let info = client.get_connection_info().clone().into_connection_info().map_err(unavailable)?;
+        Self::start(Target::Direct(info), options).await
+    }
 
-        // One quick retry per reconnect: the bus's links drive the reconnect
-        // from then on, so a command never waits through a long backoff.
-        let base = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.response_timeout))
-            .set_number_of_retries(1);
-        let (publisher_tx, publisher_rx) = mpsc::unbounded_channel();
-        let publisher_config = base.clone().set_push_sender(publisher_tx);
-        let publisher = client.get_connection_manager_with_config(publisher_config).await.map_err(unavailable)?;
-        let (push_tx, push_rx) = mpsc::unbounded_channel();
-        let subscriber_config = base.set_push_sender(push_tx).set_automatic_resubscription();
-        let subscriber = client.get_connection_manager_with_config(subscriber_config).await.map_err(unavailable)?;
+    async fn start(target: Target, options: RedisBusOptions) -> Result<Self, BusError> {
+        let (endpoint, subscriber, pushes) =
+            Endpoint::connect(target, options.response_timeout).await.map_err(unavailable)?;
+        let endpoint = Arc::new(endpoint);
+        let claims = QueueClaims::new(endpoint.sharded());
         let publisher_link = Link::new("publisher");
         let subscribers = Subscribers::start(
             subscriber,
-            publisher.clone(),
-            push_rx,
+            Arc::clone(&endpoint),
+            pushes.subscriber,
             Arc::clone(&publisher_link),
             options.response_timeout,
         );
-        let inner = Arc::new(Inner {
-            options,
-            publisher,
-            publisher_link,
-            subscribers,
-            claims: QueueClaims::default(),
-            closed: AtomicBool::new(false),
-        });
-        tokio::spawn(watch_publisher(Arc::downgrade(&inner), publisher_rx));
+        let inner =
+            Arc::new(Inner { options, endpoint, publisher_link, subscribers, claims, closed: AtomicBool::new(false) });
+        tokio::spawn(watch_publisher(Arc::downgrade(&inner), pushes.publisher));
         Ok(RedisBus { inner })
     }
 
@@ -279,11 +350,15 @@ fn unavailable(e: redis::RedisError) -> BusError {
     BusError::with_source(BusErrorKind::Unavailable, e)
 }
 
-/// A `PING` on the publisher connection, for its [`Link`].
+/// A `PING` on the publisher connection, for its [`Link`], after moving
+/// it to a new master if there is one.
 fn publisher_ping(inner: Weak<Inner>) -> Ping {
     Box::new(move || {
-        let mut conn = inner.upgrade()?.publisher.clone();
-        Some(Box::pin(async move { link::ping(&mut conn).await }))
+        let endpoint = Arc::clone(&inner.upgrade()?.endpoint);
+        Some(Box::pin(async move {
+            endpoint.follow_publisher().await?;
+            endpoint.publisher().ping().await
+        }))
     })
 }
 
@@ -303,8 +378,8 @@ impl MessageBus for RedisBus {
             self.check_open()?;
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
-            let mut conn = self.inner.publisher.clone();
-            let mut publish = redis::cmd("PUBLISH");
+            let mut conn = self.inner.endpoint.publisher();
+            let mut publish = redis::cmd(if self.inner.endpoint.sharded() { "SPUBLISH" } else { "PUBLISH" });
             publish.arg(&*channel.legacy).arg(frame.as_ref());
             self.on_publisher(publish.query_async::<i64>(&mut conn)).await.map(drop)
         })
@@ -340,7 +415,7 @@ impl MessageBus for RedisBus {
             self.check_open()?;
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
-            let mut conn = self.inner.publisher.clone();
+            let mut conn = self.inner.endpoint.publisher();
             self.on_publisher(self.inner.claims.publish_claim(&mut conn, queued, &channel.legacy, &frame)).await
         })
     }

@@ -46,9 +46,12 @@ impl Link {
         runtime.spawn(Arc::clone(self).revive(ping));
     }
 
-    /// Marks the connection down after `error` if it is a connection failure.
+    /// Marks the connection down after `error` if it is a connection
+    /// failure, or the node is no master any more (a failover demoted it).
     pub(crate) fn check(self: &Arc<Self>, error: &redis::RedisError, ping: impl FnOnce() -> Ping) {
-        if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() {
+        use redis::ServerErrorKind::{MasterDown, ReadOnly};
+        let demoted = matches!(error.kind(), redis::ErrorKind::Server(ReadOnly | MasterDown));
+        if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || demoted {
             self.lost(ping());
         }
     }
@@ -69,9 +72,4 @@ impl Link {
             delay = (delay * 2).min(Duration::from_secs(1));
         }
     }
-}
-
-/// A `PING` through `conn`.
-pub(crate) async fn ping(conn: &mut redis::aio::ConnectionManager) -> redis::RedisResult<()> {
-    redis::cmd("PING").query_async::<String>(conn).await.map(drop)
 }

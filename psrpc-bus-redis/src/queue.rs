@@ -1,7 +1,7 @@
 //! Exactly-once delivery of queue frames across processes (Go psrpc's rule).
 
 use base64::Engine as _;
-use redis::aio::ConnectionManager;
+use redis::aio::ConnectionLike;
 use sha2::{Digest as _, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,7 +22,7 @@ fn lock_command(frame: &[u8]) -> redis::Cmd {
 
 /// Claims `frame` for this process: `SET key 1 EX 5 NX`. True if this
 /// process won; any error counts as lost (another process may deliver it).
-pub(crate) async fn claim(conn: &mut ConnectionManager, frame: &[u8]) -> bool {
+pub(crate) async fn claim(conn: &mut impl ConnectionLike, frame: &[u8]) -> bool {
     let result: redis::RedisResult<Option<String>> = lock_command(frame).query_async(conn).await;
     match result {
         Ok(won) => won.is_some(),
@@ -51,25 +51,39 @@ fn refused(e: &redis::RedisError) -> bool {
 }
 
 /// Publishes server claims for queued request frames under the queue lock.
+///
+/// On a Redis Cluster the script runs on the node of the lock's slot (its
+/// one key): the classic `PUBLISH` inside it names no key, and that node
+/// forwards the frame to every other node, so the script stays legal and
+/// keeps its single round trip. With sharded pub/sub the claim's
+/// `SPUBLISH` channel is a key of another slot, which a script may not
+/// touch: the lock (`SET … NX` on the lock's node) and the `SPUBLISH` (on
+/// the channel's node) go separately, two round trips.
 pub(crate) struct QueueClaims {
     script: redis::Script,
-    /// Set once Redis refused the script: lock and publish go separately.
+    /// The publish command: `PUBLISH`, or `SPUBLISH` (sharded).
+    publish: &'static str,
+    /// Set once Redis refused the script (or with sharded pub/sub): lock
+    /// and publish go separately.
     scripts_refused: AtomicBool,
 }
 
-impl Default for QueueClaims {
-    fn default() -> Self {
-        QueueClaims { script: redis::Script::new(LOCK_THEN_PUBLISH), scripts_refused: AtomicBool::new(false) }
-    }
-}
-
 impl QueueClaims {
+    /// Claims published with `PUBLISH`, or with `SPUBLISH` if `sharded`.
+    pub(crate) fn new(sharded: bool) -> Self {
+        QueueClaims {
+            script: redis::Script::new(LOCK_THEN_PUBLISH),
+            publish: if sharded { "SPUBLISH" } else { "PUBLISH" },
+            scripts_refused: AtomicBool::new(sharded),
+        }
+    }
+
     /// Publishes `frame` on `channel` if this process wins the queue lock of
     /// `queued`; true if it did. One round trip (the script); two where
-    /// scripts are refused.
+    /// scripts are refused or pub/sub is sharded.
     pub(crate) async fn publish_claim(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut impl ConnectionLike,
         queued: &[u8],
         channel: &str,
         frame: &[u8],
@@ -90,7 +104,7 @@ impl QueueClaims {
         if won.is_none() {
             return Ok(false);
         }
-        redis::cmd("PUBLISH").arg(channel).arg(frame).query_async::<i64>(conn).await?;
+        redis::cmd(self.publish).arg(channel).arg(frame).query_async::<i64>(conn).await?;
         Ok(true)
     }
 }

@@ -8,12 +8,12 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use psrpc_core::transport::bus::{BusError, Subscription};
 use psrpc_core::transport::members::ChannelMembers;
-use redis::aio::ConnectionManager;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::link::{self, Link, Ping};
+use crate::endpoint::{Endpoint, Placed};
+use crate::link::{Link, Ping};
 use crate::queue;
 
 /// How a local subscriber takes the frames of its channel.
@@ -59,9 +59,11 @@ impl Channel {
 /// The subscriptions of one bus.
 pub(crate) struct Subscribers {
     channels: Mutex<HashMap<Arc<str>, Channel>>,
-    /// Serializes SUBSCRIBE/UNSUBSCRIBE, so the server's view follows ours.
-    changing: tokio::sync::Mutex<ConnectionManager>,
-    claims: ConnectionManager,
+    /// The subscriber connection; its lock serializes SUBSCRIBE/UNSUBSCRIBE,
+    /// so the server's view follows ours.
+    changing: tokio::sync::Mutex<Placed>,
+    /// Where connections go (queue claims use its publisher connection).
+    endpoint: Arc<Endpoint>,
     reader: Mutex<Option<JoinHandle<()>>>,
     /// The subscriber connection's state.
     link: Arc<Link>,
@@ -73,10 +75,10 @@ pub(crate) struct Subscribers {
 
 impl Subscribers {
     /// Starts reading `pushes` (those of `subscriber`); queue claims go
-    /// through `claims` (the publisher connection, whose state is `publisher`).
+    /// through the endpoint's publisher connection, whose state is `publisher`.
     pub(crate) fn start(
-        subscriber: ConnectionManager,
-        claims: ConnectionManager,
+        subscriber: Placed,
+        endpoint: Arc<Endpoint>,
         pushes: mpsc::UnboundedReceiver<PushInfo>,
         publisher: Arc<Link>,
         timeout: Duration,
@@ -84,7 +86,7 @@ impl Subscribers {
         let subscribers = Arc::new(Subscribers {
             channels: Mutex::new(HashMap::new()),
             changing: tokio::sync::Mutex::new(subscriber),
-            claims,
+            endpoint,
             reader: Mutex::new(None),
             link: Link::new("subscriber"),
             publisher,
@@ -109,12 +111,12 @@ impl Subscribers {
             return Err(BusError::unavailable("the subscriber connection to Redis is down"));
         }
         let subscribed = tokio::time::timeout(self.timeout, async {
-            let mut conn = self.changing.lock().await;
+            let mut placed = self.changing.lock().await;
             let known = self.channels.lock().contains_key(name);
             if !known {
-                conn.subscribe(&**name).await?;
+                placed.conn.subscribe(&[&**name], self.endpoint.sharded()).await?;
             }
-            Ok::<_, redis::RedisError>(conn)
+            Ok::<_, redis::RedisError>(placed)
         })
         .await;
         let _conn = match subscribed {
@@ -147,23 +149,48 @@ impl Subscribers {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let this = Arc::clone(self);
         runtime.spawn(async move {
-            let mut conn = this.changing.lock().await;
+            let mut placed = this.changing.lock().await;
             if !this.channels.lock().contains_key(&name)
-                && let Err(e) = conn.unsubscribe(&*name).await
+                && let Err(e) = placed.conn.unsubscribe(&[&*name], this.endpoint.sharded()).await
             {
                 tracing::debug!(channel = %name, error = %e, "psrpc redis: undoing a failed subscribe failed");
             }
         });
     }
 
-    /// A `PING` on the subscriber connection, for its [`Link`].
+    /// A `PING` on the subscriber connection, for its [`Link`], after
+    /// moving it to a new master (and resubscribing there) if there is one.
     fn ping(self: &Arc<Self>) -> Ping {
         let weak = Arc::downgrade(self);
         Box::new(move || {
             let this = weak.upgrade()?;
             Some(Box::pin(async move {
-                let mut conn = this.changing.lock().await;
-                link::ping(&mut conn).await
+                let mut placed = this.changing.lock().await;
+                if let Some(now) = this.endpoint.moved_from(&placed.node).await? {
+                    let mut moved = this.endpoint.subscriber_at(&now).await?;
+                    let names: Vec<Arc<str>> = this.channels.lock().keys().cloned().collect();
+                    if !names.is_empty() {
+                        let names: Vec<&str> = names.iter().map(|n| &**n).collect();
+                        moved.conn.subscribe(&names, false).await?;
+                    }
+                    tracing::info!(from = %placed.node, to = %moved.node, channels = names.len(), "psrpc redis: subscriber follows the master");
+                    *placed = moved;
+                }
+                if placed.conn.is_cluster() {
+                    // A cluster connection moves its subscriptions to a
+                    // slot's new master only when it refreshes its slot map,
+                    // which an idle subscriber connection has no reason to
+                    // do: subscribing every channel again (one command per
+                    // channel, each routed by its slot; a no-op where the
+                    // subscription is in place) makes it, and fails until
+                    // every slot has a live master.
+                    let names: Vec<Arc<str>> = this.channels.lock().keys().cloned().collect();
+                    let sharded = this.endpoint.sharded();
+                    for name in &names {
+                        placed.conn.subscribe(&[&**name], sharded).await?;
+                    }
+                }
+                placed.conn.ping().await
             }))
         })
     }
@@ -180,7 +207,7 @@ impl Subscribers {
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         runtime.spawn(async move {
-            let mut conn = self.changing.lock().await;
+            let mut placed = self.changing.lock().await;
             // Re-check under the lock: a new subscriber may have joined meanwhile.
             let still_empty = {
                 let mut channels = self.channels.lock();
@@ -190,8 +217,39 @@ impl Subscribers {
                 }
                 empty
             };
-            if still_empty && let Err(e) = conn.unsubscribe(&*name).await {
+            if still_empty && let Err(e) = placed.conn.unsubscribe(&[&*name], self.endpoint.sharded()).await {
                 tracing::warn!(channel = %name, error = %e, "psrpc redis: unsubscribe failed");
+            }
+        });
+    }
+
+    /// Subscribes `name` again (by its slot) if it still has local
+    /// subscribers: after a resharding moved its slot, Redis ended the
+    /// shard-channel subscription (our own unsubscribes remove the channel
+    /// first, so they are not undone here).
+    fn resubscribe_moved(self: &Arc<Self>, name: &str) {
+        let Some(name) = self.channels.lock().get_key_value(name).map(|(k, _)| Arc::clone(k)) else { return };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + this.timeout * 10;
+            let mut delay = Duration::from_millis(50);
+            loop {
+                let mut placed = this.changing.lock().await;
+                if !this.channels.lock().contains_key(&name) {
+                    return;
+                }
+                match placed.conn.subscribe(&[&*name], this.endpoint.sharded()).await {
+                    Ok(()) => return tracing::info!(channel = %name, "psrpc redis: resubscribed after its slot moved"),
+                    Err(e) if tokio::time::Instant::now() > deadline => {
+                        return tracing::warn!(channel = %name, error = %e, "psrpc redis: resubscribing a moved channel failed");
+                    }
+                    Err(e) => {
+                        tracing::debug!(channel = %name, error = %e, "psrpc redis: resubscribing a moved channel")
+                    }
+                }
+                drop(placed);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
             }
         });
     }
@@ -202,9 +260,10 @@ impl Subscribers {
         if let Some(reader) = self.reader.lock().take() {
             reader.abort();
         }
-        let mut conn = self.changing.lock().await;
+        let mut placed = self.changing.lock().await;
+        let sharded = self.endpoint.sharded();
         for name in names {
-            let _ = conn.unsubscribe(&*name).await;
+            let _ = placed.conn.unsubscribe(&[&*name], sharded).await;
         }
     }
 
@@ -216,7 +275,7 @@ impl Subscribers {
         if !channel.queue.is_empty() && !self.publisher.is_down() {
             // The cross-process claim takes a round trip: never on the reader
             // task. While the publisher connection is down it counts as lost.
-            let mut conn = self.claims.clone();
+            let mut conn = self.endpoint.publisher();
             let timeout = self.timeout;
             tokio::spawn(async move {
                 if tokio::time::timeout(timeout, queue::claim(&mut conn, &frame)).await == Ok(true) {
@@ -232,7 +291,7 @@ async fn read(subscribers: Weak<Subscribers>, mut pushes: mpsc::UnboundedReceive
     while let Some(push) = pushes.recv().await {
         let Some(subscribers) = subscribers.upgrade() else { return };
         match push.kind {
-            PushKind::Message => {
+            PushKind::Message | PushKind::SMessage => {
                 let mut data = push.data.into_iter();
                 if let (Some(channel), Some(payload), None) = (data.next(), data.next(), data.next())
                     && let (Some(channel), Some(payload)) = (into_bytes(channel), into_bytes(payload))
@@ -241,6 +300,15 @@ async fn read(subscribers: Weak<Subscribers>, mut pushes: mpsc::UnboundedReceive
                         Ok(name) => subscribers.dispatch(name, payload),
                         Err(_) => tracing::debug!("psrpc redis: message on a non-UTF-8 channel"),
                     }
+                }
+            }
+            // Redis drops shard-channel subscriptions whose slot moved to
+            // another node; ours are subscribed again there.
+            PushKind::SUnsubscribe => {
+                if let Some(name) = push.data.into_iter().next().and_then(into_bytes)
+                    && let Ok(name) = std::str::from_utf8(&name)
+                {
+                    subscribers.resubscribe_moved(name);
                 }
             }
             // The connection manager reconnects (and resubscribes every

@@ -91,6 +91,11 @@ impl BrokerProcess {
         self.port
     }
 
+    /// Whether the process runs (it was not [stopped](Self::stop)).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Kills the process (if running) and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -5,8 +5,10 @@
 //! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
+//! - [`failover`]: load of every RPC kind while a broker node dies, shared by the topologies;
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
 //! - [`restart`]: the broker-restart scenario shared by the broker buses;
+//! - [`topology`]: NATS clusters, Redis Sentinel and Redis Cluster on loopback;
 //! - [`tls`]: self-signed certificates for TLS tests;
 //! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro;
 //! - [`unique_name`]: service names of a test's own, so tests can share one broker.
@@ -14,6 +16,7 @@
 pub mod broker;
 pub mod bus_conformance;
 pub mod factory;
+pub mod failover;
 pub mod faulty;
 pub mod handmade;
 pub mod nats;
@@ -21,6 +24,7 @@ pub mod redis;
 pub mod restart;
 pub mod rpc_suite;
 pub mod tls;
+pub mod topology;
 
 pub use factory::{BusFactory, SameBus};
 

@@ -1,0 +1,329 @@
+//! Where the bus's connections go: one server, the master a set of
+//! Sentinels names (followed across failovers), or a Redis Cluster.
+//!
+//! With Sentinels, the bus asks them (`SENTINEL get-master-addr-by-name`,
+//! the first that answers wins) for the master's address when it connects
+//! and again whenever a connection is lost; if the master moved, the lost
+//! connection is replaced by one to the new master (the subscriber
+//! connection resubscribes every channel there), after checking that the
+//! node answers `ROLE` as a master. Until then the connection counts as
+//! down and calls fail at once with `unavailable`.
+
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use crate::conn::Conn;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::TcpSettings;
+use redis::{IntoConnectionInfo as _, ProtocolVersion, PushInfo, RedisResult};
+use tokio::sync::mpsc;
+
+/// The servers a bus talks to.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// One server.
+    Direct(redis::ConnectionInfo),
+    /// The master named `master`, as the Sentinels at `sentinels` see it.
+    Sentinel(SentinelTarget),
+    /// A Redis Cluster reached through seed nodes.
+    Cluster(ClusterTarget),
+}
+
+/// How frames travel on a Redis Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClusterPubSub {
+    /// `PUBLISH`/`SUBSCRIBE`: every node forwards every frame to every
+    /// other node, so a subscriber on any node gets it; Go psrpc services
+    /// on the same cluster see the frames. The default.
+    #[default]
+    Classic,
+    /// `SPUBLISH`/`SSUBSCRIBE`: a channel lives on the node serving its
+    /// slot and frames go there only, so pub/sub traffic spreads over the
+    /// masters instead of reaching all of them. Go psrpc (classic
+    /// `PUBLISH`) does not see these frames: for fleets of psrpc-rs
+    /// services only.
+    Sharded,
+}
+
+/// A Redis Cluster: seed nodes and how frames travel.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterTarget {
+    /// Connection infos of the seed nodes.
+    pub(crate) seeds: Vec<redis::ConnectionInfo>,
+    pub(crate) pubsub: ClusterPubSub,
+}
+
+impl ClusterTarget {
+    /// Parses `redis+cluster://[user:password@]host:port[,host:port…][?pubsub=sharded]`.
+    pub(crate) fn parse(url: &str) -> Option<Self> {
+        let rest = url.strip_prefix("redis+cluster://")?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let pubsub = match query {
+            "" | "pubsub=classic" => ClusterPubSub::Classic,
+            "pubsub=sharded" => ClusterPubSub::Sharded,
+            _ => return None,
+        };
+        let (auth, hosts) = match rest.rsplit_once('@') {
+            Some((auth, hosts)) => (format!("{auth}@"), hosts),
+            None => (String::new(), rest),
+        };
+        let seeds: Option<Vec<_>> = hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("redis://{auth}{h}").into_connection_info().ok())
+            .collect();
+        let seeds = seeds.filter(|s| !s.is_empty())?;
+        Some(ClusterTarget { seeds, pubsub })
+    }
+}
+
+/// A master known by name to a set of Sentinels.
+#[derive(Debug, Clone)]
+pub(crate) struct SentinelTarget {
+    /// `host:port` of each Sentinel.
+    pub(crate) sentinels: Vec<String>,
+    /// The master's name.
+    pub(crate) master: String,
+    /// The connection settings for the data nodes (address excluded).
+    pub(crate) node: redis::ConnectionInfo,
+}
+
+impl SentinelTarget {
+    /// Parses `redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`;
+    /// the credentials and database are those of the data nodes.
+    pub(crate) fn parse(url: &str) -> Option<Self> {
+        let rest = url.strip_prefix("redis+sentinel://")?;
+        let (auth, rest) = match rest.rsplit_once('@') {
+            Some((auth, rest)) => (format!("{auth}@"), rest),
+            None => (String::new(), rest),
+        };
+        let (hosts, path) = rest.split_once('/')?;
+        let mut path = path.split('/');
+        let master = path.next().filter(|m| !m.is_empty())?.to_owned();
+        let db = path.next().filter(|d| !d.is_empty()).unwrap_or("0");
+        let sentinels: Vec<String> =
+            hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect();
+        let first = sentinels.first()?;
+        let node = format!("redis://{auth}{first}/{db}").into_connection_info().ok()?;
+        Some(SentinelTarget { sentinels, master, node })
+    }
+
+    /// The master's `host:port`, from the first Sentinel that answers.
+    async fn master_addr(&self, timeout: Duration) -> RedisResult<(String, u16)> {
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            let ask = async {
+                let client = redis::Client::open(format!("redis://{sentinel}"))?;
+                let mut conn = client.get_multiplexed_async_connection().await?;
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(&self.master)
+                    .query_async::<Option<(String, u16)>>(&mut conn)
+                    .await
+            };
+            match tokio::time::timeout(timeout, ask).await {
+                Ok(Ok(Some(addr))) => return Ok(addr),
+                Ok(Ok(None)) => last = Some(format!("sentinel {sentinel} does not know master {:?}", self.master)),
+                Ok(Err(e)) => last = Some(format!("sentinel {sentinel}: {e}")),
+                Err(_) => last = Some(format!("sentinel {sentinel}: no answer within {timeout:?}")),
+            }
+        }
+        Err(io_error(last.unwrap_or_else(|| "no sentinel given".into())))
+    }
+}
+
+fn io_error(message: String) -> redis::RedisError {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, message).into()
+}
+
+/// A connection and the node it goes to.
+#[derive(Clone)]
+pub(crate) struct Placed {
+    pub(crate) conn: Conn,
+    pub(crate) node: String,
+}
+
+/// The bus's target, its publisher connection, and how to make new ones.
+pub(crate) struct Endpoint {
+    target: Target,
+    base: ConnectionManagerConfig,
+    timeout: Duration,
+    publisher: RwLock<Placed>,
+    publisher_pushes: mpsc::UnboundedSender<PushInfo>,
+    subscriber_pushes: mpsc::UnboundedSender<PushInfo>,
+}
+
+/// Push receivers of a new endpoint: the publisher's (disconnections) and
+/// the subscriber's (messages and disconnections).
+pub(crate) struct Pushes {
+    pub(crate) publisher: mpsc::UnboundedReceiver<PushInfo>,
+    pub(crate) subscriber: mpsc::UnboundedReceiver<PushInfo>,
+}
+
+impl Endpoint {
+    /// Connects the publisher and the subscriber connection to `target`.
+    pub(crate) async fn connect(target: Target, timeout: Duration) -> RedisResult<(Self, Placed, Pushes)> {
+        // One quick retry per reconnect: the bus's links drive the reconnect
+        // from then on, so a command never waits through a long backoff.
+        let base = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let (publisher_pushes, publisher_rx) = mpsc::unbounded_channel();
+        let (subscriber_pushes, subscriber_rx) = mpsc::unbounded_channel();
+        if let Target::Cluster(cluster) = &target {
+            let publisher = cluster_connection(cluster, timeout, None).await?;
+            let subscriber = cluster_connection(cluster, timeout, Some(subscriber_pushes.clone())).await?;
+            let endpoint = Endpoint {
+                target,
+                base,
+                timeout,
+                publisher: RwLock::new(publisher),
+                publisher_pushes,
+                subscriber_pushes,
+            };
+            return Ok((endpoint, subscriber, Pushes { publisher: publisher_rx, subscriber: subscriber_rx }));
+        }
+        let node = locate(&target, timeout).await?;
+        let master = matches!(target, Target::Sentinel(_));
+        let publisher = manager(&node, base.clone().set_push_sender(publisher_pushes.clone()), master).await?;
+        let endpoint =
+            Endpoint { target, base, timeout, publisher: RwLock::new(publisher), publisher_pushes, subscriber_pushes };
+        let subscriber = endpoint.subscriber_at(&node).await?;
+        Ok((endpoint, subscriber, Pushes { publisher: publisher_rx, subscriber: subscriber_rx }))
+    }
+
+    /// The current publisher connection.
+    pub(crate) fn publisher(&self) -> Conn {
+        self.publisher.read().conn.clone()
+    }
+
+    /// Whether channels are sharded (`SPUBLISH`/`SSUBSCRIBE`).
+    pub(crate) fn sharded(&self) -> bool {
+        matches!(&self.target, Target::Cluster(c) if c.pubsub == ClusterPubSub::Sharded)
+    }
+
+    /// Where the master is now, if the target can move and it moved away
+    /// from `node` (a cluster connection follows its nodes by itself).
+    pub(crate) async fn moved_from(&self, node: &str) -> RedisResult<Option<redis::ConnectionInfo>> {
+        if !matches!(self.target, Target::Sentinel(_)) {
+            return Ok(None);
+        }
+        let now = locate(&self.target, self.timeout).await?;
+        Ok((node_name(&now) != node).then_some(now))
+    }
+
+    /// Replaces the publisher connection if the master moved.
+    pub(crate) async fn follow_publisher(&self) -> RedisResult<()> {
+        let node = self.publisher.read().node.clone();
+        if let Some(now) = self.moved_from(&node).await? {
+            let config = self.base.clone().set_push_sender(self.publisher_pushes.clone());
+            let placed = manager(&now, config, true).await?;
+            tracing::info!(from = %node, to = %placed.node, "psrpc redis: publisher follows the master");
+            *self.publisher.write() = placed;
+        }
+        Ok(())
+    }
+
+    /// A new subscriber connection to `node` (it resubscribes by itself
+    /// after reconnects to the same node).
+    pub(crate) async fn subscriber_at(&self, node: &redis::ConnectionInfo) -> RedisResult<Placed> {
+        let config = self.base.clone().set_push_sender(self.subscriber_pushes.clone()).set_automatic_resubscription();
+        manager(node, config, matches!(self.target, Target::Sentinel(_))).await
+    }
+}
+
+/// The `host:port` a connection info points at.
+fn node_name(info: &redis::ConnectionInfo) -> String {
+    match info.addr() {
+        redis::ConnectionAddr::Tcp(host, port) | redis::ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("{host}:{port}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The connection info of the node to talk to now.
+async fn locate(target: &Target, timeout: Duration) -> RedisResult<redis::ConnectionInfo> {
+    let info = match target {
+        Target::Direct(info) => info.clone(),
+        Target::Cluster(cluster) => cluster.seeds[0].clone(),
+        Target::Sentinel(sentinel) => {
+            let (host, port) = sentinel.master_addr(timeout).await?;
+            let addr = match sentinel.node.addr() {
+                redis::ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
+                    redis::ConnectionAddr::TcpTls { host, port, insecure: *insecure, tls_params: tls_params.clone() }
+                }
+                _ => redis::ConnectionAddr::Tcp(host, port),
+            };
+            sentinel.node.clone().set_addr(addr)
+        }
+    };
+    // RESP3 (pushes) and TCP_NODELAY (redis-rs leaves it off, which adds up
+    // to 40 ms of delayed-ACK latency to small frames).
+    let redis_settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+    Ok(info.set_tcp_settings(TcpSettings::default().set_nodelay(true)).set_redis_settings(redis_settings))
+}
+
+/// A connection manager to `info`; if `master`, the node must answer
+/// `ROLE` as a master.
+async fn manager(info: &redis::ConnectionInfo, config: ConnectionManagerConfig, master: bool) -> RedisResult<Placed> {
+    let client = redis::Client::open(info.clone())?;
+    let mut conn = client.get_connection_manager_with_config(config).await?;
+    if master {
+        check_master(&mut conn).await?;
+    }
+    Ok(Placed { conn: Conn::Single(conn), node: node_name(info) })
+}
+
+/// A connection to the whole cluster (RESP3, `TCP_NODELAY`); pushes (its
+/// subscriptions' messages) go to `pushes`.
+async fn cluster_connection(
+    cluster: &ClusterTarget,
+    timeout: Duration,
+    pushes: Option<mpsc::UnboundedSender<PushInfo>>,
+) -> RedisResult<Placed> {
+    let mut builder = redis::cluster::ClusterClientBuilder::new(cluster.seeds.clone())
+        .use_protocol(ProtocolVersion::RESP3)
+        .tcp_settings(TcpSettings::default().set_nodelay(true))
+        .connection_timeout(timeout)
+        .response_timeout(timeout);
+    if let Some(pushes) = pushes {
+        builder = builder.push_sender(pushes);
+    }
+    let conn = builder.build()?.get_async_connection().await?;
+    Ok(Placed { conn: Conn::Cluster(conn), node: "cluster".into() })
+}
+
+/// Checks that `conn` talks to a master (`ROLE`), so a bus never settles
+/// on a node a failover demoted.
+async fn check_master(conn: &mut ConnectionManager) -> RedisResult<()> {
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(conn).await?;
+    match role.first() {
+        Some(redis::Value::BulkString(b)) if b == b"master" => Ok(()),
+        Some(redis::Value::SimpleString(s)) if s == "master" => Ok(()),
+        _ => Err(io_error("the node is not a master (a failover is under way)".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SentinelTarget;
+
+    #[test]
+    fn sentinel_urls_name_sentinels_master_credentials_and_database() {
+        let t = SentinelTarget::parse("redis+sentinel://a:26379,b:26380/mymaster").expect("valid");
+        assert_eq!(t.sentinels, ["a:26379", "b:26380"]);
+        assert_eq!(t.master, "mymaster");
+        assert_eq!(t.node.redis_settings().db(), 0);
+        let t = SentinelTarget::parse("redis+sentinel://ada:pw@a:26379/m/3").expect("valid");
+        let node = t.node.redis_settings();
+        assert_eq!((node.username(), node.password(), node.db()), (Some("ada"), Some("pw"), 3));
+        assert!(SentinelTarget::parse("redis+sentinel://a:26379/").is_none(), "a master name is required");
+        assert!(SentinelTarget::parse("redis://a:6379").is_none());
+    }
+}

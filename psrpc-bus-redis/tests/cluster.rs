@@ -1,0 +1,142 @@
+//! A Redis Cluster of 3 masters + 3 replicas: both suites with classic and
+//! with sharded pub/sub, and a master killed under load.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use psrpc_bus_redis::{RedisBus, RedisBusOptions};
+use psrpc_core::SharedBus;
+use psrpc_test_support::BusFactory;
+use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::topology::RedisCluster;
+
+/// Connections by `redis+cluster://` URL, with `query` appended.
+struct Cluster {
+    cluster: RedisCluster,
+    query: &'static str,
+}
+
+impl Cluster {
+    async fn bus(&self) -> SharedBus {
+        let url = format!("{}{}", self.cluster.url(), self.query);
+        Arc::new(RedisBus::connect(&url, RedisBusOptions::default()).await.expect("connect to the cluster"))
+    }
+}
+
+impl BusFactory for Cluster {
+    fn connect(&self) -> BoxFuture<'_, SharedBus> {
+        Box::pin(self.bus())
+    }
+}
+
+fn classic() -> Option<Cluster> {
+    skip_or_fail(RedisCluster::start(3)).map(|cluster| Cluster { cluster, query: "" })
+}
+
+fn sharded() -> Option<Cluster> {
+    skip_or_fail(RedisCluster::start(3)).map(|cluster| Cluster { cluster, query: "?pubsub=sharded" })
+}
+
+mod conformance_classic {
+    use super::classic;
+    psrpc_test_support::bus_conformance!(classic());
+}
+
+mod conformance_sharded {
+    use super::sharded;
+    psrpc_test_support::bus_conformance!(sharded());
+}
+
+mod rpc_classic {
+    use super::classic;
+    psrpc_test_support::rpc_suite!(classic());
+}
+
+mod rpc_sharded {
+    use super::sharded;
+    psrpc_test_support::rpc_suite!(sharded());
+}
+
+async fn failover(topology: Cluster) {
+    let servers = vec![topology.bus().await, topology.bus().await];
+    let clients = vec![topology.bus().await, topology.bus().await];
+    let topology = parking_lot::Mutex::new(topology);
+    let report = psrpc_test_support::failover::calls_survive_a_failover(
+        servers,
+        clients,
+        || {
+            topology.lock().cluster.kill_master_of(0).expect("kill a master");
+        },
+        Duration::from_secs(2),
+        Duration::from_secs(15),
+    )
+    .await;
+    eprintln!("Cluster master killed ({}): {report:?}", topology.lock().query);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_master_under_load_classic() {
+    let Some(topology) = classic() else { return };
+    failover(topology).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_master_under_load_sharded() {
+    let Some(topology) = sharded() else { return };
+    failover(topology).await;
+}
+
+/// Publishes `frame` on `channel` every 50 ms until `sub` yields it; fails after 10 s.
+async fn delivered(
+    bus: &SharedBus,
+    channel: &psrpc_core::transport::channel::Channel,
+    frame: bytes::Bytes,
+    sub: &mut psrpc_core::transport::bus::Subscription,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            got = sub.recv() => match got {
+                Some(Ok(f)) if f == frame => return,
+                Some(_) => {}
+                None => panic!("the subscription to {channel} ended"),
+            },
+            _ = tick.tick() => {
+                assert!(tokio::time::Instant::now() < deadline, "{channel}: nothing delivered");
+                let _ = bus.publish(channel, frame.clone()).await;
+            }
+        }
+    }
+}
+
+async fn resharding(topology: Cluster) {
+    let subscriber = topology.bus().await;
+    let publisher = topology.bus().await;
+    let channel = psrpc_core::transport::channel::response_channel(
+        &psrpc_test_support::unique_name("Reshard"),
+        "CLI_reshard000000",
+    );
+    let mut sub = subscriber.subscribe(&channel, 100).await.expect("subscribe");
+    let frame = |text: &str| bytes::Bytes::from(psrpc_test_support::handmade::frame("t", text.as_bytes(), ""));
+    delivered(&publisher, &channel, frame("before"), &mut sub).await;
+    let cluster = &topology.cluster;
+    let slot = cluster.slot_of(&channel.legacy).expect("slot");
+    let owner = cluster.master_of_slot(slot).expect("owner");
+    let to = cluster.masters().into_iter().find(|&m| m != owner).expect("another master");
+    cluster.move_slot(slot, to).expect("reshard");
+    delivered(&publisher, &channel, frame("after"), &mut sub).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_survive_resharding_classic() {
+    let Some(topology) = classic() else { return };
+    resharding(topology).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_survive_resharding_sharded() {
+    let Some(topology) = sharded() else { return };
+    resharding(topology).await;
+}

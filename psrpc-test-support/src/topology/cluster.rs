@@ -1,0 +1,216 @@
+//! A Redis Cluster: masters with one replica each.
+
+use std::time::Duration;
+
+use super::{Scratch, field, poll, redis_cli, start_error};
+use crate::broker::{BrokerError, BrokerProcess, free_port};
+
+/// A Redis Cluster on loopback: `masters` masters with one replica each,
+/// created by `redis-cli --cluster create`. A node is failed after 1 s
+/// without answers (`cluster-node-timeout 1000`), so a replica takes over
+/// within a few seconds. Killed on drop.
+///
+/// ```no_run
+/// let cluster = psrpc_test_support::topology::RedisCluster::start(3)?;
+/// let url = cluster.url(); // "redis+cluster://127.0.0.1:a,127.0.0.1:b,…"
+/// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<BrokerProcess>,
+    _scratch: Scratch,
+}
+
+impl RedisCluster {
+    /// Starts `2 × masters` nodes, creates the cluster, and waits until
+    /// every node reports `cluster_state:ok`.
+    pub fn start(masters: usize) -> Result<Self, BrokerError> {
+        let scratch = Scratch::new("redis-cluster")?;
+        let mut nodes = Vec::new();
+        for _ in 0..masters * 2 {
+            let (port, bus) = (free_port(), free_port());
+            let config = scratch.path().join(format!("nodes-{port}.conf"));
+            let args: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .iter()
+                .map(|a| (*a).to_owned())
+                .chain([
+                    "--port".to_owned(),
+                    port.to_string(),
+                    "--cluster-enabled".to_owned(),
+                    "yes".to_owned(),
+                    "--cluster-port".to_owned(),
+                    bus.to_string(),
+                    "--cluster-node-timeout".to_owned(),
+                    "1000".to_owned(),
+                    // A replica may always take over (its data is a cache of nothing).
+                    "--cluster-replica-validity-factor".to_owned(),
+                    "0".to_owned(),
+                    // Replicas sync at once (Redis waits 5 s for more by default).
+                    "--repl-diskless-sync-delay".to_owned(),
+                    "0".to_owned(),
+                    "--cluster-config-file".to_owned(),
+                    config.display().to_string(),
+                    "--dir".to_owned(),
+                    scratch.path().display().to_string(),
+                ])
+                .collect();
+            nodes.push(BrokerProcess::start("redis-server", args, port)?);
+        }
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addrs.iter().map(String::as_str));
+        create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        let out = redis_cli(nodes[0].port(), &create)?;
+        if !out.contains("[OK] All 16384 slots covered") {
+            return Err(start_error("redis-server", format!("redis-cli --cluster create: {out}")));
+        }
+        let cluster = RedisCluster { nodes, _scratch: scratch };
+        cluster.wait_healthy()?;
+        poll("redis-server", "every replica in sync", Duration::from_secs(30), || {
+            cluster
+                .live()
+                .all(|n| {
+                    redis_cli(n.port(), &["INFO", "replication"]).ok().is_some_and(|info| {
+                        field(&info, "role").as_deref() == Some("master")
+                            || field(&info, "master_link_status").as_deref() == Some("up")
+                    })
+                })
+                .then_some(())
+        })?;
+        Ok(cluster)
+    }
+
+    /// `redis+cluster://` URL naming every node as a seed.
+    pub fn url(&self) -> String {
+        format!("redis+cluster://{}", self.addrs().join(","))
+    }
+
+    /// `host:port` of every node.
+    pub fn addrs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect()
+    }
+
+    /// The index of the master serving `slot`, from a live node's view.
+    pub fn master_of_slot(&self, slot: u16) -> Option<usize> {
+        let view = self.live().find_map(|n| redis_cli(n.port(), &["CLUSTER", "NODES"]).ok())?;
+        let port = view.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let is_live_master = fields.get(2)?.split(',').any(|f| f == "master") && !fields[2].contains("fail");
+            let serves = fields.iter().skip(8).any(|range| match range.split_once('-') {
+                Some((a, b)) => {
+                    a.parse::<u16>().ok().zip(b.parse::<u16>().ok()).is_some_and(|(a, b)| (a..=b).contains(&slot))
+                }
+                None => range.parse::<u16>().ok() == Some(slot),
+            });
+            let port = fields.get(1)?.split(['@', ':']).nth(1)?.parse::<u16>().ok()?;
+            (is_live_master && serves).then_some(port)
+        })?;
+        self.nodes.iter().position(|n| n.port() == port)
+    }
+
+    /// Moves `slot` (and its keys) to the master at index `to`, the way
+    /// `redis-cli --cluster reshard` does, for one slot.
+    pub fn move_slot(&self, slot: u16, to: usize) -> Result<(), BrokerError> {
+        let from =
+            self.master_of_slot(slot).ok_or_else(|| start_error("redis-server", format!("slot {slot} unserved")))?;
+        if from == to {
+            return Ok(());
+        }
+        let (from_port, to_port) = (self.nodes[from].port(), self.nodes[to].port());
+        let id = |port: u16| redis_cli(port, &["CLUSTER", "MYID"]).map(|s| s.trim().to_owned());
+        let (from_id, to_id) = (id(from_port)?, id(to_port)?);
+        let slot_text = slot.to_string();
+        let run = |port: u16, args: &[&str]| -> Result<(), BrokerError> {
+            let out = redis_cli(port, args)?;
+            if out.starts_with("ERR") {
+                return Err(start_error("redis-server", format!("{args:?}: {out}")));
+            }
+            Ok(())
+        };
+        run(to_port, &["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &from_id])?;
+        run(from_port, &["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &to_id])?;
+        loop {
+            let keys = redis_cli(from_port, &["CLUSTER", "GETKEYSINSLOT", &slot_text, "100"])?;
+            let keys: Vec<&str> = keys.lines().map(str::trim).filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port_text = to_port.to_string();
+            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port_text, "", "0", "5000", "KEYS"];
+            migrate.extend(keys);
+            run(from_port, &migrate)?;
+        }
+        // The new owner first, then the old; the other masters learn it by gossip.
+        for port in [to_port, from_port] {
+            run(port, &["CLUSTER", "SETSLOT", &slot_text, "NODE", &to_id])?;
+        }
+        poll("redis-server", "the slot moved everywhere", Duration::from_secs(30), || {
+            (self.master_of_slot(slot) == Some(to)).then_some(())
+        })
+    }
+
+    /// The indexes of the live masters.
+    pub fn masters(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| {
+                self.nodes[i].is_running()
+                    && redis_cli(self.nodes[i].port(), &["ROLE"]).is_ok_and(|r| r.lines().next() == Some("master"))
+            })
+            .collect()
+    }
+
+    /// The slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot_of(&self, key: &str) -> Option<u16> {
+        let node = self.live().next()?;
+        redis_cli(node.port(), &["CLUSTER", "KEYSLOT", key]).ok()?.trim().parse().ok()
+    }
+
+    /// Kills node `i`.
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].stop();
+    }
+
+    /// Kills the master serving `slot`; its index.
+    pub fn kill_master_of(&mut self, slot: u16) -> Result<usize, BrokerError> {
+        let master =
+            self.master_of_slot(slot).ok_or_else(|| start_error("redis-server", format!("slot {slot} unserved")))?;
+        self.kill(master);
+        Ok(master)
+    }
+
+    /// Waits until a master other than node `old` serves `slot` and the
+    /// cluster is healthy again; the new master's index.
+    pub fn wait_failover(&self, slot: u16, old: usize) -> Result<usize, BrokerError> {
+        let new = poll("redis-server", "a replica promoted", Duration::from_secs(30), || {
+            self.master_of_slot(slot).filter(|&m| m != old)
+        })?;
+        self.wait_healthy()?;
+        Ok(new)
+    }
+
+    /// Starts a killed node again (it rejoins as a replica) and waits until
+    /// the cluster is healthy.
+    pub fn restart(&mut self, i: usize) -> Result<(), BrokerError> {
+        self.nodes[i].restart()?;
+        self.wait_healthy()
+    }
+
+    /// Waits until every live node reports `cluster_state:ok` and sees
+    /// every slot served by a master it considers up.
+    pub fn wait_healthy(&self) -> Result<(), BrokerError> {
+        poll("redis-server", "cluster_state:ok on every node", Duration::from_secs(30), || {
+            self.live()
+                .all(|n| {
+                    redis_cli(n.port(), &["CLUSTER", "INFO"]).ok().is_some_and(|info| {
+                        field(&info, "cluster_state").as_deref() == Some("ok")
+                            && field(&info, "cluster_slots_ok").as_deref() == Some("16384")
+                    })
+                })
+                .then_some(())
+        })
+    }
+
+    fn live(&self) -> impl Iterator<Item = &BrokerProcess> {
+        self.nodes.iter().filter(|n| n.is_running())
+    }
+}

@@ -1,0 +1,145 @@
+//! A Redis primary and replica watched by three Sentinels.
+
+use std::time::Duration;
+
+use super::{Scratch, field, poll, redis_cli, start_error};
+use crate::broker::{BrokerError, BrokerProcess, free_port};
+
+/// The master name the Sentinels monitor.
+pub const MASTER_NAME: &str = "psrpc";
+
+/// A Redis primary, one replica and three Sentinels (quorum 2) on loopback.
+/// A master is declared down after 1 s without answers
+/// (`down-after-milliseconds 1000`), so a failover completes within a few
+/// seconds. Killed on drop.
+///
+/// ```no_run
+/// let topology = psrpc_test_support::topology::RedisSentinel::start()?;
+/// let url = topology.url(); // "redis+sentinel://127.0.0.1:a,127.0.0.1:b,127.0.0.1:c/psrpc"
+/// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisSentinel {
+    /// Data nodes: the first starts as the master.
+    servers: Vec<BrokerProcess>,
+    sentinels: Vec<BrokerProcess>,
+    _scratch: Scratch,
+}
+
+fn data_args(port: u16, dir: &std::path::Path) -> Vec<String> {
+    // Replicas sync at once (Redis waits 5 s for more by default); a
+    // replica's copy of the data lands in the scratch directory.
+    ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--port"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([port.to_string(), "--dir".to_owned(), dir.display().to_string()])
+        .collect()
+}
+
+impl RedisSentinel {
+    /// Starts the primary, its replica and three Sentinels, and waits until
+    /// the replica is in sync and every Sentinel knows the replica and the
+    /// other Sentinels.
+    pub fn start() -> Result<Self, BrokerError> {
+        let scratch = Scratch::new("redis-sentinel")?;
+        let primary = free_port();
+        let replica = free_port();
+        let mut servers = vec![BrokerProcess::start("redis-server", data_args(primary, scratch.path()), primary)?];
+        let mut replica_args = data_args(replica, scratch.path());
+        replica_args.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), primary.to_string()]);
+        servers.push(BrokerProcess::start("redis-server", replica_args, replica)?);
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let config = scratch.path().join(format!("sentinel-{port}.conf"));
+            let text = format!(
+                "bind 127.0.0.1\nport {port}\ndir {dir}\n\
+                 sentinel monitor {MASTER_NAME} 127.0.0.1 {primary} 2\n\
+                 sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+                 sentinel failover-timeout {MASTER_NAME} 5000\n\
+                 sentinel parallel-syncs {MASTER_NAME} 1\n",
+                dir = scratch.path().display(),
+            );
+            std::fs::write(&config, text).map_err(|e| start_error("redis-sentinel", e.to_string()))?;
+            sentinels.push(BrokerProcess::start("redis-sentinel", vec![config.display().to_string()], port)?);
+        }
+        let topology = RedisSentinel { servers, sentinels, _scratch: scratch };
+        topology.wait_ready(1)?;
+        Ok(topology)
+    }
+
+    /// `redis+sentinel://` URL naming every Sentinel and the master name.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.sentinel_addrs();
+        format!("redis+sentinel://{}/{MASTER_NAME}", hosts.join(","))
+    }
+
+    /// `host:port` of every Sentinel.
+    pub fn sentinel_addrs(&self) -> Vec<String> {
+        self.sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port())).collect()
+    }
+
+    /// The port of the current master, as the Sentinels report it.
+    pub fn master_port(&self) -> Option<u16> {
+        let reply = redis_cli(self.sentinels[0].port(), &["SENTINEL", "get-master-addr-by-name", MASTER_NAME]).ok()?;
+        reply.lines().nth(1)?.trim().parse().ok()
+    }
+
+    /// Kills the current master; returns its index among the data nodes.
+    pub fn kill_master(&mut self) -> Result<usize, BrokerError> {
+        let port = self.master_port().ok_or_else(|| start_error("redis-sentinel", "no master known"))?;
+        let index = self.index_of(port)?;
+        self.servers[index].stop();
+        Ok(index)
+    }
+
+    /// Waits until the Sentinels report a master other than data node
+    /// `old`, and that node answers as a master.
+    pub fn wait_failover(&self, old: usize) -> Result<u16, BrokerError> {
+        let old_port = self.servers[old].port();
+        poll("redis-sentinel", "a new master", Duration::from_secs(30), || {
+            let port = self.master_port().filter(|&p| p != old_port)?;
+            let role = redis_cli(port, &["ROLE"]).ok()?;
+            (role.lines().next()? == "master").then_some(port)
+        })
+    }
+
+    /// Starts a killed data node again (the Sentinels make it a replica of
+    /// the current master) and waits until the topology is whole.
+    pub fn restart(&mut self, index: usize) -> Result<(), BrokerError> {
+        self.servers[index].restart()?;
+        self.wait_ready(1)
+    }
+
+    fn index_of(&self, port: u16) -> Result<usize, BrokerError> {
+        self.servers
+            .iter()
+            .position(|s| s.port() == port)
+            .ok_or_else(|| start_error("redis-sentinel", format!("master port {port} is none of ours")))
+    }
+
+    /// Waits until the master has `replicas` replicas in sync and every
+    /// Sentinel sees them and the other Sentinels.
+    fn wait_ready(&self, replicas: usize) -> Result<(), BrokerError> {
+        let others = (self.sentinels.len() - 1).to_string();
+        poll("redis-sentinel", "a formed Sentinel topology", Duration::from_secs(30), || {
+            let master = self.master_port()?;
+            let info = redis_cli(master, &["INFO", "replication"]).ok()?;
+            (field(&info, "role")? == "master").then_some(())?;
+            let online = info.lines().filter(|l| l.starts_with("slave") && l.contains("state=online")).count();
+            (online >= replicas).then_some(())?;
+            self.sentinels
+                .iter()
+                .all(|s| {
+                    redis_cli(s.port(), &["SENTINEL", "master", MASTER_NAME]).ok().is_some_and(|reply| {
+                        field(&reply, "num-other-sentinels").as_deref() == Some(others.as_str())
+                            && field(&reply, "num-slaves")
+                                .and_then(|n| n.parse::<usize>().ok())
+                                .is_some_and(|n| n >= replicas)
+                            && field(&reply, "port").is_some_and(|p| p == master.to_string())
+                    })
+                })
+                .then_some(())
+        })
+    }
+}
