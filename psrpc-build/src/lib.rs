@@ -171,10 +171,8 @@ impl Builder {
     /// A builder writing to `$OUT_DIR` (set by Cargo for build scripts).
     ///
     /// ```no_run
-    /// // build.rs
-    /// fn main() {
-    ///     psrpc_build::Builder::new().compile(&["proto/greeter.proto"], &["proto"]).expect("psrpc codegen");
-    /// }
+    /// // in build.rs's `main`
+    /// psrpc_build::Builder::new().compile(&["proto/greeter.proto"], &["proto"]).expect("psrpc codegen");
     /// ```
     pub fn new() -> Self {
         Self::default()
