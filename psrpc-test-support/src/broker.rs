@@ -61,12 +61,22 @@ pub fn find_binary(binary: &'static str) -> Result<PathBuf, BrokerError> {
         .ok_or(BrokerError::Missing(binary))
 }
 
-/// A free TCP port on 127.0.0.1 (bound once, then released for the broker).
+/// A free TCP port on 127.0.0.1 (bound once, then released for the broker),
+/// never one this process handed out before: tests starting brokers in
+/// parallel get distinct ports.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral loopback port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind an ephemeral loopback port");
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running broker process; killed (and reaped) on drop.

@@ -25,6 +25,11 @@ impl RedisCluster {
     /// Starts `2 × masters` nodes, creates the cluster, and waits until
     /// every node reports `cluster_state:ok`.
     pub fn start(masters: usize) -> Result<Self, BrokerError> {
+        super::with_fresh_ports(|| Self::start_once(masters))
+    }
+
+    /// One attempt of [`start`](Self::start).
+    fn start_once(masters: usize) -> Result<Self, BrokerError> {
         let scratch = Scratch::new("redis-cluster")?;
         let mut nodes = Vec::new();
         for _ in 0..masters * 2 {

@@ -22,6 +22,24 @@ use std::time::{Duration, Instant};
 
 use crate::broker::{BrokerError, find_binary};
 
+/// Runs `start` until it succeeds, at most three times: a port picked free
+/// can be taken (by a parallel test's broker, or an outgoing connection)
+/// before the broker binds it, and the next attempt picks new ports. A
+/// missing binary fails at once.
+pub(crate) fn with_fresh_ports<T>(start: impl Fn() -> Result<T, BrokerError>) -> Result<T, BrokerError> {
+    let mut attempt = 1;
+    loop {
+        match start() {
+            Err(BrokerError::Missing(binary)) => return Err(BrokerError::Missing(binary)),
+            Err(e) if attempt < 3 => {
+                eprintln!("topology did not start ({e}); trying again with other ports");
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// A fresh directory under the system's temporary directory, removed on drop.
 #[derive(Debug)]
 pub(crate) struct Scratch(PathBuf);

@@ -31,6 +31,11 @@ struct Node {
 impl NatsCluster {
     /// Starts `size` nodes and waits until each has a route to every other.
     pub fn start(size: usize) -> Result<Self, BrokerError> {
+        super::with_fresh_ports(|| Self::start_once(size))
+    }
+
+    /// One attempt of [`start`](Self::start).
+    fn start_once(size: usize) -> Result<Self, BrokerError> {
         let ports: Vec<(u16, u16, u16)> = (0..size).map(|_| (free_port(), free_port(), free_port())).collect();
         let mut nodes = Vec::with_capacity(size);
         for (i, &(client, route, monitor)) in ports.iter().enumerate() {

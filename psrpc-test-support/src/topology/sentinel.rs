@@ -41,6 +41,11 @@ impl RedisSentinel {
     /// the replica is in sync and every Sentinel knows the replica and the
     /// other Sentinels.
     pub fn start() -> Result<Self, BrokerError> {
+        super::with_fresh_ports(Self::start_once)
+    }
+
+    /// One attempt of [`start`](Self::start).
+    fn start_once() -> Result<Self, BrokerError> {
         let scratch = Scratch::new("redis-sentinel")?;
         let primary = free_port();
         let replica = free_port();
