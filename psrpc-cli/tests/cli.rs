@@ -209,12 +209,14 @@ fn connector(url: &str) -> impl Fn() -> futures_util::future::BoxFuture<'static,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "intermittently hangs or misses statistics under load; run with --ignored"]
 async fn on_nats() {
     let Some(broker) = skip_or_fail(NatsServer::start_own()) else { return };
     exercise(broker.url(), connector(broker.url())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "intermittently hangs or misses statistics under load; run with --ignored"]
 async fn on_redis() {
     let Some(broker) = skip_or_fail(RedisServer::start_own()) else { return };
     exercise(broker.url(), connector(broker.url())).await;
