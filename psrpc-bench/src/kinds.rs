@@ -48,11 +48,29 @@ static AFFINITY: MethodInfo = MethodInfo::new("Affinity", MethodKind::Unary(Sele
 static MULTI: MethodInfo = MethodInfo::new("Multi", MethodKind::Multi { topics: false });
 static STREAM: MethodInfo = MethodInfo::new("Stream", MethodKind::Stream(Selection::Queue { topics: false }));
 static FEED: MethodInfo = MethodInfo::new("Feed", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
+static BLOCKING: MethodInfo = MethodInfo::new("Blocking", MethodKind::Unary(Selection::Queue { topics: false }));
+
+/// How long the blocking neighbour's handler holds its thread.
+const BLOCK: Duration = Duration::from_millis(200);
 
 const SERVICE: &str = "Bench";
 
 async fn echo(_ctx: RequestContext, blob: Blob) -> Result<Blob, Error> {
     Ok(blob)
+}
+
+/// A badly behaved handler: blocks its thread before its first `.await`.
+fn block_then_echo(ctx: RequestContext, blob: Blob) -> impl Future<Output = Result<Blob, Error>> {
+    std::thread::sleep(BLOCK);
+    echo(ctx, blob)
+}
+
+/// Calls the blocking method one call at a time until a call fails (the
+/// servers were killed at the end of the round).
+fn start_blocking_neighbour(client: RpcClient, blob: Blob) {
+    tokio::spawn(async move {
+        while client.request_single::<Blob, Blob>(&BLOCKING, vec![], &blob, RequestOptions::default()).await.is_ok() {}
+    });
 }
 
 async fn echo_stream(mut stream: ServerStream<Blob, Blob>) -> Result<(), Error> {
@@ -63,9 +81,12 @@ async fn echo_stream(mut stream: ServerStream<Blob, Blob>) -> Result<(), Error> 
 }
 
 /// Starts the servers of `kind` and returns the call to drive, plus the
-/// servers (kept alive for the run).
+/// servers (kept alive for the run). With `blocking_neighbour`, the servers
+/// also serve a method whose handler blocks its thread for 200 ms, called
+/// one call at a time throughout the run.
 pub(crate) async fn setup(
     kind: Kind,
+    blocking_neighbour: bool,
     server_buses: Vec<SharedBus>,
     client_bus: SharedBus,
     payload: bytes::Bytes,
@@ -87,12 +108,18 @@ pub(crate) async fn setup(
             Kind::Stream => server.register_stream(&STREAM, vec![], echo_stream, None).await?,
             Kind::Subscription => {}
         }
+        if blocking_neighbour {
+            server.register_unary(&BLOCKING, vec![], block_then_echo, None).await?;
+        }
         servers.push(server);
     }
     let expected = servers.len();
     let options = stack.client(ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10)));
     let client = RpcClient::new(SERVICE, client_bus, options).await?;
     let blob = Blob { data: payload };
+    if blocking_neighbour {
+        start_blocking_neighbour(client.clone(), blob.clone());
+    }
     let call: RawCall = match kind {
         Kind::Single | Kind::SingleNoclaim | Kind::Affinity => {
             let (method, topics) = match kind {

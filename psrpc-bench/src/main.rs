@@ -87,6 +87,12 @@ struct Args {
     /// Share of traces the OpenTelemetry setups sample (1: every call).
     #[arg(long, default_value_t = 1.0)]
     otel_sampling: f64,
+    /// The servers also serve a method whose handler blocks its thread for
+    /// 200 ms before its first `.await`, called one call at a time during the
+    /// run: the measured calls' latency shows whether user code holds up the
+    /// connection it arrived on.
+    #[arg(long)]
+    blocking_neighbour: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -173,6 +179,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let stack = Stack::new(*observe, args.otel_sampling);
             let (call, servers) = kinds::setup(
                 args.kind,
+                args.blocking_neighbour,
                 server_buses,
                 buses.connect().await?,
                 payload.clone(),
@@ -215,6 +222,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "sharded": args.sharded, "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
         "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
+        "blocking_neighbour": args.blocking_neighbour,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
         "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),

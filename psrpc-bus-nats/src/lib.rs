@@ -63,6 +63,7 @@ mod subject;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_nats::connection::State;
 use bytes::Bytes;
@@ -76,6 +77,10 @@ pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 
 use probe::{Probe, ProbeOptions};
 use router::Router;
+
+/// How long [`MessageBus::close`] waits for the broker to take what is
+/// still buffered.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
 /// The NATS bus. Cheap to clone; clones share one connection and its routers.
 ///
@@ -331,6 +336,9 @@ impl MessageBus for NatsBus {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.store(true, Ordering::Release);
+            // async-nats buffers publishes: send what is queued (a stream's
+            // close, say) before the caller's process can exit.
+            let _ = tokio::time::timeout(CLOSE_FLUSH, self.inner.client.flush()).await;
             let routers: Vec<_> = self.inner.routers.lock().drain().map(|(_, r)| r).collect();
             for router in routers {
                 router.stop();

@@ -83,7 +83,8 @@ enum Command {
         #[command(flatten)]
         call: CallOptions,
     },
-    /// Subscribe to a subscription method; prints each message as a JSON line.
+    /// Subscribe to a subscription method; prints each message as a JSON line
+    /// (stderr says "psrpc: subscribed to SERVICE.METHOD" once messages can arrive).
     Sub {
         #[command(flatten)]
         target: Target,
@@ -164,26 +165,32 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let bus = connect(&cli.bus).await?;
-    match cli.command {
+    let outcome = execute(&bus, cli.command, cli.wait).await;
+    // Hands what is still buffered (a stream's close, say) to the broker
+    // before the process exits.
+    bus.close().await;
+    outcome
+}
+
+async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<(), Failure> {
+    match command {
         Command::Ls => {
-            let registry = registry(&bus).await?;
-            let reports = registry.query(Want::Info, "", cli.wait).await?;
+            let registry = registry(bus, Duration::ZERO).await?;
+            let reports = registry.query(Want::Info, "", wait).await?;
             print!("{}", show::servers(&reports));
         }
         Command::Info { service } => {
-            let registry = registry(&bus).await?;
-            let reports = known(&registry, &service, Want::Info, cli.wait).await?;
+            let reports = known(&registry(bus, wait).await?, &service, Want::Info, wait).await?;
             print!("{}", show::info(&reports));
         }
         Command::Stats { service } => {
-            let registry = registry(&bus).await?;
-            let reports = known(&registry, &service, Want::Stats, cli.wait).await?;
+            let reports = known(&registry(bus, wait).await?, &service, Want::Stats, wait).await?;
             print!("{}", show::stats(&reports));
         }
         Command::Call { target, request, multi, call } => {
             let method = proto::Method::load(&target)?;
             let payload = method.encode_request(&request)?;
-            let client = client(&bus, &method, &call).await?;
+            let client = client(bus, &method, &call).await?;
             let options = request_options(&call);
             let topics = target.topics.clone();
             if multi || matches!(method.info.kind, MethodKind::Multi { .. }) {
@@ -205,8 +212,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Sub { target, count } => {
             let method = proto::Method::load(&target)?;
-            let client = RpcClient::new(method.service.clone(), bus, ClientOptions::default()).await?;
+            let client = RpcClient::new(method.service.clone(), bus.clone(), ClientOptions::default()).await?;
             let mut messages = client.subscribe::<RawPayload>(&method.info, target.topics.clone()).await?;
+            eprintln!("psrpc: subscribed to {}.{}", method.service, method.info.name);
             let mut seen = 0;
             while count.is_none_or(|c| seen < c) {
                 let Some(message) = messages.recv().await else { break };
@@ -216,7 +224,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Stream { target, call, linger } => {
             let method = proto::Method::load(&target)?;
-            let client = client(&bus, &method, &call).await?;
+            let client = client(bus, &method, &call).await?;
             let stream = client
                 .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call))
                 .await?;
@@ -237,34 +245,37 @@ async fn connect(url: &str) -> Result<SharedBus, Failure> {
     Ok(bus)
 }
 
-async fn registry(bus: &SharedBus) -> Result<Registry, Failure> {
-    let options = RegistryOptions::default().initial_sync(Duration::ZERO);
-    Ok(Registry::new(bus.clone(), options).await?)
+/// A registry that heard from every server answering within `sync`.
+async fn registry(bus: &SharedBus, sync: Duration) -> Result<Registry, Failure> {
+    Ok(Registry::new(bus.clone(), RegistryOptions::default().initial_sync(sync)).await?)
 }
 
-/// Asks the servers of `service` for `want`; an unknown service is an error
-/// naming the services that did answer.
+/// Asks the servers of `service` for `want`. `registry` has already heard
+/// from every server that answers within `wait`, so the query ends as soon
+/// as those of `service` answered; an unknown service is an error naming
+/// the services that did answer.
 async fn known(
     registry: &Registry,
     service: &str,
     want: Want,
     wait: Duration,
 ) -> Result<Vec<psrpc::discovery::wire::Report>, Failure> {
-    let reports = registry.query(want, service, wait).await?;
-    if !reports.is_empty() {
-        return Ok(reports);
+    if registry.instances(service).is_empty() {
+        let mut services: Vec<String> = registry.all().into_iter().map(|i| i.service).collect();
+        services.dedup();
+        return Err(Failure::unknown(format!(
+            "unknown service {service}: no server of it answered (services on the bus: {})",
+            list(&services)
+        )));
     }
-    let everyone = registry.query(Want::Ping, "", wait).await?;
-    let mut services: Vec<&str> = everyone.iter().map(|r| r.service.as_str()).collect();
-    services.dedup();
-    Err(Failure::unknown(format!(
-        "unknown service {service}: no server of it answered (services on the bus: {})",
-        list(&services)
-    )))
+    Ok(registry.query(want, service, wait).await?)
 }
 
-fn list(names: &[&str]) -> String {
-    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+fn list(names: &[impl AsRef<str>]) -> String {
+    if names.is_empty() {
+        return "none".to_owned();
+    }
+    names.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
 }
 
 /// A client of the method's service that checks calls against the live

@@ -269,6 +269,13 @@ impl Registry {
     /// every live instance of `service` answered. Every answer also
     /// refreshes the registry.
     ///
+    /// "Every live instance" means those this registry knows of when the
+    /// query starts: a registry that has not heard from every server yet
+    /// (one made with a short [`RegistryOptions::initial_sync`], just
+    /// started) may end the query before a server it does not know
+    /// answered. When a complete answer matters, give the registry an
+    /// initial sync as long as the query's `timeout`.
+    ///
     /// ```no_run
     /// use psrpc::discovery::wire::Want;
     /// # async fn f(registry: psrpc::discovery::Registry) -> Result<(), psrpc::Error> {

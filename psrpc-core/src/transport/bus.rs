@@ -188,7 +188,10 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
         usize::MAX
     }
 
-    /// Closes the bus: every subscription ends, later calls fail with [`BusErrorKind::Closed`].
+    /// Closes the bus: every subscription ends, later calls fail with
+    /// [`BusErrorKind::Closed`]. Frames already published are handed to the
+    /// broker before it returns (bounded by a short timeout when the broker
+    /// is unreachable), so a process may exit right after it.
     fn close(&self) -> BoxFuture<'_, ()>;
 }
 

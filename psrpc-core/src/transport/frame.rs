@@ -3,12 +3,18 @@
 //! Encoding writes the `Msg` header and the inner message into one buffer in a
 //! single pass (no intermediate encoding of the inner message). Decoding
 //! slices the inner message out of the received buffer without copying it.
+//!
+//! Frames whose value a Go psrpc peer gzipped (`Msg.compression = 1`) are
+//! decompressed on decoding, up to [`MAX_DECOMPRESSED_SIZE`]; psrpc-rs itself
+//! always writes values uncompressed, which every Go reader accepts.
+
+use std::io::Read as _;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
-use crate::transport::envelope::{self, Msg};
+use crate::transport::envelope::{self, Compression, Msg};
 
 /// Prefix of every type URL.
 ///
@@ -78,7 +84,19 @@ pub enum FrameError {
         /// The type URL found in the frame.
         actual: String,
     },
+    /// The frame's value is compressed with an unknown method, is not valid
+    /// gzip, or expands beyond [`MAX_DECOMPRESSED_SIZE`].
+    #[error("undecodable compressed frame: {0}")]
+    Compression(String),
 }
+
+/// The most a gzipped frame value may expand to (64 MiB): a bound on what
+/// one small hostile frame can make a receiver allocate.
+///
+/// ```
+/// assert_eq!(psrpc::transport::frame::MAX_DECOMPRESSED_SIZE, 64 << 20);
+/// ```
+pub const MAX_DECOMPRESSED_SIZE: usize = 64 << 20;
 
 /// Encodes `message` framed as a `Msg` with `type_url` and routing key `local`.
 ///
@@ -167,7 +185,30 @@ fn write_string_field(buf: &mut BytesMut, tag: u32, value: &str) {
 /// assert_eq!(msg.type_url, ClaimResponse::TYPE_URL);
 /// ```
 pub fn decode_frame(frame: Bytes) -> Result<Msg, FrameError> {
-    Ok(Msg::decode(frame)?)
+    let mut msg = Msg::decode(frame)?;
+    match Compression::try_from(msg.compression) {
+        Ok(Compression::None) => {}
+        Ok(Compression::Gzip) => {
+            msg.value = gunzip(&msg.value, MAX_DECOMPRESSED_SIZE)?;
+            msg.compression = Compression::None.into();
+        }
+        Err(_) => return Err(FrameError::Compression(format!("unknown compression {}", msg.compression))),
+    }
+    Ok(msg)
+}
+
+/// Inflates a gzipped value (every member of it, as Go's reader does) of at
+/// most `limit` bytes.
+fn gunzip(value: &[u8], limit: usize) -> Result<Bytes, FrameError> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(value)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| FrameError::Compression(format!("gzip: {e}")))?;
+    if out.len() > limit {
+        return Err(FrameError::Compression(format!("value expands beyond {limit} bytes")));
+    }
+    Ok(Bytes::from(out))
 }
 
 /// Decodes only the routing key (`Msg.channel`) of a frame: how a NATS
@@ -224,12 +265,51 @@ mod tests {
     fn one_pass_encoding_equals_nested_encoding() {
         let req =
             Request { request_id: "REQ_x".into(), raw_request: Bytes::from_static(b"\x0a\x01a"), ..Default::default() };
-        let nested =
-            Msg { type_url: Request::TYPE_URL.into(), value: req.encode_to_vec().into(), channel: "M.REQ".into() }
-                .encode_to_vec();
+        let nested = Msg {
+            type_url: Request::TYPE_URL.into(),
+            value: req.encode_to_vec().into(),
+            channel: "M.REQ".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
         assert_eq!(encode_envelope(&req, "M.REQ").as_ref(), nested.as_slice());
         let decoded: Request = decode_envelope(Bytes::from(nested)).expect("decodes");
         assert_eq!(decoded, req);
+    }
+
+    fn gzip(data: &[u8]) -> Bytes {
+        use std::io::Write as _;
+        let mut writer = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        writer.write_all(data).expect("compress");
+        Bytes::from(writer.finish().expect("compress"))
+    }
+
+    fn gzipped_frame(value: Bytes, compression: i32) -> Bytes {
+        let msg = Msg { type_url: Request::TYPE_URL.into(), value, channel: "M.REQ".into(), compression };
+        Bytes::from(msg.encode_to_vec())
+    }
+
+    #[test]
+    fn gzipped_values_decode_like_plain_ones() {
+        let req =
+            Request { request_id: "REQ_z".into(), raw_request: Bytes::from(vec![b'a'; 4096]), ..Default::default() };
+        let frame = gzipped_frame(gzip(&req.encode_to_vec()), Compression::Gzip.into());
+        assert!(frame.len() < 1024, "the value was compressed");
+        let decoded: Request = decode_envelope(frame).expect("decodes");
+        assert_eq!(decoded, req);
+        let msg = decode_frame(gzipped_frame(gzip(b"abc"), Compression::Gzip.into())).expect("decodes");
+        assert_eq!((msg.value.as_ref(), msg.compression, msg.channel.as_str()), (&b"abc"[..], 0, "M.REQ"));
+    }
+
+    #[test]
+    fn bad_compression_is_an_error() {
+        let unknown = gzipped_frame(Bytes::from_static(b"abc"), 7);
+        assert!(matches!(decode_frame(unknown), Err(FrameError::Compression(e)) if e.contains('7')));
+        let not_gzip = gzipped_frame(Bytes::from_static(b"not gzip"), Compression::Gzip.into());
+        assert!(matches!(decode_frame(not_gzip), Err(FrameError::Compression(_))));
+        let bomb = gzip(&vec![0; 4097]);
+        assert!(matches!(gunzip(&bomb, 4096), Err(FrameError::Compression(e)) if e.contains("4096")));
+        assert_eq!(gunzip(&bomb, 4097).expect("within the limit").len(), 4097);
     }
 
     #[test]

@@ -51,7 +51,7 @@ macro_rules! rpc_suite {
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
             shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,
             server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered,
-            a_blocking_handler_does_not_delay_other_methods, interceptor_panic_is_internal_and_server_survives,
+            a_blocked_handler_does_not_hold_up_other_methods, interceptor_panic_is_internal_and_server_survives,
             affinity_panic_is_no_claim, stream_handler_panic_closes_with_internal,
             dropping_the_last_server_handle_stops_serving, observers_hear_calls_claims_and_expiries,
             nested_calls_inherit_the_remaining_budget, explicit_deadline_bounds_the_call, observers_hear_streams,

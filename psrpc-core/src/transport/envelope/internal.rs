@@ -8,6 +8,8 @@ pub struct Msg {
     pub value: ::prost::bytes::Bytes,
     #[prost(string, tag = "3")]
     pub channel: ::prost::alloc::string::String,
+    #[prost(enumeration = "Compression", tag = "4")]
+    pub compression: i32,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Channel {
@@ -123,4 +125,30 @@ pub struct StreamClose {
     pub error: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub code: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Compression {
+    None = 0,
+    Gzip = 1,
+}
+impl Compression {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::None => "COMPRESSION_NONE",
+            Self::Gzip => "COMPRESSION_GZIP",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "COMPRESSION_NONE" => Some(Self::None),
+            "COMPRESSION_GZIP" => Some(Self::Gzip),
+            _ => None,
+        }
+    }
 }
