@@ -21,7 +21,8 @@
 //!
 //! Publishing takes one read lock on the channel table and clones one `Arc`
 //! snapshot of the channel's subscribers; subscribing and unsubscribing copy
-//! the (short) subscriber list instead.
+//! the (short) subscriber lists instead. The clock is read only when a
+//! subscriber's buffer is full.
 //!
 //! ```
 //! # async fn demo() -> Result<(), psrpc_core::BusError> {
@@ -117,19 +118,27 @@ pub struct LocalBus {
 struct Inner {
     options: LocalBusOptions,
     channels: RwLock<HashMap<Arc<str>, Arc<Subscribers>>>,
-    closed: AtomicBool,
+    closed: ClosedFlag,
 }
 
-/// The subscribers of one channel. Each list is replaced, never mutated, so
-/// a publisher's snapshot is one `Arc` clone.
+/// Whether the bus is closed, on a cache line of its own: every publish
+/// reads it, and it must not share a line with the channel table's lock,
+/// which every publish writes.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct ClosedFlag(AtomicBool);
+
+/// The subscribers of one channel: an immutable snapshot, replaced (never
+/// mutated) when a subscription joins or leaves, so a publisher takes it
+/// with one `Arc` clone under the table's read lock.
 #[derive(Debug, Default)]
 struct Subscribers {
-    plain: RwLock<Members>,
-    queue: RwLock<Members>,
-    next_queue: AtomicUsize,
+    plain: Box<[Member]>,
+    queue: Box<[Member]>,
+    /// Whose turn it is among the queue members; shared by the snapshots
+    /// that replace this one.
+    next_queue: Arc<AtomicUsize>,
 }
-
-type Members = Arc<[Member]>;
 
 #[derive(Debug, Clone)]
 struct Member {
@@ -138,25 +147,71 @@ struct Member {
 }
 
 impl Subscribers {
-    fn is_empty(&self) -> bool {
-        self.plain.read().is_empty() && self.queue.read().is_empty()
+    /// This snapshot with `member` added to the plain or the queue list.
+    fn with(&self, member: Member, queue: bool) -> Subscribers {
+        let add = |list: &[Member]| list.iter().cloned().chain([member]).collect();
+        let (plain, queue) =
+            if queue { (self.plain.clone(), add(&self.queue)) } else { (add(&self.plain), self.queue.clone()) };
+        Subscribers { plain, queue, next_queue: Arc::clone(&self.next_queue) }
     }
 
-    fn list(&self, queue: bool) -> &RwLock<Members> {
-        if queue { &self.queue } else { &self.plain }
+    /// This snapshot without the member `id`.
+    fn without(&self, id: u64) -> Subscribers {
+        let remove = |list: &[Member]| list.iter().filter(|m| m.id != id).cloned().collect();
+        Subscribers { plain: remove(&self.plain), queue: remove(&self.queue), next_queue: Arc::clone(&self.next_queue) }
+    }
+
+    fn len(&self) -> usize {
+        self.plain.len() + self.queue.len()
     }
 
     /// Delivers `frame` to one live queue member, taking turns; a member that
     /// went away meanwhile passes its turn to the next.
-    async fn deliver_to_queue(&self, frame: Bytes, deadline: Instant) {
-        let members = Arc::clone(&self.queue.read());
+    async fn deliver_to_queue(&self, frame: Bytes, deadline: &mut OverflowDeadline) {
+        let members = &self.queue;
+        if members.is_empty() {
+            return;
+        }
         let start = self.next_queue.fetch_add(1, Ordering::Relaxed);
         for i in 0..members.len() {
             let member = &members[(start + i) % members.len()];
-            if member.sender.deliver(frame.clone(), remaining(deadline)).await != Delivery::Closed {
+            if deliver(member, frame.clone(), deadline).await != Delivery::Closed {
                 return;
             }
         }
+    }
+}
+
+/// Delivers to one member: at once when its buffer has room (or it takes
+/// frames inline), else waiting for room until the publish's deadline.
+async fn deliver(member: &Member, frame: Bytes, deadline: &mut OverflowDeadline) -> Delivery {
+    match member.sender.try_deliver_or_return(frame) {
+        Ok(delivery) => delivery,
+        Err(frame) => member.sender.deliver(frame, deadline.remaining()).await,
+    }
+}
+
+/// When one publish stops waiting for full buffers: read from the clock
+/// only once a buffer is found full.
+struct OverflowDeadline {
+    wait: Duration,
+    at: Option<Instant>,
+}
+
+impl OverflowDeadline {
+    fn new(wait: Duration) -> Self {
+        OverflowDeadline { wait, at: None }
+    }
+
+    /// What is left of the publish's wait; a wait too long to represent
+    /// (e.g. `Duration::MAX`) waits about a year.
+    fn remaining(&mut self) -> Duration {
+        let wait = self.wait;
+        let at = *self.at.get_or_insert_with(|| {
+            let now = Instant::now();
+            now.checked_add(wait).unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+        });
+        at.saturating_duration_since(Instant::now())
     }
 }
 
@@ -203,12 +258,11 @@ impl LocalBus {
     /// # Ok(()) }
     /// ```
     pub fn subscription_count(&self) -> usize {
-        let channels = self.inner.channels.read();
-        channels.values().map(|s| s.plain.read().len() + s.queue.read().len()).sum()
+        self.inner.channels.read().values().map(|s| s.len()).sum()
     }
 
     fn check_open(&self) -> Result<(), BusError> {
-        if self.inner.closed.load(Ordering::Acquire) { Err(BusError::closed()) } else { Ok(()) }
+        if self.inner.closed.0.load(Ordering::Acquire) { Err(BusError::closed()) } else { Ok(()) }
     }
 
     fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
@@ -220,25 +274,25 @@ impl LocalBus {
         let unsubscribe_key = Arc::clone(&key);
         let (sender, subscription) = Subscription::new(capacity, move || {
             if let Some(inner) = weak.upgrade() {
-                inner.leave(&unsubscribe_key, id, queue);
+                inner.leave(&unsubscribe_key, id);
             }
         });
         let mut channels = self.inner.channels.write();
-        let mut list = channels.entry(key).or_default().list(queue).write();
-        *list = list.iter().cloned().chain([Member { id, sender }]).collect();
+        let subscribers = channels.entry(key).or_default();
+        *subscribers = Arc::new(subscribers.with(Member { id, sender }, queue));
         Ok(subscription)
     }
 }
 
 impl Inner {
-    fn leave(&self, key: &Arc<str>, id: u64, queue: bool) {
+    fn leave(&self, key: &Arc<str>, id: u64) {
         let mut channels = self.channels.write();
-        if let Some(subscribers) = channels.get(key) {
-            let mut list = subscribers.list(queue).write();
-            *list = list.iter().filter(|m| m.id != id).cloned().collect();
-            drop(list); // `is_empty` reads this lock
-            if subscribers.is_empty() {
+        if let Some(subscribers) = channels.get_mut(key) {
+            let rest = subscribers.without(id);
+            if rest.len() == 0 {
                 channels.remove(key);
+            } else {
+                *subscribers = Arc::new(rest);
             }
         }
     }
@@ -253,12 +307,11 @@ impl MessageBus for LocalBus {
                 Some(s) => Arc::clone(s),
                 None => return Ok(()),
             };
-            let deadline = overflow_deadline(self.inner.options.overflow_wait);
-            let plain = Arc::clone(&subscribers.plain.read());
-            for member in plain.iter() {
-                member.sender.deliver(frame.clone(), remaining(deadline)).await;
+            let mut deadline = OverflowDeadline::new(self.inner.options.overflow_wait);
+            for member in subscribers.plain.iter() {
+                deliver(member, frame.clone(), &mut deadline).await;
             }
-            subscribers.deliver_to_queue(frame, deadline).await;
+            subscribers.deliver_to_queue(frame, &mut deadline).await;
             Ok(())
         })
     }
@@ -277,23 +330,11 @@ impl MessageBus for LocalBus {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.inner.closed.store(true, Ordering::Release);
+            self.inner.closed.0.store(true, Ordering::Release);
             // Dropping every sender ends every subscription stream.
             self.inner.channels.write().clear();
         })
     }
-}
-
-/// When a publish that starts now stops waiting for full buffers; a wait
-/// too long to represent (e.g. `Duration::MAX`) waits about a year.
-fn overflow_deadline(wait: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(wait).unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
-}
-
-/// What is left of a publish's overflow wait.
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
 }
 
 #[cfg(test)]

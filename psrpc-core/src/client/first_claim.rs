@@ -8,7 +8,7 @@
 //! the call as an error response on its response route.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::time::{Instant, sleep_until, timeout_at};
 
@@ -20,7 +20,7 @@ use crate::options::SelectionOptions;
 use crate::transport::bus::SharedBus;
 use crate::transport::channel::Channel;
 use crate::transport::envelope::{ClaimRequest, ClaimResponse, Response};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 
 const OPEN: u8 = 0;
 const DECIDED: u8 = 1;
@@ -37,8 +37,11 @@ pub(crate) struct FirstClaim {
     /// `OPEN` until a claim won (`DECIDED`) or the selection timed out (`CLOSED`).
     state: AtomicU8,
     claims_seen: AtomicUsize,
-    /// The server whose claim won, once one did.
-    winner: watch::Sender<Option<String>>,
+    /// The server whose claim won, once one did. A `OnceLock` and one
+    /// `Notify` rather than a `watch`: a watch notifies eight wait lists on
+    /// every send and on drop, a cost every claimed call would pay.
+    winner: OnceLock<String>,
+    decided: Notify,
 }
 
 impl FirstClaim {
@@ -58,7 +61,8 @@ impl FirstClaim {
             routes: Arc::downgrade(routes),
             state: AtomicU8::new(OPEN),
             claims_seen: AtomicUsize::new(0),
-            winner: watch::Sender::new(None),
+            winner: OnceLock::new(),
+            decided: Notify::new(),
         })
     }
 
@@ -102,8 +106,13 @@ impl FirstClaim {
 impl FirstClaim {
     /// The server whose claim won, once one did (`None` if the selection is dropped first).
     pub(crate) async fn winner(&self) -> Option<String> {
-        let mut winner = self.winner.subscribe();
-        winner.wait_for(Option::is_some).await.ok().and_then(|w| w.clone())
+        loop {
+            let decided = self.decided.notified();
+            if let Some(winner) = self.winner.get() {
+                return Some(winner.clone());
+            }
+            decided.await;
+        }
     }
 }
 
@@ -118,7 +127,8 @@ impl ClaimDecider for FirstClaim {
         if self.state.compare_exchange(OPEN, DECIDED, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
         }
-        self.winner.send_replace(Some(claim.server_id.clone()));
+        let _ = self.winner.set(claim.server_id.clone());
+        self.decided.notify_waiters();
         let decision = ClaimResponse { request_id: self.request_id.clone(), server_id: claim.server_id };
         let (bus, channel, routes) = (Arc::clone(&self.bus), self.claim_response.clone(), self.routes.clone());
         crate::here::run_here_first(async move {

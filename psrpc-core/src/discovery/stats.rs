@@ -80,7 +80,11 @@ impl StatsObserver {
 
     fn record(&self, info: &RpcInfo, elapsed: Option<Duration>, failed: bool) {
         let mut methods = self.methods.lock();
-        let counters = methods.entry(info.method.to_string()).or_default();
+        // Looked up before inserting: no allocation per request.
+        let counters = match methods.get_mut(&*info.method) {
+            Some(counters) => counters,
+            None => methods.entry(info.method.to_string()).or_default(),
+        };
         counters.requests += 1;
         counters.errors += u64::from(failed);
         if let Some(elapsed) = elapsed {

@@ -410,7 +410,9 @@ impl ServerInner {
     /// price is one task per request. Panics are caught where the work calls
     /// user code (see `user_code`), so none unwinds through this task either.
     pub(crate) fn spawn_work(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
-        tokio::spawn(self.in_flight(tracked, work));
+        // Boxed first: the work's state (a whole handler call) is copied
+        // once, not again by every move on the way into the task.
+        tokio::spawn(self.in_flight(tracked, Box::pin(work)));
     }
 
     /// Runs `work` — framework work that calls no user code, such as a claim

@@ -712,6 +712,28 @@ impl SubscriptionSender {
         }
     }
 
+    /// Delivers if that needs no wait; a full buffer hands the frame back
+    /// (nothing is dropped or recorded), for a publisher that then waits
+    /// for room with [`deliver`](Self::deliver). The in-process bus takes
+    /// this fast path first, so it reads the clock only for full buffers.
+    ///
+    /// ```
+    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// let (sender, _subscription) = Subscription::new(1, || {});
+    /// assert_eq!(sender.try_deliver_or_return("first".into()), Ok(Delivery::Delivered));
+    /// assert_eq!(sender.try_deliver_or_return("second".into()), Err("second".into()), "full: handed back");
+    /// ```
+    pub fn try_deliver_or_return(&self, frame: Bytes) -> Result<Delivery, Bytes> {
+        if let Some(handler) = self.state.inline.get() {
+            return Ok(self.hand_over(handler, frame));
+        }
+        match self.tx.try_send(frame) {
+            Ok(()) => Ok(Delivery::Delivered),
+            Err(mpsc::error::TrySendError::Full(frame)) => Err(frame),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(Delivery::Closed),
+        }
+    }
+
     /// Delivers, waiting at most `wait` for room in a full buffer before
     /// dropping the frame (and recording the drop). The in-process bus
     /// delivers this way.
