@@ -24,18 +24,28 @@ use serde_json::{Value, json};
 /// A topic that every bus has to escape: space, slash, dot, pipe, non-ASCII.
 const REGION: &str = "eu west/🚀.é|x";
 
-/// One private NATS and one private Redis server for a test.
+/// One NATS and one Redis server for a test: private ones, or the shared
+/// brokers named by `PSRPC_NATS_URL` / `PSRPC_REDIS_URL`.
 struct Brokers {
     _nats: NatsServer,
     _redis: RedisServer,
     urls: [String; 2],
+    _turn: Option<std::sync::MutexGuard<'static, ()>>,
 }
+
+/// On shared brokers the tests of this file take turns: the Go peer's
+/// service, method and topic names are fixed by its proto, so two tests at
+/// once would serve each other's calls. Private brokers need no turns.
+static TURNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn brokers() -> Option<Brokers> {
     let nats = skip_or_fail(NatsServer::start())?;
     let redis = skip_or_fail(RedisServer::start())?;
+    let shared = !nats.is_local() || !redis.is_local();
+    // A test that failed while holding its turn passes it on all the same.
+    let turn = shared.then(|| TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let urls = [nats.url().to_owned(), redis.url().to_owned()];
-    Some(Brokers { _nats: nats, _redis: redis, urls })
+    Some(Brokers { _nats: nats, _redis: redis, urls, _turn: turn })
 }
 
 /// The brokers and the Go peer of every version, or `None` to skip.

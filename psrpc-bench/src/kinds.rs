@@ -80,13 +80,22 @@ async fn echo_stream(mut stream: ServerStream<Blob, Blob>) -> Result<(), Error> 
     Ok(())
 }
 
+/// Variations on a run's setup.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Variant {
+    /// The servers also serve a method whose handler blocks its thread for
+    /// 200 ms, called one call at a time throughout the run.
+    pub(crate) blocking_neighbour: bool,
+    /// The client is a local-first client (give it the first server's bus
+    /// handle for its calls to run in process).
+    pub(crate) local_first: bool,
+}
+
 /// Starts the servers of `kind` and returns the call to drive, plus the
-/// servers (kept alive for the run). With `blocking_neighbour`, the servers
-/// also serve a method whose handler blocks its thread for 200 ms, called
-/// one call at a time throughout the run.
+/// servers (kept alive for the run).
 pub(crate) async fn setup(
     kind: Kind,
-    blocking_neighbour: bool,
+    variant: Variant,
     server_buses: Vec<SharedBus>,
     client_bus: SharedBus,
     payload: bytes::Bytes,
@@ -108,16 +117,17 @@ pub(crate) async fn setup(
             Kind::Stream => server.register_stream(&STREAM, vec![], echo_stream, None).await?,
             Kind::Subscription => {}
         }
-        if blocking_neighbour {
+        if variant.blocking_neighbour {
             server.register_unary(&BLOCKING, vec![], block_then_echo, None).await?;
         }
         servers.push(server);
     }
     let expected = servers.len();
-    let options = stack.client(ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10)));
+    let options = ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10));
+    let options = stack.client(options.local_first(variant.local_first));
     let client = RpcClient::new(SERVICE, client_bus, options).await?;
     let blob = Blob { data: payload };
-    if blocking_neighbour {
+    if variant.blocking_neighbour {
         start_blocking_neighbour(client.clone(), blob.clone());
     }
     let call: RawCall = match kind {

@@ -13,6 +13,11 @@
 //! `--observe none,all --rounds 3` measures the cost of observability: the
 //! setups run alternately, three rounds each, in one process against one
 //! broker, and the summary compares their median throughput with the first.
+//!
+//! `--blocking-neighbour` adds a method whose handler blocks its thread for
+//! 200 ms, called throughout the run: the measured calls' latency shows
+//! whether user code holds up its connection. `--local-first` measures
+//! local-first calls (the client shares the server's bus handle).
 
 mod drive;
 mod kinds;
@@ -32,7 +37,7 @@ use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::topology::{NatsCluster, RedisCluster, RedisSentinel};
 
-use kinds::Kind;
+use kinds::{Kind, Variant};
 use observe::{Observe, Stack};
 
 /// Command-line options.
@@ -93,6 +98,10 @@ struct Args {
     /// connection it arrived on.
     #[arg(long)]
     blocking_neighbour: bool,
+    /// The client is local-first and shares the first server's bus handle,
+    /// so single calls run in process (to set beside an in-process bus call).
+    #[arg(long)]
+    local_first: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -177,16 +186,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 server_buses.push(buses.connect().await?);
             }
             let stack = Stack::new(*observe, args.otel_sampling);
-            let (call, servers) = kinds::setup(
-                args.kind,
-                args.blocking_neighbour,
-                server_buses,
-                buses.connect().await?,
-                payload.clone(),
-                args.concurrency,
-                &stack,
-            )
-            .await?;
+            let variant = Variant { blocking_neighbour: args.blocking_neighbour, local_first: args.local_first };
+            let client_bus = match server_buses.first() {
+                Some(bus) if args.local_first => bus.clone(),
+                _ => buses.connect().await?,
+            };
+            let (call, servers) =
+                kinds::setup(args.kind, variant, server_buses, client_bus, payload.clone(), args.concurrency, &stack)
+                    .await?;
             let name = format!("{label} observe={observe:?} round {round}").to_lowercase();
             measurements.push(drive::drive(&name, args.concurrency, warmup, duration, move |w| call(w)).await);
             *spans += stack.spans_exported();
@@ -222,7 +229,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "sharded": args.sharded, "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
         "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
-        "blocking_neighbour": args.blocking_neighbour,
+        "blocking_neighbour": args.blocking_neighbour, "local_first": args.local_first,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
         "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),
