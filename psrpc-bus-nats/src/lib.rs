@@ -20,6 +20,12 @@
 //!   A subscribe that the server does not confirm (in 5 s) fails and leaves
 //!   nothing behind: its NATS subscription is dropped at once, so it is not
 //!   sent again on a reconnect.
+//! - **Publishing** queues the frame for the bus's publishing task and
+//!   returns (waiting only while 1,024 frames are already queued); the task
+//!   hands the frames queued at about the same time to the client together,
+//!   so the connection writes them in one system call. Frames keep the order
+//!   in which they were published; [`close`](MessageBus::close) sends what
+//!   is queued before it returns.
 //! - **Outages**: async-nats reconnects and resubscribes by itself; while the
 //!   connection is down, publishes and new subscribes fail at once with
 //!   [`BusErrorKind::Unavailable`].
@@ -56,6 +62,7 @@
 //! Credentials and TLS pass through [`ConnectOptions`] (user/password,
 //! token, creds file, TLS roots and client certificates).
 
+mod outbox;
 mod probe;
 mod router;
 mod subject;
@@ -75,6 +82,7 @@ use psrpc_core::transport::channel::Channel;
 pub use async_nats::ConnectOptions;
 pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 
+use outbox::Outbox;
 use probe::{Probe, ProbeOptions};
 use router::Router;
 
@@ -104,6 +112,8 @@ pub struct NatsBus {
 #[derive(Debug)]
 struct Inner {
     client: async_nats::Client,
+    /// Where `publish` queues frames for the client (see `outbox`).
+    outbox: Outbox,
     probe: Probe,
     routers: Mutex<HashMap<Arc<str>, Arc<Router>>>,
     /// Routers whose task (and so NATS subscription) is running.
@@ -161,6 +171,7 @@ impl NatsBus {
         let probe = Probe::start(&client, cluster).await?;
         Ok(NatsBus {
             inner: Arc::new(Inner {
+                outbox: Outbox::start(client.clone()),
                 client,
                 probe,
                 routers: Mutex::new(HashMap::new()),
@@ -307,7 +318,10 @@ impl MessageBus for NatsBus {
                 return Err(BusError::frame_too_large(frame.len(), limit));
             }
             self.check_ready()?;
-            self.inner.client.publish(channel.server.to_string(), frame).await.map_err(BusError::unavailable)
+            match self.inner.outbox.publish(channel.server.to_string(), frame).await {
+                true => Ok(()),
+                false => Err(BusError::closed()),
+            }
         })
     }
 
@@ -336,9 +350,13 @@ impl MessageBus for NatsBus {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.store(true, Ordering::Release);
-            // async-nats buffers publishes: send what is queued (a stream's
-            // close, say) before the caller's process can exit.
-            let _ = tokio::time::timeout(CLOSE_FLUSH, self.inner.client.flush()).await;
+            // Publishes are queued (here and in async-nats): send what is
+            // queued (a stream's close, say) before the caller's process can exit.
+            let flushed = async {
+                self.inner.outbox.drained().await;
+                let _ = self.inner.client.flush().await;
+            };
+            let _ = tokio::time::timeout(CLOSE_FLUSH, flushed).await;
             let routers: Vec<_> = self.inner.routers.lock().drain().map(|(_, r)| r).collect();
             for router in routers {
                 router.stop();

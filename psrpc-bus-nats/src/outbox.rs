@@ -1,0 +1,81 @@
+//! The bus's publishing task: frames published at about the same time go
+//! to the NATS connection together, so it writes them in one system call.
+//!
+//! Decision: `publish` queues the frame here (waiting only when the queue
+//! is full) instead of handing it to the NATS client itself. The client
+//! writes whatever is queued when its connection task runs, and tokio runs
+//! a task woken by the running one next (its LIFO slot): handlers that each
+//! publish one response from a task of their own would otherwise make the
+//! connection write one frame per `writev`. This task first lets the other
+//! ready tasks run (one `yield_now`), then hands every queued frame to the
+//! client in one go. Frames keep the order in which `publish` queued them.
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many frames may wait for the publishing task before `publish` waits.
+const CAPACITY: usize = 1024;
+
+/// The most frames handed to the client between two yields.
+const BATCH: usize = 256;
+
+/// What the publishing task is asked to do.
+#[derive(Debug)]
+enum Outgoing {
+    /// Publish `frame` on `subject`.
+    Frame(String, Bytes),
+    /// Report once every frame queued before this one went to the client.
+    Drained(oneshot::Sender<()>),
+}
+
+/// The queue of the bus's publishing task; the task ends when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+}
+
+impl Outbox {
+    /// Starts the publishing task for `client`.
+    pub(crate) fn start(client: async_nats::Client) -> Self {
+        let (tx, rx) = mpsc::channel(CAPACITY);
+        tokio::spawn(run(client, rx));
+        Outbox { tx }
+    }
+
+    /// Queues `frame` for `subject`; `false` when the task is gone (the
+    /// runtime is shutting down).
+    pub(crate) async fn publish(&self, subject: String, frame: Bytes) -> bool {
+        self.tx.send(Outgoing::Frame(subject, frame)).await.is_ok()
+    }
+
+    /// Waits until every frame queued so far went to the client.
+    pub(crate) async fn drained(&self) {
+        let (done, drained) = oneshot::channel();
+        if self.tx.send(Outgoing::Drained(done)).await.is_ok() {
+            let _ = drained.await;
+        }
+    }
+}
+
+async fn run(client: async_nats::Client, mut queue: mpsc::Receiver<Outgoing>) {
+    while let Some(first) = queue.recv().await {
+        // The tasks ready to publish too queue their frames meanwhile.
+        tokio::task::yield_now().await;
+        let mut next = Some(first);
+        let mut handed = 0;
+        while let Some(item) = next {
+            match item {
+                Outgoing::Frame(subject, frame) => {
+                    if let Err(e) = client.publish(subject, frame).await {
+                        tracing::debug!(error = %e, "psrpc nats: publish after the connection closed");
+                    }
+                }
+                Outgoing::Drained(done) => {
+                    let _ = done.send(());
+                }
+            }
+            handed += 1;
+            next = if handed < BATCH { queue.try_recv().ok() } else { None };
+        }
+    }
+}
