@@ -34,6 +34,11 @@ static EVENTS: MethodInfo =
     MethodInfo::new("Events", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
 
 /// What one failover cost, as measured by [`calls_survive_a_failover`].
+///
+/// ```
+/// let report = psrpc_test_support::failover::FailoverReport::default();
+/// assert_eq!((report.ok, report.unavailable, report.deadline_exceeded), (0, 0, 0));
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct FailoverReport {
@@ -112,6 +117,20 @@ impl Tally {
 /// `client_buses` (one client each), calls `kill` once traffic flows, and
 /// checks the promises (see the module docs). Panics with the reasons if
 /// one is broken; returns the measured cost otherwise.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use psrpc_test_support::topology::NatsCluster;
+/// # async fn f(cluster: NatsCluster, servers: Vec<psrpc_core::SharedBus>, clients: Vec<psrpc_core::SharedBus>) {
+/// let cluster = std::sync::Mutex::new(cluster);
+/// let kill = || cluster.lock().unwrap().kill(0);
+/// let report = psrpc_test_support::failover::calls_survive_a_failover(
+///     servers, clients, kill, Duration::from_secs(2), Duration::from_secs(10),
+/// )
+/// .await;
+/// println!("every kind worked again {:?} after the kill", report.recovery);
+/// # }
+/// ```
 pub async fn calls_survive_a_failover(
     server_buses: Vec<SharedBus>,
     client_buses: Vec<SharedBus>,

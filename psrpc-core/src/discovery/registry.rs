@@ -19,6 +19,14 @@ use crate::transport::frame;
 use crate::transport::id;
 
 /// One live server, as its last heartbeat (or answer) described it.
+///
+/// ```
+/// # use psrpc::discovery::Instance;
+/// fn describe(instance: &Instance) -> String {
+///     let state = if instance.draining { "draining" } else { "serving" };
+///     format!("{} {} v{} ({state}, {} methods)", instance.service, instance.server_id, instance.version, instance.methods.len())
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Instance {
@@ -73,6 +81,18 @@ impl Instance {
 }
 
 /// A change in the registry.
+///
+/// ```
+/// use psrpc::discovery::RegistryEvent;
+/// fn log(event: &RegistryEvent) {
+///     match event {
+///         RegistryEvent::Up(instance) => println!("up: {}", instance.server_id),
+///         RegistryEvent::Changed(instance) => println!("changed: {}", instance.server_id),
+///         RegistryEvent::Down { server_id, service } => println!("down: {service} {server_id}"),
+///         _ => {}
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum RegistryEvent {
@@ -142,6 +162,15 @@ impl Registry {
     /// Starts a registry on `bus`: subscribes to heartbeats and asks every
     /// server to introduce itself, returning once the answers that came
     /// within [`RegistryOptions::initial_sync`] are in.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use psrpc::discovery::{Registry, RegistryOptions};
+    /// # async fn f(bus: psrpc::SharedBus) -> Result<(), psrpc::Error> {
+    /// let registry = Registry::new(bus, RegistryOptions::default().initial_sync(Duration::from_millis(500))).await?;
+    /// println!("{} servers on the bus", registry.all().len());
+    /// # Ok(()) }
+    /// ```
     pub async fn new(bus: SharedBus, options: RegistryOptions) -> Result<Self, Error> {
         let id = id::new_id("DSC_");
         let capacity = options.channel_capacity.max(1);
@@ -168,6 +197,12 @@ impl Registry {
     }
 
     /// The registry's id (`DSC_…`): answers to its queries go to its reply channel.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: psrpc::discovery::Registry) {
+    /// assert!(registry.id().starts_with("DSC_"));
+    /// # }
+    /// ```
     pub fn id(&self) -> &str {
         &self.inner.id
     }
