@@ -9,8 +9,9 @@
 //! stream exchange: its open's and its send's timeouts, the echo bounded by
 //! what is left of them),
 //! that every failure is `unavailable` or `deadline_exceeded`, that no
-//! queue request is handled twice, and that every kind succeeds again (the
-//! subscriptions came back) within `recovery_bound` of the kill.
+//! queue request is handled twice, and that every kind succeeds again on
+//! every client (so every client's subscription came back) within
+//! `recovery_bound` of the kill.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ pub struct FailoverReport {
     pub unavailable: usize,
     /// Calls that failed with `deadline_exceeded`.
     pub deadline_exceeded: usize,
-    /// From the kill until every kind had succeeded again.
+    /// From the kill until every kind had succeeded again on every client.
     pub recovery: Duration,
     /// The longest any call took.
     pub slowest_call: Duration,
@@ -80,13 +81,15 @@ impl Kind {
 #[derive(Default)]
 struct Tally {
     report: FailoverReport,
-    /// Per kind, when it last succeeded.
-    last_ok: Vec<(Kind, Instant)>,
+    /// When a kind succeeded, and on which client.
+    last_ok: Vec<(Kind, usize, Instant)>,
+    /// How many clients load the servers.
+    clients: usize,
     failures: Vec<String>,
 }
 
 impl Tally {
-    fn record(&mut self, kind: Kind, started: Instant, outcome: Result<(), Error>, timeout: Duration) {
+    fn record(&mut self, kind: Kind, client: usize, started: Instant, outcome: Result<(), Error>, timeout: Duration) {
         let took = started.elapsed();
         self.report.slowest_call = self.report.slowest_call.max(took);
         let limit = kind.limit(timeout);
@@ -96,7 +99,7 @@ impl Tally {
         match outcome {
             Ok(()) => {
                 self.report.ok += 1;
-                self.last_ok.push((kind, Instant::now()));
+                self.last_ok.push((kind, client, Instant::now()));
             }
             Err(e) if e.code() == ErrorCode::Unavailable => self.report.unavailable += 1,
             Err(e) if e.code() == ErrorCode::DeadlineExceeded => self.report.deadline_exceeded += 1,
@@ -104,12 +107,27 @@ impl Tally {
         }
     }
 
-    /// When every kind had succeeded after `since`, if it has.
+    /// When every kind had succeeded after `since` on every client (so no
+    /// client lost a subscription), if it has.
     fn recovered_after(&self, since: Instant) -> Option<Instant> {
+        self.missing_after(since).is_empty().then(|| {
+            let first_ok = |kind: Kind, client: usize| {
+                self.last_ok.iter().filter(|(k, c, t)| *k == kind && *c == client && *t > since).map(|(.., t)| *t).min()
+            };
+            KINDS
+                .iter()
+                .flat_map(|kind| (0..self.clients).filter_map(move |client| first_ok(*kind, client)))
+                .fold(since, Instant::max)
+        })
+    }
+
+    /// The kinds, with their client, that have not succeeded since `since`.
+    fn missing_after(&self, since: Instant) -> Vec<(Kind, usize)> {
         KINDS
             .iter()
-            .map(|kind| self.last_ok.iter().filter(|(k, t)| k == kind && *t > since).map(|(_, t)| *t).min())
-            .try_fold(since, |latest, first| first.map(|t| t.max(latest)))
+            .flat_map(|kind| (0..self.clients).map(move |client| (*kind, client)))
+            .filter(|(kind, client)| !self.last_ok.iter().any(|(k, c, t)| k == kind && c == client && *t > since))
+            .collect()
     }
 }
 
@@ -164,7 +182,7 @@ pub async fn calls_survive_a_failover(
         clients.push(RpcClient::new(service.as_str(), bus, options.clone()).await.expect("client"));
     }
 
-    let tally: Arc<Mutex<Tally>> = Arc::default();
+    let tally = Arc::new(Mutex::new(Tally { clients: clients.len(), ..Tally::default() }));
     let (stop_tx, stop) = watch::channel(false);
     let mut loops = Vec::new();
     let server_count = servers.len();
@@ -188,7 +206,7 @@ pub async fn calls_survive_a_failover(
                         continue;
                     };
                     let failed = outcome.is_err();
-                    tally.lock().record(kind, started, outcome, timeout);
+                    tally.lock().record(kind, i, started, outcome, timeout);
                     if failed {
                         // Refused calls return at once: pace the retries.
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -202,12 +220,12 @@ pub async fn calls_survive_a_failover(
     for client in &clients {
         subscriptions.push(client.subscribe::<Pong>(&EVENTS, vec![]).await.expect("subscribe"));
     }
-    for mut sub in subscriptions {
+    for (i, mut sub) in subscriptions.into_iter().enumerate() {
         let (tally, stop) = (Arc::clone(&tally), stop.clone());
         loops.push(tokio::spawn(async move {
             while !*stop.borrow() {
                 match tokio::time::timeout(Duration::from_millis(200), sub.recv()).await {
-                    Ok(Some(_)) => tally.lock().record(Kind::Event, Instant::now(), Ok(()), timeout),
+                    Ok(Some(_)) => tally.lock().record(Kind::Event, i, Instant::now(), Ok(()), timeout),
                     Ok(None) => return tally.lock().failures.push("a client subscription ended".into()),
                     Err(_) => {}
                 }
@@ -255,11 +273,11 @@ pub async fn calls_survive_a_failover(
             report
         }
         None => {
-            let missing: Vec<Kind> = KINDS
-                .into_iter()
-                .filter(|kind| !tally.last_ok.iter().any(|(k, t)| k == kind && *t > killed_at))
-                .collect();
-            panic!("{missing:?} did not recover within {recovery_bound:?}: {failures:#?}\n{:?}", tally.report)
+            let missing = tally.missing_after(killed_at);
+            panic!(
+                "{missing:?} (kind, client) did not recover within {recovery_bound:?}: {failures:#?}\n{:?}",
+                tally.report
+            )
         }
     }
 }
