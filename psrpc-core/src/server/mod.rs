@@ -250,6 +250,19 @@ impl RpcServer {
     /// Stops taking new requests and streams, waits for in-flight handlers
     /// and streams to finish, then unsubscribes everything.
     ///
+    /// It waits as long as that takes: a handler that never ends, or a
+    /// stream whose peer vanished without a close and sends no keepalives
+    /// (a Go psrpc peer), holds it. To bound it, drop it after a grace
+    /// period and [`kill`](Self::kill) what is left:
+    ///
+    /// ```no_run
+    /// # async fn f(server: psrpc::RpcServer) {
+    /// if tokio::time::timeout(std::time::Duration::from_secs(30), server.shutdown()).await.is_err() {
+    ///     server.kill().await; // handlers still running are dropped
+    /// }
+    /// # }
+    /// ```
+    ///
     /// ```
     /// # use std::sync::Arc;
     /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};

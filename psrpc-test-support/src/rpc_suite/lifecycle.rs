@@ -79,6 +79,57 @@ pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) 
     assert_eq!(again.code(), ErrorCode::Canceled);
 }
 
+/// A shutdown the caller bounds: when draining takes longer than the caller
+/// allows (a handler that never ends, like a stream whose peer vanished
+/// without a word), dropping `shutdown` and calling `kill` ends what is left.
+pub async fn a_bounded_shutdown_then_kill_ends_stuck_handlers(factory: &dyn BusFactory) {
+    /// Says when the handler's future is dropped.
+    struct OnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    let (started_tx, mut handler_started) = tokio::sync::mpsc::unbounded_channel();
+    let (dropped_tx, dropped) = tokio::sync::oneshot::channel();
+    let dropped_tx = std::sync::Mutex::new(Some(dropped_tx));
+    s.register_unary(
+        &SINGLE,
+        vec![],
+        move |_: RequestContext, _: Ping| {
+            let _ = started_tx.send(());
+            let guard = OnDrop(dropped_tx.lock().expect("guard lock").take());
+            async move {
+                let _guard = guard;
+                std::future::pending::<Result<Pong, psrpc_core::Error>>().await
+            }
+        },
+        None,
+    )
+    .await
+    .expect("register");
+    let client = client(factory, &svc).await;
+    let call = tokio::spawn(async move {
+        let options = RequestOptions::default().timeout(Duration::from_millis(1500));
+        client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("stuck"), options).await
+    });
+    handler_started.recv().await.expect("the handler runs");
+
+    let drained = tokio::time::timeout(Duration::from_millis(200), s.shutdown()).await;
+    assert!(drained.is_err(), "the stuck handler holds the drain");
+    s.kill().await;
+    tokio::time::timeout(Duration::from_secs(2), dropped)
+        .await
+        .expect("kill drops the stuck handler at once")
+        .expect("the guard reports its drop");
+    let err = call.await.expect("task").expect_err("no answer from a killed handler");
+    assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
+}
+
 /// Registering the same method and topic twice is `already_exists`.
 pub async fn duplicate_registration_is_rejected(factory: &dyn BusFactory) {
     let svc = unique_service();

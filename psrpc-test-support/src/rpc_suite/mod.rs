@@ -50,6 +50,7 @@ macro_rules! rpc_suite {
             stream_closes_when_every_client_handle_is_dropped, stream_notices_a_vanished_peer, stream_hijacked_outlives_its_handler, calls_keep_their_client_alive,
             queue_subscription_delivers_each_message_once, multi_subscription_reaches_every_subscriber,
             shutdown_drains_in_flight_calls, kill_stops_at_once_and_server_calls_fail, duplicate_registration_is_rejected,
+            a_bounded_shutdown_then_kill_ends_stuck_handlers,
             server_multi_and_stream_interceptors_chain_in_order, claims_run_the_handler_only_when_chosen_and_expire_unanswered,
             a_blocked_handler_does_not_hold_up_other_methods, interceptor_panic_is_internal_and_server_survives,
             affinity_panic_is_no_claim, stream_handler_panic_closes_with_internal,
