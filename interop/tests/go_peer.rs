@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use psrpc::{ClientOptions, ErrorCode, RequestOptions, SharedBus, StreamKeepalive};
+use psrpc::{ClientOptions, ErrorCode, RequestOptions, StreamKeepalive};
 use psrpc_interop::my_service::{MyClientMessage, MyRequest, MyResponse, MyServiceClient, MyUpdate};
 use psrpc_interop::{
     GoPeer, GoVersion, SINGLE_SERVER_RPC, STREAM_CLOSE_AFTER, finish_client, run_client, start_client, twin_server,
 };
 use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::factory::connect;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 use serde_json::{Value, json};
@@ -56,14 +57,6 @@ fn setup() -> Option<(Brokers, Vec<(GoVersion, PathBuf)>)> {
         peers.push((version, psrpc_interop::peer_binary(version, std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))?));
     }
     Some((brokers, peers))
-}
-
-async fn connect(url: &str) -> SharedBus {
-    if url.starts_with("nats://") {
-        Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await.expect("connect to NATS"))
-    } else {
-        Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await.expect("connect to Redis"))
-    }
 }
 
 async fn rust_client(url: &str) -> MyServiceClient {

@@ -3,7 +3,6 @@
 //! cover discovery there).
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use psrpc::{
@@ -11,6 +10,7 @@ use psrpc::{
     ServerStream, SharedBus,
 };
 use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::factory::connect;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
@@ -118,9 +118,9 @@ async fn sub_two(url: &str, publisher: &RpcServer) -> Output {
     finish(child).await
 }
 
-async fn exercise(url: &str, connect: impl Fn() -> futures_util::future::BoxFuture<'static, SharedBus>) {
-    let one = greeter(connect().await).await;
-    let two = greeter(connect().await).await;
+async fn exercise(url: &str) {
+    let one = greeter(connect(url).await).await;
+    let two = greeter(connect(url).await).await;
     let call = |method: &'static str, json: &'static str| ["call", method, json, "--proto", PROTO];
 
     let ls = psrpc(url, &["ls", "--wait", "2s"], None).await;
@@ -204,31 +204,16 @@ async fn exercise(url: &str, connect: impl Fn() -> futures_util::future::BoxFutu
     two.shutdown().await;
 }
 
-/// New connections to the broker at `url` (NATS or Redis by scheme).
-fn connector(url: &str) -> impl Fn() -> futures_util::future::BoxFuture<'static, SharedBus> {
-    let url = url.to_owned();
-    move || {
-        let url = url.clone();
-        Box::pin(async move {
-            if url.starts_with("nats://") {
-                Arc::new(psrpc::nats::NatsBus::connect(&url, Default::default()).await.expect("nats")) as SharedBus
-            } else {
-                Arc::new(psrpc::redis::RedisBus::connect(&url, Default::default()).await.expect("redis")) as SharedBus
-            }
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_nats() {
     let Some(broker) = skip_or_fail(NatsServer::start_own()) else { return };
-    exercise(broker.url(), connector(broker.url())).await;
+    exercise(broker.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis() {
     let Some(broker) = skip_or_fail(RedisServer::start_own()) else { return };
-    exercise(broker.url(), connector(broker.url())).await;
+    exercise(broker.url()).await;
 }
 
 #[tokio::test]

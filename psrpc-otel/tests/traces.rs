@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{
     Span as _, SpanId, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _, TracerProvider as _,
@@ -19,6 +18,7 @@ use psrpc::{
 };
 use psrpc_otel::{GRPC_STATUS_CODE_KEY, STATUS_CODE_KEY, Tracing};
 use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::factory::BrokerBus;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::{BusFactory, SameBus};
@@ -210,31 +210,10 @@ async fn spans_join_on_the_in_process_bus() {
     go_trace_context_is_picked_up(&SameBus(bus)).await;
 }
 
-struct Nats(NatsServer);
-
-impl BusFactory for Nats {
-    fn connect(&self) -> BoxFuture<'_, SharedBus> {
-        Box::pin(async move {
-            Arc::new(psrpc::nats::NatsBus::connect(self.0.url(), Default::default()).await.expect("nats")) as SharedBus
-        })
-    }
-}
-
-struct Redis(RedisServer);
-
-impl BusFactory for Redis {
-    fn connect(&self) -> BoxFuture<'_, SharedBus> {
-        Box::pin(async move {
-            Arc::new(psrpc::redis::RedisBus::connect(self.0.url(), Default::default()).await.expect("redis"))
-                as SharedBus
-        })
-    }
-}
-
 #[tokio::test]
 async fn spans_join_over_nats() {
     let Some(server) = skip_or_fail(NatsServer::start()) else { return };
-    let nats = Nats(server);
+    let nats = BrokerBus(server.url().to_owned());
     client_span_parents_server_span(&nats).await;
     go_trace_context_is_picked_up(&nats).await;
 }
@@ -242,7 +221,7 @@ async fn spans_join_over_nats() {
 #[tokio::test]
 async fn spans_join_over_redis() {
     let Some(server) = skip_or_fail(RedisServer::start()) else { return };
-    let redis = Redis(server);
+    let redis = BrokerBus(server.url().to_owned());
     client_span_parents_server_span(&redis).await;
     go_trace_context_is_picked_up(&redis).await;
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use psrpc::observe::{Observer, Role};
 use psrpc::transport::envelope::Request;
 use psrpc::{
@@ -16,6 +15,7 @@ use psrpc::{
 };
 use psrpc_prometheus::PsrpcMetrics;
 use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::factory::BrokerBus;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::{BusFactory, SameBus};
@@ -285,37 +285,16 @@ async fn every_kind_on_the_in_process_bus() {
     every_kind(&SameBus(bus), 1.0).await;
 }
 
-struct Nats(NatsServer);
-
-impl BusFactory for Nats {
-    fn connect(&self) -> BoxFuture<'_, SharedBus> {
-        Box::pin(async move {
-            Arc::new(psrpc::nats::NatsBus::connect(self.0.url(), Default::default()).await.expect("nats")) as SharedBus
-        })
-    }
-}
-
-struct Redis(RedisServer);
-
-impl BusFactory for Redis {
-    fn connect(&self) -> BoxFuture<'_, SharedBus> {
-        Box::pin(async move {
-            Arc::new(psrpc::redis::RedisBus::connect(self.0.url(), Default::default()).await.expect("redis"))
-                as SharedBus
-        })
-    }
-}
-
 #[tokio::test]
 async fn every_kind_on_nats() {
     let Some(server) = skip_or_fail(NatsServer::start()) else { return };
-    every_kind(&Nats(server), 1.0).await;
+    every_kind(&BrokerBus(server.url().to_owned()), 1.0).await;
 }
 
 #[tokio::test]
 async fn every_kind_on_redis() {
     let Some(server) = skip_or_fail(RedisServer::start()) else { return };
-    every_kind(&Redis(server), 2.0).await;
+    every_kind(&BrokerBus(server.url().to_owned()), 2.0).await;
 }
 
 /// Stream reports, driven directly: the gauge follows opens and closes,

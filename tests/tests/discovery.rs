@@ -284,13 +284,7 @@ fn local_bus() -> Connect {
 fn broker_bus(url: String) -> Connect {
     Arc::new(move || {
         let url = url.clone();
-        Box::pin(async move {
-            if url.starts_with("nats://") {
-                Arc::new(psrpc::nats::NatsBus::connect(&url, Default::default()).await.expect("nats")) as SharedBus
-            } else {
-                Arc::new(psrpc::redis::RedisBus::connect(&url, Default::default()).await.expect("redis")) as SharedBus
-            }
-        })
+        Box::pin(async move { psrpc_test_support::factory::connect(&url).await })
     })
 }
 

@@ -11,6 +11,7 @@ use psrpc::{
     RpcServer, Selection, ServerOptions, ServerStream, SharedBus,
 };
 use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::factory::connect;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 
@@ -128,9 +129,7 @@ async fn on_nats() {
     let url = server.url().to_owned();
     exercise(move || {
         let url = url.clone();
-        Box::pin(async move {
-            Arc::new(psrpc::nats::NatsBus::connect(&url, Default::default()).await.expect("nats")) as SharedBus
-        })
+        Box::pin(async move { connect(&url).await })
     })
     .await;
 }
@@ -141,9 +140,7 @@ async fn on_redis() {
     let url = server.url().to_owned();
     exercise(move || {
         let url = url.clone();
-        Box::pin(async move {
-            Arc::new(psrpc::redis::RedisBus::connect(&url, Default::default()).await.expect("redis")) as SharedBus
-        })
+        Box::pin(async move { connect(&url).await })
     })
     .await;
 }
