@@ -702,14 +702,7 @@ impl SubscriptionSender {
     /// assert_eq!(sender.try_deliver("second".into()), Delivery::Dropped, "full: dropped, never waits");
     /// ```
     pub fn try_deliver(&self, frame: Bytes) -> Delivery {
-        if let Some(handler) = self.state.inline.get() {
-            return self.hand_over(handler, frame);
-        }
-        match self.tx.try_send(frame) {
-            Ok(()) => Delivery::Delivered,
-            Err(mpsc::error::TrySendError::Full(_)) => self.record_drop(),
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
-        }
+        self.try_deliver_or_return(frame).unwrap_or_else(|_| self.record_drop())
     }
 
     /// Delivers if that needs no wait; a full buffer hands the frame back
@@ -750,17 +743,14 @@ impl SubscriptionSender {
     /// # }
     /// ```
     pub async fn deliver(&self, frame: Bytes, wait: Duration) -> Delivery {
-        if let Some(handler) = self.state.inline.get() {
-            return self.hand_over(handler, frame);
-        }
-        match self.tx.try_send(frame) {
+        let frame = match self.try_deliver_or_return(frame) {
+            Ok(delivery) => return delivery,
+            Err(full) => full,
+        };
+        match self.tx.send_timeout(frame, wait).await {
             Ok(()) => Delivery::Delivered,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
-            Err(mpsc::error::TrySendError::Full(frame)) => match self.tx.send_timeout(frame, wait).await {
-                Ok(()) => Delivery::Delivered,
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => self.record_drop(),
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => Delivery::Closed,
-            },
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => self.record_drop(),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Delivery::Closed,
         }
     }
 
