@@ -349,10 +349,19 @@ pub async fn twin_server(
     name: &str,
     region: &str,
 ) -> (my_service::MyServiceServer<SharedTwin>, Arc<Twin>) {
+    twin_server_with(bus, name, region, Default::default()).await
+}
+
+/// [`twin_server`] with server options of the caller's.
+pub async fn twin_server_with(
+    bus: psrpc::SharedBus,
+    name: &str,
+    region: &str,
+    options: psrpc::ServerOptions,
+) -> (my_service::MyServiceServer<SharedTwin>, Arc<Twin>) {
     let twin = Twin::new(name);
-    let server = my_service::MyServiceServer::new(SharedTwin(Arc::clone(&twin)), bus, Default::default())
-        .await
-        .expect("serve MyService");
+    let server =
+        my_service::MyServiceServer::new(SharedTwin(Arc::clone(&twin)), bus, options).await.expect("serve MyService");
     server.register_get_region_stats_topic(region).await.expect("register the region");
     let handler = Arc::clone(&twin);
     server

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use psrpc::{ClientOptions, ErrorCode, RequestOptions, StreamKeepalive};
+use psrpc::{ClientOptions, ErrorCode, RequestOptions, ServerOptions, StreamKeepalive, WireMode};
 use psrpc_interop::my_service::{MyClientMessage, MyRequest, MyResponse, MyServiceClient, MyUpdate};
 use psrpc_interop::{
     GoPeer, GoVersion, SINGLE_SERVER_RPC, STREAM_CLOSE_AFTER, finish_client, run_client, start_client, twin_server,
+    twin_server_with,
 };
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::factory::connect;
@@ -465,6 +466,32 @@ async fn reads_frames_a_compressing_go_peer_sends() {
             let result = go_client(binary, url, &["--scenario", "single", "--text", &text, "--compress", "6"]).await;
             let expected = format!("{text} from rust1");
             assert_eq!((&result["ok"], &result["text"]), (&json!(true), &json!(expected)), "{what}: {result}");
+            shut_down(&server, &what).await;
+        }
+    }
+}
+
+/// A Go client (always in the Go-compatible mode) calling a service whose
+/// only server runs in psrpc-rs's native wire mode hears of the mismatch at
+/// once: `failed_precondition` with a message naming it, not a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_callers_of_a_native_rust_server_hear_of_the_mismatch() {
+    let Some((brokers, peers)) = setup() else { return };
+    for (version, binary) in &peers {
+        for url in &brokers.urls {
+            let what = format!("Go {} on {url}", version.label());
+            let native = ServerOptions::default().wire_mode(WireMode::Native);
+            let (server, twin) = twin_server_with(connect(url).await, "rust1", REGION, native).await;
+            let result = go_client(binary, url, &["--scenario", "single", "--text", "hi"]).await;
+            assert_eq!(
+                (&result["ok"], &result["code"]),
+                (&json!(false), &json!("failed_precondition")),
+                "{what}: {result}"
+            );
+            let message = result["message"].as_str().unwrap_or_default();
+            assert!(message.contains("wire mode"), "{what}: {result}");
+            let handled = twin.handled.lock().unwrap_or_else(|e| e.into_inner()).len();
+            assert_eq!(handled, 0, "{what}: the handler never runs");
             shut_down(&server, &what).await;
         }
     }

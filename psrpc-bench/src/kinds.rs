@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use psrpc::{
     ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
-    Selection, SelectionOptions, ServerOptions, ServerStream, SharedBus,
+    Selection, SelectionOptions, ServerOptions, ServerStream, SharedBus, WireMode,
 };
 use tokio::sync::Mutex;
 
@@ -89,6 +89,15 @@ pub(crate) struct Variant {
     /// The client is a local-first client (give it the first server's bus
     /// handle for its calls to run in process).
     pub(crate) local_first: bool,
+    /// Servers and client use the native wire mode.
+    pub(crate) native: bool,
+}
+
+impl Variant {
+    /// The wire mode of servers and client.
+    fn wire_mode(self) -> WireMode {
+        if self.native { WireMode::Native } else { WireMode::GoCompatible }
+    }
 }
 
 /// Starts the servers of `kind` and returns the call to drive, plus the
@@ -105,7 +114,8 @@ pub(crate) async fn setup(
     let capacity = (concurrency * 4).max(100);
     let mut servers = Vec::new();
     for bus in server_buses {
-        let server = RpcServer::new(SERVICE, bus, stack.server(ServerOptions::default().channel_capacity(capacity)));
+        let options = ServerOptions::default().channel_capacity(capacity).wire_mode(variant.wire_mode());
+        let server = RpcServer::new(SERVICE, bus, stack.server(options));
         match kind {
             Kind::Single => server.register_unary(&SINGLE, vec![], echo, None).await?,
             Kind::SingleNoclaim => server.register_unary(&NOCLAIM, vec!["t".into()], echo, None).await?,
@@ -124,7 +134,7 @@ pub(crate) async fn setup(
     }
     let expected = servers.len();
     let options = ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10));
-    let options = stack.client(options.local_first(variant.local_first));
+    let options = stack.client(options.local_first(variant.local_first).wire_mode(variant.wire_mode()));
     let client = RpcClient::new(SERVICE, client_bus, options).await?;
     let blob = Blob { data: payload };
     if variant.blocking_neighbour {

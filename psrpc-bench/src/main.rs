@@ -18,6 +18,9 @@
 //! 200 ms, called throughout the run: the measured calls' latency shows
 //! whether user code holds up its connection. `--local-first` measures
 //! local-first calls (the client shares the server's bus handle).
+//! `--native` runs servers and client in the native wire mode (per-method
+//! queue channels, no claim for unary queue calls; the default is the
+//! Go-compatible mode).
 
 mod drive;
 mod kinds;
@@ -102,6 +105,10 @@ struct Args {
     /// so single calls run in process (to set beside an in-process bus call).
     #[arg(long)]
     local_first: bool,
+    /// Servers and client use the native wire mode instead of the
+    /// Go-compatible one.
+    #[arg(long)]
+    native: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -186,7 +193,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 server_buses.push(buses.connect().await?);
             }
             let stack = Stack::new(*observe, args.otel_sampling);
-            let variant = Variant { blocking_neighbour: args.blocking_neighbour, local_first: args.local_first };
+            let variant = Variant {
+                blocking_neighbour: args.blocking_neighbour,
+                local_first: args.local_first,
+                native: args.native,
+            };
             let client_bus = match server_buses.first() {
                 Some(bus) if args.local_first => bus.clone(),
                 _ => buses.connect().await?,
@@ -229,7 +240,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "sharded": args.sharded, "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
         "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
-        "blocking_neighbour": args.blocking_neighbour, "local_first": args.local_first,
+        "blocking_neighbour": args.blocking_neighbour, "local_first": args.local_first, "native": args.native,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
         "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),

@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt as _;
 use psrpc::discovery::wire::Want;
 use psrpc::discovery::{Registry, RegistryOptions};
-use psrpc::{ClientOptions, MethodKind, RawPayload, RequestOptions, RpcClient, SharedBus};
+use psrpc::{ClientOptions, MethodKind, RawPayload, RequestOptions, RpcClient, SharedBus, WireMode};
 use tokio::io::AsyncBufReadExt as _;
 
 use exit::Failure;
@@ -118,6 +118,16 @@ struct Target {
     /// A topic part (repeat for several).
     #[arg(long = "topic")]
     topics: Vec<String>,
+    /// The service runs in the psrpc-rs native wire mode (`psrpc::WireMode::Native`).
+    #[arg(long)]
+    native: bool,
+}
+
+impl Target {
+    /// The wire mode to reach the service in.
+    fn wire_mode(&self) -> WireMode {
+        if self.native { WireMode::Native } else { WireMode::GoCompatible }
+    }
 }
 
 /// How a call is made.
@@ -190,7 +200,7 @@ async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<()
         Command::Call { target, request, multi, call } => {
             let method = proto::Method::load(&target)?;
             let payload = method.encode_request(&request)?;
-            let client = client(bus, &method, &call).await?;
+            let client = client(bus, &method, &target, &call).await?;
             let options = request_options(&call);
             let topics = target.topics.clone();
             if multi || matches!(method.info.kind, MethodKind::Multi { .. }) {
@@ -212,7 +222,8 @@ async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<()
         }
         Command::Sub { target, count } => {
             let method = proto::Method::load(&target)?;
-            let client = RpcClient::new(method.service.clone(), bus.clone(), ClientOptions::default()).await?;
+            let options = ClientOptions::default().wire_mode(target.wire_mode());
+            let client = RpcClient::new(method.service.clone(), bus.clone(), options).await?;
             let mut messages = client.subscribe::<RawPayload>(&method.info, target.topics.clone()).await?;
             eprintln!("psrpc: subscribed to {}.{}", method.service, method.info.name);
             let mut seen = 0;
@@ -224,7 +235,7 @@ async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<()
         }
         Command::Stream { target, call, linger } => {
             let method = proto::Method::load(&target)?;
-            let client = client(bus, &method, &call).await?;
+            let client = client(bus, &method, &target, &call).await?;
             let stream = client
                 .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call))
                 .await?;
@@ -280,8 +291,13 @@ fn list(names: &[impl AsRef<str>]) -> String {
 
 /// A client of the method's service that checks calls against the live
 /// servers (unless told not to).
-async fn client(bus: &SharedBus, method: &proto::Method, call: &CallOptions) -> Result<RpcClient, Failure> {
-    let mut options = ClientOptions::default().timeout(call.timeout);
+async fn client(
+    bus: &SharedBus,
+    method: &proto::Method,
+    target: &Target,
+    call: &CallOptions,
+) -> Result<RpcClient, Failure> {
+    let mut options = ClientOptions::default().timeout(call.timeout).wire_mode(target.wire_mode());
     if !call.no_check {
         let registry = Registry::new(bus.clone(), RegistryOptions::default()).await?;
         options = options.registry(registry).check_registry(true);

@@ -216,6 +216,29 @@ async fn on_redis() {
     exercise(broker.url()).await;
 }
 
+/// `--native` reaches a service in the native wire mode; without it the
+/// server reports the mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_services_are_called_with_native() {
+    let Some(broker) = skip_or_fail(NatsServer::start_own()) else { return };
+    let url = broker.url();
+    let options = ServerOptions::default().wire_mode(psrpc::WireMode::Native);
+    let server = RpcServer::new("Greeter", connect(url).await, options);
+    server.register_unary(&ECHO, vec![], echo, None).await.expect("Echo");
+    let call = ["call", "Greeter.Echo", r#"{"text": "hi"}"#, "--proto", PROTO];
+
+    let native = psrpc(url, &[&call[..], &["--native"]].concat(), None).await;
+    assert_eq!(native.code, 0, "{}", native.stderr);
+    let json: serde_json::Value = serde_json::from_str(native.stdout.trim()).expect("JSON out");
+    assert_eq!(json, serde_json::json!({"text": "hi", "count": 1}));
+
+    let mismatched = psrpc(url, &call, None).await;
+    assert_eq!(mismatched.code, 5, "{}", mismatched.stderr);
+    assert!(mismatched.stderr.contains("failed_precondition"), "{}", mismatched.stderr);
+    assert!(mismatched.stderr.contains("wire mode"), "{}", mismatched.stderr);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn help_shows_examples_and_exit_codes() {
     let help = psrpc("nats://127.0.0.1:1", &["--help"], None).await;

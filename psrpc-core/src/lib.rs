@@ -8,7 +8,8 @@
 //! - [`client`], [`server`], [`stream`]: the engines behind generated code,
 //!   with [`options`], [`metadata`], [`context`], [`interceptor`] and
 //!   [`payload`];
-//! - [`observe`]: the observer the engines report calls to; [`retry`]: retries.
+//! - [`observe`]: the observer the engines report calls to; [`retry`]: retries;
+//! - [`wire_mode`]: Go-compatible (the default) or the native wire mode.
 //!
 //! Users depend on the `psrpc` facade crate, which re-exports this crate.
 
@@ -33,6 +34,7 @@ mod spans;
 pub mod stream;
 pub mod transport;
 mod user_code;
+pub mod wire_mode;
 
 pub use client::RpcClient;
 pub use context::RequestContext;
@@ -42,3 +44,4 @@ pub use interceptor::Reply;
 pub use payload::{Payload, RawPayload};
 pub use server::RpcServer;
 pub use transport::bus::{BusError, BusErrorKind, MessageBus, SharedBus};
+pub use wire_mode::WireMode;

@@ -28,6 +28,7 @@ use crate::interceptor::{
 };
 use crate::metadata::Metadata;
 use crate::observe::SharedObserver;
+use crate::wire_mode::WireMode;
 
 /// Default request timeout.
 ///
@@ -128,6 +129,9 @@ pub struct ClientOptions {
     /// default; see [`local_first`](crate::local_first) for what this means
     /// for selection and claims).
     pub local_first: bool,
+    /// How the client's calls use the bus (default: Go-compatible); must
+    /// match the servers' (see [`wire_mode`](crate::wire_mode)).
+    pub wire_mode: WireMode,
 }
 
 impl Default for ClientOptions {
@@ -147,6 +151,7 @@ impl Default for ClientOptions {
             registry: None,
             check_registry: false,
             local_first: false,
+            wire_mode: WireMode::GoCompatible,
         }
     }
 }
@@ -168,6 +173,7 @@ impl fmt::Debug for ClientOptions {
             .field("registry", &self.registry.as_ref().map(Registry::id))
             .field("check_registry", &self.check_registry)
             .field("local_first", &self.local_first)
+            .field("wire_mode", &self.wire_mode)
             .finish()
     }
 }
@@ -232,6 +238,19 @@ impl ClientOptions {
     #[must_use]
     pub fn stream_keepalive(mut self, keepalive: StreamKeepalive) -> Self {
         self.stream_keepalive = keepalive;
+        self
+    }
+
+    /// Sets the wire mode (see [`wire_mode`](crate::wire_mode)); every
+    /// server of the service must use the same.
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().wire_mode(psrpc::WireMode::Native);
+    /// assert_eq!(options.wire_mode, psrpc::WireMode::Native);
+    /// ```
+    #[must_use]
+    pub fn wire_mode(mut self, mode: WireMode) -> Self {
+        self.wire_mode = mode;
         self
     }
 
@@ -404,6 +423,9 @@ pub struct ServerOptions {
     pub observer: Option<SharedObserver>,
     /// Discovery: heartbeats and answers to ping, info and stats (on by default).
     pub discovery: DiscoveryOptions,
+    /// How the server takes requests from the bus (default: Go-compatible);
+    /// must match the clients' (see [`wire_mode`](crate::wire_mode)).
+    pub wire_mode: WireMode,
 }
 
 impl Default for ServerOptions {
@@ -417,6 +439,7 @@ impl Default for ServerOptions {
             stream_interceptors: Vec::new(),
             observer: None,
             discovery: DiscoveryOptions::default(),
+            wire_mode: WireMode::GoCompatible,
         }
     }
 }
@@ -432,6 +455,7 @@ impl fmt::Debug for ServerOptions {
             .field("stream_interceptors", &self.stream_interceptors.len())
             .field("observer", &self.observer.is_some())
             .field("discovery", &self.discovery)
+            .field("wire_mode", &self.wire_mode)
             .finish()
     }
 }
@@ -553,6 +577,19 @@ impl ServerOptions {
     #[must_use]
     pub fn discovery(mut self, discovery: DiscoveryOptions) -> Self {
         self.discovery = discovery;
+        self
+    }
+
+    /// Sets the wire mode (see [`wire_mode`](crate::wire_mode)); every
+    /// client of the service must use the same.
+    ///
+    /// ```
+    /// let options = psrpc::ServerOptions::default().wire_mode(psrpc::WireMode::Native);
+    /// assert_eq!(options.wire_mode, psrpc::WireMode::Native);
+    /// ```
+    #[must_use]
+    pub fn wire_mode(mut self, mode: WireMode) -> Self {
+        self.wire_mode = mode;
         self
     }
 }
@@ -981,7 +1018,12 @@ impl Call {
 
     /// Checks, before anything is published, that `method` is made with
     /// this call and that `options` sets only fields this call uses.
-    pub(crate) fn admit(self, method: &MethodInfo, options: Option<&RequestOptions>) -> Result<(), Error> {
+    pub(crate) fn admit(
+        self,
+        method: &MethodInfo,
+        mode: WireMode,
+        options: Option<&RequestOptions>,
+    ) -> Result<(), Error> {
         let reject = |message: String| Err(Error::new(ErrorCode::InvalidArgument, message));
         let (call, name) = (self.name(), &method.name);
         let expected = Call::for_kind(method.kind);
@@ -990,13 +1032,14 @@ impl Call {
             return reject(format!("`{call}` cannot call `{name}`, a {kind} method: use `{right}`"));
         }
         let Some(options) = options else { return Ok(()) };
+        let claims = mode.require_claim(method);
         let unused = [
-            ("selection", options.selection.is_some() && !method.require_claim(), "it has no claim exchange"),
+            ("selection", options.selection.is_some() && !claims, "it has no claim exchange"),
             ("expected_responses", options.expected_responses.is_some() && self != Call::Multi, "multi calls only"),
             ("expected_servers", options.expected_servers.is_some() && self != Call::Multi, "multi calls only"),
             ("unary_interceptors", !options.unary_interceptors.is_empty() && self != Call::Single, "single calls only"),
             ("sticky", options.sticky.is_some() && self == Call::Multi, "every server answers a multi call"),
-            ("sticky", options.sticky.is_some() && !method.require_claim(), "it has no claim exchange"),
+            ("sticky", options.sticky.is_some() && !claims, "it has no claim exchange"),
         ];
         if let Some((field, _, why)) = unused.iter().find(|(_, set, _)| *set) {
             return reject(format!("RequestOptions::{field} is not used by `{call}` of `{name}` ({why})"));
@@ -1226,7 +1269,7 @@ mod tests {
         MethodInfo::new("Feed", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
 
     fn rejected(call: Call, method: &MethodInfo, options: Option<&RequestOptions>) -> String {
-        let err = call.admit(method, options).expect_err("rejected");
+        let err = call.admit(method, WireMode::default(), options).expect_err("rejected");
         assert_eq!(err.code(), ErrorCode::InvalidArgument);
         err.message().to_owned()
     }
@@ -1235,7 +1278,7 @@ mod tests {
     fn each_call_takes_only_its_kind_of_method() {
         let calls = [(Call::Single, &SINGLE), (Call::Multi, &MULTI), (Call::Stream, &CHAT), (Call::Subscribe, &FEED)];
         for (call, own) in calls {
-            assert!(call.admit(own, None).is_ok(), "{call:?}");
+            assert!(call.admit(own, WireMode::default(), None).is_ok(), "{call:?}");
             for (_, other) in calls.iter().filter(|(c, _)| *c != call) {
                 let message = rejected(call, other, None);
                 assert!(message.contains(call.name()) && message.contains(other.name.as_ref()), "{message}");
@@ -1245,7 +1288,22 @@ mod tests {
             rejected(Call::Single, &MULTI, None),
             "`request_single` cannot call `Multi`, a multi method: use `request_multi`"
         );
-        assert!(Call::Single.admit(&SHARD, None).is_ok() && Call::Stream.admit(&OWNED_CHAT, None).is_ok());
+        assert!(
+            Call::Single.admit(&SHARD, WireMode::default(), None).is_ok()
+                && Call::Stream.admit(&OWNED_CHAT, WireMode::default(), None).is_ok()
+        );
+    }
+
+    #[test]
+    fn native_unary_queue_calls_take_no_claim_options() {
+        let selection = RequestOptions::default().selection(SelectionOptions::default());
+        let sticky = RequestOptions::default().sticky("room-1");
+        for options in [&selection, &sticky] {
+            let err = Call::Single.admit(&SINGLE, WireMode::Native, Some(options)).expect_err("no claim");
+            assert!(err.message().contains("no claim exchange"), "{}", err.message());
+            assert!(Call::Single.admit(&SINGLE, WireMode::GoCompatible, Some(options)).is_ok());
+            assert!(Call::Single.admit(&AFFINE, WireMode::Native, Some(options)).is_ok());
+        }
     }
 
     #[test]
@@ -1279,7 +1337,7 @@ mod tests {
         assert!(rejected(Call::Single, &SHARD, Some(&sticky)).contains("no claim exchange"));
         assert!(rejected(Call::Stream, &OWNED_CHAT, Some(&sticky)).contains("no claim exchange"));
         for (call, method) in [(Call::Single, &SINGLE), (Call::Single, &AFFINE), (Call::Stream, &CHAT)] {
-            assert!(call.admit(method, Some(&sticky)).is_ok(), "{}", method.name);
+            assert!(call.admit(method, WireMode::default(), Some(&sticky)).is_ok(), "{}", method.name);
         }
     }
 
@@ -1289,19 +1347,19 @@ mod tests {
         let single = base.clone().selection(SelectionOptions::default()).unary_interceptor(PassThrough);
         let multi = base.clone().expected_responses(2).expected_servers(["SRV_a"]);
         let stream = base.clone().selection(SelectionOptions::default());
-        assert!(Call::Single.admit(&SINGLE, Some(&single)).is_ok());
-        assert!(Call::Single.admit(&SHARD, Some(&base)).is_ok());
-        assert!(Call::Multi.admit(&MULTI, Some(&multi)).is_ok());
-        assert!(Call::Stream.admit(&CHAT, Some(&stream)).is_ok());
-        assert!(Call::Stream.admit(&OWNED_CHAT, Some(&base)).is_ok());
+        assert!(Call::Single.admit(&SINGLE, WireMode::default(), Some(&single)).is_ok());
+        assert!(Call::Single.admit(&SHARD, WireMode::default(), Some(&base)).is_ok());
+        assert!(Call::Multi.admit(&MULTI, WireMode::default(), Some(&multi)).is_ok());
+        assert!(Call::Stream.admit(&CHAT, WireMode::default(), Some(&stream)).is_ok());
+        assert!(Call::Stream.admit(&OWNED_CHAT, WireMode::default(), Some(&base)).is_ok());
     }
 
     #[test]
     fn server_id_routing_needs_an_affinity_method() {
         let only = RequestOptions::default().selection(SelectionOptions::default().only_servers(["SRV_a"]));
         assert!(rejected(Call::Single, &SINGLE, Some(&only)).starts_with("server-id routing needs an affinity method"));
-        assert!(Call::Single.admit(&AFFINE, Some(&only)).is_ok());
-        assert!(Call::Stream.admit(&CHAT, Some(&only)).is_ok(), "every server sees a stream open");
+        assert!(Call::Single.admit(&AFFINE, WireMode::default(), Some(&only)).is_ok());
+        assert!(Call::Stream.admit(&CHAT, WireMode::default(), Some(&only)).is_ok(), "every server sees a stream open");
     }
 
     #[test]

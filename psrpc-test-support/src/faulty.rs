@@ -1,8 +1,9 @@
 //! A bus wrapper whose connection can be cut, to play a process that dies
-//! without a word, or stalled, to play a half-dead connection.
+//! without a word, or stalled, to play a half-dead connection; it counts
+//! the frames it publishes, to check what a call costs on the wire.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -14,17 +15,25 @@ use psrpc_core::transport::channel::Channel;
 /// publish is silently lost, as if the process had vanished. After
 /// [`stall`](CuttableBus::stall) every publish waits forever instead, as on
 /// a connection that went quiet without closing.
+/// [`published`](CuttableBus::published) counts the frames handed to the
+/// wrapped bus.
 #[derive(Debug)]
 pub struct CuttableBus {
     inner: SharedBus,
     cut: AtomicBool,
     stalled: AtomicBool,
+    published: AtomicUsize,
 }
 
 impl CuttableBus {
     /// Wraps `inner`.
     pub fn new(inner: SharedBus) -> Arc<Self> {
-        Arc::new(CuttableBus { inner, cut: AtomicBool::new(false), stalled: AtomicBool::new(false) })
+        Arc::new(CuttableBus {
+            inner,
+            cut: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
+            published: AtomicUsize::new(0),
+        })
     }
 
     /// From now on, nothing this bus publishes arrives anywhere.
@@ -36,6 +45,12 @@ impl CuttableBus {
     pub fn stall(&self) {
         self.stalled.store(true, Ordering::SeqCst);
     }
+
+    /// How many frames (publishes and claim publishes) went to the wrapped
+    /// bus so far.
+    pub fn published(&self) -> usize {
+        self.published.load(Ordering::SeqCst)
+    }
 }
 
 impl MessageBus for CuttableBus {
@@ -46,6 +61,7 @@ impl MessageBus for CuttableBus {
         if self.cut.load(Ordering::SeqCst) {
             return Box::pin(async { Ok(()) });
         }
+        self.published.fetch_add(1, Ordering::SeqCst);
         self.inner.publish(channel, frame)
     }
 
@@ -78,6 +94,7 @@ impl MessageBus for CuttableBus {
         if self.cut.load(Ordering::SeqCst) {
             return Box::pin(async { Ok(true) });
         }
+        self.published.fetch_add(1, Ordering::SeqCst);
         self.inner.publish_claim(queued, channel, frame)
     }
 

@@ -6,7 +6,7 @@
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
 //! - [`failover`]: load of every RPC kind while a broker node dies, shared by the topologies;
-//! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process);
+//! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process) and counts its frames;
 //! - [`restart`]: the broker-restart scenario shared by the broker buses;
 //! - [`topology`]: NATS clusters, Redis Sentinel and Redis Cluster on loopback;
 //! - [`tls`]: self-signed certificates for TLS tests;

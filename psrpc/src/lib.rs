@@ -66,8 +66,8 @@ pub use psrpc_core::retry;
 pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
 pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream, StreamReceiver, StreamSender};
 pub use psrpc_core::transport;
-pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus};
-pub use psrpc_core::{deadline, discovery, observe};
+pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus, WireMode};
+pub use psrpc_core::{deadline, discovery, observe, wire_mode};
 
 /// The in-process bus.
 #[cfg(feature = "local")]

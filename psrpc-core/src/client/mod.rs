@@ -80,7 +80,7 @@ impl RpcClient {
         let service = service.into();
         let options = options.normalized();
         let id = options.client_id.clone().unwrap_or_else(id::new_client_id);
-        let capacity = options.channel_capacity;
+        let (capacity, wire_mode) = (options.channel_capacity, options.wire_mode);
         let responses = bus.subscribe(&channel::response_channel(&service, &id), capacity).await?;
         let claims = bus.subscribe(&channel::claim_request_channel(&service, &id), capacity).await?;
         let streams = bus.subscribe(&channel::stream_client_channel(&service, &id), capacity).await?;
@@ -93,7 +93,7 @@ impl RpcClient {
             routes: Arc::new(Routes::default()),
             closed: AtomicBool::new(false),
             shutdown,
-            targets: Default::default(),
+            targets: targets::CallTargets::new(wire_mode),
         });
         tokio::spawn(dispatch::run(Arc::downgrade(&inner), inner.shutdown.subscribe(), responses, claims, streams));
         Ok(RpcClient { inner })

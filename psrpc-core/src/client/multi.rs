@@ -82,7 +82,7 @@ impl RpcClient {
     ) -> Result<MultiResponses<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
-        Call::Multi.admit(method, Some(&options))?;
+        Call::Multi.admit(method, client.options.wire_mode, Some(&options))?;
         crate::discovery::calls::before_call(&client.options, &client.service, method, &topics, None)?;
         let started = Instant::now();
         let target = client.targets.get(&client.service, method, topics);

@@ -26,6 +26,7 @@ use crate::payload::Payload;
 use crate::spans;
 use crate::transport::envelope::{ClaimResponse, Request};
 use crate::transport::id;
+use crate::wire_mode::WireMode;
 
 impl RpcClient {
     /// Calls a single-response method: one server handles the request.
@@ -72,7 +73,7 @@ impl RpcClient {
     ) -> Result<Reply<Resp>, Error> {
         let client = self.inner();
         client.ensure_open()?;
-        Call::Single.admit(method, Some(&options))?;
+        Call::Single.admit(method, client.options.wire_mode, Some(&options))?;
         let sticky = calls::before_call(&client.options, &client.service, method, &topics, Some(&options))?;
         let started = client.options.observer.is_some().then(Instant::now);
         let target = client.targets.get(&client.service, method, topics);
@@ -171,7 +172,7 @@ async fn unary_call(
     // wins (see `first_claim`), otherwise by this call among its claims.
     let selection =
         |sticky: Option<&Sticky>| sticky.map_or_else(|| client.selection(method, options), |s| s.selection.clone());
-    let (first, selection) = match method.require_claim().then(|| selection(sticky)) {
+    let (first, selection) = match client.options.wire_mode.require_claim(method).then(|| selection(sticky)) {
         Some(selection) if first_qualifying_wins(&selection) => {
             let bus = std::sync::Arc::clone(&client.bus);
             let first = FirstClaim::new(&request_id, bus, target.claim_response.clone(), selection, &client.routes);
@@ -206,7 +207,7 @@ async fn unary_call(
     let response = calls::unless_gone(&client.options, chosen, async {
         match &first {
             Some(first) => first.response(&mut responses, deadline).await,
-            None => timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out()),
+            None => timeout_at(deadline, responses.recv()).await.map_err(|_| timed_out(client, method)),
         }
     })
     .await?;
@@ -214,5 +215,14 @@ async fn unary_call(
         None => Err(Error::client_closed()),
         Some(res) if !res.error.is_empty() => Err(Error::from_wire(&res.code, res.error, res.error_details)),
         Some(res) => Ok(Reply { message: res.raw_response, server_id: res.server_id }),
+    }
+}
+
+/// The error of a call no response reached in time. In the native wire mode
+/// it also says where to look when no server answers at all.
+fn timed_out(client: &ClientInner, method: &MethodInfo) -> Error {
+    match client.options.wire_mode {
+        WireMode::Native if method.queue() => crate::wire_mode::native_timeout_error(),
+        _ => Error::request_timed_out(),
     }
 }

@@ -60,7 +60,7 @@ impl RpcClient {
     ) -> Result<ClientStream<Out, In>, Error> {
         let client = self.inner();
         client.ensure_open()?;
-        Call::Stream.admit(method, Some(&options))?;
+        Call::Stream.admit(method, client.options.wire_mode, Some(&options))?;
         let sticky = calls::before_call(&client.options, &client.service, method, &topics, Some(&options))?;
         let info = client.rpc_info(method, topics);
         let timeout = client.timeout(&options);
@@ -71,7 +71,7 @@ impl RpcClient {
 
         let mut guard = RouteGuard::new(client.routes.clone());
         let mut frames = guard.stream(&stream_id, capacity);
-        let mut claims = method.require_claim().then(|| guard.claim(&request_id, capacity));
+        let mut claims = client.options.wire_mode.require_claim(method).then(|| guard.claim(&request_id, capacity));
 
         let mut metadata = options.metadata.clone();
         for interceptor in &client.options.stream_interceptors {

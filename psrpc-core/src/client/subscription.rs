@@ -42,9 +42,9 @@ impl RpcClient {
     ) -> Result<TypedSubscription<M>, Error> {
         let client = self.inner();
         client.ensure_open()?;
-        Call::Subscribe.admit(method, None)?;
+        Call::Subscribe.admit(method, client.options.wire_mode, None)?;
         let info = client.rpc_info(method, topics);
-        let channel = info.request_channel(method.queue());
+        let channel = client.options.wire_mode.request_channel(&info, method);
         let capacity = client.options.channel_capacity;
         let sub = if method.multi() {
             client.bus.subscribe(&channel, capacity).await?

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use crate::info::{MethodInfo, RpcInfo};
 use crate::transport::channel::Channel;
+use crate::wire_mode::WireMode;
 
 /// At most this many (method, topics) pairs are remembered per routing; past
 /// it the cache starts over (topics may be unbounded, e.g. one per room).
@@ -18,7 +19,8 @@ const MAX_TARGETS: usize = 4096;
 pub(crate) struct CallTarget {
     /// The call description interceptors and hooks see.
     pub(crate) info: RpcInfo,
-    /// Where requests are published (the queue subject for queue methods).
+    /// Where requests are published (the queue channel for queue methods,
+    /// as the client's wire mode names it).
     pub(crate) request: Channel,
     /// Where the selected server is announced.
     pub(crate) claim_response: Channel,
@@ -29,18 +31,27 @@ type ByTopics = HashMap<Vec<String>, Arc<CallTarget>>;
 /// Call targets by method name and topics; queue and non-queue methods of
 /// the same name are kept apart (their request channels differ).
 #[derive(Debug, Default)]
-pub(crate) struct CallTargets([Mutex<HashMap<String, ByTopics>>; 2]);
+pub(crate) struct CallTargets {
+    /// The client's wire mode, which names queue channels.
+    mode: WireMode,
+    tables: [Mutex<HashMap<String, ByTopics>>; 2],
+}
 
 impl CallTargets {
+    /// No targets yet, for a client in wire mode `mode`.
+    pub(crate) fn new(mode: WireMode) -> Self {
+        CallTargets { mode, tables: Default::default() }
+    }
+
     /// The target of `method` of `service` on `topics`.
     pub(crate) fn get(&self, service: &Arc<str>, method: &MethodInfo, topics: Vec<String>) -> Arc<CallTarget> {
-        let table = &self.0[usize::from(method.queue())];
+        let table = &self.tables[usize::from(method.queue())];
         if let Some(found) = table.lock().get(method.name.as_ref()).and_then(|t| t.get(topics.as_slice())) {
             return Arc::clone(found);
         }
         let info = RpcInfo::new(Arc::clone(service), method, topics.clone());
         let target = Arc::new(CallTarget {
-            request: info.request_channel(method.queue()),
+            request: self.mode.request_channel(&info, method),
             claim_response: info.claim_response_channel(),
             info,
         });
@@ -74,6 +85,16 @@ mod tests {
         for i in 0..MAX_TARGETS + 5 {
             targets.get(&service, &queue, vec![i.to_string()]);
         }
-        assert!(targets.0[1].lock().values().map(HashMap::len).sum::<usize>() <= MAX_TARGETS);
+        assert!(targets.tables[1].lock().values().map(HashMap::len).sum::<usize>() <= MAX_TARGETS);
+    }
+
+    #[test]
+    fn native_targets_use_the_native_queue_channel() {
+        let targets = CallTargets::new(WireMode::Native);
+        let service: Arc<str> = "Svc".into();
+        let queue = MethodInfo::new("M", MethodKind::Unary(Selection::Queue { topics: false }));
+        let affinity = MethodInfo::new("A", MethodKind::Unary(Selection::Affinity { topics: false }));
+        assert_eq!(&*targets.get(&service, &queue, vec![]).request.server, "SRVQ.Svc.M");
+        assert_eq!(&*targets.get(&service, &affinity, vec![]).request.server, "SRV.Svc");
     }
 }

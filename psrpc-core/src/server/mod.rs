@@ -241,7 +241,7 @@ impl RpcServer {
     ) -> Result<(), Error> {
         Serve::Publish.admit(method)?;
         let info = RpcInfo::new(Arc::clone(&self.inner().service), method, topics);
-        let channel = info.request_channel(method.queue());
+        let channel = self.inner().options.wire_mode.request_channel(&info, method);
         let bus = &*self.inner().bus;
         let frame = encode(outbound::local_name(bus, &channel));
         outbound::publish_frame(bus, &channel, frame).await
@@ -399,7 +399,7 @@ impl ServerInner {
         self.registry.ensure_free(&key)?;
         self.presence.record(&key, method, &topics);
         let info = RpcInfo::new(Arc::clone(&self.service), method, topics);
-        let claims = match method.require_claim() {
+        let claims = match self.options.wire_mode.require_claim(method) {
             true => Some(self.bus.subscribe(&info.claim_response_channel(), self.options.channel_capacity).await?),
             false => None,
         };

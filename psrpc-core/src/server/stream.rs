@@ -54,7 +54,7 @@ pub(super) async fn register(
     let stream_loop = StreamLoop {
         server: Arc::clone(server),
         info,
-        require_claim: method.require_claim(),
+        require_claim: server.options.wire_mode.require_claim(method),
         method_impl,
         handler,
         pending: Arc::default(),

@@ -50,17 +50,23 @@ pub(super) async fn register(
     method_impl: Arc<dyn UnaryMethod>,
 ) -> Result<(), Error> {
     let Prepared { key, info, claims } = server.prepare(method, topics).await?;
-    let capacity = server.options.channel_capacity;
-    let request_channel = info.request_channel(method.queue());
-    let requests = if method.queue() && method.require_claim() {
+    let (capacity, mode) = (server.options.channel_capacity, server.options.wire_mode);
+    let require_claim = mode.require_claim(method);
+    let request_channel = mode.request_channel(&info, method);
+    let requests = if method.queue() && require_claim {
         server.bus.subscribe_queue_claimed(&request_channel, capacity).await?
     } else if method.queue() {
         server.bus.subscribe_queue(&request_channel, capacity).await?
     } else {
         server.bus.subscribe(&request_channel, capacity).await?
     };
+    // Go-compatible callers of a native server are told of the mismatch.
+    let mismatched = match mode.mismatch_channel(&info, method) {
+        Some(channel) => Some(server.bus.subscribe_queue(&channel, capacity).await?),
+        None => None,
+    };
     // Sticky calls of a queue method come on a channel of their own (discovery).
-    let sticky = match method.queue() && method.require_claim() && server.presence.enabled() {
+    let sticky = match method.queue() && require_claim && server.presence.enabled() {
         true => {
             let channel = crate::discovery::wire::sticky_channel(&info.service, &info.method, &info.topics);
             Some(server.bus.subscribe(&channel, capacity).await?)
@@ -72,8 +78,8 @@ pub(super) async fn register(
     let method = Arc::new(UnaryLoop {
         server: Arc::clone(server),
         info: Arc::new(info),
-        require_claim: method.require_claim(),
-        claims_queued_frames: method.queue() && method.require_claim(),
+        require_claim,
+        claims_queued_frames: method.queue() && require_claim,
         method_impl,
         handler,
         pending: Arc::default(),
@@ -84,8 +90,19 @@ pub(super) async fn register(
         None => Box::pin(async { Err(Error::server_closed()) }),
     }));
     let handler_ref = Arc::clone(&method.handler);
-    handler_ref.set_task(tokio::spawn(method.run(Some(requests), sticky, claims, phase)));
+    let requests = Requests { requests, sticky, mismatched };
+    handler_ref.set_task(tokio::spawn(method.run(requests, claims, phase)));
     Ok(())
+}
+
+/// The subscriptions a unary method takes requests from.
+struct Requests {
+    /// The method's request channel.
+    requests: Subscription,
+    /// Sticky calls of a queue method (discovery).
+    sticky: Option<Subscription>,
+    /// Requests of callers in the other wire mode, answered with the mismatch.
+    mismatched: Option<Subscription>,
 }
 
 /// How often claims whose decision can no longer come are dropped.
@@ -108,14 +125,9 @@ impl UnaryLoop {
     /// Takes requests and claim decisions inline on the delivering task (a
     /// request is decoded and its work spawned there), and follows the
     /// handler's phase: draining unsubscribes the requests, stopping ends all.
-    async fn run(
-        self: Arc<Self>,
-        requests: Option<Subscription>,
-        sticky: Option<Subscription>,
-        claims: Option<Subscription>,
-        mut phase: watch::Receiver<Phase>,
-    ) {
+    async fn run(self: Arc<Self>, requests: Requests, claims: Option<Subscription>, mut phase: watch::Receiver<Phase>) {
         let this = self;
+        let Requests { requests, sticky, mismatched } = requests;
         let accept = {
             let this = Arc::clone(&this);
             move |bytes| this.accept(bytes, this.claims_queued_frames)
@@ -125,11 +137,16 @@ impl UnaryLoop {
             move |bytes| this.accept(bytes, false)
         };
         let mut sticky = sticky.map(|sub| Box::pin(sub.run_inline(accept_sticky)));
+        let refuse = {
+            let this = Arc::clone(&this);
+            move |bytes| this.refuse(bytes)
+        };
+        let mut mismatched = mismatched.map(|sub| Box::pin(sub.run_inline(refuse)));
         let decide = {
             let pending = Arc::clone(&this.pending);
             move |bytes| pending.on_claim_frame(bytes)
         };
-        let mut requests = requests.map(|sub| Box::pin(sub.run_inline(accept)));
+        let mut requests = Some(Box::pin(requests.run_inline(accept)));
         let mut claims = claims.map(|sub| Box::pin(sub.run_inline(decide)));
         let mut expiry = tokio::time::interval(CLAIM_SWEEP);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -137,7 +154,7 @@ impl UnaryLoop {
             tokio::select! {
                 next = next_phase(&mut phase) => match next {
                     Phase::Stopped => return this.pending.clear(),
-                    Phase::Draining => (requests, sticky) = (None, None),
+                    Phase::Draining => (requests, sticky, mismatched) = (None, None, None),
                     Phase::Running => {}
                 },
                 () = until_ended(&mut requests) => {
@@ -145,6 +162,7 @@ impl UnaryLoop {
                     requests = None;
                 }
                 () = until_ended(&mut sticky) => sticky = None,
+                () = until_ended(&mut mismatched) => mismatched = None,
                 () = until_ended(&mut claims) => claims = None,
                 now = expiry.tick(), if this.require_claim => this.pending.expire(now),
             }
@@ -181,6 +199,21 @@ impl UnaryLoop {
         } else {
             self.server.spawn_work(tracked, work);
         }
+    }
+
+    /// Answers a request of a caller in the other wire mode with the
+    /// mismatch error (no user code runs).
+    fn refuse(self: &Arc<Self>, bytes: Bytes) {
+        let request = match frame::decode_envelope::<Request>(bytes) {
+            Ok(r) if r.expiry > unix_nanos(SystemTime::now()) => r,
+            _ => return,
+        };
+        let Some(tracked) = self.handler.admit() else { return };
+        tracing::warn!(service = %self.info.service, method = %self.info.method, client = %request.client_id,
+            "psrpc server: a Go-compatible caller reached this native-mode server");
+        let this = Arc::clone(self);
+        let refusal = crate::wire_mode::mismatch_error(&self.info);
+        self.server.start_here(tracked, async move { this.respond(&request, Err(refusal)).await });
     }
 
     /// Handles one request; `queued` is its frame when the claim must be

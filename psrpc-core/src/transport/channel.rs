@@ -40,6 +40,7 @@ enum ServerSuffix {
     Request,
     ClaimResponse,
     Stream,
+    NativeQueue,
 }
 
 impl ServerSuffix {
@@ -48,6 +49,7 @@ impl ServerSuffix {
             ServerSuffix::Request => "REQ",
             ServerSuffix::ClaimResponse => "RCLAIM",
             ServerSuffix::Stream => "STR",
+            ServerSuffix::NativeQueue => "QREQ",
         }
     }
 }
@@ -86,6 +88,32 @@ pub fn claim_response_channel(service: &str, method: &str, topics: &[impl AsRef<
 /// ```
 pub fn stream_server_channel(service: &str, method: &str, topics: &[impl AsRef<str>]) -> Channel {
     server_side(service, method, topics, false, ServerSuffix::Stream)
+}
+
+/// The queue request channel of a method in the native wire mode
+/// ([`WireMode::Native`](crate::wire_mode::WireMode::Native)):
+/// `Svc|M|t…|QREQ`, `SRVQ.Svc.M[.t…]`, `M.QREQ`.
+///
+/// Each method has a NATS subject of its own, so a process in a queue group
+/// takes only requests of methods it serves. No Go-compatible name can
+/// equal one of these: Go-compatible Legacy names end in another suffix and
+/// subjects start with `SRV.` or `CLI.`.
+///
+/// ```
+/// use psrpc::transport::channel;
+/// let ch = channel::native_queue_channel("Svc", "M", &["a", "b"]);
+/// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|M|a|b|QREQ", "SRVQ.Svc.M.a.b", "M.QREQ"));
+/// ```
+pub fn native_queue_channel(service: &str, method: &str, topics: &[impl AsRef<str>]) -> Channel {
+    let mut ch = server_side(service, method, topics, false, ServerSuffix::NativeQueue);
+    let mut server = String::with_capacity(ch.server.len() + method.len() + 2);
+    server.push_str("SRVQ.");
+    server.push_str(service);
+    server.push('.');
+    push_sanitized(&mut server, method);
+    push_topic_tokens(&mut server, topics);
+    ch.server = server.into();
+    ch
 }
 
 /// Responses to a client: `Svc|ClientID|RES`, `CLI.Svc.ClientID.RES`.
@@ -131,19 +159,24 @@ fn server_side(service: &str, method: &str, topics: &[impl AsRef<str>], queue: b
     let mut server = String::with_capacity(service.len() + 16);
     server.push_str("SRV.");
     server.push_str(service);
-    for topic in topics {
-        let topic = topic.as_ref();
-        if !topic.is_empty() {
-            server.push('.');
-            push_sanitized(&mut server, topic);
-        }
-    }
+    push_topic_tokens(&mut server, topics);
     if queue {
         server.push_str(".Q");
     }
 
     let local = format!("{method}.{}", suffix.as_str());
     Channel { legacy: legacy.into(), server: server.into(), local: local.into() }
+}
+
+/// Appends the non-empty topics as subject tokens, sanitized.
+fn push_topic_tokens(subject: &mut String, topics: &[impl AsRef<str>]) {
+    for topic in topics {
+        let topic = topic.as_ref();
+        if !topic.is_empty() {
+            subject.push('.');
+            push_sanitized(subject, topic);
+        }
+    }
 }
 
 fn client_side(service: &str, id: &str, suffix: &str) -> Channel {
@@ -255,6 +288,19 @@ mod tests {
         assert_eq!((&*n.legacy, &*n.server), ("Svc|CLI_x|STR", "CLI.Svc.CLI_x.STR"));
         let cl = claim_request_channel("Svc", "CLI_x");
         assert_eq!((&*cl.legacy, &*cl.server), ("Svc|CLI_x|CLAIM", "CLI.Svc.CLI_x.CLAIM"));
+    }
+
+    #[test]
+    fn native_queue_channels_are_per_method_and_never_go_names() {
+        let a = native_queue_channel("Svc", "A", &["t"]);
+        let b = native_queue_channel("Svc", "B", &["t"]);
+        assert_ne!(a.server, b.server, "one subject per method");
+        assert_eq!((&*a.legacy, &*a.server, &*a.local), ("Svc|A|t|QREQ", "SRVQ.Svc.A.t", "A.QREQ"));
+        // A Go-compatible name with the same parts differs in every name.
+        let go = request_channel("Svc", "A", &["t"], true);
+        assert!(go.legacy != a.legacy && go.server != a.server && go.local != a.local);
+        // Method names and topics are sanitized into single tokens.
+        assert_eq!(&*native_queue_channel("Svc", "M.x", &["a b", ""]).server, "SRVQ.Svc.Mu+002ex.au+0020b");
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod observe;
 mod single;
 mod streams;
 mod subscriptions;
+mod wire_modes;
 
 pub use claims::*;
 pub use deadlines::*;
@@ -31,6 +32,7 @@ pub use observe::*;
 pub use single::*;
 pub use streams::*;
 pub use subscriptions::*;
+pub use wire_modes::*;
 
 /// Instantiates every RPC suite test for the bus factory expression `$factory`
 /// (evaluated once per test; it must implement [`BusFactory`](crate::BusFactory)).
@@ -56,7 +58,10 @@ macro_rules! rpc_suite {
             affinity_panic_is_no_claim, stream_handler_panic_closes_with_internal,
             dropping_the_last_server_handle_stops_serving, observers_hear_calls_claims_and_expiries,
             nested_calls_inherit_the_remaining_budget, explicit_deadline_bounds_the_call, observers_hear_streams,
-            stream_interceptor_panic_fails_only_its_stream
+            stream_interceptor_panic_fails_only_its_stream,
+            native_queue_calls_take_no_claim, native_queue_requests_reach_one_server_each,
+            native_queue_subscribers_take_only_their_own_method, wire_mode_mismatch_is_reported,
+            native_mode_serves_every_other_kind
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
