@@ -118,7 +118,8 @@ impl RpcServer {
     ///
     /// The handler runs on a task of its own per request, inside the
     /// request's deadline ([`deadline`](crate::deadline)); `affinity`
-    /// (affinity methods only) scores each request before the claim.
+    /// scores each request before the claim (a method without the claim
+    /// exchange takes none: registering one fails with `invalid_argument`).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -154,6 +155,14 @@ impl RpcServer {
         F: Future<Output = Result<Resp, Error>> + Send + 'static,
     {
         Serve::Unary.admit(method)?;
+        if affinity.is_some() && !self.inner().options.wire_mode.require_claim(method) {
+            let message = format!(
+                "an affinity function scores claims, and `{}` has no claim exchange (a single-server method, or a \
+                 queue method in the native wire mode)",
+                method.name
+            );
+            return Err(Error::new(crate::error::ErrorCode::InvalidArgument, message));
+        }
         let typed = TypedUnary { handler, affinity, _types: PhantomData };
         super::unary::register(self.inner(), method, topics, Arc::new(typed)).await
     }

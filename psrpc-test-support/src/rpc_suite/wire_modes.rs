@@ -146,7 +146,8 @@ pub async fn wire_mode_mismatch_is_reported(factory: &dyn BusFactory) {
 }
 
 /// Affinity, multi, single-server and stream methods work in the native
-/// mode; options that need a claim are refused for native queue calls.
+/// mode; affinity functions and options that need a claim are refused for
+/// native queue methods.
 pub async fn native_mode_serves_every_other_kind(factory: &dyn BusFactory) {
     let svc = unique_service();
     let s = native_server(factory, &svc).await;
@@ -171,6 +172,9 @@ pub async fn native_mode_serves_every_other_kind(factory: &dyn BusFactory) {
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], none()).await.expect("open");
     stream.send(&ping("s")).await.expect("acked");
     assert_eq!(stream.recv().await.expect("open stream").expect("echo").text, "s");
+    let scored: psrpc_core::server::AffinityFn<Ping> = Arc::new(|_, _| 1.0);
+    let err = s.register_unary(&REGIONAL, vec![], echo, Some(scored)).await.expect_err("no claim to score");
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
     let selection = none().selection(SelectionOptions::first_available(Duration::from_millis(100)));
     let err = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), selection).await.expect_err("refused");
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
