@@ -13,6 +13,7 @@ use psrpc_core::options::{RequestOptions, SelectionOptions, ServerOptions};
 use psrpc_core::transport::channel;
 use psrpc_core::transport::envelope::Request;
 use psrpc_core::transport::frame;
+use psrpc_core::wire_mode::WireMode;
 use psrpc_core::{Error, ErrorCode, RawPayload, RequestContext, RpcInfo, RpcServer};
 use tokio::time::Instant;
 
@@ -37,26 +38,26 @@ pub async fn single_round_trip(factory: &dyn BusFactory) {
 
 /// With two servers, every request is handled exactly once.
 pub async fn queue_requests_reach_one_server_each(factory: &dyn BusFactory) {
+    each_request_handled_once(factory, WireMode::GoCompatible).await;
+}
+
+/// Two servers in wire mode `mode` share a queue method; each of 20
+/// requests is handled exactly once.
+pub(crate) async fn each_request_handled_once(factory: &dyn BusFactory, mode: WireMode) {
     let svc = unique_service();
     let handled = Arc::new(AtomicUsize::new(0));
     let mut servers = Vec::new();
     for _ in 0..2 {
-        let s = server(factory, &svc).await;
+        let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default().wire_mode(mode));
         let count = Arc::clone(&handled);
-        s.register_unary(
-            &SINGLE,
-            vec![],
-            move |ctx: RequestContext, p: Ping| {
-                count.fetch_add(1, Ordering::SeqCst);
-                echo(ctx, p)
-            },
-            None,
-        )
-        .await
-        .expect("register");
+        let counted = move |ctx: RequestContext, p: Ping| {
+            count.fetch_add(1, Ordering::SeqCst);
+            echo(ctx, p)
+        };
+        s.register_unary(&SINGLE, vec![], counted, None).await.expect("register");
         servers.push(s);
     }
-    let client = client(factory, &svc).await;
+    let client = client_on(factory.connect().await, &svc, client_options().wire_mode(mode)).await;
     let ids: HashSet<String> = servers.iter().map(|s| s.id().to_owned()).collect();
     for i in 0..20 {
         let reply = client

@@ -1,15 +1,13 @@
 //! The native wire mode: per-method queue channels, unary queue calls
 //! without a claim, and loud failures where the two modes meet.
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use psrpc_core::discovery::DiscoveryOptions;
 use psrpc_core::options::{ClientOptions, RequestOptions, SelectionOptions, ServerOptions};
 use psrpc_core::wire_mode::WireMode;
-use psrpc_core::{ErrorCode, RequestContext, RpcClient, RpcServer, SharedBus};
+use psrpc_core::{ErrorCode, RpcClient, RpcServer, SharedBus};
 
 use super::fixtures::*;
 use crate::BusFactory;
@@ -65,30 +63,7 @@ pub async fn native_queue_calls_take_no_claim(factory: &dyn BusFactory) {
 
 /// Two native servers share a queue method; each request is handled once.
 pub async fn native_queue_requests_reach_one_server_each(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let handled = Arc::new(AtomicUsize::new(0));
-    let mut ids = HashSet::new();
-    let mut servers = Vec::new();
-    for _ in 0..2 {
-        let s = native_server(factory, &svc).await;
-        let count = Arc::clone(&handled);
-        let counted = move |ctx: RequestContext, p: Ping| {
-            count.fetch_add(1, Ordering::SeqCst);
-            echo(ctx, p)
-        };
-        s.register_unary(&SINGLE, vec![], counted, None).await.expect("register");
-        ids.insert(s.id().to_owned());
-        servers.push(s);
-    }
-    let client = native_client(factory, &svc).await;
-    for i in 0..30 {
-        let reply = client
-            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-            .await
-            .expect("reply");
-        assert!(ids.contains(&reply.server_id));
-    }
-    assert_eq!(handled.load(Ordering::SeqCst), 30, "each request handled exactly once");
+    super::single::each_request_handled_once(factory, WireMode::Native).await;
 }
 
 /// A process that queue-subscribes to one method never takes requests of
