@@ -36,11 +36,16 @@ async fn run(
     let mut ticker = interval_at(deadline::after(period), period);
     let mut last_seen = Instant::now();
     let mut peer_keeps_alive = false;
+    // The flags are waited on by one future each for the pump's whole life:
+    // making them anew per frame cost more than applying the frame.
+    let closed = crate::signal::raised(&mut closed);
+    let stop = crate::signal::raised(&mut stop);
+    tokio::pin!(closed, stop);
 
     loop {
         tokio::select! {
-            () = crate::signal::raised(&mut closed) => return,
-            () = crate::signal::raised(&mut stop) => {
+            () = &mut closed => return,
+            () = &mut stop => {
                 core.fail(stop_cause).await;
                 return;
             }
