@@ -9,10 +9,13 @@
 //!   (a full subscriber buffer drops that frame for that subscriber only,
 //!   reported as a [`BusErrorKind::SlowConsumer`] report); after a
 //!   reconnect it resubscribes every channel by itself;
-//! - a **publisher** connection, multiplexed: concurrent publishes are
-//!   pipelined (many per round trip under load), each publish resolves when
-//!   Redis answered it, and a failure reaches its caller as
-//!   [`BusErrorKind::Unavailable`].
+//! - a **publisher** connection, written by one task of the bus: it sends
+//!   every publish and claim queued meanwhile as one pipeline (many per
+//!   round trip under load), in the order they were queued; each publish
+//!   resolves when Redis answered it, and a failure reaches its caller as
+//!   [`BusErrorKind::Unavailable`]. On a Redis Cluster, whose pipelines
+//!   may not span slots, publishes go one by one on the cluster
+//!   connection instead.
 //!
 //! **Outages fail fast**: once the bus learns a connection is lost (redis-rs
 //! reports the disconnection, or a command fails with a connection error),
@@ -70,6 +73,7 @@ mod endpoint;
 mod link;
 mod queue;
 mod subscribers;
+mod writer;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +95,7 @@ pub use endpoint::ClusterPubSub;
 use link::{Link, Ping};
 use queue::QueueClaims;
 use subscribers::{Membership, Subscribers};
+use writer::Publisher;
 
 /// Options of a [`RedisBus`].
 ///
@@ -172,6 +177,8 @@ impl std::fmt::Debug for RedisBus {
 struct Inner {
     options: RedisBusOptions,
     endpoint: Arc<Endpoint>,
+    /// Where publishes go.
+    publisher: Publisher,
     /// The publisher connection's state.
     publisher_link: Arc<Link>,
     subscribers: Arc<Subscribers>,
@@ -299,8 +306,16 @@ impl RedisBus {
             Arc::clone(&publisher_link),
             options.response_timeout,
         );
-        let inner =
-            Arc::new(Inner { options, endpoint, publisher_link, subscribers, claims, closed: AtomicBool::new(false) });
+        let publisher = Publisher::start(Arc::clone(&endpoint));
+        let inner = Arc::new(Inner {
+            options,
+            endpoint,
+            publisher,
+            publisher_link,
+            subscribers,
+            claims,
+            closed: AtomicBool::new(false),
+        });
         tokio::spawn(watch_publisher(Arc::downgrade(&inner), pushes.publisher));
         Ok(RedisBus { inner })
     }
@@ -378,10 +393,7 @@ impl MessageBus for RedisBus {
             self.check_open()?;
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
-            let mut conn = self.inner.endpoint.publisher();
-            let mut publish = redis::cmd(if self.inner.endpoint.sharded() { "SPUBLISH" } else { "PUBLISH" });
-            publish.arg(&*channel.legacy).arg(frame.as_ref());
-            self.on_publisher(publish.query_async::<i64>(&mut conn)).await.map(drop)
+            self.on_publisher(self.inner.publisher.publish(&channel.legacy, &frame)).await
         })
     }
 
@@ -415,8 +427,8 @@ impl MessageBus for RedisBus {
             self.check_open()?;
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
-            let mut conn = self.inner.endpoint.publisher();
-            self.on_publisher(self.inner.claims.publish_claim(&mut conn, queued, &channel.legacy, &frame)).await
+            let publisher = &self.inner.publisher;
+            self.on_publisher(self.inner.claims.publish_claim(publisher, queued, &channel.legacy, &frame)).await
         })
     }
 
@@ -427,6 +439,9 @@ impl MessageBus for RedisBus {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.store(true, Ordering::Release);
+            if !self.inner.publisher_link.is_down() {
+                let _ = tokio::time::timeout(self.inner.options.response_timeout, self.inner.publisher.flush()).await;
+            }
             self.inner.subscribers.close().await;
         })
     }

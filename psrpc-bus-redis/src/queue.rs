@@ -5,6 +5,8 @@ use redis::aio::ConnectionLike;
 use sha2::{Digest as _, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::writer::Publisher;
+
 /// How long a claim on a queue frame lasts, in seconds.
 const CLAIM_SECONDS: u64 = 5;
 
@@ -52,6 +54,12 @@ fn refused(e: &redis::RedisError) -> bool {
 
 /// Publishes server claims for queued request frames under the queue lock.
 ///
+/// The script goes as `EVAL` with its text, never `EVALSHA`: Redis cannot
+/// answer `NOSCRIPT` (after a restart or `SCRIPT FLUSH`), so a claim never
+/// needs a second attempt that would go out after publishes queued behind
+/// it (see [`Publisher`]). Redis keeps the compiled script, so each call
+/// costs only the script's ~150 bytes and their hash.
+///
 /// On a Redis Cluster the script runs on the node of the lock's slot (its
 /// one key): the classic `PUBLISH` inside it names no key, and that node
 /// forwards the frame to every other node, so the script stays legal and
@@ -60,38 +68,33 @@ fn refused(e: &redis::RedisError) -> bool {
 /// touch: the lock (`SET … NX` on the lock's node) and the `SPUBLISH` (on
 /// the channel's node) go separately, two round trips.
 pub(crate) struct QueueClaims {
-    script: redis::Script,
-    /// The publish command: `PUBLISH`, or `SPUBLISH` (sharded).
-    publish: &'static str,
     /// Set once Redis refused the script (or with sharded pub/sub): lock
     /// and publish go separately.
     scripts_refused: AtomicBool,
 }
 
 impl QueueClaims {
-    /// Claims published with `PUBLISH`, or with `SPUBLISH` if `sharded`.
+    /// Claims published by script, or (if `sharded`) lock then publish.
     pub(crate) fn new(sharded: bool) -> Self {
-        QueueClaims {
-            script: redis::Script::new(LOCK_THEN_PUBLISH),
-            publish: if sharded { "SPUBLISH" } else { "PUBLISH" },
-            scripts_refused: AtomicBool::new(sharded),
-        }
+        QueueClaims { scripts_refused: AtomicBool::new(sharded) }
     }
 
-    /// Publishes `frame` on `channel` if this process wins the queue lock of
-    /// `queued`; true if it did. One round trip (the script); two where
-    /// scripts are refused or pub/sub is sharded.
+    /// Publishes `frame` on `channel` through `publisher` if this process
+    /// wins the queue lock of `queued`; true if it did. One command (the
+    /// script), in order with the other publishes; where scripts are
+    /// refused or pub/sub is sharded, two round trips (lock, then publish),
+    /// and the publish goes out after whatever was queued meanwhile.
     pub(crate) async fn publish_claim(
         &self,
-        conn: &mut impl ConnectionLike,
+        publisher: &Publisher,
         queued: &[u8],
         channel: &str,
         frame: &[u8],
     ) -> redis::RedisResult<bool> {
         if !self.scripts_refused.load(Ordering::Relaxed) {
-            let mut invocation = self.script.key(claim_key(queued));
-            invocation.arg(CLAIM_SECONDS).arg(channel).arg(frame);
-            match invocation.invoke_async::<i64>(conn).await {
+            let mut script = redis::cmd("EVAL");
+            script.arg(LOCK_THEN_PUBLISH).arg(1).arg(claim_key(queued)).arg(CLAIM_SECONDS).arg(channel).arg(frame);
+            match publisher.query(script).await.and_then(|won| Ok(redis::from_redis_value::<i64>(won)?)) {
                 Ok(won) => return Ok(won == 1),
                 Err(e) if refused(&e) => {
                     tracing::warn!(error = %e, "psrpc redis: lock script refused; locking and publishing separately");
@@ -100,11 +103,10 @@ impl QueueClaims {
                 Err(e) => return Err(e),
             }
         }
-        let won: Option<String> = lock_command(queued).query_async(conn).await?;
-        if won.is_none() {
+        if matches!(publisher.query(lock_command(queued)).await?, redis::Value::Nil) {
             return Ok(false);
         }
-        redis::cmd(self.publish).arg(channel).arg(frame).query_async::<i64>(conn).await?;
+        publisher.publish(channel, frame).await?;
         Ok(true)
     }
 }
