@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::timeout;
+use tokio::time::timeout_at;
 
 use crate::deadline;
 use crate::error::{Error, ErrorCode};
@@ -153,6 +153,20 @@ impl StreamCore {
         self.publish_envelope(&message).await
     }
 
+    /// [`publish`](Self::publish), failing with `deadline_exceeded` if the
+    /// bus has not taken the frame by `deadline`.
+    async fn publish_until(
+        &self,
+        deadline: tokio::time::Instant,
+        request_id: String,
+        expiry: Duration,
+        body: Option<Body>,
+    ) -> Result<(), Error> {
+        timeout_at(deadline, self.publish(request_id, expiry, body))
+            .await
+            .unwrap_or_else(|_| Err(Error::request_timed_out()))
+    }
+
     pub(crate) async fn publish_envelope(&self, message: &envelope::Stream) -> Result<(), Error> {
         outbound::publish(&*self.bus, &self.peer_channel, message).await
     }
@@ -187,9 +201,12 @@ impl StreamCore {
             return Err(cause);
         }
         let wait = options.timeout.unwrap_or(self.send_timeout);
+        // One bound for publishing and the ack: a stalled bus ends the send
+        // by its timeout too.
+        let deadline = tokio::time::Instant::now() + wait;
         let body = Body::Message(envelope::StreamMessage { message: None, raw_message: payload });
-        let result = match self.publish(request_id.clone(), wait, Some(body)).await {
-            Ok(()) => match timeout(wait, ack_rx).await {
+        let result = match self.publish_until(deadline, request_id.clone(), wait, Some(body)).await {
+            Ok(()) => match timeout_at(deadline, ack_rx).await {
                 Ok(Ok(())) => Ok(()),
                 // The ack sender was dropped: the stream closed.
                 Ok(Err(_)) => Err(self.err().unwrap_or_else(Error::stream_closed)),
@@ -301,7 +318,8 @@ impl StreamCore {
             error: cause.message().to_owned(),
             code: cause.code().as_str().to_owned(),
         });
-        self.publish(id::new_request_id(), self.send_timeout, Some(body)).await
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        self.publish_until(deadline, id::new_request_id(), self.send_timeout, Some(body)).await
     }
 
     /// Ends the stream from synchronous code (the last client handle
