@@ -203,7 +203,7 @@ impl StreamCore {
         let wait = options.timeout.unwrap_or(self.send_timeout);
         // One bound for publishing and the ack: a stalled bus ends the send
         // by its timeout too.
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = deadline::after(wait);
         let body = Body::Message(envelope::StreamMessage { message: None, raw_message: payload });
         let result = match self.publish_until(deadline, request_id.clone(), wait, Some(body)).await {
             Ok(()) => match timeout_at(deadline, ack_rx).await {
@@ -318,7 +318,7 @@ impl StreamCore {
             error: cause.message().to_owned(),
             code: cause.code().as_str().to_owned(),
         });
-        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        let deadline = deadline::after(self.send_timeout);
         self.publish_until(deadline, id::new_request_id(), self.send_timeout, Some(body)).await
     }
 
