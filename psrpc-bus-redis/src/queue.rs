@@ -48,8 +48,8 @@ return 0
 /// Whether Redis refuses scripts for good (ACL, scripting disabled or
 /// unknown), as opposed to failing this once.
 fn refused(e: &redis::RedisError) -> bool {
-    use redis::ServerErrorKind::{NoPerm, NoScript, ResponseError};
-    matches!(e.kind(), redis::ErrorKind::Server(NoPerm | NoScript | ResponseError))
+    use redis::ServerErrorKind::{NoPerm, ResponseError};
+    matches!(e.kind(), redis::ErrorKind::Server(NoPerm | ResponseError))
 }
 
 /// Publishes server claims for queued request frames under the queue lock.
