@@ -156,7 +156,7 @@ impl BrokerProcess {
             {
                 return Err(BrokerError::Start { binary: self.binary, reason: format!("exited with {status}") });
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok_and(|s| !is_self_connected(&s)) {
                 return Ok(());
             }
             // Polling a port that has no readiness event to await.
@@ -167,6 +167,13 @@ impl BrokerProcess {
             reason: format!("port {} not listening after {limit:?}", self.port),
         })
     }
+}
+
+/// Whether a probe to a loopback port that nothing listens on connected to
+/// itself: the kernel can pick the probed port as the probe's own ephemeral
+/// port, and the simultaneous open then succeeds with no broker behind it.
+fn is_self_connected(stream: &TcpStream) -> bool {
+    matches!((stream.local_addr(), stream.peer_addr()), (Ok(local), Ok(peer)) if local == peer)
 }
 
 impl Drop for BrokerProcess {
