@@ -21,6 +21,16 @@
 //! `--native` runs servers and client in the native wire mode (per-method
 //! queue channels, no claim for unary queue calls; the default is the
 //! Go-compatible mode).
+//!
+//! Built with `--features mimalloc`, the harness allocates with mimalloc
+//! instead of the system allocator: the difference is what a service gains
+//! by choosing its allocator (psrpc-rs, a library, leaves that choice to the
+//! application).
+
+/// The global allocator of a `--features mimalloc` build.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod drive;
 mod kinds;
