@@ -6,6 +6,7 @@ results table (one markdown row per run, from each run's JSON summary line).
     python3 psrpc-bench/run_table.py > /tmp/table.md
     python3 psrpc-bench/run_table.py targets 5 > /tmp/targets.md   # medians of 5 runs per target row
     python3 psrpc-bench/run_table.py compare OLD NEW 3              # two builds alternately, medians of 3
+    python3 psrpc-bench/run_table.py compare OLD NEW 3 redis:single:64 nats:stream:1   # on those rows
 """
 import json
 import statistics
@@ -77,14 +78,15 @@ def targets(runs):
 COMPARED = [(bus, kind, c) for bus in ("local", "nats") for c in (64, 1) for kind in ("single", "single-noclaim")]
 
 
-def compare(old, new, runs):
+def compare(old, new, runs, rows=COMPARED):
     """Runs two builds of psrpc-bench alternately on the same rows and
-    prints the medians side by side (old, then new)."""
+    prints the medians side by side (old, then new), with the range of the
+    per-round throughput ratios."""
     global BENCH
     print("| bus | kind | in flight | calls/s old | calls/s new | new/old | p50 µs old | p50 µs new "
           "| p99 µs old | p99 µs new | p99.9 µs old | p99.9 µs new | CPU µs/call old | new | raw calls/s |")
     print("|" + "---|" * 15)
-    for bus, kind, concurrency in COMPARED:
+    for bus, kind, concurrency in rows:
         results = {old: [], new: []}
         for _ in range(runs):
             for binary in (old, new):
@@ -92,9 +94,12 @@ def compare(old, new, runs):
                 results[binary].append(run(bus, kind, concurrency))
         median = lambda binary, key: statistics.median(r["psrpc"][key] for r in results[binary])
         raw = statistics.median(r["raw"]["calls_per_second"] for r in results[old] + results[new])
+        ratios = [n["psrpc"]["calls_per_second"] / o["psrpc"]["calls_per_second"]
+                  for o, n in zip(results[old], results[new])]
         cells = [bus, kind, str(concurrency), f"{median(old, 'calls_per_second'):,.0f}",
                  f"{median(new, 'calls_per_second'):,.0f}",
-                 f"{median(new, 'calls_per_second') / median(old, 'calls_per_second'):.2f}x"]
+                 f"{median(new, 'calls_per_second') / median(old, 'calls_per_second'):.2f}x "
+                 f"({min(ratios):.2f}–{max(ratios):.2f})"]
         for key in ("p50_us", "p99_us", "p999_us", "cpu_us_per_call"):
             cells += [f"{median(old, key):.1f}", f"{median(new, key):.1f}"]
         print("| " + " | ".join(cells + [f"{raw:,.0f}"]) + " |", flush=True)
@@ -104,7 +109,9 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "targets":
         return targets(int(sys.argv[2]) if len(sys.argv) > 2 else 5)
     if len(sys.argv) > 3 and sys.argv[1] == "compare":
-        return compare(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 3)
+        runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+        rows = [(bus, kind, int(c)) for bus, kind, c in (cell.split(":") for cell in sys.argv[5:])]
+        return compare(sys.argv[2], sys.argv[3], runs, rows or COMPARED)
     print("| bus | kind | in flight | psrpc calls/s | p50 µs | p99 µs | p99.9 µs | CPU µs/call "
           "| raw calls/s | raw p50 µs | p50 vs raw | throughput vs raw | errors | peak RSS KiB |")
     print("|" + "---|" * 14)
