@@ -12,7 +12,11 @@ Needs go, nats-server and redis-server. The Rust binary is
 $CARGO_TARGET_DIR/release/psrpc-bench (else target/release/psrpc-bench);
 --go-modfile go.v077.mod --go-tags psrpc07 measures Go psrpc 0.7 instead of the
 newest release. Ratios are Rust / Go: above 1 is better for throughput, below
-1 is better for latency and CPU.
+1 is better for latency and CPU. The last column is the raw bus round trip
+(publish a request, the subscriber publishes the reply; no psrpc) that
+psrpc-bench measures before each of its runs, as a ceiling: a psrpc call that
+takes N bus messages can reach at most 2/N of it. With --go-raw, the Go twin's
+raw round trip through nats.go and go-redis is measured in every run too.
 """
 import argparse
 import json
@@ -60,7 +64,7 @@ def run(binary, bus, url, kind, concurrency, opts):
     if done.returncode != 0:
         print(f"failed: {' '.join(args)}\n{done.stdout[-500:]}{done.stderr[-500:]}", file=sys.stderr)
         return None
-    return json.loads(done.stdout.strip().splitlines()[-1])["psrpc"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -74,6 +78,8 @@ def main():
     parser.add_argument("--in-flight", default="64,1")
     parser.add_argument("--go-modfile", default="go.mod")
     parser.add_argument("--go-tags", default="")
+    parser.add_argument("--go-raw", action="store_true",
+                        help="also run the Go twin's raw round trip (nats.go, go-redis; no psrpc) in every run")
     opts = parser.parse_args()
 
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -96,19 +102,24 @@ def main():
             header += [f"Go {name}", f"Rust {name}", "Rust/Go"]
         print(f"{opts.runs} runs each, medians; {opts.duration} s timed after {opts.warmup} s warm-up, "
               f"{opts.payload}-byte payload; Go psrpc from interop/go/{opts.go_modfile}\n")
-        print("| " + " | ".join(header + ["errors Go/Rust"]) + " |")
-        print("|" + "---|" * (len(header) + 1))
+        header += ["errors Go/Rust", "raw round trips/s"] + (["Go raw round trips/s"] if opts.go_raw else [])
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
         for bus in opts.buses.split(","):
             for concurrency in (int(c) for c in opts.in_flight.split(",")):
                 for kind in opts.kinds.split(","):
-                    results = {"go": [], "rust": []}
+                    results, go_raw = {"go": [], "rust": []}, []
                     for i in range(opts.runs):
                         # Alternate which goes first, so drift hits both alike.
                         order = (("go", go), ("rust", rust)) if i % 2 == 0 else (("rust", rust), ("go", go))
                         for name, binary in order:
                             results[name].append(run(binary, bus, urls[bus], kind, concurrency, opts))
+                        if opts.go_raw:
+                            go_raw.append(run(go, bus, urls[bus], "raw", concurrency, opts))
                     failed = {n: results[n].count(None) for n in results}
-                    ok = {n: [r for r in results[n] if r is not None] for n in results}
+                    # psrpc-bench's summary also holds the raw round trip it measured in the same run.
+                    raw = [r["raw"]["calls_per_second"] for r in results["rust"] if r is not None]
+                    ok = {n: [r["psrpc"] for r in results[n] if r is not None] for n in results}
                     cells = [bus, kind, str(concurrency)]
                     for key, _, fmt in METRICS:
                         g = statistics.median(r[key] for r in ok["go"]) if ok["go"] else 0
@@ -117,6 +128,10 @@ def main():
                     errors = [f"{sum(r['errors'] for r in ok[n])}" + (f" ({failed[n]} runs failed)" if failed[n] else "")
                               for n in ("go", "rust")]
                     cells.append(" / ".join(errors))
+                    cells.append(f"{statistics.median(raw):,.0f}" if raw else "–")
+                    if opts.go_raw:
+                        go_raw = [r["psrpc"]["calls_per_second"] for r in go_raw if r is not None]
+                        cells.append(f"{statistics.median(go_raw):,.0f}" if go_raw else "–")
                     print("| " + " | ".join(cells) + " |", flush=True)
     finally:
         for proc in brokers:

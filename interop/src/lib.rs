@@ -92,12 +92,42 @@ fn go_binary() -> Option<PathBuf> {
 /// `CARGO_TARGET_TMPDIR`). `None` (with a notice) when Go is not installed
 /// outside CI; panics under `CI=true` or when the build fails.
 pub fn peer_binary(version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
-    static BUILT: OnceLock<Mutex<HashMap<GoVersion, Option<PathBuf>>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    built.entry(version).or_insert_with(|| build(version, out_dir)).clone()
+    built(GoPackage::Peer, version, out_dir)
 }
 
-fn build(version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
+/// The Go twin of psrpc-bench (`go/bench`) for `version`, built as
+/// [`peer_binary`] builds the peer.
+pub fn bench_binary(version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
+    built(GoPackage::Bench, version, out_dir)
+}
+
+/// The Go programs under `go/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum GoPackage {
+    /// `go/peer`, the interop peer.
+    Peer,
+    /// `go/bench`, the benchmark twin.
+    Bench,
+}
+
+impl GoPackage {
+    fn dir(self) -> &'static str {
+        match self {
+            GoPackage::Peer => "peer",
+            GoPackage::Bench => "bench",
+        }
+    }
+}
+
+/// `package` for `version`, built on first use in this process.
+fn built(package: GoPackage, version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
+    type Built = HashMap<(GoPackage, GoVersion), Option<PathBuf>>;
+    static BUILT: OnceLock<Mutex<Built>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    built.entry((package, version)).or_insert_with(|| build(package, version, out_dir)).clone()
+}
+
+fn build(package: GoPackage, version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
     let Some(go) = go_binary() else {
         if psrpc_test_support::broker::in_ci() {
             panic!("the Go toolchain (go) is not installed; the Go interop tests need it under CI=true");
@@ -106,17 +136,17 @@ fn build(version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
         return None;
     };
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("go");
-    let binary = out_dir.join(format!("go-peer-{}", version.label()));
+    let binary = out_dir.join(format!("go-{}-{}", package.dir(), version.label()));
     let status = std::process::Command::new(go)
         .current_dir(&source)
         .arg("build")
         .args(version.build_args())
         .arg("-o")
         .arg(&binary)
-        .arg("./peer")
+        .arg(format!("./{}", package.dir()))
         .status()
         .expect("run go build");
-    assert!(status.success(), "go build of the {} peer failed", version.label());
+    assert!(status.success(), "go build of the {} {} failed", version.label(), package.dir());
     Some(binary)
 }
 

@@ -9,7 +9,9 @@
 // loop for `warmup` seconds untimed, then `duration` seconds timed; errors are
 // counted, never retried. The payload travels in a message whose encoding is
 // psrpc-bench's Blob (field 1, bytes). The last line of output is a JSON
-// summary with psrpc-bench's keys (no raw round trip).
+// summary with psrpc-bench's keys. The raw round trip is a kind of its own here
+// (`--kind raw`, reported under the same keys), where psrpc-bench measures it
+// before every run.
 package main
 
 import (
@@ -60,7 +62,7 @@ func main() {
 	runtime.GOMAXPROCS(2)
 	busKind := flag.String("bus", "local", "local, nats or redis")
 	url := flag.String("url", "", "broker URL (nats and redis)")
-	kind := flag.String("kind", "single", "single, single-noclaim, affinity, multi, stream or subscription")
+	kind := flag.String("kind", "single", "single, single-noclaim, affinity, multi, stream, subscription, or raw (the bus client's round trip, no psrpc)")
 	concurrency := flag.Int("concurrency", 64, "calls in flight")
 	payload := flag.Int("payload", 128, "payload size in bytes")
 	duration := flag.Int("duration", 10, "timed seconds (after the warm-up)")
@@ -75,7 +77,13 @@ func main() {
 	if *kind == "multi" {
 		count = max(*servers, 3)
 	}
-	call, err := setup(*kind, *url, count, *payload, *concurrency)
+	var call call
+	var err error
+	if *kind == "raw" {
+		call, err = setupRaw(*url, *payload, *concurrency)
+	} else {
+		call, err = setup(*kind, *url, count, *payload, *concurrency)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -1,0 +1,59 @@
+//! The Go twin of psrpc-bench (`interop/go/bench`), which
+//! `psrpc-bench/go_vs_rust.py` runs beside psrpc-bench: it builds against
+//! every Go release ([`GoVersion::ALL`]), measures Go psrpc calls, and its raw
+//! round trip (nats.go and go-redis with no psrpc) works on every bus.
+
+use std::path::{Path, PathBuf};
+
+use psrpc_interop::GoVersion;
+use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::nats::NatsServer;
+use psrpc_test_support::redis::RedisServer;
+use serde_json::Value;
+
+fn bench(version: GoVersion) -> Option<PathBuf> {
+    psrpc_interop::bench_binary(version, Path::new(env!("CARGO_TARGET_TMPDIR")))
+}
+
+/// Runs the twin for one second with four callers and returns its JSON summary.
+fn run(binary: &Path, bus: &str, url: &str, kind: &str) -> Value {
+    let out = std::process::Command::new(binary)
+        .args(["--bus", bus, "--url", url, "--kind", kind])
+        .args(["--concurrency", "4", "--duration", "1", "--warmup", "0"])
+        .output()
+        .expect("run the Go bench twin");
+    assert!(out.status.success(), "{bus}/{kind} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let last = stdout.lines().last().expect("a summary line");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("summary {last:?} is not JSON: {e}"))
+}
+
+/// Asserts that a summary measured calls of `kind` on `bus` and none failed.
+fn assert_measured(summary: &Value, bus: &str, kind: &str) {
+    assert_eq!(summary["bus"], bus);
+    assert_eq!(summary["kind"], kind.replace('-', ""));
+    let measured = &summary["psrpc"];
+    assert!(measured["calls"].as_u64().unwrap_or(0) > 0, "{bus}/{kind} made no calls: {summary}");
+    assert_eq!(measured["errors"], 0, "{bus}/{kind}: {summary}");
+    assert!(measured["p50_us"].as_f64().unwrap_or(0.0) > 0.0, "{bus}/{kind}: {summary}");
+}
+
+#[test]
+fn the_twin_measures_psrpc_calls_with_every_release() {
+    for version in GoVersion::ALL {
+        let Some(binary) = bench(version) else { return };
+        let summary = run(&binary, "local", "", "single");
+        assert_measured(&summary, "local", "single");
+        assert_eq!(summary["psrpc_version"], version.label());
+    }
+}
+
+#[test]
+fn the_raw_round_trip_runs_on_every_bus() {
+    let Some(binary) = bench(GoVersion::Latest) else { return };
+    let Some(nats) = skip_or_fail(NatsServer::start()) else { return };
+    let Some(redis) = skip_or_fail(RedisServer::start()) else { return };
+    for (bus, url) in [("local", ""), ("nats", nats.url()), ("redis", redis.url())] {
+        assert_measured(&run(&binary, bus, url, "raw"), bus, "raw");
+    }
+}
