@@ -26,7 +26,10 @@
 //! publish or subscribe is bounded as well: one that has not completed
 //! within [`RedisBusOptions::response_timeout`] (default 3 s), e.g. on a
 //! connection that stopped answering without closing, fails with
-//! [`BusErrorKind::Unavailable`].
+//! [`BusErrorKind::Unavailable`]. On a Redis Cluster at most 64 commands
+//! wait for Redis at once, and a publish's timeout starts when its turn
+//! comes: a burst of calls waits for turns (within each call's own
+//! deadline) instead of failing while Redis answers everything it is sent.
 //!
 //! **Queues across processes**: every subscribed process receives a queue
 //! frame; a process delivers it (to one local queue subscriber, round robin)
@@ -113,6 +116,8 @@ pub struct RedisBusOptions {
     /// How long a publish, claim or subscribe may take, waiting for the
     /// connection included, before it fails with
     /// [`BusErrorKind::Unavailable`]; also each connection attempt's limit.
+    /// On a Redis Cluster a publish's time counts from its turn to send
+    /// (at most 64 commands wait for Redis at once).
     pub response_timeout: Duration,
 }
 
@@ -325,10 +330,17 @@ impl RedisBus {
     }
 
     /// Runs `command` on the publisher connection: fails at once while the
-    /// connection is down, and after `response_timeout` at the latest.
+    /// connection is down, and `response_timeout` after its turn to send
+    /// (see the `writer` module) at the latest.
     async fn on_publisher<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Result<T, BusError> {
-        if self.inner.publisher_link.is_down() {
-            return Err(BusError::unavailable("the connection to Redis is down"));
+        let link = &self.inner.publisher_link;
+        let down = || Err(BusError::unavailable("the connection to Redis is down"));
+        if link.is_down() {
+            return down();
+        }
+        let _turn = self.inner.publisher.turn().await;
+        if link.is_down() {
+            return down();
         }
         let timeout = self.inner.options.response_timeout;
         match tokio::time::timeout(timeout, command).await {

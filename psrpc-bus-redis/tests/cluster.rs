@@ -2,11 +2,13 @@
 //! with sharded pub/sub, and a master killed under load.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
+use bytes::Bytes;
+use futures_util::future::{BoxFuture, join_all};
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
-use psrpc_core::SharedBus;
+use psrpc_core::transport::channel::request_channel;
+use psrpc_core::{MessageBus as _, SharedBus};
 use psrpc_test_support::BusFactory;
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::topology::RedisCluster;
@@ -56,6 +58,28 @@ mod rpc_classic {
 mod rpc_sharded {
     use super::sharded;
     psrpc_test_support::rpc_suite!(sharded());
+}
+
+/// A burst of publishes that takes Redis far longer than the response
+/// timeout to answer succeeds whole: a publish's timeout starts at its turn
+/// to send, not while it waits behind this process's other commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_longer_than_the_response_timeout_succeeds() {
+    let Some(topology) = sharded() else { return };
+    let url = format!("{}{}", topology.cluster.url(), topology.query);
+    let timeout = Duration::from_millis(100);
+    let bus = RedisBus::connect(&url, RedisBusOptions::default().response_timeout(timeout)).await.expect("connect");
+    let service = psrpc_test_support::unique_name("Burst");
+    let channels: Vec<_> = (0..64).map(|i| request_channel(&service, "Burst", &[i.to_string()], false)).collect();
+    let frame = Bytes::from(vec![0x5a; 128]);
+
+    let started = Instant::now();
+    let results = join_all((0..50_000).map(|i| bus.publish(&channels[i % channels.len()], frame.clone()))).await;
+    let elapsed = started.elapsed();
+
+    assert!(elapsed > 2 * timeout, "the burst took {elapsed:?}: too short to outlast the response timeout");
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failed.is_empty(), "{} of 50,000 publishes failed, e.g. {}", failed.len(), failed[0]);
 }
 
 async fn failover(topology: Cluster) {
