@@ -27,9 +27,10 @@
 //! within [`RedisBusOptions::response_timeout`] (default 3 s), e.g. on a
 //! connection that stopped answering without closing, fails with
 //! [`BusErrorKind::Unavailable`]. On a Redis Cluster at most 64 commands
-//! wait for Redis at once, and a publish's timeout starts when its turn
-//! comes: a burst of calls waits for turns (within each call's own
-//! deadline) instead of failing while Redis answers everything it is sent.
+//! (publishes, claims, queue locks) wait for Redis at once, and a command's
+//! timeout starts when its turn comes: a burst of calls waits for turns
+//! (within each call's own deadline) instead of failing while Redis answers
+//! everything it is sent.
 //!
 //! **Queues across processes**: every subscribed process receives a queue
 //! frame; a process delivers it (to one local queue subscriber, round robin)
@@ -183,7 +184,7 @@ struct Inner {
     options: RedisBusOptions,
     endpoint: Arc<Endpoint>,
     /// Where publishes go.
-    publisher: Publisher,
+    publisher: Arc<Publisher>,
     /// The publisher connection's state.
     publisher_link: Arc<Link>,
     subscribers: Arc<Subscribers>,
@@ -304,14 +305,15 @@ impl RedisBus {
         let endpoint = Arc::new(endpoint);
         let claims = QueueClaims::new(endpoint.sharded());
         let publisher_link = Link::new("publisher");
+        let publisher = Arc::new(Publisher::start(Arc::clone(&endpoint)));
         let subscribers = Subscribers::start(
             subscriber,
             Arc::clone(&endpoint),
             pushes.subscriber,
             Arc::clone(&publisher_link),
+            Arc::clone(&publisher),
             options.response_timeout,
         );
-        let publisher = Publisher::start(Arc::clone(&endpoint));
         let inner = Arc::new(Inner {
             options,
             endpoint,

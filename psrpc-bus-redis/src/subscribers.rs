@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::endpoint::{Endpoint, Placed};
 use crate::link::{Link, Ping};
 use crate::queue;
+use crate::writer::Publisher;
 
 /// How a local subscriber takes the frames of its channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,9 @@ pub(crate) struct Subscribers {
     link: Arc<Link>,
     /// The publisher connection's state (queue claims go there).
     publisher: Arc<Link>,
+    /// The bus's publishes: a queue claim waits for its turn there before
+    /// its timeout starts.
+    publishes: Arc<Publisher>,
     /// How long a subscribe or a queue claim may take.
     timeout: Duration,
 }
@@ -81,6 +85,7 @@ impl Subscribers {
         endpoint: Arc<Endpoint>,
         pushes: mpsc::UnboundedReceiver<PushInfo>,
         publisher: Arc<Link>,
+        publishes: Arc<Publisher>,
         timeout: Duration,
     ) -> Arc<Self> {
         let subscribers = Arc::new(Subscribers {
@@ -90,6 +95,7 @@ impl Subscribers {
             reader: Mutex::new(None),
             link: Link::new("subscriber"),
             publisher,
+            publishes,
             timeout,
         });
         let task = tokio::spawn(read(Arc::downgrade(&subscribers), pushes));
@@ -276,8 +282,9 @@ impl Subscribers {
             // The cross-process claim takes a round trip: never on the reader
             // task. While the publisher connection is down it counts as lost.
             let mut conn = self.endpoint.publisher();
-            let timeout = self.timeout;
+            let (publishes, timeout) = (Arc::clone(&self.publishes), self.timeout);
             tokio::spawn(async move {
+                let _turn = publishes.turn().await;
                 if tokio::time::timeout(timeout, queue::claim(&mut conn, &frame)).await == Ok(true) {
                     channel.queue.deliver_to_one(&frame);
                 }

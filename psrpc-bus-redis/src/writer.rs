@@ -33,12 +33,14 @@
 //! a batch of them cannot go as one pipeline.
 //!
 //! Decision: on a Redis Cluster at most [`CLUSTER_IN_FLIGHT`] commands are
-//! handed to the cluster connection at once; the others wait for a turn
+//! handed to the cluster connection at once (publishes, claims and the
+//! queue locks of `subscribe_queue` frames); the others wait for a turn
 //! ([`Publisher::turn`]) before the bus starts their response timeout. The
 //! timeout is there to detect a Redis that stopped answering, so it must
 //! not count the wait behind this process's own commands: a burst of
-//! thousands of calls would otherwise fail "no answer from Redis" while
-//! Redis answers every command it is sent. A caller's wait for its turn is
+//! thousands of calls would otherwise fail "no answer from Redis" (and a
+//! burst of queue frames lose frames whose lock timed out) while Redis
+//! answers every command it is sent. A caller's wait for its turn is
 //! bounded by its call's deadline, and every turn ends within the response
 //! timeout, so the wait always ends. (On one server the writer task sends
 //! up to [`BATCH`] commands per pipeline, and a queued command waits for
