@@ -14,9 +14,11 @@ $CARGO_TARGET_DIR/release/psrpc-bench (else target/release/psrpc-bench);
 newest release. Ratios are Rust / Go: above 1 is better for throughput, below
 1 is better for latency and CPU. The last column is the raw bus round trip
 (publish a request, the subscriber publishes the reply; no psrpc) that
-psrpc-bench measures before each of its runs, as a ceiling: a psrpc call that
-takes N bus messages can reach at most 2/N of it. With --go-raw, the Go twin's
-raw round trip through nats.go and go-redis is measured in every run too.
+psrpc-bench measures before each of its runs, as a yardstick: a psrpc call that
+takes N bus messages one after another can do roughly 2/N of it (not a hard
+bound: on NATS the raw round trip pays for async-nats's request machinery).
+With --go-raw, the Go twin's raw round trip through nats.go and go-redis is
+measured in every run too.
 """
 import argparse
 import json
@@ -130,8 +132,8 @@ def main():
                     cells.append(" / ".join(errors))
                     cells.append(f"{statistics.median(raw):,.0f}" if raw else "–")
                     if opts.go_raw:
-                        go_raw = [r["psrpc"]["calls_per_second"] for r in go_raw if r is not None]
-                        cells.append(f"{statistics.median(go_raw):,.0f}" if go_raw else "–")
+                        rates = [r["psrpc"]["calls_per_second"] for r in go_raw if r is not None]
+                        cells.append(f"{statistics.median(rates):,.0f}" if rates else "–")
                     print("| " + " | ".join(cells) + " |", flush=True)
     finally:
         for proc in brokers:

@@ -117,8 +117,8 @@ pub struct RedisBusOptions {
     /// How long a publish, claim or subscribe may take, waiting for the
     /// connection included, before it fails with
     /// [`BusErrorKind::Unavailable`]; also each connection attempt's limit.
-    /// On a Redis Cluster a publish's time counts from its turn to send
-    /// (at most 64 commands wait for Redis at once).
+    /// On a Redis Cluster the time of a publish, claim or queue lock counts
+    /// from its turn to send (at most 64 commands wait for Redis at once).
     pub response_timeout: Duration,
 }
 

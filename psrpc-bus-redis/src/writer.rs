@@ -27,7 +27,7 @@
 //! and each caller's wait stays bounded by the response timeout.
 //!
 //! Decision: on a Redis Cluster commands go straight to the cluster
-//! connection, one at a time. redis-rs sends a cluster pipeline whole to
+//! connection, each on its own (not as one pipeline). redis-rs sends a cluster pipeline whole to
 //! the node of its first key and refuses pipelines whose keys span slots
 //! (`CROSSSLOT`); claim locks (and sharded channels) hash to any slot, so
 //! a batch of them cannot go as one pipeline.
@@ -88,8 +88,8 @@ enum Route {
     /// The queue of the writer task (one server); the task ends when this
     /// is dropped, after sending what is queued.
     Pipelined(mpsc::UnboundedSender<Job>),
-    /// The cluster connection, one command at a time, with turns for at
-    /// most [`CLUSTER_IN_FLIGHT`] commands at once.
+    /// The cluster connection, each command sent on its own (no
+    /// pipeline), with turns for at most [`CLUSTER_IN_FLIGHT`] at once.
     Direct(Arc<Endpoint>, Semaphore),
 }
 
