@@ -18,7 +18,11 @@ psrpc-bench measures before each of its runs, as a yardstick: a psrpc call that
 takes N bus messages one after another can do roughly 2/N of it (not a hard
 bound: on NATS the raw round trip pays for async-nats's request machinery).
 With --go-raw, the Go twin's raw round trip through nats.go and go-redis is
-measured in every run too.
+measured in every run too; with --raw-wire, psrpc-bench also measures the round
+trip over hand-written protocol lines on plain sockets (no client library).
+On the brokers, both binaries also measure the broker process's CPU time per
+call over their timed phase (the "broker CPU" columns): on a 2-core machine the
+broker's share bounds what either side can reach.
 """
 import argparse
 import json
@@ -57,11 +61,14 @@ def start(args, port):
     sys.exit(f"{args[0]} did not start")
 
 
-def run(binary, bus, url, kind, concurrency, opts):
+def run(binary, bus, broker, kind, concurrency, opts):
     args = [binary, "--bus", bus, "--kind", kind, "--concurrency", str(concurrency),
             "--payload", str(opts.payload), "--duration", str(opts.duration), "--warmup", str(opts.warmup)]
-    if url:
-        args += ["--url", url]
+    if broker:
+        url, pid = broker
+        args += ["--url", url, "--broker-pid", str(pid)]
+    if opts.raw_wire and binary.endswith("psrpc-bench") and bus != "local":
+        args.append("--raw-wire")
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         print(f"failed: {' '.join(args)}\n{done.stdout[-500:]}{done.stderr[-500:]}", file=sys.stderr)
@@ -82,6 +89,8 @@ def main():
     parser.add_argument("--go-tags", default="")
     parser.add_argument("--go-raw", action="store_true",
                         help="also run the Go twin's raw round trip (nats.go, go-redis; no psrpc) in every run")
+    parser.add_argument("--raw-wire", action="store_true",
+                        help="psrpc-bench also measures the raw round trip on plain sockets (no client library)")
     opts = parser.parse_args()
 
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -97,7 +106,9 @@ def main():
     brokers = [start(["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)], nats_port),
                start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                       "--appendonly", "no"], redis_port)]
-    urls = {"local": None, "nats": f"nats://127.0.0.1:{nats_port}", "redis": f"redis://127.0.0.1:{redis_port}"}
+    # Each bus's broker: its URL and its process id.
+    urls = {"local": None, "nats": (f"nats://127.0.0.1:{nats_port}", brokers[0].pid),
+            "redis": (f"redis://127.0.0.1:{redis_port}", brokers[1].pid)}
     try:
         header = ["bus", "kind", "in flight"]
         for _, name, _ in METRICS:
@@ -105,6 +116,8 @@ def main():
         print(f"{opts.runs} runs each, medians; {opts.duration} s timed after {opts.warmup} s warm-up, "
               f"{opts.payload}-byte payload; Go psrpc from interop/go/{opts.go_modfile}\n")
         header += ["errors Go/Rust", "raw round trips/s"] + (["Go raw round trips/s"] if opts.go_raw else [])
+        header += ["raw wire round trips/s"] if opts.raw_wire else []
+        header += ["Go broker CPU µs/call", "Rust broker CPU µs/call"]
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for bus in opts.buses.split(","):
@@ -134,6 +147,12 @@ def main():
                     if opts.go_raw:
                         rates = [r["psrpc"]["calls_per_second"] for r in go_raw if r is not None]
                         cells.append(f"{statistics.median(rates):,.0f}" if rates else "–")
+                    if opts.raw_wire:
+                        wire = [r["raw_wire"]["calls_per_second"] for r in results["rust"] if r and r.get("raw_wire")]
+                        cells.append(f"{statistics.median(wire):,.0f}" if wire else "–")
+                    for n in ("go", "rust"):
+                        broker = [r["broker_cpu_us_per_call"] for r in ok[n] if r.get("broker_cpu_us_per_call") is not None]
+                        cells.append(f"{statistics.median(broker):.1f}" if broker else "–")
                     print("| " + " | ".join(cells) + " |", flush=True)
     finally:
         for proc in brokers:

@@ -17,12 +17,17 @@ fn bench(version: GoVersion) -> Option<PathBuf> {
 
 /// Runs the twin for one second with four callers and returns its JSON summary.
 fn run(binary: &Path, bus: &str, url: &str, kind: &str) -> Value {
+    run_with(binary, &["--bus", bus, "--url", url, "--kind", kind])
+}
+
+/// Runs the twin with `args` for one second with four callers and returns its JSON summary.
+fn run_with(binary: &Path, args: &[&str]) -> Value {
     let out = std::process::Command::new(binary)
-        .args(["--bus", bus, "--url", url, "--kind", kind])
+        .args(args)
         .args(["--concurrency", "4", "--duration", "1", "--warmup", "0"])
         .output()
         .expect("run the Go bench twin");
-    assert!(out.status.success(), "{bus}/{kind} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
     let last = stdout.lines().last().expect("a summary line");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("summary {last:?} is not JSON: {e}"))
@@ -56,4 +61,16 @@ fn the_raw_round_trip_runs_on_every_bus() {
     for (bus, url) in [("local", ""), ("nats", nats.url()), ("redis", redis.url())] {
         assert_measured(&run(&binary, bus, url, "raw"), bus, "raw");
     }
+}
+
+#[test]
+fn the_twin_measures_the_brokers_cpu_per_call() {
+    let Some(binary) = bench(GoVersion::Latest) else { return };
+    let Some(nats) = skip_or_fail(NatsServer::start_own()) else { return };
+    let pid = nats.pid().expect("the test's own broker").to_string();
+    let summary = run_with(&binary, &["--bus", "nats", "--url", nats.url(), "--kind", "raw", "--broker-pid", &pid]);
+    assert_measured(&summary, "nats", "raw");
+    // Counted in 10 ms ticks over a busy second: above zero.
+    let broker_cpu = summary["psrpc"]["broker_cpu_us_per_call"].as_f64().expect("broker CPU measured");
+    assert!(broker_cpu > 0.0, "{summary}");
 }

@@ -19,6 +19,8 @@ pub(crate) struct Measurement {
     pub(crate) p99_us: f64,
     pub(crate) p999_us: f64,
     pub(crate) cpu_us_per_call: f64,
+    /// CPU time the broker process spent per call, when its pid was given.
+    pub(crate) broker_cpu_us_per_call: Option<f64>,
     /// Resident memory 10 s into the timed phase (0 if it was shorter).
     pub(crate) rss_kib_at_10s: u64,
     /// Resident memory at the end of the timed phase.
@@ -30,19 +32,20 @@ impl Measurement {
         serde_json::json!({
             "calls": self.calls, "errors": self.errors, "calls_per_second": self.calls_per_second.round(),
             "p50_us": self.p50_us, "p99_us": self.p99_us, "p999_us": self.p999_us,
-            "cpu_us_per_call": self.cpu_us_per_call,
+            "cpu_us_per_call": self.cpu_us_per_call, "broker_cpu_us_per_call": self.broker_cpu_us_per_call,
             "rss_kib_at_10s": self.rss_kib_at_10s, "rss_kib_at_end": self.rss_kib_at_end,
         })
     }
 }
 
 /// Runs `call(worker)` in a loop on `concurrency` tasks: `warmup` untimed, then
-/// `duration` timed. Errors are counted, never retried.
+/// `duration` timed. Errors are counted, never retried. With `broker`, the
+/// broker process's CPU time over the timed phase is measured too.
 pub(crate) async fn drive<F, Fut>(
     label: &str,
     concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
+    (warmup, duration): (Duration, Duration),
+    broker: Option<u32>,
     call: F,
 ) -> Measurement
 where
@@ -54,16 +57,19 @@ where
     let progress = Arc::new(AtomicU64::new(0));
     let rss_at_10s = Arc::new(AtomicU64::new(0));
     let reporter = tokio::spawn(report(label.to_owned(), Arc::clone(&progress), Arc::clone(&rss_at_10s)));
-    let cpu_before = cpu_time();
+    let cpu_before = cpu_time(None);
+    let broker_before = broker.map(|pid| cpu_time(Some(pid)));
     let started = Instant::now();
     let samples = phase(&call, concurrency, duration, Some(progress)).await;
     let elapsed = started.elapsed();
-    let cpu = cpu_time().saturating_sub(cpu_before);
+    let cpu = cpu_time(None).saturating_sub(cpu_before);
+    let broker_cpu = broker.zip(broker_before).map(|(pid, before)| cpu_time(Some(pid)).saturating_sub(before));
     let rss_kib_at_end = crate::stats::status_kib("VmRSS");
     reporter.abort();
     eprintln!();
     let calls = samples.count();
     let (p50_us, p99_us, p999_us) = samples.percentiles_us();
+    let per_call = |cpu: Duration| if calls == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / calls as f64 };
     Measurement {
         calls,
         errors: samples.errors.load(Ordering::Relaxed),
@@ -71,7 +77,8 @@ where
         p50_us,
         p99_us,
         p999_us,
-        cpu_us_per_call: if calls == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / calls as f64 },
+        cpu_us_per_call: per_call(cpu),
+        broker_cpu_us_per_call: broker_cpu.map(per_call),
         rss_kib_at_10s: rss_at_10s.load(Ordering::Relaxed),
         rss_kib_at_end,
     }

@@ -37,6 +37,7 @@ mod kinds;
 mod memory;
 mod observe;
 mod raw;
+mod raw_wire;
 mod stats;
 
 use std::sync::Arc;
@@ -85,6 +86,16 @@ struct Args {
     /// `SET … NX` per request), the floor for a queue request on Redis.
     #[arg(long)]
     raw_lock: bool,
+    /// Also measure the raw round trip over hand-written protocol lines on
+    /// plain sockets, no client library (NATS and Redis; a URL without
+    /// credentials): the least a bus client on tokio costs per message.
+    #[arg(long)]
+    raw_wire: bool,
+    /// Process id of the broker behind `--url`: its CPU time per call is
+    /// measured in every timed phase (`broker_cpu_us_per_call`). A single
+    /// broker started for the run is measured without it.
+    #[arg(long)]
+    broker_pid: Option<u32>,
     /// Broker topology started for the run (ignored with `--url`).
     #[arg(long, value_enum, default_value = "single")]
     topology: Topology,
@@ -141,11 +152,18 @@ enum Topology {
 /// Brokers started for the run, kept alive until the end.
 #[derive(Default)]
 struct Broker {
-    _nats: Option<NatsServer>,
-    _redis: Option<RedisServer>,
+    nats: Option<NatsServer>,
+    redis: Option<RedisServer>,
     _nats_cluster: Option<NatsCluster>,
     _redis_sentinel: Option<RedisSentinel>,
     _redis_cluster: Option<RedisCluster>,
+}
+
+impl Broker {
+    /// The process id of the single broker started for the run.
+    fn pid(&self) -> Option<u32> {
+        self.nats.as_ref().and_then(|n| n.pid()).or_else(|| self.redis.as_ref().and_then(|r| r.pid()))
+    }
 }
 
 /// Where a run connects: bus URLs (connections take them in turn) and the
@@ -165,6 +183,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let (broker, endpoints) = broker(&args)?;
+    let broker_pid = args.broker_pid.or_else(|| broker.pid());
     let buses = Buses {
         kind: args.bus,
         urls: endpoints.bus,
@@ -178,8 +197,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let payload = Bytes::from(vec![0x5a; args.payload]);
-    let warmup = Duration::from_secs(args.warmup);
-    let duration = Duration::from_secs(args.duration);
+    let timing = (Duration::from_secs(args.warmup), Duration::from_secs(args.duration));
     let sharded = if args.sharded { "/sharded" } else { "" };
     let label = format!("{:?}/{:?}/{:?}{sharded}", args.bus, args.topology, args.kind).to_lowercase();
 
@@ -188,7 +206,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         BusKind::Nats => raw::nats(raw_urls, payload.clone()).await?,
         BusKind::Redis => raw::redis(raw_urls, payload.clone(), args.concurrency, args.raw_lock).await?,
     };
-    let raw = drive::drive(&format!("{label} raw"), args.concurrency, warmup, duration, move |w| raw_call(w)).await;
+    let raw = drive::drive(&format!("{label} raw"), args.concurrency, timing, broker_pid, move |w| raw_call(w)).await;
+    let raw_wire = match (args.raw_wire, args.bus) {
+        (false, _) => None,
+        (true, BusKind::Local) => anyhow::bail!("--raw-wire needs a broker (--bus nats or redis)"),
+        (true, bus) => {
+            let protocol = if bus == BusKind::Nats { raw_wire::Protocol::Nats } else { raw_wire::Protocol::Resp3 };
+            let call = raw_wire::round_trip(protocol, raw_urls, payload.clone(), args.concurrency).await?;
+            Some(
+                drive::drive(&format!("{label} raw wire"), args.concurrency, timing, broker_pid, move |w| call(w))
+                    .await,
+            )
+        }
+    };
 
     let servers = if args.kind == Kind::Multi { args.servers.max(3) } else { args.servers.max(1) };
     // Each setup gets fresh connections, client and servers per round; the
@@ -216,7 +246,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 kinds::setup(args.kind, variant, server_buses, client_bus, payload.clone(), args.concurrency, &stack)
                     .await?;
             let name = format!("{label} observe={observe:?} round {round}").to_lowercase();
-            measurements.push(drive::drive(&name, args.concurrency, warmup, duration, move |w| call(w)).await);
+            measurements.push(drive::drive(&name, args.concurrency, timing, broker_pid, move |w| call(w)).await);
             *spans += stack.spans_exported();
             for server in servers {
                 server.kill().await;
@@ -226,10 +256,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let rss_after = stats::status_kib("VmRSS");
     let ours = median_run(&runs[0].1);
 
-    println!("{:<28} {:>12} {:>10} {:>10} {:>10} {:>12}", "", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/call");
-    for (name, m) in [("raw bus round trip", &raw), ("psrpc", ours)] {
+    println!(
+        "{:<28} {:>12} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/call", "broker CPU"
+    );
+    let mut rows = vec![("raw bus round trip", &raw)];
+    rows.extend(raw_wire.as_ref().map(|m| ("raw wire round trip", m)));
+    rows.push(("psrpc", ours));
+    for (name, m) in rows {
+        let broker = m.broker_cpu_us_per_call.map_or_else(|| "–".to_owned(), |us| format!("{us:.1}"));
         println!(
-            "{name:<28} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>12.1}",
+            "{name:<28} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>12.1} {broker:>12}",
             m.calls_per_second, m.p50_us, m.p99_us, m.p999_us, m.cpu_us_per_call
         );
     }
@@ -249,7 +286,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "bus": format!("{:?}", args.bus).to_lowercase(), "topology": format!("{:?}", args.topology).to_lowercase(),
         "sharded": args.sharded, "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
-        "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
+        "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_wire": raw_wire.as_ref().map(drive::Measurement::to_json), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
         "blocking_neighbour": args.blocking_neighbour, "local_first": args.local_first, "native": args.native,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
@@ -322,7 +359,7 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
         (BusKind::Nats, None, Topology::Single) => {
             let server = NatsServer::start()?;
             let url = server.url().to_owned();
-            (Broker { _nats: Some(server), ..Broker::default() }, single(url))
+            (Broker { nats: Some(server), ..Broker::default() }, single(url))
         }
         (BusKind::Nats, None, Topology::Cluster) => {
             let cluster = NatsCluster::start(3)?;
@@ -333,7 +370,7 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
         (BusKind::Redis, None, Topology::Single) => {
             let server = RedisServer::start()?;
             let url = server.url().to_owned();
-            (Broker { _redis: Some(server), ..Broker::default() }, single(url))
+            (Broker { redis: Some(server), ..Broker::default() }, single(url))
         }
         (BusKind::Redis, None, Topology::Sentinel) => {
             let topology = RedisSentinel::start()?;

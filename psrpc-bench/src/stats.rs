@@ -88,9 +88,10 @@ fn midpoint(bucket: usize) -> f64 {
     (low << shift) as f64 + (width - 1) as f64 / 2.0
 }
 
-/// CPU time used by this process so far (user + system).
-pub(crate) fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return Duration::ZERO };
+/// CPU time (user + system) used so far by process `pid`, or by this one.
+pub(crate) fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |pid| format!("/proc/{pid}/stat"));
+    let Ok(stat) = std::fs::read_to_string(path) else { return Duration::ZERO };
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();

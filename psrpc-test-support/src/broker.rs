@@ -101,6 +101,11 @@ impl BrokerProcess {
         self.port
     }
 
+    /// The process id while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process runs (it was not [stopped](Self::stop)).
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -204,6 +209,12 @@ impl Broker {
     /// The broker's URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The broker's process id, if it was started here and runs (to measure
+    /// its CPU time, say).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(BrokerProcess::pid)
     }
 
     /// Whether this broker was started here (and so can be stopped and restarted).

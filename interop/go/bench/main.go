@@ -68,6 +68,7 @@ func main() {
 	duration := flag.Int("duration", 10, "timed seconds (after the warm-up)")
 	warmup := flag.Int("warmup", 2, "warm-up seconds")
 	servers := flag.Int("servers", 1, "servers (multi: how many answer each call, at least 3)")
+	brokerPid := flag.Int("broker-pid", 0, "process id of the broker behind -url: its CPU time per call is measured too")
 	flag.Parse()
 
 	if *busKind == "local" {
@@ -90,7 +91,7 @@ func main() {
 	}
 	rssBefore := statusKiB("VmRSS")
 	label := *busKind + "/" + *kind
-	m := drive(label, *concurrency, time.Duration(*warmup)*time.Second, time.Duration(*duration)*time.Second, call)
+	m := drive(label, *concurrency, time.Duration(*warmup)*time.Second, time.Duration(*duration)*time.Second, *brokerPid, call)
 	rssAfter := statusKiB("VmRSS")
 
 	fmt.Printf("%-28s %12s %10s %10s %10s %12s\n", "", "calls/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU µs/call")
@@ -276,27 +277,33 @@ type measurement struct {
 	P50, P99, P999     float64
 	CPUPerCall         float64
 	RSSAt10s, RSSAtEnd uint64
+	// BrokerCPUPerCall is the broker's CPU time per call (nil: not measured).
+	BrokerCPUPerCall *float64
 }
 
 func (m measurement) json() map[string]any {
 	return map[string]any{
 		"calls": m.Calls, "errors": m.Errors, "calls_per_second": math.Round(m.CallsPerSecond),
 		"p50_us": m.P50, "p99_us": m.P99, "p999_us": m.P999, "cpu_us_per_call": m.CPUPerCall,
-		"rss_kib_at_10s": m.RSSAt10s, "rss_kib_at_end": m.RSSAtEnd,
+		"rss_kib_at_10s": m.RSSAt10s, "rss_kib_at_end": m.RSSAtEnd, "broker_cpu_us_per_call": m.BrokerCPUPerCall,
 	}
 }
 
-func drive(label string, concurrency int, warmup, duration time.Duration, c call) measurement {
+// drive runs c on concurrency goroutines: warmup untimed, then duration timed.
+// With brokerPid > 0 the broker's CPU time over the timed phase is measured too.
+func drive(label string, concurrency int, warmup, duration time.Duration, brokerPid int, c call) measurement {
 	phase(c, concurrency, warmup, nil)
 	var progress atomic.Uint64
 	var rssAt10s atomic.Uint64
 	stop := make(chan struct{})
 	go report(label, &progress, &rssAt10s, stop)
 	cpuBefore := cpuTime()
+	brokerBefore := procCPUTime(brokerPid)
 	started := time.Now()
 	samples := phase(c, concurrency, duration, &progress)
 	elapsed := time.Since(started)
 	cpu := cpuTime() - cpuBefore
+	brokerCPU := procCPUTime(brokerPid) - brokerBefore
 	rssAtEnd := statusKiB("VmRSS")
 	close(stop)
 	fmt.Fprintln(os.Stderr)
@@ -308,6 +315,10 @@ func drive(label string, concurrency int, warmup, duration time.Duration, c call
 	}
 	if calls > 0 {
 		m.CPUPerCall = float64(cpu.Microseconds()) / float64(calls)
+		if brokerPid > 0 {
+			perCall := float64(brokerCPU.Microseconds()) / float64(calls)
+			m.BrokerCPUPerCall = &perCall
+		}
 	}
 	return m
 }
@@ -427,6 +438,28 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPUTime is the CPU time (user + system) process pid used so far, from
+// /proc/<pid>/stat (0 when pid is 0 or unreadable).
+func procCPUTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	// USER_HZ is 100 on every common Linux configuration.
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // statusKiB is a field of /proc/self/status in KiB (VmRSS, VmHWM).
