@@ -119,7 +119,7 @@ async fn route(
                 continue;
             }
         };
-        let Some(members) = routes.lock().get(local.as_str()).cloned() else {
+        let Some(members) = routes.lock().get(&*local).cloned() else {
             tracing::trace!(%subject, %local, "psrpc nats: no subscriber for channel");
             continue;
         };

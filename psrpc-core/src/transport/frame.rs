@@ -8,6 +8,9 @@
 //! decompressed on decoding, up to [`MAX_DECOMPRESSED_SIZE`]; psrpc-rs itself
 //! always writes values uncompressed, which every Go reader accepts.
 
+mod view;
+
+use std::borrow::Cow;
 use std::io::Read as _;
 
 use bytes::{BufMut as _, Bytes, BytesMut};
@@ -15,6 +18,7 @@ use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use crate::transport::envelope::{self, Compression, Msg};
+use view::MsgView;
 
 /// Prefix of every type URL.
 ///
@@ -186,15 +190,18 @@ fn write_string_field(buf: &mut BytesMut, tag: u32, value: &str) {
 /// ```
 pub fn decode_frame(frame: Bytes) -> Result<Msg, FrameError> {
     let mut msg = Msg::decode(frame)?;
-    match Compression::try_from(msg.compression) {
-        Ok(Compression::None) => {}
-        Ok(Compression::Gzip) => {
-            msg.value = gunzip(&msg.value, MAX_DECOMPRESSED_SIZE)?;
-            msg.compression = Compression::None.into();
-        }
-        Err(_) => return Err(FrameError::Compression(format!("unknown compression {}", msg.compression))),
-    }
+    msg.value = plain_value(msg.value, msg.compression)?;
+    msg.compression = Compression::None.into();
     Ok(msg)
+}
+
+/// A frame's value uncompressed, given how it was compressed.
+fn plain_value(value: Bytes, compression: i32) -> Result<Bytes, FrameError> {
+    match Compression::try_from(compression) {
+        Ok(Compression::None) => Ok(value),
+        Ok(Compression::Gzip) => gunzip(&value, MAX_DECOMPRESSED_SIZE),
+        Err(_) => Err(FrameError::Compression(format!("unknown compression {compression}"))),
+    }
 }
 
 /// Inflates a gzipped value (every member of it, as Go's reader does) of at
@@ -212,7 +219,8 @@ fn gunzip(value: &[u8], limit: usize) -> Result<Bytes, FrameError> {
 }
 
 /// Decodes only the routing key (`Msg.channel`) of a frame: how a NATS
-/// router picks the channel on a shared subject.
+/// router picks the channel on a shared subject. Borrowed from the frame
+/// (no allocation) unless the frame needs prost's full decoder.
 ///
 /// ```
 /// use psrpc::transport::frame;
@@ -220,8 +228,11 @@ fn gunzip(value: &[u8], limit: usize) -> Result<Bytes, FrameError> {
 /// let bytes = frame::encode_envelope(&Request::default(), "Greet.REQ");
 /// assert_eq!(frame::decode_local_channel(&bytes).unwrap(), "Greet.REQ");
 /// ```
-pub fn decode_local_channel(frame: &[u8]) -> Result<String, FrameError> {
-    Ok(envelope::Channel::decode(frame)?.channel)
+pub fn decode_local_channel(frame: &[u8]) -> Result<Cow<'_, str>, FrameError> {
+    match MsgView::read(frame) {
+        Some(view) => Ok(Cow::Borrowed(view.channel)),
+        None => Ok(Cow::Owned(envelope::Channel::decode(frame)?.channel)),
+    }
 }
 
 /// Decodes a frame that must carry envelope `E`.
@@ -234,11 +245,23 @@ pub fn decode_local_channel(frame: &[u8]) -> Result<String, FrameError> {
 /// assert_eq!(decoded.server_id, "SRV_1");
 /// ```
 pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
-    let msg = decode_frame(frame)?;
-    if msg.type_url != E::TYPE_URL {
-        return Err(FrameError::UnexpectedType { expected: E::TYPE_URL, actual: msg.type_url });
+    // The type is checked and the value sliced out in place when the frame
+    // reads plainly; prost decodes the rest (see `view`).
+    let (type_url, value) = match MsgView::read(&frame) {
+        Some(view) => {
+            let value = plain_value(frame.slice(view.value), view.compression)?;
+            (Cow::Borrowed(view.type_url), value)
+        }
+        None => {
+            let msg = decode_frame(frame.clone())?;
+            (Cow::Owned(msg.type_url.into_bytes()), msg.value)
+        }
+    };
+    if *type_url != *E::TYPE_URL.as_bytes() {
+        let actual = String::from_utf8_lossy(&type_url).into_owned();
+        return Err(FrameError::UnexpectedType { expected: E::TYPE_URL, actual });
     }
-    Ok(E::decode(msg.value)?)
+    Ok(E::decode(value)?)
 }
 
 #[cfg(test)]
