@@ -13,6 +13,8 @@
 //! one connection both subscribes and publishes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bytes::{Buf as _, Bytes, BytesMut};
@@ -25,6 +27,11 @@ use crate::raw::RawCall;
 
 const REQUESTS: &str = "psrpc.bench.wire";
 const REPLIES: &str = "psrpc.bench.wire.rep";
+
+/// How long a caller waits for its echo before the call counts as an error
+/// (a broker or server that stopped answering ends the run instead of
+/// hanging it).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The broker's protocol.
 #[derive(Clone, Copy, Debug)]
@@ -264,20 +271,21 @@ pub(crate) async fn round_trip(
     let (mut server_reader, mut server_writer, mut server_buf) = open(protocol, urls.0, REQUESTS).await?;
     tokio::spawn(async move {
         let mut out = BytesMut::with_capacity(64 * 1024);
-        loop {
-            while let Ok(Some(event)) = protocol.next_event(&mut server_buf) {
-                match event {
-                    Event::Message(request) => protocol.publish(&mut out, REPLIES, &request),
-                    Event::Ping => out.extend_from_slice(b"PONG\r\n"),
-                    Event::Ready | Event::Other => {}
+        // Ends at the first error, end of stream or broker error line.
+        while let Ok(next) = protocol.next_event(&mut server_buf) {
+            match next {
+                Some(Event::Message(request)) => protocol.publish(&mut out, REPLIES, &request),
+                Some(Event::Ping) => out.extend_from_slice(b"PONG\r\n"),
+                Some(Event::Ready | Event::Other) => {}
+                None => {
+                    if !out.is_empty() && server_writer.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    out.clear();
+                    if !matches!(server_reader.read_buf(&mut server_buf).await, Ok(1..)) {
+                        return;
+                    }
                 }
-            }
-            if !out.is_empty() && server_writer.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
-            if !matches!(server_reader.read_buf(&mut server_buf).await, Ok(1..)) {
-                return;
             }
         }
     });
@@ -285,38 +293,47 @@ pub(crate) async fn round_trip(
     let (mut client_reader, client_writer, mut client_buf) = open(protocol, urls.1, REPLIES).await?;
     let writer = Arc::new(Writer { pending: Default::default(), socket: tokio::sync::Mutex::new(client_writer) });
     let woken: Arc<Vec<Notify>> = Arc::new((0..concurrency).map(|_| Notify::new()).collect());
+    let closed = Arc::new(AtomicBool::new(false));
     tokio::spawn({
-        let (writer, woken) = (Arc::clone(&writer), Arc::clone(&woken));
+        let (writer, woken, closed) = (Arc::clone(&writer), Arc::clone(&woken), Arc::clone(&closed));
         async move {
-            loop {
-                while let Ok(Some(event)) = protocol.next_event(&mut client_buf) {
-                    match event {
-                        Event::Message(mut reply) if reply.len() >= 4 => {
-                            if let Some(caller) = woken.get(reply.get_u32_le() as usize) {
-                                caller.notify_one();
-                            }
+            while let Ok(next) = protocol.next_event(&mut client_buf) {
+                match next {
+                    Some(Event::Message(mut reply)) if reply.len() >= 4 => {
+                        if let Some(caller) = woken.get(reply.get_u32_le() as usize) {
+                            caller.notify_one();
                         }
-                        Event::Ping => {
-                            let _ = writer.send(|out| out.extend_from_slice(b"PONG\r\n")).await;
+                    }
+                    Some(Event::Ping) => {
+                        let _ = writer.send(|out| out.extend_from_slice(b"PONG\r\n")).await;
+                    }
+                    Some(_) => {}
+                    None => {
+                        if !matches!(client_reader.read_buf(&mut client_buf).await, Ok(1..)) {
+                            break;
                         }
-                        _ => {}
                     }
                 }
-                if !matches!(client_reader.read_buf(&mut client_buf).await, Ok(1..)) {
-                    return;
-                }
             }
+            // No more replies: every waiting caller fails instead of hanging.
+            closed.store(true, Ordering::Release);
+            woken.iter().for_each(Notify::notify_one);
         }
     });
     let requests: Arc<Vec<Bytes>> = Arc::new(
         (0..concurrency as u32).map(|worker| [worker.to_le_bytes().as_slice(), &payload].concat().into()).collect(),
     );
     Ok(Arc::new(move |worker| {
-        let (writer, woken, requests) = (Arc::clone(&writer), Arc::clone(&woken), Arc::clone(&requests));
+        let (writer, woken, requests, closed) =
+            (Arc::clone(&writer), Arc::clone(&woken), Arc::clone(&requests), Arc::clone(&closed));
         Box::pin(async move {
             writer.send(|out| protocol.publish(out, REQUESTS, &requests[worker])).await.map_err(|e| e.to_string())?;
-            woken[worker].notified().await;
-            Ok(())
+            let replied = tokio::time::timeout(REPLY_TIMEOUT, woken[worker].notified()).await;
+            match (replied, closed.load(Ordering::Acquire)) {
+                (_, true) => Err("the reply connection closed".to_owned()),
+                (Err(_), false) => Err(format!("no reply within {REPLY_TIMEOUT:?}")),
+                (Ok(()), false) => Ok(()),
+            }
         })
     }))
 }
@@ -347,6 +364,39 @@ mod tests {
             events(Protocol::Resp3, stream),
             [Event::Other, Event::Ready, Event::Other, Event::Message(Bytes::from_static(b"body"))]
         );
+    }
+
+    /// Reads from `conn` until `pattern` arrived.
+    async fn read_until(conn: &mut TcpStream, pattern: &[u8]) {
+        let mut seen = Vec::new();
+        while !seen.windows(pattern.len()).any(|w| w == pattern) {
+            let mut chunk = [0u8; 256];
+            let n = conn.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed before {pattern:?}");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_fail_instead_of_hanging_when_the_broker_goes_away() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("nats://{}", listener.local_addr().expect("address"));
+        // A broker that confirms both subscriptions, takes one request and closes.
+        let broker = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            for _ in 0..2 {
+                let (mut conn, _) = listener.accept().await.expect("accept");
+                conn.write_all(b"INFO {}\r\n").await.expect("info");
+                read_until(&mut conn, b"PING\r\n").await;
+                conn.write_all(b"PONG\r\n").await.expect("pong");
+                connections.push(conn);
+            }
+            read_until(&mut connections[1], b"PUB psrpc.bench.wire ").await;
+        });
+        let call = round_trip(Protocol::Nats, (&url, &url), Bytes::from_static(b"x"), 1).await.expect("set up");
+        let failed = call(0).await.expect_err("no reply can come");
+        assert!(failed.contains("closed"), "{failed}");
+        broker.await.expect("the broker saw the request");
     }
 
     #[test]
