@@ -2,7 +2,8 @@
 //!
 //! Encoding writes the `Msg` header and the inner message into one buffer in a
 //! single pass (no intermediate encoding of the inner message). Decoding
-//! slices the inner message out of the received buffer without copying it.
+//! slices the inner message out of the received buffer without copying it,
+//! and reads the type URL and the routing key where they lie in the frame.
 //!
 //! Frames whose value a Go psrpc peer gzipped (`Msg.compression = 1`) are
 //! decompressed on decoding, up to [`MAX_DECOMPRESSED_SIZE`]; psrpc-rs itself
