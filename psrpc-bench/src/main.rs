@@ -182,6 +182,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if args.raw_wire && args.bus == BusKind::Local {
+        anyhow::bail!("--raw-wire needs a broker (--bus nats or redis)");
+    }
     let (broker, endpoints) = broker(&args)?;
     let broker_pid = args.broker_pid.or_else(|| broker.pid());
     let buses = Buses {
@@ -207,11 +210,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         BusKind::Redis => raw::redis(raw_urls, payload.clone(), args.concurrency, args.raw_lock).await?,
     };
     let raw = drive::drive(&format!("{label} raw"), args.concurrency, timing, broker_pid, move |w| raw_call(w)).await;
-    let raw_wire = match (args.raw_wire, args.bus) {
-        (false, _) => None,
-        (true, BusKind::Local) => anyhow::bail!("--raw-wire needs a broker (--bus nats or redis)"),
-        (true, bus) => {
-            let protocol = if bus == BusKind::Nats { raw_wire::Protocol::Nats } else { raw_wire::Protocol::Resp3 };
+    let raw_wire = match args.raw_wire {
+        false => None,
+        true => {
+            let protocol = if args.bus == BusKind::Nats { raw_wire::Protocol::Nats } else { raw_wire::Protocol::Resp3 };
             let call = raw_wire::round_trip(protocol, raw_urls, payload.clone(), args.concurrency).await?;
             Some(
                 drive::drive(&format!("{label} raw wire"), args.concurrency, timing, broker_pid, move |w| call(w))

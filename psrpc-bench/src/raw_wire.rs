@@ -12,6 +12,7 @@
 //! client of its own. NATS speaks its text protocol; Redis speaks RESP3, where
 //! one connection both subscribes and publishes.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -75,14 +76,16 @@ impl Protocol {
         }
     }
 
-    /// Appends a publish of `payload` to `subject`.
+    /// Appends a publish of `payload` to `subject` (written in place: no
+    /// allocation per message).
     fn publish(self, out: &mut BytesMut, subject: &str, payload: &[u8]) {
-        match self {
-            Protocol::Nats => out.extend_from_slice(format!("PUB {subject} {}\r\n", payload.len()).as_bytes()),
-            Protocol::Resp3 => out.extend_from_slice(
-                format!("*3\r\n$7\r\nPUBLISH\r\n${}\r\n{subject}\r\n${}\r\n", subject.len(), payload.len()).as_bytes(),
-            ),
-        }
+        // Writing to a BytesMut cannot fail.
+        let _ = match self {
+            Protocol::Nats => write!(out, "PUB {subject} {}\r\n", payload.len()),
+            Protocol::Resp3 => {
+                write!(out, "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{subject}\r\n${}\r\n", subject.len(), payload.len())
+            }
+        };
         out.extend_from_slice(payload);
         out.extend_from_slice(b"\r\n");
     }
@@ -126,11 +129,12 @@ fn number(text: &[u8]) -> anyhow::Result<i64> {
 fn nats_event(buf: &[u8]) -> anyhow::Result<Option<(Parsed, usize)>> {
     let Some((head, body)) = line(buf, 0) else { return Ok(None) };
     if let Some(args) = head.strip_prefix(b"MSG ") {
-        let size = number(args.rsplit(|b| *b == b' ').next().unwrap_or_default())? as usize;
-        if buf.len() < body + size + 2 {
+        let size = usize::try_from(number(args.rsplit(|b| *b == b' ').next().unwrap_or_default())?)?;
+        let end = body.checked_add(size).context("oversized message")?;
+        if buf.len() < end.saturating_add(2) {
             return Ok(None);
         }
-        return Ok(Some((Parsed::Payload(body, body + size), body + size + 2)));
+        return Ok(Some((Parsed::Payload(body, end), end + 2)));
     }
     if head.starts_with(b"-ERR") {
         bail!("nats-server: {}", String::from_utf8_lossy(head));
@@ -149,22 +153,21 @@ fn resp3_event(buf: &[u8]) -> anyhow::Result<Option<(Parsed, usize)>> {
         Some(b'-') => bail!("redis: {}", String::from_utf8_lossy(line(buf, 0).map_or(buf, |(l, _)| l))),
         Some(b'>') => {
             let Some((count, mut at)) = line(buf, 1) else { return Ok(None) };
-            let mut parts = Vec::new();
-            for _ in 0..number(count)? {
+            // The push's first element (its kind) and third (a message's payload).
+            let (mut kind, mut payload) = (None, None);
+            for element in 0..number(count)? {
                 let Some(end) = resp3_end(buf, at)? else { return Ok(None) };
-                parts.push((at, end));
+                // A bulk string's bytes; nothing for other kinds of element.
+                let data = line(buf, at).map(|(_, data)| data..end - 2).filter(|range| range.start <= range.end);
+                match element {
+                    0 => kind = data.map(|range| &buf[range]),
+                    2 => payload = data,
+                    _ => {}
+                }
                 at = end;
             }
-            let bulk = |(start, end): (usize, usize)| -> Option<(usize, usize)> {
-                let (_, data) = line(buf, start)?;
-                Some((data, end - 2))
-            };
-            let kind = parts.first().and_then(|p| bulk(*p)).map(|(s, e)| &buf[s..e]);
-            let event = match (kind, parts.get(2)) {
-                (Some(b"message"), Some(payload)) => {
-                    let (start, end) = bulk(*payload).context("bad push")?;
-                    Parsed::Payload(start, end)
-                }
+            let event = match (kind, payload) {
+                (Some(b"message"), Some(payload)) => Parsed::Payload(payload.start, payload.end),
                 (Some(b"subscribe"), _) => Parsed::Ready,
                 _ => Parsed::Other,
             };
@@ -181,7 +184,11 @@ fn resp3_end(buf: &[u8], at: usize) -> anyhow::Result<Option<usize>> {
     let elements = match kind {
         b'$' | b'=' | b'!' => {
             let size = number(head)?;
-            let end = next + usize::try_from(size).unwrap_or(0) + if size < 0 { 0 } else { 2 };
+            // A negative size is a null; the rest is the data and its CRLF.
+            let end = match usize::try_from(size) {
+                Ok(size) => next.saturating_add(size).saturating_add(2),
+                Err(_) => next,
+            };
             return Ok((buf.len() >= end).then_some(end));
         }
         b'*' | b'~' | b'>' => number(head)?.max(0),
@@ -400,8 +407,15 @@ mod tests {
     }
 
     #[test]
+    fn pushes_of_other_shapes_are_skipped_without_panicking() {
+        let stream = b">2\r\n:5\r\n:6\r\n>3\r\n$7\r\nmessage\r\n$1\r\nc\r\n:7\r\n";
+        assert_eq!(events(Protocol::Resp3, stream), [Event::Other, Event::Other]);
+    }
+
+    #[test]
     fn broker_errors_end_the_round_trip() {
         assert!(Protocol::Nats.next_event(&mut BytesMut::from(&b"-ERR 'Authorization Violation'\r\n"[..])).is_err());
         assert!(Protocol::Resp3.next_event(&mut BytesMut::from(&b"-NOAUTH needed\r\n"[..])).is_err());
+        assert!(Protocol::Nats.next_event(&mut BytesMut::from(&b"MSG a 1 -1\r\n"[..])).is_err());
     }
 }
