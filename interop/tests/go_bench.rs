@@ -22,15 +22,9 @@ fn run(binary: &Path, bus: &str, url: &str, kind: &str) -> Value {
 
 /// Runs the twin with `args` for one second with four callers and returns its JSON summary.
 fn run_with(binary: &Path, args: &[&str]) -> Value {
-    let out = std::process::Command::new(binary)
-        .args(args)
-        .args(["--concurrency", "4", "--duration", "1", "--warmup", "0"])
-        .output()
-        .expect("run the Go bench twin");
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
-    let last = stdout.lines().last().expect("a summary line");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("summary {last:?} is not JSON: {e}"))
+    let mut command = std::process::Command::new(binary);
+    command.args(args).args(["--concurrency", "4", "--duration", "1", "--warmup", "0"]);
+    psrpc_test_support::bench_summary::run(&mut command)
 }
 
 /// Asserts that a summary measured calls of `kind` on `bus` and none failed.

@@ -10,15 +10,10 @@ use serde_json::Value;
 /// Runs psrpc-bench for a second per phase against `broker` and returns its JSON summary.
 fn run(bus: &str, broker: &Broker) -> Value {
     let pid = broker.pid().expect("a broker started by the test").to_string();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_psrpc-bench"))
-        .args(["--bus", bus, "--url", broker.url(), "--broker-pid", &pid, "--raw-wire"])
-        .args(["--kind", "single-noclaim", "--concurrency", "4", "--duration", "1", "--warmup", "0"])
-        .output()
-        .expect("run psrpc-bench");
-    assert!(out.status.success(), "{bus} failed: {}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
-    let last = stdout.lines().last().expect("a summary line");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("summary {last:?} is not JSON: {e}"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_psrpc-bench"));
+    command.args(["--bus", bus, "--url", broker.url(), "--broker-pid", &pid, "--raw-wire"]);
+    command.args(["--kind", "single-noclaim", "--concurrency", "4", "--duration", "1", "--warmup", "0"]);
+    psrpc_test_support::bench_summary::run(&mut command)
 }
 
 #[test]

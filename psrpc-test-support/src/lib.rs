@@ -1,6 +1,7 @@
 //! Test support for psrpc-rs.
 //!
 //! - [`broker`]: shared helpers for starting broker processes on free loopback ports;
+//! - [`bench_summary`]: running a benchmark binary and reading its JSON summary;
 //! - [`nats`] / [`redis`]: launchers for `nats-server` and `redis-server`;
 //! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
@@ -13,6 +14,7 @@
 //! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro;
 //! - [`unique_name`]: service names of a test's own, so tests can share one broker.
 
+pub mod bench_summary;
 pub mod broker;
 pub mod bus_conformance;
 pub mod factory;
