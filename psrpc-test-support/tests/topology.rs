@@ -19,8 +19,15 @@ fn redis_sentinel_fails_over_to_the_replica() {
     let killed = topology.kill_master().expect("kill");
     let after = topology.wait_failover(killed).expect("failover");
     assert_ne!(before, after);
-    topology.restart(killed).expect("the old master comes back as a replica");
-    assert_eq!(topology.master_port(), Some(after));
+    topology.restart(killed).expect("the old master comes back and the topology is whole again");
+    // `restart` waited for one master with an online replica that every
+    // Sentinel agrees on. That master is normally the promoted replica; with
+    // `down-after-milliseconds 1000`, a machine busy enough to stall it for a
+    // second (its full resync of the returning node forks) makes the
+    // Sentinels fail over once more, back to the returning node, which is as
+    // whole a topology. Either way it is one of the two data nodes.
+    let master = topology.master_port().expect("a master after the restart");
+    assert!(master == after || master == before, "master {master} is neither data node ({before}, {after})");
 }
 
 #[test]
