@@ -5,9 +5,11 @@
 //! Decision: this reader takes only what it can read plainly (known fields
 //! with their own wire types, valid UTF-8, unknown fields of the four common
 //! wire types). Anything else (groups, a known field with another wire type,
-//! a bad varint, a truncated field) makes it give up, and the caller decodes
-//! the frame with prost, whose result (or error) then stands. So the two
-//! never disagree on what a frame holds; a property test holds them to it.
+//! a bad varint, a truncated field, a key prost rejects: above `u32::MAX`,
+//! field number 0, wire types 6 and 7) makes it give up, and the caller
+//! decodes the frame with prost, whose result (or error) then stands. So the
+//! two never disagree on what a frame holds; an exhaustive test of the key's
+//! edges and a property test hold them to it.
 
 use std::ops::Range;
 
@@ -32,8 +34,7 @@ impl<'a> MsgView<'a> {
         let mut view = MsgView { type_url: &[], value: 0..0, channel: "", compression: 0 };
         let mut at = 0;
         while at < frame.len() {
-            let key = varint(frame, &mut at)?;
-            let (tag, wire_type) = (u32::try_from(key >> 3).ok()?, key & 7);
+            let (tag, wire_type) = key(frame, &mut at)?;
             match (tag, wire_type) {
                 (1..=3, 2) => {
                     let field = delimited(frame, &mut at)?;
@@ -58,6 +59,17 @@ impl<'a> MsgView<'a> {
         }
         Some(view)
     }
+}
+
+/// A field's key at `at` (advanced past it) as `(field number, wire type)`,
+/// or `None` where prost rejects the key: a varint above `u32::MAX`, or
+/// field number 0. (Wire types 3 to 7 come back as they are; the caller
+/// reads none of them.) The largest field number a `u32` key holds is
+/// 2^29 − 1, protobuf's own limit.
+fn key(buf: &[u8], at: &mut usize) -> Option<(u32, u64)> {
+    let key = u32::try_from(varint(buf, at)?).ok()?;
+    let tag = key >> 3;
+    (tag != 0).then_some((tag, u64::from(key & 7)))
 }
 
 /// A base-128 varint at `at` (advanced past it), as protobuf and prost read
@@ -125,6 +137,58 @@ mod tests {
         assert!(Msg::decode(&truncated[..]).is_err());
     }
 
+    /// The minimal frame that once passed the reader while prost refused it:
+    /// a key varint of 2^32 + 61 (above `u32::MAX`) with wire type 5.
+    #[test]
+    fn a_key_above_u32_max_is_left_to_prost() {
+        let frame = [189, 128, 128, 128, 16, 0, 0, 0, 0];
+        assert!(Msg::decode(&frame[..]).is_err());
+        assert_eq!(MsgView::read(&frame), None);
+    }
+
+    /// Every key at the edges prost checks (field numbers 0, 1 to 5, the
+    /// largest, and keys just above `u32::MAX`), with every wire type and a
+    /// well-formed body for it: the reader accepts a frame only where prost
+    /// does, and then reads the same fields.
+    #[test]
+    fn the_reader_rejects_every_key_prost_rejects() {
+        let max_tag = u64::from(u32::MAX >> 3);
+        let tags = [0, 1, 2, 3, 4, 5, 6, 15, 16, 2047, max_tag, max_tag + 1, 1 << 32, (1 << 61) - 1];
+        for tag in tags {
+            for wire_type in 0..8 {
+                let mut frame = Vec::new();
+                prost::encoding::encode_varint(tag << 3 | wire_type, &mut frame);
+                frame.extend_from_slice(match wire_type {
+                    0 => &[0x01][..],
+                    1 => &[0; 8],
+                    2 => &[0x01, b'a'],
+                    5 => &[0; 4],
+                    _ => &[],
+                });
+                let prost = Msg::decode(&frame[..]);
+                match MsgView::read(&frame) {
+                    Some(view) => {
+                        let msg = prost
+                            .unwrap_or_else(|e| panic!("tag {tag} wire type {wire_type}: reader accepts, prost: {e}"));
+                        assert_eq!((msg.type_url.as_bytes(), msg.channel.as_str()), (view.type_url, view.channel));
+                        assert_eq!(
+                            (msg.value.as_ref(), msg.compression),
+                            (&frame[view.value.clone()], view.compression)
+                        );
+                    }
+                    None => assert!(
+                        tag == 0
+                            || tag > max_tag
+                            || wire_type > 5
+                            || matches!(wire_type, 3 | 4)
+                            || (tag <= 4 && prost.is_err()),
+                        "tag {tag} wire type {wire_type}: the reader gave up on a plain field"
+                    ),
+                }
+            }
+        }
+    }
+
     /// One field: a tag, a wire type and what follows the key; mostly the
     /// wire types and text that a `Msg` holds, sometimes anything.
     fn field() -> impl Strategy<Value = Vec<u8>> {
@@ -133,9 +197,11 @@ mod tests {
             3 => "[a-zA-Z0-9./_|]{0,12}".prop_map(String::into_bytes),
             1 => proptest::collection::vec(any::<u8>(), 0..12),
         ];
-        (0u32..8, wire_type, any::<u64>(), body).prop_map(|(tag, wire_type, number, body)| {
+        // Mostly the fields a `Msg` has, sometimes a key at prost's edges.
+        let tag = prop_oneof![8 => 0u64..8, 1 => (u64::from(u32::MAX >> 3) - 1)..(1 << 33)];
+        (tag, wire_type, any::<u64>(), body).prop_map(|(tag, wire_type, number, body)| {
             let mut out = Vec::new();
-            prost::encoding::encode_varint(u64::from(tag) << 3 | wire_type, &mut out);
+            prost::encoding::encode_varint(tag << 3 | wire_type, &mut out);
             match wire_type {
                 0 => prost::encoding::encode_varint(number, &mut out),
                 1 => out.put_u64_le(number),
