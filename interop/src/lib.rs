@@ -159,9 +159,14 @@ pub struct Events {
 }
 
 impl Events {
+    /// How long [`Events::wait_for`] waits before it calls the peer hung.
+    pub const PATIENCE: Duration = Duration::from_secs(60);
+
     /// The next event that satisfies `want` (others stay for [`Events::rest`]);
-    /// panics after `within`.
-    pub async fn wait_for(&mut self, within: Duration, want: impl Fn(&Value) -> bool) -> Value {
+    /// panics when the peer exits first, or after [`Events::PATIENCE`] (a
+    /// peer that quiet is hung: no timing is judged here).
+    pub async fn wait_for(&mut self, want: impl Fn(&Value) -> bool) -> Value {
+        let within = Self::PATIENCE;
         let Events { lines, skipped } = self;
         let found = tokio::time::timeout(within, async {
             while let Some(event) = lines.recv().await {
@@ -232,14 +237,14 @@ impl GoPeer {
         let mut args = vec!["--bus", bus_url, "--role", "server", "--name", name, "--region", region];
         args.extend_from_slice(extra);
         let (child, stdin, mut events) = spawn(binary, &args);
-        events.wait_for(Duration::from_secs(20), |e| e["event"] == "ready").await;
+        events.wait_for(|e| e["event"] == "ready").await;
         GoPeer { child, stdin, events }
     }
 
     /// Publishes `text` to the subscription method `method` and waits until it is sent.
     pub async fn publish(&mut self, method: &str, text: &str) {
         self.stdin.write_all(format!("{method} {text}\n").as_bytes()).await.expect("write to the Go peer");
-        let event = self.events.wait_for(Duration::from_secs(5), |e| e["event"] == "published").await;
+        let event = self.events.wait_for(|e| e["event"] == "published").await;
         assert_eq!(event["ok"], true, "{method} publish failed: {event}");
     }
 

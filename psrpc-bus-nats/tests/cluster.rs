@@ -87,7 +87,7 @@ async fn a_node_killed_under_load_loses_nothing() {
         clients,
         || cluster.cluster.kill(0),
         Duration::from_secs(2),
-        Duration::from_secs(10),
+        psrpc_test_support::failover::RECOVERY_PATIENCE,
     )
     .await;
     eprintln!("NATS node killed: {report:?}");

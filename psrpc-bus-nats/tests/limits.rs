@@ -54,7 +54,8 @@ async fn an_oversized_topic_is_refused_at_once_and_the_connection_stays_up() {
     let baseline = bus.subject_subscriptions();
     let long_topic = "t".repeat(5000);
 
-    let started = tokio::time::Instant::now();
+    // Refused before anything is sent: `invalid_argument`, where a call that
+    // reached the broker would end `unavailable` or `deadline_exceeded`.
     let err = server.register_unary(&SINGLE, vec![long_topic.clone()], echo, None).await.expect_err("refused");
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
     assert!(err.message().contains("NATS subject"), "{err}");
@@ -63,7 +64,6 @@ async fn an_oversized_topic_is_refused_at_once_and_the_connection_stays_up() {
         .await
         .expect_err("refused");
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(1), "refused up front: {:?}", started.elapsed());
     subscriptions_settle_at(&bus, baseline).await;
 
     // The shared connection never dropped, and it still carries calls.

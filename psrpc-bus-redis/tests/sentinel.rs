@@ -55,7 +55,7 @@ async fn killing_the_master_under_load_fails_over_and_loses_nothing() {
             topology.lock().0.kill_master().expect("kill the master");
         },
         Duration::from_secs(2),
-        Duration::from_secs(15),
+        psrpc_test_support::failover::RECOVERY_PATIENCE,
     )
     .await;
     eprintln!("Sentinel master killed: {report:?}");

@@ -4,6 +4,12 @@
 //! [`Bytes`] plus options and metadata — so they are object-safe and work for
 //! every message type. They chain in registration order: client-wide
 //! interceptors first (outermost), then per-request ones.
+//!
+//! Every interceptor and hook runs behind the engines' panic boundary. A
+//! panic in an interceptor fails only the call (or stream) it was handling,
+//! with `internal` ("… interceptor panicked"); in a multi interceptor's
+//! `on_response`, only that response. Hooks and the interceptors' `on_close`
+//! only watch: a panic there is logged and the call keeps its outcome.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,8 +10,22 @@
 //! has an empty default; with no observer installed the engines skip the
 //! reports entirely (one branch per point).
 //!
-//! Observers run on the engine's tasks, some of them a connection's reader:
-//! keep them quick (count, record into a histogram) and never block.
+//! Observers run on the engine's tasks and the caller's. The reports of
+//! routing events — [`on_request_expired`], [`on_request_received`] for a
+//! request the server claims without an affinity function, [`on_claim`] as
+//! the client's decision arrives — may run on the task that delivered the
+//! frame (a connection's reader; on the in-process bus, the publisher's
+//! task): keep observers quick (count, record into a histogram) and never
+//! block.
+//!
+//! Observers only watch: a panic in one is caught, logged at ERROR (with the
+//! service and method) and otherwise ignored; the call, stream or claim goes
+//! on with the outcome it had, and the observer hears the next report as
+//! usual.
+//!
+//! [`on_request_expired`]: Observer::on_request_expired
+//! [`on_request_received`]: Observer::on_request_received
+//! [`on_claim`]: Observer::on_claim
 //!
 //! [`ClientOptions::observer`]: crate::options::ClientOptions::observer
 //! [`ServerOptions::observer`]: crate::options::ServerOptions::observer
@@ -134,7 +148,8 @@ impl ClaimOutcome {
 /// Receives reports of calls. See the [module docs](self).
 ///
 /// Byte counts are the encoded sizes of the user messages (request,
-/// response, stream message), as Go psrpc counts them.
+/// response, stream message), as Go psrpc counts them. A panic in a report
+/// changes nothing but the log (see the [module docs](self)).
 ///
 /// ```
 /// use std::sync::Arc;

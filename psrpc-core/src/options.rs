@@ -58,6 +58,15 @@ pub const DEFAULT_SHORT_CIRCUIT: Duration = Duration::from_millis(200);
 /// assert_eq!(psrpc::StreamKeepalive::default().interval, Some(DEFAULT_STREAM_KEEPALIVE));
 /// ```
 pub const DEFAULT_STREAM_KEEPALIVE: Duration = Duration::from_secs(5);
+/// Default bound of a server's drain ([`ServerOptions::drain_timeout`]):
+/// below the 30 s a Kubernetes pod gets between SIGTERM and SIGKILL, so a
+/// server told to stop still closes what remains itself.
+///
+/// ```
+/// use psrpc_core::options::DEFAULT_DRAIN_TIMEOUT;
+/// assert_eq!(psrpc::ServerOptions::default().drain_timeout, DEFAULT_DRAIN_TIMEOUT);
+/// ```
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Options of an [`RpcClient`](crate::client::RpcClient).
 ///
@@ -99,6 +108,9 @@ pub struct ClientOptions {
     /// Interceptors of streams; the first registered sees events first.
     pub stream_interceptors: Vec<Arc<dyn StreamInterceptor>>,
     /// Called as each single or multi request is made.
+    ///
+    /// Hooks only watch: a panicking hook is logged and the call goes on
+    /// with its outcome (see [`observe`](crate::observe)).
     ///
     /// Decision: hooks see requests and responses, so only single and multi
     /// calls run them (as in Go psrpc); streams are observed through
@@ -258,6 +270,7 @@ impl ClientOptions {
     pub(crate) fn normalized(mut self) -> Self {
         self.channel_capacity = self.channel_capacity.max(1);
         self.stream_keepalive = self.stream_keepalive.normalized();
+        self.observer = self.observer.map(crate::user_code::guard_observer);
         self
     }
 
@@ -415,6 +428,12 @@ pub struct ServerOptions {
     pub channel_capacity: usize,
     /// Stream keepalive settings for streams accepted by this server.
     pub stream_keepalive: StreamKeepalive,
+    /// How long [`shutdown`](crate::server::RpcServer::shutdown) and
+    /// [`deregister`](crate::server::RpcServer::deregister) wait for
+    /// in-flight handlers and streams (default [`DEFAULT_DRAIN_TIMEOUT`]).
+    /// What is still running then is cancelled: handlers are dropped, and
+    /// streams are closed with `unavailable` ("EOF"), their peers told.
+    pub drain_timeout: Duration,
     /// Interceptors of unary (single and multi) requests, outermost first.
     pub unary_interceptors: Vec<Arc<dyn ServerUnaryInterceptor>>,
     /// Interceptors of streams; the first registered sees events first.
@@ -435,6 +454,7 @@ impl Default for ServerOptions {
             timeout: DEFAULT_TIMEOUT,
             channel_capacity: crate::transport::bus::DEFAULT_CHANNEL_CAPACITY,
             stream_keepalive: StreamKeepalive::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             unary_interceptors: Vec::new(),
             stream_interceptors: Vec::new(),
             observer: None,
@@ -451,6 +471,7 @@ impl fmt::Debug for ServerOptions {
             .field("timeout", &self.timeout)
             .field("channel_capacity", &self.channel_capacity)
             .field("stream_keepalive", &self.stream_keepalive)
+            .field("drain_timeout", &self.drain_timeout)
             .field("unary_interceptors", &self.unary_interceptors.len())
             .field("stream_interceptors", &self.stream_interceptors.len())
             .field("observer", &self.observer.is_some())
@@ -512,10 +533,24 @@ impl ServerOptions {
         self
     }
 
+    /// Sets the drain bound (see [`drain_timeout`](Self#structfield.drain_timeout)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::ServerOptions::default().drain_timeout(Duration::from_secs(5));
+    /// assert_eq!(options.drain_timeout, Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
     /// The options as the server reads them (see the fields' docs).
     pub(crate) fn normalized(mut self) -> Self {
         self.channel_capacity = self.channel_capacity.max(1);
         self.stream_keepalive = self.stream_keepalive.normalized();
+        self.observer = self.observer.map(crate::user_code::guard_observer);
         self
     }
 
@@ -597,10 +632,16 @@ impl ServerOptions {
 /// Liveness of streams between psrpc-rs peers.
 ///
 /// Each end sends a keepalive frame (a `Stream` envelope with no body, which
-/// Go psrpc peers ignore) every `interval`. Once a peer has been seen sending
+/// Go psrpc peers ignore) every `interval`. Once a peer is known to send
 /// keepalives, the stream is closed with `unavailable` when nothing arrives
-/// from it for `expiry`: a vanished peer frees the stream's state. Peers that
-/// never send keepalives (Go psrpc) are never expired this way.
+/// from it for `expiry`: a vanished peer frees the stream's state.
+///
+/// A psrpc-rs peer is known to send them from the start, so it is expired
+/// even if it vanishes before its first keepalive: a client that sends
+/// keepalives says so in its stream open, and a server that sends them sends
+/// its first one before it accepts the stream. Any other peer is known once
+/// its first keepalive arrives; peers that never send one (Go psrpc, or a
+/// psrpc-rs end with `interval` `None`) are never expired this way.
 ///
 /// ```
 /// use std::time::Duration;
@@ -615,8 +656,8 @@ pub struct StreamKeepalive {
     /// Interval between keepalive frames; `None` disables sending them.
     /// A zero interval is read as [`MIN_KEEPALIVE_PERIOD`].
     pub interval: Option<Duration>,
-    /// Silence after which a keepalive-speaking peer is considered gone.
-    /// Zero is read as [`MIN_KEEPALIVE_PERIOD`].
+    /// Silence after which a peer known to send keepalives is considered
+    /// gone. Zero is read as [`MIN_KEEPALIVE_PERIOD`].
     pub expiry: Duration,
 }
 
@@ -754,7 +795,8 @@ pub struct SelectionOptions {
     pub affinity_timeout: Duration,
     /// Deadline after the first qualifying claim.
     pub short_circuit_timeout: Option<Duration>,
-    /// Custom selection over all qualifying claims, run at the deadline.
+    /// Custom selection over all qualifying claims, run at the deadline; a
+    /// panic in it fails the call with `internal`.
     pub selection_fn: Option<SelectionFn>,
     /// Only claims from these servers qualify (server-id routing: unicast to
     /// one named server, or to a group such as the pods of one node).

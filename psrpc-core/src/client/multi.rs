@@ -26,6 +26,7 @@ use crate::payload::Payload;
 use crate::spans;
 use crate::transport::envelope::{self, Request};
 use crate::transport::id;
+use crate::user_code;
 
 /// One server's answer to a multi-RPC.
 ///
@@ -88,11 +89,12 @@ impl RpcClient {
         let target = client.targets.get(&client.service, method, topics);
         let mut call = UnaryCall::new(request.encode_payload(), client.timeout(&options));
         call.metadata = options.metadata;
+        let info = &target.info;
         for hook in &client.options.request_hooks {
-            hook(&target.info, &call.payload);
+            user_code::watched(info, "request hook", || hook(info, &call.payload));
         }
         for interceptor in &client.options.multi_interceptors {
-            interceptor.on_send(&target.info, &mut call)?;
+            user_code::catch(info, "multi interceptor", || interceptor.on_send(info, &mut call))?;
         }
 
         let timeout = call.timeout;
@@ -320,7 +322,7 @@ impl<T: Payload> MultiResponses<T> {
             self.done = true;
             let observers = &self.observers;
             for interceptor in &observers.interceptors {
-                interceptor.on_close(&observers.info);
+                user_code::watched(&observers.info, "multi interceptor", || interceptor.on_close(&observers.info));
             }
             if let Some(r) = &observers.report {
                 let (elapsed, request_bytes) = (r.started.elapsed(), observers.request.len());
@@ -336,11 +338,18 @@ impl<T: Payload> MultiResponses<T> {
         } else {
             Err(Error::from_wire(&res.code, res.error, res.error_details))
         };
+        let (info, request) = (&self.observers.info, &self.observers.request);
         for interceptor in &self.observers.interceptors {
-            interceptor.on_response(&self.observers.info, &res.server_id, &mut result);
+            let on_response = || {
+                interceptor.on_response(info, &res.server_id, &mut result);
+                Ok(())
+            };
+            if let Err(panicked) = user_code::catch(info, "multi interceptor", on_response) {
+                result = Err(panicked);
+            }
         }
         for hook in &self.observers.hooks {
-            hook(&self.observers.info, &self.observers.request, result.as_ref());
+            user_code::watched(info, "response hook", || hook(info, request, result.as_ref()));
         }
         if let Some(report) = &mut self.observers.report {
             match &result {

@@ -4,8 +4,10 @@ use tokio::sync::mpsc;
 use tokio::time::sleep_until;
 
 use crate::error::Error;
+use crate::info::RpcInfo;
 use crate::options::{Claim, SelectionOptions};
 use crate::transport::envelope::{ClaimRequest, Response};
+use crate::user_code;
 
 /// Waits for claims and picks a server under `opts` (Go psrpc semantics):
 ///
@@ -17,8 +19,11 @@ use crate::transport::envelope::{ClaimRequest, Response};
 ///   is chosen when `affinity_timeout` passes, or `short_circuit_timeout` after
 ///   the first qualifying claim;
 /// - an error response (a server could not decode the request) ends the
-///   selection with that error; no qualifying claim gives `unavailable`.
+///   selection with that error; no qualifying claim gives `unavailable`;
+/// - a panic in `selection_fn` (user code, behind the panic boundary) fails
+///   the call with `internal`.
 pub(crate) async fn select_server(
+    info: &RpcInfo,
     claims: &mut mpsc::Receiver<ClaimRequest>,
     mut responses: Option<&mut mpsc::Receiver<Response>>,
     opts: &SelectionOptions,
@@ -57,7 +62,9 @@ pub(crate) async fn select_server(
             response = recv_error(&mut responses) => return Err(response),
             () = sleep_until(deadline) => {
                 return match (&opts.selection_fn, best) {
-                    (Some(select), _) if !qualifying.is_empty() => select(&qualifying),
+                    (Some(select), _) if !qualifying.is_empty() => {
+                        user_code::catch(info, "selection function", || select(&qualifying))
+                    }
                     (_, Some(best)) => Ok(best.server_id),
                     _ if claim_count > 0 => Err(Error::no_server_available(claim_count)),
                     _ => Err(Error::no_response()),
@@ -104,6 +111,15 @@ mod tests {
     use std::time::Duration;
     use tokio::time::Instant;
 
+    static METHOD: crate::info::MethodInfo = crate::info::MethodInfo::new(
+        "M",
+        crate::info::MethodKind::Unary(crate::info::Selection::Affinity { topics: false }),
+    );
+
+    fn info() -> RpcInfo {
+        RpcInfo::new("S".into(), &METHOD, Vec::new())
+    }
+
     fn claim(server: &str, affinity: f32) -> ClaimRequest {
         ClaimRequest { request_id: "REQ_x".into(), server_id: server.into(), affinity }
     }
@@ -120,7 +136,7 @@ mod tests {
             }
             std::future::pending::<()>().await;
         });
-        let result = select_server(&mut rx, None, &opts).await;
+        let result = select_server(&info(), &mut rx, None, &opts).await;
         (result, start.elapsed())
     }
 
@@ -189,6 +205,17 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_panicking_selection_fn_fails_the_call_with_internal() {
+        let opts = SelectionOptions::default()
+            .affinity_timeout(Duration::from_millis(100))
+            .selection_fn(|_| panic!("selection bug"));
+        let (r, t) = run(vec![(1, claim("a", 0.3))], opts).await;
+        let err = r.expect_err("the panic fails the call");
+        assert_eq!((err.code(), err.message()), (ErrorCode::Internal, "selection function panicked"));
+        assert_eq!(t, Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_error_response_ends_selection() {
         let (_ctx, mut claims) = mpsc::channel::<ClaimRequest>(1);
         let (res_tx, mut responses) = mpsc::channel(1);
@@ -196,7 +223,7 @@ mod tests {
             .send(Response { error: "bad bytes".into(), code: "malformed_request".into(), ..Default::default() })
             .await
             .expect("send");
-        let err = select_server(&mut claims, Some(&mut responses), &SelectionOptions::default())
+        let err = select_server(&info(), &mut claims, Some(&mut responses), &SelectionOptions::default())
             .await
             .expect_err("error response");
         assert_eq!(err.code(), ErrorCode::MalformedRequest);

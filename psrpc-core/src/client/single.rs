@@ -26,6 +26,7 @@ use crate::payload::Payload;
 use crate::spans;
 use crate::transport::envelope::{ClaimResponse, Request};
 use crate::transport::id;
+use crate::user_code;
 use crate::wire_mode::WireMode;
 
 impl RpcClient {
@@ -80,7 +81,7 @@ impl RpcClient {
         let info = &target.info;
         let payload = request.encode_payload();
         for hook in &client.options.request_hooks {
-            hook(info, &payload);
+            user_code::watched(info, "request hook", || hook(info, &payload));
         }
 
         let interceptors = client.options.unary_interceptors.iter().chain(options.unary_interceptors.iter());
@@ -98,16 +99,23 @@ impl RpcClient {
                 None => unary_call(client, method, &target, options, sticky.as_ref(), call).boxed(),
             }
         };
-        let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
         let span = spans::call(info, "single");
-        let outcome = next.run(call).instrument(span.clone()).await;
+        let outcome = match chain.is_empty() {
+            true => terminal(call).instrument(span.clone()).await,
+            false => {
+                let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
+                // Built inside the boundary: an interceptor may panic before its future exists.
+                let intercepted = async move { next.run(call).await };
+                user_code::guarded(info, "client interceptor", intercepted).instrument(span.clone()).await
+            }
+        };
         spans::outcome(&span, &outcome);
         if let Ok(reply) = &outcome {
             span.record("server_id", reply.server_id.as_str());
         }
 
         for hook in &client.options.response_hooks {
-            hook(info, &payload, outcome.as_ref().map(|r| &r.message));
+            user_code::watched(info, "response hook", || hook(info, &payload, outcome.as_ref().map(|r| &r.message)));
         }
         if let Some(observer) = &client.options.observer {
             let response_bytes = outcome.as_ref().map_or(0, |r| r.message.len());
@@ -188,9 +196,10 @@ async fn unary_call(
 
     let mut chosen_server = None;
     if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
-        let chosen = timeout_at(deadline, super::select::select_server(claims, Some(&mut responses), selection))
-            .await
-            .map_err(|_| Error::request_timed_out())??;
+        let chosen =
+            timeout_at(deadline, super::select::select_server(&target.info, claims, Some(&mut responses), selection))
+                .await
+                .map_err(|_| Error::request_timed_out())??;
         guard.release_claims();
         chosen_server = Some(chosen.clone());
         let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };

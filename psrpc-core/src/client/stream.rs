@@ -76,8 +76,9 @@ impl RpcClient {
         let mut metadata = options.metadata.clone();
         for interceptor in &client.options.stream_interceptors {
             let on_open = || interceptor.on_open(&info, &mut metadata);
-            user_code::guarded_sync(&info, "stream interceptor", on_open)?;
+            user_code::catch(&info, "stream interceptor", on_open)?;
         }
+        crate::stream::announce(&mut metadata, client.options.stream_keepalive, &stream_id);
         let now = SystemTime::now();
         let open = envelope::Stream {
             stream_id: stream_id.clone(),
@@ -87,6 +88,8 @@ impl RpcClient {
             body: Some(Body::Open(envelope::StreamOpen { node_id: client.id.clone(), metadata })),
         };
         let server_channel = info.stream_server_channel();
+        // A psrpc-rs server sends a keepalive before its ack (see `stream::announce`).
+        let mut server_keeps_alive = false;
         let span = spans::call(&info, "stream");
         span.record("request_id", request_id.as_str());
         let established = async {
@@ -94,7 +97,7 @@ impl RpcClient {
 
             if let Some(claims) = claims.as_mut() {
                 let selection = sticky.map_or_else(|| client.selection(method, &options), |s| s.selection);
-                let chosen = timeout_at(deadline, super::select::select_server(claims, None, &selection))
+                let chosen = timeout_at(deadline, super::select::select_server(&info, claims, None, &selection))
                     .await
                     .map_err(|_| Error::request_timed_out())??;
                 guard.release_claims();
@@ -111,6 +114,7 @@ impl RpcClient {
                         Some(Body::Close(close)) => {
                             return Err(Error::from_wire(&close.code, close.error, Vec::new()));
                         }
+                        None => server_keeps_alive = true,
                         _ => {}
                     },
                 }
@@ -138,7 +142,7 @@ impl RpcClient {
                 move || drop((guard, client))
             }),
         });
-        spawn_pump(core.clone(), frames, client.shutdown.subscribe(), Error::client_closed());
+        spawn_pump(core.clone(), frames, client.shutdown.subscribe(), Error::client_closed(), server_keeps_alive);
         Ok(RpcStream::new(core, incoming, None))
     }
 }

@@ -1,15 +1,24 @@
-//! Counting work in flight, so shutdown can wait for it to drain.
+//! Counting work in flight, so shutdown can wait for it to drain, and
+//! cancelling what a drain did not wait for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
-/// Counts running handlers; [`wait_idle`](InFlight::wait_idle) resolves at zero.
-#[derive(Debug, Default)]
+/// Counts running handlers; [`wait_idle`](InFlight::wait_idle) resolves at
+/// zero. [`cancel`](InFlight::cancel) tells the work to end.
+#[derive(Debug)]
 pub(crate) struct InFlight {
     count: AtomicUsize,
     idle: Notify,
+    cancelled: watch::Sender<bool>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight { count: AtomicUsize::new(0), idle: Notify::new(), cancelled: watch::channel(false).0 }
+    }
 }
 
 /// One unit of work in flight; dropping it ends the work.
@@ -26,6 +35,16 @@ impl InFlight {
         self.count.load(Ordering::SeqCst)
     }
 
+    /// Tells every piece of work, running or still to start, to end.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.send_replace(true);
+    }
+
+    /// Raised once the work is cancelled (see [`signal::raised`](crate::signal::raised)).
+    pub(crate) fn cancelled(&self) -> watch::Receiver<bool> {
+        self.cancelled.subscribe()
+    }
+
     pub(crate) async fn wait_idle(&self) {
         loop {
             let notified = self.idle.notified();
@@ -34,6 +53,13 @@ impl InFlight {
             }
             notified.await;
         }
+    }
+}
+
+impl Work {
+    /// Raised once this work is cancelled.
+    pub(crate) fn cancelled(&self) -> watch::Receiver<bool> {
+        self.0.cancelled()
     }
 }
 

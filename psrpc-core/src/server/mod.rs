@@ -78,7 +78,8 @@ pub(crate) struct ServerInner {
     pub(crate) bus: SharedBus,
     pub(crate) options: ServerOptions,
     pub(crate) registry: Registry,
-    /// Flips to `true` on [`RpcServer::kill`]: in-flight work stops at once.
+    /// Flips to `true` on [`RpcServer::kill`]: nothing more is registered
+    /// (the handlers' work is cancelled through their in-flight counts).
     pub(crate) killed: watch::Sender<bool>,
     /// Response and claim channels by client id.
     pub(crate) reply_channels: reply_channels::ReplyChannelCache,
@@ -148,7 +149,9 @@ impl RpcServer {
         &self.inner().service
     }
 
-    /// Stops serving `method` on `topics`, letting in-flight calls finish.
+    /// Stops serving `method` on `topics`, letting in-flight calls finish
+    /// for up to [`drain_timeout`](ServerOptions#structfield.drain_timeout),
+    /// as [`shutdown`](Self::shutdown) does.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -170,8 +173,10 @@ impl RpcServer {
     pub async fn deregister(&self, method: &str, topics: &[String]) {
         let key = registry::key(method, topics);
         self.inner().presence.forget(&key);
-        if let Some(handler) = self.inner().registry.remove(&key) {
-            handler.drain().await;
+        let inner = self.inner();
+        if let Some(handler) = inner.registry.remove(&key) {
+            handler.drain(inner.options.drain_timeout).await;
+            inner.registry.left(&handler);
         }
     }
 
@@ -250,18 +255,15 @@ impl RpcServer {
     /// Stops taking new requests and streams, waits for in-flight handlers
     /// and streams to finish, then unsubscribes everything.
     ///
-    /// It waits as long as that takes: a handler that never ends, or a
-    /// stream whose peer vanished without a close and sends no keepalives
-    /// (a Go psrpc peer), holds it. To bound it, drop it after a grace
-    /// period and [`kill`](Self::kill) what is left:
-    ///
-    /// ```no_run
-    /// # async fn f(server: psrpc::RpcServer) {
-    /// if tokio::time::timeout(std::time::Duration::from_secs(30), server.shutdown()).await.is_err() {
-    ///     server.kill().await; // handlers still running are dropped
-    /// }
-    /// # }
-    /// ```
+    /// The wait is bounded by
+    /// [`drain_timeout`](ServerOptions#structfield.drain_timeout) (default
+    /// [`DEFAULT_DRAIN_TIMEOUT`](crate::options::DEFAULT_DRAIN_TIMEOUT),
+    /// 20 s): what is still running then (a handler that never ends, a
+    /// stream whose peer went quiet) is cancelled as [`kill`](Self::kill)
+    /// cancels it, except that `shutdown` also waits until each stream has
+    /// told its peer it closed (`unavailable`, "EOF"; each close bounded by
+    /// the stream send timeout). [`in_flight`](Self::in_flight) is 0 once it
+    /// returns.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -317,9 +319,13 @@ impl RpcServer {
         inner.presence.set(State::Gone);
         let handlers = inner.registry.take_all();
         futures_util::future::join_all(handlers.iter().map(|h| h.stop())).await;
+        for handler in &handlers {
+            inner.registry.left(handler);
+        }
     }
 
-    /// Number of requests and streams being handled.
+    /// Number of requests and streams being handled, those of a drain in
+    /// progress included.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -380,6 +386,22 @@ impl Serve {
     }
 }
 
+/// `work`, counted in flight by `tracked` until it ends, and ended at once
+/// when it is cancelled.
+fn in_flight(
+    tracked: Work,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let mut cancelled = tracked.cancelled();
+    async move {
+        let _tracked = tracked;
+        tokio::select! {
+            () = crate::signal::raised(&mut cancelled) => {}
+            () = work => {}
+        }
+    }
+}
+
 /// What every handler registration starts with.
 pub(crate) struct Prepared {
     /// The registry key of the method on its topics.
@@ -414,7 +436,7 @@ impl ServerInner {
     /// interceptors, handlers — on a task of its own, as in-flight work
     /// (`tracked`, from [`Handler::admit`](registry::Handler::admit) or the
     /// handler's in-flight count): counted for draining, and dropped at once
-    /// if the server is killed.
+    /// when it is cancelled (the server killed, or its drain timed out).
     ///
     /// Decision: user code never runs on the task that delivered the frame
     /// (a broker connection's reader, the in-process publisher, a stream
@@ -425,7 +447,19 @@ impl ServerInner {
     pub(crate) fn spawn_work(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
         // Boxed first: the work's state (a whole handler call) is copied
         // once, not again by every move on the way into the task.
-        tokio::spawn(self.in_flight(tracked, Box::pin(work)));
+        tokio::spawn(in_flight(tracked, Box::pin(work)));
+    }
+
+    /// Runs `work` on a task of its own, as in-flight work (`tracked`), as
+    /// [`spawn_work`](Self::spawn_work) does, but lets it end by itself when
+    /// it is cancelled: a stream first tells its peer it closed. `work` must
+    /// watch [`Work::cancelled`] (through its handler's in-flight count) and
+    /// end soon after.
+    pub(crate) fn spawn_closing_work(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(async move {
+            let _tracked = tracked;
+            work.await;
+        });
     }
 
     /// Runs `work` — framework work that calls no user code, such as a claim
@@ -433,32 +467,20 @@ impl ServerInner {
     /// to its first wait (then on a task of its own), as in-flight work
     /// (`tracked`). A claim that goes out at once costs no task and no wake-up.
     pub(crate) fn start_here(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
-        crate::here::run_here_first(self.in_flight(tracked, work));
+        crate::here::run_here_first(in_flight(tracked, work));
     }
 
-    /// `work`, counted in flight by `tracked` until it ends, and ended at
-    /// once if the server is killed.
-    fn in_flight(
-        &self,
-        tracked: Work,
-        work: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let mut killed = self.killed.subscribe();
-        async move {
-            let _tracked = tracked;
-            tokio::select! {
-                () = crate::signal::raised(&mut killed) => {}
-                () = work => {}
-            }
-        }
-    }
-
-    /// Stops taking work, waits for in-flight handlers and streams, then
-    /// unsubscribes everything.
+    /// Stops taking work, waits for in-flight handlers and streams (up to
+    /// the drain timeout, then cancels them and waits for them to end),
+    /// then unsubscribes everything.
     async fn shutdown(&self) {
         self.presence.set(State::Draining);
         let handlers = self.registry.take_all();
-        futures_util::future::join_all(handlers.iter().map(|h| h.drain())).await;
+        let limit = self.options.drain_timeout;
+        futures_util::future::join_all(handlers.iter().map(|h| h.drain(limit))).await;
+        for handler in &handlers {
+            self.registry.left(handler);
+        }
         self.presence.set(State::Gone);
     }
 
@@ -468,6 +490,7 @@ impl ServerInner {
         self.presence.set(State::Gone);
         for handler in self.registry.take_all() {
             handler.stop_now();
+            self.registry.left(&handler);
         }
     }
 

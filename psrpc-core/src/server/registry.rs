@@ -1,10 +1,11 @@
 //! The server's registered handlers and their lifecycle.
 
 use std::collections::HashMap;
-
-use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -91,11 +92,17 @@ impl Handler {
         self.accepting.load(Ordering::SeqCst).then_some(work)
     }
 
-    /// Stops intake, waits for in-flight work, then unsubscribes.
-    pub(crate) async fn drain(&self) {
+    /// Stops intake, waits up to `limit` for in-flight work, cancels what
+    /// is left and waits for it to end (a stream tells its peer first), then
+    /// unsubscribes.
+    pub(crate) async fn drain(&self, limit: Duration) {
         self.accepting.store(false, Ordering::SeqCst);
         self.phase.send_replace(Phase::Draining);
-        self.in_flight.wait_idle().await;
+        if tokio::time::timeout(limit, self.in_flight.wait_idle()).await.is_err() {
+            tracing::warn!(left = self.in_flight.count(), "psrpc server: drain timed out, cancelling what is left");
+            self.in_flight.cancel();
+            self.in_flight.wait_idle().await;
+        }
         self.stop().await;
     }
 
@@ -108,9 +115,11 @@ impl Handler {
         }
     }
 
-    /// Tells the handler loop to unsubscribe and end, without waiting for it.
+    /// Cancels in-flight work and tells the handler loop to unsubscribe and
+    /// end, without waiting for either.
     pub(crate) fn stop_now(&self) {
         self.accepting.store(false, Ordering::SeqCst);
+        self.in_flight.cancel();
         self.phase.send_replace(Phase::Stopped);
     }
 }
@@ -119,6 +128,9 @@ impl Handler {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     handlers: Mutex<HashMap<String, Arc<Handler>>>,
+    /// Handlers taken out (deregistered, or their server stopping) whose
+    /// drain has not finished: their work is still in flight.
+    leaving: Mutex<Vec<Arc<Handler>>>,
     /// Bumped whenever a handler is added or removed (discovery announces it).
     changes: watch::Sender<u64>,
 }
@@ -155,16 +167,30 @@ impl Registry {
         if self.handlers.lock().contains_key(key) { Err(already_registered(key)) } else { Ok(()) }
     }
 
+    /// Takes the handler under `key` out; it counts as leaving until
+    /// [`left`](Self::left).
     pub(crate) fn remove(&self, key: &str) -> Option<Arc<Handler>> {
         let removed = self.handlers.lock().remove(key);
+        self.leaving.lock().extend(removed.clone());
         self.changed();
         removed
     }
 
+    /// Takes every handler out; they count as leaving until
+    /// [`left`](Self::left). Returns every leaving handler, those taken out
+    /// before included.
     pub(crate) fn take_all(&self) -> Vec<Arc<Handler>> {
-        let all = self.handlers.lock().drain().map(|(_, h)| h).collect();
+        let mut leaving = self.leaving.lock();
+        leaving.extend(self.handlers.lock().drain().map(|(_, h)| h));
+        let all = leaving.clone();
+        drop(leaving);
         self.changed();
         all
+    }
+
+    /// `handler` has stopped: it no longer counts as leaving.
+    pub(crate) fn left(&self, handler: &Arc<Handler>) {
+        self.leaving.lock().retain(|h| !Arc::ptr_eq(h, handler));
     }
 
     fn changed(&self) {
@@ -194,7 +220,9 @@ impl Registry {
         handlers.iter().filter(|(key, _)| of_method(key)).map(|(_, h)| h.in_flight.count()).sum()
     }
 
+    /// Requests and streams in flight, those of leaving handlers included.
     pub(crate) fn in_flight(&self) -> usize {
-        self.handlers.lock().values().map(|h| h.in_flight.count()).sum()
+        let registered: usize = self.handlers.lock().values().map(|h| h.in_flight.count()).sum();
+        registered + self.leaving.lock().iter().map(|h| h.in_flight.count()).sum::<usize>()
     }
 }

@@ -1,6 +1,8 @@
 //! Stream handlers: accepting opens, routing frames to open streams.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -121,16 +123,32 @@ impl StreamLoop {
     }
 
     /// Serves an open on a task of its own, unless the handler is draining.
+    /// Cancelled (the server killed, or its drain timed out), the work ends
+    /// at once before the stream exists, and once it told the peer after.
     fn accept(self: &Arc<Self>, open: envelope::Stream) {
         let Some(tracked) = self.handler.admit() else { return };
         let this = Arc::clone(self);
-        self.server.spawn_work(tracked, async move { this.serve(open).await });
+        let mut cancelled = tracked.cancelled();
+        self.server.spawn_closing_work(tracked, async move {
+            let cancellation = crate::signal::raised(&mut cancelled);
+            tokio::pin!(cancellation);
+            let accepted = tokio::select! {
+                () = &mut cancellation => None,
+                accepted = this.establish(open) => accepted,
+            };
+            if let Some(accepted) = accepted {
+                this.serve(accepted, cancellation).await;
+            }
+        });
     }
 
-    async fn serve(&self, mut open: envelope::Stream) {
-        let Some(Body::Open(open_body)) = open.body.take() else {
-            return;
+    /// Claims the stream when the method claims (the client may choose
+    /// another server) and acks the open: the stream this server serves.
+    async fn establish(&self, mut open: envelope::Stream) -> Option<Accepted> {
+        let Some(Body::Open(mut open_body)) = open.body.take() else {
+            return None;
         };
+        let peer_keeps_alive = crate::stream::take_announcement(&mut open_body.metadata, &open.stream_id);
         let ctx = RequestContext::new(
             Arc::new(self.info.clone()),
             open_body.node_id.clone(),
@@ -142,12 +160,12 @@ impl StreamLoop {
         if self.require_claim {
             let affinity = self.method_impl.affinity(&ctx);
             if affinity < 0.0 {
-                return;
+                return None;
             }
             let wait = metadata::until(open.expiry);
             let claim = Claim { client_id: &open_body.node_id, request_id: &open.request_id, affinity };
             if !self.pending.claim(&self.server, &self.info, claim, wait).await {
-                return;
+                return None;
             }
         }
 
@@ -170,21 +188,55 @@ impl StreamLoop {
                 streams.lock().remove(&stream_id);
             }),
         });
+        // The first keepalive goes before the ack: a psrpc-rs client has seen
+        // one by the time the stream is established (see `stream::announce`).
+        core.send_keepalive().await;
         if let Err(e) = core.ack(&open).await {
             core.mark_closed(e);
-            return;
+            return None;
         }
-        spawn_pump(Arc::clone(&core), frames_rx, self.server.killed.subscribe(), Error::stream_eof());
         let span = spans::handle(&self.info, "stream", &open.request_id, &open_body.node_id, &self.server.id);
-        let handler = async { self.method_impl.run(Arc::clone(&core), incoming, ctx).await };
-        let result = user_code::guarded(&self.info, handler).instrument(span.clone()).await;
-        spans::outcome(&span, &result);
-        if core.is_hijacked() {
-            // The stream outlives its handler (`RpcStream::hijack`) and stays
-            // this server's work, which `shutdown` waits for, until it ends.
-            let _ = core.closed_signal().wait_for(|closed| *closed).await;
-        } else if core.err().is_none() {
-            let _ = core.close(result.err(), true).await;
-        }
+        Some(Accepted { core, frames: frames_rx, incoming, ctx, peer_keeps_alive, span })
     }
+
+    /// Runs the handler over an accepted stream and closes the stream with
+    /// its result (unless the handler hijacked it); `cancellation` resolves
+    /// when the work is cancelled. Ends once the stream is closed and the
+    /// peer told.
+    async fn serve(&self, accepted: Accepted, cancellation: Pin<&mut impl Future<Output = ()>>) {
+        let Accepted { core, frames, incoming, ctx, peer_keeps_alive, span } = accepted;
+        // Cancelled, the pump closes the stream and tells the peer.
+        let stop = self.handler.in_flight.cancelled();
+        let pump = spawn_pump(Arc::clone(&core), frames, stop, Error::stream_eof(), peer_keeps_alive);
+        let handler = async { self.method_impl.run(Arc::clone(&core), incoming, ctx).await };
+        let handled = tokio::select! {
+            () = cancellation => None,
+            result = user_code::guarded(&self.info, "handler", handler).instrument(span.clone()) => Some(result),
+        };
+        if let Some(result) = handled {
+            spans::outcome(&span, &result);
+            // A hijacked stream outlives its handler (`RpcStream::hijack`)
+            // and stays this server's work, which `shutdown` waits for,
+            // until it ends.
+            if !core.is_hijacked() && core.err().is_none() {
+                let _ = core.close(result.err(), true).await;
+            }
+        }
+        // The pump ends once the stream is closed: by the handler's result,
+        // the peer, the peer's silence, or cancellation.
+        let _ = pump.await;
+    }
+}
+
+/// A stream this server acked, before its handler runs.
+struct Accepted {
+    core: Arc<StreamCore>,
+    /// The peer's frames, for the pump.
+    frames: mpsc::Receiver<envelope::Stream>,
+    /// Received messages, for the handler.
+    incoming: mpsc::Receiver<Bytes>,
+    ctx: RequestContext,
+    /// The client announced keepalives in its open.
+    peer_keeps_alive: bool,
+    span: tracing::Span,
 }

@@ -170,17 +170,18 @@ impl UnaryLoop {
     }
 
     /// Starts handling one request frame, on the task that delivered it:
-    /// decodes and routes it; user code runs on a task of its own. `queued`:
-    /// the frame came from a claimed queue subscription.
+    /// decodes and routes it; user code runs on a task of its own (only the
+    /// observer may hear of the request here: an expired request, or one
+    /// claimed from here). `queued`: the frame came from a claimed queue
+    /// subscription.
     fn accept(self: &Arc<Self>, bytes: Bytes, queued: bool) {
         let queued = queued.then(|| bytes.clone());
         let request = match frame::decode_envelope::<Request>(bytes) {
             Ok(r) => r,
             Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping request frame"),
         };
-        let observer = self.server.options.observer.as_deref();
         if request.expiry <= unix_nanos(SystemTime::now()) {
-            if let Some(observer) = observer {
+            if let Some(observer) = &self.server.options.observer {
                 observer.on_request_expired(&self.info);
             }
             return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
@@ -188,9 +189,6 @@ impl UnaryLoop {
         let Some(tracked) = self.handler.admit() else {
             return tracing::debug!(request = %request.request_id, "psrpc server: draining, request dropped");
         };
-        if let Some(observer) = observer {
-            observer.on_request_received(&self.info);
-        }
         let this = Arc::clone(self);
         let work = async move { this.handle(request, queued).await };
         if self.require_claim && !self.method_impl.has_affinity_fn() {
@@ -220,6 +218,9 @@ impl UnaryLoop {
     /// published with `publish_claim`. A claimed request's handler starts on
     /// a task of its own once the client's decision arrives.
     async fn handle(self: Arc<Self>, mut request: Request, queued: Option<Bytes>) {
+        if let Some(observer) = &self.server.options.observer {
+            observer.on_request_received(&self.info);
+        }
         let ctx = RequestContext::new(
             Arc::clone(&self.info),
             request.client_id.clone(),
@@ -262,7 +263,8 @@ impl UnaryLoop {
         let kind = if self.info.multi { "multi" } else { "single" };
         let span = spans::handle(&self.info, kind, &request.request_id, &request.client_id, &self.server.id);
         // Calls the handler makes inherit what is left of the request's time.
-        let call = user_code::guarded(&self.info, deadline::scope(deadline, self.call(ctx, payload, decoded)));
+        let call =
+            user_code::guarded(&self.info, "handler", deadline::scope(deadline, self.call(ctx, payload, decoded)));
         let outcome = tokio::time::timeout_at(deadline, call).instrument(span.clone()).await;
         let passed_deadline = outcome.is_err();
         let outcome = outcome.unwrap_or_else(|_| Err(Error::request_timed_out()));
@@ -303,8 +305,11 @@ impl UnaryLoop {
         let started = Instant::now();
         let deadline = ctx.deadline();
         let decoded = self.method_impl.decode(request.payload.clone())?;
-        let call =
-            user_code::guarded(&self.info, deadline::scope(deadline, self.call(ctx, request.payload.clone(), decoded)));
+        let call = user_code::guarded(
+            &self.info,
+            "handler",
+            deadline::scope(deadline, self.call(ctx, request.payload.clone(), decoded)),
+        );
         let outcome = tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| Err(Error::request_timed_out()));
         self.report(started, &outcome, request.payload.len());
         outcome

@@ -110,7 +110,7 @@ impl StreamCore {
     /// the panic boundary) and reports it to the observer.
     pub(crate) fn intercept_recv(&self, payload: &Bytes) -> Result<(), Error> {
         for interceptor in &self.interceptors {
-            user_code::guarded_sync(&self.info, "stream interceptor", || interceptor.on_recv(&self.info, payload))?;
+            user_code::catch(&self.info, "stream interceptor", || interceptor.on_recv(&self.info, payload))?;
         }
         if let Some((observer, role)) = &self.observer {
             observer.on_stream_recv(*role, &self.info, payload.len());
@@ -167,6 +167,15 @@ impl StreamCore {
             .unwrap_or_else(|_| Err(Error::request_timed_out()))
     }
 
+    /// Sends a keepalive (a frame without a body), if this end sends them;
+    /// a bus that does not take it within the send timeout loses it.
+    pub(crate) async fn send_keepalive(&self) {
+        if self.keepalive.interval.is_some() {
+            let deadline = deadline::after(self.send_timeout);
+            let _ = self.publish_until(deadline, String::new(), self.keepalive.expiry, None).await;
+        }
+    }
+
     pub(crate) async fn publish_envelope(&self, message: &envelope::Stream) -> Result<(), Error> {
         outbound::publish(&*self.bus, &self.peer_channel, message).await
     }
@@ -188,7 +197,7 @@ impl StreamCore {
             return Err(cause);
         }
         for interceptor in &self.interceptors {
-            user_code::guarded_sync(&self.info, "stream interceptor", || interceptor.on_send(&self.info, &payload))?;
+            user_code::catch(&self.info, "stream interceptor", || interceptor.on_send(&self.info, &payload))?;
         }
         let request_id = id::new_request_id();
         let (ack_tx, ack_rx) = oneshot::channel();
@@ -239,7 +248,8 @@ impl StreamCore {
         }
     }
 
-    /// Acks a received message or the open.
+    /// Acks a received message or the open; fails with `deadline_exceeded`
+    /// if the bus has not taken the ack within the send timeout.
     pub(crate) async fn ack(&self, received: &envelope::Stream) -> Result<(), Error> {
         let ack = envelope::Stream {
             stream_id: received.stream_id.clone(),
@@ -248,7 +258,9 @@ impl StreamCore {
             expiry: received.expiry,
             body: Some(Body::Ack(envelope::StreamAck {})),
         };
-        self.publish_envelope(&ack).await
+        timeout_at(deadline::after(self.send_timeout), self.publish_envelope(&ack))
+            .await
+            .unwrap_or_else(|_| Err(Error::request_timed_out()))
     }
 
     /// Marks the stream ended by the peer or by a failure; false if it had
@@ -276,13 +288,7 @@ impl StreamCore {
             f();
         }
         for interceptor in &self.interceptors {
-            let on_close = || {
-                interceptor.on_close(&self.info, &cause);
-                Ok(())
-            };
-            if let Err(e) = user_code::guarded_sync(&self.info, "stream interceptor", on_close) {
-                tracing::warn!(error = %e, stream = %self.stream_id, "psrpc stream: on_close failed");
-            }
+            user_code::watched(&self.info, "stream interceptor", || interceptor.on_close(&self.info, &cause));
         }
         if let Some((observer, role)) = &self.observer {
             observer.on_stream_close(*role, &self.info, &cause);

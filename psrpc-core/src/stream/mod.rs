@@ -24,7 +24,7 @@
 //! | the peer closed with a cause (a handler returned `Err`, a client closed with `Some(cause)`) | the peer's code and message | `Ok(None)` |
 //! | the peer vanished (no keepalive within the expiry) | `unavailable` | (nothing: it is gone) |
 //! | the client was closed ([`RpcClient::close`](crate::client::RpcClient::close)) | `canceled`, "client is closed" | the same error |
-//! | the server was killed | `unavailable`, "EOF" | the same error |
+//! | the server was killed, or its drain timed out | `unavailable`, "EOF" | the same error |
 //! | a stream interceptor refused a received message | the interceptor's error | the same error |
 //!
 //! Messages that arrived before the end are delivered first, except after a
@@ -148,6 +148,7 @@ macro_rules! end_accessors {
 }
 use end_accessors;
 
+mod announce;
 mod core;
 mod halves;
 mod pump;
@@ -160,6 +161,7 @@ use bytes::Bytes;
 use futures_core::Stream as FuturesStream;
 use tokio::sync::mpsc;
 
+pub(crate) use self::announce::{announce, take_announcement};
 pub(crate) use self::core::{StreamCore, StreamSetup};
 pub use self::halves::{StreamReceiver, StreamSender};
 pub(crate) use self::pump::spawn_pump;
@@ -339,8 +341,9 @@ impl<Out: Payload, In: Payload> RpcStream<Out, In> {
     /// Hands the stream off (Go psrpc's `ServerStream.Hijack`): the server
     /// handler may return, even with an error, and the stream stays open
     /// until a handle closes it, the peer closes it or vanishes, or the
-    /// server is killed. Returns the stream, to move wherever it lives on.
-    /// The stream stays the server's work until it ends: `shutdown` waits
+    /// server is killed or its drain times out. Returns the stream, to move
+    /// wherever it lives on. The stream stays the server's work until it
+    /// ends: `shutdown` waits
     /// for it. On the client end it changes nothing.
     ///
     /// ```

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, interval_at};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, interval_at};
 
 use super::StreamCore;
 use crate::deadline;
@@ -14,14 +15,19 @@ use crate::metadata::unix_nanos;
 use crate::transport::envelope::{self, stream::Body};
 
 /// Starts the pump of `core`, fed by `frames`. `stop` flips when the owner
-/// (client or server) goes away; the stream is then closed with `stop_cause`.
+/// (client or server) goes away; the stream is then closed with `stop_cause`
+/// and the peer told. `peer_keeps_alive`: the peer is known to send
+/// keepalives from the start (see [`announce`](super::announce)), so its
+/// silence expires the stream even before its first one. The pump ends once
+/// the stream is closed.
 pub(crate) fn spawn_pump(
     core: Arc<StreamCore>,
     frames: mpsc::Receiver<envelope::Stream>,
     stop: watch::Receiver<bool>,
     stop_cause: Error,
-) {
-    tokio::spawn(run(core, frames, stop, stop_cause));
+    peer_keeps_alive: bool,
+) -> JoinHandle<()> {
+    tokio::spawn(run(core, frames, stop, stop_cause, peer_keeps_alive))
 }
 
 async fn run(
@@ -29,18 +35,21 @@ async fn run(
     mut frames: mpsc::Receiver<envelope::Stream>,
     mut stop: watch::Receiver<bool>,
     stop_cause: Error,
+    mut peer_keeps_alive: bool,
 ) {
     let mut closed = core.closed_signal();
     let keepalive = core.keepalive;
-    let period = keepalive.interval.unwrap_or(keepalive.expiry).min(keepalive.expiry);
-    let mut ticker = interval_at(deadline::after(period), period);
+    let mut ticker = keepalive.interval.map(|period| interval_at(deadline::after(period), period));
     let mut last_seen = Instant::now();
-    let mut peer_keeps_alive = false;
+    // Fires at the latest possible expiry; when it does, the peer's last
+    // frame says whether to expire the stream or wait on (a frame costs no
+    // timer update).
+    let expiry = tokio::time::sleep_until(deadline::after(keepalive.expiry));
     // The flags are waited on by one future each for the pump's whole life:
     // making them anew per frame cost more than applying the frame.
     let closed = crate::signal::raised(&mut closed);
     let stop = crate::signal::raised(&mut stop);
-    tokio::pin!(closed, stop);
+    tokio::pin!(closed, stop, expiry);
 
     loop {
         tokio::select! {
@@ -64,18 +73,31 @@ async fn run(
                     Applied::Closed => return,
                 }
             }
-            _ = ticker.tick() => {
-                if peer_keeps_alive && last_seen.elapsed() > keepalive.expiry {
-                    let vanished = Error::new(ErrorCode::Unavailable, "stream peer vanished");
-                    core.fail(vanished).await;
-                    return;
+            () = &mut expiry, if peer_keeps_alive => {
+                let silent_until = deadline::after_from(last_seen, keepalive.expiry);
+                if silent_until > Instant::now() {
+                    expiry.as_mut().reset(silent_until);
+                    continue;
                 }
-                if keepalive.interval.is_some() {
-                    // A frame without a body: ignored by Go psrpc peers.
-                    let _ = core.publish(String::new(), keepalive.expiry, None).await;
-                }
+                let vanished = Error::new(ErrorCode::Unavailable, "stream peer vanished");
+                core.fail(vanished).await;
+                return;
+            }
+            () = next_tick(&mut ticker) => {
+                // A frame without a body: ignored by Go psrpc peers.
+                core.send_keepalive().await;
             }
         }
+    }
+}
+
+/// The next tick of `ticker`; never without one.
+async fn next_tick(ticker: &mut Option<Interval>) {
+    match ticker {
+        Some(ticker) => {
+            ticker.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

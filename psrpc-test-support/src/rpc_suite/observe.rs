@@ -1,6 +1,7 @@
 //! Observers hear every call on both ends, and the server-side points of
 //! the claim exchange.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -8,36 +9,50 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use psrpc_core::metadata::unix_nanos;
 use psrpc_core::observe::{ClaimOutcome, Observer, Role};
-use psrpc_core::options::{RequestOptions, ServerOptions};
+use psrpc_core::options::{RequestOptions, SelectionOptions, ServerOptions};
 use psrpc_core::transport::envelope::Request;
 use psrpc_core::transport::{channel, frame};
-use psrpc_core::{Error, ErrorCode, RequestContext, RpcInfo, RpcServer};
-use tokio::time::Instant;
+use psrpc_core::{Error, ErrorCode, RequestContext, RpcClient, RpcInfo, RpcServer};
+use tokio::sync::Notify;
 
 use super::fixtures::*;
 use crate::BusFactory;
 
 /// Every report, as one line of text.
 #[derive(Debug, Default)]
-pub struct Recorder(Mutex<Vec<String>>);
+pub struct Recorder {
+    lines: Mutex<Vec<String>>,
+    reported: Notify,
+}
 
 impl Recorder {
     /// How many reports equal `line`.
     fn count(&self, line: &str) -> usize {
-        self.0.lock().iter().filter(|l| *l == line).count()
+        self.lines.lock().iter().filter(|l| *l == line).count()
     }
 
-    /// Waits (at most 5 s) until `line` was reported `n` times.
+    /// Waits until `line` was reported `n` times (a minute at most: after
+    /// that it never will).
     async fn until(&self, line: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.count(line) < n {
-            assert!(Instant::now() < deadline, "never heard {n} × {line:?}: {:?}", self.0.lock());
-            tokio::task::yield_now().await;
+        let heard = async {
+            loop {
+                let reported = self.reported.notified();
+                tokio::pin!(reported);
+                reported.as_mut().enable();
+                if self.count(line) >= n {
+                    return;
+                }
+                reported.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), heard).await.is_err() {
+            panic!("never heard {n} × {line:?}: {:?}", self.lines.lock());
         }
     }
 
     fn push(&self, line: String) {
-        self.0.lock().push(line);
+        self.lines.lock().push(line);
+        self.reported.notify_waiters();
     }
 }
 
@@ -170,4 +185,149 @@ pub async fn observers_hear_streams(factory: &dyn BusFactory) {
     heard.until(&format!("server recv Chat {sent}"), 1).await;
     heard.until(&format!("server send Chat ok {received}"), 1).await;
     heard.until("server close Chat canceled", 1).await;
+}
+
+/// An observer that panics in every report, after noting which one it was.
+#[derive(Debug)]
+struct Panicking(tokio::sync::watch::Sender<HashSet<&'static str>>);
+
+impl Default for Panicking {
+    fn default() -> Self {
+        Panicking(tokio::sync::watch::Sender::new(HashSet::new()))
+    }
+}
+
+impl Panicking {
+    fn hit(&self, report: &'static str) {
+        self.0.send_modify(|heard| {
+            heard.insert(report);
+        });
+        panic!("observer bug in {report}");
+    }
+
+    /// Waits until every report in `reports` was made (and panicked).
+    async fn until(&self, reports: &[&'static str]) {
+        let mut heard = self.0.subscribe();
+        let _ = heard.wait_for(|heard| reports.iter().all(|r| heard.contains(r))).await;
+    }
+}
+
+impl Observer for Panicking {
+    fn on_unary(&self, _: Role, _: &RpcInfo, _: Duration, _: Result<(), &Error>, _: usize, _: usize) {
+        self.hit("on_unary");
+    }
+
+    fn on_multi(&self, _: Role, _: &RpcInfo, _: Duration, _: usize, _: usize, _: usize, _: usize) {
+        self.hit("on_multi");
+    }
+
+    fn on_stream_open(&self, _: Role, _: &RpcInfo) {
+        self.hit("on_stream_open");
+    }
+
+    fn on_stream_send(&self, _: Role, _: &RpcInfo, _: Duration, _: Result<(), &Error>, _: usize) {
+        self.hit("on_stream_send");
+    }
+
+    fn on_stream_recv(&self, _: Role, _: &RpcInfo, _: usize) {
+        self.hit("on_stream_recv");
+    }
+
+    fn on_stream_close(&self, _: Role, _: &RpcInfo, _: &Error) {
+        self.hit("on_stream_close");
+    }
+
+    fn on_request_received(&self, _: &RpcInfo) {
+        self.hit("on_request_received");
+    }
+
+    fn on_request_expired(&self, _: &RpcInfo) {
+        self.hit("on_request_expired");
+    }
+
+    fn on_claim(&self, _: &RpcInfo, _: ClaimOutcome, _: Duration) {
+        self.hit("on_claim");
+    }
+}
+
+/// One call of every kind (queue, affinity, single-server, multi, stream),
+/// checked for its result.
+async fn one_call_of_each_kind(client: &RpcClient, servers: &[RpcServer], round: &str) {
+    let queued = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping(round), RequestOptions::default()).await;
+    assert_eq!(queued.expect("queue call").message.text, round);
+    // The higher affinity (0.9) wins however late its claim comes.
+    let best = SelectionOptions::default().maximum_affinity(0.9).affinity_timeout(Duration::from_secs(20));
+    let options = RequestOptions::default().selection(best).timeout(Duration::from_secs(30));
+    let affine = client.request_single::<Ping, Pong>(&AFFINITY, vec![], &ping(round), options).await;
+    assert_eq!(affine.expect("affinity call").server_id, servers[0].id(), "the higher affinity wins");
+    let request = ping(round);
+    let shard = client.request_single::<Ping, Pong>(&SHARD, vec!["t".into()], &request, RequestOptions::default());
+    assert_eq!(shard.await.expect("single-server call").message.text, round);
+    let everyone = RequestOptions::default().expected_responses(2);
+    let answers = client.request_multi::<Ping, Pong>(&MULTI, vec![], &ping(round), everyone).await.expect("multi");
+    let answers = answers.collect_all().await;
+    assert_eq!(answers.len(), 2);
+    assert!(answers.iter().all(|a| a.result.as_ref().is_ok_and(|p| p.text == round)), "{answers:?}");
+    let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    stream.send(&ping(round)).await.expect("send");
+    assert_eq!(stream.recv().await.expect("open stream").expect("echo").text, round);
+    stream.close(None).await.expect("close");
+}
+
+/// An observer that panics in every report, on the servers and the client,
+/// changes no outcome: calls of every kind complete with their result, an
+/// expired request is dropped, and calls and subscriptions keep working
+/// afterwards (the panic never reaches the calling task or a bus's
+/// delivering task).
+pub async fn a_panicking_observer_changes_no_outcome(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let server_heard = Arc::new(Panicking::default());
+    let mut servers = Vec::new();
+    for affinity in [0.9, 0.1] {
+        let options = ServerOptions::default().observer(server_heard.clone());
+        let s = RpcServer::new(svc.clone(), factory.connect().await, options);
+        serve_echo(&s, &SINGLE, &[], None).await;
+        serve_echo(&s, &AFFINITY, &[], Some(affinity)).await;
+        serve_echo(&s, &MULTI, &[], None).await;
+        servers.push(s);
+    }
+    serve_echo(&servers[0], &SHARD, &["t"], None).await;
+    serve_echo_stream(&servers[0]).await;
+    let client_heard = Arc::new(Panicking::default());
+    let client = client_on(factory.connect().await, &svc, client_options().observer(client_heard.clone())).await;
+
+    one_call_of_each_kind(&client, &servers, "first").await;
+    let stale = Request {
+        request_id: "REQ_stale0000002".into(),
+        client_id: "CLI_nobody000002".into(),
+        sent_at: unix_nanos(SystemTime::now() - Duration::from_secs(10)),
+        expiry: unix_nanos(SystemTime::now() - Duration::from_secs(5)),
+        raw_request: Bytes::from(prost::Message::encode_to_vec(&ping("old"))),
+        ..Default::default()
+    };
+    let bus = factory.connect().await;
+    let ch = channel::request_channel(&svc, "Shard", &["t"], true);
+    let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
+    bus.publish(&ch, frame::encode_envelope(&stale, local)).await.expect("publish");
+    let every_server_report = [
+        "on_unary",
+        "on_multi",
+        "on_stream_open",
+        "on_stream_send",
+        "on_stream_recv",
+        "on_stream_close",
+        "on_request_received",
+        "on_request_expired",
+        "on_claim",
+    ];
+    server_heard.until(&every_server_report).await;
+    client_heard
+        .until(&["on_unary", "on_multi", "on_stream_open", "on_stream_send", "on_stream_recv", "on_stream_close"])
+        .await;
+
+    one_call_of_each_kind(&client, &servers, "again").await;
+    let mut updates = client.subscribe::<Pong>(&BROADCAST, vec![]).await.expect("subscribe");
+    let news = Pong { text: "news".into(), server: String::new() };
+    servers[1].publish(&BROADCAST, vec![], &news).await.expect("publish");
+    assert_eq!(updates.recv().await, Some(news));
 }

@@ -114,15 +114,15 @@ pub async fn selection_options_filter_and_choose(factory: &dyn BusFactory) {
         .expect("reply");
     assert_eq!(reply.server_id, ids[1].id());
 
-    // Maximum affinity wins at once.
-    let selection = SelectionOptions::default().maximum_affinity(0.7).affinity_timeout(Duration::from_secs(1));
-    let started = Instant::now();
+    // Maximum affinity wins at once: the affinity timeout outlasts the call's
+    // own, so a client that waited for it would fail `deadline_exceeded`.
+    let selection = SelectionOptions::default().maximum_affinity(0.7).affinity_timeout(Duration::from_secs(3_600));
+    let options = RequestOptions::default().selection(selection).timeout(Duration::from_secs(20));
     let reply = client
-        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default().selection(selection))
+        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), options)
         .await
-        .expect("reply");
+        .expect("picked at once, not after the affinity timeout");
     assert_eq!(reply.server_id, ids[2].id());
-    assert!(started.elapsed() < Duration::from_millis(900), "did not wait for the selection timeout");
 }
 
 /// A server whose affinity is negative does not claim; with no other server
@@ -153,9 +153,9 @@ pub async fn no_server_is_unavailable_after_selection_timeout(factory: &dyn BusF
         )
         .await
         .expect_err("nobody there");
-    let elapsed = started.elapsed();
+    // `unavailable`, not `deadline_exceeded`: the selection timeout ended it.
     assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
-    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300), "waited for the selection timeout");
     assert_eq!(client.pending_routes(), 0);
 }
 
@@ -325,8 +325,8 @@ pub async fn slow_handler_times_out_and_frees_routes(factory: &dyn BusFactory) {
     let s = server(factory, &svc).await;
     serve_echo(&s, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
+    // Had the client waited for the handler instead of its deadline, the call would succeed.
     let slow = Ping { text: "slow".into(), delay_ms: 2_000 };
-    let started = Instant::now();
     let err = client
         .request_single::<Ping, Pong>(
             &SINGLE,
@@ -337,7 +337,6 @@ pub async fn slow_handler_times_out_and_frees_routes(factory: &dyn BusFactory) {
         .await
         .expect_err("timeout");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
-    assert!(started.elapsed() < Duration::from_millis(1_500));
     assert_eq!(client.pending_routes(), 0);
 }
 

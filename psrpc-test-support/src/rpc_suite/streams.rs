@@ -382,14 +382,39 @@ pub async fn stream_notices_a_vanished_peer(factory: &dyn BusFactory) {
     stream.recv().await.expect("open stream").expect("greeting");
     stream.send(&ping("a")).await.expect("acked");
     stream.recv().await.expect("open stream").expect("echo");
-    // Let at least one keepalive arrive, then the server goes silent.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The server goes silent: the client expires it whether or not a
+    // keepalive of its own arrived yet (the server announced them).
     cuttable.cut();
     let ended = tokio::time::timeout(WITHIN, stream.recv()).await.expect("noticed within the expiry");
     let cause = ended.expect_err("a vanished peer is an error");
     assert_eq!(cause.code(), ErrorCode::Unavailable);
     assert_eq!(stream.err(), Some(cause));
     assert_eq!(client.pending_routes(), 0);
+}
+
+/// A client that vanishes before its first keepalive is still expired by
+/// the server (the client announced keepalives in its open): the handler's
+/// `recv` fails with `unavailable` and the stream leaves the server's work.
+pub async fn stream_expires_a_client_that_vanished_before_its_first_keepalive(factory: &dyn BusFactory) {
+    let svc = unique_service();
+    let expiry = StreamKeepalive::new(Duration::from_millis(100), Duration::from_millis(500));
+    let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default().stream_keepalive(expiry));
+    let mut reports = serve_reporting(&s, echo_and_report).await;
+    // The client's first keepalive would come long after the server's expiry.
+    let rare = StreamKeepalive::new(Duration::from_secs(600), Duration::from_secs(1800));
+    let cuttable = CuttableBus::new(factory.connect().await);
+    let client = client_on(cuttable.clone(), &svc, client_options().stream_keepalive(rare)).await;
+    let _stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
+    cuttable.cut();
+    let (ended, _) = next_report(&mut reports).await;
+    assert_eq!(ended.expect_err("a vanished client is an error").code(), ErrorCode::Unavailable);
+    tokio::time::timeout(WITHIN, async {
+        while s.in_flight() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stream left the server's work");
 }
 
 /// A stream and a multi-RPC keep working after the last client handle is dropped.
