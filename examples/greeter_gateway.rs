@@ -87,6 +87,8 @@ async fn main() -> anyhow::Result<()> {
         let client = Arc::new(GreeterClient::new(bus, ClientOptions::default()).await?);
         let app = Router::new().route("/greet", post(greet)).with_state(Arc::clone(&client));
         let listener = tokio::net::TcpListener::bind(&listen).await?;
+        // The bound address: `--listen 127.0.0.1:0` picks a free port.
+        let listen = listener.local_addr()?;
         println!(
             "gateway on http://{listen}/greet  (curl -s {listen}/greet -H 'content-type: application/json' -d '{{\"name\":\"ada\"}}')"
         );

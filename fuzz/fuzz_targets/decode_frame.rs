@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use psrpc_core::transport::envelope::{ClaimRequest, ClaimResponse, Request, Response, Stream};
-use psrpc_core::transport::frame;
+use psrpc_protocol::envelope::{ClaimRequest, ClaimResponse, Request, Response, Stream};
+use psrpc_protocol::frame;
 
 fuzz_target!(|data: &[u8]| {
     let bytes = Bytes::copy_from_slice(data);

@@ -14,8 +14,8 @@ use futures_util::future::join_all;
 use psrpc::{ClientOptions, ErrorCode, RequestOptions, ServerOptions, StreamKeepalive, WireMode};
 use psrpc_interop::my_service::{MyClientMessage, MyRequest, MyResponse, MyServiceClient, MyUpdate};
 use psrpc_interop::{
-    Events, GoPeer, GoVersion, SINGLE_SERVER_RPC, STREAM_CLOSE_AFTER, finish_client, run_client, start_client, twin_server,
-    twin_server_with,
+    Events, GoPeer, GoVersion, SINGLE_SERVER_RPC, STREAM_CLOSE_AFTER, finish_client, run_client, start_client,
+    twin_server, twin_server_with,
 };
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::factory::connect;

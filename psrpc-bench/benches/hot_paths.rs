@@ -11,9 +11,9 @@ use psrpc::{
     ClientOptions, MessageBus, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
     ServerOptions,
 };
-use psrpc_core::transport::channel;
-use psrpc_core::transport::envelope::Request;
-use psrpc_core::transport::frame;
+use psrpc_protocol::channel;
+use psrpc_protocol::envelope::Request;
+use psrpc_protocol::frame;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Blob {

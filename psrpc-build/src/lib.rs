@@ -76,7 +76,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// The psrpc options file, importable as `options.proto`.
-const OPTIONS_PROTO: &str = include_str!("../../proto/psrpc/options.proto");
+const OPTIONS_PROTO: &str = include_str!("../proto/psrpc/options.proto");
 
 /// Why code generation failed.
 ///

@@ -17,7 +17,7 @@
 //! # Channel names
 //! Names longer than [`MAX_CHANNEL_NAME_LEN`] (64 KiB, the Redis bus's
 //! rule, so code tested here behaves the same on Redis) are refused with
-//! [`BusErrorKind::InvalidChannel`](psrpc_core::transport::bus::BusErrorKind::InvalidChannel).
+//! [`BusErrorKind::InvalidChannel`](psrpc_protocol::bus::BusErrorKind::InvalidChannel).
 //!
 //! Publishing takes one read lock on the channel table and clones one `Arc`
 //! snapshot of the channel's subscribers; subscribing and unsubscribing copy
@@ -25,10 +25,10 @@
 //! subscriber's buffer is full.
 //!
 //! ```
-//! # async fn demo() -> Result<(), psrpc_core::BusError> {
+//! # async fn demo() -> Result<(), psrpc_protocol::BusError> {
 //! use psrpc_bus_local::LocalBus;
-//! use psrpc_core::MessageBus;
-//! use psrpc_core::transport::channel;
+//! use psrpc_protocol::MessageBus;
+//! use psrpc_protocol::channel;
 //!
 //! let bus = LocalBus::new();
 //! let ch = channel::request_channel("Svc", "Method", &["topic"], false);
@@ -46,10 +46,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
-use psrpc_core::transport::bus::{
-    BusError, Delivery, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
+use psrpc_protocol::bus::{
+    BusError, DeliveryOutcome, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
 };
-use psrpc_core::transport::channel::Channel;
+use psrpc_protocol::channel::Channel;
 use tokio::time::Instant;
 
 /// Options of a [`LocalBus`].
@@ -61,11 +61,9 @@ use tokio::time::Instant;
 /// # let _ = bus;
 /// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct LocalBusOptions {
-    /// How long one `publish` may wait, in total, for room in full subscriber
-    /// buffers before dropping the frame for them (see the crate docs).
-    pub overflow_wait: Duration,
+    /// How long one `publish` may wait for room in full subscriber buffers.
+    overflow_wait: Duration,
 }
 
 impl Default for LocalBusOptions {
@@ -75,12 +73,14 @@ impl Default for LocalBusOptions {
 }
 
 impl LocalBusOptions {
-    /// Sets [`overflow_wait`](Self::overflow_wait).
+    /// Sets how long one `publish` may wait, in total, for room in full
+    /// subscriber buffers before dropping the frame for them (default
+    /// 100 ms; see the crate docs).
     ///
     /// ```
     /// use std::time::Duration;
     /// let options = psrpc_bus_local::LocalBusOptions::default().overflow_wait(Duration::ZERO); // never wait: drop at once
-    /// assert_eq!(options.overflow_wait, Duration::ZERO);
+    /// assert_eq!(format!("{options:?}"), "LocalBusOptions { overflow_wait: 0ns }");
     /// ```
     #[must_use]
     pub fn overflow_wait(mut self, wait: Duration) -> Self {
@@ -92,15 +92,15 @@ impl LocalBusOptions {
 /// The in-process bus. Clones share one bus.
 ///
 /// Clients and servers take it as a
-/// [`SharedBus`](psrpc_core::transport::bus::SharedBus); through the `psrpc`
+/// [`SharedBus`](psrpc_protocol::bus::SharedBus); through the `psrpc`
 /// facade it is `psrpc::local::LocalBus`.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use psrpc_bus_local::LocalBus;
-/// use psrpc_core::{MessageBus, SharedBus};
-/// use psrpc_core::transport::channel;
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_core::BusError> {
+/// use psrpc_protocol::{MessageBus, SharedBus};
+/// use psrpc_protocol::channel;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_protocol::BusError> {
 /// let bus = LocalBus::new();
 /// let shared: SharedBus = Arc::new(bus.clone()); // what clients and servers take
 /// let ch = channel::response_channel("Svc", "CLI_a");
@@ -175,7 +175,7 @@ impl Subscribers {
         let start = self.next_queue.fetch_add(1, Ordering::Relaxed);
         for i in 0..members.len() {
             let member = &members[(start + i) % members.len()];
-            if deliver(member, frame.clone(), deadline).await != Delivery::Closed {
+            if deliver(member, frame.clone(), deadline).await != DeliveryOutcome::Closed {
                 return;
             }
         }
@@ -184,7 +184,7 @@ impl Subscribers {
 
 /// Delivers to one member: at once when its buffer has room (or it takes
 /// frames inline), else waiting for room until the publish's deadline.
-async fn deliver(member: &Member, frame: Bytes, deadline: &mut OverflowDeadline) -> Delivery {
+async fn deliver(member: &Member, frame: Bytes, deadline: &mut OverflowDeadline) -> DeliveryOutcome {
     match member.sender.try_deliver_or_return(frame) {
         Ok(delivery) => delivery,
         Err(frame) => member.sender.deliver(frame, deadline.remaining()).await,
@@ -245,10 +245,10 @@ impl LocalBus {
     /// closes). Handy to check that nothing outlives its owner.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_core::BusError> {
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_protocol::BusError> {
     /// use psrpc_bus_local::LocalBus;
-    /// use psrpc_core::MessageBus;
-    /// use psrpc_core::transport::channel;
+    /// use psrpc_protocol::MessageBus;
+    /// use psrpc_protocol::channel;
     ///
     /// let bus = LocalBus::new();
     /// let sub = bus.subscribe(&channel::request_channel("Svc", "M", &[] as &[&str], false), 16).await?;
@@ -340,8 +340,8 @@ impl MessageBus for LocalBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psrpc_core::transport::bus::BusErrorKind;
-    use psrpc_core::transport::channel::request_channel;
+    use psrpc_protocol::bus::BusErrorKind;
+    use psrpc_protocol::channel::request_channel;
 
     /// A received item with the error reduced to its kind, for comparisons.
     fn kinds(item: Option<Result<Bytes, BusError>>) -> Option<Result<Bytes, BusErrorKind>> {
@@ -415,7 +415,7 @@ mod tests {
         let err = bus.subscribe(&long, 1).await.expect_err("refused");
         assert_eq!(err.kind(), BusErrorKind::InvalidChannel);
         let err = bus.publish(&long, Bytes::from_static(b"x")).await.expect_err("refused");
-        assert_eq!(psrpc_core::Error::from(err).code(), psrpc_core::ErrorCode::InvalidArgument);
+        assert_eq!(psrpc_protocol::Error::from(err).code(), psrpc_protocol::ErrorCode::InvalidArgument);
         assert!(bus.inner.channels.read().is_empty());
     }
 

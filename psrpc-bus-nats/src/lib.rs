@@ -1,4 +1,4 @@
-//! psrpc-bus-nats: the NATS message bus, wire-compatible with Go psrpc v0.7.
+//! psrpc-bus-nats: the NATS message bus, wire-compatible with Go psrpc v0.7–v0.8.
 //!
 //! Frames are published to a channel's **Server** name (`SRV.…`/`CLI.…`) and
 //! carry its **Local** name in `Msg.channel`. All channels of one subject share
@@ -50,7 +50,7 @@
 //! when its node dies and resubscribes there.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), psrpc_core::BusError> {
+//! # async fn demo() -> Result<(), psrpc_protocol::BusError> {
 //! let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
 //! let cluster = psrpc_bus_nats::NatsBus::connect(
 //!     "nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.3:4222",
@@ -76,8 +76,8 @@ use async_nats::connection::State;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
-use psrpc_core::transport::bus::{BusError, BusErrorKind, MessageBus, Subscription};
-use psrpc_core::transport::channel::Channel;
+use psrpc_protocol::bus::{BusError, BusErrorKind, MessageBus, Subscription};
+use psrpc_protocol::channel::Channel;
 
 pub use async_nats::ConnectOptions;
 pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
@@ -99,7 +99,7 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// use psrpc_bus_nats::NatsBus;
 /// use psrpc_core::options::ClientOptions;
 /// use psrpc_core::{RpcClient, SharedBus};
-/// # async fn demo() -> Result<(), psrpc_core::Error> {
+/// # async fn demo() -> Result<(), psrpc_protocol::Error> {
 /// let bus: SharedBus = Arc::new(NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?);
 /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
 /// # let _ = client; Ok(()) }
@@ -136,7 +136,7 @@ impl NatsBus {
     ///
     /// ```no_run
     /// use psrpc_bus_nats::{ConnectOptions, NatsBus};
-    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
     /// let options = ConnectOptions::new().name("orders-service");
     /// let bus = NatsBus::connect("nats://orders:secret@nats.internal:4222", options).await?;
     /// # let _ = bus; Ok(()) }
@@ -185,7 +185,7 @@ impl NatsBus {
     /// The underlying connection.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
     /// let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
     /// println!("connected to {}", bus.client().server_info().server_name);
     /// # Ok(()) }
@@ -200,9 +200,9 @@ impl NatsBus {
     /// subscriptions end with their last subscriber.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
-    /// use psrpc_core::MessageBus;
-    /// use psrpc_core::transport::channel;
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
+    /// use psrpc_protocol::MessageBus;
+    /// use psrpc_protocol::channel;
     ///
     /// let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
     /// let sub = bus.subscribe(&channel::response_channel("Svc", "CLI_a"), 16).await?;
@@ -220,7 +220,7 @@ impl NatsBus {
     /// a bus made with [`from_client`](Self::from_client).
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
     /// let bus = psrpc_bus_nats::NatsBus::connect("nats://10.0.0.1:4222,nats://10.0.0.2:4222", Default::default()).await?;
     /// assert!(bus.readiness_witnesses() >= 2);
     /// # Ok(()) }

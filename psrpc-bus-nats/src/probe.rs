@@ -34,7 +34,7 @@ use async_nats::connection::State;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
-use psrpc_core::transport::bus::BusError;
+use psrpc_protocol::bus::BusError;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -99,7 +99,7 @@ impl Probe {
     /// Subscribes the bus's private probe subject; with `cluster` (how to
     /// connect), also on every node of a cluster.
     pub(crate) async fn start(client: &async_nats::Client, cluster: Option<ProbeOptions>) -> Result<Self, BusError> {
-        let subject = format!("_PSRPC.ready.{}", psrpc_core::transport::id::new_id(""));
+        let subject = format!("_PSRPC.ready.{}", psrpc_protocol::id::new_id(""));
         let waiting: Waiting = Arc::default();
         let arrived = Arc::new(Notify::new());
         let subscriber = client.subscribe(subject.clone()).await.map_err(BusError::unavailable)?;
@@ -157,7 +157,7 @@ impl Probe {
     /// can reach, has processed everything sent before it.
     pub(crate) async fn round_trip(&self, client: &async_nats::Client) -> Result<(), BusError> {
         self.add_witnesses(client).await;
-        let token = Bytes::from(psrpc_core::transport::id::new_id(""));
+        let token = Bytes::from(psrpc_protocol::id::new_id(""));
         self.waiting.lock().insert(token.clone(), HashSet::new());
         let outcome = tokio::time::timeout(PROBE_TIMEOUT, self.confirm(client, &token)).await;
         self.waiting.lock().remove(&token);

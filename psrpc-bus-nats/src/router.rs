@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
-use psrpc_core::transport::bus::{BusError, SubscriptionSender};
-use psrpc_core::transport::frame;
-use psrpc_core::transport::members::ChannelMembers;
+use psrpc_protocol::bus::{BusError, SubscriptionSender};
+use psrpc_protocol::frame;
+use psrpc_protocol::members::ChannelMembers;
 use tokio::task::JoinHandle;
 
 /// Queue group of every psrpc queue subscription (Go psrpc's).

@@ -5,9 +5,9 @@
 //! `SUB` or `PUB` line makes nats-server close the whole connection (every
 //! channel of the bus goes down with it), and a refused `SUB` kept by the
 //! client is sent again on every reconnect. So the bus refuses such names
-//! itself, with [`BusErrorKind::InvalidChannel`](psrpc_core::transport::bus::BusErrorKind::InvalidChannel).
+//! itself, with [`BusErrorKind::InvalidChannel`](psrpc_protocol::bus::BusErrorKind::InvalidChannel).
 
-use psrpc_core::transport::bus::BusError;
+use psrpc_protocol::bus::BusError;
 
 /// nats-server's default `max_control_line`: the longest protocol line
 /// (`SUB`/`PUB` and their arguments) it accepts. The server does not
@@ -60,8 +60,8 @@ pub(crate) fn check(subject: &str) -> Result<(), BusError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psrpc_core::transport::bus::BusErrorKind;
-    use psrpc_core::transport::channel::{request_channel, response_channel};
+    use psrpc_protocol::bus::BusErrorKind;
+    use psrpc_protocol::channel::{request_channel, response_channel};
 
     fn refused(subject: &str) -> bool {
         check(subject).is_err_and(|e| e.kind() == BusErrorKind::InvalidChannel)

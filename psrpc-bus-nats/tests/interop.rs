@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::transport::envelope::{Msg, Response};
 use psrpc_core::{MethodInfo, MethodKind, RequestContext, RpcClient, RpcServer, Selection};
+use psrpc_protocol::envelope::{Msg, Response};
 use psrpc_test_support::rpc_suite::{Ping, Pong};
 
 use psrpc_test_support::handmade as pb;

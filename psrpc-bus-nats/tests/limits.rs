@@ -99,7 +99,7 @@ async fn the_bus_refuses_subjects_the_server_would_refuse() {
 /// reconnected connection is not killed again by the same `SUB`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscribe_the_server_refuses_leaves_nothing_behind() {
-    let config = std::env::temp_dir().join(format!("psrpc-nats-{}.conf", psrpc_core::transport::id::new_id("")));
+    let config = std::env::temp_dir().join(format!("psrpc-nats-{}.conf", psrpc_protocol::id::new_id("")));
     std::fs::write(&config, "max_control_line: 512\n").expect("write config");
     let started = NatsServer::start_with(&["-c", &config.display().to_string()]);
     let _ = std::fs::remove_file(&config);

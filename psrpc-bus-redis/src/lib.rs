@@ -1,4 +1,4 @@
-//! psrpc-bus-redis: the Redis message bus, wire-compatible with Go psrpc v0.7.
+//! psrpc-bus-redis: the Redis message bus, wire-compatible with Go psrpc v0.7–v0.8.
 //!
 //! Frames are `PUBLISH`ed on a channel's **Legacy** name; frames carry no
 //! routing key. Each bus holds two connections (redis-rs `ConnectionManager`s,
@@ -34,15 +34,19 @@
 //!
 //! **Queues across processes**: every subscribed process receives a queue
 //! frame; a process delivers it (to one local queue subscriber, round robin)
-//! only if `SET <base64(sha256(frame))> 1 EX 5 NX` succeeds, as Go psrpc does.
-//! That check runs off the reader task. For claimed requests
-//! (`subscribe_queue_claimed`) every process hands the frame to a local
-//! subscriber at once and the same `SET … NX` runs in one Lua script with
-//! the claim's `PUBLISH` (`publish_claim`): only the process that wins the
-//! key claims, exactly as with Go servers on the same queue, and the call
-//! costs no round trip for the lock. Where scripts are refused (an ACL
-//! without `EVALSHA`, scripting disabled) the bus falls back to `SET … NX`
-//! then `PUBLISH`, from then on.
+//! only if it takes the frame's queue lock, `SET <base64(sha256(frame))>
+//! <value> EX 5 NX`, as Go psrpc does. The value names the bus and the
+//! attempt, and the command also returns the key's previous value (`GET`),
+//! so the bus can tell whether it holds the lock: when the reply is late or lost
+//! it asks again (for up to 4.5 s) instead of dropping the frame, and
+//! each frame is handled by exactly one process. That runs off the reader
+//! task. For claimed requests (`subscribe_queue_claimed`) every process
+//! hands the frame to a local subscriber at once and the same lock runs in
+//! one Lua script with the claim's `PUBLISH` (`publish_claim`): only the
+//! process that wins the key claims, exactly as with Go servers on the
+//! same queue, and the call costs no round trip for the lock. Where scripts
+//! are refused (an ACL without `EVALSHA`, scripting disabled) the bus falls
+//! back to the lock, then `PUBLISH`, from then on.
 //!
 //! **Subscribe means ready**: `subscribe` returns once Redis confirmed the
 //! `SUBSCRIBE`.
@@ -67,7 +71,7 @@
 //! through.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), psrpc_core::BusError> {
+//! # async fn demo() -> Result<(), psrpc_protocol::BusError> {
 //! let bus = psrpc_bus_redis::RedisBus::connect("redis://127.0.0.1:6379", Default::default()).await?;
 //! # Ok(()) }
 //! ```
@@ -76,6 +80,7 @@ mod conn;
 mod endpoint;
 mod link;
 mod queue;
+mod settle;
 mod subscribers;
 mod writer;
 
@@ -86,10 +91,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use psrpc_core::transport::bus::{
-    BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len,
-};
-use psrpc_core::transport::channel::Channel;
+use psrpc_protocol::bus::{BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len};
+use psrpc_protocol::channel::Channel;
 use redis::{IntoConnectionInfo as _, PushInfo, PushKind};
 use tokio::sync::mpsc;
 
@@ -97,29 +100,32 @@ use endpoint::{ClusterTarget, Endpoint, SentinelTarget, Target};
 
 pub use endpoint::ClusterPubSub;
 use link::{Link, Ping};
-use queue::QueueClaims;
+use queue::QueueLocks;
+use settle::Failure;
 use subscribers::{Membership, Subscribers};
 use writer::Publisher;
 
-/// Options of a [`RedisBus`].
+/// Options of a [`RedisBus`]: private fields set by the builders below
+/// (the one options style of psrpc-rs); `Debug` shows the values.
 ///
 /// ```
 /// use std::time::Duration;
 /// use psrpc_bus_redis::RedisBusOptions;
 /// let options = RedisBusOptions::default().max_frame_size(4 << 20).response_timeout(Duration::from_secs(1));
-/// assert_eq!(options.max_frame_size, 4 << 20);
+/// assert!(format!("{options:?}").contains("max_frame_size: 4194304"));
 /// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct RedisBusOptions {
     /// Largest frame this bus publishes.
-    pub max_frame_size: usize,
-    /// How long a publish, claim or subscribe may take, waiting for the
+    max_frame_size: usize,
+    /// How long a publish or subscribe may take, waiting for the
     /// connection included, before it fails with
     /// [`BusErrorKind::Unavailable`]; also each connection attempt's limit.
+    /// A queue lock or claim whose reply takes longer is asked again, for
+    /// up to 4.5 s in all (its outcome can be checked; see the crate docs).
     /// On a Redis Cluster the time of a publish, claim or queue lock counts
     /// from its turn to send (at most 64 commands wait for Redis at once).
-    pub response_timeout: Duration,
+    response_timeout: Duration,
 }
 
 impl Default for RedisBusOptions {
@@ -129,11 +135,12 @@ impl Default for RedisBusOptions {
 }
 
 impl RedisBusOptions {
-    /// Sets the frame size limit.
+    /// Sets the largest frame this bus publishes (default 1 MiB); a larger
+    /// one is refused with `resource_exhausted` before anything is sent.
     ///
     /// ```
     /// let options = psrpc_bus_redis::RedisBusOptions::default().max_frame_size(64 * 1024);
-    /// assert_eq!(options.max_frame_size, 64 * 1024);
+    /// assert!(format!("{options:?}").contains("max_frame_size: 65536"));
     /// ```
     #[must_use]
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
@@ -141,12 +148,13 @@ impl RedisBusOptions {
         self
     }
 
-    /// Sets the command timeout.
+    /// Sets how long a publish, subscribe or connection attempt may take
+    /// (default 3 s); stored as given.
     ///
     /// ```
     /// use std::time::Duration;
     /// let options = psrpc_bus_redis::RedisBusOptions::default().response_timeout(Duration::from_millis(500));
-    /// assert_eq!(options.response_timeout, Duration::from_millis(500));
+    /// assert!(format!("{options:?}").contains("response_timeout: 500ms"));
     /// ```
     #[must_use]
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
@@ -164,7 +172,7 @@ impl RedisBusOptions {
 /// use psrpc_bus_redis::RedisBus;
 /// use psrpc_core::options::ServerOptions;
 /// use psrpc_core::{RpcServer, SharedBus};
-/// # async fn demo() -> Result<(), psrpc_core::Error> {
+/// # async fn demo() -> Result<(), psrpc_protocol::Error> {
 /// let bus: SharedBus = Arc::new(RedisBus::connect("redis://127.0.0.1:6379", Default::default()).await?);
 /// let server = RpcServer::new("Greeter", bus, ServerOptions::default());
 /// # let _ = server; Ok(()) }
@@ -188,7 +196,7 @@ struct Inner {
     /// The publisher connection's state.
     publisher_link: Arc<Link>,
     subscribers: Arc<Subscribers>,
-    claims: QueueClaims,
+    locks: Arc<QueueLocks>,
     closed: AtomicBool,
 }
 
@@ -202,7 +210,7 @@ impl RedisBus {
     /// Fails with [`BusErrorKind::Unavailable`] when Redis cannot be reached.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), psrpc_core::BusError> {
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
     /// use psrpc_bus_redis::RedisBus;
     /// let one = RedisBus::connect("redis://127.0.0.1:6379", Default::default()).await?;
     /// let ha = RedisBus::connect("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster", Default::default()).await?;
@@ -303,7 +311,7 @@ impl RedisBus {
         let (endpoint, subscriber, pushes) =
             Endpoint::connect(target, options.response_timeout).await.map_err(unavailable)?;
         let endpoint = Arc::new(endpoint);
-        let claims = QueueClaims::new(endpoint.sharded());
+        let locks = Arc::new(QueueLocks::new(Arc::clone(&endpoint), options.response_timeout));
         let publisher_link = Link::new("publisher");
         let publisher = Arc::new(Publisher::start(Arc::clone(&endpoint)));
         let subscribers = Subscribers::start(
@@ -312,6 +320,7 @@ impl RedisBus {
             pushes.subscriber,
             Arc::clone(&publisher_link),
             Arc::clone(&publisher),
+            Arc::clone(&locks),
             options.response_timeout,
         );
         let inner = Arc::new(Inner {
@@ -320,7 +329,7 @@ impl RedisBus {
             publisher,
             publisher_link,
             subscribers,
-            claims,
+            locks,
             closed: AtomicBool::new(false),
         });
         tokio::spawn(watch_publisher(Arc::downgrade(&inner), pushes.publisher));
@@ -332,9 +341,10 @@ impl RedisBus {
     }
 
     /// Runs `command` on the publisher connection: fails at once while the
-    /// connection is down, and `response_timeout` after its turn to send
-    /// (see the `writer` module) at the latest.
-    async fn on_publisher<T>(&self, command: impl Future<Output = redis::RedisResult<T>>) -> Result<T, BusError> {
+    /// connection is down; `command` bounds its own wait for Redis (see
+    /// [`settle::within`]), which starts at its turn to send (see the
+    /// `writer` module).
+    async fn on_publisher<T>(&self, command: impl Future<Output = Result<T, Failure>>) -> Result<T, BusError> {
         let link = &self.inner.publisher_link;
         let down = || Err(BusError::unavailable("the connection to Redis is down"));
         if link.is_down() {
@@ -344,14 +354,15 @@ impl RedisBus {
         if link.is_down() {
             return down();
         }
-        let timeout = self.inner.options.response_timeout;
-        match tokio::time::timeout(timeout, command).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
+        match command.await {
+            Ok(value) => Ok(value),
+            Err(Failure::Redis(e)) => {
                 self.inner.publisher_link.check(&e, || publisher_ping(Arc::downgrade(&self.inner)));
                 Err(unavailable(e))
             }
-            Err(_) => Err(BusError::unavailable(format!("no answer from Redis within {timeout:?}"))),
+            Err(Failure::NoAnswer(limit)) => {
+                Err(BusError::unavailable(format!("no answer from Redis within {limit:?}")))
+            }
         }
     }
 
@@ -407,7 +418,8 @@ impl MessageBus for RedisBus {
             self.check_open()?;
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
-            self.on_publisher(self.inner.publisher.publish(&channel.legacy, &frame)).await
+            let timeout = self.inner.options.response_timeout;
+            self.on_publisher(settle::within(timeout, self.inner.publisher.publish(&channel.legacy, &frame))).await
         })
     }
 
@@ -442,7 +454,7 @@ impl MessageBus for RedisBus {
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
             self.check_size(&frame)?;
             let publisher = &self.inner.publisher;
-            self.on_publisher(self.inner.claims.publish_claim(publisher, queued, &channel.legacy, &frame)).await
+            self.on_publisher(self.inner.locks.publish_claim(publisher, queued, &channel.legacy, &frame)).await
         })
     }
 

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use psrpc_core::transport::bus::{BusError, Subscription};
-use psrpc_core::transport::members::ChannelMembers;
+use psrpc_protocol::bus::{BusError, Subscription};
+use psrpc_protocol::members::ChannelMembers;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::endpoint::{Endpoint, Placed};
 use crate::link::{Link, Ping};
-use crate::queue;
+use crate::queue::QueueLocks;
 use crate::writer::Publisher;
 
 /// How a local subscriber takes the frames of its channel.
@@ -63,29 +63,33 @@ pub(crate) struct Subscribers {
     /// The subscriber connection; its lock serializes SUBSCRIBE/UNSUBSCRIBE,
     /// so the server's view follows ours.
     changing: tokio::sync::Mutex<Placed>,
-    /// Where connections go (queue claims use its publisher connection).
+    /// Where connections go.
     endpoint: Arc<Endpoint>,
     reader: Mutex<Option<JoinHandle<()>>>,
     /// The subscriber connection's state.
     link: Arc<Link>,
-    /// The publisher connection's state (queue claims go there).
+    /// The publisher connection's state (queue locks go there).
     publisher: Arc<Link>,
-    /// The bus's publishes: a queue claim waits for its turn there before
+    /// The bus's publishes: a queue lock waits for its turn there before
     /// its timeout starts.
     publishes: Arc<Publisher>,
-    /// How long a subscribe or a queue claim may take.
+    /// The queue locks that pick the frames of queue subscribers.
+    locks: Arc<QueueLocks>,
+    /// How long a subscribe may take.
     timeout: Duration,
 }
 
 impl Subscribers {
-    /// Starts reading `pushes` (those of `subscriber`); queue claims go
-    /// through the endpoint's publisher connection, whose state is `publisher`.
+    /// Starts reading `pushes` (those of `subscriber`); queue frames are
+    /// taken with `locks`, on the publisher connection whose state is
+    /// `publisher`.
     pub(crate) fn start(
         subscriber: Placed,
         endpoint: Arc<Endpoint>,
         pushes: mpsc::UnboundedReceiver<PushInfo>,
         publisher: Arc<Link>,
         publishes: Arc<Publisher>,
+        locks: Arc<QueueLocks>,
         timeout: Duration,
     ) -> Arc<Self> {
         let subscribers = Arc::new(Subscribers {
@@ -96,6 +100,7 @@ impl Subscribers {
             link: Link::new("subscriber"),
             publisher,
             publishes,
+            locks,
             timeout,
         });
         let task = tokio::spawn(read(Arc::downgrade(&subscribers), pushes));
@@ -279,13 +284,13 @@ impl Subscribers {
         channel.plain.deliver_to_all(&frame);
         channel.claimed_queue.deliver_to_one(&frame);
         if !channel.queue.is_empty() && !self.publisher.is_down() {
-            // The cross-process claim takes a round trip: never on the reader
-            // task. While the publisher connection is down it counts as lost.
-            let mut conn = self.endpoint.publisher();
-            let (publishes, timeout) = (Arc::clone(&self.publishes), self.timeout);
+            // The cross-process lock takes a round trip: never on the reader
+            // task. While the publisher connection is down the frame is left
+            // to other processes.
+            let (publishes, locks) = (Arc::clone(&self.publishes), Arc::clone(&self.locks));
             tokio::spawn(async move {
                 let _turn = publishes.turn().await;
-                if tokio::time::timeout(timeout, queue::claim(&mut conn, &frame)).await == Ok(true) {
+                if locks.take(&frame).await {
                     channel.queue.deliver_to_one(&frame);
                 }
             });

@@ -130,7 +130,7 @@ async fn failover(topology: Cluster) {
             topology.lock().cluster.kill_master_of(0).expect("kill a master");
         },
         Duration::from_secs(2),
-        Duration::from_secs(15),
+        psrpc_test_support::failover::RECOVERY_PATIENCE,
     )
     .await;
     eprintln!("Cluster master killed ({}): {report:?}", topology.lock().query);

@@ -1,9 +1,10 @@
 //! psrpc-core: the transport-independent heart of psrpc-rs.
 //!
 //! - [`transport`]: what bus implementers need: the [`MessageBus`] trait,
-//!   subscriptions, and the wire protocol of Go psrpc (envelopes, framing,
-//!   channel names, identifiers; see `docs/WIRE.md`);
-//! - [`error`]: the wire error type;
+//!   subscriptions and channel names (from `psrpc-protocol`, which also
+//!   holds the wire protocol's envelopes, framing and identifiers; see
+//!   `docs/WIRE.md`);
+//! - [`error`]: the wire error type (from `psrpc-protocol`);
 //! - [`info`]: static descriptions of services and methods;
 //! - [`client`], [`server`], [`stream`]: the engines behind generated code,
 //!   with [`options`], [`metadata`], [`context`], [`interceptor`] and
@@ -17,7 +18,7 @@ pub mod client;
 pub mod context;
 pub mod deadline;
 pub mod discovery;
-pub mod error;
+pub use psrpc_protocol::error;
 mod here;
 pub mod info;
 pub mod interceptor;

@@ -29,49 +29,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Weak};
-use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 
-use crate::error::Error;
-use crate::metadata::Metadata;
-use crate::server::ServerInner;
+use crate::server::engine::ServerInner;
+use crate::server::local::LocalHandler;
 use crate::transport::bus::SharedBus;
-
-/// One request handed to a local handler.
-#[derive(Debug)]
-pub(crate) struct LocalRequest {
-    pub(crate) client_id: String,
-    pub(crate) payload: Bytes,
-    pub(crate) metadata: Metadata,
-    pub(crate) timeout: Duration,
-}
-
-type RunHere = dyn Fn(LocalRequest) -> BoxFuture<'static, Result<Bytes, Error>> + Send + Sync;
-
-/// Runs one request through a registered unary handler, in process.
-#[derive(Clone)]
-pub(crate) struct LocalHandler(Arc<RunHere>);
-
-impl LocalHandler {
-    pub(crate) fn new(
-        run: impl Fn(LocalRequest) -> BoxFuture<'static, Result<Bytes, Error>> + Send + Sync + 'static,
-    ) -> Self {
-        LocalHandler(Arc::new(run))
-    }
-
-    pub(crate) async fn call(&self, request: LocalRequest) -> Result<Bytes, Error> {
-        (self.0)(request).await
-    }
-}
-
-impl std::fmt::Debug for LocalHandler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LocalHandler")
-    }
-}
 
 /// A bus handle's identity: the address of the shared bus.
 fn bus_key(bus: &SharedBus) -> usize {

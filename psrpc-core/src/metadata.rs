@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// ```
 /// let mut metadata = psrpc::Metadata::new();
 /// metadata.insert("tenant".into(), "acme".into());
-/// let mut options = psrpc::RequestOptions::default();
-/// options.metadata = metadata; // or `.metadata("tenant", "acme")`, one entry at a time
-/// assert_eq!(options.metadata["tenant"], "acme");
+/// // A call sends entries given one at a time with `RequestOptions::metadata`.
+/// let options = metadata.into_iter().fold(psrpc::RequestOptions::default(), |o, (k, v)| o.metadata(k, v));
+/// assert!(format!("{options:?}").contains(r#""tenant": "acme""#));
 /// ```
 pub type Metadata = HashMap<String, String>;
 

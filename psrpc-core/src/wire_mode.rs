@@ -41,11 +41,15 @@
 //!   receives what a Go-compatible server publishes, and the other way round.
 //!
 //! ```
-//! use psrpc::{ClientOptions, ServerOptions, WireMode};
-//! let client = ClientOptions::default().wire_mode(WireMode::Native);
-//! let server = ServerOptions::default().wire_mode(WireMode::Native);
-//! assert_eq!(client.wire_mode, server.wire_mode);
+//! use std::sync::Arc;
+//! use psrpc::{ClientOptions, RpcClient, RpcServer, ServerOptions, SharedBus, WireMode};
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+//! let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+//! // Every client and server of the service use the same mode.
+//! let server = RpcServer::new("Jobs", bus.clone(), ServerOptions::default().wire_mode(WireMode::Native));
+//! let client = RpcClient::new("Jobs", bus, ClientOptions::default().wire_mode(WireMode::Native)).await?;
 //! assert_eq!(WireMode::default(), WireMode::GoCompatible);
+//! # drop((server, client)); Ok(()) }
 //! ```
 
 use crate::error::{Error, ErrorCode};

@@ -26,22 +26,59 @@ use crate::target::{PortSpec, Target};
 ///
 /// ```
 /// use std::time::Duration;
-/// let options = psrpc_kube::DnsOptions { interval: Duration::from_secs(1), ..Default::default() };
-/// assert_eq!(options.cluster_domain, "cluster.local");
+/// let options = psrpc_kube::DnsOptions::default().interval(Duration::from_secs(1)).cluster_domain("cluster.example");
+/// assert!(format!("{options:?}").contains("interval: 1s"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct DnsOptions {
-    /// The cluster's DNS domain (default `cluster.local`).
-    pub cluster_domain: String,
-    /// Time between polls (default 5 s).
-    pub interval: Duration,
-    /// Name servers to ask instead of the system's (`/etc/resolv.conf`).
-    pub nameservers: Vec<SocketAddr>,
+    cluster_domain: String,
+    interval: Duration,
+    nameservers: Vec<SocketAddr>,
 }
 
 impl Default for DnsOptions {
     fn default() -> Self {
         DnsOptions { cluster_domain: "cluster.local".into(), interval: Duration::from_secs(5), nameservers: Vec::new() }
+    }
+}
+
+impl DnsOptions {
+    /// Sets the cluster's DNS domain (default `cluster.local`).
+    ///
+    /// ```
+    /// let options = psrpc_kube::DnsOptions::default().cluster_domain("cluster.example");
+    /// assert!(format!("{options:?}").contains(r#"cluster_domain: "cluster.example""#));
+    /// ```
+    #[must_use]
+    pub fn cluster_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cluster_domain = domain.into();
+        self
+    }
+
+    /// Sets the time between polls (default 5 s; at least 1 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc_kube::DnsOptions::default().interval(Duration::ZERO);
+    /// assert!(format!("{options:?}").contains("interval: 1ms"));
+    /// ```
+    #[must_use]
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Asks these name servers instead of the system's (`/etc/resolv.conf`,
+    /// the default).
+    ///
+    /// ```
+    /// let options = psrpc_kube::DnsOptions::default().nameservers(["10.96.0.10:53".parse().unwrap()]);
+    /// assert!(format!("{options:?}").contains("nameservers: [10.96.0.10:53]"));
+    /// ```
+    #[must_use]
+    pub fn nameservers(mut self, servers: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.nameservers = servers.into_iter().collect();
+        self
     }
 }
 

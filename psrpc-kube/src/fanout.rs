@@ -23,7 +23,7 @@ use crate::membership::Membership;
 /// use psrpc_kube::{Membership, expect_ready_pods};
 /// let membership = Membership::fixed([pod("chat-0", "n1", true), pod("chat-1", "n1", false)].into_iter().collect());
 /// let options = expect_ready_pods(&membership, RequestOptions::default());
-/// assert_eq!(options.expected_servers, Some(["chat-0".to_string()].into()));
+/// assert!(format!("{options:?}").contains(r#"expected_servers: Some({"chat-0"})"#));
 /// ```
 pub fn expect_ready_pods(membership: &Membership, options: RequestOptions) -> RequestOptions {
     options.expected_servers(membership.current().ready_names())
@@ -42,7 +42,8 @@ pub fn expect_ready_pods(membership: &Membership, options: RequestOptions) -> Re
 /// use psrpc::RequestOptions;
 /// use psrpc_kube::{Membership, expect_ready_count};
 /// let membership = Membership::fixed([pod("a", "n1", true), pod("b", "n2", true)].into_iter().collect());
-/// assert_eq!(expect_ready_count(&membership, RequestOptions::default()).expected_responses, Some(2));
+/// let options = expect_ready_count(&membership, RequestOptions::default());
+/// assert!(format!("{options:?}").contains("expected_responses: Some(2)"));
 /// ```
 pub fn expect_ready_count(membership: &Membership, options: RequestOptions) -> RequestOptions {
     options.expected_responses(membership.current().ready().count())
@@ -56,8 +57,9 @@ pub fn expect_ready_count(membership: &Membership, options: RequestOptions) -> R
 /// ```
 /// use std::time::Duration;
 /// let selection = psrpc_kube::to_pod("chat-2", Duration::from_millis(500));
+/// assert!(format!("{selection:?}").contains(r#"only_servers: Some({"chat-2"})"#));
 /// let options = psrpc::RequestOptions::default().selection(selection);
-/// assert!(options.selection.unwrap().only_servers.unwrap().contains("chat-2"));
+/// # let _ = options;
 /// ```
 pub fn to_pod(pod: &str, timeout: Duration) -> SelectionOptions {
     SelectionOptions::first_available(timeout).only_servers([pod])
@@ -76,7 +78,7 @@ pub fn to_pod(pod: &str, timeout: Duration) -> SelectionOptions {
 /// use psrpc_kube::{Membership, to_node};
 /// let membership = Membership::fixed([pod("a", "n1", true), pod("b", "n2", true)].into_iter().collect());
 /// let selection = to_node(&membership, "n2", Duration::from_secs(1));
-/// assert_eq!(selection.only_servers.unwrap().iter().collect::<Vec<_>>(), ["b"]);
+/// assert!(format!("{selection:?}").contains(r#"only_servers: Some({"b"})"#));
 /// ```
 pub fn to_node(membership: &Membership, node: &str, timeout: Duration) -> SelectionOptions {
     let pods = membership.current().on_node(node).map(|p| p.name.clone()).collect::<Vec<_>>();

@@ -12,7 +12,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const HOST: &str = "chat.prod.svc.cluster.local.";
 
 fn options(dns: &FakeDns) -> DnsOptions {
-    DnsOptions { interval: Duration::from_millis(20), nameservers: vec![dns.addr], ..DnsOptions::default() }
+    DnsOptions::default().interval(Duration::from_millis(20)).nameservers([dns.addr])
 }
 
 async fn next(changes: &mut psrpc_kube::PodChanges) -> PodEvent {

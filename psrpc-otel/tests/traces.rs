@@ -11,12 +11,12 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use psrpc::transport::envelope::Request;
 use psrpc::{
     ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
     Selection, ServerOptions, SharedBus,
 };
 use psrpc_otel::{GRPC_STATUS_CODE_KEY, STATUS_CODE_KEY, Tracing};
+use psrpc_protocol::envelope::Request;
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::factory::BrokerBus;
 use psrpc_test_support::nats::NatsServer;
@@ -86,7 +86,7 @@ async fn echo(_: RequestContext, m: Msg) -> Result<Msg, Error> {
 /// the server span; outcomes land in status and attributes on both ends.
 async fn client_span_parents_server_span(factory: &dyn BusFactory) {
     let t = traced();
-    let svc = format!("Traced{}", psrpc::transport::id::new_id(""));
+    let svc = format!("Traced{}", psrpc_protocol::id::new_id(""));
     let server =
         RpcServer::new(svc.clone(), factory.connect().await, t.tracing.server_options(ServerOptions::default()));
     server.register_unary(&ECHO, vec![], echo, None).await.expect("register");
@@ -150,7 +150,7 @@ async fn client_span_parents_server_span(factory: &dyn BusFactory) {
 /// is handled under that context.
 async fn go_trace_context_is_picked_up(factory: &dyn BusFactory) {
     let t = traced();
-    let svc = format!("Traced{}", psrpc::transport::id::new_id(""));
+    let svc = format!("Traced{}", psrpc_protocol::id::new_id(""));
     let server =
         RpcServer::new(svc.clone(), factory.connect().await, t.tracing.server_options(ServerOptions::default()));
     server.register_unary(&SHARD, vec!["t".into()], echo, None).await.expect("register");
@@ -173,7 +173,7 @@ async fn go_trace_context_is_picked_up(factory: &dyn BusFactory) {
     let bus = factory.connect().await;
     let ch = psrpc::transport::channel::request_channel(&svc, "Shard", &["t"], true);
     let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
-    bus.publish(&ch, psrpc::transport::frame::encode_envelope(&request, local)).await.expect("publish");
+    bus.publish(&ch, psrpc_protocol::frame::encode_envelope(&request, local)).await.expect("publish");
 
     let recv = &t.spans(&format!("Recv.{svc}.Shard"), 1).await[0];
     assert_eq!(recv.span_context.trace_id(), TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap());
@@ -254,6 +254,36 @@ async fn streams_carry_context_on_request() {
     let cx = Context::current_with_span(root);
     let open = client.open_stream::<Msg, Msg>(&CHAT, vec![], RequestOptions::default());
     let mut stream = open.with_context(cx).await.expect("open");
+    let seen = stream.recv().await.expect("no error").expect("the server's answer");
+    assert_eq!(seen.text, trace_id.to_string());
+}
+
+/// `Tracing::traced` puts the caller's current context into a call's
+/// metadata, for clients without the tracing interceptors.
+#[tokio::test]
+async fn traced_request_options_carry_the_current_context() {
+    let t = traced();
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let server = RpcServer::new("Streamer", bus.clone(), ServerOptions::default());
+    let tracing = t.tracing.clone();
+    let handler = move |stream: psrpc::ServerStream<Msg, Msg>| {
+        let tracing = tracing.clone();
+        async move {
+            let metadata = stream.context().map(|c| c.metadata().clone()).unwrap_or_default();
+            let trace_id = tracing.extract(&metadata).span().span_context().trace_id();
+            stream.send(&Msg { text: trace_id.to_string() }).await
+        }
+    };
+    server.register_stream(&CHAT, vec![], handler, None).await.expect("register");
+    let client = RpcClient::new("Streamer", bus, ClientOptions::default()).await.expect("client");
+
+    let root = t.provider.tracer("test").start("caller");
+    let trace_id = root.span_context().trace_id();
+    let options = {
+        let _attached = Context::current_with_span(root).attach();
+        t.tracing.traced(RequestOptions::default().metadata("tenant", "acme"))
+    };
+    let mut stream = client.open_stream::<Msg, Msg>(&CHAT, vec![], options).await.expect("open");
     let seen = stream.recv().await.expect("no error").expect("the server's answer");
     assert_eq!(seen.text, trace_id.to_string());
 }

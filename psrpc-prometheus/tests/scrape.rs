@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use psrpc::observe::{Observer, Role};
-use psrpc::transport::envelope::Request;
 use psrpc::{
     ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcInfo,
     RpcServer, Selection, ServerOptions, SharedBus,
 };
 use psrpc_prometheus::PsrpcMetrics;
+use psrpc_protocol::envelope::Request;
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::factory::BrokerBus;
 use psrpc_test_support::nats::NatsServer;
@@ -96,7 +96,7 @@ async fn echo_stream(mut stream: psrpc::ServerStream<Msg, Msg>) -> Result<(), Er
 /// `queue_receivers`: how many servers a queue request reaches (Redis
 /// hands claimed queue requests to every server, the other buses to one).
 async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
-    let svc = format!("Metered{}", psrpc::transport::id::new_id(""));
+    let svc = format!("Metered{}", psrpc_protocol::id::new_id(""));
     let metrics = PsrpcMetrics::livekit();
     let server_options = || ServerOptions::default().observer(Arc::new(metrics.clone()));
     let mut servers = Vec::new();
@@ -163,7 +163,7 @@ async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
     let bus = factory.connect().await;
     let ch = psrpc::transport::channel::request_channel(&svc, "Fail", &["t"], true);
     let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
-    bus.publish(&ch, psrpc::transport::frame::encode_envelope(&stale, local)).await.expect("publish");
+    bus.publish(&ch, psrpc_protocol::frame::encode_envelope(&stale, local)).await.expect("publish");
 
     let size = |text: &str| prost::Message::encoded_len(&msg(text)) as f64;
     let (req, res) = (size("a"), size("a!"));

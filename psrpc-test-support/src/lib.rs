@@ -39,5 +39,5 @@ pub use factory::{BusFactory, SameBus};
 /// assert!(a.starts_with("Svc") && a != psrpc_test_support::unique_name("Svc"));
 /// ```
 pub fn unique_name(prefix: &str) -> String {
-    psrpc_core::transport::id::new_id(prefix)
+    psrpc_protocol::id::new_id(prefix)
 }

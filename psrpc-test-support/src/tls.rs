@@ -14,7 +14,7 @@ pub struct SelfSigned {
 impl SelfSigned {
     /// Creates the certificate with `openssl` (missing binary: [`BrokerError::Missing`]).
     pub fn create() -> Result<Self, BrokerError> {
-        let dir = std::env::temp_dir().join(format!("psrpc-tls-{}", psrpc_core::transport::id::new_id("")));
+        let dir = std::env::temp_dir().join(format!("psrpc-tls-{}", psrpc_protocol::id::new_id("")));
         std::fs::create_dir_all(&dir).map_err(|e| start_error(e.to_string()))?;
         let openssl = crate::broker::find_binary("openssl")?;
         let status = Command::new(openssl)

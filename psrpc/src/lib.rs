@@ -1,9 +1,10 @@
 //! # psrpc: RPC over publish/subscribe
 //!
 //! Services get a typed client ([`RpcClient`]) and server ([`RpcServer`])
-//! that talk over a pluggable [`MessageBus`]; the in-process [`local`] bus is
-//! the default and needs no broker. Wire-compatible with LiveKit's Go psrpc
-//! v0.7, so Rust and Go services can share one deployment.
+//! that talk over a pluggable [`MessageBus`]; the in-process `local` bus
+//! (feature `local`) is the default and needs no broker. Wire-compatible with
+//! LiveKit's Go psrpc v0.7–v0.8, so Rust and Go services can share one
+//! deployment.
 //!
 //! ## Quick start (hand-written service description)
 //!
@@ -43,7 +44,7 @@
 //! ## Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `local` | yes | [`local::LocalBus`], the in-process bus |
+//! | `local` | yes | `local::LocalBus`, the in-process bus |
 //! | `nats` | no | `nats::NatsBus`, NATS via async-nats |
 //! | `redis` | no | `redis::RedisBus`, Redis via redis-rs |
 //! | `macros` | no | `#[psrpc::service]` on a trait |

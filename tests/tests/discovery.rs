@@ -14,18 +14,13 @@ use psrpc::{
     ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
     Selection, ServerOptions, ServerStream, SharedBus,
 };
+use psrpc_integration_tests::Note;
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::faulty::CuttableBus;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::unique_name;
 use tokio::time::Instant;
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Note {
-    #[prost(string, tag = "1")]
-    text: String,
-}
 
 static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
 static ROOM: MethodInfo = MethodInfo::new("Room", MethodKind::Unary(Selection::Affinity { topics: true }));

@@ -11,19 +11,9 @@ use psrpc::{
     ClientOptions, Delivery, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient,
     RpcServer, Selection, ServerOptions, ServerStream, SharedBus,
 };
+use psrpc_integration_tests::Note;
 use psrpc_test_support::faulty::CuttableBus;
 use tokio::time::Instant;
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Note {
-    #[prost(string, tag = "1")]
-    text: String,
-}
-
-impl prost::Name for Note {
-    const NAME: &'static str = "Note";
-    const PACKAGE: &'static str = "life";
-}
 
 static ASK: MethodInfo = MethodInfo::new("Ask", MethodKind::Unary(Selection::Queue { topics: false }));
 static POLL: MethodInfo = MethodInfo::new("Poll", MethodKind::Multi { topics: false });

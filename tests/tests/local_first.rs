@@ -8,13 +8,8 @@ use psrpc::{
     ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
     Selection, ServerOptions, SharedBus,
 };
+use psrpc_integration_tests::Note;
 use psrpc_test_support::faulty::CuttableBus;
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Note {
-    #[prost(string, tag = "1")]
-    text: String,
-}
 
 static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
 static SLOW: MethodInfo = MethodInfo::new("Slow", MethodKind::Unary(Selection::Affinity { topics: true }));

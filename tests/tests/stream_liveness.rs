@@ -11,20 +11,10 @@ use psrpc::{
     ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
     Selection, ServerOptions, ServerStream, SharedBus, StreamKeepalive,
 };
+use psrpc_integration_tests::Note;
 use psrpc_test_support::faulty::CuttableBus;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Note {
-    #[prost(string, tag = "1")]
-    text: String,
-}
-
-impl prost::Name for Note {
-    const NAME: &'static str = "Note";
-    const PACKAGE: &'static str = "liveness";
-}
 
 static TALK: MethodInfo = MethodInfo::new("Talk", MethodKind::Stream(Selection::Queue { topics: false }));
 static ASK: MethodInfo = MethodInfo::new("Ask", MethodKind::Unary(Selection::Queue { topics: false }));

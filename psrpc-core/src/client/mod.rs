@@ -78,7 +78,6 @@ impl RpcClient {
     /// ```
     pub async fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ClientOptions) -> Result<Self, Error> {
         let service = service.into();
-        let options = options.normalized();
         let id = options.client_id.clone().unwrap_or_else(id::new_client_id);
         let (capacity, wire_mode) = (options.channel_capacity, options.wire_mode);
         let responses = bus.subscribe(&channel::response_channel(&service, &id), capacity).await?;

@@ -133,12 +133,12 @@ impl RpcClient {
 /// The call run in process by a local server's handler (local-first).
 async fn local_call(
     client: &ClientInner,
-    handler: &crate::local_first::LocalHandler,
+    handler: &crate::server::local::LocalHandler,
     server_id: &str,
     call: UnaryCall,
 ) -> Result<Reply<Bytes>, Error> {
     client.ensure_open()?;
-    let request = crate::local_first::LocalRequest {
+    let request = crate::server::local::LocalRequest {
         client_id: client.id.clone(),
         payload: call.payload,
         metadata: call.metadata,

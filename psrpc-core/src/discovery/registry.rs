@@ -173,10 +173,10 @@ impl Registry {
     /// ```
     pub async fn new(bus: SharedBus, options: RegistryOptions) -> Result<Self, Error> {
         let id = id::new_id("DSC_");
-        let capacity = options.channel_capacity.max(1);
+        let capacity = options.channel_capacity;
         let heartbeats = bus.subscribe(&wire::heartbeat_channel(), capacity).await?;
         let replies = bus.subscribe(&wire::reply_channel(&id), capacity).await?;
-        let (events, _) = broadcast::channel(options.channel_capacity.max(1));
+        let (events, _) = broadcast::channel(capacity);
         let (version, _) = watch::channel(0);
         let inner = Arc::new(RegistryInner {
             id,

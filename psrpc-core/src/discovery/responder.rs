@@ -10,16 +10,17 @@ use tokio::sync::watch;
 use super::DiscoveryOptions;
 use super::stats::StatsObserver;
 use super::wire::{self, MethodReport, Query, Report, State, Topics, Want};
-use crate::info::MethodInfo;
+use crate::info::{MethodInfo, RpcInfo};
 use crate::metadata::unix_nanos;
 use crate::options::ServerOptions;
-use crate::server::ServerInner;
+use crate::server::engine::{ServerHook, ServerInner, ServerState};
 use crate::transport::bus::Subscription;
 use crate::transport::channel::Channel;
 use crate::transport::frame;
 
 /// What a server tells the bus about itself: its state, its methods and
-/// their statistics. Held by the server; the responder task reads it.
+/// their statistics. Held by the server as its [`ServerHook`]; the
+/// responder task reads it.
 #[derive(Debug)]
 pub(crate) struct Presence {
     options: DiscoveryOptions,
@@ -48,24 +49,24 @@ impl Presence {
     }
 
     /// Whether the server takes part in discovery.
-    pub(crate) fn enabled(&self) -> bool {
+    fn enabled(&self) -> bool {
         self.stats.is_some()
     }
 
     /// Records `method` on `topics` under its registry key.
-    pub(crate) fn record(&self, key: &str, method: &MethodInfo, topics: &[String]) {
+    fn record(&self, key: &str, method: &MethodInfo, topics: &[String]) {
         if self.stats.is_some() {
             self.catalog.lock().insert(key.to_owned(), (method.clone(), topics.to_vec()));
         }
     }
 
     /// Forgets the method and topics under `key` (deregistered).
-    pub(crate) fn forget(&self, key: &str) {
+    fn forget(&self, key: &str) {
         self.catalog.lock().remove(key);
     }
 
     /// Moves to `state` (never back from `Gone`).
-    pub(crate) fn set(&self, state: State) {
+    fn set(&self, state: State) {
         self.state.send_if_modified(|now| {
             let change = *now != state && *now != State::Gone;
             if change {
@@ -76,23 +77,59 @@ impl Presence {
     }
 }
 
-/// Starts answering queries and sending heartbeats for `server`, if its
-/// discovery is enabled and a tokio runtime is running (a server created
-/// outside a runtime is not announced).
-pub(crate) fn spawn(server: &Arc<ServerInner>) {
-    if server.presence.stats.is_none() || tokio::runtime::Handle::try_current().is_err() {
-        return;
+impl ServerHook for Presence {
+    fn registering(&self, key: &str, method: &MethodInfo, topics: &[String]) {
+        self.record(key, method, topics);
     }
-    let state = server.presence.state.subscribe();
-    let changes = server.registry.changes();
-    tokio::spawn(run(Arc::downgrade(server), state, changes));
+
+    fn deregistered(&self, key: &str) {
+        self.forget(key);
+    }
+
+    fn state_changed(&self, state: ServerState) {
+        self.set(match state {
+            ServerState::Draining => State::Draining,
+            ServerState::Gone => State::Gone,
+        });
+    }
+
+    fn direct_channel(&self, info: &RpcInfo) -> Option<Channel> {
+        self.enabled().then(|| wire::sticky_channel(&info.service, &info.method, &info.topics))
+    }
 }
 
-async fn run(server: Weak<ServerInner>, mut state: watch::Receiver<State>, mut changes: watch::Receiver<u64>) {
-    let Some(queries) = subscribe_queries(&server).await else { return };
+/// The server and its presence, as the responder task holds them: it ends
+/// once the server is gone.
+#[derive(Clone)]
+struct Followed {
+    server: Weak<ServerInner>,
+    presence: Weak<Presence>,
+}
+
+impl Followed {
+    fn upgrade(&self) -> Option<(Arc<ServerInner>, Arc<Presence>)> {
+        Some((self.server.upgrade()?, self.presence.upgrade()?))
+    }
+}
+
+/// Starts answering queries and sending heartbeats for `server` (whose
+/// hook is `presence`), if its discovery is enabled and a tokio runtime is
+/// running (a server created outside a runtime is not announced).
+pub(crate) fn spawn(server: &Arc<ServerInner>, presence: &Arc<Presence>) {
+    if presence.stats.is_none() || tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    let state = presence.state.subscribe();
+    let changes = server.registry.changes();
+    let followed = Followed { server: Arc::downgrade(server), presence: Arc::downgrade(presence) };
+    tokio::spawn(run(followed, state, changes));
+}
+
+async fn run(server: Followed, mut state: watch::Receiver<State>, mut changes: watch::Receiver<u64>) {
+    let Some(queries) = subscribe_queries(&server.server).await else { return };
     let mut queries = Some(queries);
-    let interval = match server.upgrade() {
-        Some(s) => s.presence.options.heartbeat_interval.max(super::MIN_HEARTBEAT_INTERVAL),
+    let interval = match server.presence.upgrade() {
+        Some(presence) => presence.options.heartbeat_interval,
         None => return,
     };
     let mut ticks = tokio::time::interval(interval);
@@ -138,14 +175,14 @@ async fn subscribe_queries(server: &Weak<ServerInner>) -> Option<Subscription> {
     }
 }
 
-async fn heartbeat(server: &Weak<ServerInner>) {
-    let Some(server) = server.upgrade() else { return };
-    let report = report(&server, "", Want::Info);
+async fn heartbeat(server: &Followed) {
+    let Some((server, presence)) = server.upgrade() else { return };
+    let report = report(&server, &presence, "", Want::Info);
     publish(&server, &wire::heartbeat_channel(), &report).await;
 }
 
-async fn answer(server: &Weak<ServerInner>, frame: bytes::Bytes) {
-    let Some(server) = server.upgrade() else { return };
+async fn answer(server: &Followed, frame: bytes::Bytes) {
+    let Some((server, presence)) = server.upgrade() else { return };
     let query = match frame::decode_frame(frame) {
         Ok(msg) if msg.type_url == Query::TYPE_URL => match <Query as prost::Message>::decode(msg.value) {
             Ok(q) => q,
@@ -160,13 +197,12 @@ async fn answer(server: &Weak<ServerInner>, frame: bytes::Bytes) {
         return;
     }
     let want = Want::try_from(query.want).unwrap_or(Want::Ping);
-    let report = report(&server, &query.request_id, want);
+    let report = report(&server, &presence, &query.request_id, want);
     publish(&server, &wire::reply_channel(&query.reply_to), &report).await;
 }
 
 /// The server's report for `want`.
-fn report(server: &ServerInner, request_id: &str, want: Want) -> Report {
-    let presence = &server.presence;
+fn report(server: &ServerInner, presence: &Presence, request_id: &str, want: Want) -> Report {
     let mut report = Report {
         request_id: request_id.to_owned(),
         server_id: server.id.to_string(),
@@ -181,7 +217,7 @@ fn report(server: &ServerInner, request_id: &str, want: Want) -> Report {
     };
     match want {
         Want::Ping => {}
-        Want::Info => report.methods = methods(server),
+        Want::Info => report.methods = methods(server, presence),
         Want::Stats => {
             if let Some(stats) = &presence.stats {
                 report.stats = stats.snapshot(|method| server.registry.in_flight_of(method) as u64);
@@ -192,8 +228,8 @@ fn report(server: &ServerInner, request_id: &str, want: Want) -> Report {
 }
 
 /// The methods registered now, each with its topic lists, sorted by name.
-fn methods(server: &ServerInner) -> Vec<MethodReport> {
-    let catalog = server.presence.catalog.lock();
+fn methods(server: &ServerInner, presence: &Presence) -> Vec<MethodReport> {
+    let catalog = presence.catalog.lock();
     let registered = catalog.iter().filter(|(key, _)| server.registry.contains(key)).map(|(_, entry)| entry);
     let mut by_name: BTreeMap<&str, MethodReport> = BTreeMap::new();
     for (method, topics) in registered {

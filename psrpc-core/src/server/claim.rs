@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use bytes::Bytes;
 
-use super::ServerInner;
+use super::engine::ServerInner;
 use crate::info::RpcInfo;
 use crate::observe::{ClaimOutcome, SharedObserver};
 use crate::outbound;

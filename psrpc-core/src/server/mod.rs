@@ -1,10 +1,21 @@
-//! The server engine: handlers registered per method (and topic), each a
-//! loop over its subscriptions; user code (affinity functions, interceptors,
-//! handlers) runs on a task of its own per request or stream, never on the
-//! task that delivered the frame.
+//! The server: [`RpcServer`], the handle users hold, over the server
+//! engine: handlers registered per method (and topic), each a loop over its
+//! subscriptions; user code (affinity functions, interceptors, handlers)
+//! runs on a task of its own per request or stream, never on the task that
+//! delivered the frame.
+//!
+//! Decision: discovery and local-first routing sit above the engine. The
+//! engine (`engine`, `unary`, `stream`, `claim`, `registry`, `local`) never
+//! names them: it reports registrations and state changes through its
+//! `ServerHook`, and offers each unary handler as a `LocalHandler`.
+//! Creating a server ([`RpcServer::new`]) is where the layers meet: it
+//! attaches discovery's presence as the hook, starts its responder, and
+//! lists the server for local-first calls.
 
 mod claim;
+pub(crate) mod engine;
 mod inflight;
+pub(crate) mod local;
 mod registry;
 mod reply_channels;
 mod stream;
@@ -14,21 +25,20 @@ mod unary;
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::watch;
-
 pub use typed::{AffinityFn, StreamAffinityFn};
 
-use crate::discovery::wire::State;
+use crate::context::RequestContext;
+use crate::discovery::responder::Presence;
 use crate::error::Error;
 use crate::info::{MethodInfo, MethodKind, RpcInfo};
 use crate::options::ServerOptions;
 use crate::outbound;
+use crate::payload::Payload;
+use crate::stream::ServerStream;
 use crate::transport::bus::SharedBus;
-use crate::transport::channel::Channel;
-use crate::transport::frame::{self, Envelope};
-use crate::transport::id;
-use inflight::Work;
-use registry::Registry;
+use crate::transport::frame;
+use engine::ServerInner;
+use typed::{TypedStream, TypedUnary};
 
 /// A server of one service on a bus. Cheap to clone; clones share state.
 ///
@@ -71,22 +81,6 @@ impl Drop for Owner {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct ServerInner {
-    pub(crate) service: Arc<str>,
-    pub(crate) id: Arc<str>,
-    pub(crate) bus: SharedBus,
-    pub(crate) options: ServerOptions,
-    pub(crate) registry: Registry,
-    /// Flips to `true` on [`RpcServer::kill`]: nothing more is registered
-    /// (the handlers' work is cancelled through their in-flight counts).
-    pub(crate) killed: watch::Sender<bool>,
-    /// Response and claim channels by client id.
-    pub(crate) reply_channels: reply_channels::ReplyChannelCache,
-    /// What discovery reports about this server.
-    pub(crate) presence: crate::discovery::responder::Presence,
-}
-
 impl RpcServer {
     /// Creates a server of `service` on `bus`. Methods are served once registered.
     ///
@@ -99,22 +93,10 @@ impl RpcServer {
     /// assert_eq!(server.id(), "SRV_one");
     /// # Ok(()) }
     /// ```
-    pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, options: ServerOptions) -> Self {
-        let mut options = options.normalized();
-        let presence = crate::discovery::responder::Presence::new(&mut options);
-        let id = options.server_id.clone().unwrap_or_else(id::new_server_id);
-        let (killed, _) = watch::channel(false);
-        let inner = Arc::new(ServerInner {
-            service: service.into(),
-            id: id.into(),
-            bus,
-            options,
-            registry: Registry::default(),
-            reply_channels: Default::default(),
-            killed,
-            presence,
-        });
-        crate::discovery::responder::spawn(&inner);
+    pub fn new(service: impl Into<Arc<str>>, bus: SharedBus, mut options: ServerOptions) -> Self {
+        let presence = Arc::new(Presence::new(&mut options));
+        let inner = ServerInner::new(service.into(), bus, options, Arc::clone(&presence) as _);
+        crate::discovery::responder::spawn(&inner, &presence);
         crate::local_first::enlist(&inner);
         RpcServer { owner: Arc::new(Owner { inner }) }
     }
@@ -171,13 +153,7 @@ impl RpcServer {
     /// # Ok(()) }
     /// ```
     pub async fn deregister(&self, method: &str, topics: &[String]) {
-        let key = registry::key(method, topics);
-        self.inner().presence.forget(&key);
-        let inner = self.inner();
-        if let Some(handler) = inner.registry.remove(&key) {
-            handler.drain(inner.options.drain_timeout).await;
-            inner.registry.left(&handler);
-        }
+        self.inner().deregister(method, topics).await;
     }
 
     /// Publishes `message` to the subscribers of a subscription method.
@@ -314,14 +290,7 @@ impl RpcServer {
     /// # Ok(()) }
     /// ```
     pub async fn kill(&self) {
-        let inner = self.inner();
-        inner.killed.send_replace(true);
-        inner.presence.set(State::Gone);
-        let handlers = inner.registry.take_all();
-        futures_util::future::join_all(handlers.iter().map(|h| h.stop())).await;
-        for handler in &handlers {
-            inner.registry.left(handler);
-        }
+        self.inner().kill().await;
     }
 
     /// Number of requests and streams being handled, those of a drain in
@@ -342,6 +311,112 @@ impl RpcServer {
 
     pub(crate) fn inner(&self) -> &Arc<ServerInner> {
         &self.owner.inner
+    }
+}
+
+/// Registration of typed handlers.
+impl RpcServer {
+    /// Serves a unary method (single, affinity, multi or single-server topic)
+    /// on `topics` with `handler`.
+    ///
+    /// The handler runs on a task of its own per request, inside the
+    /// request's deadline ([`deadline`](crate::deadline)); `affinity`
+    /// scores each request before the claim (a method without the claim
+    /// exchange takes none: registering one fails with `invalid_argument`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{AffinityFn, ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Job { #[prost(uint32, tag = "1")] size: u32 }
+    /// static RUN: MethodInfo = MethodInfo::new("Run", MethodKind::Unary(Selection::Affinity { topics: true }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Jobs", bus.clone(), ServerOptions::default());
+    /// let run = |ctx: RequestContext, job: Job| async move {
+    ///     assert_eq!(ctx.rpc_info().topics, ["gpu"]);
+    ///     Ok(Job { size: job.size * 2 })
+    /// };
+    /// let affinity: AffinityFn<Job> = Arc::new(|_, job| if job.size > 100 { -1.0 } else { 1.0 });
+    /// server.register_unary(&RUN, vec!["gpu".into()], run, Some(affinity)).await?;
+    ///
+    /// let client = RpcClient::new("Jobs", bus, ClientOptions::default()).await?;
+    /// let reply = client.request_single::<Job, Job>(&RUN, vec!["gpu".into()], &Job { size: 21 }, RequestOptions::default()).await?;
+    /// assert_eq!(reply.message.size, 42);
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_unary<Req, Resp, H, F>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        handler: H,
+        affinity: Option<AffinityFn<Req>>,
+    ) -> Result<(), Error>
+    where
+        Req: Payload,
+        Resp: Payload,
+        H: Fn(RequestContext, Req) -> F + Send + Sync + 'static,
+        F: Future<Output = Result<Resp, Error>> + Send + 'static,
+    {
+        Serve::Unary.admit(method)?;
+        if affinity.is_some() && !self.inner().options.wire_mode.require_claim(method) {
+            let message = format!(
+                "an affinity function scores claims, and `{}` has no claim exchange (a single-server method, or a \
+                 queue method in the native wire mode)",
+                method.name
+            );
+            return Err(Error::new(crate::error::ErrorCode::InvalidArgument, message));
+        }
+        let typed = TypedUnary::new(handler, affinity);
+        unary::register(self.inner(), method, topics, Arc::new(typed)).await
+    }
+
+    /// Serves a stream method on `topics` with `handler`, which runs once per
+    /// accepted stream; its result closes the stream.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Num { #[prost(int64, tag = "1")] n: i64 }
+    /// static SUM: MethodInfo = MethodInfo::new("Sum", MethodKind::Stream(Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let server = RpcServer::new("Math", bus.clone(), ServerOptions::default());
+    /// // Answers each number with the running total.
+    /// let sum = |mut stream: ServerStream<Num, Num>| async move {
+    ///     let mut total = 0;
+    ///     while let Some(Num { n }) = stream.recv().await? {
+    ///         total += n;
+    ///         stream.send(&Num { n: total }).await?;
+    ///     }
+    ///     Ok(())
+    /// };
+    /// server.register_stream(&SUM, vec![], sum, None).await?;
+    ///
+    /// let client = RpcClient::new("Math", bus, ClientOptions::default()).await?;
+    /// let mut stream = client.open_stream::<Num, Num>(&SUM, vec![], RequestOptions::default()).await?;
+    /// for n in [1, 2, 3] {
+    ///     stream.send(&Num { n }).await?;
+    /// }
+    /// let totals = [stream.recv().await?, stream.recv().await?, stream.recv().await?];
+    /// assert_eq!(totals.map(|t| t.unwrap().n), [1, 3, 6]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_stream<In, Out, H, F>(
+        &self,
+        method: &MethodInfo,
+        topics: Vec<String>,
+        handler: H,
+        affinity: Option<StreamAffinityFn>,
+    ) -> Result<(), Error>
+    where
+        In: Payload,
+        Out: Payload,
+        H: Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
+        F: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        Serve::Stream.admit(method)?;
+        let typed = TypedStream::new(handler, affinity);
+        stream::register(self.inner(), method, topics, Arc::new(typed)).await
     }
 }
 
@@ -383,123 +458,5 @@ impl Serve {
         }
         let message = format!("`{}` cannot take `{}`: use `{}`", self.name(), method.name, right.name());
         Err(Error::new(crate::error::ErrorCode::InvalidArgument, message))
-    }
-}
-
-/// `work`, counted in flight by `tracked` until it ends, and ended at once
-/// when it is cancelled.
-fn in_flight(
-    tracked: Work,
-    work: impl Future<Output = ()> + Send + 'static,
-) -> impl Future<Output = ()> + Send + 'static {
-    let mut cancelled = tracked.cancelled();
-    async move {
-        let _tracked = tracked;
-        tokio::select! {
-            () = crate::signal::raised(&mut cancelled) => {}
-            () = work => {}
-        }
-    }
-}
-
-/// What every handler registration starts with.
-pub(crate) struct Prepared {
-    /// The registry key of the method on its topics.
-    pub(crate) key: String,
-    /// The method on its topics.
-    pub(crate) info: RpcInfo,
-    /// The claim-response subscription, for methods that claim.
-    pub(crate) claims: Option<crate::transport::bus::Subscription>,
-}
-
-impl ServerInner {
-    /// Checks that `method` on `topics` can be registered and subscribes its
-    /// claim responses when it claims.
-    pub(crate) async fn prepare(&self, method: &MethodInfo, topics: Vec<String>) -> Result<Prepared, Error> {
-        self.ensure_running()?;
-        let key = registry::key(&method.name, &topics);
-        self.registry.ensure_free(&key)?;
-        self.presence.record(&key, method, &topics);
-        let info = RpcInfo::new(Arc::clone(&self.service), method, topics);
-        let claims = match self.options.wire_mode.require_claim(method) {
-            true => Some(self.bus.subscribe(&info.claim_response_channel(), self.options.channel_capacity).await?),
-            false => None,
-        };
-        Ok(Prepared { key, info, claims })
-    }
-
-    pub(crate) async fn publish<E: Envelope>(&self, channel: &Channel, message: &E) -> Result<(), Error> {
-        outbound::publish(&*self.bus, channel, message).await
-    }
-
-    /// Runs `work` — anything that calls user code: affinity functions,
-    /// interceptors, handlers — on a task of its own, as in-flight work
-    /// (`tracked`, from [`Handler::admit`](registry::Handler::admit) or the
-    /// handler's in-flight count): counted for draining, and dropped at once
-    /// when it is cancelled (the server killed, or its drain timed out).
-    ///
-    /// Decision: user code never runs on the task that delivered the frame
-    /// (a broker connection's reader, the in-process publisher, a stream
-    /// method's frame loop), so a handler that computes or blocks before its
-    /// first `.await` cannot hold up other calls on the same connection. The
-    /// price is one task per request. Panics are caught where the work calls
-    /// user code (see `user_code`), so none unwinds through this task either.
-    pub(crate) fn spawn_work(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
-        // Boxed first: the work's state (a whole handler call) is copied
-        // once, not again by every move on the way into the task.
-        tokio::spawn(in_flight(tracked, Box::pin(work)));
-    }
-
-    /// Runs `work` on a task of its own, as in-flight work (`tracked`), as
-    /// [`spawn_work`](Self::spawn_work) does, but lets it end by itself when
-    /// it is cancelled: a stream first tells its peer it closed. `work` must
-    /// watch [`Work::cancelled`] (through its handler's in-flight count) and
-    /// end soon after.
-    pub(crate) fn spawn_closing_work(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
-        tokio::spawn(async move {
-            let _tracked = tracked;
-            work.await;
-        });
-    }
-
-    /// Runs `work` — framework work that calls no user code, such as a claim
-    /// for a request without an affinity function — on the calling task up
-    /// to its first wait (then on a task of its own), as in-flight work
-    /// (`tracked`). A claim that goes out at once costs no task and no wake-up.
-    pub(crate) fn start_here(&self, tracked: Work, work: impl Future<Output = ()> + Send + 'static) {
-        crate::here::run_here_first(in_flight(tracked, work));
-    }
-
-    /// Stops taking work, waits for in-flight handlers and streams (up to
-    /// the drain timeout, then cancels them and waits for them to end),
-    /// then unsubscribes everything.
-    async fn shutdown(&self) {
-        self.presence.set(State::Draining);
-        let handlers = self.registry.take_all();
-        let limit = self.options.drain_timeout;
-        futures_util::future::join_all(handlers.iter().map(|h| h.drain(limit))).await;
-        for handler in &handlers {
-            self.registry.left(handler);
-        }
-        self.presence.set(State::Gone);
-    }
-
-    /// Stops every handler without waiting (no runtime to wait on).
-    fn stop_now(&self) {
-        self.killed.send_replace(true);
-        self.presence.set(State::Gone);
-        for handler in self.registry.take_all() {
-            handler.stop_now();
-            self.registry.left(&handler);
-        }
-    }
-
-    /// The in-process runner of `method` on `topics`, while registered.
-    pub(crate) fn local_handler(&self, method: &str, topics: &[String]) -> Option<crate::local_first::LocalHandler> {
-        self.registry.local(&registry::key(method, topics))
-    }
-
-    pub(crate) fn ensure_running(&self) -> Result<(), Error> {
-        if *self.killed.borrow() { Err(Error::server_closed()) } else { Ok(()) }
     }
 }

@@ -53,7 +53,7 @@ pub(crate) struct Handler {
     /// The handler loop; it owns the subscriptions.
     task: Mutex<Option<JoinHandle<()>>>,
     /// Runs a request in process (unary methods; local-first calls).
-    local: Mutex<Option<crate::local_first::LocalHandler>>,
+    local: Mutex<Option<super::local::LocalHandler>>,
 }
 
 impl Handler {
@@ -75,7 +75,7 @@ impl Handler {
     }
 
     /// Sets how a request runs in process (local-first calls).
-    pub(crate) fn set_local(&self, local: crate::local_first::LocalHandler) {
+    pub(crate) fn set_local(&self, local: super::local::LocalHandler) {
         *self.local.lock() = Some(local);
     }
 
@@ -203,7 +203,7 @@ impl Registry {
     }
 
     /// The in-process runner of the handler under `key`, if it has one.
-    pub(crate) fn local(&self, key: &str) -> Option<crate::local_first::LocalHandler> {
+    pub(crate) fn local(&self, key: &str) -> Option<super::local::LocalHandler> {
         self.handlers.lock().get(key).and_then(|h| h.local.lock().clone())
     }
 

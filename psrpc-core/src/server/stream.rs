@@ -12,9 +12,9 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument as _;
 
-use super::Prepared;
-use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
+use super::engine::Prepared;
+use super::engine::ServerInner;
 use super::registry::{Handler, Phase, next_frame, next_phase};
 use crate::context::RequestContext;
 use crate::error::Error;

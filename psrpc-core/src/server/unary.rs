@@ -10,9 +10,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use super::Prepared;
-use super::ServerInner;
 use super::claim::{Claim, PendingClaims};
+use super::engine::Prepared;
+use super::engine::ServerInner;
 use super::registry::{Handler, Phase, next_phase};
 use crate::context::RequestContext;
 use crate::error::Error;
@@ -66,11 +66,11 @@ pub(super) async fn register(
         None => None,
     };
     // Sticky calls of a queue method come on a channel of their own (discovery).
-    let sticky = match method.queue() && require_claim && server.presence.enabled() {
-        true => {
-            let channel = crate::discovery::wire::sticky_channel(&info.service, &info.method, &info.topics);
-            Some(server.bus.subscribe(&channel, capacity).await?)
-        }
+    let sticky = match method.queue() && require_claim {
+        true => match server.hook.direct_channel(&info) {
+            Some(channel) => Some(server.bus.subscribe(&channel, capacity).await?),
+            None => None,
+        },
         false => None,
     };
     let (handler, phase) = Handler::new();
@@ -85,7 +85,7 @@ pub(super) async fn register(
         pending: Arc::default(),
     });
     let local = Arc::downgrade(&method);
-    method.handler.set_local(crate::local_first::LocalHandler::new(move |request| match local.upgrade() {
+    method.handler.set_local(super::local::LocalHandler::new(move |request| match local.upgrade() {
         Some(method) => Box::pin(async move { method.call_here(request).await }),
         None => Box::pin(async { Err(Error::server_closed()) }),
     }));
@@ -292,7 +292,7 @@ impl UnaryLoop {
     /// Runs one request in process, on the caller's task (a local-first
     /// call): no claim, the handler behind the same interceptors, deadline,
     /// panic boundary and in-flight count as a request from the bus.
-    async fn call_here(&self, request: crate::local_first::LocalRequest) -> Result<Bytes, Error> {
+    async fn call_here(&self, request: super::local::LocalRequest) -> Result<Bytes, Error> {
         self.server.ensure_running()?;
         let Some(_tracked) = self.handler.admit() else { return Err(Error::server_closed()) };
         if let Some(observer) = &self.server.options.observer {

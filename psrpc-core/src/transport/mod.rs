@@ -1,7 +1,8 @@
 //! What bus implementers need, kept out of the user's way: the
-//! [`MessageBus`](bus::MessageBus) trait and its subscriptions, the wire
-//! protocol's envelopes, framing, channel names and identifiers (see
-//! `docs/WIRE.md`), and the fan-out helper broker buses share.
+//! [`MessageBus`](bus::MessageBus) trait and its subscriptions, channel
+//! names, and the fan-out helper broker buses share. All of it is defined
+//! in `psrpc-protocol`, with the wire protocol's envelopes, framing and
+//! identifiers, which the engines use and the API does not show.
 //!
 //! Users hold a bus as a [`SharedBus`](bus::SharedBus) and never call these
 //! directly; clients and servers do.
@@ -13,9 +14,5 @@
 //! assert_eq!(&*ch.legacy, "Svc|Method|topic|REQ");
 //! ```
 
-pub mod bus;
-pub mod channel;
-pub mod envelope;
-pub mod frame;
-pub mod id;
-pub mod members;
+pub use psrpc_protocol::{bus, channel, members};
+pub(crate) use psrpc_protocol::{envelope, frame, id};

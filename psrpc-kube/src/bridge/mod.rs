@@ -38,18 +38,14 @@ use pod_server::PodServer;
 ///
 /// ```
 /// use std::time::Duration;
-/// let options = psrpc_kube::BridgeOptions { connect_timeout: Duration::from_secs(5), ..Default::default() };
-/// assert_eq!(options.feed_retry, Duration::from_secs(1));
+/// let options = psrpc_kube::BridgeOptions::default().connect_timeout(Duration::from_secs(5));
+/// assert!(format!("{options:?}").contains("connect_timeout: 5s"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct BridgeOptions {
-    /// Options of each pod's psrpc server (timeouts, interceptors); the
-    /// server id is always the pod name.
-    pub server: ServerOptions,
-    /// Time to establish a gRPC connection to a pod (default 2 s).
-    pub connect_timeout: Duration,
-    /// Pause before a feed stream that ended or failed is reopened (default 1 s).
-    pub feed_retry: Duration,
+    server: ServerOptions,
+    connect_timeout: Duration,
+    feed_retry: Duration,
 }
 
 impl Default for BridgeOptions {
@@ -59,6 +55,50 @@ impl Default for BridgeOptions {
             connect_timeout: Duration::from_secs(2),
             feed_retry: Duration::from_secs(1),
         }
+    }
+}
+
+impl BridgeOptions {
+    /// Sets the options of each pod's psrpc server (timeouts, interceptors);
+    /// the server id is always the pod name.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let server = psrpc::ServerOptions::default().drain_timeout(Duration::from_secs(10));
+    /// let options = psrpc_kube::BridgeOptions::default().server(server);
+    /// assert!(format!("{options:?}").contains("drain_timeout: 10s"));
+    /// ```
+    #[must_use]
+    pub fn server(mut self, server: ServerOptions) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// Sets the time to establish a gRPC connection to a pod (default 2 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc_kube::BridgeOptions::default().connect_timeout(Duration::from_millis(500));
+    /// assert!(format!("{options:?}").contains("connect_timeout: 500ms"));
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the pause before a feed stream that ended or failed is reopened
+    /// (default 1 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc_kube::BridgeOptions::default().feed_retry(Duration::from_millis(200));
+    /// assert!(format!("{options:?}").contains("feed_retry: 200ms"));
+    /// ```
+    #[must_use]
+    pub fn feed_retry(mut self, pause: Duration) -> Self {
+        self.feed_retry = pause;
+        self
     }
 }
 

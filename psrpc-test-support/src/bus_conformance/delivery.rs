@@ -42,7 +42,7 @@ pub async fn fan_out_reaches_every_connection(factory: &dyn BusFactory) {
 /// A queue group spread over two connections gets each frame exactly once.
 pub async fn queue_delivers_each_frame_exactly_once(factory: &dyn BusFactory) {
     let ch = psrpc_core::transport::channel::request_channel(
-        &format!("Conf{}", psrpc_core::transport::id::new_id("")),
+        &format!("Conf{}", psrpc_protocol::id::new_id("")),
         "Q",
         &["t"],
         true,

@@ -12,7 +12,7 @@ use crate::BusFactory;
 /// Frames reach only their own channel, even for names differing only in a topic.
 pub async fn channels_are_isolated(factory: &dyn BusFactory) {
     let bus = factory.connect().await;
-    let svc = format!("Conf{}", psrpc_core::transport::id::new_id(""));
+    let svc = format!("Conf{}", psrpc_protocol::id::new_id(""));
     let a = request_channel(&svc, "M", &["a"], false);
     let b = request_channel(&svc, "M", &["b"], false);
     let other_method = request_channel(&svc, "N", &["a"], false);
@@ -30,7 +30,7 @@ pub async fn channels_are_isolated(factory: &dyn BusFactory) {
 /// channel stalls.
 pub async fn stalled_subscriber_blocks_nobody_else(factory: &dyn BusFactory) {
     let bus = factory.connect().await;
-    let svc = format!("Conf{}", psrpc_core::transport::id::new_id(""));
+    let svc = format!("Conf{}", psrpc_protocol::id::new_id(""));
     let busy = request_channel(&svc, "Busy", &["t"], false);
     let calm = request_channel(&svc, "Calm", &["t"], false);
     let mut stalled = bus.subscribe(&busy, 2).await.expect("subscribe");
@@ -80,8 +80,7 @@ pub async fn garbage_frames_do_not_break_the_bus(factory: &dyn BusFactory) {
     publisher.publish(&ch, numbered_frame(&*publisher, &ch, 42)).await.expect("publish");
     loop {
         let frame = next_frame(&mut sub).await;
-        if psrpc_core::transport::frame::decode_envelope::<psrpc_core::transport::envelope::Request>(frame.clone())
-            .is_ok()
+        if psrpc_protocol::frame::decode_envelope::<psrpc_protocol::envelope::Request>(frame.clone()).is_ok()
             && number_of(frame) == 42
         {
             break;

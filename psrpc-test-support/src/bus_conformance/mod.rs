@@ -14,8 +14,8 @@ use bytes::Bytes;
 use psrpc_core::MessageBus;
 use psrpc_core::transport::bus::Subscription;
 use psrpc_core::transport::channel::Channel;
-use psrpc_core::transport::envelope::Request;
-use psrpc_core::transport::frame;
+use psrpc_protocol::envelope::Request;
+use psrpc_protocol::frame;
 
 /// Instantiates every conformance test for the bus factory expression `$factory`.
 #[macro_export]

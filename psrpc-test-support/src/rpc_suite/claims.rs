@@ -11,9 +11,9 @@ use bytes::Bytes;
 use psrpc_core::metadata::unix_nanos;
 use psrpc_core::transport::bus::Subscription;
 use psrpc_core::transport::channel;
-use psrpc_core::transport::envelope::{ClaimRequest, ClaimResponse, Request, Response};
-use psrpc_core::transport::frame::{self, Envelope};
 use psrpc_core::{RequestContext, SharedBus};
+use psrpc_protocol::envelope::{ClaimRequest, ClaimResponse, Request, Response};
+use psrpc_protocol::frame::{self, Envelope};
 
 use super::fixtures::*;
 use crate::BusFactory;
@@ -30,7 +30,7 @@ struct HandClient {
 impl HandClient {
     async fn new(factory: &dyn BusFactory, service: &str) -> Self {
         let bus = factory.connect().await;
-        let id = psrpc_core::transport::id::new_id("CLI_");
+        let id = psrpc_protocol::id::new_id("CLI_");
         let claims = bus.subscribe(&channel::claim_request_channel(service, &id), 16).await.expect("subscribe claims");
         let responses = bus.subscribe(&channel::response_channel(service, &id), 16).await.expect("subscribe responses");
         HandClient { bus, service: service.to_owned(), id, claims, responses }

@@ -10,9 +10,10 @@ use parking_lot::Mutex;
 use psrpc_core::metadata::unix_nanos;
 use psrpc_core::observe::{ClaimOutcome, Observer, Role};
 use psrpc_core::options::{RequestOptions, SelectionOptions, ServerOptions};
-use psrpc_core::transport::envelope::Request;
-use psrpc_core::transport::{channel, frame};
-use psrpc_core::{Error, ErrorCode, RequestContext, RpcClient, RpcInfo, RpcServer};
+use psrpc_core::transport::channel;
+use psrpc_core::{Error, ErrorCode, RequestContext, RpcClient, RpcInfo, RpcServer, SharedBus};
+use psrpc_protocol::envelope::Request;
+use psrpc_protocol::frame;
 use tokio::sync::Notify;
 
 use super::fixtures::*;
@@ -148,18 +149,7 @@ pub async fn observers_hear_calls_claims_and_expiries(factory: &dyn BusFactory) 
     assert_eq!(client_heard.count("client multi Everyone 2/0"), 1);
     heard.until("server multi Everyone 1/0", 2).await;
 
-    let stale = Request {
-        request_id: "REQ_stale0000001".into(),
-        client_id: "CLI_nobody000001".into(),
-        sent_at: unix_nanos(SystemTime::now() - Duration::from_secs(10)),
-        expiry: unix_nanos(SystemTime::now() - Duration::from_secs(5)),
-        raw_request: Bytes::from(prost::Message::encode_to_vec(&ping("old"))),
-        ..Default::default()
-    };
-    let bus = factory.connect().await;
-    let ch = channel::request_channel(&svc, "Shard", &["t"], true);
-    let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
-    bus.publish(&ch, frame::encode_envelope(&stale, local)).await.expect("publish");
+    let _publisher = publish_expired_shard_request(factory, &svc, "1").await;
     heard.until("expired Shard", 1).await;
 }
 
@@ -185,6 +175,26 @@ pub async fn observers_hear_streams(factory: &dyn BusFactory) {
     heard.until(&format!("server recv Chat {sent}"), 1).await;
     heard.until(&format!("server send Chat ok {received}"), 1).await;
     heard.until("server close Chat canceled", 1).await;
+}
+
+/// Publishes a `Shard` request on topic `t` of `svc` that expired 5 s ago
+/// (`n` tells its ids apart), as a client whose request sat in a queue
+/// would; returns the publishing bus, to be held until the request is seen
+/// (a dropped NATS connection may not have flushed it yet).
+async fn publish_expired_shard_request(factory: &dyn BusFactory, svc: &str, n: &str) -> SharedBus {
+    let stale = Request {
+        request_id: format!("REQ_stale000000{n}"),
+        client_id: format!("CLI_nobody00000{n}"),
+        sent_at: unix_nanos(SystemTime::now() - Duration::from_secs(10)),
+        expiry: unix_nanos(SystemTime::now() - Duration::from_secs(5)),
+        raw_request: Bytes::from(prost::Message::encode_to_vec(&ping("old"))),
+        ..Default::default()
+    };
+    let bus = factory.connect().await;
+    let ch = channel::request_channel(svc, "Shard", &["t"], true);
+    let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
+    bus.publish(&ch, frame::encode_envelope(&stale, local)).await.expect("publish");
+    bus
 }
 
 /// An observer that panics in every report, after noting which one it was.
@@ -297,18 +307,7 @@ pub async fn a_panicking_observer_changes_no_outcome(factory: &dyn BusFactory) {
     let client = client_on(factory.connect().await, &svc, client_options().observer(client_heard.clone())).await;
 
     one_call_of_each_kind(&client, &servers, "first").await;
-    let stale = Request {
-        request_id: "REQ_stale0000002".into(),
-        client_id: "CLI_nobody000002".into(),
-        sent_at: unix_nanos(SystemTime::now() - Duration::from_secs(10)),
-        expiry: unix_nanos(SystemTime::now() - Duration::from_secs(5)),
-        raw_request: Bytes::from(prost::Message::encode_to_vec(&ping("old"))),
-        ..Default::default()
-    };
-    let bus = factory.connect().await;
-    let ch = channel::request_channel(&svc, "Shard", &["t"], true);
-    let local = if bus.frames_carry_local_channel() { &*ch.local } else { "" };
-    bus.publish(&ch, frame::encode_envelope(&stale, local)).await.expect("publish");
+    let _publisher = publish_expired_shard_request(factory, &svc, "2").await;
     let every_server_report = [
         "on_unary",
         "on_multi",

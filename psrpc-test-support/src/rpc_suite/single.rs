@@ -11,10 +11,10 @@ use psrpc_core::interceptor::{ClientUnaryInterceptor, ClientUnaryNext, Reply, Un
 use psrpc_core::metadata::unix_nanos;
 use psrpc_core::options::{RequestOptions, SelectionOptions, ServerOptions};
 use psrpc_core::transport::channel;
-use psrpc_core::transport::envelope::Request;
-use psrpc_core::transport::frame;
 use psrpc_core::wire_mode::WireMode;
 use psrpc_core::{Error, ErrorCode, RawPayload, RequestContext, RpcInfo, RpcServer};
+use psrpc_protocol::envelope::Request;
+use psrpc_protocol::frame;
 use tokio::time::Instant;
 
 use super::fixtures::*;

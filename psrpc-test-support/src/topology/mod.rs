@@ -46,7 +46,7 @@ pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
     pub(crate) fn new(prefix: &str) -> Result<Self, BrokerError> {
-        let dir = std::env::temp_dir().join(format!("psrpc-{prefix}-{}", psrpc_core::transport::id::new_id("")));
+        let dir = std::env::temp_dir().join(format!("psrpc-{prefix}-{}", psrpc_protocol::id::new_id("")));
         std::fs::create_dir_all(&dir).map_err(|e| start_error(prefix_binary(prefix), e.to_string()))?;
         Ok(Scratch(dir))
     }

@@ -2,21 +2,21 @@
 //! fans frames out to them (NATS, Redis).
 //!
 //! Frames are always delivered outside the lock: a subscriber may take a
-//! frame inline ([`Subscription::run_inline`](crate::transport::bus::Subscription::run_inline))
+//! frame inline ([`Subscription::run_inline`](crate::bus::Subscription::run_inline))
 //! and run code that subscribes or unsubscribes on the same channel.
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::transport::bus::{Delivery, SubscriptionSender};
+use crate::bus::{DeliveryOutcome, SubscriptionSender};
 
 /// The subscribers of one channel: plain members get every frame, queue
 /// members take turns (round robin). See
-/// [`MessageBus`](crate::transport::bus::MessageBus) for a bus built on it.
+/// [`MessageBus`](crate::bus::MessageBus) for a bus built on it.
 ///
 /// ```
-/// use psrpc::transport::bus::Subscription;
-/// use psrpc::transport::members::ChannelMembers;
+/// use psrpc_protocol::bus::Subscription;
+/// use psrpc_protocol::members::ChannelMembers;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let queue = ChannelMembers::default();
 /// let (a_tx, mut a) = Subscription::new(8, || {});
@@ -43,8 +43,8 @@ impl ChannelMembers {
     /// Adds a subscriber.
     ///
     /// ```
-    /// use psrpc::transport::bus::Subscription;
-    /// use psrpc::transport::members::ChannelMembers;
+    /// use psrpc_protocol::bus::Subscription;
+    /// use psrpc_protocol::members::ChannelMembers;
     /// let members = ChannelMembers::default();
     /// let (sender, _subscription) = Subscription::new(8, || {});
     /// members.join(sender);
@@ -58,8 +58,8 @@ impl ChannelMembers {
     /// (the bus can then drop the channel's broker subscription).
     ///
     /// ```
-    /// use psrpc::transport::bus::Subscription;
-    /// use psrpc::transport::members::ChannelMembers;
+    /// use psrpc_protocol::bus::Subscription;
+    /// use psrpc_protocol::members::ChannelMembers;
     /// let members = ChannelMembers::default();
     /// let (sender, subscription) = Subscription::new(8, || {});
     /// members.join(sender);
@@ -76,7 +76,7 @@ impl ChannelMembers {
     /// Whether there is no subscriber.
     ///
     /// ```
-    /// assert!(psrpc::transport::members::ChannelMembers::default().is_empty());
+    /// assert!(psrpc_protocol::members::ChannelMembers::default().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.0.lock().senders.is_empty()
@@ -85,8 +85,8 @@ impl ChannelMembers {
     /// Delivers `frame` to every subscriber (never waiting on one).
     ///
     /// ```
-    /// use psrpc::transport::bus::Subscription;
-    /// use psrpc::transport::members::ChannelMembers;
+    /// use psrpc_protocol::bus::Subscription;
+    /// use psrpc_protocol::members::ChannelMembers;
     /// let members = ChannelMembers::default();
     /// let (a_tx, a) = Subscription::new(8, || {});
     /// let (b_tx, b) = Subscription::new(8, || {});
@@ -97,7 +97,7 @@ impl ChannelMembers {
     /// ```
     pub fn deliver_to_all(&self, frame: &Bytes) {
         let senders = self.0.lock().senders.clone();
-        let closed = senders.iter().filter(|s| s.try_deliver(frame.clone()) == Delivery::Closed).count();
+        let closed = senders.iter().filter(|s| s.try_deliver(frame.clone()) == DeliveryOutcome::Closed).count();
         if closed > 0 {
             self.forget_closed();
         }
@@ -107,8 +107,8 @@ impl ChannelMembers {
     /// is forgotten and the next one tried. False if nobody took it.
     ///
     /// ```
-    /// use psrpc::transport::bus::Subscription;
-    /// use psrpc::transport::members::ChannelMembers;
+    /// use psrpc_protocol::bus::Subscription;
+    /// use psrpc_protocol::members::ChannelMembers;
     /// let members = ChannelMembers::default();
     /// assert!(!members.deliver_to_one(&"job".into()), "nobody to take it");
     /// let (gone_tx, gone) = Subscription::new(8, || {});
@@ -122,7 +122,7 @@ impl ChannelMembers {
     pub fn deliver_to_one(&self, frame: &Bytes) -> bool {
         loop {
             let Some(member) = self.next_in_turn() else { return false };
-            if member.try_deliver(frame.clone()) != Delivery::Closed {
+            if member.try_deliver(frame.clone()) != DeliveryOutcome::Closed {
                 return true;
             }
             let mut members = self.0.lock();
@@ -146,7 +146,7 @@ impl ChannelMembers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::bus::Subscription;
+    use crate::bus::Subscription;
     use std::future::Future as _;
     use std::sync::Arc;
 

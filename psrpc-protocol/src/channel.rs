@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// subscriptions and routing tables without copying.
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::request_channel("Rooms", "Join", &["eu"], true);
 /// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Rooms|Join|eu|REQ", "SRV.Rooms.eu.Q", "Join.REQ"));
 /// assert_eq!(ch.to_string(), "Rooms|Join|eu|REQ");
@@ -58,7 +58,7 @@ impl ServerSuffix {
 /// `SRV.Svc.t…[.Q]`, `M.REQ`.
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::request_channel("Svc", "M", &["a", "b"], false);
 /// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|M|a|b|REQ", "SRV.Svc.a.b", "M.REQ"));
 /// ```
@@ -70,7 +70,7 @@ pub fn request_channel(service: &str, method: &str, topics: &[impl AsRef<str>], 
 /// (never a queue subject).
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::claim_response_channel("Svc", "M", &["t"]);
 /// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|M|t|RCLAIM", "SRV.Svc.t", "M.RCLAIM"));
 /// ```
@@ -82,7 +82,7 @@ pub fn claim_response_channel(service: &str, method: &str, topics: &[impl AsRef<
 /// (never a queue subject).
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::stream_server_channel("Svc", "M", &[] as &[&str]);
 /// assert_eq!((&*ch.legacy, &*ch.server), ("Svc|M|STR", "SRV.Svc"));
 /// ```
@@ -91,7 +91,7 @@ pub fn stream_server_channel(service: &str, method: &str, topics: &[impl AsRef<s
 }
 
 /// The queue request channel of a method in the native wire mode
-/// ([`WireMode::Native`](crate::wire_mode::WireMode::Native)):
+/// (psrpc's `WireMode::Native`):
 /// `Svc|M|t…|QREQ`, `SRVQ.Svc.M[.t…]`, `M.QREQ`.
 ///
 /// Each method has a NATS subject of its own, so a process in a queue group
@@ -100,7 +100,7 @@ pub fn stream_server_channel(service: &str, method: &str, topics: &[impl AsRef<s
 /// subjects start with `SRV.` or `CLI.`.
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::native_queue_channel("Svc", "M", &["a", "b"]);
 /// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|M|a|b|QREQ", "SRVQ.Svc.M.a.b", "M.QREQ"));
 /// ```
@@ -119,7 +119,7 @@ pub fn native_queue_channel(service: &str, method: &str, topics: &[impl AsRef<st
 /// Responses to a client: `Svc|ClientID|RES`, `CLI.Svc.ClientID.RES`.
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::response_channel("Svc", "CLI_a");
 /// assert_eq!((&*ch.legacy, &*ch.server, &*ch.local), ("Svc|CLI_a|RES", "CLI.Svc.CLI_a.RES", ""));
 /// ```
@@ -130,7 +130,7 @@ pub fn response_channel(service: &str, client_id: &str) -> Channel {
 /// Claim requests to a client: `Svc|ClientID|CLAIM`, `CLI.Svc.ClientID.CLAIM`.
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::claim_request_channel("Svc", "CLI_a");
 /// assert_eq!(&*ch.server, "CLI.Svc.CLI_a.CLAIM");
 /// ```
@@ -141,7 +141,7 @@ pub fn claim_request_channel(service: &str, client_id: &str) -> Channel {
 /// Stream frames to a client node: `Svc|NodeID|STR`, `CLI.Svc.NodeID.STR`.
 ///
 /// ```
-/// use psrpc::transport::channel;
+/// use psrpc_protocol::channel;
 /// let ch = channel::stream_client_channel("Svc", "CLI_a");
 /// assert_eq!(&*ch.legacy, "Svc|CLI_a|STR");
 /// ```
@@ -221,7 +221,7 @@ fn push_topic_group(buf: &mut String, delimit: bool, topics: &[impl AsRef<str>])
 ///
 /// ```
 /// let mut name = String::from("SRV.Svc.");
-/// psrpc::transport::channel::push_sanitized(&mut name, "a.b");
+/// psrpc_protocol::channel::push_sanitized(&mut name, "a.b");
 /// assert_eq!(name, "SRV.Svc.au+002eb");
 /// ```
 pub fn push_sanitized(buf: &mut String, part: &str) {
@@ -240,7 +240,7 @@ pub fn push_sanitized(buf: &mut String, part: &str) {
 /// Returns `part` sanitized as by [`push_sanitized`].
 ///
 /// ```
-/// use psrpc::transport::channel::sanitize;
+/// use psrpc_protocol::channel::sanitize;
 /// assert_eq!(sanitize("room-1"), "roomu+002d1");
 /// assert_eq!(sanitize("ok_42"), "ok_42");
 /// ```

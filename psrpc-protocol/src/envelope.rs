@@ -23,7 +23,7 @@ use prost::Name;
 ///
 /// ```
 /// use prost::Name as _;
-/// use psrpc::transport::envelope::{Request, PACKAGE};
+/// use psrpc_protocol::envelope::{Request, PACKAGE};
 /// assert_eq!(Request::full_name(), format!("{PACKAGE}.Request"));
 /// ```
 pub const PACKAGE: &str = "internal";

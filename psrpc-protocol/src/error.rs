@@ -371,7 +371,7 @@ impl Error {
     ///
     /// ```
     /// use std::error::Error as _;
-    /// use psrpc_core::{Error, ErrorCode};
+    /// use psrpc_protocol::{Error, ErrorCode};
     ///
     /// let cause = std::io::Error::other("disk full");
     /// let err = Error::new(ErrorCode::Internal, "could not store the order").with_source(cause);
@@ -394,7 +394,7 @@ impl Error {
     /// ```
     #[must_use]
     pub fn with_detail<M: Name>(mut self, detail: &M) -> Self {
-        self.details.push(Any { type_url: crate::transport::frame::type_url_of::<M>(), value: detail.encode_to_vec() });
+        self.details.push(Any { type_url: crate::frame::type_url_of::<M>(), value: detail.encode_to_vec() });
         self
     }
 
@@ -451,7 +451,7 @@ impl Error {
     /// assert_eq!(err.detail::<prost_types::Timestamp>(), None);
     /// ```
     pub fn detail<M: Name + Default>(&self) -> Option<M> {
-        let url = crate::transport::frame::type_url_of::<M>();
+        let url = crate::frame::type_url_of::<M>();
         self.details.iter().find(|d| d.type_url == url).and_then(|d| M::decode(d.value.as_slice()).ok())
     }
 
@@ -519,7 +519,7 @@ impl Error {
     }
 
     /// The client was closed (`canceled`), what pending and later calls of a
-    /// closed [`RpcClient`](crate::client::RpcClient) return.
+    /// closed `RpcClient` return.
     ///
     /// ```
     /// assert_eq!(psrpc::Error::client_closed().message(), "client is closed");
@@ -668,7 +668,7 @@ mod tests {
 
         // The fields a response carries, encoded: identical bytes.
         let encode = |e: &Error| {
-            crate::transport::envelope::Response {
+            crate::envelope::Response {
                 request_id: "REQ_x".into(),
                 error: e.message().to_owned(),
                 code: e.code().as_str().to_owned(),

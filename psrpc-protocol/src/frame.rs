@@ -18,14 +18,14 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
-use crate::transport::envelope::{self, Compression, Msg};
+use crate::envelope::{self, Compression, Msg};
 use view::MsgView;
 
 /// Prefix of every type URL.
 ///
 /// ```
-/// use psrpc::transport::frame::{Envelope, TYPE_URL_PREFIX};
-/// use psrpc::transport::envelope::Request;
+/// use psrpc_protocol::frame::{Envelope, TYPE_URL_PREFIX};
+/// use psrpc_protocol::envelope::Request;
 /// assert!(Request::TYPE_URL.starts_with(TYPE_URL_PREFIX));
 /// ```
 pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
@@ -37,7 +37,7 @@ pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 /// one, so the engines always use this function.
 ///
 /// ```
-/// assert_eq!(psrpc::transport::frame::type_url_of::<prost_types::Duration>(), "type.googleapis.com/google.protobuf.Duration");
+/// assert_eq!(psrpc_protocol::frame::type_url_of::<prost_types::Duration>(), "type.googleapis.com/google.protobuf.Duration");
 /// ```
 pub fn type_url_of<M: prost::Name>() -> String {
     format!("{TYPE_URL_PREFIX}{}", M::full_name())
@@ -46,8 +46,8 @@ pub fn type_url_of<M: prost::Name>() -> String {
 /// An envelope message with its fixed type URL.
 ///
 /// ```
-/// use psrpc::transport::envelope::ClaimRequest;
-/// use psrpc::transport::frame::Envelope;
+/// use psrpc_protocol::envelope::ClaimRequest;
+/// use psrpc_protocol::frame::Envelope;
 /// assert_eq!(ClaimRequest::TYPE_URL, "type.googleapis.com/internal.ClaimRequest");
 /// ```
 pub trait Envelope: Message + Default {
@@ -68,8 +68,8 @@ envelope_type_urls!(Request, Response, ClaimRequest, ClaimResponse, Stream);
 /// Why a received frame was not accepted.
 ///
 /// ```
-/// use psrpc::transport::envelope::{Request, Response};
-/// use psrpc::transport::frame::{self, FrameError};
+/// use psrpc_protocol::envelope::{Request, Response};
+/// use psrpc_protocol::frame::{self, FrameError};
 /// let frame = frame::encode_envelope(&Response::default(), "");
 /// let err = frame::decode_envelope::<Request>(frame).unwrap_err();
 /// assert!(matches!(err, FrameError::UnexpectedType { .. }));
@@ -99,14 +99,14 @@ pub enum FrameError {
 /// one small hostile frame can make a receiver allocate.
 ///
 /// ```
-/// assert_eq!(psrpc::transport::frame::MAX_DECOMPRESSED_SIZE, 64 << 20);
+/// assert_eq!(psrpc_protocol::frame::MAX_DECOMPRESSED_SIZE, 64 << 20);
 /// ```
 pub const MAX_DECOMPRESSED_SIZE: usize = 64 << 20;
 
 /// Encodes `message` framed as a `Msg` with `type_url` and routing key `local`.
 ///
 /// ```
-/// use psrpc::transport::frame;
+/// use psrpc_protocol::frame;
 /// let detail = prost_types::Duration { seconds: 1, nanos: 0 };
 /// let bytes = frame::encode_frame("type.googleapis.com/google.protobuf.Duration", &detail, "M.REQ");
 /// let msg = frame::decode_frame(bytes).unwrap();
@@ -128,7 +128,7 @@ pub fn encode_frame(type_url: &str, message: &impl Message, local: &str) -> Byte
 /// that forward payloads without knowing their types).
 ///
 /// ```
-/// use psrpc::transport::frame;
+/// use psrpc_protocol::frame;
 /// let bytes = frame::encode_raw_frame("type.googleapis.com/pkg.Opaque", b"\x08\x01", "");
 /// assert_eq!(frame::decode_frame(bytes).unwrap().value.as_ref(), b"\x08\x01");
 /// ```
@@ -151,12 +151,12 @@ fn write_frame(type_url: &str, value_len: usize, write_value: impl FnOnce(&mut B
 
 /// Encodes an envelope message framed as a `Msg`: what the engines
 /// publish. `local` is the channel's Local name on buses whose frames carry
-/// it ([`MessageBus::frames_carry_local_channel`](crate::transport::bus::MessageBus::frames_carry_local_channel)),
+/// it ([`MessageBus::frames_carry_local_channel`](crate::bus::MessageBus::frames_carry_local_channel)),
 /// else empty.
 ///
 /// ```
-/// use psrpc::transport::frame;
-/// use psrpc::transport::envelope::Request;
+/// use psrpc_protocol::frame;
+/// use psrpc_protocol::envelope::Request;
 /// let request = Request { request_id: "REQ_1".into(), client_id: "CLI_1".into(), ..Default::default() };
 /// let bytes = frame::encode_envelope(&request, "M.REQ");
 /// assert_eq!(frame::decode_envelope::<Request>(bytes).unwrap(), request);
@@ -183,9 +183,9 @@ fn write_string_field(buf: &mut BytesMut, tag: u32, value: &str) {
 /// Decodes a frame's `Msg` (the value is a zero-copy slice of `frame`).
 ///
 /// ```
-/// use psrpc::transport::frame;
-/// use psrpc::transport::frame::Envelope as _;
-/// use psrpc::transport::envelope::ClaimResponse;
+/// use psrpc_protocol::frame;
+/// use psrpc_protocol::frame::Envelope as _;
+/// use psrpc_protocol::envelope::ClaimResponse;
 /// let msg = frame::decode_frame(frame::encode_envelope(&ClaimResponse::default(), "")).unwrap();
 /// assert_eq!(msg.type_url, ClaimResponse::TYPE_URL);
 /// ```
@@ -224,8 +224,8 @@ fn gunzip(value: &[u8], limit: usize) -> Result<Bytes, FrameError> {
 /// (no allocation) unless the frame needs prost's full decoder.
 ///
 /// ```
-/// use psrpc::transport::frame;
-/// use psrpc::transport::envelope::Request;
+/// use psrpc_protocol::frame;
+/// use psrpc_protocol::envelope::Request;
 /// let bytes = frame::encode_envelope(&Request::default(), "Greet.REQ");
 /// assert_eq!(frame::decode_local_channel(&bytes).unwrap(), "Greet.REQ");
 /// ```
@@ -239,8 +239,8 @@ pub fn decode_local_channel(frame: &[u8]) -> Result<Cow<'_, str>, FrameError> {
 /// Decodes a frame that must carry envelope `E`.
 ///
 /// ```
-/// use psrpc::transport::frame;
-/// use psrpc::transport::envelope::Response;
+/// use psrpc_protocol::frame;
+/// use psrpc_protocol::envelope::Response;
 /// let response = Response { request_id: "REQ_1".into(), server_id: "SRV_1".into(), ..Default::default() };
 /// let decoded: Response = frame::decode_envelope(frame::encode_envelope(&response, "")).unwrap();
 /// assert_eq!(decoded.server_id, "SRV_1");
@@ -268,7 +268,7 @@ pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::envelope::{Request, Stream, StreamAck, stream};
+    use crate::envelope::{Request, Stream, StreamAck, stream};
 
     #[test]
     fn raw_frames_match_encoded_messages() {

@@ -106,7 +106,7 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
-    use crate::transport::envelope::{self, Msg};
+    use crate::envelope::{self, Msg};
 
     #[test]
     fn encoded_frames_are_read_in_place() {

@@ -42,8 +42,8 @@ use futures_core::Stream;
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use crate::channel::Channel;
 use crate::error::{Error, ErrorCode};
-use crate::transport::channel::Channel;
 
 /// A bus shared by clients and servers.
 ///
@@ -58,15 +58,16 @@ pub type SharedBus = Arc<dyn MessageBus>;
 /// Default per-subscription buffer, in frames (Go psrpc's default).
 ///
 /// ```
-/// use psrpc::transport::bus::DEFAULT_CHANNEL_CAPACITY;
-/// assert_eq!(psrpc::ClientOptions::default().channel_capacity, DEFAULT_CHANNEL_CAPACITY);
+/// use psrpc_protocol::bus::DEFAULT_CHANNEL_CAPACITY;
+/// let client = format!("{:?}", psrpc::ClientOptions::default());
+/// assert!(client.contains(&format!("channel_capacity: {DEFAULT_CHANNEL_CAPACITY},")));
 /// ```
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 100;
 
 /// A transport that carries frames on channels. See the [module docs](self).
 ///
 /// A bus in a few lines: subscribers kept per channel in
-/// [`ChannelMembers`](crate::transport::members::ChannelMembers), frames
+/// [`ChannelMembers`](crate::members::ChannelMembers), frames
 /// delivered on the publishing task. (A real bus also refuses calls after
 /// [`close`](MessageBus::close) and checks channel names.)
 ///
@@ -75,9 +76,9 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 100;
 /// use std::sync::{Arc, Mutex};
 /// use bytes::Bytes;
 /// use futures_util::future::BoxFuture;
-/// use psrpc::transport::bus::{BusError, MessageBus, Subscription};
-/// use psrpc::transport::channel::Channel;
-/// use psrpc::transport::members::ChannelMembers;
+/// use psrpc_protocol::bus::{BusError, MessageBus, Subscription};
+/// use psrpc_protocol::channel::Channel;
+/// use psrpc_protocol::members::ChannelMembers;
 /// # use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
 /// # #[derive(Clone, PartialEq, prost::Message)] struct Msg { #[prost(string, tag = "1")] text: String }
 /// # static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
@@ -276,7 +277,7 @@ impl BusErrorKind {
 /// The cause of a [`BusError`]: the transport's own error, or a message.
 ///
 /// ```
-/// use psrpc::transport::bus::BoxError;
+/// use psrpc_protocol::bus::BoxError;
 /// let from_text: BoxError = "subject too long".into();
 /// let from_error: BoxError = Box::new(std::io::Error::other("reset"));
 /// assert_eq!((from_text.to_string(), from_error.to_string()), ("subject too long".into(), "reset".into()));
@@ -293,8 +294,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// ```
 /// use std::error::Error as _;
-/// use psrpc_core::transport::bus::{BusError, BusErrorKind};
-/// use psrpc_core::{Error, ErrorCode};
+/// use psrpc_protocol::bus::{BusError, BusErrorKind};
+/// use psrpc_protocol::{Error, ErrorCode};
 ///
 /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
 /// let err = BusError::with_source(BusErrorKind::Unavailable, refused);
@@ -394,7 +395,7 @@ impl BusError {
     /// For a slow-consumer report, how many frames were dropped.
     ///
     /// ```
-    /// # use psrpc_core::transport::bus::BusError;
+    /// # use psrpc_protocol::bus::BusError;
     /// assert_eq!(BusError::slow_consumer(3).dropped(), Some(3));
     /// assert_eq!(BusError::closed().dropped(), None);
     /// ```
@@ -448,7 +449,7 @@ impl From<BusError> for Error {
 /// kept in the broker's tables and sent again on every reconnect.
 ///
 /// ```
-/// use psrpc::transport::bus::{check_channel_len, MAX_CHANNEL_NAME_LEN};
+/// use psrpc_protocol::bus::{check_channel_len, MAX_CHANNEL_NAME_LEN};
 /// assert!(check_channel_len(&"x".repeat(MAX_CHANNEL_NAME_LEN + 1), MAX_CHANNEL_NAME_LEN).is_err());
 /// ```
 pub const MAX_CHANNEL_NAME_LEN: usize = 64 * 1024;
@@ -457,7 +458,7 @@ pub const MAX_CHANNEL_NAME_LEN: usize = 64 * 1024;
 /// [`BusErrorKind::InvalidChannel`] (a helper for bus implementations).
 ///
 /// ```
-/// use psrpc_core::transport::bus::{check_channel_len, BusErrorKind};
+/// use psrpc_protocol::bus::{check_channel_len, BusErrorKind};
 /// assert!(check_channel_len("Svc|M|REQ", 16).is_ok());
 /// let err = check_channel_len("Svc|Method|REQ", 8).unwrap_err();
 /// assert_eq!(err.kind(), BusErrorKind::InvalidChannel);
@@ -477,7 +478,7 @@ pub fn check_channel_len(name: &str, limit: usize) -> Result<(), BusError> {
 /// subscription is closed by the bus. Dropping it unsubscribes.
 ///
 /// ```
-/// use psrpc::transport::bus::Subscription;
+/// use psrpc_protocol::bus::Subscription;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let (sender, mut subscription) = Subscription::new(8, || {});
 /// sender.try_deliver("frame".into());
@@ -539,15 +540,15 @@ impl Subscription {
     /// ```
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// use psrpc_protocol::bus::{DeliveryOutcome, Subscription};
     ///
     /// let gone = Arc::new(AtomicBool::new(false));
     /// let flag = gone.clone();
     /// let (sender, subscription) = Subscription::new(16, move || flag.store(true, Ordering::Relaxed));
-    /// assert_eq!(sender.try_deliver("hello".into()), Delivery::Delivered);
+    /// assert_eq!(sender.try_deliver("hello".into()), DeliveryOutcome::Delivered);
     /// drop(subscription);
     /// assert!(gone.load(Ordering::Relaxed));
-    /// assert_eq!(sender.try_deliver("late".into()), Delivery::Closed);
+    /// assert_eq!(sender.try_deliver("late".into()), DeliveryOutcome::Closed);
     /// ```
     pub fn new(
         capacity: usize,
@@ -563,7 +564,7 @@ impl Subscription {
     /// Frames waiting in the buffer.
     ///
     /// ```
-    /// let (sender, subscription) = psrpc::transport::bus::Subscription::new(4, || {});
+    /// let (sender, subscription) = psrpc_protocol::bus::Subscription::new(4, || {});
     /// sender.try_deliver("a".into());
     /// assert_eq!(subscription.buffered(), 1);
     /// ```
@@ -575,11 +576,11 @@ impl Subscription {
     /// see [`BusError::dropped`]), or `None` once closed.
     ///
     /// ```
-    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// use psrpc_protocol::bus::{DeliveryOutcome, Subscription};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let (sender, mut subscription) = Subscription::new(1, || {});
-    /// assert_eq!(sender.try_deliver("a".into()), Delivery::Delivered);
-    /// assert_eq!(sender.try_deliver("b".into()), Delivery::Dropped); // buffer full
+    /// assert_eq!(sender.try_deliver("a".into()), DeliveryOutcome::Delivered);
+    /// assert_eq!(sender.try_deliver("b".into()), DeliveryOutcome::Dropped); // buffer full
     /// assert_eq!(subscription.recv().await.unwrap().unwrap_err().dropped(), Some(1));
     /// assert_eq!(subscription.recv().await.unwrap().unwrap(), "a");
     /// # }
@@ -601,7 +602,7 @@ impl Subscription {
     /// ```
     /// use std::sync::Arc;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use psrpc::transport::bus::Subscription;
+    /// use psrpc_protocol::bus::Subscription;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let (sender, subscription) = Subscription::new(8, || {});
     /// let seen = Arc::new(AtomicUsize::new(0));
@@ -628,7 +629,7 @@ impl Subscription {
     /// Polls for the next item (see [`Subscription::recv`]).
     ///
     /// ```
-    /// use psrpc::transport::bus::Subscription;
+    /// use psrpc_protocol::bus::Subscription;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let (sender, mut subscription) = Subscription::new(4, || {});
     /// sender.try_deliver("x".into());
@@ -657,7 +658,7 @@ impl Stream for Subscription {
 /// feed the same subscription.
 ///
 /// ```
-/// use psrpc::transport::bus::Subscription;
+/// use psrpc_protocol::bus::Subscription;
 /// let (sender, subscription) = Subscription::new(4, || {});
 /// let clone = sender.clone();
 /// assert!(clone.same_subscription(&sender));
@@ -672,15 +673,15 @@ pub struct SubscriptionSender {
 /// What happened to a delivered frame.
 ///
 /// ```
-/// use psrpc::transport::bus::{Delivery, Subscription};
+/// use psrpc_protocol::bus::{DeliveryOutcome, Subscription};
 /// let (sender, subscription) = Subscription::new(1, || {});
-/// assert_eq!(sender.try_deliver("1".into()), Delivery::Delivered);
-/// assert_eq!(sender.try_deliver("2".into()), Delivery::Dropped);
+/// assert_eq!(sender.try_deliver("1".into()), DeliveryOutcome::Delivered);
+/// assert_eq!(sender.try_deliver("2".into()), DeliveryOutcome::Dropped);
 /// drop(subscription);
-/// assert_eq!(sender.try_deliver("3".into()), Delivery::Closed); // forget this sender
+/// assert_eq!(sender.try_deliver("3".into()), DeliveryOutcome::Closed); // forget this sender
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
+pub enum DeliveryOutcome {
     /// The frame is in the subscriber's buffer.
     Delivered,
     /// The buffer was full; the frame was dropped and the loss recorded.
@@ -696,12 +697,12 @@ impl SubscriptionSender {
     /// never stall other channels on one slow subscriber.
     ///
     /// ```
-    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// use psrpc_protocol::bus::{DeliveryOutcome, Subscription};
     /// let (sender, _subscription) = Subscription::new(1, || {});
-    /// assert_eq!(sender.try_deliver("first".into()), Delivery::Delivered);
-    /// assert_eq!(sender.try_deliver("second".into()), Delivery::Dropped, "full: dropped, never waits");
+    /// assert_eq!(sender.try_deliver("first".into()), DeliveryOutcome::Delivered);
+    /// assert_eq!(sender.try_deliver("second".into()), DeliveryOutcome::Dropped, "full: dropped, never waits");
     /// ```
-    pub fn try_deliver(&self, frame: Bytes) -> Delivery {
+    pub fn try_deliver(&self, frame: Bytes) -> DeliveryOutcome {
         self.try_deliver_or_return(frame).unwrap_or_else(|_| self.record_drop())
     }
 
@@ -711,19 +712,19 @@ impl SubscriptionSender {
     /// this fast path first, so it reads the clock only for full buffers.
     ///
     /// ```
-    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// use psrpc_protocol::bus::{DeliveryOutcome, Subscription};
     /// let (sender, _subscription) = Subscription::new(1, || {});
-    /// assert_eq!(sender.try_deliver_or_return("first".into()), Ok(Delivery::Delivered));
+    /// assert_eq!(sender.try_deliver_or_return("first".into()), Ok(DeliveryOutcome::Delivered));
     /// assert_eq!(sender.try_deliver_or_return("second".into()), Err("second".into()), "full: handed back");
     /// ```
-    pub fn try_deliver_or_return(&self, frame: Bytes) -> Result<Delivery, Bytes> {
+    pub fn try_deliver_or_return(&self, frame: Bytes) -> Result<DeliveryOutcome, Bytes> {
         if let Some(handler) = self.state.inline.get() {
             return Ok(self.hand_over(handler, frame));
         }
         match self.tx.try_send(frame) {
-            Ok(()) => Ok(Delivery::Delivered),
+            Ok(()) => Ok(DeliveryOutcome::Delivered),
             Err(mpsc::error::TrySendError::Full(frame)) => Err(frame),
-            Err(mpsc::error::TrySendError::Closed(_)) => Ok(Delivery::Closed),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(DeliveryOutcome::Closed),
         }
     }
 
@@ -733,31 +734,31 @@ impl SubscriptionSender {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use psrpc::transport::bus::{Delivery, Subscription};
+    /// use psrpc_protocol::bus::{DeliveryOutcome, Subscription};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let (sender, mut subscription) = Subscription::new(1, || {});
-    /// assert_eq!(sender.deliver("a".into(), Duration::from_millis(10)).await, Delivery::Delivered);
+    /// assert_eq!(sender.deliver("a".into(), Duration::from_millis(10)).await, DeliveryOutcome::Delivered);
     /// // Full: waits up to 10 ms for room, then drops.
-    /// assert_eq!(sender.deliver("b".into(), Duration::from_millis(10)).await, Delivery::Dropped);
+    /// assert_eq!(sender.deliver("b".into(), Duration::from_millis(10)).await, DeliveryOutcome::Dropped);
     /// assert_eq!(subscription.recv().await.unwrap().unwrap_err().dropped(), Some(1));
     /// # }
     /// ```
-    pub async fn deliver(&self, frame: Bytes, wait: Duration) -> Delivery {
+    pub async fn deliver(&self, frame: Bytes, wait: Duration) -> DeliveryOutcome {
         let frame = match self.try_deliver_or_return(frame) {
             Ok(delivery) => return delivery,
             Err(full) => full,
         };
         match self.tx.send_timeout(frame, wait).await {
-            Ok(()) => Delivery::Delivered,
+            Ok(()) => DeliveryOutcome::Delivered,
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => self.record_drop(),
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => Delivery::Closed,
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => DeliveryOutcome::Closed,
         }
     }
 
     /// Whether the subscription was dropped.
     ///
     /// ```
-    /// let (sender, subscription) = psrpc::transport::bus::Subscription::new(1, || {});
+    /// let (sender, subscription) = psrpc_protocol::bus::Subscription::new(1, || {});
     /// assert!(!sender.is_closed());
     /// drop(subscription);
     /// assert!(sender.is_closed());
@@ -769,7 +770,7 @@ impl SubscriptionSender {
     /// Whether two senders feed the same subscription.
     ///
     /// ```
-    /// use psrpc::transport::bus::Subscription;
+    /// use psrpc_protocol::bus::Subscription;
     /// let (a, _sa) = Subscription::new(1, || {});
     /// let (b, _sb) = Subscription::new(1, || {});
     /// assert!(a.same_subscription(&a.clone()) && !a.same_subscription(&b));
@@ -779,18 +780,18 @@ impl SubscriptionSender {
     }
 
     /// Runs an inline subscriber's handler, unless it has unsubscribed.
-    fn hand_over(&self, handler: &InlineHandler, frame: Bytes) -> Delivery {
+    fn hand_over(&self, handler: &InlineHandler, frame: Bytes) -> DeliveryOutcome {
         if self.tx.is_closed() {
-            return Delivery::Closed;
+            return DeliveryOutcome::Closed;
         }
         handler(frame);
-        Delivery::Delivered
+        DeliveryOutcome::Delivered
     }
 
-    fn record_drop(&self) -> Delivery {
+    fn record_drop(&self) -> DeliveryOutcome {
         self.state.dropped.fetch_add(1, Ordering::AcqRel);
         tracing::debug!("psrpc bus: slow consumer, frame dropped");
-        Delivery::Dropped
+        DeliveryOutcome::Dropped
     }
 }
 
@@ -807,7 +808,7 @@ mod tests {
     #[tokio::test]
     async fn inline_subscribers_take_buffered_and_later_frames_on_the_delivering_task() {
         let (tx, sub) = Subscription::new(4, || {});
-        assert_eq!(tx.try_deliver(Bytes::from_static(b"buffered")), Delivery::Delivered);
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"buffered")), DeliveryOutcome::Delivered);
         let (seen_tx, mut seen) = mpsc::unbounded_channel();
         let delivering = std::thread::current().id();
         let running = tokio::spawn(sub.run_inline(move |frame| {
@@ -816,9 +817,9 @@ mod tests {
         assert_eq!(seen.recv().await.unwrap().0, Bytes::from_static(b"buffered"));
         for _ in 0..10 {
             // More than the buffer holds, and never a slow-consumer drop.
-            assert_eq!(tx.try_deliver(Bytes::from_static(b"inline")), Delivery::Delivered);
+            assert_eq!(tx.try_deliver(Bytes::from_static(b"inline")), DeliveryOutcome::Delivered);
         }
-        assert_eq!(tx.deliver(Bytes::from_static(b"waited"), Duration::ZERO).await, Delivery::Delivered);
+        assert_eq!(tx.deliver(Bytes::from_static(b"waited"), Duration::ZERO).await, DeliveryOutcome::Delivered);
         for expected in [&b"inline"[..]; 10].into_iter().chain([&b"waited"[..]]) {
             let (frame, thread) = seen.try_recv().expect("handled before deliver returned");
             assert_eq!((&frame[..], thread), (expected, delivering));
@@ -834,14 +835,14 @@ mod tests {
         tokio::task::yield_now().await;
         running.abort();
         let _ = running.await;
-        assert_eq!(tx.try_deliver(Bytes::from_static(b"late")), Delivery::Closed);
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"late")), DeliveryOutcome::Closed);
     }
 
     #[tokio::test]
     async fn overflow_is_reported_before_the_next_frame() {
         let (tx, mut sub) = Subscription::new(1, || {});
-        assert_eq!(tx.try_deliver(Bytes::from_static(b"a")), Delivery::Delivered);
-        assert_eq!(tx.try_deliver(Bytes::from_static(b"b")), Delivery::Dropped);
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"a")), DeliveryOutcome::Delivered);
+        assert_eq!(tx.try_deliver(Bytes::from_static(b"b")), DeliveryOutcome::Dropped);
         assert_eq!(kinds(sub.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
         assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"a"))));
         drop(tx);
@@ -851,8 +852,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bounded_wait_then_drop() {
         let (tx, mut sub) = Subscription::new(1, || {});
-        assert_eq!(tx.deliver(Bytes::from_static(b"a"), Duration::from_millis(10)).await, Delivery::Delivered);
-        assert_eq!(tx.deliver(Bytes::from_static(b"b"), Duration::from_millis(10)).await, Delivery::Dropped);
+        assert_eq!(tx.deliver(Bytes::from_static(b"a"), Duration::from_millis(10)).await, DeliveryOutcome::Delivered);
+        assert_eq!(tx.deliver(Bytes::from_static(b"b"), Duration::from_millis(10)).await, DeliveryOutcome::Dropped);
         let waiting = tokio::spawn({
             let tx = tx.clone();
             async move { tx.deliver(Bytes::from_static(b"c"), Duration::from_secs(1)).await }
@@ -860,7 +861,7 @@ mod tests {
         tokio::task::yield_now().await;
         assert_eq!(kinds(sub.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
         assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"a"))));
-        assert_eq!(waiting.await.expect("task"), Delivery::Delivered);
+        assert_eq!(waiting.await.expect("task"), DeliveryOutcome::Delivered);
         assert_eq!(kinds(sub.recv().await), Some(Ok(Bytes::from_static(b"c"))));
     }
 
@@ -873,7 +874,7 @@ mod tests {
         drop(sub);
         assert!(unsubscribed.load(Ordering::SeqCst));
         assert!(tx.is_closed());
-        assert_eq!(tx.try_deliver(Bytes::new()), Delivery::Closed);
+        assert_eq!(tx.try_deliver(Bytes::new()), DeliveryOutcome::Closed);
     }
 
     #[test]

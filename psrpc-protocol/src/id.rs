@@ -8,28 +8,28 @@ const ID_CHARS: usize = 12;
 /// Prefix of client ids.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// assert!(id::new_client_id().starts_with(id::CLIENT_PREFIX));
 /// ```
 pub const CLIENT_PREFIX: &str = "CLI_";
 /// Prefix of server ids.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// assert!(id::new_server_id().starts_with(id::SERVER_PREFIX));
 /// ```
 pub const SERVER_PREFIX: &str = "SRV_";
 /// Prefix of request ids.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// assert!(id::new_request_id().starts_with(id::REQUEST_PREFIX));
 /// ```
 pub const REQUEST_PREFIX: &str = "REQ_";
 /// Prefix of stream ids.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// assert!(id::new_stream_id().starts_with(id::STREAM_PREFIX));
 /// ```
 pub const STREAM_PREFIX: &str = "STR_";
@@ -37,7 +37,7 @@ pub const STREAM_PREFIX: &str = "STR_";
 /// A new random client id, `CLI_` + 12 characters.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// let a = id::new_client_id();
 /// assert_eq!(a.len(), 16);
 /// assert_ne!(a, id::new_client_id());
@@ -49,7 +49,7 @@ pub fn new_client_id() -> String {
 /// A new random server id, `SRV_` + 12 characters.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// assert_eq!(id::new_server_id().len(), 16);
 /// ```
 pub fn new_server_id() -> String {
@@ -59,7 +59,7 @@ pub fn new_server_id() -> String {
 /// A new random request id, `REQ_` + 12 characters.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// assert_eq!(&id::new_request_id()[..4], "REQ_");
 /// ```
 pub fn new_request_id() -> String {
@@ -69,7 +69,7 @@ pub fn new_request_id() -> String {
 /// A new random stream id, `STR_` + 12 characters.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// assert_eq!(&id::new_stream_id()[..4], "STR_");
 /// ```
 pub fn new_stream_id() -> String {
@@ -79,7 +79,7 @@ pub fn new_stream_id() -> String {
 /// A new random id: `prefix` followed by 12 characters of `[a-zA-Z0-9]`.
 ///
 /// ```
-/// use psrpc::transport::id;
+/// use psrpc_protocol::id;
 /// let pod = id::new_id("POD_");
 /// assert!(pod.starts_with("POD_") && pod[4..].chars().all(|c| c.is_ascii_alphanumeric()));
 /// ```

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use prost::Message as _;
-use psrpc_core::transport::channel::{self, Channel};
-use psrpc_core::transport::envelope::{self, ClaimRequest, ClaimResponse, Request, Response, Stream, stream};
-use psrpc_core::transport::frame::{self, Envelope};
+use psrpc_protocol::channel::{self, Channel};
+use psrpc_protocol::envelope::{self, ClaimRequest, ClaimResponse, Request, Response, Stream, stream};
+use psrpc_protocol::frame::{self, Envelope};
 use serde_json::Value;
 
 fn vectors() -> Value {

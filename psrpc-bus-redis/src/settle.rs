@@ -1,0 +1,223 @@
+//! Bounded waits for Redis's answer, and asking again for commands that
+//! may safely run twice.
+//!
+//! A command whose reply is late (the response timeout passed) or lost
+//! (the connection broke after it was sent) may or may not have run. Most
+//! commands leave it there and fail: the caller learns Redis did not
+//! answer. A command whose outcome a second run can tell (the queue lock,
+//! see the `queue` module) is asked again by [`settle`] instead, with a
+//! backoff, until Redis answers one of the asks: first by repeating it
+//! (for [`SETTLE_WITHIN`]), then by asking only whether the first run
+//! took effect (until [`CHECK_WITHIN`]).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How long after its first ask [`settle`] may repeat it: half the queue
+/// lock's 5 s lifetime (the `queue` module tells why).
+pub(crate) const SETTLE_WITHIN: Duration = Duration::from_millis(2500);
+
+/// How long after its first ask [`settle`] may check whether that ask took
+/// effect: within the queue lock's 5 s lifetime, so a lock the first ask
+/// took is still there to be seen.
+pub(crate) const CHECK_WITHIN: Duration = Duration::from_millis(4500);
+
+/// What one ask of [`settle`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ask {
+    /// The first; it gets the whole response timeout.
+    First,
+    /// A repeat of the command, until [`SETTLE_WITHIN`] after the first
+    /// ask; its answer must come by then.
+    Again,
+    /// A question whether the first ask took effect (changing nothing),
+    /// until [`CHECK_WITHIN`] after the first ask.
+    Check,
+}
+
+/// The pause after the first ask that got no answer; it doubles after each
+/// further one, up to [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+
+/// The longest pause between two asks.
+const LONGEST_PAUSE: Duration = Duration::from_millis(500);
+
+/// Why a command on Redis did not succeed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Redis refused it, or the connection failed.
+    Redis(redis::RedisError),
+    /// No answer came within this long.
+    NoAnswer(Duration),
+}
+
+/// Whether Redis refuses `e`'s command for good (an ACL, scripting disabled
+/// or unknown, a malformed command), so asking again cannot help.
+pub(crate) fn refused(e: &redis::RedisError) -> bool {
+    use redis::ServerErrorKind::{NoPerm, ResponseError};
+    matches!(e.kind(), redis::ErrorKind::Server(NoPerm | ResponseError))
+}
+
+/// Runs `command`, failing with [`Failure::NoAnswer`] if it takes longer
+/// than `limit`. The limit counts from the first poll, so a caller that
+/// waits for its turn before polling does not spend the limit waiting.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    command: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(limit, command).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Failure::Redis(e)),
+        Err(_) => Err(Failure::NoAnswer(limit)),
+    }
+}
+
+/// Runs `ask(Ask::First)`, then, while Redis has answered none of them,
+/// `ask(Ask::Again)` and later `ask(Ask::Check)` (see [`Ask`]). The first
+/// ask may take `timeout`, each later one `timeout` cut to what is left of
+/// its phase; one that fails without an answer (no reply in time, a
+/// broken connection, a node busy, failing over or loading) is followed
+/// by another after a pause of 20 ms, doubling up to 500 ms. Ends with the
+/// first answer, with a refusal (see [`refused`]), or, once no ask fits
+/// within [`CHECK_WITHIN`], with the last failure ([`Failure::NoAnswer`]
+/// if Redis did not reply).
+///
+/// Only for asks whose every run may reach Redis (a late one included)
+/// without changing what a later run answers.
+pub(crate) async fn settle<T, F, Fut>(timeout: Duration, mut ask: F) -> Result<T, Failure>
+where
+    F: FnMut(Ask) -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+{
+    let first = Instant::now();
+    let (again_until, check_until) = (first + SETTLE_WITHIN, first + CHECK_WITHIN);
+    let mut pause = FIRST_PAUSE;
+    let mut next = Ask::First;
+    loop {
+        let until = if next == Ask::Again { again_until } else { check_until };
+        let limit = match next {
+            Ask::First => timeout,
+            Ask::Again | Ask::Check => timeout.min(until.saturating_duration_since(Instant::now())),
+        };
+        let failure = match within(limit, ask(next)).await {
+            Ok(answer) => return Ok(answer),
+            Err(Failure::Redis(e)) if refused(&e) => return Err(Failure::Redis(e)),
+            Err(failure) => failure,
+        };
+        let at = Instant::now() + pause;
+        next = match at {
+            at if at < again_until => Ask::Again,
+            at if at < check_until => Ask::Check,
+            _ => {
+                return Err(match failure {
+                    Failure::NoAnswer(_) => Failure::NoAnswer(at.saturating_duration_since(first)),
+                    redis => redis,
+                });
+            }
+        };
+        tracing::debug!(failure = ?failure, ask = ?next, "psrpc redis: no answer yet; asking again");
+        tokio::time::sleep_until(at).await;
+        pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn dropped() -> redis::RedisError {
+        std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset").into()
+    }
+
+    fn no_permission() -> redis::RedisError {
+        redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm), "NOPERM"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn late_and_lost_replies_are_asked_again_until_one_comes() {
+        let asks = AtomicUsize::new(0);
+        let answer = settle(Duration::from_millis(100), |ask| {
+            let n = asks.fetch_add(1, Ordering::Relaxed);
+            async move {
+                match n {
+                    // A reply later than the timeout, then a broken connection.
+                    0 => std::future::pending().await,
+                    1 => Err(dropped()),
+                    _ => Ok((n, ask)),
+                }
+            }
+        })
+        .await;
+        assert_eq!(answer.expect("answered"), (2, Ask::Again));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_ask_gets_the_whole_timeout_and_later_ones_only_check() {
+        let started = Instant::now();
+        let asks = std::sync::Mutex::new(Vec::new());
+        let answer = settle(Duration::from_secs(3), |ask| {
+            asks.lock().expect("asks").push((ask, started.elapsed()));
+            async move {
+                match ask {
+                    Ask::First => std::future::pending().await,
+                    _ => Ok(ask),
+                }
+            }
+        })
+        .await;
+        assert_eq!(answer.expect("answered"), Ask::Check, "3 s is past the window for repeats");
+        let asks = asks.into_inner().expect("asks");
+        assert_eq!(asks[0], (Ask::First, Duration::ZERO));
+        assert_eq!(asks.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_ends_at_once() {
+        let asks = AtomicUsize::new(0);
+        let answer: Result<(), _> = settle(Duration::from_millis(100), |_| {
+            asks.fetch_add(1, Ordering::Relaxed);
+            async { Err(no_permission()) }
+        })
+        .await;
+        assert!(matches!(answer, Err(Failure::Redis(e)) if refused(&e)));
+        assert_eq!(asks.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_ends_within_the_check_window() {
+        let started = Instant::now();
+        let asks = std::sync::Mutex::new(Vec::new());
+        let answer: Result<(), _> = settle(Duration::from_secs(1), |ask| {
+            asks.lock().expect("asks").push((ask, started.elapsed()));
+            std::future::pending()
+        })
+        .await;
+        assert!(matches!(answer, Err(Failure::NoAnswer(_))));
+        assert!(started.elapsed() <= CHECK_WITHIN, "gave up after {:?}", started.elapsed());
+        let asks = asks.into_inner().expect("asks");
+        let repeats = asks.iter().filter(|(ask, _)| *ask == Ask::Again);
+        assert!(repeats.clone().count() >= 1, "repeated: {asks:?}");
+        assert!(repeats.clone().all(|(_, at)| *at < SETTLE_WITHIN), "repeats within their window: {asks:?}");
+        assert!(asks.iter().any(|(ask, _)| *ask == Ask::Check), "checked: {asks:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_connection_failure_is_reported() {
+        let answer: Result<(), _> = settle(Duration::from_millis(100), |_| async { Err(dropped()) }).await;
+        assert!(matches!(answer, Err(Failure::Redis(e)) if e.is_connection_dropped()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn within_counts_from_the_first_poll() {
+        let command = within(Duration::from_millis(100), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(())
+        });
+        // A wait for a turn before the command runs is not counted.
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert!(command.await.is_ok());
+    }
+}

@@ -1,0 +1,270 @@
+//! [`ClientOptions`]: how an [`RpcClient`](crate::client::RpcClient) calls.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{DEFAULT_SELECTION_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive, shared_builders};
+use crate::discovery::Registry;
+use crate::interceptor::{
+    ClientMultiInterceptor, ClientUnaryInterceptor, RequestHook, ResponseHook, StreamInterceptor,
+};
+use crate::observe::SharedObserver;
+use crate::wire_mode::WireMode;
+
+/// Options of an [`RpcClient`](crate::client::RpcClient).
+///
+/// Each builder says which calls use its setting: single calls
+/// ([`request_single`](crate::client::RpcClient::request_single)), multi
+/// calls ([`request_multi`](crate::client::RpcClient::request_multi)),
+/// streams ([`open_stream`](crate::client::RpcClient::open_stream)) and
+/// subscriptions ([`subscribe`](crate::client::RpcClient::subscribe)).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use psrpc_core::options::ClientOptions;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+/// let options = ClientOptions::default().client_id("CLI_frontend").timeout(Duration::from_secs(5)).channel_capacity(256);
+/// let bus: psrpc::SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let client = psrpc::RpcClient::new("Greeter", bus, options).await?;
+/// assert_eq!(client.id(), "CLI_frontend");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClientOptions {
+    pub(crate) client_id: Option<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) selection_timeout: Duration,
+    pub(crate) channel_capacity: usize,
+    pub(crate) stream_keepalive: StreamKeepalive,
+    pub(crate) unary_interceptors: Vec<Arc<dyn ClientUnaryInterceptor>>,
+    pub(crate) multi_interceptors: Vec<Arc<dyn ClientMultiInterceptor>>,
+    pub(crate) stream_interceptors: Vec<Arc<dyn StreamInterceptor>>,
+    pub(crate) request_hooks: Vec<RequestHook>,
+    pub(crate) response_hooks: Vec<ResponseHook>,
+    pub(crate) observer: Option<SharedObserver>,
+    pub(crate) registry: Option<Registry>,
+    pub(crate) check_registry: bool,
+    pub(crate) local_first: bool,
+    pub(crate) wire_mode: WireMode,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            client_id: None,
+            timeout: DEFAULT_TIMEOUT,
+            selection_timeout: DEFAULT_SELECTION_TIMEOUT,
+            channel_capacity: crate::transport::bus::DEFAULT_CHANNEL_CAPACITY,
+            stream_keepalive: StreamKeepalive::default(),
+            unary_interceptors: Vec::new(),
+            multi_interceptors: Vec::new(),
+            stream_interceptors: Vec::new(),
+            request_hooks: Vec::new(),
+            response_hooks: Vec::new(),
+            observer: None,
+            registry: None,
+            check_registry: false,
+            local_first: false,
+            wire_mode: WireMode::GoCompatible,
+        }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("client_id", &self.client_id)
+            .field("timeout", &self.timeout)
+            .field("selection_timeout", &self.selection_timeout)
+            .field("channel_capacity", &self.channel_capacity)
+            .field("stream_keepalive", &self.stream_keepalive)
+            .field("unary_interceptors", &self.unary_interceptors.len())
+            .field("multi_interceptors", &self.multi_interceptors.len())
+            .field("stream_interceptors", &self.stream_interceptors.len())
+            .field("request_hooks", &self.request_hooks.len())
+            .field("response_hooks", &self.response_hooks.len())
+            .field("observer", &self.observer.is_some())
+            .field("registry", &self.registry.as_ref().map(Registry::id))
+            .field("check_registry", &self.check_registry)
+            .field("local_first", &self.local_first)
+            .field("wire_mode", &self.wire_mode)
+            .finish()
+    }
+}
+
+shared_builders!(ClientOptions {
+    timeout: "default timeout of single and multi calls and of stream opens and sends (default \
+        [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT); [`RequestOptions::timeout`](super::RequestOptions::timeout) \
+        overrides it per call)",
+    observed: "every call",
+    peers: "every server of the service",
+});
+
+impl ClientOptions {
+    /// Sets the client id (default: a new `CLI_…` id).
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().client_id("CLI_frontend");
+    /// assert!(format!("{options:?}").contains(r#"client_id: Some("CLI_frontend")"#));
+    /// ```
+    #[must_use]
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// Sets how long single calls and stream opens wait for servers to claim
+    /// the request (methods with the claim exchange; default
+    /// [`DEFAULT_SELECTION_TIMEOUT`](super::DEFAULT_SELECTION_TIMEOUT)). A
+    /// [`SelectionOptions`](super::SelectionOptions) given per call replaces it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::ClientOptions::default().selection_timeout(Duration::from_millis(250));
+    /// assert!(format!("{options:?}").contains("selection_timeout: 250ms"));
+    /// ```
+    #[must_use]
+    pub fn selection_timeout(mut self, timeout: Duration) -> Self {
+        self.selection_timeout = timeout;
+        self
+    }
+
+    /// Adds a unary interceptor of single calls; those added first are
+    /// outermost, and all of them run before the call's own
+    /// ([`RequestOptions::unary_interceptor`](super::RequestOptions::unary_interceptor)).
+    /// See [`ClientUnaryInterceptor`] for one that runs.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use futures_util::future::BoxFuture;
+    /// # use psrpc::{ClientUnaryInterceptor, ClientUnaryNext, Error, Reply, RpcInfo, UnaryCall};
+    /// # struct Trace;
+    /// # impl ClientUnaryInterceptor for Trace {
+    /// #     fn intercept<'a>(&'a self, _: &'a RpcInfo, call: UnaryCall, next: ClientUnaryNext<'a>) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
+    /// #         next.run(call)
+    /// #     }
+    /// # }
+    /// let options = psrpc::ClientOptions::default().unary_interceptor(Trace);
+    /// assert!(format!("{options:?}").contains("unary_interceptors: 1"));
+    /// ```
+    #[must_use]
+    pub fn unary_interceptor(mut self, interceptor: impl ClientUnaryInterceptor) -> Self {
+        self.unary_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds an interceptor of multi calls; the first added sees events
+    /// first. See [`ClientMultiInterceptor`] for one that runs.
+    ///
+    /// ```
+    /// struct Quiet; // every method has a default
+    /// impl psrpc::ClientMultiInterceptor for Quiet {}
+    /// let options = psrpc::ClientOptions::default().multi_interceptor(Quiet);
+    /// assert!(format!("{options:?}").contains("multi_interceptors: 1"));
+    /// ```
+    #[must_use]
+    pub fn multi_interceptor(mut self, interceptor: impl ClientMultiInterceptor) -> Self {
+        self.multi_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds a hook called as each single or multi request is made.
+    ///
+    /// Hooks only watch: a panicking hook is logged and the call goes on
+    /// with its outcome (see [`observe`](crate::observe)).
+    ///
+    /// Decision: hooks see requests and responses, so only single and multi
+    /// calls run them (as in Go psrpc); streams are observed through
+    /// [`stream_interceptor`](Self::stream_interceptor)s, and subscriptions
+    /// make no requests.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let options = psrpc::ClientOptions::default()
+    ///     .request_hook(Arc::new(|info, request| println!("{}: {} bytes out", info.method, request.len())));
+    /// assert!(format!("{options:?}").contains("request_hooks: 1"));
+    /// ```
+    #[must_use]
+    pub fn request_hook(mut self, hook: RequestHook) -> Self {
+        self.request_hooks.push(hook);
+        self
+    }
+
+    /// Adds a hook called with each response of a single call and every
+    /// response of a multi call (not for streams or subscriptions, see
+    /// [`request_hook`](Self::request_hook)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let options = psrpc::ClientOptions::default().response_hook(Arc::new(|info, _request, outcome| {
+    ///     if let Err(e) = outcome {
+    ///         eprintln!("{} failed: {e}", info.method);
+    ///     }
+    /// }));
+    /// assert!(format!("{options:?}").contains("response_hooks: 1"));
+    /// ```
+    #[must_use]
+    pub fn response_hook(mut self, hook: ResponseHook) -> Self {
+        self.response_hooks.push(hook);
+        self
+    }
+
+    /// Sets the registry of live servers the client consults (see
+    /// [`discovery`](crate::discovery)). With one, a single call fails
+    /// `unavailable` as soon as the server handling it stops heartbeating,
+    /// and sticky calls ([`RequestOptions::sticky`](super::RequestOptions::sticky))
+    /// can be made.
+    ///
+    /// ```no_run
+    /// use psrpc::discovery::{Registry, RegistryOptions};
+    /// # async fn f(bus: psrpc::SharedBus) -> Result<(), psrpc::Error> {
+    /// let registry = Registry::new(bus.clone(), RegistryOptions::default()).await?;
+    /// let options = psrpc::ClientOptions::default().registry(registry).check_registry(true);
+    /// let client = psrpc::RpcClient::new("Greeter", bus, options).await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Turns registry-checked calls on or off: single calls, multi calls and
+    /// stream opens are checked against the [`registry`](Self::registry)
+    /// before anything is published, and a method or topic no live server
+    /// serves fails at once (`unimplemented` or `unavailable`, naming
+    /// service, method and topics) instead of after the selection timeout.
+    ///
+    /// Off by default; needs a registry. Servers that send no heartbeats (Go
+    /// psrpc) are invisible to the registry, so keep this off when calling
+    /// them.
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().check_registry(true);
+    /// assert!(format!("{options:?}").contains("check_registry: true"));
+    /// ```
+    #[must_use]
+    pub fn check_registry(mut self, check: bool) -> Self {
+        self.check_registry = check;
+        self
+    }
+
+    /// Turns local-first routing on or off: single calls to a method that a
+    /// server in this process serves on the same bus handle run in process,
+    /// without a broker round trip (off by default; see
+    /// [`local_first`](crate::local_first) for what this means for selection
+    /// and claims).
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().local_first(true);
+    /// assert!(format!("{options:?}").contains("local_first: true"));
+    /// ```
+    #[must_use]
+    pub fn local_first(mut self, local_first: bool) -> Self {
+        self.local_first = local_first;
+        self
+    }
+}

@@ -1,0 +1,149 @@
+//! [`ServerOptions`]: how an [`RpcServer`](crate::server::RpcServer) serves.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive, shared_builders};
+use crate::discovery::DiscoveryOptions;
+use crate::interceptor::{ServerUnaryInterceptor, StreamInterceptor};
+use crate::observe::SharedObserver;
+use crate::wire_mode::WireMode;
+
+/// Options of an [`RpcServer`](crate::server::RpcServer).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use psrpc_core::options::ServerOptions;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let options = ServerOptions::default().server_id("SRV_one").drain_timeout(Duration::from_secs(5));
+/// let bus: psrpc::SharedBus = Arc::new(psrpc::local::LocalBus::new());
+/// let server = psrpc::RpcServer::new("Greeter", bus, options);
+/// assert_eq!(server.id(), "SRV_one");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub(crate) server_id: Option<String>,
+    pub(crate) timeout: Duration,
+    pub(crate) channel_capacity: usize,
+    pub(crate) stream_keepalive: StreamKeepalive,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) unary_interceptors: Vec<Arc<dyn ServerUnaryInterceptor>>,
+    pub(crate) stream_interceptors: Vec<Arc<dyn StreamInterceptor>>,
+    pub(crate) observer: Option<SharedObserver>,
+    pub(crate) discovery: DiscoveryOptions,
+    pub(crate) wire_mode: WireMode,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            server_id: None,
+            timeout: DEFAULT_TIMEOUT,
+            channel_capacity: crate::transport::bus::DEFAULT_CHANNEL_CAPACITY,
+            stream_keepalive: StreamKeepalive::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            unary_interceptors: Vec::new(),
+            stream_interceptors: Vec::new(),
+            observer: None,
+            discovery: DiscoveryOptions::default(),
+            wire_mode: WireMode::GoCompatible,
+        }
+    }
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("server_id", &self.server_id)
+            .field("timeout", &self.timeout)
+            .field("channel_capacity", &self.channel_capacity)
+            .field("stream_keepalive", &self.stream_keepalive)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("unary_interceptors", &self.unary_interceptors.len())
+            .field("stream_interceptors", &self.stream_interceptors.len())
+            .field("observer", &self.observer.is_some())
+            .field("discovery", &self.discovery)
+            .field("wire_mode", &self.wire_mode)
+            .finish()
+    }
+}
+
+shared_builders!(ServerOptions {
+    timeout: "timeout of stream sends: how long to wait for the peer's ack (default \
+        [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT))",
+    observed: "every request, claim and stream",
+    peers: "every client of the service",
+});
+
+impl ServerOptions {
+    /// Sets the server id (default: a new `SRV_…` id).
+    ///
+    /// ```
+    /// let options = psrpc::ServerOptions::default().server_id("SRV_eu_1");
+    /// assert!(format!("{options:?}").contains(r#"server_id: Some("SRV_eu_1")"#));
+    /// ```
+    #[must_use]
+    pub fn server_id(mut self, id: impl Into<String>) -> Self {
+        self.server_id = Some(id.into());
+        self
+    }
+
+    /// Sets how long [`shutdown`](crate::server::RpcServer::shutdown) and
+    /// [`deregister`](crate::server::RpcServer::deregister) wait for
+    /// in-flight handlers and streams (default [`DEFAULT_DRAIN_TIMEOUT`]).
+    /// What is still running then is cancelled: handlers are dropped, and
+    /// streams are closed with `unavailable` ("EOF"), their peers told.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::ServerOptions::default().drain_timeout(Duration::from_secs(5));
+    /// assert!(format!("{options:?}").contains("drain_timeout: 5s"));
+    /// ```
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Adds an interceptor of unary (single and multi) requests; those added
+    /// first are outermost. See [`ServerUnaryInterceptor`] for one that runs.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use futures_util::future::BoxFuture;
+    /// use psrpc::{Error, RequestContext, ServerUnaryInterceptor, ServerUnaryNext};
+    ///
+    /// struct Log;
+    /// impl ServerUnaryInterceptor for Log {
+    ///     fn intercept<'a>(&'a self, ctx: &'a RequestContext, request: Bytes, next: ServerUnaryNext<'a>) -> BoxFuture<'a, Result<Bytes, Error>> {
+    ///         println!("{} from {}", ctx.rpc_info().method, ctx.caller_id());
+    ///         next.run(request)
+    ///     }
+    /// }
+    /// let options = psrpc::ServerOptions::default().unary_interceptor(Log);
+    /// assert!(format!("{options:?}").contains("unary_interceptors: 1"));
+    /// ```
+    #[must_use]
+    pub fn unary_interceptor(mut self, interceptor: impl ServerUnaryInterceptor) -> Self {
+        self.unary_interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Sets how the server takes part in discovery: heartbeats and answers
+    /// to ping, info and stats (on by default; see [`DiscoveryOptions`]).
+    ///
+    /// ```
+    /// use psrpc::discovery::DiscoveryOptions;
+    /// let options = psrpc::ServerOptions::default().discovery(DiscoveryOptions::disabled());
+    /// assert!(format!("{options:?}").contains("enabled: false"));
+    /// ```
+    #[must_use]
+    pub fn discovery(mut self, discovery: DiscoveryOptions) -> Self {
+        self.discovery = discovery;
+        self
+    }
+}
