@@ -228,12 +228,9 @@ async fn spans_join_over_redis() {
 
 static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
 
-/// Stream opens carry the caller's context in their metadata (through the
-/// client options' stream interceptor); the handler extracts it from the
-/// stream's context.
-#[tokio::test]
-async fn streams_carry_context_on_request() {
-    let t = traced();
+/// A `Streamer` server on the in-process bus whose `Chat` handler answers
+/// every stream with the trace id it extracted from the open's metadata.
+async fn serve_trace_echo(t: &Traced) -> (SharedBus, RpcServer) {
     let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     let server = RpcServer::new("Streamer", bus.clone(), ServerOptions::default());
     let tracing = t.tracing.clone();
@@ -246,6 +243,16 @@ async fn streams_carry_context_on_request() {
         }
     };
     server.register_stream(&CHAT, vec![], handler, None).await.expect("register");
+    (bus, server)
+}
+
+/// Stream opens carry the caller's context in their metadata (through the
+/// client options' stream interceptor); the handler extracts it from the
+/// stream's context.
+#[tokio::test]
+async fn streams_carry_context_on_request() {
+    let t = traced();
+    let (bus, _server) = serve_trace_echo(&t).await;
     let options = t.tracing.client_options(ClientOptions::default());
     let client = RpcClient::new("Streamer", bus, options).await.expect("client");
 
@@ -263,18 +270,7 @@ async fn streams_carry_context_on_request() {
 #[tokio::test]
 async fn traced_request_options_carry_the_current_context() {
     let t = traced();
-    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
-    let server = RpcServer::new("Streamer", bus.clone(), ServerOptions::default());
-    let tracing = t.tracing.clone();
-    let handler = move |stream: psrpc::ServerStream<Msg, Msg>| {
-        let tracing = tracing.clone();
-        async move {
-            let metadata = stream.context().map(|c| c.metadata().clone()).unwrap_or_default();
-            let trace_id = tracing.extract(&metadata).span().span_context().trace_id();
-            stream.send(&Msg { text: trace_id.to_string() }).await
-        }
-    };
-    server.register_stream(&CHAT, vec![], handler, None).await.expect("register");
+    let (bus, _server) = serve_trace_echo(&t).await;
     let client = RpcClient::new("Streamer", bus, ClientOptions::default()).await.expect("client");
 
     let root = t.provider.tracer("test").start("caller");
