@@ -5,6 +5,8 @@
 # Needs Go and protoc; protoc comes from pip's grpcio-tools when not on PATH:
 #   python3 -m pip install grpcio-tools
 # The generators are installed as Go module tools into a temporary GOBIN.
+# interop/tests/go_generated_drift.rs fails when api/ no longer matches the .proto:
+# rerun this script then.
 set -eu
 cd "$(dirname "$0")"
 

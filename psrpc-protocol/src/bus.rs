@@ -43,7 +43,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::channel::Channel;
-use crate::error::{Error, ErrorCode};
+use crate::error::code::ErrorCode;
 
 /// A bus shared by clients and servers.
 ///
@@ -288,7 +288,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// is one, the underlying [`source`](std::error::Error::source) (the
 /// transport client's error, or a message saying what was wrong).
 ///
-/// Converted into an RPC [`Error`] with the kind's [code](BusErrorKind::code),
+/// Converted into an RPC [`Error`](crate::error::Error) with the kind's [code](BusErrorKind::code),
 /// the bus error's text as message and the bus error itself as the RPC
 /// error's local source.
 ///
@@ -434,12 +434,6 @@ impl fmt::Display for BusError {
 impl std::error::Error for BusError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
-impl From<BusError> for Error {
-    fn from(err: BusError) -> Self {
-        Error::new(err.code(), err.to_string()).with_source(err)
     }
 }
 
@@ -798,6 +792,7 @@ impl SubscriptionSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use std::sync::atomic::AtomicBool;
 
     /// A received item with the error reduced to its kind, for comparisons.

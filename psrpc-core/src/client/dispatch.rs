@@ -6,7 +6,7 @@ use std::sync::Weak;
 
 use tokio::sync::watch;
 
-use super::ClientInner;
+use super::engine::ClientInner;
 use crate::transport::bus::Subscription;
 use crate::transport::envelope::{ClaimRequest, Response, Stream};
 use crate::transport::frame;

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::Instrument as _;
 
-use super::RpcClient;
+use super::engine::ClientInner;
 use super::routes::RouteGuard;
 use crate::deadline;
 use crate::error::{Error, ErrorCode};
@@ -43,108 +43,77 @@ pub struct Response<T> {
     pub result: Result<T, Error>,
 }
 
-impl RpcClient {
-    /// Calls a multi method: every server answers. The returned stream ends at
-    /// the timeout, or as soon as the expected responders (a count or a set of
-    /// server ids in `options`) have all answered.
-    ///
-    /// `method` must be a multi method, and `options` may set only the
-    /// fields multi calls use (see [`RequestOptions`]); otherwise the call
-    /// fails `invalid_argument` before anything is published.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
-    /// # #[derive(Clone, PartialEq, prost::Message)] struct Load { #[prost(uint32, tag = "1")] percent: u32 }
-    /// static LOAD: MethodInfo = MethodInfo::new("Load", MethodKind::Multi { topics: false });
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
-    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
-    /// let mut servers = Vec::new();
-    /// for percent in [10, 70] {
-    ///     let server = RpcServer::new("Nodes", bus.clone(), ServerOptions::default());
-    ///     let load = move |_: RequestContext, _: Load| async move { Ok(Load { percent }) };
-    ///     server.register_unary(&LOAD, vec![], load, None).await?;
-    ///     servers.push(server);
-    /// }
-    /// let client = RpcClient::new("Nodes", bus, ClientOptions::default()).await?;
-    /// let options = RequestOptions::default().expected_responses(2); // done once both answered
-    /// let responses = client.request_multi::<Load, Load>(&LOAD, vec![], &Load::default(), options).await?;
-    /// let mut loads: Vec<u32> = responses.collect_all().await.into_iter().map(|r| r.result.unwrap().percent).collect();
-    /// loads.sort();
-    /// assert_eq!(loads, [10, 70]);
-    /// # Ok(()) }
-    /// ```
-    pub async fn request_multi<Req: Payload, Resp: Payload>(
-        &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
-        request: &Req,
-        options: RequestOptions,
-    ) -> Result<MultiResponses<Resp>, Error> {
-        let client = self.inner();
-        client.ensure_open()?;
-        Call::Multi.admit(method, client.options.wire_mode, Some(&options))?;
-        crate::discovery::calls::before_call(&client.options, &client.service, method, &topics, None)?;
-        let started = Instant::now();
-        let target = client.targets.get(&client.service, method, topics);
-        let mut call = UnaryCall::new(request.encode_payload(), client.timeout(&options));
-        call.metadata = options.metadata;
-        let info = &target.info;
-        for hook in &client.options.request_hooks {
-            user_code::watched(info, "request hook", || hook(info, &call.payload));
-        }
-        for interceptor in &client.options.multi_interceptors {
-            user_code::catch(info, "multi interceptor", || interceptor.on_send(info, &mut call))?;
-        }
-
-        let timeout = call.timeout;
-        // The call's time starts before its publish: waiting on the transport counts.
-        let deadline = deadline::after(timeout);
-        let now = SystemTime::now();
-        let request_id = id::new_request_id();
-        let request = Request {
-            request_id: request_id.clone(),
-            client_id: client.id.clone(),
-            sent_at: unix_nanos(now),
-            expiry: deadline::expiry(now, timeout),
-            multi: true,
-            raw_request: call.payload.clone(),
-            metadata: call.metadata,
-            ..Default::default()
-        };
-        let mut guard = RouteGuard::new(client.routes.clone());
-        let rx = guard.response(&request_id, client.options.channel_capacity);
-        let span = spans::call(&target.info, "multi");
-        span.record("request_id", request_id.as_str());
-        let published = client.publish(&target.request, &request, deadline).instrument(span.clone()).await;
-        spans::outcome(&span, &published);
-        published?;
-
-        Ok(MultiResponses {
-            rx,
-            _guard: guard,
-            _client: Arc::clone(client),
-            deadline: Box::pin(sleep_until(deadline)),
-            expected_count: options.expected_responses,
-            expected_servers: options.expected_servers,
-            answered: HashSet::new(),
-            done: false,
-            observers: Observers {
-                info: target.info.clone(),
-                request: call.payload,
-                interceptors: client.options.multi_interceptors.clone(),
-                hooks: client.options.response_hooks.clone(),
-                report: client.options.observer.clone().map(|observer| MultiReport {
-                    observer,
-                    started,
-                    responses: 0,
-                    errors: 0,
-                    response_bytes: 0,
-                }),
-            },
-            _message: std::marker::PhantomData,
-        })
+/// Publishes a multi call for `client` and returns its responses (the body
+/// of [`RpcClient::request_multi`](crate::client::RpcClient::request_multi)).
+pub(crate) async fn request<Req: Payload, Resp: Payload>(
+    client: &Arc<ClientInner>,
+    method: &MethodInfo,
+    topics: Vec<String>,
+    request: &Req,
+    options: RequestOptions,
+) -> Result<MultiResponses<Resp>, Error> {
+    client.ensure_open()?;
+    Call::Multi.admit(method, client.options.wire_mode, Some(&options))?;
+    crate::discovery::calls::before_call(&client.options, &client.service, method, &topics, None)?;
+    let started = Instant::now();
+    let target = client.targets.get(&client.service, method, topics);
+    let mut call = UnaryCall::new(request.encode_payload(), client.timeout(&options));
+    call.metadata = options.metadata;
+    let info = &target.info;
+    for hook in &client.options.request_hooks {
+        user_code::watched(info, "request hook", || hook(info, &call.payload));
     }
+    for interceptor in &client.options.multi_interceptors {
+        user_code::catch(info, "multi interceptor", || interceptor.on_send(info, &mut call))?;
+    }
+
+    let timeout = call.timeout;
+    // The call's time starts before its publish: waiting on the transport counts.
+    let deadline = deadline::after(timeout);
+    let now = SystemTime::now();
+    let request_id = id::new_request_id();
+    let request = Request {
+        request_id: request_id.clone(),
+        client_id: client.id.clone(),
+        sent_at: unix_nanos(now),
+        expiry: deadline::expiry(now, timeout),
+        multi: true,
+        raw_request: call.payload.clone(),
+        metadata: call.metadata,
+        ..Default::default()
+    };
+    let mut guard = RouteGuard::new(client.routes.clone());
+    let rx = guard.response(&request_id, client.options.channel_capacity);
+    let span = spans::call(&target.info, "multi");
+    span.record("request_id", request_id.as_str());
+    let published = client.publish(&target.request, &request, deadline).instrument(span.clone()).await;
+    spans::outcome(&span, &published);
+    published?;
+
+    Ok(MultiResponses {
+        rx,
+        _guard: guard,
+        _client: Arc::clone(client),
+        deadline: Box::pin(sleep_until(deadline)),
+        expected_count: options.expected_responses,
+        expected_servers: options.expected_servers,
+        answered: HashSet::new(),
+        done: false,
+        observers: Observers {
+            info: target.info.clone(),
+            request: call.payload,
+            interceptors: client.options.multi_interceptors.clone(),
+            hooks: client.options.response_hooks.clone(),
+            report: client.options.observer.clone().map(|observer| MultiReport {
+                observer,
+                started,
+                responses: 0,
+                errors: 0,
+                response_bytes: 0,
+            }),
+        },
+        _message: std::marker::PhantomData,
+    })
 }
 
 /// The responses of a multi-RPC, as a [`Stream`] of [`Response`]s.
@@ -181,7 +150,7 @@ pub struct MultiResponses<T> {
     rx: mpsc::Receiver<envelope::Response>,
     _guard: RouteGuard,
     /// Keeps the client's dispatcher alive while responses may arrive.
-    _client: Arc<super::ClientInner>,
+    _client: Arc<ClientInner>,
     deadline: Pin<Box<Sleep>>,
     expected_count: Option<usize>,
     expected_servers: Option<HashSet<String>>,

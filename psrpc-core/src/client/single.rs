@@ -9,11 +9,12 @@ use futures_util::future::BoxFuture;
 use tokio::time::{Instant, timeout_at};
 use tracing::Instrument as _;
 
+use super::engine::ClientInner;
 use super::first_claim::FirstClaim;
+use super::handle::RpcClient;
 use super::routes::RouteGuard;
 use super::select::first_qualifying_wins;
 use super::targets::CallTarget;
-use super::{ClientInner, RpcClient};
 use crate::deadline;
 use crate::discovery::calls::{self, Sticky};
 use crate::error::{Error, ErrorCode};

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use tokio::time::timeout_at;
 use tracing::Instrument as _;
 
-use super::RpcClient;
+use super::handle::RpcClient;
 use super::routes::RouteGuard;
 use crate::deadline;
 use crate::discovery::calls;

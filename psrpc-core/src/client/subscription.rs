@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::RpcClient;
+use super::engine::ClientInner;
 use crate::error::Error;
 use crate::info::MethodInfo;
 use crate::options::Call;
@@ -14,45 +14,24 @@ use crate::payload::Payload;
 use crate::transport::bus::Subscription;
 use crate::transport::frame;
 
-impl RpcClient {
-    /// Subscribes to a subscription method: every subscriber receives each
-    /// message for [`Delivery::Every`](crate::info::Delivery::Every)
-    /// methods; otherwise subscribers form a queue and one of them receives
-    /// each message. Any other kind of method fails `invalid_argument`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
-    /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
-    /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
-    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
-    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
-    /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
-    /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
-    /// let mut ticks = client.subscribe::<Tick>(&TICKS, vec![]).await?;
-    /// server.publish(&TICKS, vec![], &Tick { n: 1 }).await?;
-    /// assert_eq!(ticks.recv().await, Some(Tick { n: 1 }));
-    /// # Ok(()) }
-    /// ```
-    pub async fn subscribe<M: Payload>(
-        &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
-    ) -> Result<TypedSubscription<M>, Error> {
-        let client = self.inner();
-        client.ensure_open()?;
-        Call::Subscribe.admit(method, client.options.wire_mode, None)?;
-        let info = client.rpc_info(method, topics);
-        let channel = client.options.wire_mode.request_channel(&info, method);
-        let capacity = client.options.channel_capacity;
-        let sub = if method.multi() {
-            client.bus.subscribe(&channel, capacity).await?
-        } else {
-            client.bus.subscribe_queue(&channel, capacity).await?
-        };
-        Ok(TypedSubscription { sub, lost: 0, _message: PhantomData })
-    }
+/// Subscribes `client` to a subscription method (the body of
+/// [`RpcClient::subscribe`](crate::client::RpcClient::subscribe)).
+pub(crate) async fn subscribe<M: Payload>(
+    client: &ClientInner,
+    method: &MethodInfo,
+    topics: Vec<String>,
+) -> Result<TypedSubscription<M>, Error> {
+    client.ensure_open()?;
+    Call::Subscribe.admit(method, client.options.wire_mode, None)?;
+    let info = client.rpc_info(method, topics);
+    let channel = client.options.wire_mode.request_channel(&info, method);
+    let capacity = client.options.channel_capacity;
+    let sub = if method.multi() {
+        client.bus.subscribe(&channel, capacity).await?
+    } else {
+        client.bus.subscribe_queue(&channel, capacity).await?
+    };
+    Ok(TypedSubscription { sub, lost: 0, _message: PhantomData })
 }
 
 /// Messages published on a subscription method, decoded. A [`Stream`] that

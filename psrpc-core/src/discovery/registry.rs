@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
+use super::options::{MIN_HEARTBEAT_INTERVAL, RegistryOptions};
 use super::wire::{self, MethodReport, Query, Report, State, Want};
-use super::{MIN_HEARTBEAT_INTERVAL, RegistryOptions};
 use crate::error::{Error, ErrorCode};
 use crate::info::MethodInfo;
 use crate::metadata::from_unix_nanos;

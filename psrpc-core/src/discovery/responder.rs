@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::DiscoveryOptions;
+use super::options::DiscoveryOptions;
 use super::stats::StatsObserver;
 use super::wire::{self, MethodReport, Query, Report, State, Topics, Want};
 use crate::info::{MethodInfo, RpcInfo};
