@@ -14,8 +14,6 @@ use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 use psrpc_core::transport::bus::Subscription;
 use psrpc_core::transport::channel::{Channel, claim_request_channel, request_channel};
 use psrpc_core::{MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus};
-use psrpc_test_support::broker::skip_or_fail;
-use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
 
 const FRAMES: usize = 200;
@@ -149,15 +147,7 @@ static WORK: MethodInfo = MethodInfo::new("Work", MethodKind::Unary(Selection::Q
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_script_permission_the_lock_and_claim_go_separately() {
-    let Some(redis) = skip_or_fail(RedisServer::start_with(&["--requirepass", "adminpw"])) else { return };
-    let admin = redis::Client::open(redis.url().replace("redis://", "redis://default:adminpw@")).expect("admin");
-    let mut admin = admin.get_multiplexed_async_connection().await.expect("admin connection");
-    let _: String = redis::cmd("ACL")
-        .arg(&["SETUSER", "noscript", "on", ">pw", "~*", "&*", "+@all", "-@scripting"][..])
-        .query_async(&mut admin)
-        .await
-        .expect("create ACL user");
-    let url = redis.url().replace("redis://", "redis://noscript:pw@");
+    let Some((_redis, _, url)) = common::server_without_scripts().await else { return };
     let connect =
         || async { Arc::new(RedisBus::connect(&url, RedisBusOptions::default()).await.expect("connect")) as SharedBus };
 

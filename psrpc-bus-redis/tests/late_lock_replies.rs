@@ -22,7 +22,6 @@ use psrpc_core::SharedBus;
 use psrpc_core::transport::bus::Subscription;
 use psrpc_core::transport::channel::{Channel, claim_request_channel, request_channel};
 use psrpc_test_support::broker::skip_or_fail;
-use psrpc_test_support::redis::RedisServer;
 use psrpc_test_support::topology::RedisCluster;
 
 /// The members' response timeout: far shorter than the pause.
@@ -189,16 +188,7 @@ async fn late_lock_replies_let_exactly_one_member_claim_each_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_lock_replies_let_exactly_one_member_claim_each_request_without_scripts() {
-    let Some(redis) = skip_or_fail(RedisServer::start_with(&["--requirepass", "adminpw"])) else { return };
-    let admin_url = redis.url().replace("redis://", "redis://default:adminpw@");
-    let admin = redis::Client::open(admin_url.as_str()).expect("admin");
-    let mut admin = admin.get_multiplexed_async_connection().await.expect("admin connection");
-    let _: String = redis::cmd("ACL")
-        .arg(&["SETUSER", "noscript", "on", ">pw", "~*", "&*", "+@all", "-@scripting"][..])
-        .query_async(&mut admin)
-        .await
-        .expect("create ACL user");
-    let members_url = redis.url().replace("redis://", "redis://noscript:pw@");
+    let Some((_redis, admin_url, members_url)) = common::server_without_scripts().await else { return };
     late_claims(&members_url, &admin_url).await;
 }
 

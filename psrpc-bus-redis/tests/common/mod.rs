@@ -28,3 +28,20 @@ pub async fn bus(server: &RedisServer) -> SharedBus {
 pub fn raw(server: &RedisServer) -> redis::Client {
     redis::Client::open(server.url()).expect("raw client")
 }
+
+/// A `redis-server` of its own with an admin password and a user
+/// `noscript` that may do everything but run scripts, as a deployment whose
+/// ACL refuses `EVAL`: the server, the admin's URL and the user's URL.
+pub async fn server_without_scripts() -> Option<(RedisServer, String, String)> {
+    let redis = skip_or_fail(RedisServer::start_with(&["--requirepass", "adminpw"]))?;
+    let admin_url = redis.url().replace("redis://", "redis://default:adminpw@");
+    let admin = redis::Client::open(admin_url.as_str()).expect("admin");
+    let mut admin = admin.get_multiplexed_async_connection().await.expect("admin connection");
+    let _: String = redis::cmd("ACL")
+        .arg(&["SETUSER", "noscript", "on", ">pw", "~*", "&*", "+@all", "-@scripting"][..])
+        .query_async(&mut admin)
+        .await
+        .expect("create ACL user");
+    let user_url = redis.url().replace("redis://", "redis://noscript:pw@");
+    Some((redis, admin_url, user_url))
+}
