@@ -33,6 +33,8 @@ pub mod server;
 mod signal;
 mod spans;
 pub mod stream;
+#[cfg(test)]
+mod test_bus;
 pub mod transport;
 mod user_code;
 pub mod wire_mode;

@@ -151,45 +151,10 @@ impl ClaimDecider for FirstClaim {
 mod tests {
     use std::time::Duration;
 
-    use bytes::Bytes;
-    use futures_util::future::BoxFuture;
-    use parking_lot::Mutex;
-
     use super::*;
     use crate::error::ErrorCode;
-    use crate::transport::bus::{BusError, MessageBus, Subscription};
+    use crate::test_bus::Recorder;
     use crate::transport::frame;
-
-    /// Records what is published, or refuses every publish.
-    #[derive(Debug, Default)]
-    struct Recorder {
-        published: Mutex<Vec<Bytes>>,
-        refuse: bool,
-    }
-
-    impl MessageBus for Recorder {
-        fn publish<'a>(&'a self, _: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
-            Box::pin(async move {
-                if self.refuse {
-                    return Err(BusError::unavailable("refused"));
-                }
-                self.published.lock().push(frame);
-                Ok(())
-            })
-        }
-
-        fn subscribe<'a>(&'a self, _: &'a Channel, _: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
-            Box::pin(async { Err(BusError::closed()) })
-        }
-
-        fn subscribe_queue<'a>(&'a self, _: &'a Channel, _: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
-            Box::pin(async { Err(BusError::closed()) })
-        }
-
-        fn close(&self) -> BoxFuture<'_, ()> {
-            Box::pin(async {})
-        }
-    }
 
     fn claim(server: &str, affinity: f32) -> ClaimRequest {
         ClaimRequest { request_id: "REQ_first".into(), server_id: server.into(), affinity }

@@ -273,20 +273,22 @@ impl StreamCore {
     /// Records the end: frees the routing state, ends `recv` once its queue
     /// is drained, and fails pending sends. False if it had already ended.
     fn mark(&self, cause: Error, orderly: bool) -> bool {
-        let on_close = {
+        let (on_close, incoming) = {
             let mut state = self.state.lock();
             if state.cause.is_some() {
                 return false;
             }
             state.cause = Some(cause.clone());
             state.orderly = orderly;
-            state.incoming = None;
-            state.on_close.take()
+            (state.on_close.take(), state.incoming.take())
         };
         self.acks.lock().clear();
         if let Some(f) = on_close {
             f();
         }
+        // `recv` sees the end only once the routing state is freed: a caller
+        // that saw the end finds nothing of the stream left.
+        drop(incoming);
         for interceptor in &self.interceptors {
             user_code::watched(&self.info, "stream interceptor", || interceptor.on_close(&self.info, &cause));
         }
@@ -367,5 +369,60 @@ impl StreamCore {
                 return failure;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::info::{MethodInfo, MethodKind, Selection};
+    use crate::test_bus::Recorder;
+
+    static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
+
+    /// Sets up a stream whose `on_close` records whether its `recv` queue
+    /// was still open when the routing state was freed.
+    fn stream_recording_close(open_at_close: Arc<AtomicBool>) -> Arc<StreamCore> {
+        let info = RpcInfo::new("Chat".into(), &CHAT, vec![]);
+        let incoming: Arc<Mutex<Option<mpsc::Receiver<Bytes>>>> = Arc::default();
+        let (core, rx) = StreamCore::new(StreamSetup {
+            stream_id: id::new_stream_id(),
+            peer_channel: info.stream_server_channel(),
+            info,
+            bus: Arc::new(Recorder::default()),
+            send_timeout: Duration::from_secs(1),
+            interceptors: Vec::new(),
+            observer: None,
+            keepalive: StreamKeepalive::default(),
+            capacity: 1,
+            on_close: Box::new({
+                let incoming = Arc::clone(&incoming);
+                move || {
+                    let open = incoming.lock().as_ref().is_some_and(|rx| !rx.is_closed());
+                    open_at_close.store(open, Ordering::SeqCst);
+                }
+            }),
+        });
+        *incoming.lock() = Some(rx);
+        core
+    }
+
+    /// A `recv` that saw the end (its queue closed) finds the routing state
+    /// already freed, however the stream ended.
+    #[tokio::test]
+    async fn the_routing_state_is_freed_before_recv_sees_the_end() {
+        let by_peer = Arc::new(AtomicBool::new(false));
+        assert!(stream_recording_close(Arc::clone(&by_peer)).mark_closed(Error::stream_closed()));
+        assert!(by_peer.load(Ordering::SeqCst), "the peer's close");
+
+        let by_handle = Arc::new(AtomicBool::new(false));
+        stream_recording_close(Arc::clone(&by_handle)).close(None, false).await.expect("close");
+        assert!(by_handle.load(Ordering::SeqCst), "a close from this end");
+
+        let by_failure = Arc::new(AtomicBool::new(false));
+        stream_recording_close(Arc::clone(&by_failure)).fail(Error::stream_closed()).await;
+        assert!(by_failure.load(Ordering::SeqCst), "a failure");
     }
 }
