@@ -25,7 +25,8 @@
 //!   hands the frames queued at about the same time to the client together,
 //!   so the connection writes them in one system call. Frames keep the order
 //!   in which they were published; [`close`](MessageBus::close) sends what
-//!   is queued before it returns.
+//!   is queued before it returns, and a bus dropped without `close` still
+//!   sends it (for up to 5 s) before its connection ends.
 //! - **Outages**: async-nats reconnects and resubscribes by itself; while the
 //!   connection is down, publishes and new subscribes fail at once with
 //!   [`BusErrorKind::Unavailable`].

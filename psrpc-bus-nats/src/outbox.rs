@@ -19,6 +19,9 @@ const CAPACITY: usize = 1024;
 /// The most frames handed to the client between two yields.
 const BATCH: usize = 256;
 
+/// How long a dropped bus's last frames may take to reach the server.
+const DROP_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the publishing task is asked to do.
 #[derive(Debug)]
 enum Outgoing {
@@ -78,4 +81,8 @@ async fn run(client: async_nats::Client, mut queue: mpsc::Receiver<Outgoing>) {
             next = if handed < BATCH { queue.try_recv().ok() } else { None };
         }
     }
+    // The bus was dropped. The connection ends with the client's last
+    // handle, this one: first write what the client still buffers, so a
+    // frame whose `publish` returned is not lost with the bus.
+    let _ = tokio::time::timeout(DROP_FLUSH, client.flush()).await;
 }

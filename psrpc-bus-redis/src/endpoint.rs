@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
+use crate::cluster_node;
 use crate::conn::Conn;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
@@ -136,7 +137,7 @@ impl SentinelTarget {
     }
 }
 
-fn io_error(message: String) -> redis::RedisError {
+pub(crate) fn io_error(message: String) -> redis::RedisError {
     std::io::Error::new(std::io::ErrorKind::NotConnected, message).into()
 }
 
@@ -175,9 +176,22 @@ impl Endpoint {
             .set_number_of_retries(1);
         let (publisher_pushes, publisher_rx) = mpsc::unbounded_channel();
         let (subscriber_pushes, subscriber_rx) = mpsc::unbounded_channel();
-        if let Target::Cluster(cluster) = &target {
-            let publisher = cluster_connection(cluster, timeout, None).await?;
-            let subscriber = cluster_connection(cluster, timeout, Some(subscriber_pushes.clone())).await?;
+        let cluster = match &target {
+            // Sharded channels live on their slot's node: a cluster
+            // connection routes them; classic ones go to one node (see
+            // `cluster_node`).
+            Target::Cluster(cluster) => Some((
+                cluster_connection(cluster, timeout, None).await?,
+                match cluster.pubsub {
+                    ClusterPubSub::Sharded => {
+                        Some(cluster_connection(cluster, timeout, Some(subscriber_pushes.clone())).await?)
+                    }
+                    ClusterPubSub::Classic => None,
+                },
+            )),
+            _ => None,
+        };
+        if let Some((publisher, sharded)) = cluster {
             let endpoint = Endpoint {
                 target,
                 base,
@@ -185,6 +199,10 @@ impl Endpoint {
                 publisher: RwLock::new(publisher),
                 publisher_pushes,
                 subscriber_pushes,
+            };
+            let subscriber = match sharded {
+                Some(subscriber) => subscriber,
+                None => endpoint.subscriber_at(&locate(&endpoint.target, timeout).await?).await?,
             };
             return Ok((endpoint, subscriber, Pushes { publisher: publisher_rx, subscriber: subscriber_rx }));
         }
@@ -207,18 +225,27 @@ impl Endpoint {
         matches!(&self.target, Target::Cluster(c) if c.pubsub == ClusterPubSub::Sharded)
     }
 
-    /// Where the master is now, if the target can move and it moved away
-    /// from `node` (a cluster connection follows its nodes by itself).
+    /// Where a connection placed on `node` should go now, if that moved:
+    /// the master the Sentinels name, or another cluster node for the
+    /// classic subscriber (a cluster connection follows its nodes by
+    /// itself).
     pub(crate) async fn moved_from(&self, node: &str) -> RedisResult<Option<redis::ConnectionInfo>> {
-        if !matches!(self.target, Target::Sentinel(_)) {
-            return Ok(None);
-        }
-        let now = locate(&self.target, self.timeout).await?;
+        let now = match &self.target {
+            Target::Sentinel(_) => locate(&self.target, self.timeout).await?,
+            Target::Cluster(cluster) if cluster.pubsub == ClusterPubSub::Classic => {
+                cluster_node::subscriber_node(cluster, Some(node), self.timeout).await?
+            }
+            _ => return Ok(None),
+        };
         Ok((node_name(&now) != node).then_some(now))
     }
 
-    /// Replaces the publisher connection if the master moved.
+    /// Replaces the publisher connection if the master moved (Sentinel
+    /// only: on a cluster the publisher is a cluster connection).
     pub(crate) async fn follow_publisher(&self) -> RedisResult<()> {
+        if !matches!(self.target, Target::Sentinel(_)) {
+            return Ok(());
+        }
         let node = self.publisher.read().node.clone();
         if let Some(now) = self.moved_from(&node).await? {
             let config = self.base.clone().set_push_sender(self.publisher_pushes.clone());
@@ -249,24 +276,32 @@ fn node_name(info: &redis::ConnectionInfo) -> String {
 
 /// The connection info of the node to talk to now.
 async fn locate(target: &Target, timeout: Duration) -> RedisResult<redis::ConnectionInfo> {
-    let info = match target {
-        Target::Direct(info) => info.clone(),
-        Target::Cluster(cluster) => cluster.seeds[0].clone(),
+    match target {
+        Target::Direct(info) => Ok(tuned(info)),
+        Target::Cluster(cluster) => cluster_node::subscriber_node(cluster, None, timeout).await,
         Target::Sentinel(sentinel) => {
             let (host, port) = sentinel.master_addr(timeout).await?;
-            let addr = match sentinel.node.addr() {
-                redis::ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
-                    redis::ConnectionAddr::TcpTls { host, port, insecure: *insecure, tls_params: tls_params.clone() }
-                }
-                _ => redis::ConnectionAddr::Tcp(host, port),
-            };
-            sentinel.node.clone().set_addr(addr)
+            Ok(at(&sentinel.node, host, port))
         }
+    }
+}
+
+/// `like` (credentials, TLS, database) at `host:port` instead, [`tuned`].
+pub(crate) fn at(like: &redis::ConnectionInfo, host: String, port: u16) -> redis::ConnectionInfo {
+    let addr = match like.addr() {
+        redis::ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
+            redis::ConnectionAddr::TcpTls { host, port, insecure: *insecure, tls_params: tls_params.clone() }
+        }
+        _ => redis::ConnectionAddr::Tcp(host, port),
     };
-    // RESP3 (pushes) and TCP_NODELAY (redis-rs leaves it off, which adds up
-    // to 40 ms of delayed-ACK latency to small frames).
+    tuned(&like.clone().set_addr(addr))
+}
+
+/// `info` with RESP3 (pushes) and `TCP_NODELAY` (redis-rs leaves it off,
+/// which adds up to 40 ms of delayed-ACK latency to small frames).
+pub(crate) fn tuned(info: &redis::ConnectionInfo) -> redis::ConnectionInfo {
     let redis_settings = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-    Ok(info.set_tcp_settings(TcpSettings::default().set_nodelay(true)).set_redis_settings(redis_settings))
+    info.clone().set_tcp_settings(TcpSettings::default().set_nodelay(true)).set_redis_settings(redis_settings)
 }
 
 /// A connection manager to `info`; if `master`, the node must answer

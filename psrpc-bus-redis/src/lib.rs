@@ -2,7 +2,9 @@
 //!
 //! Frames are `PUBLISH`ed on a channel's **Legacy** name; frames carry no
 //! routing key. Each bus holds two connections (redis-rs `ConnectionManager`s,
-//! which reconnect by themselves; on a cluster, cluster connections):
+//! which reconnect by themselves; on a cluster, a cluster connection
+//! publishes, and the subscriber is one node's connection with classic
+//! pub/sub or a cluster connection with sharded pub/sub):
 //!
 //! - a **subscriber** connection speaking RESP3, whose pushes a reader task
 //!   dispatches to local subscribers without ever waiting on one of them
@@ -76,6 +78,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cluster_node;
 mod conn;
 mod endpoint;
 mod link;

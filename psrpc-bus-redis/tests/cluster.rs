@@ -201,3 +201,31 @@ async fn subscriptions_survive_resharding_sharded() {
     let Some(topology) = sharded() else { return };
     resharding(topology).await;
 }
+
+/// After every client connection is cut (twice), each classic channel is
+/// subscribed by exactly one connection in the whole cluster: a second
+/// subscription on another node would deliver every frame twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_leaves_each_classic_channel_subscribed_once() {
+    let Some(topology) = classic() else { return };
+    let subscriber = topology.bus().await;
+    let publisher = topology.bus().await;
+    let service = psrpc_test_support::unique_name("Cut");
+    let channels: Vec<_> = (0..30)
+        .map(|i| psrpc_core::transport::channel::response_channel(&service, &format!("CLI_cut{i:012}")))
+        .collect();
+    let mut subs = Vec::new();
+    for channel in &channels {
+        subs.push(subscriber.subscribe(channel, 100).await.expect("subscribe"));
+    }
+    let frame = |text: String| bytes::Bytes::from(psrpc_test_support::handmade::frame("t", text.as_bytes(), ""));
+    for round in 0..2 {
+        assert!(topology.cluster.cut_clients() > 0, "the buses were connected");
+        for (i, (channel, sub)) in channels.iter().zip(&mut subs).enumerate() {
+            delivered(&publisher, channel, frame(format!("{round}-{i}")), sub).await;
+        }
+        for channel in &channels {
+            assert_eq!(topology.cluster.subscribers(&channel.legacy), 1, "round {round}: {channel}");
+        }
+    }
+}

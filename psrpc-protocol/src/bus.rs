@@ -137,6 +137,10 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>>;
 
     /// Subscribes to every frame published on `channel`.
+    ///
+    /// Every frame published after this returned is delivered; one
+    /// published before may be too, if it was still on its way (a Redis
+    /// Cluster forwards classic frames between nodes).
     fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>>;
 
     /// Joins the queue group of `channel`: one member receives each frame.

@@ -23,7 +23,7 @@ macro_rules! bus_conformance {
     ($factory:expr) => {
         $crate::bus_conformance!(@tests $factory;
             publish_reaches_a_subscriber, fan_out_reaches_every_connection, queue_delivers_each_frame_exactly_once,
-            order_is_kept_per_channel, unsubscribe_by_drop_stops_delivery, close_ends_subscriptions_and_later_calls,
+            order_is_kept_per_channel, frames_published_before_a_drop_are_delivered, unsubscribe_by_drop_stops_delivery, close_ends_subscriptions_and_later_calls,
             channels_are_isolated, subscribe_means_ready, stalled_subscriber_blocks_nobody_else,
             garbage_frames_do_not_break_the_bus
         );

@@ -170,6 +170,34 @@ impl RedisCluster {
         redis_cli(node.port(), &["CLUSTER", "KEYSLOT", key]).ok()?.trim().parse().ok()
     }
 
+    /// Drops every client connection of every live node (`CLIENT KILL TYPE
+    /// normal` and `TYPE pubsub`), as a network cut would; how many.
+    ///
+    /// ```no_run
+    /// let cluster = psrpc_test_support::topology::RedisCluster::start(3)?;
+    /// assert_eq!(cluster.cut_clients(), 0, "nobody connected yet");
+    /// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+    /// ```
+    pub fn cut_clients(&self) -> usize {
+        let kill = |port, kind| redis_cli(port, &["CLIENT", "KILL", "TYPE", kind]).ok()?.trim().parse::<usize>().ok();
+        self.live().map(|n| kill(n.port(), "normal").unwrap_or(0) + kill(n.port(), "pubsub").unwrap_or(0)).sum()
+    }
+
+    /// How many connections, over all live nodes, subscribe the classic
+    /// channel `channel` (`PUBSUB NUMSUB` on each).
+    ///
+    /// ```no_run
+    /// let cluster = psrpc_test_support::topology::RedisCluster::start(3)?;
+    /// assert_eq!(cluster.subscribers("nobody-listens"), 0);
+    /// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+    /// ```
+    pub fn subscribers(&self, channel: &str) -> u64 {
+        self.live()
+            .filter_map(|n| redis_cli(n.port(), &["PUBSUB", "NUMSUB", channel]).ok())
+            .filter_map(|reply| field(&reply, channel)?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// Kills node `i`.
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].stop();
