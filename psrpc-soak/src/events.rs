@@ -14,6 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::worker::memory::Memory;
+
 /// The RPC kinds a client calls in its loops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,6 +152,8 @@ pub(crate) enum Event {
     },
     /// (server) `shutdown` returned after `SIGTERM`.
     Drained,
+    /// The worker's memory, measured when the orchestrator asked (`SIGUSR1`).
+    Memory(Memory),
 }
 
 /// One line of a worker's output: the event and when it happened.

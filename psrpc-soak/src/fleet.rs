@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::events::{Event, Line, Record, now_ms};
 use crate::invariants::{Lifetime, Role};
+use crate::worker::memory::Memory;
 
 /// Events and readiness, shared with the reader tasks.
 #[derive(Debug, Default)]
@@ -159,16 +160,35 @@ impl Fleet {
         Ok(hung)
     }
 
-    /// The resident set size of the live worker in `slot` of `role`, in kB.
-    pub(crate) fn rss_kb(&mut self, role: Role, slot: usize) -> anyhow::Result<(String, u64)> {
+    /// The memory of the live worker in `slot` of `role`: asks it
+    /// (`SIGUSR1`) and waits up to `limit` for its answer.
+    pub(crate) async fn memory(
+        &mut self,
+        role: Role,
+        slot: usize,
+        limit: Duration,
+    ) -> anyhow::Result<(String, Memory)> {
         let (id, pid) = self.pid(role, slot)?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let kb = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no VmRSS for {id}"))?;
-        Ok((id, kb))
+        let asked_ms = now_ms();
+        signal("-USR1", pid).await?;
+        let answer = async {
+            loop {
+                let changed = self.shared.changed.notified();
+                let answer = self.shared.records.lock().unwrap_or_else(PoisonError::into_inner).iter().rev().find_map(
+                    |r| match r.event {
+                        Event::Memory(memory) if r.worker == id && r.t >= asked_ms => Some(memory),
+                        _ => None,
+                    },
+                );
+                if let Some(memory) = answer {
+                    return memory;
+                }
+                changed.await;
+            }
+        };
+        let memory =
+            tokio::time::timeout(limit, answer).await.with_context(|| format!("{id} did not report its memory"))?;
+        Ok((id, memory))
     }
 
     /// Whether every live server has reported its in-flight count at or after `since`.
@@ -204,15 +224,18 @@ async fn read_events(worker: String, stdout: tokio::process::ChildStdout, shared
             eprintln!("{worker}: {text}");
             continue;
         };
+        let awaited = matches!(event, Event::Ready | Event::Memory(_));
         if event == Event::Ready {
             shared.ready.lock().unwrap_or_else(PoisonError::into_inner).insert(worker.clone());
-            shared.changed.notify_waiters();
         }
         shared.records.lock().unwrap_or_else(PoisonError::into_inner).push(Record { worker: worker.clone(), t, event });
+        if awaited {
+            shared.changed.notify_waiters();
+        }
     }
 }
 
-/// Sends `signal` (`-STOP`, `-CONT`, `-TERM`) to `pid` with `kill(1)`.
+/// Sends `signal` (`-STOP`, `-CONT`, `-TERM`, `-USR1`) to `pid` with `kill(1)`.
 pub(crate) async fn signal(signal: &str, pid: u32) -> anyhow::Result<()> {
     let status = Command::new("kill").arg(signal).arg(pid.to_string()).status().await?;
     anyhow::ensure!(status.success(), "kill {signal} {pid}: {status}");

@@ -10,7 +10,7 @@
 //! | subscription messages lost outside fault windows: 0 | a published message (server report, after `publish` returned `Ok`) whose publish started outside every fault window, more than the recovery allowance before clients were stopped: broadcast, every client subscribed before the publish and alive until the allowance after it must receive it; queue, one of them must |
 //! | queue subscription messages received more than once: 0 | a queue subscription message reported by two receipts |
 //! | handlers in flight 2× the keepalive expiry after every client stopped: 0 | each server's first in-flight report at or after that time |
-//! | RSS of the long-lived server and client grows by at most 10 % | `/proc/PID/status` `VmRSS` after the warm-up and at the end of the load |
+//! | RSS of the long-lived server and client grows by at most 10 % | each reports its `VmRSS` when asked (`SIGUSR1`), after the warm-up and at the end of the load, once glibc has returned its free pages (`malloc_trim`); heap in use reported beside it (see `worker::memory`) |
 //! | every fault recovered | after each fault's end, every kind (6 call kinds, 2 subscriptions) succeeds again on every client alive then (clients killed before they recovered are left out); the time until the last of them is the fault's recovery time |
 //!
 //! A **fault window** runs from 1 s before a fault starts (a message
@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::events::{CallKind, Event, Record, SubKind};
 use crate::schedule::Fault;
+use crate::worker::memory::Memory;
 
 /// How far past its deadline a call may end.
 pub(crate) const DEADLINE_SLACK_MS: u64 = 500;
@@ -80,24 +81,37 @@ pub(crate) struct Lifetime {
     pub(crate) ended_ms: Option<u64>,
 }
 
-/// An RSS sample pair of a long-lived process.
+/// The memory of a long-lived process after the warm-up and at the end of
+/// the load (see `worker::memory`): its RSS, judged, and its heap in use,
+/// reported.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct Rss {
     /// The worker.
     pub(crate) worker: String,
-    /// After the warm-up, in kB.
+    /// RSS after the warm-up, in kB.
     pub(crate) start_kb: u64,
-    /// At the end of the load, in kB.
+    /// RSS at the end of the load, in kB.
     pub(crate) end_kb: u64,
-    /// The growth, in percent of the start.
+    /// The RSS growth, in percent of the start.
     pub(crate) growth_pct: f64,
+    /// Heap in use after the warm-up, in kB.
+    pub(crate) heap_start_kb: u64,
+    /// Heap in use at the end of the load, in kB.
+    pub(crate) heap_end_kb: u64,
 }
 
 impl Rss {
     /// The pair, with its growth.
-    pub(crate) fn new(worker: String, start_kb: u64, end_kb: u64) -> Rss {
-        let growth_pct = (end_kb as f64 - start_kb as f64) * 100.0 / (start_kb.max(1) as f64);
-        Rss { worker, start_kb, end_kb, growth_pct }
+    pub(crate) fn new(worker: String, start: Memory, end: Memory) -> Rss {
+        let growth_pct = (end.rss_kb as f64 - start.rss_kb as f64) * 100.0 / (start.rss_kb.max(1) as f64);
+        Rss {
+            worker,
+            start_kb: start.rss_kb,
+            end_kb: end.rss_kb,
+            growth_pct,
+            heap_start_kb: start.heap_kb,
+            heap_end_kb: end.heap_kb,
+        }
     }
 }
 
@@ -702,7 +716,8 @@ mod tests {
     #[test]
     fn rss_may_grow_ten_percent() {
         let mut log = log(vec![]);
-        log.rss = vec![Rss::new("s0".into(), 1000, 1100), Rss::new("c0".into(), 1000, 1101)];
+        let rss = |rss_kb| Memory { rss_kb, heap_kb: 300 };
+        log.rss = vec![Rss::new("s0".into(), rss(1000), rss(1100)), Rss::new("c0".into(), rss(1000), rss(1101))];
         let figures = evaluate(&log);
         assert_eq!(figures.violations.len(), 1, "{:?}", figures.violations);
         assert!(figures.violations[0].contains("c0"));

@@ -17,9 +17,13 @@ use crate::report::{FaultLine, Say, TopologyReport};
 use crate::schedule::Schedule;
 use crate::topology::Running;
 use crate::worker::KEEPALIVE_EXPIRY;
+use crate::worker::memory::Memory;
 
 /// How long workers may take to start and report `ready`.
 const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a worker may take to report its memory.
+const MEMORY_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long a server may take to drain and exit after `SIGTERM`.
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(10);
@@ -44,7 +48,7 @@ pub(crate) async fn run(schedule: &Schedule, say: Say, events: Option<&Path>) ->
     let load_started = Instant::now();
     let load_started_ms = now_ms();
     tokio::time::sleep_until(load_started + schedule.warmup).await;
-    let rss_start = [fleet.rss_kb(Role::Server, 0)?, fleet.rss_kb(Role::Client, 0)?];
+    let memory_start = long_lived_memory(&mut fleet).await?;
     let mut faults = Vec::new();
     // A fault that took longer than planned (a topology slow to heal)
     // delays every later one, and the end of the load, as much: the gaps
@@ -64,7 +68,7 @@ pub(crate) async fn run(schedule: &Schedule, say: Say, events: Option<&Path>) ->
         faults.push(record);
     }
     tokio::time::sleep_until(load_started + shape.duration + delay).await;
-    let rss_end = [fleet.rss_kb(Role::Server, 0)?, fleet.rss_kb(Role::Client, 0)?];
+    let memory_end = long_lived_memory(&mut fleet).await?;
 
     fleet.kill_clients().await?;
     let clients_stopped_ms = now_ms();
@@ -90,8 +94,11 @@ pub(crate) async fn run(schedule: &Schedule, say: Say, events: Option<&Path>) ->
         write_events(Path::new(&path), &records)?;
         say.line(format_args!("[{topology}] events written to {path}"));
     }
-    let rss =
-        rss_start.into_iter().zip(rss_end).map(|((worker, start), (_, end))| Rss::new(worker, start, end)).collect();
+    let rss = memory_start
+        .into_iter()
+        .zip(memory_end)
+        .map(|((worker, start), (_, end))| Rss::new(worker, start, end))
+        .collect();
     let log = RunLog {
         records,
         faults,
@@ -123,6 +130,11 @@ pub(crate) async fn run(schedule: &Schedule, say: Say, events: Option<&Path>) ->
         drain_hung,
         figures,
     })
+}
+
+/// The memory of the long-lived server and client (slot 0 of each role).
+async fn long_lived_memory(fleet: &mut Fleet) -> anyhow::Result<[(String, Memory); 2]> {
+    Ok([fleet.memory(Role::Server, 0, MEMORY_LIMIT).await?, fleet.memory(Role::Client, 0, MEMORY_LIMIT).await?])
 }
 
 /// Writes `records` as JSON lines to `path`.

@@ -117,7 +117,11 @@ impl fmt::Display for TopologyReport {
             figures.in_flight_after_stop
         )?;
         for rss in &figures.rss {
-            writeln!(f, "  RSS {}: {} kB -> {} kB ({:+.1} %)", rss.worker, rss.start_kb, rss.end_kb, rss.growth_pct)?;
+            writeln!(
+                f,
+                "  RSS {}: {} kB -> {} kB ({:+.1} %); heap in use {} kB -> {} kB",
+                rss.worker, rss.start_kb, rss.end_kb, rss.growth_pct, rss.heap_start_kb, rss.heap_end_kb
+            )?;
         }
         let r = &figures.recovery;
         let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));

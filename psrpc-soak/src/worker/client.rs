@@ -37,6 +37,7 @@ pub(crate) struct ClientArgs {
 /// Runs a client worker until its standard input closes or `SIGTERM`.
 pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<()> {
     let events = Emitter::start();
+    super::memory::answer_requests(events.clone())?;
     let (client, work) = super::retry(|| async {
         let bus = super::connect(&args.bus).await?;
         let options = ClientOptions::default().timeout(CALL_TIMEOUT).stream_keepalive(super::keepalive());

@@ -8,6 +8,7 @@
 //! once) or it gets `SIGTERM` (a server drains first).
 
 pub(crate) mod client;
+pub(crate) mod memory;
 pub(crate) mod server;
 
 use std::sync::Arc;

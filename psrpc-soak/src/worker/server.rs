@@ -98,6 +98,7 @@ struct Servers {
 /// standard input closes (exit at once).
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let events = Emitter::start();
+    super::memory::answer_requests(events.clone())?;
     let server = Arc::new(super::retry(|| start(&args, &events)).await);
     events.emit(Event::Ready);
     let publishing = tokio::spawn(publish(Arc::clone(&server), args.id.clone(), args.publish_every_ms, events.clone()));
