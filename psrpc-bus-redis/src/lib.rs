@@ -40,8 +40,11 @@
 //! <value> EX 5 NX`, as Go psrpc does. The value names the bus and the
 //! attempt, and the command also returns the key's previous value (`GET`),
 //! so the bus can tell whether it holds the lock: when the reply is late or lost
-//! it asks again (for up to 4.5 s) instead of dropping the frame, and
-//! each frame is handled by exactly one process. That runs off the reader
+//! it reads the key (for up to 4.5 s) instead of dropping the frame, and
+//! each frame is handled by exactly one process however slowly Redis
+//! answers. Across a lost connection (Redis restarted, or failed over) a
+//! frame is handled at most once: a process whose connection was lost
+//! after the frame arrived only reads the key. That runs off the reader
 //! task. For claimed requests (`subscribe_queue_claimed`) every process
 //! hands the frame to a local subscriber at once and the same lock runs in
 //! one Lua script with the claim's `PUBLISH` (`publish_claim`): only the
@@ -124,8 +127,8 @@ pub struct RedisBusOptions {
     /// How long a publish or subscribe may take, waiting for the
     /// connection included, before it fails with
     /// [`BusErrorKind::Unavailable`]; also each connection attempt's limit.
-    /// A queue lock or claim whose reply takes longer is asked again, for
-    /// up to 4.5 s in all (its outcome can be checked; see the crate docs).
+    /// A queue lock or claim whose reply takes longer is checked (the key
+    /// read) for up to 4.5 s in all (see the crate docs).
     /// On a Redis Cluster the time of a publish, claim or queue lock counts
     /// from its turn to send (at most 64 commands wait for Redis at once).
     response_timeout: Duration,
@@ -314,8 +317,9 @@ impl RedisBus {
         let (endpoint, subscriber, pushes) =
             Endpoint::connect(target, options.response_timeout).await.map_err(unavailable)?;
         let endpoint = Arc::new(endpoint);
-        let locks = Arc::new(QueueLocks::new(Arc::clone(&endpoint), options.response_timeout));
         let publisher_link = Link::new("publisher");
+        let locks =
+            Arc::new(QueueLocks::new(Arc::clone(&endpoint), Arc::clone(&publisher_link), options.response_timeout));
         let publisher = Arc::new(Publisher::start(Arc::clone(&endpoint)));
         let subscribers = Subscribers::start(
             subscriber,

@@ -7,7 +7,7 @@
 //! 50 ms doubling up to 1 s, and marks the connection up once one succeeds.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -21,12 +21,26 @@ pub(crate) struct Link {
     name: &'static str,
     down: AtomicBool,
     reviving: AtomicBool,
+    /// How often the connection was lost (see [`Link::losses`]).
+    losses: AtomicU64,
 }
 
 impl Link {
     /// A connection that is up; `name` is for logs.
     pub(crate) fn new(name: &'static str) -> Arc<Self> {
-        Arc::new(Link { name, down: AtomicBool::new(false), reviving: AtomicBool::new(false) })
+        Arc::new(Link {
+            name,
+            down: AtomicBool::new(false),
+            reviving: AtomicBool::new(false),
+            losses: AtomicU64::new(0),
+        })
+    }
+
+    /// How often the connection was lost so far. Whatever the bus saw of
+    /// Redis before a loss may be gone after it: the server restarted
+    /// empty, or a failover put another in its place.
+    pub(crate) fn losses(&self) -> u64 {
+        self.losses.load(Ordering::Acquire)
     }
 
     /// Whether the connection is known to be down.
@@ -34,9 +48,16 @@ impl Link {
         self.down.load(Ordering::Acquire)
     }
 
+    /// Counts a loss of the connection and marks it down (see
+    /// [`mark_down`](Self::mark_down)).
+    pub(crate) fn lost(self: &Arc<Self>, ping: Ping) {
+        self.losses.fetch_add(1, Ordering::AcqRel);
+        self.mark_down(ping);
+    }
+
     /// Marks the connection down and, unless a revive task runs already,
     /// starts one that retries `ping` until it succeeds.
-    pub(crate) fn lost(self: &Arc<Self>, ping: Ping) {
+    fn mark_down(self: &Arc<Self>, ping: Ping) {
         self.down.store(true, Ordering::Release);
         if self.reviving.swap(true, Ordering::AcqRel) {
             return;
@@ -47,11 +68,16 @@ impl Link {
     }
 
     /// Marks the connection down after `error` if it is a connection
-    /// failure, or the node is no master any more (a failover demoted it).
+    /// failure, or the node is no master any more (a failover demoted it);
+    /// both count as a loss. A reply that did not come within the response
+    /// timeout marks it down too, but is no loss: Redis is slow, and the
+    /// connection and what Redis holds are the same.
     pub(crate) fn check(self: &Arc<Self>, error: &redis::RedisError, ping: impl FnOnce() -> Ping) {
         use redis::ServerErrorKind::{MasterDown, ReadOnly};
         let demoted = matches!(error.kind(), redis::ErrorKind::Server(ReadOnly | MasterDown));
-        if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || demoted {
+        if error.is_timeout() {
+            self.mark_down(ping());
+        } else if error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal() || demoted {
             self.lost(ping());
         }
     }

@@ -5,36 +5,33 @@
 //! the claim of a claimed request, only while it holds the frame's lock:
 //! `SET <base64(sha256(frame))> <value> EX 5 NX`, the key Go psrpc uses
 //! (Go members only test whether the key exists, so they and this bus
-//! contend for the same frames). The value names the member, the attempt
-//! and the ask, `<member id>:<attempt number>.<0 for the first ask, 1 for
-//! repeats>`, so a member can tell its own lock from another's: an ask is
-//! `SET … NX GET` (before Redis 7.0, `SET … NX` then `GET`, one round
-//! trip; for a claim, one script with the claim's `PUBLISH`), and the
-//! member holds the lock if the ask set it or finds one of its own values.
+//! contend for the same frames). The value names the member and the
+//! attempt, `<member id>:<attempt number>`, so a member can tell its own
+//! lock from another's: it asks with `SET … NX GET` (before Redis 7.0,
+//! `SET … NX` then `GET`, one round trip; for a claim, one script with the
+//! claim's `PUBLISH`) and holds the lock if the ask set it or finds its own
+//! value (redis-rs repeated the command by itself on a cluster, and the
+//! repeat found the first run's key).
 //!
-//! Asking again is therefore safe: a repeat cannot take a lock another
-//! member holds, and it finds the member's own lock if an earlier ask took
-//! it. So a member whose reply is late or lost (the response timeout
-//! passed, the connection broke after the command was sent, or redis-rs
-//! repeated the command by itself on a cluster and the repeat found the
-//! first run's key) asks again (`settle`) instead of giving the frame up,
-//! and handles the frame if and only if an answer shows its value. An
-//! attempt number of its own per frame keeps a frame published twice within
-//! 5 s a duplicate, dropped as Go drops it.
+//! When the reply is late or lost (the response timeout passed, the
+//! connection broke after the command was sent), the member does not give
+//! the frame up: it reads the lock (`GET`, see `settle`) until Redis
+//! answers or 4.5 s have passed, and holds the frame if the lock holds its
+//! value. On a live connection the read is answered after the `SET` ran,
+//! so however slowly Redis answers, exactly one member handles the frame.
+//! An attempt number of its own per frame keeps a frame published twice
+//! within 5 s a duplicate, dropped as Go drops it.
 //!
-//! Decision: the first ask gets the whole response timeout, as Go's one
-//! `SET … NX` does. Repeats (which may take the lock) go out, and must be
-//! answered, within [`SETTLE_WITHIN`](crate::settle::SETTLE_WITHIN) (2.5 s,
-//! half the lock's lifetime) of the first ask; after that, until
-//! [`CHECK_WITHIN`](crate::settle::CHECK_WITHIN) (4.5 s), asks only read
-//! the lock (`GET`) and count only the first ask's value. A member thus
-//! holds a lock either by its first ask (exactly like a Go member) or by a
-//! repeat that took effect less than 2.5 s after its first ask, which finds
-//! another member's lock still in place if that lock was taken less than
-//! 2.5 s before the first ask: members that take up a frame within 2.5 s of
-//! one another handle it exactly once. A member that gets no answer within
-//! 4.5 s leaves the frame (with a warning); if its `SET` ran, no member
-//! handles that frame.
+//! Decision: at most once across a lost connection. If the publisher
+//! connection was lost between the frame's arrival and the lock's first
+//! ask, Redis may have restarted empty or failed over to a replica that
+//! never saw a lock another member took before: the member then only reads
+//! the lock, and never takes one. It handles the frame only if its own
+//! lock is there; if no member's ask took effect, nobody handles the frame
+//! (as in Go, which drops a frame on any error). A frame whose lock was
+//! taken on a master that then failed before replicating it can still be
+//! taken again on the new master by a member that asks only then; Redis's
+//! asynchronous replication gives no stronger promise.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +41,7 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::endpoint::Endpoint;
+use crate::link::Link;
 use crate::settle::{Ask, Failure, refused, settle, within};
 use crate::writer::Publisher;
 
@@ -58,26 +56,22 @@ pub(crate) fn lock_key(frame: &[u8]) -> String {
 /// One member's attempt at the lock of one frame.
 struct Attempt {
     key: String,
-    /// `<member id>:<attempt number>`: the value its asks set, followed by
-    /// `.0` for the first ask and `.1` for repeats.
-    name: String,
+    /// `<member id>:<attempt number>`: the value its ask sets.
+    value: String,
+    /// How often the publisher connection had been lost when the frame
+    /// arrived ([`Link::losses`]).
+    seen: u64,
 }
 
 impl Attempt {
-    /// The value `ask` sets.
-    fn value(&self, ask: Ask) -> String {
-        let n = if ask == Ask::First { 0 } else { 1 };
-        format!("{}.{n}", self.name)
-    }
-
-    /// For [`Ask::First`] and [`Ask::Again`], `SET key value EX 5 NX GET`
-    /// (Redis 7.0 and later): the value the lock held before, none if this
-    /// ask took it. For [`Ask::Check`], `GET key`: the value it holds.
+    /// For [`Ask::First`], `SET key value EX 5 NX GET` (Redis 7.0 and
+    /// later): the value the lock held before, none if this ask took it.
+    /// For [`Ask::Check`], `GET key`: the value it holds.
     fn ask(&self, ask: Ask) -> redis::Cmd {
         if ask == Ask::Check {
             return self.get();
         }
-        let mut cmd = self.set_if_free(ask);
+        let mut cmd = self.set_if_free();
         cmd.arg("GET");
         cmd
     }
@@ -88,15 +82,15 @@ impl Attempt {
     fn ask_in_two(&self, ask: Ask) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         if ask != Ask::Check {
-            pipe.add_command(self.set_if_free(ask)).ignore();
+            pipe.add_command(self.set_if_free()).ignore();
         }
         pipe.add_command(self.get());
         pipe
     }
 
-    fn set_if_free(&self, ask: Ask) -> redis::Cmd {
+    fn set_if_free(&self) -> redis::Cmd {
         let mut cmd = redis::cmd("SET");
-        cmd.arg(&self.key).arg(self.value(ask)).arg("EX").arg(LOCK_SECONDS).arg("NX");
+        cmd.arg(&self.key).arg(&self.value).arg("EX").arg(LOCK_SECONDS).arg("NX");
         cmd
     }
 
@@ -106,38 +100,32 @@ impl Attempt {
         cmd
     }
 
-    /// Whether `holder`, the lock's value after `ask`, makes the lock this
-    /// attempt's: the value of any of its asks, or for [`Ask::Check`] that
-    /// of the first (a repeat may have taken effect later than its window
-    /// allows, see the module docs).
-    fn holds(&self, ask: Ask, holder: Option<&[u8]>) -> bool {
-        let Some(holder) = holder else { return false };
-        holder == self.value(Ask::First).as_bytes()
-            || (ask != Ask::Check && holder == self.value(Ask::Again).as_bytes())
+    /// Whether `holder`, the lock's value, is this attempt's.
+    fn holds(&self, holder: Option<&[u8]>) -> bool {
+        holder == Some(self.value.as_bytes())
     }
 
     /// Whether the lock is this attempt's after `ask` (a `SET … NX GET`, or
     /// for [`Ask::Check`] a `GET`) replied `reply`.
     fn held_after(&self, ask: Ask, reply: Option<&[u8]>) -> bool {
         match ask {
-            Ask::Check => self.holds(ask, reply),
-            Ask::First | Ask::Again => reply.is_none() || self.holds(ask, reply),
+            Ask::Check => self.holds(reply),
+            Ask::First => reply.is_none() || self.holds(reply),
         }
     }
 }
 
 /// Takes the queue lock of a frame and, if it was free, publishes the
 /// claim: KEYS[1] is the lock key, ARGV the value to set, the lock's
-/// lifetime, the channel, the claim and the value of the attempt's first
-/// ask. Returns 1 if the lock holds either value (taken now, claim published; or by an
-/// earlier run of the same attempt, which published it), else 0.
+/// lifetime, the channel and the claim. Returns 1 if the lock holds the
+/// value (taken now, claim published; or by an earlier run of the same
+/// attempt that redis-rs repeated, which published it), else 0.
 const LOCK_THEN_PUBLISH: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then
   redis.call('PUBLISH', ARGV[3], ARGV[4])
   return 1
 end
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] or holder == ARGV[5] then
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0
@@ -161,6 +149,9 @@ return 0
 pub(crate) struct QueueLocks {
     /// Where lock commands go (the publisher connection).
     endpoint: Arc<Endpoint>,
+    /// The publisher connection's state: its losses tell when Redis may
+    /// have changed under the bus.
+    publisher: Arc<Link>,
     /// This bus's name in lock values: 12 random alphanumerics.
     member: String,
     /// Attempts so far, numbering the next one.
@@ -176,26 +167,37 @@ pub(crate) struct QueueLocks {
 }
 
 impl QueueLocks {
-    /// The queue locks of a bus whose publisher connection is `endpoint`'s;
-    /// each ask may take `timeout`.
-    pub(crate) fn new(endpoint: Arc<Endpoint>, timeout: Duration) -> Self {
+    /// The queue locks of a bus whose publisher connection is `endpoint`'s,
+    /// in the state `publisher`; each ask may take `timeout`.
+    pub(crate) fn new(endpoint: Arc<Endpoint>, publisher: Arc<Link>, timeout: Duration) -> Self {
         let scripts_refused = AtomicBool::new(endpoint.sharded());
         let member = psrpc_protocol::id::new_id("");
         let (attempts, in_two) = (AtomicU64::new(0), AtomicBool::new(false));
-        QueueLocks { endpoint, member, attempts, scripts_refused, in_two, timeout }
+        QueueLocks { endpoint, publisher, member, attempts, scripts_refused, in_two, timeout }
     }
 
-    fn attempt(&self, frame: &[u8]) -> Attempt {
+    fn attempt(&self, frame: &[u8], seen: u64) -> Attempt {
         let number = self.attempts.fetch_add(1, Ordering::Relaxed);
-        Attempt { key: lock_key(frame), name: format!("{}:{number}", self.member) }
+        Attempt { key: lock_key(frame), value: format!("{}:{number}", self.member), seen }
+    }
+
+    /// What `ask` of `attempt` may be: a [`Ask::Check`] only once the
+    /// publisher connection was lost since the attempt's frame arrived (see
+    /// the module docs).
+    fn allowed(&self, attempt: &Attempt, ask: Ask) -> Ask {
+        match self.publisher.losses() == attempt.seen {
+            true => ask,
+            false => Ask::Check,
+        }
     }
 
     /// Whether this bus takes `frame`, a frame of a `subscribe_queue`
-    /// subscription: true if it holds the frame's lock. A frame whose lock
-    /// Redis did not answer for within
+    /// subscription that arrived when the publisher connection had been
+    /// lost `seen` times ([`Link::losses`]): true if it holds the frame's
+    /// lock. A frame whose lock Redis did not answer for within
     /// [`CHECK_WITHIN`](crate::settle::CHECK_WITHIN) is left (logged).
-    pub(crate) async fn take(&self, frame: &[u8]) -> bool {
-        match self.hold(&self.attempt(frame)).await {
+    pub(crate) async fn take(&self, frame: &[u8], seen: u64) -> bool {
+        match self.hold(&self.attempt(frame, seen)).await {
             Ok(held) => held,
             Err(failure) => {
                 tracing::warn!(failure = ?failure, "psrpc redis: queue lock unanswered; frame left");
@@ -208,6 +210,7 @@ impl QueueLocks {
     async fn hold(&self, attempt: &Attempt) -> Result<bool, Failure> {
         if !self.in_two.load(Ordering::Relaxed) {
             let held = settle(self.timeout, |ask| {
+                let ask = self.allowed(attempt, ask);
                 let (mut conn, cmd) = (self.endpoint.publisher(), attempt.ask(ask));
                 async move {
                     let reply: Option<Vec<u8>> = cmd.query_async(&mut conn).await?;
@@ -224,10 +227,11 @@ impl QueueLocks {
             }
         }
         settle(self.timeout, |ask| {
+            let ask = self.allowed(attempt, ask);
             let (mut conn, pipe) = (self.endpoint.publisher(), attempt.ask_in_two(ask));
             async move {
                 let (holder,): (Option<Vec<u8>>,) = pipe.query_async(&mut conn).await?;
-                Ok(attempt.holds(ask, holder.as_deref()))
+                Ok(attempt.holds(holder.as_deref()))
             }
         })
         .await
@@ -247,16 +251,17 @@ impl QueueLocks {
         channel: &str,
         frame: &[u8],
     ) -> Result<bool, Failure> {
-        let attempt = self.attempt(queued);
+        let attempt = self.attempt(queued, self.publisher.losses());
         if !self.scripts_refused.load(Ordering::Relaxed) {
             let attempt = &attempt;
             let scripted = settle(self.timeout, |ask| {
+                let ask = self.allowed(attempt, ask);
                 let command = match ask {
                     Ask::Check => attempt.ask(ask),
-                    Ask::First | Ask::Again => {
+                    Ask::First => {
                         let mut script = redis::cmd("EVAL");
-                        script.arg(LOCK_THEN_PUBLISH).arg(1).arg(&attempt.key).arg(attempt.value(ask));
-                        script.arg(LOCK_SECONDS).arg(channel).arg(frame).arg(attempt.value(Ask::First));
+                        script.arg(LOCK_THEN_PUBLISH).arg(1).arg(&attempt.key).arg(&attempt.value);
+                        script.arg(LOCK_SECONDS).arg(channel).arg(frame);
                         script
                     }
                 };
@@ -266,7 +271,7 @@ impl QueueLocks {
                         Ask::Check => {
                             attempt.held_after(ask, redis::from_redis_value::<Option<Vec<u8>>>(reply)?.as_deref())
                         }
-                        Ask::First | Ask::Again => redis::from_redis_value::<i64>(reply)? == 1,
+                        Ask::First => redis::from_redis_value::<i64>(reply)? == 1,
                     })
                 }
             })
@@ -300,21 +305,19 @@ mod tests {
     }
 
     fn attempt() -> Attempt {
-        Attempt { key: "k".into(), name: "abc:7".into() }
+        Attempt { key: "k".into(), value: "abc:7".into(), seen: 0 }
     }
 
     #[test]
-    fn an_attempt_holds_the_lock_only_with_its_own_values() {
+    fn an_attempt_holds_the_lock_only_with_its_own_value() {
         let attempt = attempt();
-        for ask in [Ask::First, Ask::Again] {
-            assert!(attempt.held_after(ask, None), "the ask took a free lock");
-            assert!(attempt.held_after(ask, Some(b"abc:7.0")), "the first ask took it");
-            assert!(attempt.held_after(ask, Some(b"abc:7.1")), "a repeat took it");
-            assert!(!attempt.held_after(ask, Some(b"abc:8.0")), "another attempt of the same member");
+        assert!(attempt.held_after(Ask::First, None), "the ask took a free lock");
+        assert!(attempt.held_after(Ask::First, Some(b"abc:7")), "a run redis-rs repeated took it");
+        for ask in [Ask::First, Ask::Check] {
+            assert!(!attempt.held_after(ask, Some(b"abc:8")), "another attempt of the same member");
             assert!(!attempt.held_after(ask, Some(b"8674665223082153551")), "a Go member's lock");
         }
-        assert!(attempt.held_after(Ask::Check, Some(b"abc:7.0")));
-        assert!(!attempt.held_after(Ask::Check, Some(b"abc:7.1")), "a repeat may have come too late");
+        assert!(attempt.held_after(Ask::Check, Some(b"abc:7")));
         assert!(!attempt.held_after(Ask::Check, None), "no lock");
     }
 
@@ -327,14 +330,51 @@ mod tests {
             .collect()
     }
 
+    /// The queue locks of a bus on `url`, and its publisher connection's state.
+    async fn locks_on(url: &str) -> (QueueLocks, Arc<Link>) {
+        let info = redis::Client::open(url).expect("url").get_connection_info().clone();
+        let timeout = Duration::from_secs(10);
+        let (endpoint, _, _) =
+            Endpoint::connect(crate::endpoint::Target::Direct(info), timeout).await.expect("connect");
+        let publisher = Link::new("publisher");
+        (QueueLocks::new(Arc::new(endpoint), Arc::clone(&publisher), timeout), publisher)
+    }
+
+    /// The value of `key`, read by a connection of the test's own.
+    async fn value_of(url: &str, key: &str) -> Option<String> {
+        let mut admin = redis::Client::open(url).expect("url").get_multiplexed_async_connection().await.expect("conn");
+        redis::cmd("GET").arg(key).query_async(&mut admin).await.expect("GET")
+    }
+
+    /// A frame that arrived before the publisher connection was lost may
+    /// meet a Redis that never saw the lock another member took (restarted
+    /// empty, or failed over): its lock is only read, never taken.
+    #[tokio::test]
+    async fn a_frame_that_came_before_a_loss_never_takes_a_lock() {
+        let Some(redis) = psrpc_test_support::broker::skip_or_fail(psrpc_test_support::redis::RedisServer::start())
+        else {
+            return;
+        };
+        let (locks, publisher) = locks_on(redis.url()).await;
+        let unique = psrpc_protocol::id::new_id("frame-");
+        let (before, after) = (format!("{unique}-before"), format!("{unique}-after"));
+        let seen = publisher.losses();
+        publisher.lost(Box::new(|| None));
+        assert!(!locks.take(before.as_bytes(), seen).await, "taken after a loss");
+        assert_eq!(value_of(redis.url(), &lock_key(before.as_bytes())).await, None, "a lock was set");
+        // A frame that arrived after the loss takes its free lock.
+        assert!(locks.take(after.as_bytes(), publisher.losses()).await);
+        let value = value_of(redis.url(), &lock_key(after.as_bytes())).await.expect("locked");
+        assert!(value.starts_with(&format!("{}:", locks.member)), "{value}");
+    }
+
     #[test]
     fn asks_set_only_a_free_lock_for_5_s_and_checks_only_read() {
         let attempt = attempt();
-        assert_eq!(args(&attempt.ask(Ask::First)), ["SET", "k", "abc:7.0", "EX", "5", "NX", "GET"]);
-        assert_eq!(args(&attempt.ask(Ask::Again)), ["SET", "k", "abc:7.1", "EX", "5", "NX", "GET"]);
+        assert_eq!(args(&attempt.ask(Ask::First)), ["SET", "k", "abc:7", "EX", "5", "NX", "GET"]);
         assert_eq!(args(&attempt.ask(Ask::Check)), ["GET", "k"]);
         let in_two = |ask| attempt.ask_in_two(ask).cmd_iter().map(args).collect::<Vec<_>>();
-        assert_eq!(in_two(Ask::Again), [vec!["SET", "k", "abc:7.1", "EX", "5", "NX"], vec!["GET", "k"]]);
+        assert_eq!(in_two(Ask::First), [vec!["SET", "k", "abc:7", "EX", "5", "NX"], vec!["GET", "k"]]);
         assert_eq!(in_two(Ask::Check), [vec!["GET", "k"]]);
     }
 }

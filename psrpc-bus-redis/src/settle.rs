@@ -1,23 +1,26 @@
-//! Bounded waits for Redis's answer, and asking again for commands that
-//! may safely run twice.
+//! Bounded waits for Redis's answer, and asking whether a command took
+//! effect when its answer never came.
 //!
 //! A command whose reply is late (the response timeout passed) or lost
 //! (the connection broke after it was sent) may or may not have run. Most
 //! commands leave it there and fail: the caller learns Redis did not
-//! answer. A command whose outcome a second run can tell (the queue lock,
-//! see the `queue` module) is asked again by [`settle`] instead, with a
-//! backoff, until Redis answers one of the asks: first by repeating it
-//! (for [`SETTLE_WITHIN`]), then by asking only whether the first run
-//! took effect (until [`CHECK_WITHIN`]).
+//! answer. A command whose effect a read can tell (the queue lock, see the
+//! `queue` module) is followed by that read instead ([`settle`]), with a
+//! backoff, until Redis answers one of the asks or [`CHECK_WITHIN`] has
+//! passed.
+//!
+//! Decision: the command itself is never sent again. On a live connection
+//! a read sent after it is answered after it ran (Redis answers one
+//! connection in order), so the read tells its outcome as well as a
+//! repeat would. After a broken connection a repeat could reach a
+//! different Redis (one restarted empty, or a replica a failover promoted)
+//! that never saw what others did before the break, and take a lock another
+//! member holds on the old one: a frame handled twice. A read cannot.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-/// How long after its first ask [`settle`] may repeat it: half the queue
-/// lock's 5 s lifetime (the `queue` module tells why).
-pub(crate) const SETTLE_WITHIN: Duration = Duration::from_millis(2500);
 
 /// How long after its first ask [`settle`] may check whether that ask took
 /// effect: within the queue lock's 5 s lifetime, so a lock the first ask
@@ -27,12 +30,9 @@ pub(crate) const CHECK_WITHIN: Duration = Duration::from_millis(4500);
 /// What one ask of [`settle`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ask {
-    /// The first; it gets the whole response timeout.
+    /// The command; it gets the whole response timeout.
     First,
-    /// A repeat of the command, until [`SETTLE_WITHIN`] after the first
-    /// ask; its answer must come by then.
-    Again,
-    /// A question whether the first ask took effect (changing nothing),
+    /// A question whether the command took effect (changing nothing),
     /// until [`CHECK_WITHIN`] after the first ask.
     Check,
 }
@@ -75,31 +75,26 @@ pub(crate) async fn within<T>(
 }
 
 /// Runs `ask(Ask::First)`, then, while Redis has answered none of them,
-/// `ask(Ask::Again)` and later `ask(Ask::Check)` (see [`Ask`]). The first
-/// ask may take `timeout`, each later one `timeout` cut to what is left of
-/// its phase; one that fails without an answer (no reply in time, a
-/// broken connection, a node busy, failing over or loading) is followed
-/// by another after a pause of 20 ms, doubling up to 500 ms. Ends with the
-/// first answer, with a refusal (see [`refused`]), or, once no ask fits
-/// within [`CHECK_WITHIN`], with the last failure ([`Failure::NoAnswer`]
-/// if Redis did not reply).
-///
-/// Only for asks whose every run may reach Redis (a late one included)
-/// without changing what a later run answers.
+/// `ask(Ask::Check)` (see [`Ask`]). The first ask may take `timeout`, each
+/// check `timeout` cut to what is left until [`CHECK_WITHIN`]; one that
+/// fails without an answer (no reply in time, a broken connection, a node
+/// busy, failing over or loading) is followed by a check after a pause of
+/// 20 ms, doubling up to 500 ms. Ends with the first answer, with a refusal
+/// (see [`refused`]), or, once no check fits within [`CHECK_WITHIN`], with
+/// the last failure ([`Failure::NoAnswer`] if Redis did not reply).
 pub(crate) async fn settle<T, F, Fut>(timeout: Duration, mut ask: F) -> Result<T, Failure>
 where
     F: FnMut(Ask) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
 {
     let first = Instant::now();
-    let (again_until, check_until) = (first + SETTLE_WITHIN, first + CHECK_WITHIN);
+    let check_until = first + CHECK_WITHIN;
     let mut pause = FIRST_PAUSE;
     let mut next = Ask::First;
     loop {
-        let until = if next == Ask::Again { again_until } else { check_until };
         let limit = match next {
             Ask::First => timeout,
-            Ask::Again | Ask::Check => timeout.min(until.saturating_duration_since(Instant::now())),
+            Ask::Check => timeout.min(check_until.saturating_duration_since(Instant::now())),
         };
         let failure = match within(limit, ask(next)).await {
             Ok(answer) => return Ok(answer),
@@ -107,17 +102,14 @@ where
             Err(failure) => failure,
         };
         let at = Instant::now() + pause;
-        next = match at {
-            at if at < again_until => Ask::Again,
-            at if at < check_until => Ask::Check,
-            _ => {
-                return Err(match failure {
-                    Failure::NoAnswer(_) => Failure::NoAnswer(at.saturating_duration_since(first)),
-                    redis => redis,
-                });
-            }
-        };
-        tracing::debug!(failure = ?failure, ask = ?next, "psrpc redis: no answer yet; asking again");
+        if at >= check_until {
+            return Err(match failure {
+                Failure::NoAnswer(_) => Failure::NoAnswer(at.saturating_duration_since(first)),
+                redis => redis,
+            });
+        }
+        next = Ask::Check;
+        tracing::debug!(failure = ?failure, "psrpc redis: no answer yet; asking whether it took effect");
         tokio::time::sleep_until(at).await;
         pause = (pause * 2).min(LONGEST_PAUSE);
     }
@@ -137,7 +129,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn late_and_lost_replies_are_asked_again_until_one_comes() {
+    async fn late_and_lost_replies_are_checked_until_an_answer_comes() {
         let asks = AtomicUsize::new(0);
         let answer = settle(Duration::from_millis(100), |ask| {
             let n = asks.fetch_add(1, Ordering::Relaxed);
@@ -151,11 +143,11 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(answer.expect("answered"), (2, Ask::Again));
+        assert_eq!(answer.expect("answered"), (2, Ask::Check), "the command is sent once, then only checked");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_first_ask_gets_the_whole_timeout_and_later_ones_only_check() {
+    async fn the_first_ask_gets_the_whole_timeout_and_the_checks_what_is_left() {
         let started = Instant::now();
         let asks = std::sync::Mutex::new(Vec::new());
         let answer = settle(Duration::from_secs(3), |ask| {
@@ -168,10 +160,11 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(answer.expect("answered"), Ask::Check, "3 s is past the window for repeats");
+        assert_eq!(answer.expect("answered"), Ask::Check);
         let asks = asks.into_inner().expect("asks");
         assert_eq!(asks[0], (Ask::First, Duration::ZERO));
         assert_eq!(asks.len(), 2);
+        assert!(asks[1].1 >= Duration::from_secs(3), "the first ask had its whole timeout: {asks:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -198,10 +191,9 @@ mod tests {
         assert!(matches!(answer, Err(Failure::NoAnswer(_))));
         assert!(started.elapsed() <= CHECK_WITHIN, "gave up after {:?}", started.elapsed());
         let asks = asks.into_inner().expect("asks");
-        let repeats = asks.iter().filter(|(ask, _)| *ask == Ask::Again);
-        assert!(repeats.clone().count() >= 1, "repeated: {asks:?}");
-        assert!(repeats.clone().all(|(_, at)| *at < SETTLE_WITHIN), "repeats within their window: {asks:?}");
-        assert!(asks.iter().any(|(ask, _)| *ask == Ask::Check), "checked: {asks:?}");
+        assert_eq!(asks.iter().filter(|(ask, _)| *ask == Ask::First).count(), 1, "sent once: {asks:?}");
+        assert!(asks.iter().skip(1).all(|(ask, at)| *ask == Ask::Check && *at < CHECK_WITHIN), "{asks:?}");
+        assert!(asks.len() >= 2, "checked: {asks:?}");
     }
 
     #[tokio::test(start_paused = true)]

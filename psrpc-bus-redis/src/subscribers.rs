@@ -286,11 +286,13 @@ impl Subscribers {
         if !channel.queue.is_empty() && !self.publisher.is_down() {
             // The cross-process lock takes a round trip: never on the reader
             // task. While the publisher connection is down the frame is left
-            // to other processes.
+            // to other processes; once it was lost after the frame arrived,
+            // the lock is only read (see `queue`).
             let (publishes, locks) = (Arc::clone(&self.publishes), Arc::clone(&self.locks));
+            let seen = self.publisher.losses();
             tokio::spawn(async move {
                 let _turn = publishes.turn().await;
-                if locks.take(&frame).await {
+                if locks.take(&frame, seen).await {
                     channel.queue.deliver_to_one(&frame);
                 }
             });

@@ -70,14 +70,23 @@ impl SoakServerImpl for Handlers {
         self.handled(CallKind::SingleServer, req)
     }
 
+    /// Echoes every message. Once an echo failed (its ack did not come:
+    /// the client may have it or not) the handler echoes no more but goes on
+    /// receiving until the stream ends, and then fails: every message psrpc
+    /// acknowledged is handed to the handler and reported, so a message
+    /// counts as lost only if psrpc lost it, not because the handler left
+    /// early.
     async fn exchange(&self, mut stream: ServerStream<StreamMessage, StreamMessage>) -> Result<(), Error> {
         let id = stream.stream_id().to_owned();
         self.events.emit(Event::StreamAccepted { stream: id.clone() });
+        let mut failed = None;
         while let Some(message) = stream.recv().await? {
             self.events.emit(Event::StreamReceived { stream: id.clone(), seq: message.seq });
-            stream.send(&message).await?;
+            if failed.is_none() {
+                failed = stream.send(&message).await.err();
+            }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }
 

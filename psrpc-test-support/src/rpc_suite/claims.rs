@@ -66,8 +66,7 @@ impl HandClient {
 }
 
 async fn next<E: Envelope>(sub: &mut Subscription) -> E {
-    let bytes =
-        tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.expect("in time").expect("open").expect("frame");
+    let bytes = tokio::time::timeout(WAIT_LIMIT, sub.recv()).await.expect("in time").expect("open").expect("frame");
     frame::decode_envelope(bytes).expect("an envelope")
 }
 
@@ -102,7 +101,7 @@ pub async fn claims_run_the_handler_only_when_chosen_and_expire_unanswered(facto
 
     let _unanswered = client.request(3, Duration::from_secs(1)).await;
     let started = tokio::time::Instant::now();
-    tokio::time::timeout(Duration::from_secs(4), server.shutdown()).await.expect("shutdown completes");
+    tokio::time::timeout(WAIT_LIMIT, server.shutdown()).await.expect("shutdown completes");
     assert!(started.elapsed() >= Duration::from_millis(500), "shutdown waited for the unanswered claim");
     assert_eq!(server.in_flight(), 0);
     assert_eq!(handled.load(Ordering::SeqCst), 1, "only the chosen claim ran the handler");

@@ -61,9 +61,21 @@ pub(crate) fn unique_service() -> String {
     crate::unique_name(SERVICE)
 }
 
-/// Short timeouts keep failing paths quick.
+/// How long a test waits for an event that should come soon: a minute is no
+/// timing bound (against real brokers timing belongs in benchmarks), it tells
+/// a hang from a slow machine.
+pub(crate) const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long the suite's clients wait for a claim ([`client_options`]).
+pub(crate) const SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The suite's client options. The timeouts are long enough that a busy
+/// machine never turns a call that should succeed into a timeout (a claim
+/// round trip through a broker took more than 300 ms on a loaded 2-core
+/// machine); a call that should fail waits them out, so tests of timeouts
+/// set their own.
 pub(crate) fn client_options() -> ClientOptions {
-    ClientOptions::default().timeout(Duration::from_secs(2)).selection_timeout(Duration::from_millis(300))
+    ClientOptions::default().timeout(Duration::from_secs(10)).selection_timeout(SELECTION_TIMEOUT)
 }
 
 pub(crate) async fn client(factory: &dyn BusFactory, service: &str) -> RpcClient {

@@ -96,11 +96,10 @@ pub async fn selection_options_filter_and_choose(factory: &dyn BusFactory) {
         ids.push(s);
     }
     let client = client(factory, &svc).await;
-    // Only 0.5 and 0.8 qualify; the selection function takes the lowest of them.
-    let selection = SelectionOptions::default()
-        .minimum_affinity(0.3)
-        .affinity_timeout(Duration::from_millis(300))
-        .selection_fn(|claims| {
+    // Only 0.5 and 0.8 qualify; the selection function takes the lowest of
+    // them. The window is long enough for all three claims on a busy machine.
+    let selection =
+        SelectionOptions::default().minimum_affinity(0.3).affinity_timeout(SELECTION_TIMEOUT).selection_fn(|claims| {
             assert!(claims.iter().all(|c| c.affinity >= 0.3), "{claims:?}");
             claims
                 .iter()
@@ -108,10 +107,8 @@ pub async fn selection_options_filter_and_choose(factory: &dyn BusFactory) {
                 .map(|c| c.server_id.clone())
                 .ok_or_else(Error::no_response)
         });
-    let reply = client
-        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default().selection(selection))
-        .await
-        .expect("reply");
+    let options = RequestOptions::default().selection(selection).timeout(SELECTION_TIMEOUT * 4);
+    let reply = client.request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), options).await.expect("reply");
     assert_eq!(reply.server_id, ids[1].id());
 
     // Maximum affinity wins at once: the affinity timeout outlasts the call's
@@ -149,13 +146,13 @@ pub async fn no_server_is_unavailable_after_selection_timeout(factory: &dyn BusF
             &SINGLE,
             vec![],
             &ping("x"),
-            RequestOptions::default().timeout(Duration::from_secs(10)),
+            RequestOptions::default().timeout(SELECTION_TIMEOUT * 4),
         )
         .await
         .expect_err("nobody there");
     // `unavailable`, not `deadline_exceeded`: the selection timeout ended it.
     assert_eq!(err.code(), ErrorCode::Unavailable, "{err}");
-    assert!(started.elapsed() >= Duration::from_millis(300), "waited for the selection timeout");
+    assert!(started.elapsed() >= SELECTION_TIMEOUT, "waited for the selection timeout");
     assert_eq!(client.pending_routes(), 0);
 }
 

@@ -15,8 +15,8 @@ use super::fixtures::*;
 use crate::BusFactory;
 use crate::faulty::CuttableBus;
 
-/// How long a test waits for an event that should come at once.
-const WITHIN: Duration = Duration::from_secs(3);
+/// How long a test waits for an event that should come soon.
+const WITHIN: Duration = WAIT_LIMIT;
 
 /// Bytes that do not decode as any message: field 1 announces five bytes
 /// that never come.

@@ -84,7 +84,7 @@ pub async fn native_queue_subscribers_take_only_their_own_method(factory: &dyn B
         assert_eq!(reply.message.text, i.to_string());
     }
     s.publish(&UPDATES, vec![], &Pong { text: "news".into(), server: String::new() }).await.expect("publish");
-    let got = tokio::time::timeout(Duration::from_secs(5), updates.recv()).await.expect("in time").expect("message");
+    let got = tokio::time::timeout(WAIT_LIMIT, updates.recv()).await.expect("in time").expect("message");
     assert_eq!(got.text, "news");
 }
 

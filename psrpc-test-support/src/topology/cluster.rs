@@ -1,8 +1,6 @@
 //! A Redis Cluster: masters with one replica each.
 
-use std::time::Duration;
-
-use super::{Scratch, field, poll, redis_cli, start_error};
+use super::{FORMATION_LIMIT, Scratch, field, poll, redis_cli, start_error};
 use crate::broker::{BrokerError, BrokerProcess, free_port};
 
 /// A Redis Cluster on loopback: `masters` masters with one replica each,
@@ -71,7 +69,7 @@ impl RedisCluster {
         }
         let cluster = RedisCluster { nodes, _scratch: scratch };
         cluster.wait_healthy()?;
-        poll("redis-server", "every replica in sync", Duration::from_secs(30), || {
+        poll("redis-server", "every replica in sync", FORMATION_LIMIT, || {
             cluster
                 .live()
                 .all(|n| {
@@ -149,7 +147,7 @@ impl RedisCluster {
         for port in [to_port, from_port] {
             run(port, &["CLUSTER", "SETSLOT", &slot_text, "NODE", &to_id])?;
         }
-        poll("redis-server", "the slot moved everywhere", Duration::from_secs(30), || {
+        poll("redis-server", "the slot moved everywhere", FORMATION_LIMIT, || {
             (self.master_of_slot(slot) == Some(to)).then_some(())
         })
     }
@@ -214,7 +212,7 @@ impl RedisCluster {
     /// Waits until a master other than node `old` serves `slot` and the
     /// cluster is healthy again; the new master's index.
     pub fn wait_failover(&self, slot: u16, old: usize) -> Result<usize, BrokerError> {
-        let new = poll("redis-server", "a replica promoted", Duration::from_secs(30), || {
+        let new = poll("redis-server", "a replica promoted", FORMATION_LIMIT, || {
             self.master_of_slot(slot).filter(|&m| m != old)
         })?;
         self.wait_healthy()?;
@@ -231,7 +229,7 @@ impl RedisCluster {
     /// Waits until every live node reports `cluster_state:ok` and sees
     /// every slot served by a master it considers up.
     pub fn wait_healthy(&self) -> Result<(), BrokerError> {
-        poll("redis-server", "cluster_state:ok on every node", Duration::from_secs(30), || {
+        poll("redis-server", "cluster_state:ok on every node", FORMATION_LIMIT, || {
             self.live()
                 .all(|n| {
                     redis_cli(n.port(), &["CLUSTER", "INFO"]).ok().is_some_and(|info| {

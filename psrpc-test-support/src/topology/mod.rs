@@ -96,6 +96,12 @@ pub(crate) fn field(output: &str, key: &str) -> Option<String> {
     None
 }
 
+/// How long a topology may take to reach a state (routes meshed, a master
+/// elected, replicas in sync): a failover on a busy 2-core machine took more
+/// than 30 s. Two minutes is no timing bound; it tells a topology that
+/// cannot form from a slow one.
+pub(crate) const FORMATION_LIMIT: Duration = Duration::from_secs(120);
+
 /// Polls `check` every 50 ms until it gives a value or `limit` passed:
 /// topology changes (gossip, elections) have no event to await from outside.
 pub(crate) fn poll<T>(

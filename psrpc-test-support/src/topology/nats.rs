@@ -4,7 +4,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use super::{poll, start_error};
+use super::{FORMATION_LIMIT, poll, start_error};
 use crate::broker::{BrokerError, BrokerProcess, free_port};
 
 /// A cluster of `nats-server`s on loopback, every node routed to every
@@ -95,7 +95,7 @@ impl NatsCluster {
     /// Waits until every node has a route to every other node.
     pub fn wait_formed(&self) -> Result<(), BrokerError> {
         let want = self.nodes.len() - 1;
-        poll("nats-server", "a full mesh of routes", Duration::from_secs(30), || {
+        poll("nats-server", "a full mesh of routes", FORMATION_LIMIT, || {
             self.nodes.iter().all(|node| routes(node.monitor).is_some_and(|n| n >= want)).then_some(())
         })
     }

@@ -1,8 +1,6 @@
 //! A Redis primary and replica watched by three Sentinels.
 
-use std::time::Duration;
-
-use super::{Scratch, field, poll, redis_cli, start_error};
+use super::{FORMATION_LIMIT, Scratch, field, poll, redis_cli, start_error};
 use crate::broker::{BrokerError, BrokerProcess, free_port};
 
 /// The master name the Sentinels monitor.
@@ -102,7 +100,7 @@ impl RedisSentinel {
     /// `old`, and that node answers as a master.
     pub fn wait_failover(&self, old: usize) -> Result<u16, BrokerError> {
         let old_port = self.servers[old].port();
-        poll("redis-sentinel", "a new master", Duration::from_secs(30), || {
+        poll("redis-sentinel", "a new master", FORMATION_LIMIT, || {
             let port = self.master_port().filter(|&p| p != old_port)?;
             let role = redis_cli(port, &["ROLE"]).ok()?;
             (role.lines().next()? == "master").then_some(port)
@@ -127,7 +125,7 @@ impl RedisSentinel {
     /// Sentinel sees them and the other Sentinels.
     fn wait_ready(&self, replicas: usize) -> Result<(), BrokerError> {
         let others = (self.sentinels.len() - 1).to_string();
-        poll("redis-sentinel", "a formed Sentinel topology", Duration::from_secs(30), || {
+        poll("redis-sentinel", "a formed Sentinel topology", FORMATION_LIMIT, || {
             let master = self.master_port()?;
             let info = redis_cli(master, &["INFO", "replication"]).ok()?;
             (field(&info, "role")? == "master").then_some(())?;
