@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tokio::time::Instant;
 
 use crate::events::{Record, now_ms};
@@ -48,14 +49,24 @@ pub(crate) async fn run(schedule: &Schedule, say: Say, events: Option<&Path>) ->
     let load_started = Instant::now();
     let load_started_ms = now_ms();
     tokio::time::sleep_until(load_started + schedule.warmup).await;
-    let memory_start = long_lived_memory(&mut fleet).await?;
+    // The memory's start: once every kind of fault struck (the processes
+    // ran every path the run exercises: code first run, reconnects), or
+    // after the warm-up in a run too short for that.
+    let second_round = schedule.second_round();
+    let mut memory_start = match second_round {
+        Some(_) => None,
+        None => Some(long_lived_memory(&mut fleet).await?),
+    };
     let mut faults = Vec::new();
     // A fault that took longer than planned (a topology slow to heal)
     // delays every later one, and the end of the load, as much: the gaps
     // and the tail stay as drawn.
     let mut delay = Duration::ZERO;
-    for planned in &schedule.faults {
+    for (index, planned) in schedule.faults.iter().enumerate() {
         tokio::time::sleep_until(load_started + planned.at + delay).await;
+        if second_round == Some(index) {
+            memory_start = Some(long_lived_memory(&mut fleet).await?);
+        }
         let record = inflict(planned.fault, &mut fleet, &topology_handle).await?;
         delay += Duration::from_millis(record.end_ms - record.start_ms).saturating_sub(planned.fault.span());
         say.line(format_args!(
@@ -94,6 +105,7 @@ pub(crate) async fn run(schedule: &Schedule, say: Say, events: Option<&Path>) ->
         write_events(Path::new(&path), &records)?;
         say.line(format_args!("[{topology}] events written to {path}"));
     }
+    let memory_start = memory_start.context("the memory's start was not measured")?;
     let rss = memory_start
         .into_iter()
         .zip(memory_end)

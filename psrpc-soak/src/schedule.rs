@@ -138,6 +138,8 @@ pub(crate) struct Schedule {
     pub(crate) warmup: Duration,
     /// The faults, in order.
     pub(crate) faults: Vec<Planned>,
+    /// How many kinds of fault apply: the faults of one round of the bag.
+    kinds: usize,
 }
 
 /// The kinds of fault, as drawn from the bag.
@@ -198,7 +200,15 @@ impl Schedule {
             let gap = shape.recovery_allowance + Duration::from_millis(rng.random_range(0..=2000));
             at += fault.span() + gap;
         }
-        Schedule { seed, shape, warmup, faults }
+        Schedule { seed, shape, warmup, faults, kinds: kinds.len() }
+    }
+
+    /// The index of the first fault after every kind of fault struck once,
+    /// if it comes in the first half of the load: from there on the
+    /// long-lived processes have run every path the run exercises.
+    pub(crate) fn second_round(&self) -> Option<usize> {
+        let first = self.faults.get(self.kinds)?;
+        (first.at < self.shape.duration / 2).then_some(self.kinds)
     }
 }
 
@@ -234,6 +244,7 @@ impl fmt::Display for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn shape(topology: Topology, duration: u64) -> Shape {
         Shape {
@@ -283,6 +294,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_long_run_has_a_second_round_and_a_short_one_none() {
+        let long = Schedule::draw(3, shape(Topology::Redis, 1800));
+        let second = long.second_round().expect("a second round");
+        let kinds =
+            |faults: &[Planned]| faults.iter().map(|p| std::mem::discriminant(&p.fault)).collect::<HashSet<_>>().len();
+        assert_eq!(kinds(&long.faults[..second]), second, "one of each kind before it");
+        assert!(long.faults[second].at < Duration::from_secs(900));
+        assert_eq!(Schedule::draw(3, shape(Topology::Redis, 20)).second_round(), None);
     }
 
     #[test]
