@@ -71,7 +71,7 @@ pub async fn a_blocked_handler_does_not_hold_up_other_methods(factory: &dyn BusF
 
     let blocked = tokio::spawn({
         let client = client.clone();
-        let options = RequestOptions::default().timeout(HOLD_AT_MOST * 2);
+        let options = within(HOLD_AT_MOST * 2);
         async move { client.request_single::<Ping, Pong>(&SLOW, vec![], &ping("block"), options).await }
     });
     tokio::task::spawn_blocking(move || entered_rx.recv())
@@ -79,7 +79,7 @@ pub async fn a_blocked_handler_does_not_hold_up_other_methods(factory: &dyn BusF
         .expect("wait for the handler")
         .expect("the blocked handler runs");
 
-    let options = RequestOptions::default().timeout(ECHO_TIMEOUT);
+    let options = within(ECHO_TIMEOUT);
     let echoed = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("meanwhile"), options).await;
     release_tx.send(()).expect("release the handler");
 
@@ -174,10 +174,7 @@ pub async fn stream_handler_panic_closes_with_internal(factory: &dyn BusFactory)
 /// Dropping every handle of a server stops it: its methods are unsubscribed
 /// and calls find no server.
 pub async fn dropping_the_last_server_handle_stops_serving(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
+    let (s, client) = echo_service(factory).await;
     let reply = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("a"), RequestOptions::default()).await;
     assert_eq!(reply.expect("served").server_id, s.id());
     let clone = s.clone();

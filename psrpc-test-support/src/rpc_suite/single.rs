@@ -145,12 +145,7 @@ pub async fn no_server_is_unavailable_after_selection_timeout(factory: &dyn BusF
     let client = client(factory, &unique_service()).await;
     let started = Instant::now();
     let err = client
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &ping("x"),
-            RequestOptions::default().timeout(Duration::from_secs(10)),
-        )
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), within(Duration::from_secs(10)))
         .await
         .expect_err("nobody there");
     // `unavailable`, not `deadline_exceeded`: the selection timeout ended it.
@@ -171,12 +166,7 @@ pub async fn single_server_topic_skips_the_claim(factory: &dyn BusFactory) {
         .expect("reply");
     assert_eq!(reply.server_id, s.id());
     let err = client
-        .request_single::<Ping, Pong>(
-            &SHARD,
-            vec!["shard-8".into()],
-            &ping("x"),
-            RequestOptions::default().timeout(Duration::from_millis(300)),
-        )
+        .request_single::<Ping, Pong>(&SHARD, vec!["shard-8".into()], &ping("x"), within(Duration::from_millis(300)))
         .await
         .expect_err("no server on that shard");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
@@ -244,10 +234,7 @@ pub async fn handler_error_round_trips_with_details(factory: &dyn BusFactory) {
 
 /// Bytes that are not the request type give `malformed_request`.
 pub async fn malformed_request_is_reported(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
+    let (_server, client) = echo_service(factory).await;
     let garbage = RawPayload(Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]));
     let err = client
         .request_single::<RawPayload, Pong>(&SINGLE, vec![], &garbage, RequestOptions::default())
@@ -321,33 +308,18 @@ pub async fn expired_requests_are_dropped(factory: &dyn BusFactory) {
 
 /// A handler slower than the timeout gives `deadline_exceeded`; the call's routes are freed.
 pub async fn slow_handler_times_out_and_frees_routes(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
+    let (_server, client) = echo_service(factory).await;
     // Had the client waited for the handler instead of its deadline, the call would succeed.
-    let slow = Ping { text: "slow".into(), delay_ms: 2_000 };
-    let err = client
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &slow,
-            RequestOptions::default().timeout(Duration::from_millis(400)),
-        )
-        .await
-        .expect_err("timeout");
+    let options = within(Duration::from_millis(400));
+    let err = slow_single(&client, 2_000, options).await.expect_err("timeout");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
     assert_eq!(client.pending_routes(), 0);
 }
 
 /// Dropping a call's future cancels it and frees its routes.
 pub async fn dropped_call_frees_routes(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
-    let slow = Ping { text: "slow".into(), delay_ms: 1_000 };
-    let call = client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default());
+    let (_server, client) = echo_service(factory).await;
+    let call = slow_single(&client, 1_000, RequestOptions::default());
     let outcome = tokio::time::timeout(Duration::from_millis(200), call).await;
     assert!(outcome.is_err(), "the call was still pending when dropped");
     assert_eq!(client.pending_routes(), 0);
@@ -355,20 +327,9 @@ pub async fn dropped_call_frees_routes(factory: &dyn BusFactory) {
 
 /// Closing the client ends pending calls with `canceled`, and later calls fail at once.
 pub async fn client_close_cancels_pending_calls(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
-    let pending = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            let slow = Ping { text: "slow".into(), delay_ms: 1_500 };
-            client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default()).await
-        })
-    };
-    while s.in_flight() == 0 {
-        tokio::task::yield_now().await;
-    }
+    let (s, client) = echo_service(factory).await;
+    let pending = spawn_slow_single(&client, 1_500, RequestOptions::default());
+    until_in_flight(&s).await;
     client.close().await;
     let err = pending.await.expect("task").expect_err("canceled");
     assert_eq!(err, Error::client_closed());

@@ -108,12 +108,7 @@ pub async fn wire_mode_mismatch_is_reported(factory: &dyn BusFactory) {
     serve_echo(&compatible_server, &SINGLE, &[], None).await;
     let err = native_client(factory, &other)
         .await
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &ping("x"),
-            RequestOptions::default().timeout(Duration::from_millis(300)),
-        )
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), within(Duration::from_millis(300)))
         .await
         .expect_err("no native server");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "{err}");
