@@ -110,6 +110,12 @@ pub(crate) async fn echo_service(factory: &dyn BusFactory) -> (RpcServer, RpcCli
     (s, client(factory, &svc).await)
 }
 
+/// A single call of `method` (no topics) with [`ping`]`(text)` and the
+/// default request options.
+pub(crate) async fn call(client: &RpcClient, method: &MethodInfo, text: &str) -> Result<Reply<Pong>, Error> {
+    client.request_single::<Ping, Pong>(method, vec![], &ping(text), RequestOptions::default()).await
+}
+
 /// A [`SINGLE`] call whose handler takes `delay_ms` (the request's text is
 /// "slow").
 pub(crate) async fn slow_single(
@@ -157,10 +163,7 @@ pub(crate) async fn serve_echo_stream(server: &RpcServer) {
 pub(crate) async fn assert_internal_then_served(client: &RpcClient, failing: &Ping, options: RequestOptions) {
     let err = client.request_single::<Ping, Pong>(&SINGLE, vec![], failing, options).await.expect_err("fails");
     assert_eq!(err.code(), psrpc_core::ErrorCode::Internal);
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("fine"), RequestOptions::default())
-        .await
-        .expect("survived");
+    let reply = call(client, &SINGLE, "fine").await.expect("survived");
     assert_eq!(reply.message.text, "fine");
 }
 

@@ -95,7 +95,7 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
     serve_echo_stream(&s).await;
 
     let client = client(factory, &svc).await;
-    client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default()).await.expect("reply");
+    call(&client, &SINGLE, "x").await.expect("reply");
     assert_eq!(*log.lock(), ["outer>", "inner>", "<inner", "<outer"]);
     log.lock().clear();
     let err = client

@@ -14,16 +14,13 @@ use crate::BusFactory;
 /// `shutdown` lets in-flight calls finish, then the service is gone.
 pub async fn shutdown_drains_in_flight_calls(factory: &dyn BusFactory) {
     let (s, client) = echo_service(factory).await;
-    let call = spawn_slow_single(&client, 400, RequestOptions::default());
+    let in_flight = spawn_slow_single(&client, 400, RequestOptions::default());
     until_in_flight(&s).await;
     let started = Instant::now();
     s.shutdown().await;
     assert!(started.elapsed() >= Duration::from_millis(200), "waited for the in-flight call");
-    assert_eq!(call.await.expect("task").expect("finished during shutdown").message.text, "slow");
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("late"), RequestOptions::default())
-        .await
-        .expect_err("gone");
+    assert_eq!(in_flight.await.expect("task").expect("finished during shutdown").message.text, "slow");
+    let err = call(&client, &SINGLE, "late").await.expect_err("gone");
     assert_eq!(err.code(), ErrorCode::Unavailable);
 }
 

@@ -26,10 +26,7 @@ pub async fn single_round_trip(factory: &dyn BusFactory) {
     let server = server(factory, &svc).await;
     serve_echo(&server, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("hi"), RequestOptions::default())
-        .await
-        .expect("reply");
+    let reply = call(&client, &SINGLE, "hi").await.expect("reply");
     assert_eq!(reply.message.text, "hi");
     assert_eq!(reply.server_id, server.id());
     assert_eq!(reply.message.server, server.id());
@@ -60,10 +57,7 @@ pub(crate) async fn each_request_handled_once(factory: &dyn BusFactory, mode: Wi
     let client = client_on(factory.connect().await, &svc, client_options().wire_mode(mode)).await;
     let ids: HashSet<String> = servers.iter().map(|s| s.id().to_owned()).collect();
     for i in 0..20 {
-        let reply = client
-            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-            .await
-            .expect("reply");
+        let reply = call(&client, &SINGLE, &i.to_string()).await.expect("reply");
         assert!(ids.contains(&reply.server_id));
     }
     assert_eq!(handled.load(Ordering::SeqCst), 20, "each request handled exactly once");
@@ -78,10 +72,7 @@ pub async fn affinity_picks_the_best_claim(factory: &dyn BusFactory) {
     serve_echo(&high, &AFFINITY, &[], Some(0.9)).await;
     let client = client(factory, &svc).await;
     for _ in 0..5 {
-        let reply = client
-            .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default())
-            .await
-            .expect("reply");
+        let reply = call(&client, &AFFINITY, "x").await.expect("reply");
         assert_eq!(reply.server_id, high.id());
     }
 }
@@ -132,10 +123,7 @@ pub async fn negative_affinity_never_claims(factory: &dyn BusFactory) {
     let s = server(factory, &svc).await;
     serve_echo(&s, &AFFINITY, &[], Some(-1.0)).await;
     let client = client(factory, &svc).await;
-    let err = client
-        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default())
-        .await
-        .expect_err("no claim");
+    let err = call(&client, &AFFINITY, "x").await.expect_err("no claim");
     assert_eq!(err.code(), ErrorCode::Unavailable);
 }
 
@@ -222,10 +210,7 @@ pub async fn handler_error_round_trips_with_details(factory: &dyn BusFactory) {
     .await
     .expect("register");
     let client = client(factory, &svc).await;
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("42"), RequestOptions::default())
-        .await
-        .expect_err("error");
+    let err = call(&client, &SINGLE, "42").await.expect_err("error");
     assert_eq!(err.code(), ErrorCode::NotFound);
     assert_eq!(err.message(), "no room 42");
     assert_eq!(err.to_http(), 404);
@@ -242,10 +227,7 @@ pub async fn malformed_request_is_reported(factory: &dyn BusFactory) {
         .expect_err("malformed");
     assert_eq!(err.code(), ErrorCode::MalformedRequest, "{err}");
     // The server keeps serving.
-    client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("ok"), RequestOptions::default())
-        .await
-        .expect("still serving");
+    call(&client, &SINGLE, "ok").await.expect("still serving");
 }
 
 /// A panicking handler becomes an `internal` error; the server keeps serving.
@@ -334,10 +316,7 @@ pub async fn client_close_cancels_pending_calls(factory: &dyn BusFactory) {
     let err = pending.await.expect("task").expect_err("canceled");
     assert_eq!(err, Error::client_closed());
     assert_eq!(err.code(), ErrorCode::Canceled);
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default())
-        .await
-        .expect_err("closed");
+    let err = call(&client, &SINGLE, "x").await.expect_err("closed");
     assert_eq!(err, Error::client_closed());
 }
 
@@ -420,9 +399,7 @@ pub async fn many_concurrent_single_rpcs(factory: &dyn BusFactory) {
     let calls = (0..10_000).map(|i| {
         let client = client.clone();
         tokio::spawn(async move {
-            let reply = client
-                .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-                .await;
+            let reply = call(&client, &SINGLE, &i.to_string()).await;
             reply.map(|r| r.message.text == i.to_string())
         })
     });
