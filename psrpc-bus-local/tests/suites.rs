@@ -9,12 +9,4 @@ fn local() -> Option<SameBus> {
     Some(SameBus(Arc::new(LocalBus::new())))
 }
 
-mod conformance {
-    use super::local;
-    psrpc_test_support::bus_conformance!(local());
-}
-
-mod rpc {
-    use super::local;
-    psrpc_test_support::rpc_suite!(local());
-}
+psrpc_test_support::bus_suites!(conformance, rpc: local());

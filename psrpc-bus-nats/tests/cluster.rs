@@ -38,15 +38,7 @@ fn cluster() -> Option<Cluster> {
     skip_or_fail(NatsCluster::start(3)).map(|cluster| Cluster { cluster, next: AtomicUsize::new(0) })
 }
 
-mod conformance {
-    use super::cluster;
-    psrpc_test_support::bus_conformance!(cluster());
-}
-
-mod rpc {
-    use super::cluster;
-    psrpc_test_support::rpc_suite!(cluster());
-}
+psrpc_test_support::bus_suites!(conformance, rpc: cluster());
 
 static SHARDED: MethodInfo = MethodInfo::new("Shard", MethodKind::Unary(Selection::Queue { topics: true }));
 

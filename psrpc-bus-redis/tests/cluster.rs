@@ -41,25 +41,8 @@ fn sharded() -> Option<Cluster> {
     skip_or_fail(RedisCluster::start(3)).map(|cluster| Cluster { cluster, query: "?pubsub=sharded" })
 }
 
-mod conformance_classic {
-    use super::classic;
-    psrpc_test_support::bus_conformance!(classic());
-}
-
-mod conformance_sharded {
-    use super::sharded;
-    psrpc_test_support::bus_conformance!(sharded());
-}
-
-mod rpc_classic {
-    use super::classic;
-    psrpc_test_support::rpc_suite!(classic());
-}
-
-mod rpc_sharded {
-    use super::sharded;
-    psrpc_test_support::rpc_suite!(sharded());
-}
+psrpc_test_support::bus_suites!(conformance_classic, rpc_classic: classic());
+psrpc_test_support::bus_suites!(conformance_sharded, rpc_sharded: sharded());
 
 /// A burst of publishes that takes Redis far longer than the response
 /// timeout to answer succeeds whole: a publish's timeout starts at its turn
@@ -120,20 +103,11 @@ async fn a_queue_burst_longer_than_the_response_timeout_loses_nothing() {
 }
 
 async fn failover(topology: Cluster) {
-    let servers = vec![topology.bus().await, topology.bus().await];
-    let clients = vec![topology.bus().await, topology.bus().await];
-    let topology = parking_lot::Mutex::new(topology);
-    let report = psrpc_test_support::failover::calls_survive_a_failover(
-        servers,
-        clients,
-        || {
-            topology.lock().cluster.kill_master_of(0).expect("kill a master");
-        },
-        Duration::from_secs(2),
-        psrpc_test_support::failover::RECOVERY_PATIENCE,
-    )
-    .await;
-    eprintln!("Cluster master killed ({}): {report:?}", topology.lock().query);
+    let kill = |topology: &mut Cluster| {
+        topology.cluster.kill_master_of(0).expect("kill a master");
+    };
+    let (report, topology) = psrpc_test_support::failover::kill_under_load(topology, kill).await;
+    eprintln!("Cluster master killed ({}): {report:?}", topology.query);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

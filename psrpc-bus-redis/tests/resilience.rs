@@ -72,13 +72,7 @@ async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
     assert_eq!(refused.expect_err("too big").kind(), BusErrorKind::FrameTooLarge { size: 5000, limit: 4096 });
 
     let mut raw = common::raw(&redis).get_multiplexed_async_connection().await.expect("conn");
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    for i in 0..500 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let len = (seed % 300) as usize;
-        let bytes: Vec<u8> = (0..len).map(|j| (seed >> (j % 56)) as u8).collect();
+    for (i, bytes) in psrpc_test_support::handmade::garbage(500).into_iter().enumerate() {
         let channel =
             [format!("{svc}|Single|REQ"), format!("{svc}|Single|RCLAIM"), format!("{svc}|nobody|RES")][i % 3].clone();
         let _: i64 =

@@ -2,7 +2,6 @@
 //! name, and a failover under load (the master killed).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
@@ -32,31 +31,14 @@ fn sentinel() -> Option<Sentinel> {
     skip_or_fail(RedisSentinel::start()).map(Sentinel)
 }
 
-mod conformance {
-    use super::sentinel;
-    psrpc_test_support::bus_conformance!(sentinel());
-}
-
-mod rpc {
-    use super::sentinel;
-    psrpc_test_support::rpc_suite!(sentinel());
-}
+psrpc_test_support::bus_suites!(conformance, rpc: sentinel());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_master_under_load_fails_over_and_loses_nothing() {
     let Some(topology) = sentinel() else { return };
-    let servers = vec![topology.bus().await, topology.bus().await];
-    let clients = vec![topology.bus().await, topology.bus().await];
-    let topology = parking_lot::Mutex::new(topology);
-    let report = psrpc_test_support::failover::calls_survive_a_failover(
-        servers,
-        clients,
-        || {
-            topology.lock().0.kill_master().expect("kill the master");
-        },
-        Duration::from_secs(2),
-        psrpc_test_support::failover::RECOVERY_PATIENCE,
-    )
-    .await;
+    let kill = |topology: &mut Sentinel| {
+        topology.0.kill_master().expect("kill the master");
+    };
+    let (report, _) = psrpc_test_support::failover::kill_under_load(topology, kill).await;
     eprintln!("Sentinel master killed: {report:?}");
 }

@@ -1,23 +1,12 @@
 //! Helpers shared by the NATS integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 use std::sync::Arc;
 
 use psrpc_bus_nats::NatsBus;
 use psrpc_core::SharedBus;
-use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
-
-/// A fresh `nats-server`, or `None` when the binary is missing outside CI.
-pub fn server() -> Option<NatsServer> {
-    skip_or_fail(NatsServer::start())
-}
-
-/// A `nats-server` of the test's own (never the shared one named by the
-/// environment), for tests that stop, pause or restart it.
-pub fn own_server() -> Option<NatsServer> {
-    skip_or_fail(NatsServer::start_own())
-}
+pub use psrpc_test_support::nats::{own_server, server};
 
 /// A new bus connection to `server`.
 pub async fn bus(server: &NatsServer) -> SharedBus {

@@ -12,6 +12,7 @@
 //! - [`topology`]: NATS clusters, Redis Sentinel and Redis Cluster on loopback;
 //! - [`tls`]: self-signed certificates for TLS tests;
 //! - [`rpc_suite`](mod@rpc_suite): the RPC suite (every RPC kind over any bus), instantiated per bus with a macro;
+//! - [`bus_suites!`]: both suites for one bus, each in a module of its own;
 //! - [`unique_name`]: service names of a test's own, so tests can share one broker.
 
 pub mod bench_summary;
@@ -40,4 +41,54 @@ pub use factory::{BusFactory, SameBus};
 /// ```
 pub fn unique_name(prefix: &str) -> String {
     psrpc_protocol::id::new_id(prefix)
+}
+
+/// Instantiates both suites for one bus: the bus conformance suite
+/// ([`bus_conformance!`]) in the module `$conformance` and the RPC suite
+/// ([`rpc_suite!`]) in the module `$rpc`, with the bus factory expression
+/// `$factory` (evaluated once per test), written in terms of the items of
+/// the module that invokes the macro.
+///
+/// ```ignore
+/// fn local() -> Option<psrpc_test_support::SameBus> {
+///     Some(psrpc_test_support::SameBus(std::sync::Arc::new(psrpc_bus_local::LocalBus::new())))
+/// }
+///
+/// psrpc_test_support::bus_suites!(conformance, rpc: local());
+/// ```
+#[macro_export]
+macro_rules! bus_suites {
+    ($conformance:ident, $rpc:ident: $factory:expr) => {
+        mod $conformance {
+            use super::*;
+            $crate::bus_conformance!($factory);
+        }
+
+        mod $rpc {
+            use super::*;
+            $crate::rpc_suite!($factory);
+        }
+    };
+}
+
+/// Instantiates the tests `$name` of the suite module `$suite`
+/// (`bus_conformance` or `rpc_suite`) as `#[tokio::test]`s on the bus
+/// factory expression `$factory`, evaluated once per test: what
+/// [`bus_conformance!`] and [`rpc_suite!`] expand to.
+///
+/// ```ignore
+/// psrpc_test_support::suite_tests!(rpc_suite, local(); single_round_trip, multi_collects_every_server);
+/// ```
+#[doc(hidden)]
+#[macro_export]
+macro_rules! suite_tests {
+    ($suite:ident, $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(factory) = $factory else { return };
+                $crate::$suite::$name(&factory).await;
+            }
+        )*
+    };
 }

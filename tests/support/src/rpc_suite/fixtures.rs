@@ -6,7 +6,7 @@ use std::time::Duration;
 use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Selection};
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 use psrpc_core::stream::ServerStream;
-use psrpc_core::{Error, RequestContext, RpcClient, RpcServer, SharedBus};
+use psrpc_core::{Error, Reply, RequestContext, RpcClient, RpcServer, SharedBus};
 
 use crate::BusFactory;
 
@@ -78,6 +78,11 @@ pub(crate) fn client_options() -> ClientOptions {
     ClientOptions::default().timeout(Duration::from_secs(10)).selection_timeout(SELECTION_TIMEOUT)
 }
 
+/// Request options with `timeout`.
+pub(crate) fn within(timeout: Duration) -> RequestOptions {
+    RequestOptions::default().timeout(timeout)
+}
+
 pub(crate) async fn client(factory: &dyn BusFactory, service: &str) -> RpcClient {
     client_on(factory.connect().await, service, client_options()).await
 }
@@ -108,6 +113,49 @@ pub(crate) async fn serve_echo(server: &RpcServer, method: &MethodInfo, topics: 
         .expect("register");
 }
 
+/// A service of the test's own: one server answering [`SINGLE`] with
+/// [`echo`], and a client of it.
+pub(crate) async fn echo_service(factory: &dyn BusFactory) -> (RpcServer, RpcClient) {
+    let svc = unique_service();
+    let s = server(factory, &svc).await;
+    serve_echo(&s, &SINGLE, &[], None).await;
+    (s, client(factory, &svc).await)
+}
+
+/// A single call of `method` (no topics) with [`ping`]`(text)` and the
+/// default request options.
+pub(crate) async fn call(client: &RpcClient, method: &MethodInfo, text: &str) -> Result<Reply<Pong>, Error> {
+    client.request_single::<Ping, Pong>(method, vec![], &ping(text), RequestOptions::default()).await
+}
+
+/// A [`SINGLE`] call whose handler takes `delay_ms` (the request's text is
+/// "slow").
+pub(crate) async fn slow_single(
+    client: &RpcClient,
+    delay_ms: u32,
+    options: RequestOptions,
+) -> Result<Reply<Pong>, Error> {
+    let slow = Ping { text: "slow".into(), delay_ms };
+    client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, options).await
+}
+
+/// [`slow_single`] on a task of its own (with a clone of `client`).
+pub(crate) fn spawn_slow_single(
+    client: &RpcClient,
+    delay_ms: u32,
+    options: RequestOptions,
+) -> tokio::task::JoinHandle<Result<Reply<Pong>, Error>> {
+    let client = client.clone();
+    tokio::spawn(async move { slow_single(&client, delay_ms, options).await })
+}
+
+/// Returns once `server` has a request in flight.
+pub(crate) async fn until_in_flight(server: &RpcServer) {
+    while server.in_flight() == 0 {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// The echo stream handler: answers every `Ping` with a `Pong` of its text
 /// until the client closes.
 pub async fn echo_stream(mut stream: ServerStream<Pong, Ping>) -> Result<(), Error> {
@@ -127,10 +175,7 @@ pub(crate) async fn serve_echo_stream(server: &RpcServer) {
 pub(crate) async fn assert_internal_then_served(client: &RpcClient, failing: &Ping, options: RequestOptions) {
     let err = client.request_single::<Ping, Pong>(&SINGLE, vec![], failing, options).await.expect_err("fails");
     assert_eq!(err.code(), psrpc_core::ErrorCode::Internal);
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("fine"), RequestOptions::default())
-        .await
-        .expect("survived");
+    let reply = call(client, &SINGLE, "fine").await.expect("survived");
     assert_eq!(reply.message.text, "fine");
 }
 

@@ -251,3 +251,77 @@ impl Broker {
         }
     }
 }
+
+/// What the launchers of the broker kinds share: `$launcher` wraps a
+/// [`Broker`] it derefs to, with the constructors `start`, `start_own` and
+/// `start_with` (the module writes `spawn`, which starts the binary), and
+/// the module `$module` gets `server` and `own_server`, which skip a test
+/// (or fail it in CI) when the binary is missing. `$env` names the variable
+/// of an external server, `$binary` the binary, `$args` example arguments.
+macro_rules! launcher {
+    ($launcher:ident in $module:literal, env: $env:literal, binary: $binary:literal, args: $args:literal) => {
+        impl std::ops::Deref for $launcher {
+            type Target = Broker;
+
+            fn deref(&self) -> &Broker {
+                &self.0
+            }
+        }
+
+        impl std::ops::DerefMut for $launcher {
+            fn deref_mut(&mut self) -> &mut Broker {
+                &mut self.0
+            }
+        }
+
+        impl $launcher {
+            /// Starts a server with no authentication.
+            pub fn start() -> Result<Self, BrokerError> {
+                Self::start_with(&[])
+            }
+
+            #[doc = concat!("Starts a server of the test's own even when `", $env, "` names")]
+            /// one: for tests that stop, pause or restart the broker.
+            pub fn start_own() -> Result<Self, BrokerError> {
+                Self::spawn(&[])
+            }
+
+            #[doc = concat!("Starts a server with extra command-line arguments (e.g. ", $args, ").")]
+            #[doc = concat!("`", $env, "` is ignored when arguments are given.")]
+            pub fn start_with(args: &[&str]) -> Result<Self, BrokerError> {
+                if args.is_empty()
+                    && let Ok(url) = std::env::var($env)
+                {
+                    return Ok($launcher(Broker::external(url)));
+                }
+                Self::spawn(args)
+            }
+        }
+
+        #[doc = concat!("A fresh `", $binary, "` ([`", stringify!($launcher), "::start`]), or `None`")]
+        /// when the binary is missing outside CI (see
+        /// [`skip_or_fail`](crate::broker::skip_or_fail)).
+        ///
+        /// ```no_run
+        #[doc = concat!("let Some(server) = psrpc_test_support::", $module, "::server() else { return };")]
+        /// println!("{}", server.url());
+        /// ```
+        pub fn server() -> Option<$launcher> {
+            crate::broker::skip_or_fail($launcher::start())
+        }
+
+        #[doc = concat!("A `", $binary, "` of the test's own ([`", stringify!($launcher), "::start_own`]), never")]
+        /// the shared one named by the environment, for tests that stop, pause
+        /// or restart it; `None` when the binary is missing outside CI.
+        ///
+        /// ```no_run
+        #[doc = concat!("let Some(mut server) = psrpc_test_support::", $module, "::own_server() else { return };")]
+        /// server.stop();
+        /// server.restart().expect("restart");
+        /// ```
+        pub fn own_server() -> Option<$launcher> {
+            crate::broker::skip_or_fail($launcher::start_own())
+        }
+    };
+}
+pub(crate) use launcher;

@@ -13,28 +13,14 @@ use crate::BusFactory;
 
 /// `shutdown` lets in-flight calls finish, then the service is gone.
 pub async fn shutdown_drains_in_flight_calls(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
-    let call = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            let slow = Ping { text: "slow".into(), delay_ms: 400 };
-            client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default()).await
-        })
-    };
-    while s.in_flight() == 0 {
-        tokio::task::yield_now().await;
-    }
+    let (s, client) = echo_service(factory).await;
+    let in_flight = spawn_slow_single(&client, 400, RequestOptions::default());
+    until_in_flight(&s).await;
     let started = Instant::now();
     s.shutdown().await;
     assert!(started.elapsed() >= Duration::from_millis(200), "waited for the in-flight call");
-    assert_eq!(call.await.expect("task").expect("finished during shutdown").message.text, "slow");
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("late"), RequestOptions::default())
-        .await
-        .expect_err("gone");
+    assert_eq!(in_flight.await.expect("task").expect("finished during shutdown").message.text, "slow");
+    let err = call(&client, &SINGLE, "late").await.expect_err("gone");
     assert_eq!(err.code(), ErrorCode::Unavailable);
 }
 
@@ -63,20 +49,7 @@ pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) 
     .await
     .expect("register");
     let client = client(factory, &svc).await;
-    let call = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            let slow = Ping { text: "slow".into(), delay_ms: 5_000 };
-            client
-                .request_single::<Ping, Pong>(
-                    &SINGLE,
-                    vec![],
-                    &slow,
-                    RequestOptions::default().timeout(Duration::from_millis(800)),
-                )
-                .await
-        })
-    };
+    let call = spawn_slow_single(&client, 5_000, within(Duration::from_millis(800)));
     handler_started.recv().await.expect("the handler runs");
     s.kill().await;
     // The handler sleeps 5 s: had kill waited for it, it would have finished.
@@ -123,7 +96,7 @@ pub async fn a_bounded_shutdown_then_kill_ends_stuck_handlers(factory: &dyn BusF
     .expect("register");
     let client = client(factory, &svc).await;
     let call = tokio::spawn(async move {
-        let options = RequestOptions::default().timeout(Duration::from_millis(1500));
+        let options = within(Duration::from_millis(1500));
         client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("stuck"), options).await
     });
     handler_started.recv().await.expect("the handler runs");

@@ -21,21 +21,12 @@ use psrpc_protocol::frame;
 #[macro_export]
 macro_rules! bus_conformance {
     ($factory:expr) => {
-        $crate::bus_conformance!(@tests $factory;
+        $crate::suite_tests!(bus_conformance, $factory;
             publish_reaches_a_subscriber, fan_out_reaches_every_connection, queue_delivers_each_frame_exactly_once,
             order_is_kept_per_channel, frames_published_before_a_drop_are_delivered, unsubscribe_by_drop_stops_delivery, close_ends_subscriptions_and_later_calls,
             channels_are_isolated, subscribe_means_ready, stalled_subscriber_blocks_nobody_else,
             garbage_frames_do_not_break_the_bus
         );
-    };
-    (@tests $factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(factory) = $factory else { return };
-                $crate::bus_conformance::$name(&factory).await;
-            }
-        )*
     };
 }
 

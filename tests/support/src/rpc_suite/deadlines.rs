@@ -55,16 +55,8 @@ pub async fn nested_calls_inherit_the_remaining_budget(factory: &dyn BusFactory)
     let caller = client(factory, &svc).await;
 
     // The inner handler sleeps 1.5 s: within the nested client's own 2 s, past the outer 400 ms.
-    let slow = Ping { text: "slow".into(), delay_ms: 1_500 };
-    let err = caller
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &slow,
-            RequestOptions::default().timeout(Duration::from_millis(400)),
-        )
-        .await
-        .expect_err("the outer call times out");
+    let outer_timeout = within(Duration::from_millis(400));
+    let err = slow_single(&caller, 1_500, outer_timeout).await.expect_err("the outer call times out");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
     let inner_deadline = deadlines.recv().await.expect("the inner handler ran");
     let outer_deadline = outer.recv().await.expect("the outer handler ran");
@@ -75,16 +67,12 @@ pub async fn nested_calls_inherit_the_remaining_budget(factory: &dyn BusFactory)
 
 /// An explicit deadline shortens a call whose timeout is longer.
 pub async fn explicit_deadline_bounds_the_call(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
+    let (_server, client) = echo_service(factory).await;
     let started = Instant::now();
     let by = started + Duration::from_millis(300);
-    let slow = Ping { text: "slow".into(), delay_ms: 1_500 };
-    let options = RequestOptions::default().timeout(Duration::from_secs(5)).deadline(by);
+    let options = within(Duration::from_secs(5)).deadline(by);
     // The 1.5 s handler would answer within the 5 s timeout: only the deadline ends the call.
-    let err = client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, options).await.expect_err("deadline");
+    let err = slow_single(&client, 1_500, options).await.expect_err("deadline");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
     assert!(started.elapsed() >= Duration::from_millis(300), "not before the deadline");
 }

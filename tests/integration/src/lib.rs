@@ -1,4 +1,4 @@
-//! Cross-crate integration tests of psrpc-rs live in `tests/`; this library
+//! Cross-crate integration tests of psrpc-rs live in `tests/integration/tests/`; this library
 //! holds what several of them share.
 
 /// The one message the integration tests send: a line of text.

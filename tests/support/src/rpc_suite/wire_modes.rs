@@ -40,10 +40,7 @@ async fn frames_per_call(factory: &dyn BusFactory, mode: WireMode, calls: usize)
     let client_bus = CuttableBus::new(factory.connect().await);
     let client = client_on(Arc::clone(&client_bus) as SharedBus, &svc, client_options().wire_mode(mode)).await;
     for i in 0..calls {
-        let reply = client
-            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-            .await
-            .expect("reply");
+        let reply = call(&client, &SINGLE, &i.to_string()).await.expect("reply");
         assert_eq!(reply.server_id, s.id());
     }
     (client_bus.published(), server_bus.published())
@@ -77,10 +74,7 @@ pub async fn native_queue_subscribers_take_only_their_own_method(factory: &dyn B
     let mut updates = listener.subscribe::<Pong>(&UPDATES, vec![]).await.expect("subscribe");
     let caller = native_client(factory, &svc).await;
     for i in 0..40 {
-        let reply = caller
-            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-            .await
-            .expect("no request lost to the subscriber");
+        let reply = call(&caller, &SINGLE, &i.to_string()).await.expect("no request lost to the subscriber");
         assert_eq!(reply.message.text, i.to_string());
     }
     s.publish(&UPDATES, vec![], &Pong { text: "news".into(), server: String::new() }).await.expect("publish");
@@ -96,10 +90,7 @@ pub async fn wire_mode_mismatch_is_reported(factory: &dyn BusFactory) {
     let native = native_server(factory, &svc).await;
     serve_echo(&native, &SINGLE, &[], None).await;
     let go_compatible = client(factory, &svc).await;
-    let err = go_compatible
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default())
-        .await
-        .expect_err("mismatch");
+    let err = call(&go_compatible, &SINGLE, "x").await.expect_err("mismatch");
     assert_eq!(err.code(), ErrorCode::FailedPrecondition, "{err}");
     assert!(err.message().contains("wire mode"), "{err}");
 
@@ -108,12 +99,7 @@ pub async fn wire_mode_mismatch_is_reported(factory: &dyn BusFactory) {
     serve_echo(&compatible_server, &SINGLE, &[], None).await;
     let err = native_client(factory, &other)
         .await
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &ping("x"),
-            RequestOptions::default().timeout(Duration::from_millis(300)),
-        )
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), within(Duration::from_millis(300)))
         .await
         .expect_err("no native server");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "{err}");

@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::{FutureExt as _, StreamExt as _};
-use psrpc_core::options::RequestOptions;
 use tokio::time::Instant;
 
 use super::fixtures::*;
@@ -27,12 +26,7 @@ pub async fn multi_collects_every_server(factory: &dyn BusFactory) {
     let client = client(factory, &svc).await;
     let started = Instant::now();
     let responses = client
-        .request_multi::<Ping, Pong>(
-            &MULTI,
-            vec![],
-            &ping("all"),
-            RequestOptions::default().timeout(Duration::from_millis(500)),
-        )
+        .request_multi::<Ping, Pong>(&MULTI, vec![], &ping("all"), within(Duration::from_millis(500)))
         .await
         .expect("sent")
         .collect_all()
@@ -51,12 +45,7 @@ pub async fn multi_ends_early_with_expected_count(factory: &dyn BusFactory) {
     let _servers = three_servers(factory, &svc).await;
     let client = client(factory, &svc).await;
     let mut stream = client
-        .request_multi::<Ping, Pong>(
-            &MULTI,
-            vec![],
-            &ping("n"),
-            RequestOptions::default().timeout(Duration::from_secs(30)).expected_responses(3),
-        )
+        .request_multi::<Ping, Pong>(&MULTI, vec![], &ping("n"), within(Duration::from_secs(30)).expected_responses(3))
         .await
         .expect("sent");
     for _ in 0..3 {
@@ -78,7 +67,7 @@ pub async fn multi_reports_missing_expected_servers(factory: &dyn BusFactory) {
             &MULTI,
             vec![],
             &ping("n"),
-            RequestOptions::default().timeout(Duration::from_millis(600)).expected_servers(expected),
+            within(Duration::from_millis(600)).expected_servers(expected),
         )
         .await
         .expect("sent");

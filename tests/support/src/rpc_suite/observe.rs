@@ -118,10 +118,7 @@ pub async fn observers_hear_calls_claims_and_expiries(factory: &dyn BusFactory) 
     let client_heard = Arc::new(Recorder::default());
     let client = client_on(factory.connect().await, &svc, client_options().observer(client_heard.clone())).await;
 
-    let reply = client
-        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("hi"), RequestOptions::default())
-        .await
-        .expect("reply");
+    let reply = call(&client, &AFFINITY, "hi").await.expect("reply");
     assert_eq!(reply.server_id, servers[0].id());
     let sizes = format!("{}>{}", prost::Message::encoded_len(&ping("hi")), prost::Message::encoded_len(&reply.message));
     assert_eq!(client_heard.count(&format!("client unary Affine ok {sizes}")), 1);
@@ -263,7 +260,7 @@ impl Observer for Panicking {
 /// One call of every kind (queue, affinity, single-server, multi, stream),
 /// checked for its result.
 async fn one_call_of_each_kind(client: &RpcClient, servers: &[RpcServer], round: &str) {
-    let queued = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping(round), RequestOptions::default()).await;
+    let queued = call(client, &SINGLE, round).await;
     assert_eq!(queued.expect("queue call").message.text, round);
     // The higher affinity (0.9) wins however late its claim comes.
     let best = SelectionOptions::default().maximum_affinity(0.9).affinity_timeout(Duration::from_secs(20));

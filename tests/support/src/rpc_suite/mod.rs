@@ -39,7 +39,7 @@ pub use wire_modes::*;
 #[macro_export]
 macro_rules! rpc_suite {
     ($factory:expr) => {
-        $crate::rpc_suite!(@tests $factory;
+        $crate::suite_tests!(rpc_suite, $factory;
             single_round_trip, queue_requests_reach_one_server_each, affinity_picks_the_best_claim,
             selection_options_filter_and_choose, negative_affinity_never_claims, no_server_is_unavailable_after_selection_timeout,
             single_server_topic_skips_the_claim, topics_reach_only_registered_servers, handler_error_round_trips_with_details,
@@ -65,14 +65,5 @@ macro_rules! rpc_suite {
             native_queue_subscribers_take_only_their_own_method, wire_mode_mismatch_is_reported,
             native_mode_serves_every_other_kind
         );
-    };
-    (@tests $factory:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(factory) = $factory else { return };
-                $crate::rpc_suite::$name(&factory).await;
-            }
-        )*
     };
 }

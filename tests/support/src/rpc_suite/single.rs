@@ -26,10 +26,7 @@ pub async fn single_round_trip(factory: &dyn BusFactory) {
     let server = server(factory, &svc).await;
     serve_echo(&server, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("hi"), RequestOptions::default())
-        .await
-        .expect("reply");
+    let reply = call(&client, &SINGLE, "hi").await.expect("reply");
     assert_eq!(reply.message.text, "hi");
     assert_eq!(reply.server_id, server.id());
     assert_eq!(reply.message.server, server.id());
@@ -60,10 +57,7 @@ pub(crate) async fn each_request_handled_once(factory: &dyn BusFactory, mode: Wi
     let client = client_on(factory.connect().await, &svc, client_options().wire_mode(mode)).await;
     let ids: HashSet<String> = servers.iter().map(|s| s.id().to_owned()).collect();
     for i in 0..20 {
-        let reply = client
-            .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-            .await
-            .expect("reply");
+        let reply = call(&client, &SINGLE, &i.to_string()).await.expect("reply");
         assert!(ids.contains(&reply.server_id));
     }
     assert_eq!(handled.load(Ordering::SeqCst), 20, "each request handled exactly once");
@@ -78,10 +72,7 @@ pub async fn affinity_picks_the_best_claim(factory: &dyn BusFactory) {
     serve_echo(&high, &AFFINITY, &[], Some(0.9)).await;
     let client = client(factory, &svc).await;
     for _ in 0..5 {
-        let reply = client
-            .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default())
-            .await
-            .expect("reply");
+        let reply = call(&client, &AFFINITY, "x").await.expect("reply");
         assert_eq!(reply.server_id, high.id());
     }
 }
@@ -129,10 +120,7 @@ pub async fn negative_affinity_never_claims(factory: &dyn BusFactory) {
     let s = server(factory, &svc).await;
     serve_echo(&s, &AFFINITY, &[], Some(-1.0)).await;
     let client = client(factory, &svc).await;
-    let err = client
-        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("x"), RequestOptions::default())
-        .await
-        .expect_err("no claim");
+    let err = call(&client, &AFFINITY, "x").await.expect_err("no claim");
     assert_eq!(err.code(), ErrorCode::Unavailable);
 }
 
@@ -142,12 +130,7 @@ pub async fn no_server_is_unavailable_after_selection_timeout(factory: &dyn BusF
     let client = client(factory, &unique_service()).await;
     let started = Instant::now();
     let err = client
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &ping("x"),
-            RequestOptions::default().timeout(SELECTION_TIMEOUT * 4),
-        )
+        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), within(SELECTION_TIMEOUT * 4))
         .await
         .expect_err("nobody there");
     // `unavailable`, not `deadline_exceeded`: the selection timeout ended it.
@@ -168,12 +151,7 @@ pub async fn single_server_topic_skips_the_claim(factory: &dyn BusFactory) {
         .expect("reply");
     assert_eq!(reply.server_id, s.id());
     let err = client
-        .request_single::<Ping, Pong>(
-            &SHARD,
-            vec!["shard-8".into()],
-            &ping("x"),
-            RequestOptions::default().timeout(Duration::from_millis(300)),
-        )
+        .request_single::<Ping, Pong>(&SHARD, vec!["shard-8".into()], &ping("x"), within(Duration::from_millis(300)))
         .await
         .expect_err("no server on that shard");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
@@ -229,10 +207,7 @@ pub async fn handler_error_round_trips_with_details(factory: &dyn BusFactory) {
     .await
     .expect("register");
     let client = client(factory, &svc).await;
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("42"), RequestOptions::default())
-        .await
-        .expect_err("error");
+    let err = call(&client, &SINGLE, "42").await.expect_err("error");
     assert_eq!(err.code(), ErrorCode::NotFound);
     assert_eq!(err.message(), "no room 42");
     assert_eq!(err.to_http(), 404);
@@ -241,10 +216,7 @@ pub async fn handler_error_round_trips_with_details(factory: &dyn BusFactory) {
 
 /// Bytes that are not the request type give `malformed_request`.
 pub async fn malformed_request_is_reported(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
+    let (_server, client) = echo_service(factory).await;
     let garbage = RawPayload(Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]));
     let err = client
         .request_single::<RawPayload, Pong>(&SINGLE, vec![], &garbage, RequestOptions::default())
@@ -252,10 +224,7 @@ pub async fn malformed_request_is_reported(factory: &dyn BusFactory) {
         .expect_err("malformed");
     assert_eq!(err.code(), ErrorCode::MalformedRequest, "{err}");
     // The server keeps serving.
-    client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("ok"), RequestOptions::default())
-        .await
-        .expect("still serving");
+    call(&client, &SINGLE, "ok").await.expect("still serving");
 }
 
 /// A panicking handler becomes an `internal` error; the server keeps serving.
@@ -318,33 +287,18 @@ pub async fn expired_requests_are_dropped(factory: &dyn BusFactory) {
 
 /// A handler slower than the timeout gives `deadline_exceeded`; the call's routes are freed.
 pub async fn slow_handler_times_out_and_frees_routes(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
+    let (_server, client) = echo_service(factory).await;
     // Had the client waited for the handler instead of its deadline, the call would succeed.
-    let slow = Ping { text: "slow".into(), delay_ms: 2_000 };
-    let err = client
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &slow,
-            RequestOptions::default().timeout(Duration::from_millis(400)),
-        )
-        .await
-        .expect_err("timeout");
+    let options = within(Duration::from_millis(400));
+    let err = slow_single(&client, 2_000, options).await.expect_err("timeout");
     assert_eq!(err.code(), ErrorCode::DeadlineExceeded);
     assert_eq!(client.pending_routes(), 0);
 }
 
 /// Dropping a call's future cancels it and frees its routes.
 pub async fn dropped_call_frees_routes(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
-    let slow = Ping { text: "slow".into(), delay_ms: 1_000 };
-    let call = client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default());
+    let (_server, client) = echo_service(factory).await;
+    let call = slow_single(&client, 1_000, RequestOptions::default());
     let outcome = tokio::time::timeout(Duration::from_millis(200), call).await;
     assert!(outcome.is_err(), "the call was still pending when dropped");
     assert_eq!(client.pending_routes(), 0);
@@ -352,28 +306,14 @@ pub async fn dropped_call_frees_routes(factory: &dyn BusFactory) {
 
 /// Closing the client ends pending calls with `canceled`, and later calls fail at once.
 pub async fn client_close_cancels_pending_calls(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
-    let pending = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            let slow = Ping { text: "slow".into(), delay_ms: 1_500 };
-            client.request_single::<Ping, Pong>(&SINGLE, vec![], &slow, RequestOptions::default()).await
-        })
-    };
-    while s.in_flight() == 0 {
-        tokio::task::yield_now().await;
-    }
+    let (s, client) = echo_service(factory).await;
+    let pending = spawn_slow_single(&client, 1_500, RequestOptions::default());
+    until_in_flight(&s).await;
     client.close().await;
     let err = pending.await.expect("task").expect_err("canceled");
     assert_eq!(err, Error::client_closed());
     assert_eq!(err.code(), ErrorCode::Canceled);
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default())
-        .await
-        .expect_err("closed");
+    let err = call(&client, &SINGLE, "x").await.expect_err("closed");
     assert_eq!(err, Error::client_closed());
 }
 
@@ -456,9 +396,7 @@ pub async fn many_concurrent_single_rpcs(factory: &dyn BusFactory) {
     let calls = (0..10_000).map(|i| {
         let client = client.clone();
         tokio::spawn(async move {
-            let reply = client
-                .request_single::<Ping, Pong>(&SINGLE, vec![], &ping(&i.to_string()), RequestOptions::default())
-                .await;
+            let reply = call(&client, &SINGLE, &i.to_string()).await;
             reply.map(|r| r.message.text == i.to_string())
         })
     });

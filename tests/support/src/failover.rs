@@ -27,6 +27,7 @@ use psrpc_core::{
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::BusFactory;
 use crate::rpc_suite::{Ping, Pong};
 
 static UNARY: MethodInfo = MethodInfo::new("Unary", MethodKind::Unary(Selection::Queue { topics: false }));
@@ -83,6 +84,28 @@ impl Kind {
 /// the topology hung: far beyond any failover, so a loaded machine never
 /// comes near it; the time recovery took is in the report.
 pub const RECOVERY_PATIENCE: Duration = Duration::from_secs(90);
+
+/// [`calls_survive_a_failover`] with two servers and two clients, each on a
+/// new connection to `topology` (servers first), calls that time out after
+/// 2 s, and [`RECOVERY_PATIENCE`]; `kill` gets the topology to kill a node
+/// of. Returns the report, and the topology for what the test still asks of
+/// it.
+///
+/// ```no_run
+/// use psrpc_test_support::{BusFactory, failover};
+/// # async fn f<T: BusFactory>(topology: T, kill_a_node: fn(&mut T)) {
+/// let (report, _topology) = failover::kill_under_load(topology, kill_a_node).await;
+/// println!("every kind worked again {:?} after the kill", report.recovery);
+/// # }
+/// ```
+pub async fn kill_under_load<T: BusFactory>(topology: T, kill: impl FnOnce(&mut T) + Send) -> (FailoverReport, T) {
+    let servers = vec![topology.connect().await, topology.connect().await];
+    let clients = vec![topology.connect().await, topology.connect().await];
+    let topology = Mutex::new(topology);
+    let kill = || kill(&mut topology.lock());
+    let report = calls_survive_a_failover(servers, clients, kill, Duration::from_secs(2), RECOVERY_PATIENCE).await;
+    (report, topology.into_inner())
+}
 
 #[derive(Default)]
 struct Tally {

@@ -71,7 +71,7 @@ pub async fn a_blocked_handler_does_not_hold_up_other_methods(factory: &dyn BusF
 
     let blocked = tokio::spawn({
         let client = client.clone();
-        let options = RequestOptions::default().timeout(HOLD_AT_MOST * 2);
+        let options = within(HOLD_AT_MOST * 2);
         async move { client.request_single::<Ping, Pong>(&SLOW, vec![], &ping("block"), options).await }
     });
     tokio::task::spawn_blocking(move || entered_rx.recv())
@@ -79,7 +79,7 @@ pub async fn a_blocked_handler_does_not_hold_up_other_methods(factory: &dyn BusF
         .expect("wait for the handler")
         .expect("the blocked handler runs");
 
-    let options = RequestOptions::default().timeout(ECHO_TIMEOUT);
+    let options = within(ECHO_TIMEOUT);
     let echoed = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("meanwhile"), options).await;
     release_tx.send(()).expect("release the handler");
 
@@ -128,15 +128,9 @@ pub async fn affinity_panic_is_no_claim(factory: &dyn BusFactory) {
     let steady = server(factory, &svc).await;
     serve_echo(&steady, &AFFINITY, &[], Some(0.1)).await;
     let client = client(factory, &svc).await;
-    let reply = client
-        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("boom"), RequestOptions::default())
-        .await
-        .expect("the other server");
+    let reply = call(&client, &AFFINITY, "boom").await.expect("the other server");
     assert_eq!(reply.server_id, steady.id());
-    let reply = client
-        .request_single::<Ping, Pong>(&AFFINITY, vec![], &ping("fine"), RequestOptions::default())
-        .await
-        .expect("both claim");
+    let reply = call(&client, &AFFINITY, "fine").await.expect("both claim");
     assert_eq!(reply.server_id, fragile.id(), "the higher affinity wins once it no longer panics");
 }
 
@@ -174,22 +168,19 @@ pub async fn stream_handler_panic_closes_with_internal(factory: &dyn BusFactory)
 /// Dropping every handle of a server stops it: its methods are unsubscribed
 /// and calls find no server.
 pub async fn dropping_the_last_server_handle_stops_serving(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    serve_echo(&s, &SINGLE, &[], None).await;
-    let client = client(factory, &svc).await;
-    let reply = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("a"), RequestOptions::default()).await;
+    let (s, client) = echo_service(factory).await;
+    let reply = call(&client, &SINGLE, "a").await;
     assert_eq!(reply.expect("served").server_id, s.id());
     let clone = s.clone();
     drop(s);
-    let still = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("b"), RequestOptions::default()).await;
+    let still = call(&client, &SINGLE, "b").await;
     assert_eq!(still.expect("a clone keeps it serving").server_id, clone.id());
     drop(clone);
     // The drop shuts down in the background; then the calls find no server
     // (a minute is no timing bound, it tells a hang from a slow machine).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let outcome = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("c"), RequestOptions::default()).await;
+        let outcome = call(&client, &SINGLE, "c").await;
         match outcome {
             Err(e) => break assert_eq!(e.code(), ErrorCode::Unavailable, "{e}"),
             Ok(_) => assert!(Instant::now() < deadline, "the dropped server still serves"),
@@ -286,7 +277,7 @@ pub async fn client_callback_panics_fail_only_their_call(factory: &dyn BusFactor
         .response_hook(response_hook);
     let client = client_on(factory.connect().await, &svc, options).await;
 
-    let hooked = client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("hook"), RequestOptions::default()).await;
+    let hooked = call(&client, &SINGLE, "hook").await;
     assert_eq!(hooked.expect("hooks only watch").message.text, "hook");
     assert_internal_then_served(&client, &ping("boom"), RequestOptions::default()).await;
 

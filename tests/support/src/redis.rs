@@ -1,49 +1,15 @@
 //! A real `redis-server` for tests.
 
-use crate::broker::{Broker, BrokerError, BrokerProcess, free_port};
+use crate::broker::{Broker, BrokerError, BrokerProcess, free_port, launcher};
 
 /// A `redis-server` on a free loopback port, keeping nothing on disk (or the
 /// external server named by `PSRPC_REDIS_URL`, which cannot be restarted).
 #[derive(Debug)]
 pub struct RedisServer(Broker);
 
-impl std::ops::Deref for RedisServer {
-    type Target = Broker;
-
-    fn deref(&self) -> &Broker {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for RedisServer {
-    fn deref_mut(&mut self) -> &mut Broker {
-        &mut self.0
-    }
-}
+launcher!(RedisServer in "redis", env: "PSRPC_REDIS_URL", binary: "redis-server", args: "`--requirepass`, `--user`");
 
 impl RedisServer {
-    /// Starts a server with no authentication.
-    pub fn start() -> Result<Self, BrokerError> {
-        Self::start_with(&[])
-    }
-
-    /// Starts a server of the test's own even when `PSRPC_REDIS_URL` names
-    /// one: for tests that stop, pause or restart the broker.
-    pub fn start_own() -> Result<Self, BrokerError> {
-        Self::spawn(&[])
-    }
-
-    /// Starts a server with extra arguments (e.g. `--requirepass`, `--user`).
-    /// `PSRPC_REDIS_URL` is ignored when arguments are given.
-    pub fn start_with(args: &[&str]) -> Result<Self, BrokerError> {
-        if args.is_empty()
-            && let Ok(url) = std::env::var("PSRPC_REDIS_URL")
-        {
-            return Ok(RedisServer(Broker::external(url)));
-        }
-        Self::spawn(args)
-    }
-
     fn spawn(args: &[&str]) -> Result<Self, BrokerError> {
         let port = free_port();
         let mut all: Vec<String> = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--port"]

@@ -50,6 +50,28 @@ pub fn request(request_id: &str, client_id: &str, multi: bool, payload: &[u8]) -
     out
 }
 
+/// `count` runs of arbitrary bytes, up to 299 each, the same on every call:
+/// what a peer that is not psrpc puts on psrpc's channels.
+///
+/// ```
+/// let garbage = psrpc_test_support::handmade::garbage(500);
+/// assert_eq!(garbage.len(), 500);
+/// assert!(garbage.iter().all(|bytes| bytes.len() < 300));
+/// assert_eq!(garbage, psrpc_test_support::handmade::garbage(500));
+/// ```
+pub fn garbage(count: usize) -> Vec<Vec<u8>> {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    (0..count)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 300) as usize;
+            (0..len).map(|j| (seed >> (j % 56)) as u8).collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! Server unary, client multi and stream interceptors.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -95,7 +94,7 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
     serve_echo_stream(&s).await;
 
     let client = client(factory, &svc).await;
-    client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping("x"), RequestOptions::default()).await.expect("reply");
+    call(&client, &SINGLE, "x").await.expect("reply");
     assert_eq!(*log.lock(), ["outer>", "inner>", "<inner", "<outer"]);
     log.lock().clear();
     let err = client
@@ -115,12 +114,7 @@ pub async fn server_multi_and_stream_interceptors_chain_in_order(factory: &dyn B
     )
     .await;
     let responses = multi_client
-        .request_multi::<Ping, Pong>(
-            &MULTI,
-            vec![],
-            &ping("m"),
-            RequestOptions::default().expected_responses(1).timeout(Duration::from_secs(2)),
-        )
+        .request_multi::<Ping, Pong>(&MULTI, vec![], &ping("m"), within(WAIT_LIMIT).expected_responses(1))
         .await
         .expect("sent")
         .collect_all()
