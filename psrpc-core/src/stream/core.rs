@@ -1,6 +1,6 @@
 //! The shared state of one stream and the operations on it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -23,6 +23,12 @@ use crate::transport::channel::Channel;
 use crate::transport::envelope::{self, stream::Body};
 use crate::transport::id;
 use crate::user_code;
+
+/// How many of the latest messages' request ids a stream end remembers to
+/// hand each message to `recv` once: a bus delivers a repeated frame soon
+/// after the first, and one end sends a message only after the previous
+/// one's ack or within its send timeout, so few are ever in flight.
+const REMEMBERED: usize = 64;
 
 /// What a stream end needs to know to run.
 pub(crate) struct StreamSetup {
@@ -52,6 +58,8 @@ pub(crate) struct StreamCore {
     observer: Option<(SharedObserver, Role)>,
     pub(crate) keepalive: StreamKeepalive,
     acks: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// The request ids of the latest messages handed to `recv`.
+    delivered: Mutex<VecDeque<String>>,
     state: Mutex<State>,
     closed: watch::Sender<bool>,
     /// The server handler handed the stream off: the engine leaves it open
@@ -81,6 +89,7 @@ impl StreamCore {
             observer: setup.observer,
             keepalive: setup.keepalive,
             acks: Mutex::new(HashMap::new()),
+            delivered: Mutex::new(VecDeque::with_capacity(REMEMBERED)),
             state: Mutex::new(State {
                 cause: None,
                 orderly: false,
@@ -225,6 +234,23 @@ impl StreamCore {
         };
         self.acks.lock().remove(&request_id);
         result
+    }
+
+    /// Whether the message `request_id` was handed to `recv` already: a
+    /// bus may deliver a frame twice (a publish repeated after a broken
+    /// connection), and a stream hands each message over once.
+    pub(crate) fn delivered_before(&self, request_id: &str) -> bool {
+        self.delivered.lock().iter().any(|id| id == request_id)
+    }
+
+    /// Remembers that the message `request_id` was handed to `recv` (the
+    /// latest [`REMEMBERED`] are kept).
+    pub(crate) fn remember_delivered(&self, request_id: &str) {
+        let mut delivered = self.delivered.lock();
+        if delivered.len() == REMEMBERED {
+            delivered.pop_front();
+        }
+        delivered.push_back(request_id.to_owned());
     }
 
     /// Completes the send waiting for this ack.
@@ -373,7 +399,7 @@ impl StreamCore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
@@ -381,6 +407,25 @@ mod tests {
     use crate::test_bus::Recorder;
 
     static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
+
+    /// A stream on a recording bus: its `recv` queue and the bus.
+    pub(crate) fn plain_stream() -> (Arc<StreamCore>, mpsc::Receiver<Bytes>, Arc<Recorder>) {
+        let info = RpcInfo::new("Chat".into(), &CHAT, vec![]);
+        let bus = Arc::new(Recorder::default());
+        let (core, rx) = StreamCore::new(StreamSetup {
+            stream_id: id::new_stream_id(),
+            peer_channel: info.stream_server_channel(),
+            info,
+            bus: Arc::clone(&bus) as SharedBus,
+            send_timeout: Duration::from_secs(1),
+            interceptors: Vec::new(),
+            observer: None,
+            keepalive: StreamKeepalive::default(),
+            capacity: 8,
+            on_close: Box::new(|| {}),
+        });
+        (core, rx, bus)
+    }
 
     /// Sets up a stream whose `on_close` records whether its `recv` queue
     /// was still open when the routing state was freed.

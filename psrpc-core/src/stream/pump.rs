@@ -114,6 +114,12 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
             core.complete_ack(&frame.request_id);
             Applied::Continue
         }
+        Some(Body::Message(_)) if core.delivered_before(&frame.request_id) => {
+            // A frame the bus delivered twice: acked again (the sender may
+            // not have seen the first ack), handed over once.
+            ack(core, &frame).await;
+            Applied::Continue
+        }
         Some(Body::Message(message)) => {
             let payload = message.raw_message.clone();
             if let Err(e) = core.intercept_recv(&payload) {
@@ -124,9 +130,8 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
                 Ok(slot) => {
                     // Ack first: whatever the receiver does next (even closing
                     // the stream) reaches the peer after the ack.
-                    if let Err(e) = core.ack(&frame).await {
-                        tracing::debug!(error = %e, stream = %core.stream_id, "psrpc stream: ack not sent");
-                    }
+                    ack(core, &frame).await;
+                    core.remember_delivered(&frame.request_id);
                     slot.send(payload);
                 }
                 // Not acked: the sender's `send` fails with a timeout, as in Go
@@ -143,5 +148,51 @@ async fn apply(core: &StreamCore, frame: envelope::Stream) -> Applied {
             Applied::Closed
         }
         Some(Body::Open(_)) => Applied::Continue,
+    }
+}
+
+/// Acks `frame`; a failure is only logged: the sender's `send` then times out.
+async fn ack(core: &StreamCore, frame: &envelope::Stream) {
+    if let Err(e) = core.ack(frame).await {
+        tracing::debug!(error = %e, stream = %core.stream_id, "psrpc stream: ack not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::core::tests::plain_stream;
+    use crate::transport::frame;
+
+    fn message(request_id: &str, payload: &'static [u8]) -> envelope::Stream {
+        envelope::Stream {
+            request_id: request_id.to_owned(),
+            body: Some(Body::Message(envelope::StreamMessage {
+                raw_message: payload.to_vec().into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// A message frame the bus delivered twice is acked twice and handed to
+    /// `recv` once; another message with the same payload is a message of
+    /// its own.
+    #[tokio::test]
+    async fn a_message_delivered_twice_is_received_once() {
+        let (core, mut incoming, bus) = plain_stream();
+        for frame in [message("REQ_a", b"one"), message("REQ_a", b"one"), message("REQ_b", b"one")] {
+            assert!(matches!(apply(&core, frame).await, Applied::Continue));
+        }
+        assert_eq!(incoming.recv().await.as_deref(), Some(&b"one"[..]));
+        assert_eq!(incoming.recv().await.as_deref(), Some(&b"one"[..]));
+        assert!(incoming.try_recv().is_err(), "the repeat was handed over");
+        let acks: Vec<String> = bus
+            .published
+            .lock()
+            .iter()
+            .map(|f| frame::decode_envelope::<envelope::Stream>(f.clone()).expect("an ack").request_id)
+            .collect();
+        assert_eq!(acks, ["REQ_a", "REQ_a", "REQ_b"]);
     }
 }
