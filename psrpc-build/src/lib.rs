@@ -402,7 +402,10 @@ pub fn descriptor_pool(
     protos: &[impl AsRef<Path>],
     includes: &[impl AsRef<Path>],
 ) -> Result<prost_reflect::DescriptorPool, BuildError> {
-    let options_dir = std::env::temp_dir().join(format!("psrpc-options-{}", std::process::id()));
+    // A directory of its own per call: calls on other threads remove theirs.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let options_dir = std::env::temp_dir().join(format!("psrpc-options-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&options_dir)?;
     std::fs::write(options_dir.join("options.proto"), OPTIONS_PROTO)?;
     let mut dirs: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_owned()).collect();
