@@ -15,9 +15,6 @@ use super::fixtures::*;
 use crate::BusFactory;
 use crate::faulty::CuttableBus;
 
-/// How long a test waits for an event that should come soon.
-const WITHIN: Duration = WAIT_LIMIT;
-
 /// Bytes that do not decode as any message: field 1 announces five bytes
 /// that never come.
 fn garbage() -> RawPayload {
@@ -79,7 +76,7 @@ async fn echo_and_report(
 }
 
 async fn next_report<T>(reports: &mut mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(WITHIN, reports.recv()).await.expect("the server reported in time").expect("report")
+    tokio::time::timeout(WAIT_LIMIT, reports.recv()).await.expect("the server reported in time").expect("report")
 }
 
 fn code_and_message(e: &Error) -> (ErrorCode, &str) {
@@ -175,7 +172,7 @@ pub async fn stream_client_close_reaches_the_server(factory: &dyn BusFactory) {
     killed.send(&ping("hi")).await.expect("acked");
     assert_eq!(killed.recv().await.expect("open stream").expect("echo").text, "hi");
     s.kill().await;
-    let ended = tokio::time::timeout(WITHIN, killed.recv()).await.expect("told in time").expect_err("killed");
+    let ended = tokio::time::timeout(WAIT_LIMIT, killed.recv()).await.expect("told in time").expect_err("killed");
     assert_eq!(ended.code(), ErrorCode::Unavailable);
     assert_eq!(killed.err(), Some(ended));
 }
@@ -196,7 +193,7 @@ pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) 
     let at_server = ended.expect_err("the server could not decode");
     assert_eq!(at_server.code(), ErrorCode::MalformedRequest);
     assert_eq!(err, Some(at_server.clone()));
-    let told = tokio::time::timeout(WITHIN, raw.recv()).await.expect("told in time").expect_err("told");
+    let told = tokio::time::timeout(WAIT_LIMIT, raw.recv()).await.expect("told in time").expect_err("told");
     assert_eq!(told, at_server);
 
     // Server → client.
@@ -210,7 +207,7 @@ pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) 
     .await;
     let client = client(factory, &svc).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
-    let item = tokio::time::timeout(WITHIN, stream.next()).await.expect("in time").expect("an item");
+    let item = tokio::time::timeout(WAIT_LIMIT, stream.next()).await.expect("in time").expect("an item");
     let at_client = item.expect_err("the client could not decode");
     assert_eq!(at_client.code(), ErrorCode::MalformedResponse);
     assert!(stream.next().await.is_none(), "the error is the stream's last item");
@@ -233,7 +230,7 @@ pub async fn stream_decode_failure_replaces_an_orderly_end(factory: &dyn BusFact
     .expect("register");
     let client = client(factory, &svc).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
-    tokio::time::timeout(WITHIN, async {
+    tokio::time::timeout(WAIT_LIMIT, async {
         while !stream.is_closed() {
             tokio::task::yield_now().await;
         }
@@ -282,7 +279,7 @@ pub async fn stream_split_halves_run_concurrently(factory: &dyn BusFactory) {
     for i in 0..EACH_WAY {
         sender.send(&ping(&format!("c{i}"))).await.expect("acked");
     }
-    let (got, mut receiver) = tokio::time::timeout(WITHIN, receiving).await.expect("in time").expect("task");
+    let (got, mut receiver) = tokio::time::timeout(WAIT_LIMIT, receiving).await.expect("in time").expect("task");
     let expected: Vec<String> = (0..EACH_WAY).map(|i| format!("s{i}")).collect();
     assert_eq!(got, expected);
     sender.close(None).await.expect("close");
@@ -324,7 +321,7 @@ pub async fn stream_hijacked_outlives_its_handler(factory: &dyn BusFactory) {
     let client = client(factory, &svc).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     let mut owned = next_report(&mut handed).await;
-    tokio::time::timeout(WITHIN, returned).await.expect("the handler returned in time").expect("report");
+    tokio::time::timeout(WAIT_LIMIT, returned).await.expect("the handler returned in time").expect("report");
 
     stream.send(&ping("still open")).await.expect("acked after the handler returned");
     assert_eq!(owned.recv().await.expect("open").expect("message").text, "still open");
@@ -337,7 +334,7 @@ pub async fn stream_hijacked_outlives_its_handler(factory: &dyn BusFactory) {
     let shutdown = tokio::spawn(async move { s2.shutdown().await });
     owned.close(None).await.expect("close");
     assert_eq!(stream.recv().await, Ok(None), "closed in order by the new owner, not with the handler's error");
-    tokio::time::timeout(WITHIN, shutdown).await.expect("shutdown once the stream ended").expect("shutdown task");
+    tokio::time::timeout(WAIT_LIMIT, shutdown).await.expect("shutdown once the stream ended").expect("shutdown task");
 }
 
 /// The client end closes when its last handle is dropped: a sender alone
@@ -385,7 +382,7 @@ pub async fn stream_notices_a_vanished_peer(factory: &dyn BusFactory) {
     // The server goes silent: the client expires it whether or not a
     // keepalive of its own arrived yet (the server announced them).
     cuttable.cut();
-    let ended = tokio::time::timeout(WITHIN, stream.recv()).await.expect("noticed within the expiry");
+    let ended = tokio::time::timeout(WAIT_LIMIT, stream.recv()).await.expect("noticed within the expiry");
     let cause = ended.expect_err("a vanished peer is an error");
     assert_eq!(cause.code(), ErrorCode::Unavailable);
     assert_eq!(stream.err(), Some(cause));
@@ -408,7 +405,7 @@ pub async fn stream_expires_a_client_that_vanished_before_its_first_keepalive(fa
     cuttable.cut();
     let (ended, _) = next_report(&mut reports).await;
     assert_eq!(ended.expect_err("a vanished client is an error").code(), ErrorCode::Unavailable);
-    tokio::time::timeout(WITHIN, async {
+    tokio::time::timeout(WAIT_LIMIT, async {
         while s.in_flight() > 0 {
             tokio::task::yield_now().await;
         }
