@@ -79,6 +79,7 @@ impl RedisCluster {
                     })
                 })
                 .then_some(())
+                .ok_or_else(|| "a replica's master link is down".to_owned())
         })?;
         Ok(cluster)
     }
@@ -147,8 +148,9 @@ impl RedisCluster {
         for port in [to_port, from_port] {
             run(port, &["CLUSTER", "SETSLOT", &slot_text, "NODE", &to_id])?;
         }
-        poll("redis-server", "the slot moved everywhere", FORMATION_LIMIT, || {
-            (self.master_of_slot(slot) == Some(to)).then_some(())
+        poll("redis-server", "the slot moved everywhere", FORMATION_LIMIT, || match self.master_of_slot(slot) {
+            Some(owner) if owner == to => Ok(()),
+            owner => Err(format!("slot {slot} served by node {owner:?}")),
         })
     }
 
@@ -213,7 +215,7 @@ impl RedisCluster {
     /// cluster is healthy again; the new master's index.
     pub fn wait_failover(&self, slot: u16, old: usize) -> Result<usize, BrokerError> {
         let new = poll("redis-server", "a replica promoted", FORMATION_LIMIT, || {
-            self.master_of_slot(slot).filter(|&m| m != old)
+            self.master_of_slot(slot).filter(|&m| m != old).ok_or_else(|| format!("slot {slot} still on node {old}"))
         })?;
         self.wait_healthy()?;
         Ok(new)
@@ -238,6 +240,7 @@ impl RedisCluster {
                     })
                 })
                 .then_some(())
+                .ok_or_else(|| "a node is not ok or misses slots".to_owned())
         })
     }
 

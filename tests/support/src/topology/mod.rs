@@ -104,19 +104,21 @@ pub(crate) const FORMATION_LIMIT: Duration = Duration::from_secs(120);
 
 /// Polls `check` every 50 ms until it gives a value or `limit` passed:
 /// topology changes (gossip, elections) have no event to await from outside.
+/// `check` says what is still missing; the error names the last such reason.
 pub(crate) fn poll<T>(
     binary: &'static str,
     what: &str,
     limit: Duration,
-    mut check: impl FnMut() -> Option<T>,
+    mut check: impl FnMut() -> Result<T, String>,
 ) -> Result<T, BrokerError> {
     let start = Instant::now();
     loop {
-        if let Some(value) = check() {
-            return Ok(value);
-        }
+        let missing = match check() {
+            Ok(value) => return Ok(value),
+            Err(missing) => missing,
+        };
         if start.elapsed() > limit {
-            return Err(start_error(binary, format!("{what} not reached within {limit:?}")));
+            return Err(start_error(binary, format!("{what} not reached within {limit:?} (last: {missing})")));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

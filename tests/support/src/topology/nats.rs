@@ -96,7 +96,12 @@ impl NatsCluster {
     pub fn wait_formed(&self) -> Result<(), BrokerError> {
         let want = self.nodes.len() - 1;
         poll("nats-server", "a full mesh of routes", FORMATION_LIMIT, || {
-            self.nodes.iter().all(|node| routes(node.monitor).is_some_and(|n| n >= want)).then_some(())
+            let counts: Vec<Option<usize>> = self.nodes.iter().map(|node| routes(node.monitor)).collect();
+            counts
+                .iter()
+                .all(|n| n.is_some_and(|n| n >= want))
+                .then_some(())
+                .ok_or_else(|| format!("routes per node {counts:?}"))
         })
     }
 }

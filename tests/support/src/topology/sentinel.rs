@@ -3,6 +3,9 @@
 use super::{FORMATION_LIMIT, Scratch, field, poll, redis_cli, start_error};
 use crate::broker::{BrokerError, BrokerProcess, free_port};
 
+/// How many of each Sentinel's last log lines a formation error shows.
+const LOG_TAIL: usize = 25;
+
 /// The master name the Sentinels monitor.
 pub const MASTER_NAME: &str = "psrpc";
 
@@ -21,7 +24,7 @@ pub struct RedisSentinel {
     /// Data nodes: the first starts as the master.
     servers: Vec<BrokerProcess>,
     sentinels: Vec<BrokerProcess>,
-    _scratch: Scratch,
+    scratch: Scratch,
 }
 
 fn data_args(port: u16, dir: &std::path::Path) -> Vec<String> {
@@ -56,7 +59,7 @@ impl RedisSentinel {
             let port = free_port();
             let config = scratch.path().join(format!("sentinel-{port}.conf"));
             let text = format!(
-                "bind 127.0.0.1\nport {port}\ndir {dir}\n\
+                "bind 127.0.0.1\nport {port}\ndir {dir}\nlogfile {dir}/sentinel-{port}.log\n\
                  sentinel monitor {MASTER_NAME} 127.0.0.1 {primary} 2\n\
                  sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                  sentinel failover-timeout {MASTER_NAME} 5000\n\
@@ -66,7 +69,7 @@ impl RedisSentinel {
             std::fs::write(&config, text).map_err(|e| start_error("redis-sentinel", e.to_string()))?;
             sentinels.push(BrokerProcess::start("redis-sentinel", vec![config.display().to_string()], port)?);
         }
-        let topology = RedisSentinel { servers, sentinels, _scratch: scratch };
+        let topology = RedisSentinel { servers, sentinels, scratch };
         topology.wait_ready(1)?;
         Ok(topology)
     }
@@ -100,17 +103,24 @@ impl RedisSentinel {
     /// `old`, and that node answers as a master.
     pub fn wait_failover(&self, old: usize) -> Result<u16, BrokerError> {
         let old_port = self.servers[old].port();
-        poll("redis-sentinel", "a new master", FORMATION_LIMIT, || {
-            let port = self.master_port().filter(|&p| p != old_port)?;
-            let role = redis_cli(port, &["ROLE"]).ok()?;
-            (role.lines().next()? == "master").then_some(port)
+        self.poll("a new master", || {
+            let port = self.master_port().filter(|&p| p != old_port).ok_or("the Sentinels name the old master")?;
+            let role = redis_cli(port, &["ROLE"]).map_err(|e| e.to_string())?;
+            (role.lines().next() == Some("master")).then_some(port).ok_or_else(|| format!("{port} is not a master yet"))
         })
     }
 
-    /// Starts a killed data node again (the Sentinels make it a replica of
-    /// the current master) and waits until the topology is whole.
+    /// Starts a killed master again and waits until the topology is whole.
+    ///
+    /// It starts as a master, as a node whose configuration Sentinel rewrote
+    /// would: if the Sentinels failed over meanwhile, they make it a replica
+    /// of the new master; if not, the other node is still its replica.
+    /// Restarting it with its first arguments instead (a replica's
+    /// `--replicaof` the old primary) could make two nodes replicas of each
+    /// other with no master, where no failover can ever succeed.
     pub fn restart(&mut self, index: usize) -> Result<(), BrokerError> {
-        self.servers[index].restart()?;
+        let port = self.servers[index].port();
+        self.servers[index] = BrokerProcess::start("redis-server", data_args(port, self.scratch.path()), port)?;
         self.wait_ready(1)
     }
 
@@ -125,24 +135,52 @@ impl RedisSentinel {
     /// Sentinel sees them and the other Sentinels.
     fn wait_ready(&self, replicas: usize) -> Result<(), BrokerError> {
         let others = (self.sentinels.len() - 1).to_string();
-        poll("redis-sentinel", "a formed Sentinel topology", FORMATION_LIMIT, || {
-            let master = self.master_port()?;
-            let info = redis_cli(master, &["INFO", "replication"]).ok()?;
-            (field(&info, "role")? == "master").then_some(())?;
+        self.poll("a formed Sentinel topology", || {
+            let master = self.master_port().ok_or("no master known")?;
+            let info = redis_cli(master, &["INFO", "replication"]).map_err(|e| e.to_string())?;
+            if field(&info, "role").as_deref() != Some("master") {
+                return Err(format!("the Sentinels' master {master} is not a master"));
+            }
             let online = info.lines().filter(|l| l.starts_with("slave") && l.contains("state=online")).count();
-            (online >= replicas).then_some(())?;
-            self.sentinels
-                .iter()
-                .all(|s| {
-                    redis_cli(s.port(), &["SENTINEL", "master", MASTER_NAME]).ok().is_some_and(|reply| {
-                        field(&reply, "num-other-sentinels").as_deref() == Some(others.as_str())
-                            && field(&reply, "num-slaves")
-                                .and_then(|n| n.parse::<usize>().ok())
-                                .is_some_and(|n| n >= replicas)
-                            && field(&reply, "port").is_some_and(|p| p == master.to_string())
-                    })
-                })
-                .then_some(())
+            if online < replicas {
+                return Err(format!("master {master} has {online} replicas online"));
+            }
+            for sentinel in &self.sentinels {
+                let reply =
+                    redis_cli(sentinel.port(), &["SENTINEL", "master", MASTER_NAME]).map_err(|e| e.to_string())?;
+                let formed = field(&reply, "num-other-sentinels").as_deref() == Some(others.as_str())
+                    && field(&reply, "num-slaves").and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n >= replicas)
+                    && field(&reply, "port").is_some_and(|p| p == master.to_string());
+                if !formed {
+                    return Err(format!("Sentinel {} sees {}", sentinel.port(), reply.replace('\n', " ")));
+                }
+            }
+            Ok(())
         })
+    }
+
+    /// [`poll`] whose error ends with what each Sentinel logged last.
+    fn poll<T>(&self, what: &str, check: impl FnMut() -> Result<T, String>) -> Result<T, BrokerError> {
+        poll("redis-sentinel", what, FORMATION_LIMIT, check).map_err(|error| {
+            let logs: String = self
+                .sentinels
+                .iter()
+                .map(|s| {
+                    let text = std::fs::read_to_string(self.log_path(s.port())).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(LOG_TAIL).collect();
+                    format!(
+                        "\n--- Sentinel {} log, last lines:\n{}",
+                        s.port(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )
+                })
+                .collect();
+            start_error("redis-sentinel", format!("{error}{logs}"))
+        })
+    }
+
+    /// Where Sentinel `port` writes its log.
+    fn log_path(&self, port: u16) -> std::path::PathBuf {
+        self.scratch.path().join(format!("sentinel-{port}.log"))
     }
 }
