@@ -12,7 +12,7 @@ use super::routes::Routes;
 use super::subscription::{self, TypedSubscription};
 use super::targets::CallTargets;
 use crate::error::Error;
-use crate::info::MethodInfo;
+use crate::info::{Describes, Topics};
 use crate::options::{ClientOptions, RequestOptions};
 use crate::payload::Payload;
 use crate::transport::bus::SharedBus;
@@ -38,6 +38,10 @@ pub struct RpcClient {
 
 impl RpcClient {
     /// Creates a client of `service` on `bus` and subscribes its channels.
+    ///
+    /// Async and fallible, unlike [`RpcServer::new`](crate::server::RpcServer::new):
+    /// the client's reply channels (responses, claims, stream frames) are
+    /// subscribed before any call can be made, and a subscription can fail.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -190,11 +194,12 @@ impl RpcClient {
     /// ```
     pub async fn request_multi<Req: Payload, Resp: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Req, Resp>,
+        topics: impl Into<Topics>,
         request: &Req,
         options: RequestOptions,
     ) -> Result<MultiResponses<Resp>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         multi::request(&self.inner, method, topics, request, options).await
     }
 
@@ -220,9 +225,10 @@ impl RpcClient {
     /// ```
     pub async fn subscribe<M: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<M, M>,
+        topics: impl Into<Topics>,
     ) -> Result<TypedSubscription<M>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         subscription::subscribe(&self.inner, method, topics).await
     }
 

@@ -18,7 +18,7 @@ use super::targets::CallTarget;
 use crate::deadline;
 use crate::discovery::calls::{self, Sticky};
 use crate::error::{Error, ErrorCode};
-use crate::info::MethodInfo;
+use crate::info::{Describes, MethodInfo, Topics};
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
@@ -68,11 +68,12 @@ impl RpcClient {
     /// [`SelectionOptions::only_servers`]: crate::options::SelectionOptions::only_servers
     pub async fn request_single<Req: Payload, Resp: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Req, Resp>,
+        topics: impl Into<Topics>,
         request: &Req,
         mut options: RequestOptions,
     ) -> Result<Reply<Resp>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         let client = self.inner();
         client.ensure_open()?;
         Call::Single.admit(method, client.options.wire_mode, Some(&options))?;

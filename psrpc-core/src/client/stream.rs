@@ -11,7 +11,7 @@ use super::routes::RouteGuard;
 use crate::deadline;
 use crate::discovery::calls;
 use crate::error::Error;
-use crate::info::MethodInfo;
+use crate::info::{Describes, Topics};
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
@@ -54,10 +54,11 @@ impl RpcClient {
     /// ```
     pub async fn open_stream<Out: Payload, In: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Out, In>,
+        topics: impl Into<Topics>,
         options: RequestOptions,
     ) -> Result<ClientStream<Out, In>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         let client = self.inner();
         client.ensure_open()?;
         Call::Stream.admit(method, client.options.wire_mode, Some(&options))?;

@@ -30,7 +30,7 @@ pub use typed::{AffinityFn, StreamAffinityFn};
 use crate::context::RequestContext;
 use crate::discovery::responder::Presence;
 use crate::error::Error;
-use crate::info::{MethodInfo, MethodKind, RpcInfo};
+use crate::info::{Describes, MethodInfo, MethodKind, RpcInfo, Topics};
 use crate::options::ServerOptions;
 use crate::outbound;
 use crate::payload::Payload;
@@ -83,6 +83,10 @@ impl Drop for Owner {
 
 impl RpcServer {
     /// Creates a server of `service` on `bus`. Methods are served once registered.
+    ///
+    /// Sync and infallible, unlike [`RpcClient::new`](crate::client::RpcClient::new):
+    /// a server subscribes nothing until a method is registered (the
+    /// `register_*` calls are async and report subscription failures).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -175,10 +179,11 @@ impl RpcServer {
     /// ```
     pub async fn publish<M: prost::Message + prost::Name>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<M, M>,
+        topics: impl Into<Topics>,
         message: &M,
     ) -> Result<(), Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         self.publish_with(method, topics, |local| frame::encode_frame(&frame::type_url_of::<M>(), message, local)).await
     }
 
@@ -206,10 +211,11 @@ impl RpcServer {
     pub async fn publish_raw(
         &self,
         method: &MethodInfo,
-        topics: Vec<String>,
+        topics: impl Into<Topics>,
         type_url: &str,
         payload: &[u8],
     ) -> Result<(), Error> {
+        let topics = topics.into().into_vec();
         self.publish_with(method, topics, |local| frame::encode_raw_frame(type_url, payload, local)).await
     }
 
@@ -346,8 +352,8 @@ impl RpcServer {
     /// ```
     pub async fn register_unary<Req, Resp, H, F>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Req, Resp>,
+        topics: impl Into<Topics>,
         handler: H,
         affinity: Option<AffinityFn<Req>>,
     ) -> Result<(), Error>
@@ -357,6 +363,7 @@ impl RpcServer {
         H: Fn(RequestContext, Req) -> F + Send + Sync + 'static,
         F: Future<Output = Result<Resp, Error>> + Send + 'static,
     {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         Serve::Unary.admit(method)?;
         if affinity.is_some() && !self.inner().options.wire_mode.require_claim(method) {
             let message = format!(
@@ -403,8 +410,8 @@ impl RpcServer {
     /// ```
     pub async fn register_stream<In, Out, H, F>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<In, Out>,
+        topics: impl Into<Topics>,
         handler: H,
         affinity: Option<StreamAffinityFn>,
     ) -> Result<(), Error>
@@ -414,6 +421,7 @@ impl RpcServer {
         H: Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
         F: Future<Output = Result<(), Error>> + Send + 'static,
     {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         Serve::Stream.admit(method)?;
         let typed = TypedStream::new(handler, affinity);
         stream::register(self.inner(), method, topics, Arc::new(typed)).await
