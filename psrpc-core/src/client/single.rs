@@ -48,18 +48,18 @@ impl RpcClient {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
-    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// static GREET: Method<Hello, Hello> = Method::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
     /// let greet = |_: RequestContext, req: Hello| async move { Ok(Hello { name: format!("hi {}", req.name) }) };
-    /// server.register_unary(&GREET, vec![], greet, None).await?;
+    /// server.register_unary(&GREET, (), greet, None).await?;
     ///
     /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
     /// let hello = Hello { name: "ada".into() };
-    /// let reply = client.request_single::<Hello, Hello>(&GREET, vec![], &hello, RequestOptions::default()).await?;
+    /// let reply = client.request_single(&GREET, (), &hello, RequestOptions::default()).await?;
     /// assert_eq!(reply.message.name, "hi ada");
     /// assert_eq!(reply.server_id, server.id());
     /// # Ok(()) }

@@ -31,9 +31,9 @@ impl RpcClient {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Line { #[prost(string, tag = "1")] text: String }
-    /// static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Stream(Selection::Queue { topics: false }));
+    /// static ECHO: Method<Line, Line> = Method::new("Echo", MethodKind::Stream(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Echo", bus.clone(), ServerOptions::default());
@@ -43,10 +43,10 @@ impl RpcClient {
     ///     }
     ///     Ok(())
     /// };
-    /// server.register_stream(&ECHO, vec![], echo, None).await?;
+    /// server.register_stream(&ECHO, (), echo, None).await?;
     ///
     /// let client = RpcClient::new("Echo", bus, ClientOptions::default()).await?;
-    /// let mut stream = client.open_stream::<Line, Line>(&ECHO, vec![], RequestOptions::default()).await?;
+    /// let mut stream = client.open_stream(&ECHO, (), RequestOptions::default()).await?;
     /// stream.send(&Line { text: "ping".into() }).await?;
     /// assert_eq!(stream.recv().await?, Some(Line { text: "ping".into() }));
     /// stream.close(None).await?;
