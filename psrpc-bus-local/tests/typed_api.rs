@@ -65,7 +65,7 @@ async fn subscriptions_take_typed_methods_and_topics() {
 async fn every_topics_conversion_addresses_its_topics() {
     let (server, client) = pair("Topics").await;
     let owned = vec!["x".to_owned(), "y".to_owned()];
-    let borrowed = vec!["p", "q"];
+    let borrowed = ["p", "q"];
     let one = String::from("c");
     server.register_unary(&ROOMS, "a", topics_seen, None).await.expect("register &str");
     server.register_unary(&ROOMS, String::from("b"), topics_seen, None).await.expect("register String");

@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn slices_of_str_and_empty_forms() {
-        let names = vec!["a", "b"];
+        let names = ["a", "b"];
         assert_eq!(topics(&names[..]), ["a", "b"]);
         assert_eq!(Topics::from(()), Topics::default());
         assert_eq!(Topics::from([]), Topics::default());
