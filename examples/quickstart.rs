@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use futures_util::StreamExt as _;
 use psrpc::{
-    ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
+    ClientOptions, Delivery, Error, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
     Selection, ServerOptions, ServerStream, SharedBus,
 };
 
@@ -48,17 +48,18 @@ impl prost::Name for MyUpdate {
 }
 
 const SERVICE: &str = "MyService";
-static NORMAL: MethodInfo = MethodInfo::new("NormalRPC", MethodKind::Unary(Selection::Queue { topics: false }));
-static INTENSIVE: MethodInfo =
-    MethodInfo::new("IntensiveRPC", MethodKind::Unary(Selection::Affinity { topics: false }));
-static STATS: MethodInfo = MethodInfo::new("GetStats", MethodKind::Multi { topics: false });
-static REGION_STATS: MethodInfo = MethodInfo::new("GetRegionStats", MethodKind::Multi { topics: true });
-static EXCHANGE: MethodInfo =
-    MethodInfo::new("ExchangeUpdates", MethodKind::Stream(Selection::Queue { topics: false }));
-static PROCESS: MethodInfo =
-    MethodInfo::new("ProcessUpdate", MethodKind::Subscription { delivery: Delivery::Queue, topics: false });
-static STATE: MethodInfo =
-    MethodInfo::new("UpdateState", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
+static NORMAL: Method<MyRequest, MyResponse> =
+    Method::new("NormalRPC", MethodKind::Unary(Selection::Queue { topics: false }));
+static INTENSIVE: Method<MyRequest, MyResponse> =
+    Method::new("IntensiveRPC", MethodKind::Unary(Selection::Affinity { topics: false }));
+static STATS: Method<MyRequest, MyResponse> = Method::new("GetStats", MethodKind::Multi { topics: false });
+static REGION_STATS: Method<MyRequest, MyResponse> = Method::new("GetRegionStats", MethodKind::Multi { topics: true });
+static EXCHANGE: Method<MyRequest, MyResponse> =
+    Method::new("ExchangeUpdates", MethodKind::Stream(Selection::Queue { topics: false }));
+static PROCESS: Method<MyUpdate, MyUpdate> =
+    Method::new("ProcessUpdate", MethodKind::Subscription { delivery: Delivery::Queue, topics: false });
+static STATE: Method<MyUpdate, MyUpdate> =
+    Method::new("UpdateState", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
 
 const REGIONS: [(&str, f32); 3] = [("us-west", 0.3), ("us-east", 0.9), ("eu-central", 0.5)];
 
@@ -71,39 +72,30 @@ async fn main() -> anyhow::Result<()> {
     }
     let client = RpcClient::new(SERVICE, bus, ClientOptions::default()).await?;
 
-    let reply = client
-        .request_single::<MyRequest, MyResponse>(&NORMAL, vec![], &ask("hello"), RequestOptions::default())
-        .await?;
+    let reply = client.request_single(&NORMAL, (), &ask("hello"), RequestOptions::default()).await?;
     println!(
         "single      NormalRPC      -> {:?} from {} ({})",
         reply.message.text, reply.message.region, reply.server_id
     );
 
-    let reply = client
-        .request_single::<MyRequest, MyResponse>(&INTENSIVE, vec![], &ask("crunch"), RequestOptions::default())
-        .await?;
+    let reply = client.request_single(&INTENSIVE, (), &ask("crunch"), RequestOptions::default()).await?;
     println!("affinity    IntensiveRPC   -> the idlest server took it: {}", reply.message.region);
     ensure!(reply.message.region == "us-east", "affinity picked {}", reply.message.region);
 
     let expected = RequestOptions::default().expected_responses(REGIONS.len());
-    let answers = client.request_multi::<MyRequest, MyResponse>(&STATS, vec![], &ask("stats"), expected).await?;
+    let answers = client.request_multi(&STATS, (), &ask("stats"), expected).await?;
     let regions: Vec<String> =
         answers.collect_all().await.into_iter().map(|r| r.result.map(|m| m.region)).collect::<Result<_, _>>()?;
     println!("multi       GetStats       -> {} answers: {regions:?}", regions.len());
     ensure!(regions.len() == REGIONS.len(), "missing answers");
 
     let mut answers = client
-        .request_multi::<MyRequest, MyResponse>(
-            &REGION_STATS,
-            vec!["eu-central".into()],
-            &ask("stats"),
-            RequestOptions::default().expected_responses(1),
-        )
+        .request_multi(&REGION_STATS, "eu-central", &ask("stats"), RequestOptions::default().expected_responses(1))
         .await?;
     let answer = answers.next().await.context("no answer from eu-central")?;
     println!("topic       GetRegionStats -> only eu-central answered: {}", answer.result?.region);
 
-    let mut stream = client.open_stream::<MyRequest, MyResponse>(&EXCHANGE, vec![], RequestOptions::default()).await?;
+    let mut stream = client.open_stream(&EXCHANGE, (), RequestOptions::default()).await?;
     for word in ["ping", "pong"] {
         stream.send(&ask(word)).await?;
         let echo = stream.recv().await?.context("stream ended early")?;
@@ -111,10 +103,10 @@ async fn main() -> anyhow::Result<()> {
     }
     stream.close(None).await?;
 
-    let mut queue = client.subscribe::<MyUpdate>(&PROCESS, vec![]).await?;
-    let mut broadcast = client.subscribe::<MyUpdate>(&STATE, vec![]).await?;
-    servers[0].publish(&PROCESS, vec![], &MyUpdate { seq: 1 }).await?;
-    servers[1].publish(&STATE, vec![], &MyUpdate { seq: 2 }).await?;
+    let mut queue = client.subscribe(&PROCESS, ()).await?;
+    let mut broadcast = client.subscribe(&STATE, ()).await?;
+    servers[0].publish(&PROCESS, (), &MyUpdate { seq: 1 }).await?;
+    servers[1].publish(&STATE, (), &MyUpdate { seq: 2 }).await?;
     let within = Duration::from_secs(1);
     let queued = tokio::time::timeout(within, queue.recv()).await?.context("no queued update")?;
     let state = tokio::time::timeout(within, broadcast.recv()).await?.context("no state update")?;
@@ -139,12 +131,12 @@ async fn start_server(bus: SharedBus, region: &'static str, idle: f32) -> Result
     let answer = move |_ctx: RequestContext, req: MyRequest| async move {
         Ok(MyResponse { text: format!("{} handled", req.text), region: region.to_owned() })
     };
-    server.register_unary(&NORMAL, vec![], answer, None).await?;
+    server.register_unary(&NORMAL, (), answer, None).await?;
     let affinity: psrpc::AffinityFn<MyRequest> = Arc::new(move |_, _| idle);
-    server.register_unary(&INTENSIVE, vec![], answer, Some(affinity)).await?;
-    server.register_unary(&STATS, vec![], answer, None).await?;
-    server.register_unary(&REGION_STATS, vec![region.to_owned()], answer, None).await?;
-    server.register_stream(&EXCHANGE, vec![], echo_stream, None).await?;
+    server.register_unary(&INTENSIVE, (), answer, Some(affinity)).await?;
+    server.register_unary(&STATS, (), answer, None).await?;
+    server.register_unary(&REGION_STATS, region, answer, None).await?;
+    server.register_stream(&EXCHANGE, (), echo_stream, None).await?;
     Ok(server)
 }
 

@@ -2,13 +2,14 @@
 //! the engines.
 //!
 //! The method kinds ([`MethodInfo`], [`MethodKind`], [`Selection`],
-//! [`Delivery`], [`Routing`]) come from the psrpc-method crate, which the
+//! [`Delivery`], [`Routing`]), the typed [`Method`] with [`Describes`], and
+//! [`Topics`] come from the psrpc-method crate, which the
 //! code generator uses too.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-pub use psrpc_method::{Delivery, MethodInfo, MethodKind, Routing, Selection};
+pub use psrpc_method::{Delivery, Describes, Method, MethodInfo, MethodKind, Routing, Selection, Topics};
 
 use crate::transport::channel::{self, Channel};
 

@@ -21,6 +21,13 @@
 //! }
 //! ```
 //!
+//! A declaration reads as the service's shape (one message in, one out,
+//! as a `.proto` `rpc` line), not as any one generated signature: the
+//! client calls add topic arguments and `RequestOptions`, the
+//! `<Trait>ServerImpl` handlers are `async`, take a `RequestContext` and
+//! return a `Result`, a stream's handler takes a `ServerStream`, and a
+//! subscription has no handler at all. Implement `<Trait>ServerImpl`.
+//!
 //! Names on the wire are Go psrpc's for the same names in a `.proto`: the
 //! trait and method names CamelCased by protobuf-go's rule
 //! (`get_region_stats` → `GetRegionStats`), unless `name = "..."` says

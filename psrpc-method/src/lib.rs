@@ -26,8 +26,18 @@
 //! assert!(!SHARD.require_claim() && SHARD.queue() && SHARD.has_topics());
 //! assert_eq!(FEED.routing(), Routing::Multi);
 //! ```
+//!
+//! A [`Method`] is a [`MethodInfo`] that also names the request and
+//! response types, so the client and server calls infer them; [`Topics`]
+//! is what those calls take as topics.
 
 use std::borrow::Cow;
+
+mod topics;
+mod typed;
+
+pub use topics::Topics;
+pub use typed::{Describes, Method};
 
 /// How requests of a method are routed: the `type` psrpc method option.
 ///

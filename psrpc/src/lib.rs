@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use psrpc::{
-//!     ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
+//!     ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
 //!     ServerOptions,
 //! };
 //!
@@ -20,21 +20,21 @@
 //!     name: String,
 //! }
 //!
-//! static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+//! static GREET: Method<Hello, Hello> = Method::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), psrpc::Error> {
 //! let bus: psrpc::SharedBus = std::sync::Arc::new(psrpc::local::LocalBus::new());
 //! let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
 //! server
-//!     .register_unary(&GREET, vec![], |_ctx: RequestContext, req: Hello| async move {
+//!     .register_unary(&GREET, (), |_ctx: RequestContext, req: Hello| async move {
 //!         Ok(Hello { name: format!("hello {}", req.name) })
 //!     }, None)
 //!     .await?;
 //!
 //! let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
 //! let reply = client
-//!     .request_single::<Hello, Hello>(&GREET, vec![], &Hello { name: "ada".into() }, RequestOptions::default())
+//!     .request_single(&GREET, (), &Hello { name: "ada".into() }, RequestOptions::default())
 //!     .await?;
 //! assert_eq!(reply.message.name, "hello ada");
 //! assert_eq!(reply.server_id, server.id());
@@ -53,7 +53,7 @@
 pub use psrpc_core::client::{MultiResponses, Response, RpcClient, TypedSubscription};
 pub use psrpc_core::context::RequestContext;
 pub use psrpc_core::error::{Error, ErrorCode, GrpcCode};
-pub use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Routing, RpcInfo, Selection};
+pub use psrpc_core::info::{Delivery, Describes, Method, MethodInfo, MethodKind, Routing, RpcInfo, Selection, Topics};
 pub use psrpc_core::interceptor::{
     ClientMultiInterceptor, ClientUnaryInterceptor, ClientUnaryNext, Reply, RequestHook, ResponseHook,
     ServerUnaryInterceptor, ServerUnaryNext, StreamInterceptor, UnaryCall,

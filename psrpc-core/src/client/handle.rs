@@ -12,7 +12,7 @@ use super::routes::Routes;
 use super::subscription::{self, TypedSubscription};
 use super::targets::CallTargets;
 use crate::error::Error;
-use crate::info::MethodInfo;
+use crate::info::{Describes, Topics};
 use crate::options::{ClientOptions, RequestOptions};
 use crate::payload::Payload;
 use crate::transport::bus::SharedBus;
@@ -38,6 +38,10 @@ pub struct RpcClient {
 
 impl RpcClient {
     /// Creates a client of `service` on `bus` and subscribes its channels.
+    ///
+    /// Async and fallible, unlike [`RpcServer::new`](crate::server::RpcServer::new):
+    /// the client's reply channels (responses, claims, stream frames) are
+    /// subscribed before any call can be made, and a subscription can fail.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -125,15 +129,15 @@ impl RpcClient {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient, Selection, SharedBus};
+    /// # use psrpc::{ClientOptions, Method, MethodKind, RequestOptions, RpcClient, Selection, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
-    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// static GREET: Method<Hello, Hello> = Method::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
     /// client.close().await;
     /// let err = client
-    ///     .request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default())
+    ///     .request_single(&GREET, (), &Hello::default(), RequestOptions::default())
     ///     .await
     ///     .unwrap_err();
     /// assert_eq!(err, psrpc::Error::client_closed());
@@ -168,21 +172,21 @@ impl RpcClient {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Load { #[prost(uint32, tag = "1")] percent: u32 }
-    /// static LOAD: MethodInfo = MethodInfo::new("Load", MethodKind::Multi { topics: false });
+    /// static LOAD: Method<Load, Load> = Method::new("Load", MethodKind::Multi { topics: false });
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let mut servers = Vec::new();
     /// for percent in [10, 70] {
     ///     let server = RpcServer::new("Nodes", bus.clone(), ServerOptions::default());
     ///     let load = move |_: RequestContext, _: Load| async move { Ok(Load { percent }) };
-    ///     server.register_unary(&LOAD, vec![], load, None).await?;
+    ///     server.register_unary(&LOAD, (), load, None).await?;
     ///     servers.push(server);
     /// }
     /// let client = RpcClient::new("Nodes", bus, ClientOptions::default()).await?;
     /// let options = RequestOptions::default().expected_responses(2); // done once both answered
-    /// let responses = client.request_multi::<Load, Load>(&LOAD, vec![], &Load::default(), options).await?;
+    /// let responses = client.request_multi(&LOAD, (), &Load::default(), options).await?;
     /// let mut loads: Vec<u32> = responses.collect_all().await.into_iter().map(|r| r.result.unwrap().percent).collect();
     /// loads.sort();
     /// assert_eq!(loads, [10, 70]);
@@ -190,11 +194,12 @@ impl RpcClient {
     /// ```
     pub async fn request_multi<Req: Payload, Resp: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Req, Resp>,
+        topics: impl Into<Topics>,
         request: &Req,
         options: RequestOptions,
     ) -> Result<MultiResponses<Resp>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         multi::request(&self.inner, method, topics, request, options).await
     }
 
@@ -205,24 +210,25 @@ impl RpcClient {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Delivery, Method, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
     /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
-    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
+    /// static TICKS: Method<Tick, Tick> = Method::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
     /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
-    /// let mut ticks = client.subscribe::<Tick>(&TICKS, vec![]).await?;
-    /// server.publish(&TICKS, vec![], &Tick { n: 1 }).await?;
+    /// let mut ticks = client.subscribe(&TICKS, ()).await?;
+    /// server.publish(&TICKS, (), &Tick { n: 1 }).await?;
     /// assert_eq!(ticks.recv().await, Some(Tick { n: 1 }));
     /// # Ok(()) }
     /// ```
     pub async fn subscribe<M: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<M, M>,
+        topics: impl Into<Topics>,
     ) -> Result<TypedSubscription<M>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         subscription::subscribe(&self.inner, method, topics).await
     }
 

@@ -18,7 +18,7 @@ use super::targets::CallTarget;
 use crate::deadline;
 use crate::discovery::calls::{self, Sticky};
 use crate::error::{Error, ErrorCode};
-use crate::info::MethodInfo;
+use crate::info::{Describes, MethodInfo, Topics};
 use crate::interceptor::{ClientUnaryNext, Reply, UnaryCall};
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
@@ -48,18 +48,18 @@ impl RpcClient {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
-    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// static GREET: Method<Hello, Hello> = Method::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
     /// let greet = |_: RequestContext, req: Hello| async move { Ok(Hello { name: format!("hi {}", req.name) }) };
-    /// server.register_unary(&GREET, vec![], greet, None).await?;
+    /// server.register_unary(&GREET, (), greet, None).await?;
     ///
     /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
     /// let hello = Hello { name: "ada".into() };
-    /// let reply = client.request_single::<Hello, Hello>(&GREET, vec![], &hello, RequestOptions::default()).await?;
+    /// let reply = client.request_single(&GREET, (), &hello, RequestOptions::default()).await?;
     /// assert_eq!(reply.message.name, "hi ada");
     /// assert_eq!(reply.server_id, server.id());
     /// # Ok(()) }
@@ -68,11 +68,12 @@ impl RpcClient {
     /// [`SelectionOptions::only_servers`]: crate::options::SelectionOptions::only_servers
     pub async fn request_single<Req: Payload, Resp: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Req, Resp>,
+        topics: impl Into<Topics>,
         request: &Req,
         mut options: RequestOptions,
     ) -> Result<Reply<Resp>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         let client = self.inner();
         client.ensure_open()?;
         Call::Single.admit(method, client.options.wire_mode, Some(&options))?;

@@ -11,7 +11,7 @@ use super::routes::RouteGuard;
 use crate::deadline;
 use crate::discovery::calls;
 use crate::error::Error;
-use crate::info::MethodInfo;
+use crate::info::{Describes, Topics};
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
 use crate::options::{Call, RequestOptions};
@@ -31,9 +31,9 @@ impl RpcClient {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Line { #[prost(string, tag = "1")] text: String }
-    /// static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Stream(Selection::Queue { topics: false }));
+    /// static ECHO: Method<Line, Line> = Method::new("Echo", MethodKind::Stream(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Echo", bus.clone(), ServerOptions::default());
@@ -43,10 +43,10 @@ impl RpcClient {
     ///     }
     ///     Ok(())
     /// };
-    /// server.register_stream(&ECHO, vec![], echo, None).await?;
+    /// server.register_stream(&ECHO, (), echo, None).await?;
     ///
     /// let client = RpcClient::new("Echo", bus, ClientOptions::default()).await?;
-    /// let mut stream = client.open_stream::<Line, Line>(&ECHO, vec![], RequestOptions::default()).await?;
+    /// let mut stream = client.open_stream(&ECHO, (), RequestOptions::default()).await?;
     /// stream.send(&Line { text: "ping".into() }).await?;
     /// assert_eq!(stream.recv().await?, Some(Line { text: "ping".into() }));
     /// stream.close(None).await?;
@@ -54,10 +54,11 @@ impl RpcClient {
     /// ```
     pub async fn open_stream<Out: Payload, In: Payload>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Out, In>,
+        topics: impl Into<Topics>,
         options: RequestOptions,
     ) -> Result<ClientStream<Out, In>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         let client = self.inner();
         client.ensure_open()?;
         Call::Stream.admit(method, client.options.wire_mode, Some(&options))?;

@@ -30,7 +30,7 @@ pub use typed::{AffinityFn, StreamAffinityFn};
 use crate::context::RequestContext;
 use crate::discovery::responder::Presence;
 use crate::error::Error;
-use crate::info::{MethodInfo, MethodKind, RpcInfo};
+use crate::info::{Describes, MethodInfo, MethodKind, RpcInfo, Topics};
 use crate::options::ServerOptions;
 use crate::outbound;
 use crate::payload::Payload;
@@ -83,6 +83,10 @@ impl Drop for Owner {
 
 impl RpcServer {
     /// Creates a server of `service` on `bus`. Methods are served once registered.
+    ///
+    /// Sync and infallible, unlike [`RpcClient::new`](crate::client::RpcClient::new):
+    /// a server subscribes nothing until a method is registered (the
+    /// `register_*` calls are async and report subscription failures).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -137,18 +141,18 @@ impl RpcServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
-    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// static GREET: Method<Hello, Hello> = Method::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
-    /// server.register_unary(&GREET, vec![], |_: RequestContext, req: Hello| async move { Ok(req) }, None).await?;
+    /// server.register_unary(&GREET, (), |_: RequestContext, req: Hello| async move { Ok(req) }, None).await?;
     /// server.deregister("Greet", &[]).await;
     ///
     /// let patience = ClientOptions::default().selection_timeout(std::time::Duration::from_millis(100));
     /// let client = RpcClient::new("Greeter", bus, patience).await?;
-    /// let err = client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default()).await.unwrap_err();
+    /// let err = client.request_single(&GREET, (), &Hello::default(), RequestOptions::default()).await.unwrap_err();
     /// assert_eq!(err.code(), psrpc::ErrorCode::Unavailable, "nobody serves it any more");
     /// # Ok(()) }
     /// ```
@@ -160,25 +164,26 @@ impl RpcServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Delivery, Method, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
     /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
-    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
+    /// static TICKS: Method<Tick, Tick> = Method::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
     /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
-    /// let mut room_a = client.subscribe::<Tick>(&TICKS, vec!["a".into()]).await?;
-    /// server.publish(&TICKS, vec!["a".into()], &Tick { n: 1 }).await?;
+    /// let mut room_a = client.subscribe(&TICKS, "a").await?;
+    /// server.publish(&TICKS, "a", &Tick { n: 1 }).await?;
     /// assert_eq!(room_a.recv().await, Some(Tick { n: 1 }));
     /// # Ok(()) }
     /// ```
     pub async fn publish<M: prost::Message + prost::Name>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<M, M>,
+        topics: impl Into<Topics>,
         message: &M,
     ) -> Result<(), Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         self.publish_with(method, topics, |local| frame::encode_frame(&frame::type_url_of::<M>(), message, local)).await
     }
 
@@ -188,28 +193,29 @@ impl RpcServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, Delivery, MethodInfo, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Delivery, Method, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Tick { #[prost(uint32, tag = "1")] n: u32 }
     /// # impl prost::Name for Tick { const NAME: &'static str = "Tick"; const PACKAGE: &'static str = "demo"; }
-    /// static TICKS: MethodInfo = MethodInfo::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
+    /// static TICKS: Method<Tick, Tick> = Method::new("Ticks", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let client = RpcClient::new("Clock", bus.clone(), ClientOptions::default()).await?;
     /// let server = RpcServer::new("Clock", bus, ServerOptions::default());
     /// use prost::Message as _;
-    /// let mut room_a = client.subscribe::<Tick>(&TICKS, vec!["a".into()]).await?;
+    /// let mut room_a = client.subscribe(&TICKS, "a").await?;
     /// let payload = Tick { n: 5 }.encode_to_vec(); // bytes from elsewhere
-    /// server.publish_raw(&TICKS, vec!["a".into()], "type.googleapis.com/demo.Tick", &payload).await?;
+    /// server.publish_raw(&TICKS, "a", "type.googleapis.com/demo.Tick", &payload).await?;
     /// assert_eq!(room_a.recv().await, Some(Tick { n: 5 }));
     /// # Ok(()) }
     /// ```
     pub async fn publish_raw(
         &self,
         method: &MethodInfo,
-        topics: Vec<String>,
+        topics: impl Into<Topics>,
         type_url: &str,
         payload: &[u8],
     ) -> Result<(), Error> {
+        let topics = topics.into().into_vec();
         self.publish_with(method, topics, |local| frame::encode_raw_frame(type_url, payload, local)).await
     }
 
@@ -243,19 +249,19 @@ impl RpcServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
-    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// static GREET: Method<Hello, Hello> = Method::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
-    /// server.register_unary(&GREET, vec![], |_: RequestContext, req: Hello| async move { Ok(req) }, None).await?;
+    /// server.register_unary(&GREET, (), |_: RequestContext, req: Hello| async move { Ok(req) }, None).await?;
     /// let patience = ClientOptions::default().selection_timeout(std::time::Duration::from_millis(100));
     /// let client = RpcClient::new("Greeter", bus, patience).await?;
-    /// client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default()).await?;
+    /// client.request_single(&GREET, (), &Hello::default(), RequestOptions::default()).await?;
     ///
     /// server.shutdown().await;
-    /// let err = client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), RequestOptions::default()).await.unwrap_err();
+    /// let err = client.request_single(&GREET, (), &Hello::default(), RequestOptions::default()).await.unwrap_err();
     /// assert_eq!(err.code(), psrpc::ErrorCode::Unavailable, "no longer served");
     /// # Ok(()) }
     /// ```
@@ -268,18 +274,18 @@ impl RpcServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Hello { #[prost(string, tag = "1")] name: String }
-    /// static GREET: MethodInfo = MethodInfo::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
+    /// static GREET: Method<Hello, Hello> = Method::new("Greet", MethodKind::Unary(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Greeter", bus.clone(), ServerOptions::default());
     /// let never = |_: RequestContext, _: Hello| std::future::pending::<Result<Hello, psrpc::Error>>();
-    /// server.register_unary(&GREET, vec![], never, None).await?;
+    /// server.register_unary(&GREET, (), never, None).await?;
     /// let client = RpcClient::new("Greeter", bus, ClientOptions::default()).await?;
     /// let options = RequestOptions::default().timeout(std::time::Duration::from_millis(500));
     /// let call = tokio::spawn(async move {
-    ///     client.request_single::<Hello, Hello>(&GREET, vec![], &Hello::default(), options).await
+    ///     client.request_single(&GREET, (), &Hello::default(), options).await
     /// });
     /// while server.in_flight() == 0 {
     ///     tokio::task::yield_now().await;
@@ -326,9 +332,9 @@ impl RpcServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{AffinityFn, ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
+    /// use psrpc::{AffinityFn, ClientOptions, Method, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Job { #[prost(uint32, tag = "1")] size: u32 }
-    /// static RUN: MethodInfo = MethodInfo::new("Run", MethodKind::Unary(Selection::Affinity { topics: true }));
+    /// static RUN: Method<Job, Job> = Method::new("Run", MethodKind::Unary(Selection::Affinity { topics: true }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Jobs", bus.clone(), ServerOptions::default());
@@ -337,17 +343,17 @@ impl RpcServer {
     ///     Ok(Job { size: job.size * 2 })
     /// };
     /// let affinity: AffinityFn<Job> = Arc::new(|_, job| if job.size > 100 { -1.0 } else { 1.0 });
-    /// server.register_unary(&RUN, vec!["gpu".into()], run, Some(affinity)).await?;
+    /// server.register_unary(&RUN, "gpu", run, Some(affinity)).await?;
     ///
     /// let client = RpcClient::new("Jobs", bus, ClientOptions::default()).await?;
-    /// let reply = client.request_single::<Job, Job>(&RUN, vec!["gpu".into()], &Job { size: 21 }, RequestOptions::default()).await?;
+    /// let reply = client.request_single(&RUN, "gpu", &Job { size: 21 }, RequestOptions::default()).await?;
     /// assert_eq!(reply.message.size, 42);
     /// # Ok(()) }
     /// ```
     pub async fn register_unary<Req, Resp, H, F>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<Req, Resp>,
+        topics: impl Into<Topics>,
         handler: H,
         affinity: Option<AffinityFn<Req>>,
     ) -> Result<(), Error>
@@ -357,6 +363,7 @@ impl RpcServer {
         H: Fn(RequestContext, Req) -> F + Send + Sync + 'static,
         F: Future<Output = Result<Resp, Error>> + Send + 'static,
     {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         Serve::Unary.admit(method)?;
         if affinity.is_some() && !self.inner().options.wire_mode.require_claim(method) {
             let message = format!(
@@ -375,9 +382,9 @@ impl RpcServer {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use psrpc::{ClientOptions, MethodInfo, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
+    /// use psrpc::{ClientOptions, Method, MethodKind, RequestOptions, RpcClient, RpcServer, Selection, ServerOptions, ServerStream, SharedBus};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Num { #[prost(int64, tag = "1")] n: i64 }
-    /// static SUM: MethodInfo = MethodInfo::new("Sum", MethodKind::Stream(Selection::Queue { topics: false }));
+    /// static SUM: Method<Num, Num> = Method::new("Sum", MethodKind::Stream(Selection::Queue { topics: false }));
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
     /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
     /// let server = RpcServer::new("Math", bus.clone(), ServerOptions::default());
@@ -390,10 +397,10 @@ impl RpcServer {
     ///     }
     ///     Ok(())
     /// };
-    /// server.register_stream(&SUM, vec![], sum, None).await?;
+    /// server.register_stream(&SUM, (), sum, None).await?;
     ///
     /// let client = RpcClient::new("Math", bus, ClientOptions::default()).await?;
-    /// let mut stream = client.open_stream::<Num, Num>(&SUM, vec![], RequestOptions::default()).await?;
+    /// let mut stream = client.open_stream(&SUM, (), RequestOptions::default()).await?;
     /// for n in [1, 2, 3] {
     ///     stream.send(&Num { n }).await?;
     /// }
@@ -403,8 +410,8 @@ impl RpcServer {
     /// ```
     pub async fn register_stream<In, Out, H, F>(
         &self,
-        method: &MethodInfo,
-        topics: Vec<String>,
+        method: &impl Describes<In, Out>,
+        topics: impl Into<Topics>,
         handler: H,
         affinity: Option<StreamAffinityFn>,
     ) -> Result<(), Error>
@@ -414,6 +421,7 @@ impl RpcServer {
         H: Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
         F: Future<Output = Result<(), Error>> + Send + 'static,
     {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
         Serve::Stream.admit(method)?;
         let typed = TypedStream::new(handler, affinity);
         stream::register(self.inner(), method, topics, Arc::new(typed)).await

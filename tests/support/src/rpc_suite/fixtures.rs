@@ -108,7 +108,7 @@ pub(crate) async fn serve_echo(server: &RpcServer, method: &MethodInfo, topics: 
     let affinity =
         affinity.map(|a| Arc::new(move |_: &RequestContext, _: &Ping| a) as psrpc_core::server::AffinityFn<Ping>);
     server
-        .register_unary(method, topics.iter().map(|t| (*t).to_owned()).collect(), echo, affinity)
+        .register_unary(method, topics.iter().map(|t| (*t).to_owned()).collect::<Vec<String>>(), echo, affinity)
         .await
         .expect("register");
 }
