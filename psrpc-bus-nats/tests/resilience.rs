@@ -13,12 +13,16 @@ use psrpc_core::transport::channel::Channel;
 use psrpc_core::{BusErrorKind, SharedBus};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
-use psrpc_test_support::{resilience, unique_name};
+use psrpc_test_support::{Served, resilience, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
     let Some(nats) = common::own_server() else { return };
-    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(common::served(nats)).await;
+    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(Served::new(
+        nats,
+        |server| Box::pin(common::bus(server)),
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

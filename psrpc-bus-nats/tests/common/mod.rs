@@ -5,18 +5,12 @@ use std::sync::Arc;
 
 use psrpc_bus_nats::NatsBus;
 use psrpc_core::SharedBus;
-use psrpc_test_support::Served;
 use psrpc_test_support::nats::NatsServer;
 pub use psrpc_test_support::nats::{own_server, server};
 
 /// A new bus connection to `server`.
 pub async fn bus(server: &NatsServer) -> SharedBus {
     Arc::new(NatsBus::connect(server.url(), Default::default()).await.expect("connect"))
-}
-
-/// `server`, as a factory of new [`bus`] connections to it.
-pub fn served(server: NatsServer) -> Served<NatsServer> {
-    Served::new(server, |server| Box::pin(bus(server)))
 }
 
 /// A plain async-nats connection, playing a peer that is not psrpc-rs.
