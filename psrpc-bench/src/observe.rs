@@ -9,6 +9,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
+use psrpc::observe::SharedObserver;
 use psrpc::{ClientOptions, ServerOptions};
 use psrpc_otel::Tracing;
 use psrpc_prometheus::PsrpcMetrics;
@@ -66,22 +67,22 @@ impl Stack {
         Stack { metrics, tracing, exported }
     }
 
-    pub(crate) fn client(&self, mut options: ClientOptions) -> ClientOptions {
-        if let Some(metrics) = &self.metrics {
-            options = options.observer(Arc::new(metrics.clone()));
-        }
-        match &self.tracing {
-            Some((tracing, _)) => tracing.client_options(options),
-            None => options,
-        }
+    pub(crate) fn client(&self, options: ClientOptions) -> ClientOptions {
+        self.stacked(options, ClientOptions::observer, Tracing::client_options)
     }
 
-    pub(crate) fn server(&self, mut options: ServerOptions) -> ServerOptions {
+    pub(crate) fn server(&self, options: ServerOptions) -> ServerOptions {
+        self.stacked(options, ServerOptions::observer, Tracing::server_options)
+    }
+
+    /// `options` with the metrics as observer (`observer` sets it) and the
+    /// tracing (`traced` adds it), of those that are on.
+    fn stacked<O>(&self, mut options: O, observer: fn(O, SharedObserver) -> O, traced: fn(&Tracing, O) -> O) -> O {
         if let Some(metrics) = &self.metrics {
-            options = options.observer(Arc::new(metrics.clone()));
+            options = observer(options, Arc::new(metrics.clone()));
         }
         match &self.tracing {
-            Some((tracing, _)) => tracing.server_options(options),
+            Some((tracing, _)) => traced(tracing, options),
             None => options,
         }
     }

@@ -6,50 +6,26 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt as _;
-use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{MethodInfo, MethodKind, RequestContext, RpcClient, RpcServer, Selection};
-use psrpc_protocol::envelope::{Msg, Response};
-use psrpc_test_support::rpc_suite::{Ping, Pong};
-
+use psrpc_protocol::envelope::Msg;
 use psrpc_test_support::handmade as pb;
-
-static EVERYONE: MethodInfo = MethodInfo::new("Everyone", MethodKind::Multi { topics: false });
-static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
-
-async fn pong(ctx: RequestContext, p: Ping) -> Result<Pong, psrpc_core::Error> {
-    Ok(Pong { text: format!("{} from rust", p.text), server: ctx.server_id().into() })
-}
+use psrpc_test_support::interop::{self, EVERYONE, SINGLE};
 
 #[tokio::test]
 async fn our_server_answers_a_hand_built_go_style_request() {
     let Some(nats) = common::server() else { return };
-    let svc = psrpc_test_support::unique_name("Interop");
-    let server = RpcServer::new(svc.as_str(), common::bus(&nats).await, ServerOptions::default());
-    server.register_unary(&EVERYONE, vec![], pong, None).await.expect("register");
+    let (svc, server) = interop::server(common::bus(&nats).await, &EVERYONE).await;
 
     let raw = common::raw(&nats).await;
-    let mut responses = raw.subscribe(format!("CLI.{svc}.CLI_gopeer000000.RES")).await.expect("subscribe");
+    let mut responses = raw.subscribe(format!("CLI.{svc}.{}.RES", interop::GO_PEER)).await.expect("subscribe");
     raw.flush().await.expect("flush");
 
-    let mut ping = Vec::new();
-    pb::bytes(1, b"hello", &mut ping);
-    let request = pb::request("REQ_handmade0000", "CLI_gopeer000000", true, &ping);
-    let frame = pb::frame("type.googleapis.com/internal.Request", &request, "Everyone.REQ");
-    raw.publish(format!("SRV.{svc}"), Bytes::from(frame)).await.expect("publish");
+    let frame = interop::go_style_request("Everyone.REQ");
+    raw.publish(format!("SRV.{svc}"), frame.into()).await.expect("publish");
 
     let message =
         tokio::time::timeout(Duration::from_secs(5), responses.next()).await.expect("answered").expect("message");
-    let msg: Msg = prost::Message::decode(message.payload).expect("a Msg frame");
-    assert_eq!(msg.type_url, "type.googleapis.com/internal.Response");
-    assert_eq!(msg.channel, "", "client channels carry no routing key");
-    let response: Response = prost::Message::decode(msg.value).expect("a Response");
-    assert_eq!(response.request_id, "REQ_handmade0000");
-    assert_eq!(response.server_id, server.id());
-    assert_eq!(response.error, "");
-    let pong: Pong = prost::Message::decode(response.raw_response).expect("a Pong");
-    assert_eq!(pong.text, "hello from rust");
+    interop::assert_go_style_reply(message.payload, server.id());
 }
 
 #[tokio::test]
@@ -57,26 +33,12 @@ async fn our_client_publishes_the_subjects_and_bytes_of_wire_md() {
     let Some(nats) = common::server() else { return };
     // A service of its own: the capture keeps this test's subjects only, so
     // other tests on a shared server (PSRPC_NATS_URL) do not show up in it.
-    let svc = psrpc_test_support::unique_name("Interop");
-    let server = RpcServer::new(svc.as_str(), common::bus(&nats).await, ServerOptions::default());
-    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
+    let (svc, _server) = interop::server(common::bus(&nats).await, &SINGLE).await;
     let raw = common::raw(&nats).await;
     let mut captured = raw.subscribe(">").await.expect("subscribe all");
     raw.flush().await.expect("flush");
 
-    let client =
-        RpcClient::new(svc.as_str(), common::bus(&nats).await, ClientOptions::default().client_id("CLI_capture00000"))
-            .await
-            .expect("client");
-    client
-        .request_single::<Ping, Pong>(
-            &SINGLE,
-            vec![],
-            &Ping { text: "x".into(), delay_ms: 0 },
-            RequestOptions::default(),
-        )
-        .await
-        .expect("reply");
+    interop::capture_call(common::bus(&nats).await, &svc).await;
 
     // Frames of this service (`SRV.<svc>…`, `CLI.<svc>.…`) until the four of
     // one call arrived, then 300 ms more to catch any extra one; probes,

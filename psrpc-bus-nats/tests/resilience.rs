@@ -8,24 +8,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc_bus_nats::{ConnectOptions, NatsBus};
-use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 use psrpc_core::transport::bus::Subscription;
 use psrpc_core::transport::channel::Channel;
-use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, MethodKind, RpcClient, RpcServer, Selection, SharedBus};
+use psrpc_core::{BusErrorKind, SharedBus};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
-use psrpc_test_support::rpc_suite::{Ping, Pong, echo as pong, ping};
-use psrpc_test_support::unique_name;
-
-static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
+use psrpc_test_support::{Served, resilience, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
-    let Some(mut nats) = common::own_server() else { return };
-    let (server_bus, client_bus) = (common::bus(&nats).await, common::bus(&nats).await);
-    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(
-        server_bus, client_bus, &mut nats,
-    )
+    let Some(nats) = common::own_server() else { return };
+    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(Served::new(
+        nats,
+        |server| Box::pin(common::bus(server)),
+    ))
     .await;
 }
 
@@ -36,15 +32,9 @@ async fn subscribe_is_ready_for_a_publisher_on_another_connection_thousands_of_t
     let publisher = common::raw(&nats).await;
     let svc = unique_name("Ready");
     for n in 0..2_000u32 {
-        let ch = psrpc_core::transport::channel::response_channel(&svc, &format!("CLI_{n:012}"));
-        let mut sub = subscriber.subscribe(&ch, 2).await.expect("subscribe");
-        let frame = psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), "");
+        let (ch, mut sub, frame) = resilience::readiness_round(&subscriber, &svc, n).await;
         publisher.publish(ch.server.to_string(), Bytes::from(frame.clone())).await.expect("publish");
-        let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
-            .await
-            .unwrap_or_else(|_| panic!("iteration {n}: not delivered"))
-            .expect("open");
-        assert_eq!(got.expect("frame").as_ref(), frame, "iteration {n}");
+        resilience::assert_delivered(&mut sub, &frame, n).await;
     }
 }
 
@@ -52,23 +42,11 @@ async fn subscribe_is_ready_for_a_publisher_on_another_connection_thousands_of_t
 async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
     let Some(nats) = common::server() else { return };
     let bus = common::bus(&nats).await;
-    let svc = unique_name("Fuzz");
-    let server = RpcServer::new(svc.as_str(), bus.clone(), ServerOptions::default());
-    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
-    let client =
-        RpcClient::new(svc.as_str(), common::bus(&nats).await, ClientOptions::default()).await.expect("client");
+    let (svc, _server, client) = resilience::fuzz_service(bus.clone(), common::bus(&nats).await).await;
 
     let limit = bus.max_frame_size();
     assert!(limit > 0);
-    let big = Ping { text: "x".repeat(limit + 1), delay_ms: 0 };
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &big, RequestOptions::default())
-        .await
-        .expect_err("too big");
-    assert_eq!(err.code(), ErrorCode::ResourceExhausted, "{err}");
-    let ch = psrpc_core::transport::channel::request_channel(&svc, "Single", &[] as &[&str], true);
-    let refused = bus.publish(&ch, Bytes::from(vec![0u8; limit + 1])).await.expect_err("too big");
-    assert_eq!(refused.kind(), BusErrorKind::FrameTooLarge { size: limit + 1, limit });
+    resilience::assert_oversized_refused(&client, &*bus, &svc, limit + 1, limit).await;
 
     let raw = common::raw(&nats).await;
     for (i, bytes) in psrpc_test_support::handmade::garbage(500).into_iter().enumerate() {
@@ -76,11 +54,7 @@ async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
         raw.publish(subject, Bytes::from(bytes)).await.expect("publish garbage");
     }
     raw.flush().await.expect("flush");
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("still"), RequestOptions::default())
-        .await
-        .expect("still working");
-    assert_eq!(reply.message.text, "still");
+    resilience::assert_still_serving(&client).await;
 }
 
 #[tokio::test]

@@ -8,33 +8,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{MethodInfo, MethodKind, RequestContext, RpcClient, RpcServer, Selection};
-use psrpc_protocol::envelope::{Msg, Response};
-use psrpc_test_support::handmade as pb;
-use psrpc_test_support::rpc_suite::{Ping, Pong};
-
-static EVERYONE: MethodInfo = MethodInfo::new("Everyone", MethodKind::Multi { topics: false });
-static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
-
-async fn pong(ctx: RequestContext, p: Ping) -> Result<Pong, psrpc_core::Error> {
-    Ok(Pong { text: format!("{} from rust", p.text), server: ctx.server_id().into() })
-}
+use psrpc_protocol::envelope::Msg;
+use psrpc_test_support::interop::{self, EVERYONE, SINGLE};
 
 #[tokio::test]
 async fn our_server_answers_a_hand_built_go_style_request() {
     let Some(redis) = common::server() else { return };
-    let svc = psrpc_test_support::unique_name("Interop");
-    let server = RpcServer::new(svc.as_str(), common::bus(&redis).await, ServerOptions::default());
-    server.register_unary(&EVERYONE, vec![], pong, None).await.expect("register");
+    let (svc, server) = interop::server(common::bus(&redis).await, &EVERYONE).await;
 
     let raw = common::raw(&redis);
     let mut pubsub = raw.get_async_pubsub().await.expect("pubsub");
-    pubsub.subscribe(format!("{svc}|CLI_gopeer000000|RES")).await.expect("subscribe");
-    let mut ping = Vec::new();
-    pb::bytes(1, b"hello", &mut ping);
-    let request = pb::request("REQ_handmade0000", "CLI_gopeer000000", true, &ping);
-    let frame = pb::frame("type.googleapis.com/internal.Request", &request, "");
+    pubsub.subscribe(format!("{svc}|{}|RES", interop::GO_PEER)).await.expect("subscribe");
+    let frame = interop::go_style_request("");
     let mut conn = raw.get_multiplexed_async_connection().await.expect("conn");
     let receivers: i64 = redis::cmd("PUBLISH")
         .arg(format!("{svc}|Everyone|REQ"))
@@ -47,13 +32,7 @@ async fn our_server_answers_a_hand_built_go_style_request() {
     let mut messages = pubsub.on_message();
     let message =
         tokio::time::timeout(Duration::from_secs(5), messages.next()).await.expect("answered").expect("message");
-    let msg: Msg = prost::Message::decode(Bytes::from(message.get_payload_bytes().to_vec())).expect("a Msg frame");
-    assert_eq!(msg.type_url, "type.googleapis.com/internal.Response");
-    assert_eq!(msg.channel, "", "Redis frames carry no routing key");
-    let response: Response = prost::Message::decode(msg.value).expect("a Response");
-    assert_eq!((response.request_id.as_str(), response.server_id.as_str()), ("REQ_handmade0000", server.id()));
-    let pong: Pong = prost::Message::decode(response.raw_response).expect("a Pong");
-    assert_eq!(pong.text, "hello from rust");
+    interop::assert_go_style_reply(Bytes::from(message.get_payload_bytes().to_vec()), server.id());
 }
 
 #[tokio::test]
@@ -61,18 +40,11 @@ async fn our_client_publishes_the_channels_and_bytes_of_wire_md() {
     let Some(redis) = common::server() else { return };
     // A service of its own: the capture sees this test's traffic only, even
     // on a Redis shared with other tests.
-    let svc = psrpc_test_support::unique_name("Interop");
-    let server = RpcServer::new(svc.as_str(), common::bus(&redis).await, ServerOptions::default());
-    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
+    let (svc, _server) = interop::server(common::bus(&redis).await, &SINGLE).await;
     let mut pubsub = common::raw(&redis).get_async_pubsub().await.expect("pubsub");
     pubsub.psubscribe(format!("{svc}|*")).await.expect("psubscribe");
 
-    let client =
-        RpcClient::new(svc.as_str(), common::bus(&redis).await, ClientOptions::default().client_id("CLI_capture00000"))
-            .await
-            .expect("client");
-    let ping = Ping { text: "x".into(), delay_ms: 0 };
-    client.request_single::<Ping, Pong>(&SINGLE, vec![], &ping, RequestOptions::default()).await.expect("reply");
+    interop::capture_call(common::bus(&redis).await, &svc).await;
 
     let mut messages = pubsub.on_message();
     let mut seen = Vec::new();

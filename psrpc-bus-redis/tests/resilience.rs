@@ -3,26 +3,19 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
-use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{BusErrorKind, ErrorCode, MethodInfo, MethodKind, RpcClient, RpcServer, Selection};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::redis::RedisServer;
-use psrpc_test_support::rpc_suite::{Ping, Pong, echo as pong, ping};
-use psrpc_test_support::unique_name;
-
-static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
+use psrpc_test_support::{Served, resilience, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
-    let Some(mut redis) = common::own_server() else { return };
-    let (server_bus, client_bus) = (common::bus(&redis).await, common::bus(&redis).await);
-    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(
-        server_bus, client_bus, &mut redis,
-    )
+    let Some(redis) = common::own_server() else { return };
+    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(Served::new(
+        redis,
+        |server| Box::pin(common::bus(server)),
+    ))
     .await;
 }
 
@@ -33,9 +26,7 @@ async fn subscribe_is_confirmed_for_a_publisher_on_another_connection_thousands_
     let mut publisher = common::raw(&redis).get_multiplexed_async_connection().await.expect("conn");
     let svc = unique_name("Ready");
     for n in 0..2_000u32 {
-        let ch = psrpc_core::transport::channel::response_channel(&svc, &format!("CLI_{n:012}"));
-        let mut sub = subscriber.subscribe(&ch, 2).await.expect("subscribe");
-        let frame = psrpc_test_support::handmade::frame("type.googleapis.com/internal.Request", &n.to_le_bytes(), "");
+        let (ch, mut sub, frame) = resilience::readiness_round(&subscriber, &svc, n).await;
         let receivers: i64 = redis::cmd("PUBLISH")
             .arg(&*ch.legacy)
             .arg(frame.clone())
@@ -43,11 +34,7 @@ async fn subscribe_is_confirmed_for_a_publisher_on_another_connection_thousands_
             .await
             .expect("publish");
         assert_eq!(receivers, 1, "iteration {n}: the subscription is active at the server");
-        let got = tokio::time::timeout(Duration::from_secs(5), sub.recv())
-            .await
-            .unwrap_or_else(|_| panic!("iteration {n}: not delivered"))
-            .expect("open");
-        assert_eq!(got.expect("frame").as_ref(), frame, "iteration {n}");
+        resilience::assert_delivered(&mut sub, &frame, n).await;
     }
 }
 
@@ -55,21 +42,9 @@ async fn subscribe_is_confirmed_for_a_publisher_on_another_connection_thousands_
 async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
     let Some(redis) = common::server() else { return };
     let bus = RedisBus::connect(redis.url(), RedisBusOptions::default().max_frame_size(4096)).await.expect("connect");
-    let svc = unique_name("Fuzz");
-    let server = RpcServer::new(svc.as_str(), common::bus(&redis).await, ServerOptions::default());
-    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
-    let client =
-        RpcClient::new(svc.as_str(), std::sync::Arc::new(bus.clone()), ClientOptions::default()).await.expect("client");
-
-    let big = Ping { text: "x".repeat(5000), delay_ms: 0 };
-    let err = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &big, RequestOptions::default())
-        .await
-        .expect_err("too big");
-    assert_eq!(err.code(), ErrorCode::ResourceExhausted, "{err}");
-    let ch = psrpc_core::transport::channel::request_channel(&svc, "Single", &[] as &[&str], true);
-    let refused = psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from(vec![0u8; 5000])).await;
-    assert_eq!(refused.expect_err("too big").kind(), BusErrorKind::FrameTooLarge { size: 5000, limit: 4096 });
+    let client_bus = std::sync::Arc::new(bus.clone());
+    let (svc, _server, client) = resilience::fuzz_service(common::bus(&redis).await, client_bus).await;
+    resilience::assert_oversized_refused(&client, &bus, &svc, 5000, 4096).await;
 
     let mut raw = common::raw(&redis).get_multiplexed_async_connection().await.expect("conn");
     for (i, bytes) in psrpc_test_support::handmade::garbage(500).into_iter().enumerate() {
@@ -78,11 +53,7 @@ async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
         let _: i64 =
             redis::cmd("PUBLISH").arg(channel).arg(bytes).query_async(&mut raw).await.expect("publish garbage");
     }
-    let reply = client
-        .request_single::<Ping, Pong>(&SINGLE, vec![], &ping("still"), RequestOptions::default())
-        .await
-        .expect("still working");
-    assert_eq!(reply.message.text, "still");
+    resilience::assert_still_serving(&client).await;
 }
 
 #[tokio::test]

@@ -2,22 +2,11 @@
 
 mod common;
 
-use futures_util::future::BoxFuture;
-use psrpc_core::SharedBus;
-use psrpc_test_support::BusFactory;
+use psrpc_test_support::Served;
 use psrpc_test_support::redis::RedisServer;
 
-/// New connections to one `redis-server` started for the test.
-struct Redis(RedisServer);
-
-impl BusFactory for Redis {
-    fn connect(&self) -> BoxFuture<'_, SharedBus> {
-        Box::pin(common::bus(&self.0))
-    }
-}
-
-fn redis() -> Option<Redis> {
-    common::server().map(Redis)
+fn redis() -> Option<Served<RedisServer>> {
+    common::server().map(|server| Served::new(server, |server| Box::pin(common::bus(server))))
 }
 
 psrpc_test_support::bus_suites!(conformance, rpc: redis());

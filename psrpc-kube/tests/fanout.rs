@@ -51,9 +51,12 @@ async fn setup(pods: Vec<Pod>, serving: &[&str]) -> (RpcClient, Membership, Vec<
     (client, Membership::fixed(pods.into_iter().collect::<PodSet>()), servers)
 }
 
-async fn where_all(client: &RpcClient, membership: &Membership) -> (Vec<String>, Vec<String>, Duration) {
+/// A multi call to the servers named `serving`, expecting the ready ones of
+/// `pods`: who answered, who did not, and how long the call took.
+async fn where_all(pods: Vec<Pod>, serving: &[&str]) -> (Vec<String>, Vec<String>, Duration) {
+    let (client, membership, _servers) = setup(pods, serving).await;
     let start = Instant::now();
-    let options = expect_ready_pods(membership, RequestOptions::default().timeout(TIMEOUT));
+    let options = expect_ready_pods(&membership, RequestOptions::default().timeout(TIMEOUT));
     let responses = client
         .request_multi::<RawPayload, RawPayload>(&WHERE_ALL, vec![], &RawPayload::default(), options)
         .await
@@ -72,8 +75,7 @@ async fn where_all(client: &RpcClient, membership: &Membership) -> (Vec<String>,
 async fn a_multi_call_ends_when_every_ready_pod_answered() {
     let pods = vec![pod("pod-0", "n1", true), pod("pod-1", "n1", true), pod("pod-2", "n2", false)];
     // pod-2 is terminating but its server still runs: it answers, but nobody waits for it.
-    let (client, membership, _servers) = setup(pods, &["pod-0", "pod-1"]).await;
-    let (answered, missing, elapsed) = where_all(&client, &membership).await;
+    let (answered, missing, elapsed) = where_all(pods, &["pod-0", "pod-1"]).await;
     assert_eq!(answered, ["pod-0", "pod-1"]);
     assert!(missing.is_empty());
     assert!(elapsed < TIMEOUT, "ended on the last expected answer, not the timeout ({elapsed:?})");
@@ -82,8 +84,7 @@ async fn a_multi_call_ends_when_every_ready_pod_answered() {
 #[tokio::test(start_paused = true)]
 async fn pods_that_do_not_answer_are_reported_at_the_timeout() {
     let pods = vec![pod("pod-0", "n1", true), pod("pod-1", "n1", true), pod("pod-9", "n2", true)];
-    let (client, membership, _servers) = setup(pods, &["pod-0", "pod-1"]).await;
-    let (answered, missing, elapsed) = where_all(&client, &membership).await;
+    let (answered, missing, elapsed) = where_all(pods, &["pod-0", "pod-1"]).await;
     assert_eq!(answered, ["pod-0", "pod-1"]);
     assert_eq!(missing, ["pod-9"], "the expected pod that never answered");
     assert!(elapsed >= TIMEOUT, "waited for pod-9 until the timeout ({elapsed:?})");

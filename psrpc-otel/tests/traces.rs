@@ -203,27 +203,28 @@ async fn client_writes_traceparent_as_go_reads_it() {
     assert_eq!(reply.message.text, expected);
 }
 
+/// Both span checks on the buses of `factory`.
+async fn spans_join(factory: &dyn BusFactory) {
+    client_span_parents_server_span(factory).await;
+    go_trace_context_is_picked_up(factory).await;
+}
+
 #[tokio::test]
 async fn spans_join_on_the_in_process_bus() {
     let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
-    client_span_parents_server_span(&SameBus(bus.clone())).await;
-    go_trace_context_is_picked_up(&SameBus(bus)).await;
+    spans_join(&SameBus(bus)).await;
 }
 
 #[tokio::test]
 async fn spans_join_over_nats() {
     let Some(server) = skip_or_fail(NatsServer::start()) else { return };
-    let nats = BrokerBus(server.url().to_owned());
-    client_span_parents_server_span(&nats).await;
-    go_trace_context_is_picked_up(&nats).await;
+    spans_join(&BrokerBus(server.url().to_owned())).await;
 }
 
 #[tokio::test]
 async fn spans_join_over_redis() {
     let Some(server) = skip_or_fail(RedisServer::start()) else { return };
-    let redis = BrokerBus(server.url().to_owned());
-    client_span_parents_server_span(&redis).await;
-    go_trace_context_is_picked_up(&redis).await;
+    spans_join(&BrokerBus(server.url().to_owned())).await;
 }
 
 static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));

@@ -11,9 +11,19 @@ use psrpc_protocol::envelope::{self, ClaimRequest, ClaimResponse, Request, Respo
 use psrpc_protocol::frame::{self, Envelope};
 use serde_json::Value;
 
-fn vectors() -> Value {
+/// The vectors under `key`: at least `min` of them.
+fn cases(key: &str, min: usize) -> Vec<Value> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/wire_vectors.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read vectors")).expect("parse vectors")
+    let vectors: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read vectors")).expect("parse vectors");
+    let cases = vectors[key].as_array().expect(key).clone();
+    assert!(cases.len() >= min);
+    cases
+}
+
+/// The string `key` of `v`.
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().expect(key)
 }
 
 fn names(c: &Channel) -> (String, String, String) {
@@ -21,19 +31,13 @@ fn names(c: &Channel) -> (String, String, String) {
 }
 
 fn expected(v: &Value) -> (String, String, String) {
-    let s = |k: &str| v[k].as_str().expect("string").to_owned();
-    (s("legacy"), s("server"), s("local"))
+    (text(v, "legacy").to_owned(), text(v, "server").to_owned(), text(v, "local").to_owned())
 }
 
 #[test]
 fn channel_names_match_the_vectors() {
-    let vectors = vectors();
-    let cases = vectors["channels"].as_array().expect("channels");
-    assert!(cases.len() >= 8);
-    for case in cases {
-        let svc = case["service"].as_str().expect("service");
-        let method = case["method"].as_str().expect("method");
-        let client = case["client_id"].as_str().expect("client");
+    for case in cases("channels", 8) {
+        let (svc, method, client) = (text(&case, "service"), text(&case, "method"), text(&case, "client_id"));
         let queue = case["queue"].as_bool().expect("queue");
         let topics: Vec<String> =
             case["topics"].as_array().expect("topics").iter().map(|t| t.as_str().expect("t").to_owned()).collect();
@@ -64,61 +68,42 @@ fn build(what: &str) -> (&'static str, Vec<u8>) {
     let cli_b = format!("CLI_{}", ids('b'));
     let srv_c = format!("SRV_{}", ids('c'));
     let str_d = format!("STR_{}", ids('d'));
-    let stream_base = |req: String, sent: i64, expiry: i64, body| Stream {
-        stream_id: str_d.clone(),
-        request_id: req,
-        sent_at: sent,
-        expiry,
-        body: Some(body),
+    let stream_frame = |req: String, sent: i64, expiry: i64, body| {
+        let message = Stream { stream_id: str_d.clone(), request_id: req, sent_at: sent, expiry, body: Some(body) };
+        (Stream::TYPE_URL, message.encode_to_vec())
+    };
+    let request = Request {
+        request_id: req_a.clone(),
+        client_id: cli_b.clone(),
+        sent_at: SENT,
+        expiry: SENT + 3_000_000_000,
+        ..Default::default()
+    };
+    let response = Response {
+        request_id: req_a.clone(),
+        server_id: srv_c.clone(),
+        sent_at: SENT + 500_000_000,
+        ..Default::default()
     };
     match what {
         w if w.starts_with("Request: ids") => (
             Request::TYPE_URL,
             Request {
-                request_id: req_a,
-                client_id: cli_b,
-                sent_at: SENT,
-                expiry: SENT + 3_000_000_000,
                 raw_request: Bytes::from_static(b"\x0a\x05hello"),
                 metadata: HashMap::from([("k".into(), "v".into())]),
-                ..Default::default()
+                ..request
             }
             .encode_to_vec(),
         ),
-        w if w.starts_with("Request multi=true") => (
-            Request::TYPE_URL,
-            Request {
-                request_id: req_a,
-                client_id: cli_b,
-                sent_at: SENT,
-                expiry: SENT + 3_000_000_000,
-                multi: true,
-                ..Default::default()
-            }
-            .encode_to_vec(),
-        ),
-        w if w.starts_with("Response success") => (
-            Response::TYPE_URL,
-            Response {
-                request_id: req_a,
-                server_id: srv_c,
-                sent_at: SENT + 500_000_000,
-                raw_response: Bytes::from_static(b"\x08\x01"),
-                ..Default::default()
-            }
-            .encode_to_vec(),
-        ),
+        w if w.starts_with("Request multi=true") => {
+            (Request::TYPE_URL, Request { multi: true, ..request }.encode_to_vec())
+        }
+        w if w.starts_with("Response success") => {
+            (Response::TYPE_URL, Response { raw_response: Bytes::from_static(b"\x08\x01"), ..response }.encode_to_vec())
+        }
         w if w.starts_with("Response error") => (
             Response::TYPE_URL,
-            Response {
-                request_id: req_a,
-                server_id: srv_c,
-                sent_at: SENT + 500_000_000,
-                error: "no such room".into(),
-                code: "not_found".into(),
-                ..Default::default()
-            }
-            .encode_to_vec(),
+            Response { error: "no such room".into(), code: "not_found".into(), ..response }.encode_to_vec(),
         ),
         w if w.starts_with("ClaimRequest affinity 0.5") => (
             ClaimRequest::TYPE_URL,
@@ -131,45 +116,32 @@ fn build(what: &str) -> (&'static str, Vec<u8>) {
         w if w.starts_with("ClaimResponse") => {
             (ClaimResponse::TYPE_URL, ClaimResponse { request_id: req_a, server_id: srv_c }.encode_to_vec())
         }
-        w if w.starts_with("Stream open") => (
-            Stream::TYPE_URL,
-            stream_base(
-                req_a,
-                SENT,
-                SENT + 3_000_000_000,
-                stream::Body::Open(envelope::StreamOpen {
-                    node_id: cli_b,
-                    metadata: HashMap::from([("a".into(), "b".into())]),
-                }),
-            )
-            .encode_to_vec(),
+        w if w.starts_with("Stream open") => stream_frame(
+            req_a,
+            SENT,
+            SENT + 3_000_000_000,
+            stream::Body::Open(envelope::StreamOpen {
+                node_id: cli_b,
+                metadata: HashMap::from([("a".into(), "b".into())]),
+            }),
         ),
-        w if w.starts_with("Stream ack") => (
-            Stream::TYPE_URL,
-            stream_base(req_a, SENT, SENT + 3_000_000_000, stream::Body::Ack(envelope::StreamAck {})).encode_to_vec(),
+        w if w.starts_with("Stream ack") => {
+            stream_frame(req_a, SENT, SENT + 3_000_000_000, stream::Body::Ack(envelope::StreamAck {}))
+        }
+        w if w.starts_with("Stream message") => stream_frame(
+            format!("REQ_{}", ids('e')),
+            SENT + 1_000_000_000,
+            SENT + 4_000_000_000,
+            stream::Body::Message(envelope::StreamMessage {
+                message: None,
+                raw_message: Bytes::from_static(b"\x0a\x03abc"),
+            }),
         ),
-        w if w.starts_with("Stream message") => (
-            Stream::TYPE_URL,
-            stream_base(
-                format!("REQ_{}", ids('e')),
-                SENT + 1_000_000_000,
-                SENT + 4_000_000_000,
-                stream::Body::Message(envelope::StreamMessage {
-                    message: None,
-                    raw_message: Bytes::from_static(b"\x0a\x03abc"),
-                }),
-            )
-            .encode_to_vec(),
-        ),
-        w if w.starts_with("Stream close") => (
-            Stream::TYPE_URL,
-            stream_base(
-                format!("REQ_{}", ids('f')),
-                SENT + 2_000_000_000,
-                SENT + 5_000_000_000,
-                stream::Body::Close(envelope::StreamClose { error: "stream closed".into(), code: "canceled".into() }),
-            )
-            .encode_to_vec(),
+        w if w.starts_with("Stream close") => stream_frame(
+            format!("REQ_{}", ids('f')),
+            SENT + 2_000_000_000,
+            SENT + 5_000_000_000,
+            stream::Body::Close(envelope::StreamClose { error: "stream closed".into(), code: "canceled".into() }),
         ),
         w if w.starts_with("Subscription publish") => ("type.googleapis.com/MyUpdate", Vec::new()),
         other => panic!("vector not covered by this test: {other}"),
@@ -178,18 +150,14 @@ fn build(what: &str) -> (&'static str, Vec<u8>) {
 
 #[test]
 fn frames_match_the_vectors_byte_for_byte() {
-    let vectors = vectors();
-    let frames = vectors["frames"].as_array().expect("frames");
-    assert!(frames.len() >= 12);
-    for v in frames {
-        let what = v["what"].as_str().expect("what");
-        let channel = v["channel"].as_str().expect("channel");
+    for v in cases("frames", 12) {
+        let (what, channel) = (text(&v, "what"), text(&v, "channel"));
         let (type_url, message) = build(what);
-        assert_eq!(type_url, v["type_url"].as_str().expect("type_url"), "{what}");
-        assert_eq!(hex::encode(&message), v["message_hex"].as_str().expect("message_hex"), "{what}");
+        assert_eq!(type_url, text(&v, "type_url"), "{what}");
+        assert_eq!(hex::encode(&message), text(&v, "message_hex"), "{what}");
 
         // Our one-pass framing produces the expected frame bytes.
-        let frame_hex = v["frame_hex"].as_str().expect("frame_hex");
+        let frame_hex = text(&v, "frame_hex");
         let raw = RawMessage(message.clone());
         assert_eq!(hex::encode(frame::encode_frame(type_url, &raw, channel)), frame_hex, "{what}");
 

@@ -20,12 +20,9 @@ const STREAM_MESSAGES: u32 = 5;
 /// What a client worker is told on its command line.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ClientArgs {
-    /// The bus URL.
-    #[arg(long)]
-    pub(crate) bus: String,
-    /// This worker's id (`c<slot>.<generation>`).
-    #[arg(long)]
-    pub(crate) id: String,
+    /// The bus URL and this worker's id.
+    #[command(flatten)]
+    pub(crate) worker: super::WorkerArgs,
     /// How many servers run (a multi call waits for this many answers).
     #[arg(long)]
     pub(crate) servers: usize,
@@ -39,7 +36,7 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<()> {
     let events = Emitter::start();
     super::memory::answer_requests(events.clone())?;
     let (client, work) = super::retry(|| async {
-        let bus = super::connect(&args.bus).await?;
+        let bus = super::connect(&args.worker.bus).await?;
         let options = ClientOptions::default().timeout(CALL_TIMEOUT).stream_keepalive(super::keepalive());
         anyhow::Ok((SoakClient::new(bus.clone(), options.clone()).await?, SoakWorkClient::new(bus, options).await?))
     })
@@ -98,7 +95,7 @@ async fn receive(client: Subscriber, kind: SubKind, mut subscription: TypedSubsc
 /// Calls `kind` again and again, reporting each call.
 async fn call_loop(client: SoakClient, kind: CallKind, args: ClientArgs, events: Emitter) {
     for n in 0u64.. {
-        let id = format!("{}-{kind:?}-{n}", args.id);
+        let id = format!("{}-{kind:?}-{n}", args.worker.id);
         let started = Instant::now();
         let mut timing = Timing::default();
         let outcome = call(&client, kind, &id, args.servers, &mut timing, &events).await;

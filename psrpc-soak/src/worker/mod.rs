@@ -17,6 +17,18 @@ use std::time::Duration;
 use psrpc::{SharedBus, StreamKeepalive};
 use tokio::io::AsyncReadExt as _;
 
+/// What every worker is told on its command line.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct WorkerArgs {
+    /// The bus URL.
+    #[arg(long)]
+    pub(crate) bus: String,
+    /// This worker's id (`s<slot>.<generation>` for a server,
+    /// `c<slot>.<generation>` for a client).
+    #[arg(long)]
+    pub(crate) id: String,
+}
+
 /// The call timeout clients use: every call's deadline.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 

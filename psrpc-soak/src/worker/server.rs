@@ -17,12 +17,9 @@ use crate::service::{
 /// What a server worker is told on its command line.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServerArgs {
-    /// The bus URL.
-    #[arg(long)]
-    pub(crate) bus: String,
-    /// This worker's id (`s<slot>.<generation>`).
-    #[arg(long)]
-    pub(crate) id: String,
+    /// The bus URL and this worker's id.
+    #[command(flatten)]
+    pub(crate) worker: super::WorkerArgs,
     /// Also serve the single-server topic (one server of a run does).
     #[arg(long)]
     pub(crate) pinned: bool,
@@ -110,7 +107,8 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
     super::memory::answer_requests(events.clone())?;
     let server = Arc::new(super::retry(|| start(&args, &events)).await);
     events.emit(Event::Ready);
-    let publishing = tokio::spawn(publish(Arc::clone(&server), args.id.clone(), args.publish_every_ms, events.clone()));
+    let publishing =
+        tokio::spawn(publish(Arc::clone(&server), args.worker.id.clone(), args.publish_every_ms, events.clone()));
     let reporting = tokio::spawn(report_in_flight(Arc::clone(&server), events.clone()));
     tokio::select! {
         () = super::orphaned() => return Ok(()),
@@ -128,9 +126,9 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<()> {
 /// Connects and starts serving: every method, the shared topic, and the
 /// pinned topic if asked.
 async fn start(args: &ServerArgs, events: &Emitter) -> anyhow::Result<Servers> {
-    let bus = super::connect(&args.bus).await?;
+    let bus = super::connect(&args.worker.bus).await?;
     let options = ServerOptions::default().stream_keepalive(super::keepalive());
-    let handlers = Handlers { id: args.id.clone(), events: events.clone() };
+    let handlers = Handlers { id: args.worker.id.clone(), events: events.clone() };
     let soak = SoakServer::new(handlers, bus.clone(), options.clone()).await?;
     let registered = async {
         soak.register_topical_topic(SHARED_TOPIC).await?;

@@ -123,10 +123,9 @@ async fn on_the_local_bus() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_nats() {
-    let Some(server) = skip_or_fail(NatsServer::start()) else { return };
-    let url = server.url().to_owned();
+/// [`exercise`] with new connections to the broker at `url`.
+async fn exercise_broker(url: &str) {
+    let url = url.to_owned();
     exercise(move || {
         let url = url.clone();
         Box::pin(async move { connect(&url).await })
@@ -135,12 +134,13 @@ async fn on_nats() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats() {
+    let Some(server) = skip_or_fail(NatsServer::start()) else { return };
+    exercise_broker(server.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis() {
     let Some(server) = skip_or_fail(RedisServer::start()) else { return };
-    let url = server.url().to_owned();
-    exercise(move || {
-        let url = url.clone();
-        Box::pin(async move { connect(&url).await })
-    })
-    .await;
+    exercise_broker(server.url()).await;
 }

@@ -22,6 +22,47 @@ impl BusFactory for SameBus {
     }
 }
 
+/// A broker process (or topology) kept alive as long as the factory, and
+/// how to connect to it: every connection is a new one made by `connect`.
+///
+/// ```
+/// use psrpc_test_support::{BusFactory as _, Served};
+/// struct Process(psrpc_core::SharedBus); // stands for a broker process
+/// # async fn f(bus: psrpc_core::SharedBus) {
+/// let factory = Served::new(Process(bus), |process| {
+///     let bus = process.0.clone();
+///     Box::pin(async move { bus })
+/// });
+/// let (a, b) = (factory.connect().await, factory.connect().await);
+/// # let _ = (a, b, &factory.server); }
+/// ```
+#[derive(Debug)]
+pub struct Served<S> {
+    /// The broker process (or topology).
+    pub server: S,
+    connect: for<'a> fn(&'a S) -> BoxFuture<'a, SharedBus>,
+}
+
+impl<S> Served<S> {
+    /// `server`, with new connections to it made by `connect`.
+    ///
+    /// ```
+    /// let factory = psrpc_test_support::Served::new("nats://127.0.0.1:4222".to_owned(), |url| {
+    ///     Box::pin(async move { unimplemented!("connect to {url}") })
+    /// });
+    /// assert_eq!(factory.server, "nats://127.0.0.1:4222");
+    /// ```
+    pub fn new(server: S, connect: for<'a> fn(&'a S) -> BoxFuture<'a, SharedBus>) -> Self {
+        Served { server, connect }
+    }
+}
+
+impl<S: Send + Sync + 'static> BusFactory for Served<S> {
+    fn connect(&self) -> BoxFuture<'_, SharedBus> {
+        (self.connect)(&self.server)
+    }
+}
+
 /// A new connection to the broker at `url`: NATS for `nats://` (and
 /// `tls://`) URLs, Redis otherwise (feature `buses`).
 ///

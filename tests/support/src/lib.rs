@@ -6,8 +6,10 @@
 //! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
+//! - [`interop`]: the server, hand-built request and captured call the broker buses' interop tests share;
 //! - [`failover`]: load of every RPC kind while a broker node dies, shared by the topologies;
 //! - [`faulty::CuttableBus`]: a connection that can be cut (a vanished process) and counts its frames;
+//! - [`resilience`]: readiness rounds and the oversized-frame and garbage checks the broker buses share;
 //! - [`restart`]: the broker-restart scenario shared by the broker buses;
 //! - [`topology`]: NATS clusters, Redis Sentinel and Redis Cluster on loopback;
 //! - [`tls`]: self-signed certificates for TLS tests;
@@ -22,14 +24,16 @@ pub mod factory;
 pub mod failover;
 pub mod faulty;
 pub mod handmade;
+pub mod interop;
 pub mod nats;
 pub mod redis;
+pub mod resilience;
 pub mod restart;
 pub mod rpc_suite;
 pub mod tls;
 pub mod topology;
 
-pub use factory::{BusFactory, SameBus};
+pub use factory::{BusFactory, SameBus, Served};
 
 /// `prefix` followed by a random id: a service (or client) name no other
 /// test uses, so tests sharing one broker (`PSRPC_NATS_URL`,

@@ -4,29 +4,33 @@
 
 use std::time::Duration;
 
+use std::ops::DerefMut;
+
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
-use psrpc_core::{ErrorCode, MethodInfo, MethodKind, RequestContext, RpcClient, RpcServer, Selection, SharedBus};
+use psrpc_core::{ErrorCode, RpcClient, RpcServer};
 
 use crate::broker::Broker;
-use crate::rpc_suite::{Ping, Pong};
+use crate::interop::SINGLE;
+use crate::rpc_suite::{Ping, Pong, echo, ping};
+use crate::{BusFactory, Served};
 
-static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(Selection::Queue { topics: false }));
-
-fn ping(text: &str) -> Ping {
-    Ping { text: text.into(), delay_ms: 0 }
-}
-
-/// Serves on `server_bus`, calls on `client_bus`, stops and restarts `broker`
-/// in between. `broker` must have been started here.
-pub async fn rpcs_fail_unavailable_during_a_restart_and_recover_after(
-    server_bus: SharedBus,
-    client_bus: SharedBus,
-    broker: &mut Broker,
-) {
+/// Serves on one connection, calls on another, stops and restarts the
+/// broker in between. The broker must have been started here.
+///
+/// ```no_run
+/// # async fn f(served: psrpc_test_support::Served<psrpc_test_support::nats::NatsServer>) {
+/// psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(served).await;
+/// # }
+/// ```
+pub async fn rpcs_fail_unavailable_during_a_restart_and_recover_after<S>(mut served: Served<S>)
+where
+    S: DerefMut<Target = Broker> + Send + Sync + 'static,
+{
+    let (server_bus, client_bus) = (served.connect().await, served.connect().await);
+    let broker = &mut served.server;
     let service = crate::unique_name("Restart");
     let server = RpcServer::new(service.as_str(), server_bus, ServerOptions::default());
-    let pong = |ctx: RequestContext, p: Ping| async move { Ok(Pong { text: p.text, server: ctx.server_id().into() }) };
-    server.register_unary(&SINGLE, vec![], pong, None).await.expect("register");
+    server.register_unary(&SINGLE, vec![], echo, None).await.expect("register");
     let options =
         ClientOptions::default().timeout(Duration::from_secs(1)).selection_timeout(Duration::from_millis(500));
     let client = RpcClient::new(service.as_str(), client_bus, options).await.expect("client");

@@ -74,15 +74,14 @@ async fn next<E: Envelope>(sub: &mut Subscription) -> E {
 /// runs. Never answered: the claim is dropped after the request expires, and
 /// shutdown, which waits for it, then completes.
 pub async fn claims_run_the_handler_only_when_chosen_and_expire_unanswered(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let server = server(factory, &svc).await;
+    let (svc, server) = own_server(factory).await;
     let handled = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&handled);
     let handler = move |ctx: RequestContext, p: Ping| {
         count.fetch_add(1, Ordering::SeqCst);
         echo(ctx, p)
     };
-    server.register_unary(&SINGLE, vec![], handler, None).await.expect("register");
+    serve_single(&server, handler).await;
     let mut client = HandClient::new(factory, &svc).await;
 
     let claim = client.request(1, Duration::from_secs(5)).await;

@@ -16,8 +16,7 @@ use crate::BusFactory;
 /// the inner handler sees the outer deadline, not one of the nested
 /// client's own (longer) timeout.
 pub async fn nested_calls_inherit_the_remaining_budget(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let inner_server = server(factory, &svc).await;
+    let (svc, inner_server) = own_server(factory).await;
     let (deadlines_tx, mut deadlines) = mpsc::unbounded_channel();
     inner_server
         .register_unary(

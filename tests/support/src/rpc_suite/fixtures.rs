@@ -1,12 +1,13 @@
 //! Messages, a service description and helpers shared by the suite.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use psrpc_core::info::{Delivery, MethodInfo, MethodKind, Selection};
 use psrpc_core::options::{ClientOptions, RequestOptions, ServerOptions};
 use psrpc_core::stream::ServerStream;
-use psrpc_core::{Error, Reply, RequestContext, RpcClient, RpcServer, SharedBus};
+use psrpc_core::{Error, Payload, Reply, RequestContext, RpcClient, RpcServer, SharedBus};
 
 use crate::BusFactory;
 
@@ -95,6 +96,13 @@ pub(crate) async fn server(factory: &dyn BusFactory, service: &str) -> RpcServer
     RpcServer::new(service.to_owned(), factory.connect().await, ServerOptions::default())
 }
 
+/// A service of the test's own ([`unique_service`]) and a server of it.
+pub(crate) async fn own_server(factory: &dyn BusFactory) -> (String, RpcServer) {
+    let svc = unique_service();
+    let server = server(factory, &svc).await;
+    (svc, server)
+}
+
 /// The echo handler: waits `delay_ms`, answers with the text and its server id.
 pub async fn echo(ctx: RequestContext, ping: Ping) -> Result<Pong, Error> {
     if ping.delay_ms > 0 {
@@ -116,8 +124,7 @@ pub(crate) async fn serve_echo(server: &RpcServer, method: &MethodInfo, topics: 
 /// A service of the test's own: one server answering [`SINGLE`] with
 /// [`echo`], and a client of it.
 pub(crate) async fn echo_service(factory: &dyn BusFactory) -> (RpcServer, RpcClient) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     serve_echo(&s, &SINGLE, &[], None).await;
     (s, client(factory, &svc).await)
 }
@@ -167,7 +174,31 @@ pub async fn echo_stream(mut stream: ServerStream<Pong, Ping>) -> Result<(), Err
 
 /// Registers [`echo_stream`] for `CHAT`.
 pub(crate) async fn serve_echo_stream(server: &RpcServer) {
-    server.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+    serve_chat(server, echo_stream).await;
+}
+
+/// Registers `handler` for [`SINGLE`] (no topics, no affinity).
+pub(crate) async fn serve_single<Req, Resp, F>(
+    server: &RpcServer,
+    handler: impl Fn(RequestContext, Req) -> F + Send + Sync + 'static,
+) where
+    Req: Payload,
+    Resp: Payload,
+    F: Future<Output = Result<Resp, Error>> + Send + 'static,
+{
+    server.register_unary(&SINGLE, vec![], handler, None).await.expect("register");
+}
+
+/// Registers `handler` for [`CHAT`] (no topics, no affinity).
+pub(crate) async fn serve_chat<In, Out, F>(
+    server: &RpcServer,
+    handler: impl Fn(ServerStream<Out, In>) -> F + Send + Sync + 'static,
+) where
+    In: Payload,
+    Out: Payload,
+    F: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    server.register_stream(&CHAT, vec![], handler, None).await.expect("register");
 }
 
 /// Asserts that `failing` fails with `internal`, and that the server still

@@ -41,8 +41,7 @@ const ECHO_TIMEOUT: Duration = Duration::from_secs(5);
 /// blocked. Were handlers run on the task that reads the connection, the
 /// echo call would time out instead.
 pub async fn a_blocked_handler_does_not_hold_up_other_methods(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     serve_echo(&s, &SINGLE, &[], None).await;
     // Plain std channels: the handler wakes no task on its own worker before
     // it blocks, so nothing waits behind it in that worker's queue.
@@ -118,8 +117,7 @@ pub async fn interceptor_panic_is_internal_and_server_survives(factory: &dyn Bus
 /// A panicking affinity function means "do not claim": another server
 /// takes the request, and the panicking one still serves.
 pub async fn affinity_panic_is_no_claim(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let fragile = server(factory, &svc).await;
+    let (svc, fragile) = own_server(factory).await;
     let panics: AffinityFn<Ping> = Arc::new(|_: &RequestContext, p: &Ping| {
         assert!(p.text != "boom", "affinity exploded");
         1.0
@@ -137,22 +135,15 @@ pub async fn affinity_panic_is_no_claim(factory: &dyn BusFactory) {
 /// A stream handler that panics closes its stream with `internal`; the
 /// server accepts the next stream.
 pub async fn stream_handler_panic_closes_with_internal(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    s.register_stream(
-        &CHAT,
-        vec![],
-        |mut stream: ServerStream<Pong, Ping>| async move {
-            if let Some(p) = stream.recv().await? {
-                assert!(p.text != "boom", "stream handler exploded");
-                stream.send(&Pong { text: p.text, server: String::new() }).await?;
-            }
-            echo_stream(stream).await
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    let (svc, s) = own_server(factory).await;
+    serve_chat(&s, |mut stream: ServerStream<Pong, Ping>| async move {
+        if let Some(p) = stream.recv().await? {
+            assert!(p.text != "boom", "stream handler exploded");
+            stream.send(&Pong { text: p.text, server: String::new() }).await?;
+        }
+        echo_stream(stream).await
+    })
+    .await;
     let client = client(factory, &svc).await;
     let mut doomed = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     let _ = doomed.send(&ping("boom")).await;

@@ -27,27 +27,20 @@ pub async fn shutdown_drains_in_flight_calls(factory: &dyn BusFactory) {
 /// `kill` drops in-flight calls at once (the caller times out) and
 /// unsubscribes; registering afterwards fails.
 pub async fn kill_stops_at_once_and_server_calls_fail(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let (started_tx, mut handler_started) = tokio::sync::mpsc::unbounded_channel();
     let finished = Arc::new(AtomicBool::new(false));
     let handler_finished = Arc::clone(&finished);
-    s.register_unary(
-        &SINGLE,
-        vec![],
-        move |ctx: RequestContext, p: Ping| {
-            let _ = started_tx.send(());
-            let finished = Arc::clone(&handler_finished);
-            async move {
-                let pong = echo(ctx, p).await;
-                finished.store(true, Ordering::SeqCst);
-                pong
-            }
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    serve_single(&s, move |ctx: RequestContext, p: Ping| {
+        let _ = started_tx.send(());
+        let finished = Arc::clone(&handler_finished);
+        async move {
+            let pong = echo(ctx, p).await;
+            finished.store(true, Ordering::SeqCst);
+            pong
+        }
+    })
+    .await;
     let client = client(factory, &svc).await;
     let call = spawn_slow_single(&client, 5_000, within(Duration::from_millis(800)));
     handler_started.recv().await.expect("the handler runs");
@@ -74,26 +67,19 @@ pub async fn a_bounded_shutdown_then_kill_ends_stuck_handlers(factory: &dyn BusF
             }
         }
     }
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let (started_tx, mut handler_started) = tokio::sync::mpsc::unbounded_channel();
     let (dropped_tx, dropped) = tokio::sync::oneshot::channel();
     let dropped_tx = std::sync::Mutex::new(Some(dropped_tx));
-    s.register_unary(
-        &SINGLE,
-        vec![],
-        move |_: RequestContext, _: Ping| {
-            let _ = started_tx.send(());
-            let guard = OnDrop(dropped_tx.lock().expect("guard lock").take());
-            async move {
-                let _guard = guard;
-                std::future::pending::<Result<Pong, psrpc_core::Error>>().await
-            }
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    serve_single(&s, move |_: RequestContext, _: Ping| {
+        let _ = started_tx.send(());
+        let guard = OnDrop(dropped_tx.lock().expect("guard lock").take());
+        async move {
+            let _guard = guard;
+            std::future::pending::<Result<Pong, psrpc_core::Error>>().await
+        }
+    })
+    .await;
     let client = client(factory, &svc).await;
     let call = tokio::spawn(async move {
         let options = within(Duration::from_millis(1500));
@@ -114,8 +100,7 @@ pub async fn a_bounded_shutdown_then_kill_ends_stuck_handlers(factory: &dyn BusF
 
 /// Registering the same method and topic twice is `already_exists`.
 pub async fn duplicate_registration_is_rejected(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (_, s) = own_server(factory).await;
     serve_echo(&s, &REGIONAL, &["a"], None).await;
     let err = s.register_unary(&REGIONAL, vec!["a".into()], echo, None).await.expect_err("duplicate");
     assert_eq!(err.code(), ErrorCode::AlreadyExists);

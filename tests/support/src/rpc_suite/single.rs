@@ -22,8 +22,7 @@ use crate::BusFactory;
 
 /// A queue RPC is answered by one server, which the reply names.
 pub async fn single_round_trip(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let server = server(factory, &svc).await;
+    let (svc, server) = own_server(factory).await;
     serve_echo(&server, &SINGLE, &[], None).await;
     let client = client(factory, &svc).await;
     let reply = call(&client, &SINGLE, "hi").await.expect("reply");
@@ -51,7 +50,7 @@ pub(crate) async fn each_request_handled_once(factory: &dyn BusFactory, mode: Wi
             count.fetch_add(1, Ordering::SeqCst);
             echo(ctx, p)
         };
-        s.register_unary(&SINGLE, vec![], counted, None).await.expect("register");
+        serve_single(&s, counted).await;
         servers.push(s);
     }
     let client = client_on(factory.connect().await, &svc, client_options().wire_mode(mode)).await;
@@ -65,8 +64,7 @@ pub(crate) async fn each_request_handled_once(factory: &dyn BusFactory, mode: Wi
 
 /// Affinity methods go to the server with the highest affinity.
 pub async fn affinity_picks_the_best_claim(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let low = server(factory, &svc).await;
+    let (svc, low) = own_server(factory).await;
     serve_echo(&low, &AFFINITY, &[], Some(0.2)).await;
     let high = server(factory, &svc).await;
     serve_echo(&high, &AFFINITY, &[], Some(0.9)).await;
@@ -116,8 +114,7 @@ pub async fn selection_options_filter_and_choose(factory: &dyn BusFactory) {
 /// A server whose affinity is negative does not claim; with no other server
 /// the call is `unavailable`.
 pub async fn negative_affinity_never_claims(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     serve_echo(&s, &AFFINITY, &[], Some(-1.0)).await;
     let client = client(factory, &svc).await;
     let err = call(&client, &AFFINITY, "x").await.expect_err("no claim");
@@ -141,8 +138,7 @@ pub async fn no_server_is_unavailable_after_selection_timeout(factory: &dyn BusF
 
 /// Single-server topic methods answer without a claim exchange.
 pub async fn single_server_topic_skips_the_claim(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     serve_echo(&s, &SHARD, &["shard-7"], None).await;
     let client = client(factory, &svc).await;
     let reply = client
@@ -159,8 +155,7 @@ pub async fn single_server_topic_skips_the_claim(factory: &dyn BusFactory) {
 
 /// Requests only reach servers registered on their topic; deregistering stops them.
 pub async fn topics_reach_only_registered_servers(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let west = server(factory, &svc).await;
+    let (svc, west) = own_server(factory).await;
     serve_echo(&west, &REGIONAL, &["us-west"], None).await;
     let east = server(factory, &svc).await;
     serve_echo(&east, &REGIONAL, &["eu-east"], None).await;
@@ -191,21 +186,14 @@ pub async fn topics_reach_only_registered_servers(factory: &dyn BusFactory) {
 
 /// A handler's error reaches the caller with code, message and details.
 pub async fn handler_error_round_trips_with_details(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    s.register_unary(
-        &SINGLE,
-        vec![],
-        |_ctx: RequestContext, p: Ping| async move {
-            Err::<Pong, _>(
-                Error::new(ErrorCode::NotFound, format!("no room {}", p.text))
-                    .with_detail(&Ping { text: "detail".into(), delay_ms: 7 }),
-            )
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    let (svc, s) = own_server(factory).await;
+    serve_single(&s, |_ctx: RequestContext, p: Ping| async move {
+        Err::<Pong, _>(
+            Error::new(ErrorCode::NotFound, format!("no room {}", p.text))
+                .with_detail(&Ping { text: "detail".into(), delay_ms: 7 }),
+        )
+    })
+    .await;
     let client = client(factory, &svc).await;
     let err = call(&client, &SINGLE, "42").await.expect_err("error");
     assert_eq!(err.code(), ErrorCode::NotFound);
@@ -229,19 +217,12 @@ pub async fn malformed_request_is_reported(factory: &dyn BusFactory) {
 
 /// A panicking handler becomes an `internal` error; the server keeps serving.
 pub async fn handler_panic_is_internal_and_server_survives(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    s.register_unary(
-        &SINGLE,
-        vec![],
-        |ctx: RequestContext, p: Ping| async move {
-            assert!(p.text != "boom", "handler exploded");
-            echo(ctx, p).await
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    let (svc, s) = own_server(factory).await;
+    serve_single(&s, |ctx: RequestContext, p: Ping| async move {
+        assert!(p.text != "boom", "handler exploded");
+        echo(ctx, p).await
+    })
+    .await;
     let client = client(factory, &svc).await;
     assert_internal_then_served(&client, &ping("boom"), RequestOptions::default()).await;
 }
@@ -340,17 +321,11 @@ pub async fn metadata_interceptors_and_hooks(factory: &dyn BusFactory) {
     let seen = Arc::new(parking_lot::Mutex::new(None));
     let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default());
     let slot = Arc::clone(&seen);
-    s.register_unary(
-        &SINGLE,
-        vec![],
-        move |ctx: RequestContext, p: Ping| {
-            *slot.lock() = Some((ctx.caller_id().to_owned(), ctx.metadata().clone(), ctx.sent_at()));
-            echo(ctx, p)
-        },
-        None,
-    )
-    .await
-    .expect("register");
+    serve_single(&s, move |ctx: RequestContext, p: Ping| {
+        *slot.lock() = Some((ctx.caller_id().to_owned(), ctx.metadata().clone(), ctx.sent_at()));
+        echo(ctx, p)
+    })
+    .await;
 
     let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let hooks = Arc::new(AtomicUsize::new(0));

@@ -50,7 +50,7 @@ where
     F: Future<Output = Result<(), Error>> + Send + 'static,
 {
     let (report, reports) = mpsc::unbounded_channel();
-    s.register_stream(&CHAT, vec![], move |stream| handler(stream, report.clone()), None).await.expect("register");
+    serve_chat(s, move |stream| handler(stream, report.clone())).await;
     reports
 }
 
@@ -86,9 +86,8 @@ fn code_and_message(e: &Error) -> (ErrorCode, &str) {
 /// Messages flow both ways; sends complete on the peer's ack; the server
 /// sees the caller's id and metadata; closing ends `recv` in order.
 pub async fn streams_exchange_both_ways(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    s.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+    let (svc, s) = own_server(factory).await;
+    serve_chat(&s, echo_stream).await;
     let client = client(factory, &svc).await;
     let mut stream = client
         .open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default().metadata("user", "ada"))
@@ -114,9 +113,8 @@ pub async fn streams_exchange_both_ways(factory: &dyn BusFactory) {
 /// `err()` and `send`); a handler that returns `Ok` ends the client's
 /// `recv` in order.
 pub async fn stream_handler_result_reaches_the_client(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    s.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+    let (svc, s) = own_server(factory).await;
+    serve_chat(&s, echo_stream).await;
     let client = client(factory, &svc).await;
 
     let mut failing = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
@@ -140,8 +138,7 @@ pub async fn stream_handler_result_reaches_the_client(factory: &dyn BusFactory) 
 /// close without cause is an orderly end there; closing the client is
 /// `canceled` at both ends; a killed server is `unavailable` at the client.
 pub async fn stream_client_close_reaches_the_server(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let mut reports = serve_reporting(&s, echo_and_report).await;
     let client = client(factory, &svc).await;
 
@@ -182,8 +179,7 @@ pub async fn stream_client_close_reaches_the_server(factory: &dyn BusFactory) {
 /// the sender is told the same cause.
 pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) {
     // Client → server.
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let mut reports = serve_reporting(&s, echo_and_report).await;
     let raw_client = client(factory, &svc).await;
     let mut raw =
@@ -197,8 +193,7 @@ pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) 
     assert_eq!(told, at_server);
 
     // Server → client.
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let mut reports = serve_reporting(&s, |mut stream: ServerStream<RawPayload, Ping>, report| async move {
         stream.send(&garbage()).await?;
         let _ = report.send(stream.recv().await.map(|p| p.is_some()));
@@ -218,16 +213,8 @@ pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) 
 /// A message that does not decode, still queued when the peer's orderly
 /// close arrives, turns that end into the decode failure once it is read.
 pub async fn stream_decode_failure_replaces_an_orderly_end(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    s.register_stream(
-        &CHAT,
-        vec![],
-        |stream: ServerStream<RawPayload, Ping>| async move { stream.send(&garbage()).await },
-        None,
-    )
-    .await
-    .expect("register");
+    let (svc, s) = own_server(factory).await;
+    serve_chat(&s, |stream: ServerStream<RawPayload, Ping>| async move { stream.send(&garbage()).await }).await;
     let client = client(factory, &svc).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     tokio::time::timeout(WAIT_LIMIT, async {
@@ -248,8 +235,7 @@ pub async fn stream_decode_failure_replaces_an_orderly_end(factory: &dyn BusFact
 /// sender ends the server's `recv` in order.
 pub async fn stream_split_halves_run_concurrently(factory: &dyn BusFactory) {
     const EACH_WAY: usize = 100;
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let mut reports = serve_reporting(&s, |stream: ServerStream<Pong, Ping>, report| async move {
         let (sender, mut receiver) = stream.split();
         let sending = tokio::spawn(async move {
@@ -305,8 +291,7 @@ impl Drop for ReportOnDrop {
 /// never sent, the stream stays the server's work (`shutdown` waits for it),
 /// and it ends when a handle closes it.
 pub async fn stream_hijacked_outlives_its_handler(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let (returned_tx, returned) = tokio::sync::oneshot::channel();
     let returned_tx = std::sync::Mutex::new(Some(returned_tx));
     let mut handed = serve_reporting(&s, move |stream: ServerStream<Pong, Ping>, report| {
@@ -341,8 +326,7 @@ pub async fn stream_hijacked_outlives_its_handler(factory: &dyn BusFactory) {
 /// or a receiver alone keeps the stream open (the receiver keeps
 /// receiving); dropping the rest ends the server's `recv` in order.
 pub async fn stream_closes_when_every_client_handle_is_dropped(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
+    let (svc, s) = own_server(factory).await;
     let mut reports = serve_reporting(&s, echo_and_report).await;
     let client = client(factory, &svc).await;
 
@@ -373,7 +357,7 @@ pub async fn stream_notices_a_vanished_peer(factory: &dyn BusFactory) {
     let keepalive = StreamKeepalive::new(Duration::from_millis(100), Duration::from_millis(500));
     let cuttable = CuttableBus::new(factory.connect().await);
     let s = RpcServer::new(svc.clone(), cuttable.clone(), ServerOptions::default().stream_keepalive(keepalive));
-    s.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+    serve_chat(&s, echo_stream).await;
     let client = client_on(factory.connect().await, &svc, client_options().stream_keepalive(keepalive)).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     stream.recv().await.expect("open stream").expect("greeting");
@@ -416,9 +400,8 @@ pub async fn stream_expires_a_client_that_vanished_before_its_first_keepalive(fa
 
 /// A stream and a multi-RPC keep working after the last client handle is dropped.
 pub async fn calls_keep_their_client_alive(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let s = server(factory, &svc).await;
-    s.register_stream(&CHAT, vec![], echo_stream, None).await.expect("register");
+    let (svc, s) = own_server(factory).await;
+    serve_chat(&s, echo_stream).await;
     serve_echo(&s, &MULTI, &[], None).await;
     let client = client(factory, &svc).await;
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");

@@ -43,8 +43,7 @@ async fn receive(subs: Vec<TypedSubscription<Pong>>, count: usize) -> Vec<Pong> 
 
 /// A queue subscription delivers each published message to exactly one subscriber.
 pub async fn queue_subscription_delivers_each_message_once(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let publisher = server(factory, &svc).await;
+    let (svc, publisher) = own_server(factory).await;
     let a = client(factory, &svc).await;
     let b = client(factory, &svc).await;
     let sub_a = a.subscribe::<Pong>(&UPDATES, vec![]).await.expect("subscribe");
@@ -63,8 +62,7 @@ pub async fn queue_subscription_delivers_each_message_once(factory: &dyn BusFact
 
 /// A multi subscription delivers every message to every subscriber, per topic.
 pub async fn multi_subscription_reaches_every_subscriber(factory: &dyn BusFactory) {
-    let svc = unique_service();
-    let publisher = server(factory, &svc).await;
+    let (svc, publisher) = own_server(factory).await;
     let mut subs = Vec::new();
     let mut clients: Vec<RpcClient> = Vec::new();
     for _ in 0..3 {
