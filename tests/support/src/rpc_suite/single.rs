@@ -355,6 +355,12 @@ pub async fn metadata_interceptors_and_hooks(factory: &dyn BusFactory) {
 }
 
 /// 10,000 concurrent single RPCs all succeed.
+///
+/// The deadlines are generous on purpose: this test is about concurrency (every
+/// call answered, every route freed), not speed. On a loaded 2-core machine a
+/// broker works off 10,000 claimed calls at a few hundred a second, and a call
+/// whose deadline passed while it waited its turn would be a correct timeout,
+/// not a bug.
 pub async fn many_concurrent_single_rpcs(factory: &dyn BusFactory) {
     let svc = unique_service();
     let s = RpcServer::new(svc.clone(), factory.connect().await, ServerOptions::default().channel_capacity(10_000));
@@ -363,8 +369,8 @@ pub async fn many_concurrent_single_rpcs(factory: &dyn BusFactory) {
         factory.connect().await,
         &svc,
         client_options()
-            .timeout(Duration::from_secs(30))
-            .selection_timeout(Duration::from_secs(10))
+            .timeout(2 * WAIT_LIMIT)
+            .selection_timeout(WAIT_LIMIT)
             .channel_capacity(10_000),
     )
     .await;
