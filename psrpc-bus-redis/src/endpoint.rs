@@ -1,9 +1,10 @@
 //! Where the bus's connections go: one server, the master a set of
 //! Sentinels names (followed across failovers), or a Redis Cluster.
 //!
-//! With Sentinels, the bus asks them (`SENTINEL get-master-addr-by-name`,
-//! the first that answers wins) for the master's address when it connects
-//! and again whenever a connection is lost; if the master moved, the lost
+//! With Sentinels, the bus asks them (`SENTINEL MASTER`, the first whose
+//! view is settled wins) for the master's address when it connects, again
+//! whenever a connection is lost, and when they announce a switch (see
+//! `sentinel_watch`); if the master moved, the lost
 //! connection is replaced by one to the new master (the subscriber
 //! connection resubscribes every channel there), after checking that the
 //! node answers `ROLE` as a master. Until then the connection counts as
@@ -113,28 +114,59 @@ impl SentinelTarget {
         Some(SentinelTarget { sentinels, master, node })
     }
 
-    /// The master's `host:port`, from the first Sentinel that answers.
-    async fn master_addr(&self, timeout: Duration) -> RedisResult<(String, u16)> {
+    /// The master's `host:port`, from the first Sentinel whose view of it
+    /// is settled: a Sentinel that sees the master down (`s_down`,
+    /// `o_down`) or failing over names an address that may be about to
+    /// change, so the next one is asked, and while none is settled the bus
+    /// stays where it is (down) and asks again. This keeps a bus off a
+    /// killed master that came back just before the Sentinels replaced it:
+    /// such a node answers as a master until the Sentinels reach it, and
+    /// what is published there meanwhile reaches no one on the new master.
+    pub(crate) async fn master_addr(&self, timeout: Duration) -> RedisResult<(String, u16)> {
         let mut last = None;
         for sentinel in &self.sentinels {
             let ask = async {
                 let client = redis::Client::open(format!("redis://{sentinel}"))?;
                 let mut conn = client.get_multiplexed_async_connection().await?;
                 redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
+                    .arg("MASTER")
                     .arg(&self.master)
-                    .query_async::<Option<(String, u16)>>(&mut conn)
+                    .query_async::<std::collections::HashMap<String, String>>(&mut conn)
                     .await
             };
             match tokio::time::timeout(timeout, ask).await {
-                Ok(Ok(Some(addr))) => return Ok(addr),
-                Ok(Ok(None)) => last = Some(format!("sentinel {sentinel} does not know master {:?}", self.master)),
+                Ok(Ok(view)) => match settled_master(&view) {
+                    Ok(addr) => return Ok(addr),
+                    Err(why) => last = Some(format!("sentinel {sentinel}: master {:?} {why}", self.master)),
+                },
                 Ok(Err(e)) => last = Some(format!("sentinel {sentinel}: {e}")),
                 Err(_) => last = Some(format!("sentinel {sentinel}: no answer within {timeout:?}")),
             }
         }
         Err(io_error(last.unwrap_or_else(|| "no sentinel given".into())))
     }
+
+    /// The Sentinels at which the bus listens for master switches.
+    pub(crate) fn sentinels(&self) -> &[String] {
+        &self.sentinels
+    }
+
+    /// The master's name.
+    pub(crate) fn master(&self) -> &str {
+        &self.master
+    }
+}
+
+/// The address in a Sentinel's `SENTINEL MASTER` reply, unless its flags
+/// say the master is down or being replaced.
+fn settled_master(view: &std::collections::HashMap<String, String>) -> Result<(String, u16), String> {
+    let flags = view.get("flags").map(String::as_str).unwrap_or_default();
+    if let Some(flag) = flags.split(',').find(|f| matches!(*f, "s_down" | "o_down" | "failover_in_progress")) {
+        return Err(format!("is {flag}: its address may be about to change"));
+    }
+    let ip = view.get("ip").ok_or("has no address yet")?;
+    let port = view.get("port").and_then(|p| p.parse().ok()).ok_or("has no port yet")?;
+    Ok((ip.clone(), port))
 }
 
 pub(crate) fn io_error(message: String) -> redis::RedisError {
@@ -218,6 +250,12 @@ impl Endpoint {
     /// The current publisher connection.
     pub(crate) fn publisher(&self) -> Conn {
         self.publisher.read().conn.clone()
+    }
+
+    /// The `host:port` the publisher connection goes to (`cluster` on a
+    /// cluster).
+    pub(crate) fn publisher_node(&self) -> String {
+        self.publisher.read().node.clone()
     }
 
     /// Whether channels are sharded (`SPUBLISH`/`SSUBSCRIBE`).
@@ -347,7 +385,7 @@ async fn check_master(conn: &mut ConnectionManager) -> RedisResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::SentinelTarget;
+    use super::{SentinelTarget, settled_master};
 
     #[test]
     fn sentinel_urls_name_sentinels_master_credentials_and_database() {
@@ -360,5 +398,23 @@ mod tests {
         assert_eq!((node.username(), node.password(), node.db()), (Some("ada"), Some("pw"), 3));
         assert!(SentinelTarget::parse("redis+sentinel://a:26379/").is_none(), "a master name is required");
         assert!(SentinelTarget::parse("redis://a:6379").is_none());
+    }
+
+    #[test]
+    fn a_master_down_or_failing_over_is_not_settled() {
+        let view = |flags: &str| {
+            [("ip", "10.0.0.1"), ("port", "6379"), ("flags", flags)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        assert_eq!(settled_master(&view("master")), Ok(("10.0.0.1".to_owned(), 6379)));
+        for flags in ["master,s_down", "master,s_down,o_down", "master,failover_in_progress"] {
+            let why = settled_master(&view(flags)).expect_err(flags);
+            assert!(why.contains("may be about to change"), "{why}");
+        }
+        let mut no_port = view("master");
+        no_port.remove("port");
+        assert!(settled_master(&no_port).is_err());
     }
 }

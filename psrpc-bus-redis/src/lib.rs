@@ -58,7 +58,7 @@
 //!
 //! **Topologies**: one server (`redis://`), a master named by Sentinels
 //! (`redis+sentinel://…`, [`RedisBus::connect_sentinel`]: the bus follows
-//! failovers by itself) or a Redis Cluster (`redis+cluster://…`,
+//! failovers by itself, the moment the Sentinels announce them) or a Redis Cluster (`redis+cluster://…`,
 //! [`RedisBus::connect_cluster`]: classic pub/sub by default, sharded pub/sub
 //! on request, see [`ClusterPubSub`]). `docs/DEPLOYMENT.md` tells how each
 //! behaves under failover and what it costs.
@@ -86,6 +86,7 @@ mod conn;
 mod endpoint;
 mod link;
 mod queue;
+mod sentinel_watch;
 mod settle;
 mod subscribers;
 mod writer;
@@ -107,6 +108,7 @@ use endpoint::{ClusterTarget, Endpoint, SentinelTarget, Target};
 pub use endpoint::ClusterPubSub;
 use link::{Link, Ping};
 use queue::QueueLocks;
+use sentinel_watch::SentinelWatch;
 use settle::Failure;
 use subscribers::{Membership, Subscribers};
 use writer::Publisher;
@@ -204,6 +206,9 @@ struct Inner {
     subscribers: Arc<Subscribers>,
     locks: Arc<QueueLocks>,
     closed: AtomicBool,
+    /// Behind Sentinels: the listeners for master switches (stopped on
+    /// close or drop).
+    watch: parking_lot::Mutex<Option<SentinelWatch>>,
 }
 
 impl RedisBus {
@@ -249,8 +254,10 @@ impl RedisBus {
 
     /// Connects to the master named `master` by the Sentinels at
     /// `sentinels` (`host:port` each), and follows it across failovers:
-    /// when a connection to it is lost the bus asks the Sentinels again
-    /// and, once they name a new master, moves its publisher and
+    /// when a connection to it is lost, or the Sentinels announce a new
+    /// master (`+switch-master`, listened to on every Sentinel), the bus
+    /// asks the Sentinels again and, once they name a new master whose
+    /// failover is over, moves its publisher and
     /// subscriber connections there and resubscribes every channel. Calls
     /// made meanwhile fail at once with [`BusErrorKind::Unavailable`].
     /// `node` carries the data nodes' credentials, database and TLS
@@ -314,6 +321,10 @@ impl RedisBus {
     }
 
     async fn start(target: Target, options: RedisBusOptions) -> Result<Self, BusError> {
+        let sentinels = match &target {
+            Target::Sentinel(sentinels) => Some(sentinels.clone()),
+            _ => None,
+        };
         let (endpoint, subscriber, pushes) =
             Endpoint::connect(target, options.response_timeout).await.map_err(unavailable)?;
         let endpoint = Arc::new(endpoint);
@@ -338,8 +349,13 @@ impl RedisBus {
             subscribers,
             locks,
             closed: AtomicBool::new(false),
+            watch: parking_lot::Mutex::new(None),
         });
         tokio::spawn(watch_publisher(Arc::downgrade(&inner), pushes.publisher));
+        if let Some(sentinels) = sentinels {
+            let follow = follow_master(Arc::downgrade(&inner));
+            *inner.watch.lock() = Some(SentinelWatch::start(&sentinels, inner.options.response_timeout, follow));
+        }
         Ok(RedisBus { inner })
     }
 
@@ -409,6 +425,25 @@ fn publisher_ping(inner: Weak<Inner>) -> Ping {
     })
 }
 
+/// Moves the bus's connections to the master at `host:port` (announced by
+/// the Sentinels) if they are elsewhere: each such connection counts as
+/// lost, and its link's revive moves it (see [`sentinel_watch`]).
+fn follow_master(inner: Weak<Inner>) -> sentinel_watch::Follow {
+    Arc::new(move |master: String| {
+        let inner = inner.clone();
+        Box::pin(async move {
+            let Some(strong) = inner.upgrade() else { return false };
+            if strong.endpoint.publisher_node() != master {
+                strong.publisher_link.lost(publisher_ping(Arc::downgrade(&strong)));
+            }
+            let subscribers = Arc::clone(&strong.subscribers);
+            drop(strong);
+            subscribers.follow_master(&master).await;
+            true
+        })
+    })
+}
+
 /// Marks the publisher connection down when redis-rs reports it lost.
 async fn watch_publisher(inner: Weak<Inner>, mut pushes: mpsc::UnboundedReceiver<PushInfo>) {
     while let Some(push) = pushes.recv().await {
@@ -472,6 +507,7 @@ impl MessageBus for RedisBus {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.store(true, Ordering::Release);
+            drop(self.inner.watch.lock().take());
             if !self.inner.publisher_link.is_down() {
                 let _ = tokio::time::timeout(self.inner.options.response_timeout, self.inner.publisher.flush()).await;
             }

@@ -206,6 +206,16 @@ impl Subscribers {
         })
     }
 
+    /// Counts the subscriber connection lost if it is not on `master`
+    /// (`host:port`, the master the Sentinels just named), so its link's
+    /// revive moves it there and resubscribes every channel.
+    pub(crate) async fn follow_master(self: &Arc<Self>, master: &str) {
+        let elsewhere = self.changing.lock().await.node != master;
+        if elsewhere {
+            self.link.lost(self.ping());
+        }
+    }
+
     /// Forgets closed subscribers of `name`; unsubscribes when none is left.
     fn leave(self: Arc<Self>, name: Arc<str>) {
         let empty = {

@@ -368,10 +368,7 @@ pub async fn many_concurrent_single_rpcs(factory: &dyn BusFactory) {
     let client = client_on(
         factory.connect().await,
         &svc,
-        client_options()
-            .timeout(2 * WAIT_LIMIT)
-            .selection_timeout(WAIT_LIMIT)
-            .channel_capacity(10_000),
+        client_options().timeout(2 * WAIT_LIMIT).selection_timeout(WAIT_LIMIT).channel_capacity(10_000),
     )
     .await;
     let calls = (0..10_000).map(|i| {

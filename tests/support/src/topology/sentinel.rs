@@ -124,6 +124,32 @@ impl RedisSentinel {
         self.wait_ready(1)
     }
 
+    /// Keeps the current master from being demoted: its default user may
+    /// no longer run `REPLICAOF` or `SLAVEOF`, so after a failover it stays
+    /// a master that still answers, as a replaced master that came back
+    /// before the Sentinels reached it does for a while. Returns its port.
+    pub fn pin_master(&self) -> Result<u16, BrokerError> {
+        let port = self.master_port().ok_or_else(|| start_error("redis-sentinel", "no master known"))?;
+        let reply = redis_cli(port, &["ACL", "SETUSER", "default", "-replicaof", "-slaveof"])?;
+        if reply.trim() != "OK" {
+            return Err(start_error("redis-sentinel", format!("pinning master {port}: {reply}")));
+        }
+        Ok(port)
+    }
+
+    /// Has the Sentinels fail over now (`SENTINEL FAILOVER`), with the
+    /// master still up; waits until they name the new master, and returns
+    /// its port.
+    pub fn force_failover(&self) -> Result<u16, BrokerError> {
+        let port = self.master_port().ok_or_else(|| start_error("redis-sentinel", "no master known"))?;
+        let old = self.index_of(port)?;
+        let reply = redis_cli(self.sentinels[0].port(), &["SENTINEL", "FAILOVER", MASTER_NAME])?;
+        if reply.trim() != "OK" {
+            return Err(start_error("redis-sentinel", format!("SENTINEL FAILOVER: {reply}")));
+        }
+        self.wait_failover(old)
+    }
+
     fn index_of(&self, port: u16) -> Result<usize, BrokerError> {
         self.servers
             .iter()
