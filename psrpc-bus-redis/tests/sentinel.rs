@@ -7,7 +7,6 @@ use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
 use psrpc_core::SharedBus;
-use psrpc_protocol::bus::MessageBus as _;
 use psrpc_test_support::BusFactory;
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::topology::RedisSentinel;
