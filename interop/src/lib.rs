@@ -101,6 +101,22 @@ pub fn bench_binary(version: GoVersion, out_dir: &Path) -> Option<PathBuf> {
     built(GoPackage::Bench, version, out_dir)
 }
 
+/// The Go program under `go/metrics`, which records events into Go psrpc's
+/// Prometheus metrics and prints what Prometheus would scrape (see its
+/// `main.go`), built as [`peer_binary`] builds the peer. A module of its own:
+/// it depends on LiveKit's `github.com/livekit/protocol`, whose `rpc`
+/// package holds those metrics, against the psrpc release of
+/// [`GoVersion::Latest`].
+///
+/// ```no_run
+/// let Some(binary) = psrpc_interop::metrics_binary(std::path::Path::new("target/tmp")) else { return };
+/// let output = std::process::Command::new(binary).arg("-const-labels=node_id=ND_1").output().expect("run");
+/// assert!(output.status.success());
+/// ```
+pub fn metrics_binary(out_dir: &Path) -> Option<PathBuf> {
+    built(GoPackage::Metrics, GoVersion::Latest, out_dir)
+}
+
 /// The Go programs under `go/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum GoPackage {
@@ -108,6 +124,8 @@ enum GoPackage {
     Peer,
     /// `go/bench`, the benchmark twin.
     Bench,
+    /// `go/metrics`, LiveKit's psrpc metrics (a module of its own).
+    Metrics,
 }
 
 impl GoPackage {
@@ -115,6 +133,15 @@ impl GoPackage {
         match self {
             GoPackage::Peer => "peer",
             GoPackage::Bench => "bench",
+            GoPackage::Metrics => "metrics",
+        }
+    }
+
+    /// Where `go build` runs (the module's directory) and what it builds.
+    fn build_in(self, go: &Path) -> (PathBuf, String) {
+        match self {
+            GoPackage::Metrics => (go.join(self.dir()), ".".to_owned()),
+            _ => (go.to_owned(), format!("./{}", self.dir())),
         }
     }
 }
@@ -135,7 +162,7 @@ fn build(package: GoPackage, version: GoVersion, out_dir: &Path) -> Option<PathB
         eprintln!("skipping: go not on PATH (set CI=true to make this a failure)");
         return None;
     };
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("go");
+    let (source, target) = package.build_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("go"));
     let binary = out_dir.join(format!("go-{}-{}", package.dir(), version.label()));
     let status = std::process::Command::new(go)
         .current_dir(&source)
@@ -143,7 +170,7 @@ fn build(package: GoPackage, version: GoVersion, out_dir: &Path) -> Option<PathB
         .args(version.build_args())
         .arg("-o")
         .arg(&binary)
-        .arg(format!("./{}", package.dir()))
+        .arg(target)
         .status()
         .expect("run go build");
     assert!(status.success(), "go build of the {} {} failed", version.label(), package.dir());

@@ -19,8 +19,14 @@ pub(crate) struct Generator {
     /// Full names (`package.Service`) of the services to generate: those of
     /// the files asked for, not of their imports.
     pub(crate) services: HashSet<String>,
+    /// Full names of the services of the files asked for that the builder
+    /// leaves out ([`Builder::exclude_services`](crate::Builder::exclude_services)).
+    pub(crate) excluded: HashSet<String>,
     pub(crate) settings: Settings,
     pub(crate) errors: Rc<RefCell<Vec<String>>>,
+    /// What generation did that the `.proto` may not mean (a streaming
+    /// method generated as a unary one), one line each.
+    pub(crate) warnings: Rc<RefCell<Vec<String>>>,
     /// The typed topic parameters of each package's services (prost-build
     /// finalizes packages after generating all of them).
     pub(crate) typed_topics: HashMap<String, Vec<Ident>>,
@@ -42,6 +48,10 @@ impl prost_build::ServiceGenerator for Generator {
         // prost-build expects every package with services to produce some
         // text (it panics on an empty file), hence the comments.
         let full = full_name(&service.package, &service.proto_name);
+        if self.excluded.contains(&full) {
+            buf.push_str(&format!("// `{full}`: left out by the builder (`exclude_services`); no psrpc code.\n"));
+            return;
+        }
         if !self.services.contains(&full) {
             buf.push_str(&format!("// `{full}`: a service of an imported file; no psrpc code.\n"));
             return;
@@ -72,10 +82,14 @@ fn ident(name: &str) -> syn::Result<syn::Ident> {
         .map_err(|e| syn::Error::new(Span::call_site(), format!("`{name}`: {e}")))
 }
 
+/// The Rust primitives prost maps the scalar wrappers
+/// (`google.protobuf.BoolValue`, …) to.
+const PRIMITIVES: [&str; 7] = ["bool", "i32", "i64", "u32", "u64", "f32", "f64"];
+
 /// A prost type path as seen from the service's module, one level below the
 /// package module: relative paths get a `super::`.
 fn message_type(path: &str) -> syn::Result<syn::Type> {
-    if path.starts_with("::") || path.starts_with("crate::") || path.starts_with('(') {
+    if path.starts_with("::") || path.starts_with("crate::") || path.starts_with('(') || PRIMITIVES.contains(&path) {
         syn::parse_str(path)
     } else {
         syn::parse_str(&format!("super::{path}"))
@@ -138,12 +152,13 @@ impl Generator {
                     .get(&full)
                     .cloned()
                     .ok_or_else(|| syn::Error::new(Span::call_site(), format!("no descriptor for {full}")))?;
-                if opts.subscription && m.output_type == "()" {
-                    let msg = format!(
-                        "{}: a subscription cannot publish google.protobuf.Empty (prost's `()` has no type name)",
-                        m.proto_name
-                    );
-                    return Err(syn::Error::new(Span::call_site(), msg));
+                if (m.client_streaming || m.server_streaming) && !opts.stream {
+                    self.warnings.borrow_mut().push(format!(
+                        "{full} is declared streaming in the .proto but has no psrpc `stream: true` option: \
+                         generated as a {} method, as protoc-gen-psrpc does (set `option (psrpc.options).stream = \
+                         true` for a psrpc stream, or leave the service out with `Builder::exclude_services`)",
+                        describe(&opts)
+                    ));
                 }
                 let response = message_type(&m.output_type)?;
                 // A subscription publishes its output type; the input is ignored.
@@ -158,8 +173,19 @@ impl Generator {
                     typed: opts.typed && self.settings.typed_topics,
                 };
                 let name = ident(&m.proto_name.to_snake_case())?;
+                // prost-types gives the well-known types no `prost::Name`
+                // (only `Any`, `Duration` and `Timestamp` have one): a
+                // subscription publishes them under their proto name.
+                let type_url = (opts.subscription && m.output_proto_type.starts_with(".google.protobuf."))
+                    .then(|| format!("type.googleapis.com/{}", &m.output_proto_type[1..]));
                 Method::new(name, go_camel_case(&m.proto_name), request, response, options)
-                    .map(|method| method.with_docs(doc_lines(&m.comments)))
+                    .map(|method| {
+                        let method = method.with_docs(doc_lines(&m.comments));
+                        match type_url {
+                            Some(url) => method.with_type_url(url),
+                            None => method,
+                        }
+                    })
                     .map_err(|e| syn::Error::new(Span::call_site(), format!("{}: {e}", m.proto_name)))
             })
             .collect::<syn::Result<Vec<_>>>()?;
@@ -170,5 +196,15 @@ impl Generator {
             .with_crate(self.settings.krate.clone())
             .with_unimplemented_defaults(self.settings.unimplemented_defaults)
             .with_topic_types_at(syn::parse_quote!(super)))
+    }
+}
+
+/// How a method without psrpc `stream` is generated, for the warning.
+fn describe(opts: &ProtoOptions) -> &'static str {
+    match (opts.subscription, opts.routing) {
+        (true, _) => "subscription",
+        (false, psrpc_codegen::Routing::Multi) => "unary multi",
+        (false, psrpc_codegen::Routing::Affinity) => "unary affinity",
+        (false, _) => "unary queue",
     }
 }

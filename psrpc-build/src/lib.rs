@@ -35,7 +35,7 @@
 //!   `psrpc::__codegen::prost`, so the crate needs no prost dependency of its
 //!   own (a caller-supplied `Config` keeps its own paths).
 //! - For each service **of the files listed** (not of the files they
-//!   import), a module `<service>_psrpc` holding `<Svc>Client`, `<Svc>Api`,
+//!   import, nor those [`Builder::exclude_services`] names), a module `<service>_psrpc` holding `<Svc>Client`, `<Svc>Api`,
 //!   `<Svc>ServerImpl` and `<Svc>Server`, re-exported beside the messages.
 //!   The module allows what generated code may trip (`dead_code`,
 //!   `non_camel_case_types`, …); proto comments become rustdoc.
@@ -53,7 +53,11 @@
 //! # Options: read as Go psrpc reads them
 //!
 //! A method without psrpc options is a unary queue method, also when it is
-//! declared client-streaming; the deprecated `multi`/`affinity_func`/`queue`
+//! declared streaming (`stream` before its request or response), as
+//! protoc-gen-psrpc generates it; unlike protoc-gen-psrpc, psrpc-build says
+//! so with a `cargo:warning=` line ([`Builder::warnings`]), and
+//! [`Builder::exclude_services`] leaves out services psrpc does not serve.
+//! The deprecated `multi`/`affinity_func`/`queue`
 //! oneof decides the routing when present, whatever its value. Like Go, a
 //! topic group whose methods have different topic parameters (names or
 //! `typed`) is refused. Combinations psrpc-rs has no method kind for
@@ -63,9 +67,16 @@
 //! validation for both front ends. `import "options.proto"` resolves to the
 //! bundled psrpc options file; other custom options are ignored.
 //!
-//! prost maps `google.protobuf.Empty` to `()`: fine for requests and
-//! responses, but a subscription cannot publish it (`()` has no type name to
-//! frame it with), so generation refuses that.
+//! # Well-known types
+//!
+//! `google.protobuf.*` types work in every position (request, response,
+//! published message; unary, multi, stream and subscription methods) with
+//! no configuration: prost maps `Empty` to `()`, the scalar wrappers to Rust
+//! primitives (`StringValue` to `String`, `BoolValue` to `bool`, …) and the
+//! rest to psrpc's re-export of prost-types. A subscription publishing one
+//! of them frames it under its proto name
+//! (`type.googleapis.com/google.protobuf.Struct`), as Go psrpc does, whether
+//! or not the Rust type has a `prost::Name`.
 
 mod generator;
 mod options;
@@ -152,6 +163,10 @@ pub struct Builder {
     krate: String,
     unimplemented_defaults: bool,
     typed_topics: bool,
+    /// Services left out, as `package.Service`.
+    excluded: HashSet<String>,
+    /// The warnings of the last [`compile`](Builder::compile).
+    warnings: Vec<String>,
 }
 
 impl Default for Builder {
@@ -163,6 +178,8 @@ impl Default for Builder {
             krate: "::psrpc".to_owned(),
             unimplemented_defaults: true,
             typed_topics: true,
+            excluded: HashSet::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -311,6 +328,65 @@ impl Builder {
         self
     }
 
+    /// Leaves the services `names` (full proto names, `package.Service`; a
+    /// leading `.` is allowed) out of psrpc generation: their files'
+    /// messages are still generated, the services get no psrpc code and no
+    /// warning. For services of the listed files served over another
+    /// protocol (gRPC streaming APIs, Twirp admin APIs) that psrpc does not
+    /// serve. Naming a service that no listed file declares fails
+    /// [`compile`](Builder::compile) with [`BuildError::Setting`].
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("psrpc-build-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("clock.proto"), r#"
+    ///     syntax = "proto3";
+    ///     package clock;
+    ///     import "google/protobuf/timestamp.proto";
+    ///     service Clock { rpc Now(Tick) returns (google.protobuf.Timestamp); }
+    ///     // Served over gRPC by another process: no psrpc code.
+    ///     service ClockStream { rpc Watch(Tick) returns (stream google.protobuf.Timestamp); }
+    ///     message Tick {}
+    /// "#).unwrap();
+    /// let mut builder = psrpc_build::Builder::new().out_dir(dir.join("out")).exclude_services(["clock.ClockStream"]);
+    /// builder.compile(&["clock.proto"], &[&dir])?;
+    /// let code = std::fs::read_to_string(dir.join("out/clock.rs")).unwrap();
+    /// assert!(code.contains("ClockClient") && !code.contains("ClockStreamClient"));
+    /// assert!(builder.warnings().is_empty());
+    /// # Ok::<(), psrpc_build::BuildError>(())
+    /// ```
+    #[must_use]
+    pub fn exclude_services(mut self, names: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        let names = names.into_iter().map(|n| n.as_ref().trim_start_matches('.').to_owned());
+        self.excluded.extend(names);
+        self
+    }
+
+    /// The warnings of the last [`compile`](Builder::compile), one line
+    /// each; `compile` also prints each as a `cargo:warning=` line, which
+    /// Cargo shows when the build script runs. Today one case warns: a
+    /// method declared streaming in the `.proto` (`stream` before its
+    /// request or response) without the psrpc `stream: true` option is
+    /// generated as a unary method, as protoc-gen-psrpc does.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("psrpc-build-doc-{}-{}", std::process::id(), line!()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("files.proto"), r#"
+    ///     syntax = "proto3";
+    ///     package files;
+    ///     service Files { rpc Upload(stream Chunk) returns (Chunk); }
+    ///     message Chunk { bytes data = 1; }
+    /// "#).unwrap();
+    /// let mut builder = psrpc_build::Builder::new().out_dir(dir.join("out"));
+    /// builder.compile(&["files.proto"], &[&dir])?;
+    /// assert!(builder.warnings()[0].starts_with("files.Files.Upload is declared streaming"));
+    /// # Ok::<(), psrpc_build::BuildError>(())
+    /// ```
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Compiles `protos` (searched in `includes`) into one Rust file per
     /// proto package holding the messages (of `protos` and of everything they
     /// import) and the psrpc code of the services of `protos`.
@@ -333,6 +409,7 @@ impl Builder {
     /// # Ok::<(), psrpc_build::BuildError>(())
     /// ```
     pub fn compile(&mut self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), BuildError> {
+        self.warnings.clear();
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => PathBuf::from(
@@ -350,22 +427,33 @@ impl Builder {
         dirs.push(options_dir);
         let compiler = compiler(dirs, protos)?;
         let pool = compiler.descriptor_pool();
-        let services: HashSet<String> = compiler
+        let mut services: HashSet<String> = compiler
             .files()
             .filter(|f| !f.is_import())
             .filter_map(|f| pool.get_file_by_name(f.name()))
             .flat_map(|f| f.services().map(|s| s.full_name().to_owned()).collect::<Vec<_>>())
             .collect();
+        let mut unknown: Vec<&str> =
+            self.excluded.iter().filter(|name| !services.contains(*name)).map(String::as_str).collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            let msg = format!("exclude_services: no service {} in the listed files", unknown.join(", "));
+            return Err(BuildError::Setting(msg));
+        }
+        services.retain(|name| !self.excluded.contains(name));
         let errors = Rc::new(RefCell::new(Vec::new()));
+        let warnings = Rc::new(RefCell::new(Vec::new()));
         let generator = generator::Generator {
             options: options::collect(&pool),
             services,
+            excluded: self.excluded.clone(),
             settings: generator::Settings {
                 krate,
                 unimplemented_defaults: self.unimplemented_defaults,
                 typed_topics: self.typed_topics,
             },
             errors: Rc::clone(&errors),
+            warnings: Rc::clone(&warnings),
             typed_topics: HashMap::new(),
             modules: HashSet::new(),
         };
@@ -379,6 +467,10 @@ impl Builder {
                 .prost_types_path(format!("{}::prost_types", self.krate));
         }
         self.config.enable_type_names().out_dir(&out_dir).service_generator(Box::new(generator)).compile_fds(fds)?;
+        self.warnings = warnings.take();
+        for warning in &self.warnings {
+            println!("cargo:warning={warning}");
+        }
         let errors = errors.take();
         if errors.is_empty() { Ok(()) } else { Err(BuildError::Service(errors.join("; "))) }
     }

@@ -95,19 +95,3 @@ fn valid_options_generate() {
     )
     .expect("a single-server stream on topics is valid");
 }
-
-#[test]
-fn a_subscription_cannot_publish_empty() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("psrpc-build-invalid").join("empty_subscription");
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let proto = "syntax = \"proto3\";\npackage invalid;\nimport \"options.proto\";\n\
-                 import \"google/protobuf/empty.proto\";\n\
-                 service Svc { rpc Ticks(google.protobuf.Empty) returns (google.protobuf.Empty) {\n\
-                 option (psrpc.options).subscription = true;\n} }\n";
-    std::fs::write(dir.join("svc.proto"), proto).expect("write proto");
-    let err = psrpc_build::Builder::new()
-        .out_dir(dir.join("out"))
-        .compile(&["svc.proto"], &[&dir])
-        .expect_err("no type name to publish");
-    assert!(err.to_string().contains("Ticks: a subscription cannot publish google.protobuf.Empty"), "{err}");
-}

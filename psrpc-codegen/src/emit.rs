@@ -436,10 +436,17 @@ fn server(service: &Service) -> TokenStream {
         let info = info_path(service, m);
         let req = &m.request;
         let doc = format!("Publishes to the subscribers of `{}`.", m.wire_name);
+        let body = match &m.type_url {
+            Some(url) => quote! {
+                let payload = #cg::prost::Message::encode_to_vec(message);
+                self.server.publish_raw(&#info, #topics, #url, &payload).await
+            },
+            None => quote!(self.server.publish(&#info, #topics, message).await),
+        };
         quote! {
             #[doc = #doc]
             pub async fn #publish(&self, #params message: &#req) -> ::core::result::Result<(), #cg::Error> {
-                self.server.publish(&#info, #topics, message).await
+                #body
             }
         }
     });

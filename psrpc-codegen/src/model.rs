@@ -171,6 +171,9 @@ pub struct Method {
     pub(crate) typed: bool,
     /// Rustdoc lines (the `.proto` comments, or the trait method's docs).
     pub(crate) docs: Vec<String>,
+    /// The type URL a subscription publishes under, when given instead of
+    /// the published type's `prost::Name`.
+    pub(crate) type_url: Option<String>,
 }
 
 impl Method {
@@ -188,7 +191,18 @@ impl Method {
         // Typing applies to named topic parameters only (as in Go psrpc).
         let typed = options.typed && !options.topics.is_empty();
         let topics = options.topics.into_iter().map(topic_param).collect();
-        Ok(Method { ident, wire_name, request, response, kind, topics, group: options.group, typed, docs: Vec::new() })
+        Ok(Method {
+            ident,
+            wire_name,
+            request,
+            response,
+            kind,
+            topics,
+            group: options.group,
+            typed,
+            docs: Vec::new(),
+            type_url: None,
+        })
     }
 
     /// Sets the rustdoc lines of the generated client and handler methods
@@ -196,6 +210,31 @@ impl Method {
     #[must_use]
     pub fn with_docs(mut self, docs: Vec<String>) -> Method {
         self.docs = docs;
+        self
+    }
+
+    /// Publishes a subscription's messages under `type_url` (e.g.
+    /// `type.googleapis.com/google.protobuf.Struct`) instead of the type URL
+    /// of the published type's `prost::Name`, so types without that trait
+    /// (prost-types' `Struct`, `Value`, `FieldMask`, …) can be published.
+    /// Other kinds ignore it.
+    ///
+    /// ```
+    /// use psrpc_codegen::{Method, MethodOptions, Routing, Service};
+    /// use quote::format_ident;
+    ///
+    /// let options = MethodOptions { subscription: true, routing: Routing::Multi, ..MethodOptions::default() };
+    /// let ty: syn::Type = syn::parse_quote!(::psrpc::prost_types::Struct);
+    /// let method = Method::new(format_ident!("reports"), "Reports".into(), ty.clone(), ty, options)
+    ///     .unwrap()
+    ///     .with_type_url("type.googleapis.com/google.protobuf.Struct");
+    /// let service = Service::new(format_ident!("Stats"), "Stats".into(), vec![method]).unwrap();
+    /// let code = psrpc_codegen::emit(&service).to_string();
+    /// assert!(code.contains("publish_raw") && code.contains("\"type.googleapis.com/google.protobuf.Struct\""));
+    /// ```
+    #[must_use]
+    pub fn with_type_url(mut self, type_url: impl Into<String>) -> Method {
+        self.type_url = Some(type_url.into());
         self
     }
 

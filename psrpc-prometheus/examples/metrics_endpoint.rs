@@ -12,7 +12,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use prometheus_client::registry::Registry;
 use psrpc::{
     ClientOptions, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer, Selection,
     ServerOptions,
@@ -31,16 +30,13 @@ static PING: MethodInfo = MethodInfo::new("Ping", MethodKind::Unary(Selection::Q
 async fn main() -> anyhow::Result<()> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9102".to_owned());
 
-    // One registry for the whole application; psrpc's metrics join it.
-    let metrics = PsrpcMetrics::livekit();
-    let mut registry = Registry::default();
-    metrics.register(&mut registry);
-    let registry = Arc::new(registry);
+    // The node's constant labels, as LiveKit's Go services set them.
+    let metrics = PsrpcMetrics::livekit().with_const_labels([("node_id", "ND_example"), ("node_type", "SERVER")]);
 
     let bus: psrpc::SharedBus = Arc::new(psrpc::local::LocalBus::new());
     let server = RpcServer::new("Pinger", bus.clone(), ServerOptions::default().observer(Arc::new(metrics.clone())));
     server.register_unary(&PING, vec![], |_ctx: RequestContext, ping: Ping| async move { Ok(ping) }, None).await?;
-    let client = RpcClient::new("Pinger", bus, ClientOptions::default().observer(Arc::new(metrics))).await?;
+    let client = RpcClient::new("Pinger", bus, ClientOptions::default().observer(Arc::new(metrics.clone()))).await?;
     tokio::spawn(async move {
         for n in 0.. {
             if let Err(error) =
@@ -52,20 +48,12 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
+    // What a Go service's promhttp serves for the same series, byte for byte.
     let app = Router::new().route(
         "/metrics",
         get(move || {
-            let registry = Arc::clone(&registry);
-            async move {
-                let mut text = String::new();
-                match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                    Ok(()) => Ok((
-                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                        text,
-                    )),
-                    Err(_) => Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
-                }
-            }
+            let metrics = metrics.clone();
+            async move { ([(header::CONTENT_TYPE, psrpc_prometheus::CONTENT_TYPE)], metrics.encode()) }
         }),
     );
     let listener = tokio::net::TcpListener::bind(&address).await?;

@@ -3,25 +3,24 @@
 //! [`PsrpcMetrics`] is an [`Observer`] that records every call a psrpc-rs
 //! client or server makes into Prometheus histograms, counters and a gauge,
 //! under the names, labels and buckets LiveKit's Go services export for Go
-//! psrpc. A Rust service and a Go service of one fleet land in the same
-//! series, and the dashboards and alerts written for one work for both.
+//! psrpc (`github.com/livekit/protocol/rpc`). [`PsrpcMetrics::encode`] writes
+//! them byte for byte as a Go service's `/metrics` does (client_golang's
+//! text format, as promhttp serves it to Prometheus): a Rust service and a
+//! Go service of one fleet land in the same series, and the dashboards and
+//! alerts written for one work for both.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use prometheus_client::registry::Registry;
 //! use psrpc_prometheus::PsrpcMetrics;
 //!
-//! let metrics = PsrpcMetrics::livekit();
-//! let mut registry = Registry::default();
-//! metrics.register(&mut registry);
-//!
+//! // LiveKit's constant labels: the node's id and type.
+//! let metrics = PsrpcMetrics::livekit().with_const_labels([("node_id", "ND_1"), ("node_type", "SERVER")]);
 //! let client_options = psrpc::ClientOptions::default().observer(Arc::new(metrics.clone()));
-//! let server_options = psrpc::ServerOptions::default().observer(Arc::new(metrics));
+//! let server_options = psrpc::ServerOptions::default().observer(Arc::new(metrics.clone()));
 //!
-//! // Series appear once a call recorded into them.
-//! let mut text = String::new();
-//! prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-//! assert_eq!(text, "# EOF\n");
+//! // Serve this on `/metrics` with `psrpc_prometheus::CONTENT_TYPE`; series
+//! // appear once a call recorded into them.
+//! assert_eq!(metrics.encode(), "");
 //! # let _ = (client_options, server_options);
 //! ```
 //!
@@ -61,14 +60,29 @@
 //!   roles; for multi calls the client counts the responses as `rx` and the
 //!   request as `tx`, the server the other way round.
 //!
-//! ## Why `prometheus-client`
+//! ## The exposition: Go's, byte for byte
 //!
-//! This crate uses `prometheus-client`, the Prometheus project's own Rust
-//! client, rather than the `prometheus` crate: it keeps no global registry
-//! (the metrics go into the [`Registry`] the application owns, next to its
-//! own), its label sets are typed (here: shared service names, no string
-//! built per call), it needs no protobuf and no `lazy_static`, and it writes
-//! the OpenMetrics text format every Prometheus server scrapes.
+//! [`PsrpcMetrics::encode`] writes the Prometheus text format (0.0.4) the way
+//! Go's client_golang writes it, checked against a Go program scraping Go's
+//! registry (the interop tests, `interop/tests/go_metrics.rs`): families
+//! sorted by name, each with an empty `# HELP` line (LiveKit gives none) and
+//! its `# TYPE` line under the full name (`livekit_psrpc_error_total`);
+//! labels sorted by name, constant labels among them, `le` last; series
+//! sorted by their label values; numbers as Go formats a `float64`
+//! (`le="10"`, `1.234567e+06`). Prometheus 2.x keys series by these label
+//! values, so a bucket written `le="10.0"` would be another series than Go's
+//! `le="10"`.
+//!
+//! An application with metrics of its own serves its text followed by
+//! [`PsrpcMetrics::encode`]'s (both in the Prometheus text format), or puts
+//! the psrpc metrics into its `prometheus-client` [`Registry`] with
+//! [`PsrpcMetrics::register`]: written with
+//! `prometheus_client::encoding::prometheus_text::encode`, that gives the
+//! same series as Go (names, labels, `le` values), though prometheus-client
+//! formats some numbers its own way (`_sum` as `10.0`) and writes the
+//! registry's constant labels first; its OpenMetrics encoder
+//! (`encoding::text`) writes `le="10.0"`, so a fleet mixed with Go services
+//! on Prometheus 2.x should not be scraped in OpenMetrics.
 //!
 //! ## Feature flags
 //! None.
@@ -77,16 +91,17 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::RwLock;
-use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use parking_lot::{Mutex, RwLock};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use psrpc_core::error::{Error, ErrorCode};
 use psrpc_core::info::RpcInfo;
@@ -114,132 +129,145 @@ pub const REQUEST_TIME_BUCKETS: [f64; 10] = [10., 50., 100., 300., 500., 1000., 
 /// ```
 pub const CLAIM_WAIT_BUCKETS: [f64; 10] = [1., 5., 10., 25., 50., 100., 250., 500., 1000., 3000.];
 
-/// The labels of one series. Every family uses this one type; the labels a
-/// family does not have stay `None` and are not written.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-struct Labels {
-    role: Option<&'static str>,
-    kind: Option<&'static str>,
-    service: Arc<str>,
-    method: Cow<'static, str>,
-    /// `error_code`, `direction` or `outcome`, with its value.
-    extra: Option<(&'static str, &'static str)>,
+/// The `Content-Type` of [`PsrpcMetrics::encode`]'s text: the one Go's
+/// promhttp answers a Prometheus scrape with.
+///
+/// ```
+/// assert!(psrpc_prometheus::CONTENT_TYPE.starts_with("text/plain; version=0.0.4"));
+/// ```
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8; escaping=underscores";
+
+/// A counter; written once something was added to it (even 0).
+#[derive(Debug, Default)]
+struct Counter {
+    present: AtomicBool,
+    value: AtomicU64,
 }
 
-impl EncodeLabelSet for Labels {
-    fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> Result<(), fmt::Error> {
-        use prometheus_client::encoding::EncodeLabel as _;
-        if let Some(role) = self.role {
-            ("role", role).encode(encoder.encode_label())?;
-        }
-        if let Some(kind) = self.kind {
-            ("kind", kind).encode(encoder.encode_label())?;
-        }
-        ("service", &*self.service).encode(encoder.encode_label())?;
-        ("method", self.method.as_ref()).encode(encoder.encode_label())?;
-        if let Some(extra) = self.extra {
-            extra.encode(encoder.encode_label())?;
-        }
-        Ok(())
+impl Counter {
+    fn add(&self, n: u64) {
+        self.value.fetch_add(n, Ordering::Relaxed);
+        self.present.store(true, Ordering::Relaxed);
+    }
+
+    fn value(&self) -> Option<u64> {
+        self.present.load(Ordering::Relaxed).then(|| self.value.load(Ordering::Relaxed))
     }
 }
 
-impl Labels {
-    fn call(role: Role, kind: &'static str, info: &RpcInfo) -> Self {
-        Labels { role: Some(role.as_str()), ..Labels::lifecycle(info) }.kind(kind)
+/// A gauge; written once it moved.
+#[derive(Debug, Default)]
+struct Gauge {
+    present: AtomicBool,
+    value: AtomicI64,
+}
+
+impl Gauge {
+    fn add(&self, n: i64) {
+        self.value.fetch_add(n, Ordering::Relaxed);
+        self.present.store(true, Ordering::Relaxed);
     }
 
-    fn stream(role: Role, info: &RpcInfo) -> Self {
-        Labels { role: Some(role.as_str()), ..Labels::lifecycle(info) }
-    }
-
-    fn lifecycle(info: &RpcInfo) -> Self {
-        Labels { role: None, kind: None, service: Arc::clone(&info.service), method: info.method.clone(), extra: None }
-    }
-
-    fn kind(mut self, kind: &'static str) -> Self {
-        self.kind = Some(kind);
-        self
-    }
-
-    fn extra(mut self, name: &'static str, value: &'static str) -> Self {
-        self.extra = Some((name, value));
-        self
+    fn value(&self) -> Option<i64> {
+        self.present.load(Ordering::Relaxed).then(|| self.value.load(Ordering::Relaxed))
     }
 }
 
-type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
-
-fn request_time_histogram() -> Histogram {
-    Histogram::new(REQUEST_TIME_BUCKETS)
-}
-
-fn claim_wait_histogram() -> Histogram {
-    Histogram::new(CLAIM_WAIT_BUCKETS)
-}
-
-/// The metric families; clones share them.
+/// A histogram of whole milliseconds; written once it observed something.
 #[derive(Debug)]
-struct Families {
-    request_time: HistogramFamily,
-    stream_send_time: HistogramFamily,
-    stream_receive: Family<Labels, Counter>,
-    stream_count: Family<Labels, Gauge>,
-    errors: Family<Labels, Counter>,
-    bytes: Family<Labels, Counter>,
-    requests_received: Family<Labels, Counter>,
-    requests_expired: Family<Labels, Counter>,
-    claim_wait_time: HistogramFamily,
-    /// Each method's series, resolved once: a report costs one read lock and
-    /// two string lookups instead of building and hashing a label set per
-    /// series it touches.
-    series: RwLock<SeriesByMethod>,
+struct Histogram {
+    bounds: &'static [f64; 10],
+    /// Observations per bucket (not cumulative); the last is above every bound.
+    counts: [AtomicU64; 11],
+    /// Durations are whole milliseconds, so their sum is too.
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64; 10]) -> Self {
+        Histogram { bounds, counts: Default::default(), sum: AtomicU64::new(0) }
+    }
+
+    fn observe(&self, millis: u64) {
+        let bucket = self.bounds.iter().position(|&bound| millis as f64 <= bound).unwrap_or(self.bounds.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(millis, Ordering::Relaxed);
+    }
+
+    fn sample(&self) -> Option<Sample> {
+        let counts: [u64; 11] = std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed));
+        let sum = self.sum.load(Ordering::Relaxed);
+        (counts.iter().sum::<u64>() > 0).then_some(Sample::Histogram { bounds: self.bounds, counts, sum })
+    }
+}
+
+/// The series of one call kind of one method, for one role.
+#[derive(Debug)]
+struct CallSeries {
+    time: Histogram,
+    rx: Counter,
+    tx: Counter,
+    /// `error_total` by error code.
+    errors: Mutex<Vec<(&'static str, u64)>>,
+}
+
+impl Default for CallSeries {
+    fn default() -> Self {
+        CallSeries {
+            time: Histogram::new(&REQUEST_TIME_BUCKETS),
+            rx: Counter::default(),
+            tx: Counter::default(),
+            errors: Mutex::default(),
+        }
+    }
+}
+
+impl CallSeries {
+    fn error(&self, code: ErrorCode) {
+        let code = code.as_str();
+        let mut errors = self.errors.lock();
+        match errors.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => errors.push((code, 1)),
+        }
+    }
+}
+
+/// The series of one method.
+#[derive(Debug)]
+struct MethodSeries {
+    /// By role (client, server) and kind (rpc, multirpc, stream).
+    calls: [[CallSeries; 3]; 2],
+    /// By role: `stream_count`, `stream_send_time_ms`, `stream_receive_total`.
+    stream_count: [Gauge; 2],
+    stream_send_time: [Histogram; 2],
+    stream_receive: [Counter; 2],
+    received: Counter,
+    expired: Counter,
+    /// By outcome: granted, lost to peer, timed out.
+    claim_wait: [Histogram; 3],
+}
+
+impl Default for MethodSeries {
+    fn default() -> Self {
+        MethodSeries {
+            calls: Default::default(),
+            stream_count: Default::default(),
+            stream_send_time: std::array::from_fn(|_| Histogram::new(&REQUEST_TIME_BUCKETS)),
+            stream_receive: Default::default(),
+            received: Counter::default(),
+            expired: Counter::default(),
+            claim_wait: std::array::from_fn(|_| Histogram::new(&CLAIM_WAIT_BUCKETS)),
+        }
+    }
 }
 
 /// Series by service, then method.
 type SeriesByMethod = HashMap<Arc<str>, HashMap<Cow<'static, str>, MethodSeries>>;
 
-/// A metric of one series, resolved from its family on first use (series
-/// appear in the output only once something was recorded into them).
-#[derive(Debug)]
-struct Lazy<M>(OnceLock<M>);
-
-impl<M> Default for Lazy<M> {
-    fn default() -> Self {
-        Lazy(OnceLock::new())
-    }
-}
-
-impl<M: Clone> Lazy<M> {
-    fn get(&self, resolve: impl FnOnce() -> M) -> &M {
-        self.0.get_or_init(resolve)
-    }
-}
-
-/// The series of one call kind of one method, for one role.
-#[derive(Debug, Default)]
-struct CallSeries {
-    time: Lazy<Histogram>,
-    rx: Lazy<Counter>,
-    tx: Lazy<Counter>,
-}
-
-/// The series of one method.
-#[derive(Debug, Default)]
-struct MethodSeries {
-    /// By role (client, server) and kind (rpc, multirpc, stream).
-    calls: [[CallSeries; 3]; 2],
-    /// By role: `stream_count`, `stream_send_time_ms`, `stream_receive_total`.
-    stream_count: [Lazy<Gauge>; 2],
-    stream_send_time: [Lazy<Histogram>; 2],
-    stream_receive: [Lazy<Counter>; 2],
-    received: Lazy<Counter>,
-    expired: Lazy<Counter>,
-    /// By outcome: granted, lost to peer, timed out.
-    claim_wait: [Lazy<Histogram>; 3],
-}
-
+const ROLES: [&str; 2] = ["client", "server"];
 const KINDS: [&str; 3] = ["rpc", "multirpc", "stream"];
+const OUTCOMES: [&str; 3] = ["granted", "lost_to_peer", "timed_out"];
 
 fn role_index(role: Role) -> usize {
     match role {
@@ -248,19 +276,45 @@ fn role_index(role: Role) -> usize {
     }
 }
 
+/// One series' value, read for encoding.
+#[derive(Debug)]
+enum Sample {
+    Counter(u64),
+    Gauge(i64),
+    Histogram { bounds: &'static [f64; 10], counts: [u64; 11], sum: u64 },
+}
+
+/// One series: its labels sorted by name (constant labels among them).
+#[derive(Debug)]
+struct Series {
+    labels: Vec<(Cow<'static, str>, String)>,
+    sample: Sample,
+}
+
+/// The families, in the order Go writes them (by name: every name shares
+/// the prefix), each with its name after the prefix and its type.
+const FAMILIES: [(&str, MetricType); 9] = [
+    ("bytes_total", MetricType::Counter),
+    ("claim_wait_time_ms", MetricType::Histogram),
+    ("error_total", MetricType::Counter),
+    ("request_time_ms", MetricType::Histogram),
+    ("requests_expired_total", MetricType::Counter),
+    ("requests_received_total", MetricType::Counter),
+    ("stream_count", MetricType::Gauge),
+    ("stream_receive_total", MetricType::Counter),
+    ("stream_send_time_ms", MetricType::Histogram),
+];
+
 /// psrpc metrics in Prometheus form: an [`Observer`] to install on clients
-/// and servers, and the metric families to [`register`](Self::register).
-/// Cheap to clone; clones record into the same series.
+/// and servers, whose series [`encode`](Self::encode) writes as Go's
+/// client_golang does. Cheap to clone; clones record into the same series.
 ///
 /// See the [crate docs](crate) for the metrics.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use prometheus_client::registry::Registry;
 ///
 /// let metrics = psrpc_prometheus::PsrpcMetrics::livekit();
-/// let mut registry = Registry::default();
-/// metrics.register(&mut registry);
 /// let client = psrpc::ClientOptions::default().observer(Arc::new(metrics.clone()));
 /// let server = psrpc::ServerOptions::default().observer(Arc::new(metrics));
 /// # let _ = (client, server);
@@ -268,7 +322,9 @@ fn role_index(role: Role) -> usize {
 #[derive(Clone, Debug)]
 pub struct PsrpcMetrics {
     prefix: String,
-    families: Arc<Families>,
+    /// Sorted by name.
+    const_labels: Arc<[(Cow<'static, str>, String)]>,
+    series: Arc<RwLock<SeriesByMethod>>,
 }
 
 impl PsrpcMetrics {
@@ -291,22 +347,36 @@ impl PsrpcMetrics {
     /// let metrics = psrpc_prometheus::PsrpcMetrics::with_prefix("myapp_rpc");
     /// metrics.on_request_received(&RpcInfo::new("Rooms".into(), &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })), vec![]));
     /// let text = metrics.encode();
-    /// assert!(text.contains(r#"myapp_rpc_requests_received_total{service="Rooms",method="Get"} 1"#));
+    /// assert!(text.contains(r#"myapp_rpc_requests_received_total{method="Get",service="Rooms"} 1"#));
     /// ```
     pub fn with_prefix(prefix: impl Into<String>) -> Self {
-        let families = Families {
-            request_time: Family::new_with_constructor(request_time_histogram),
-            stream_send_time: Family::new_with_constructor(request_time_histogram),
-            stream_receive: Family::default(),
-            stream_count: Family::default(),
-            errors: Family::default(),
-            bytes: Family::default(),
-            requests_received: Family::default(),
-            requests_expired: Family::default(),
-            claim_wait_time: Family::new_with_constructor(claim_wait_histogram),
-            series: RwLock::default(),
-        };
-        PsrpcMetrics { prefix: prefix.into(), families: Arc::new(families) }
+        PsrpcMetrics { prefix: prefix.into(), const_labels: Arc::new([]), series: Arc::default() }
+    }
+
+    /// Adds constant labels to every series (LiveKit's `ConstLabels`: the
+    /// node's `node_id` and `node_type`), written among the series' own
+    /// labels in name order as Go writes them. Names must differ from the
+    /// metrics' own labels. Set before cloning: clones made earlier keep
+    /// their labels.
+    ///
+    /// ```
+    /// use psrpc::observe::Observer as _;
+    /// use psrpc::{MethodInfo, MethodKind, RpcInfo, Selection};
+    ///
+    /// let metrics = psrpc_prometheus::PsrpcMetrics::livekit().with_const_labels([("node_id", "ND_1")]);
+    /// metrics.on_request_expired(&RpcInfo::new("Rooms".into(), &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })), vec![]));
+    /// assert!(metrics.encode().contains(r#"{method="Get",node_id="ND_1",service="Rooms"} 1"#));
+    /// ```
+    #[must_use]
+    pub fn with_const_labels(
+        mut self,
+        labels: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Self {
+        let mut all: Vec<(Cow<'static, str>, String)> = self.const_labels.to_vec();
+        all.extend(labels.into_iter().map(|(name, value)| (Cow::Owned(name.into()), value.into())));
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        self.const_labels = all.into();
+        self
     }
 
     /// The name prefix.
@@ -318,70 +388,153 @@ impl PsrpcMetrics {
         &self.prefix
     }
 
-    /// Registers the metric families in `registry`, under this prefix
-    /// (appended to the registry's own prefix, if it has one). Constant
-    /// labels (LiveKit's `ConstLabels`, e.g. the node id) come from the
-    /// registry: build it with `Registry::with_labels` or register into
-    /// `registry.sub_registry_with_labels(…)`.
+    /// Registers the metrics in a `prometheus-client` `registry`, under this
+    /// prefix (appended to the registry's own prefix, if it has one), with
+    /// this value's constant labels after the registry's own. See the
+    /// [crate docs](crate#the-exposition-gos-byte-for-byte) for how that
+    /// registry's encoders write them; [`encode`](Self::encode) writes them
+    /// as Go does.
     ///
     /// ```
     /// use prometheus_client::registry::Registry;
+    /// use psrpc::observe::Observer as _;
+    /// use psrpc::{MethodInfo, MethodKind, RpcInfo, Selection};
+    ///
+    /// let metrics = psrpc_prometheus::PsrpcMetrics::livekit();
     /// let mut registry = Registry::default();
-    /// let node = registry.sub_registry_with_label(("node_id".into(), "node-7".into()));
-    /// psrpc_prometheus::PsrpcMetrics::livekit().register(node);
+    /// metrics.register(&mut registry);
+    /// metrics.on_request_received(&RpcInfo::new("Rooms".into(), &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })), vec![]));
+    /// let mut text = String::new();
+    /// prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+    /// assert!(text.contains(r#"livekit_psrpc_requests_received_total{method="Get",service="Rooms"} 1"#));
     /// ```
     pub fn register(&self, registry: &mut Registry) {
-        let registry = if self.prefix.is_empty() { registry } else { registry.sub_registry_with_prefix(&self.prefix) };
-        let f = &self.families;
-        // prometheus-client appends `_total` to counter names when encoding.
-        registry.register("request_time_ms", "Duration of successful psrpc calls", f.request_time.clone());
-        registry.register(
-            "stream_send_time_ms",
-            "Duration of successful psrpc stream sends",
-            f.stream_send_time.clone(),
-        );
-        registry.register("stream_receive", "psrpc stream messages received", f.stream_receive.clone());
-        registry.register("stream_count", "Open psrpc streams", f.stream_count.clone());
-        registry.register("error", "Failed psrpc calls and stream sends", f.errors.clone());
-        registry.register("bytes", "psrpc message bytes", f.bytes.clone());
-        registry.register("requests_received", "psrpc requests that reached a server", f.requests_received.clone());
-        registry.register(
-            "requests_expired",
-            "psrpc requests dropped unhandled because they arrived expired",
-            f.requests_expired.clone(),
-        );
-        registry.register(
-            "claim_wait_time_ms",
-            "Time from a server's claim to the client's decision",
-            f.claim_wait_time.clone(),
-        );
+        registry.register_collector(Box::new(self.clone()));
     }
 
-    /// A registry holding only these metrics, encoded in the text format
-    /// (for a `/metrics` endpoint that serves nothing else).
+    /// The series in client_golang's text format (Prometheus text 0.0.4),
+    /// byte for byte what a Go service's `/metrics` holds for them: serve it
+    /// with [`CONTENT_TYPE`], alone or after the application's own text.
+    /// Empty until something was recorded.
     ///
     /// ```
-    /// let text = psrpc_prometheus::PsrpcMetrics::livekit().encode();
-    /// assert!(text.ends_with("# EOF\n"));
+    /// use std::time::Duration;
+    /// use psrpc::observe::{Observer as _, Role};
+    /// use psrpc::{MethodInfo, MethodKind, RpcInfo, Selection};
+    ///
+    /// let metrics = psrpc_prometheus::PsrpcMetrics::livekit();
+    /// let info = RpcInfo::new("Rooms".into(), &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })), vec![]);
+    /// metrics.on_unary(Role::Client, &info, Duration::from_millis(12), Ok(()), 3, 1_500_000);
+    /// let text = metrics.encode();
+    /// assert!(text.starts_with("# HELP livekit_psrpc_bytes_total \n# TYPE livekit_psrpc_bytes_total counter\n"));
+    /// assert!(text.contains(r#"livekit_psrpc_bytes_total{direction="tx",kind="rpc",method="Get",role="client",service="Rooms"} 1.5e+06"#));
+    /// assert!(text.contains(r#"livekit_psrpc_request_time_ms_bucket{kind="rpc",method="Get",role="client",service="Rooms",le="50"} 1"#));
     /// ```
     pub fn encode(&self) -> String {
-        let mut registry = Registry::default();
-        self.register(&mut registry);
         let mut text = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+        for (suffix, kind, series) in self.families() {
+            let name = self.full_name(suffix);
+            let kind = match kind {
+                MetricType::Counter => "counter",
+                MetricType::Gauge => "gauge",
+                _ => "histogram",
+            };
+            let _ = write!(text, "# HELP {name} \n# TYPE {name} {kind}\n");
+            for Series { labels, sample } in &series {
+                match sample {
+                    Sample::Counter(value) => {
+                        write_sample(&mut text, &name, "", labels, None, &go_float(*value as f64))
+                    }
+                    Sample::Gauge(value) => write_sample(&mut text, &name, "", labels, None, &go_float(*value as f64)),
+                    Sample::Histogram { bounds, counts, sum } => {
+                        let mut cumulative = 0;
+                        for (bound, count) in bounds.iter().zip(counts) {
+                            cumulative += count;
+                            let le = go_float(*bound);
+                            write_sample(&mut text, &name, "_bucket", labels, Some(&le), &cumulative.to_string());
+                        }
+                        let count: u64 = counts.iter().sum();
+                        write_sample(&mut text, &name, "_bucket", labels, Some("+Inf"), &count.to_string());
+                        write_sample(&mut text, &name, "_sum", labels, None, &go_float(*sum as f64));
+                        write_sample(&mut text, &name, "_count", labels, None, &count.to_string());
+                    }
+                }
+            }
+        }
         text
+    }
+
+    fn full_name(&self, suffix: &str) -> String {
+        if self.prefix.is_empty() { suffix.to_owned() } else { format!("{}_{suffix}", self.prefix) }
+    }
+
+    /// The families that have series, in name order, each with its series
+    /// sorted by label values.
+    fn families(&self) -> Vec<(&'static str, MetricType, Vec<Series>)> {
+        let mut families: Vec<Vec<Series>> = FAMILIES.iter().map(|_| Vec::new()).collect();
+        {
+            let all = self.series.read();
+            for (service, methods) in all.iter() {
+                for (method, m) in methods {
+                    let mut add = |family: usize, labels: &[(&'static str, &str)], sample: Option<Sample>| {
+                        let Some(sample) = sample else { return };
+                        let mut labels: Vec<(Cow<'static, str>, String)> = labels
+                            .iter()
+                            .map(|(k, v)| (Cow::Borrowed(*k), (*v).to_owned()))
+                            .chain([(Cow::Borrowed("service"), service.to_string())])
+                            .chain([(Cow::Borrowed("method"), method.to_string())])
+                            .chain(self.const_labels.iter().cloned())
+                            .collect();
+                        labels.sort_by(|a, b| a.0.cmp(&b.0));
+                        families[family].push(Series { labels, sample });
+                    };
+                    for (r, role) in ROLES.iter().enumerate() {
+                        for (k, kind) in KINDS.iter().enumerate() {
+                            let call = &m.calls[r][k];
+                            let labels = [("role", *role), ("kind", *kind)];
+                            for (direction, counter) in [("rx", &call.rx), ("tx", &call.tx)] {
+                                let labels = [labels[0], labels[1], ("direction", direction)];
+                                add(0, &labels, counter.value().map(Sample::Counter));
+                            }
+                            for (code, n) in call.errors.lock().iter() {
+                                add(2, &[labels[0], labels[1], ("error_code", code)], Some(Sample::Counter(*n)));
+                            }
+                            add(3, &labels, call.time.sample());
+                        }
+                        let labels = [("role", *role)];
+                        add(6, &labels, m.stream_count[r].value().map(Sample::Gauge));
+                        add(7, &labels, m.stream_receive[r].value().map(Sample::Counter));
+                        add(8, &labels, m.stream_send_time[r].sample());
+                    }
+                    for (o, outcome) in OUTCOMES.iter().enumerate() {
+                        add(1, &[("outcome", outcome)], m.claim_wait[o].sample());
+                    }
+                    add(4, &[], m.expired.value().map(Sample::Counter));
+                    add(5, &[], m.received.value().map(Sample::Counter));
+                }
+            }
+        }
+        FAMILIES
+            .iter()
+            .zip(families)
+            .filter(|(_, series)| !series.is_empty())
+            .map(|(&(suffix, kind), mut series)| {
+                // Go orders a family's series by their label values, in label name order.
+                series.sort_by(|a, b| a.labels.iter().map(|l| &l.1).cmp(b.labels.iter().map(|l| &l.1)));
+                (suffix, kind, series)
+            })
+            .collect()
     }
 
     /// Runs `f` on the series of `info`'s method.
     fn with_series<T>(&self, info: &RpcInfo, f: impl FnOnce(&MethodSeries) -> T) -> T {
         {
-            let series = self.families.series.read();
+            let series = self.series.read();
             if let Some(method) = series.get(&*info.service).and_then(|methods| methods.get(info.method.as_ref())) {
                 return f(method);
             }
         }
-        let mut series = self.families.series.write();
+        let mut series = self.series.write();
         let methods = series.entry(Arc::clone(&info.service)).or_default();
         f(methods.entry(info.method.clone()).or_default())
     }
@@ -396,19 +549,102 @@ impl PsrpcMetrics {
         error: Option<ErrorCode>,
         (rx, tx): (usize, usize),
     ) {
-        let f = &self.families;
-        let labels = || Labels::call(role, KINDS[kind], info);
         self.with_series(info, |method| {
             let call = &method.calls[role_index(role)][kind];
-            call.rx.get(|| f.bytes.get_or_create(&labels().extra("direction", "rx")).clone()).inc_by(count(rx));
-            call.tx.get(|| f.bytes.get_or_create(&labels().extra("direction", "tx")).clone()).inc_by(count(tx));
-            if error.is_none() {
-                call.time.get(|| f.request_time.get_or_create(&labels()).clone()).observe(millis(elapsed));
+            call.rx.add(count(rx));
+            call.tx.add(count(tx));
+            match error {
+                None => call.time.observe(millis(elapsed)),
+                Some(code) => call.error(code),
             }
         });
-        if let Some(code) = error {
-            f.errors.get_or_create(&labels().extra("error_code", code.as_str())).inc();
+    }
+}
+
+/// One sample line: `<name><suffix>{labels[,le="…"]} <value>`, labels
+/// escaped as Go escapes them.
+fn write_sample(
+    text: &mut String,
+    name: &str,
+    suffix: &str,
+    labels: &[(Cow<'static, str>, String)],
+    le: Option<&str>,
+    value: &str,
+) {
+    text.push_str(name);
+    text.push_str(suffix);
+    let all = labels.iter().map(|(k, v)| (k.clone(), v.as_str())).chain(le.map(|le| (Cow::Borrowed("le"), le)));
+    for (i, (label, value)) in all.enumerate() {
+        text.push(if i == 0 { '{' } else { ',' });
+        text.push_str(&label);
+        text.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '\\' => text.push_str("\\\\"),
+                '"' => text.push_str("\\\""),
+                '\n' => text.push_str("\\n"),
+                c => text.push(c),
+            }
         }
+        text.push('"');
+    }
+    if !labels.is_empty() || le.is_some() {
+        text.push('}');
+    }
+    text.push(' ');
+    text.push_str(value);
+    text.push('\n');
+}
+
+/// `v` as Go's text format writes a float: `strconv.FormatFloat(v, 'g', -1,
+/// 64)`, shortest digits, exponent form (`1e+06`) from 1e6 up and below
+/// 1e-4.
+fn go_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf".to_owned() } else { "-Inf".to_owned() };
+    }
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    let scientific = format!("{v:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..6).contains(&exponent) {
+        format!("{v}")
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    }
+}
+
+impl Collector for PsrpcMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for (suffix, kind, series) in self.families() {
+            // prometheus-client appends `_total` to counters itself.
+            let name = self.full_name(suffix);
+            let name = match kind {
+                MetricType::Counter => name.strip_suffix("_total").unwrap_or(&name).to_owned(),
+                _ => name,
+            };
+            let mut family = encoder.encode_descriptor(&name, "", None, kind)?;
+            for Series { labels, sample } in &series {
+                let series = family.encode_family(labels)?;
+                match sample {
+                    Sample::Counter(value) => ConstCounter::new(*value).encode(series)?,
+                    Sample::Gauge(value) => ConstGauge::new(*value).encode(series)?,
+                    Sample::Histogram { bounds, counts, sum } => {
+                        let mut buckets: Vec<(f64, u64)> = bounds.iter().copied().zip(counts.iter().copied()).collect();
+                        buckets.push((f64::INFINITY, counts[bounds.len()]));
+                        let mut series = series;
+                        series.encode_histogram::<NoLabelSet>(*sum as f64, counts.iter().sum(), &buckets, None)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -417,8 +653,8 @@ fn count(bytes: usize) -> u64 {
 }
 
 /// Whole milliseconds, as LiveKit records durations.
-fn millis(elapsed: Duration) -> f64 {
-    elapsed.as_millis() as f64
+fn millis(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Observer for PsrpcMetrics {
@@ -454,75 +690,75 @@ impl Observer for PsrpcMetrics {
     }
 
     fn on_stream_open(&self, role: Role, info: &RpcInfo) {
-        let f = &self.families;
-        self.with_series(info, |m| {
-            m.stream_count[role_index(role)]
-                .get(|| f.stream_count.get_or_create(&Labels::stream(role, info)).clone())
-                .inc()
-        });
+        self.with_series(info, |m| m.stream_count[role_index(role)].add(1));
     }
 
     fn on_stream_close(&self, role: Role, info: &RpcInfo, _cause: &Error) {
-        let f = &self.families;
-        self.with_series(info, |m| {
-            m.stream_count[role_index(role)]
-                .get(|| f.stream_count.get_or_create(&Labels::stream(role, info)).clone())
-                .dec()
-        });
+        self.with_series(info, |m| m.stream_count[role_index(role)].add(-1));
     }
 
     fn on_stream_send(&self, role: Role, info: &RpcInfo, elapsed: Duration, outcome: Result<(), &Error>, bytes: usize) {
-        let f = &self.families;
-        let labels = || Labels::call(role, "stream", info);
         self.with_series(info, |m| {
             let call = &m.calls[role_index(role)][2];
-            call.tx.get(|| f.bytes.get_or_create(&labels().extra("direction", "tx")).clone()).inc_by(count(bytes));
-            if outcome.is_ok() {
-                let time = &m.stream_send_time[role_index(role)];
-                time.get(|| f.stream_send_time.get_or_create(&Labels::stream(role, info)).clone())
-                    .observe(millis(elapsed));
+            call.tx.add(count(bytes));
+            match outcome {
+                Ok(()) => m.stream_send_time[role_index(role)].observe(millis(elapsed)),
+                Err(error) => call.error(error.code()),
             }
         });
-        if let Err(error) = outcome {
-            f.errors.get_or_create(&labels().extra("error_code", error.code().as_str())).inc();
-        }
     }
 
     fn on_stream_recv(&self, role: Role, info: &RpcInfo, bytes: usize) {
-        let f = &self.families;
         self.with_series(info, |m| {
-            let rx = &m.calls[role_index(role)][2].rx;
-            rx.get(|| f.bytes.get_or_create(&Labels::call(role, "stream", info).extra("direction", "rx")).clone())
-                .inc_by(count(bytes));
-            let received = &m.stream_receive[role_index(role)];
-            received.get(|| f.stream_receive.get_or_create(&Labels::stream(role, info)).clone()).inc();
+            m.calls[role_index(role)][2].rx.add(count(bytes));
+            m.stream_receive[role_index(role)].add(1);
         });
     }
 
     fn on_request_received(&self, info: &RpcInfo) {
-        let f = &self.families;
-        self.with_series(info, |m| {
-            m.received.get(|| f.requests_received.get_or_create(&Labels::lifecycle(info)).clone()).inc()
-        });
+        self.with_series(info, |m| m.received.add(1));
     }
 
     fn on_request_expired(&self, info: &RpcInfo) {
-        let f = &self.families;
-        self.with_series(info, |m| {
-            m.expired.get(|| f.requests_expired.get_or_create(&Labels::lifecycle(info)).clone()).inc()
-        });
+        self.with_series(info, |m| m.expired.add(1));
     }
 
     fn on_claim(&self, info: &RpcInfo, outcome: ClaimOutcome, wait: Duration) {
-        let f = &self.families;
-        let (index, label) = match outcome {
-            ClaimOutcome::Won => (0, "granted"),
-            ClaimOutcome::Lost => (1, "lost_to_peer"),
-            _ => (2, "timed_out"),
+        let index = match outcome {
+            ClaimOutcome::Won => 0,
+            ClaimOutcome::Lost => 1,
+            _ => 2,
         };
-        self.with_series(info, |m| {
-            let labels = || Labels::lifecycle(info).extra("outcome", label);
-            m.claim_wait[index].get(|| f.claim_wait_time.get_or_create(&labels()).clone()).observe(millis(wait))
-        });
+        self.with_series(info, |m| m.claim_wait[index].observe(millis(wait)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_float;
+
+    /// Expected strings are what Go's `strconv.FormatFloat(v, 'g', -1, 64)` gives.
+    #[test]
+    fn floats_are_written_as_go_writes_them() {
+        let cases = [
+            (0.0, "0"),
+            (1.0, "1"),
+            (-1.0, "-1"),
+            (10.0, "10"),
+            (10000.0, "10000"),
+            (999_999.0, "999999"),
+            (1e6, "1e+06"),
+            (1_234_567.0, "1.234567e+06"),
+            (1.5e21, "1.5e+21"),
+            (0.25, "0.25"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ];
+        for (value, go) in cases {
+            assert_eq!(go_float(value), go, "{value}");
+        }
     }
 }

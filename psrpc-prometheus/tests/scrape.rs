@@ -56,13 +56,13 @@ fn scrape(metrics: &PsrpcMetrics) -> HashMap<String, f64> {
         .collect()
 }
 
-/// The series `name` with `labels` (in LiveKit's order), service `svc`.
+/// The series `name` with `labels` and service `svc`, labels in name order
+/// (as Go writes them).
 fn series(name: &str, svc: &str, labels: &[(&str, &str)]) -> String {
-    let mut all: Vec<String> = Vec::new();
-    let (head, tail): (Vec<_>, Vec<_>) = labels.iter().partition(|(k, _)| *k == "role" || *k == "kind");
-    all.extend(head.iter().map(|(k, v)| format!("{k}=\"{v}\"")));
-    all.push(format!("service=\"{svc}\""));
-    all.extend(tail.iter().map(|(k, v)| format!("{k}=\"{v}\"")));
+    let mut all: Vec<(&str, &str)> = labels.to_vec();
+    all.push(("service", svc));
+    all.sort();
+    let all: Vec<String> = all.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     format!("livekit_psrpc_{name}{{{}}}", all.join(","))
 }
 
@@ -340,16 +340,40 @@ fn durations_fill_livekits_buckets() {
     let scraped = scrape(&metrics);
     let call = [("role", "client"), ("kind", "rpc"), ("method", "Get")];
     let bucket = |le: &str| {
-        let labels = format!("le=\"{le}\",role=\"client\",kind=\"rpc\",service=\"Timed\",method=\"Get\"");
+        let labels = format!("kind=\"rpc\",method=\"Get\",role=\"client\",service=\"Timed\",le=\"{le}\"");
         scraped.get(&format!("livekit_psrpc_request_time_ms_bucket{{{labels}}}")).copied()
     };
     // 10.9 ms counts as 10 ms: inside the 10 ms bucket.
-    assert_eq!(bucket("10.0"), Some(1.0));
+    assert_eq!(bucket("10"), Some(1.0));
     assert_eq!(scraped.get(&series("request_time_ms_sum", "Timed", &call)), Some(&10.0));
     let claim = |le: &str| {
-        let labels = format!("le=\"{le}\",service=\"Timed\",method=\"Get\",outcome=\"timed_out\"");
+        let labels = format!("method=\"Get\",outcome=\"timed_out\",service=\"Timed\",le=\"{le}\"");
         scraped.get(&format!("livekit_psrpc_claim_wait_time_ms_bucket{{{labels}}}")).copied()
     };
-    assert_eq!(claim("1000.0"), Some(0.0));
-    assert_eq!(claim("3000.0"), Some(1.0));
+    assert_eq!(claim("1000"), Some(0.0));
+    assert_eq!(claim("3000"), Some(1.0));
+}
+
+/// Registered in a `prometheus-client` registry and written in its
+/// Prometheus text format, the series are Go's: names, labels in name order,
+/// `le` values.
+#[test]
+fn a_registry_writes_the_same_series() {
+    let metrics = PsrpcMetrics::livekit().with_const_labels([("node_id", "ND_1")]);
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let info = RpcInfo::new(
+        "Timed".into(),
+        &MethodInfo::new("Get", MethodKind::Unary(Selection::Queue { topics: false })),
+        vec![],
+    );
+    metrics.on_unary(Role::Client, &info, Duration::from_millis(7), Ok(()), 1, 2);
+    metrics.on_unary(Role::Server, &info, Duration::from_millis(7), Err(&Error::new(ErrorCode::NotFound, "x")), 1, 0);
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).expect("encode");
+    let labels = r#"kind="rpc",method="Get",node_id="ND_1",role="client",service="Timed""#;
+    assert!(text.contains(&format!("livekit_psrpc_request_time_ms_bucket{{{labels},le=\"10\"}} 1\n")), "{text}");
+    assert!(text.contains("# TYPE livekit_psrpc_error_total counter\n"), "{text}");
+    let error = r#"error_code="not_found",kind="rpc",method="Get",node_id="ND_1",role="server",service="Timed""#;
+    assert!(text.contains(&format!("livekit_psrpc_error_total{{{error}}} 1\n")), "{text}");
 }
