@@ -9,12 +9,22 @@ use psrpc::SharedBus;
 mod lifecycle;
 pub mod my_service_app;
 
-pub use lifecycle::{RETRY_PAUSE, Signal, publish_every, shutdown_signal};
+pub use lifecycle::{RETRY_PAUSE, Signal, draining_signal, publish_every, shutdown_signal};
 
 /// The value of `--name VALUE` on the command line, if given.
 pub fn flag(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+/// The `--role` flag: `server`, `client` or `both` (the default).
+///
+/// ```
+/// // no `--role` on a test's command line
+/// assert_eq!(psrpc_examples::role(), "both");
+/// ```
+pub fn role() -> String {
+    flag("--role").unwrap_or_else(|| "both".into())
 }
 
 /// Whether the bare switch `name` (e.g. `--follow`) is on the command line.
