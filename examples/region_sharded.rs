@@ -87,10 +87,8 @@ async fn query(bus: SharedBus, regions: &[&str]) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let stop = psrpc_examples::draining_signal()?;
-    let role = psrpc_examples::role();
+    let (stop, role, bus) = psrpc_examples::start().await?;
     let region = psrpc_examples::flag("--region").unwrap_or_else(|| "us-west".into());
-    let bus = psrpc_examples::bus_from_args().await?;
     match role.as_str() {
         "server" => {
             let server = serve(bus, &region).await?;
