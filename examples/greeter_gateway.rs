@@ -68,14 +68,8 @@ async fn greet(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let stop = psrpc_examples::shutdown_signal()?;
-    let stop = async {
-        let signal = stop.await;
-        println!("{signal}: draining");
-    };
-    let role = psrpc_examples::flag("--role").unwrap_or_else(|| "both".into());
+    let (stop, role, bus) = psrpc_examples::start().await?;
     let listen = psrpc_examples::flag("--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
-    let bus = psrpc_examples::bus_from_args().await?;
     let mut servers = Vec::new();
     if role == "server" || role == "both" {
         for _ in 0..2 {

@@ -18,14 +18,8 @@ use psrpc_examples::my_service_app::{run_both, run_client, run_server};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let stop = psrpc_examples::shutdown_signal()?;
-    let stop = async {
-        let signal = stop.await;
-        println!("{signal}: draining");
-    };
-    let role = psrpc_examples::flag("--role").unwrap_or_else(|| "both".into());
+    let (stop, role, bus) = psrpc_examples::start().await?;
     let region = psrpc_examples::flag("--region").unwrap_or_else(|| "us-west".into());
-    let bus = psrpc_examples::bus_from_args().await?;
     match role.as_str() {
         "server" => run_server(bus, &region, stop).await?,
         "client" => run_client(bus, &region, psrpc_examples::switch("--follow"), stop).await?,

@@ -87,16 +87,13 @@ async fn query(bus: SharedBus, regions: &[&str]) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let stop = psrpc_examples::shutdown_signal()?;
-    let role = psrpc_examples::flag("--role").unwrap_or_else(|| "both".into());
+    let (stop, role, bus) = psrpc_examples::start().await?;
     let region = psrpc_examples::flag("--region").unwrap_or_else(|| "us-west".into());
-    let bus = psrpc_examples::bus_from_args().await?;
     match role.as_str() {
         "server" => {
             let server = serve(bus, &region).await?;
             println!("inventory shard for {region}; SIGINT or SIGTERM to stop");
-            let signal = stop.await;
-            println!("{signal}: draining");
+            stop.await;
             server.shutdown().await;
         }
         "client" => query(bus, &[region.as_str()]).await?,

@@ -9,7 +9,7 @@ use psrpc::SharedBus;
 mod lifecycle;
 pub mod my_service_app;
 
-pub use lifecycle::{RETRY_PAUSE, Signal, publish_every, shutdown_signal};
+pub use lifecycle::{RETRY_PAUSE, Signal, draining_signal, publish_every, shutdown_signal};
 
 /// The value of `--name VALUE` on the command line, if given.
 pub fn flag(name: &str) -> Option<String> {
@@ -34,6 +34,24 @@ pub async fn bus_from_args() -> anyhow::Result<SharedBus> {
         }
         Some(other) => anyhow::bail!("unknown bus {other:?}: use local, nats://HOST:PORT or redis://HOST:PORT"),
     })
+}
+
+/// How a long-running example starts: [`draining_signal`] installed first
+/// (a signal during the set-up is not lost), then its `--role` (`server`,
+/// `client` or `both`, the default) and the bus of `--bus`
+/// ([`bus_from_args`]).
+///
+/// ```no_run
+/// # async fn demo() -> anyhow::Result<()> {
+/// let (stop, role, bus) = psrpc_examples::start().await?;
+/// println!("{role} on the bus");
+/// stop.await; // prints "SIGTERM: draining"
+/// # drop(bus); Ok(()) }
+/// ```
+pub async fn start() -> anyhow::Result<(impl std::future::Future<Output = ()> + Send + 'static, String, SharedBus)> {
+    let stop = draining_signal()?;
+    let role = flag("--role").unwrap_or_else(|| "both".into());
+    Ok((stop, role, bus_from_args().await?))
 }
 
 /// Generated from `proto/examples/my_service.proto` by `build.rs` (psrpc-build).

@@ -66,6 +66,26 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = Signal> + Send 
     })
 }
 
+/// [`shutdown_signal`], announced: the returned future prints
+/// `SIGTERM: draining` (or `SIGINT: …`) when the signal arrives, then
+/// resolves, for examples whose only answer to a signal is to drain.
+///
+/// ```no_run
+/// # async fn demo(server: psrpc::RpcServer) -> anyhow::Result<()> {
+/// let stop = psrpc_examples::draining_signal()?;
+/// // ... start servers and clients ...
+/// stop.await; // prints "SIGTERM: draining"
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub fn draining_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let stop = shutdown_signal()?;
+    Ok(async {
+        let signal = stop.await;
+        println!("{signal}: draining");
+    })
+}
+
 /// How long [`publish_every`] waits after a failed round before the next.
 pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
 

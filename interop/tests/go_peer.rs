@@ -6,7 +6,7 @@
 //! Every test uses topics with characters that need escaping on both buses.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,14 +50,34 @@ fn brokers() -> Option<Brokers> {
     Some(Brokers { _nats: nats, _redis: redis, urls, _turn: turn })
 }
 
+/// The brokers of a test and the Go peer of every version.
+struct Setup {
+    brokers: Brokers,
+    peers: Vec<(GoVersion, PathBuf)>,
+}
+
+impl Setup {
+    /// Every Go peer on every broker: the peer's binary, the broker's URL
+    /// and, for messages, `Go <version> <role> on <url>`.
+    fn cases(&self, role: &str) -> Vec<(&Path, &str, String)> {
+        let mut cases = Vec::new();
+        for (version, binary) in &self.peers {
+            for url in &self.brokers.urls {
+                cases.push((binary.as_path(), url.as_str(), format!("Go {} {role} on {url}", version.label())));
+            }
+        }
+        cases
+    }
+}
+
 /// The brokers and the Go peer of every version, or `None` to skip.
-fn setup() -> Option<(Brokers, Vec<(GoVersion, PathBuf)>)> {
+fn setup() -> Option<Setup> {
     let brokers = brokers()?;
     let mut peers = Vec::new();
     for version in GoVersion::ALL {
         peers.push((version, psrpc_interop::peer_binary(version, std::path::Path::new(env!("CARGO_TARGET_TMPDIR")))?));
     }
-    Some((brokers, peers))
+    Some(Setup { brokers, peers })
 }
 
 async fn rust_client(url: &str) -> MyServiceClient {
@@ -95,269 +115,248 @@ async fn go_client(binary: &std::path::Path, url: &str, args: &[&str]) -> Value 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_server_rust_client_every_kind() {
-    let Some((brokers, peers)) = setup() else { return };
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} server on {url}", version.label());
-            let mut go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
-            let client = rust_client(url).await;
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("server") {
+        let mut go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
+        let client = rust_client(url).await;
 
-            let reply = client.normal_rpc(&ask("hello"), RequestOptions::default()).await.expect(&what);
-            assert_eq!(reply.text, "hello from go1", "{what}");
-            let reply = client.intensive_rpc(&ask("crunch"), RequestOptions::default()).await.expect(&what);
-            assert_eq!(reply.text, "crunch from go1", "{what}");
-            let reply = client
-                .engine()
-                .request_single::<MyRequest, MyResponse>(
-                    &SINGLE_SERVER_RPC,
-                    vec![REGION.to_owned()],
-                    &ask("direct"),
-                    RequestOptions::default(),
-                )
-                .await
-                .expect(&what);
-            assert_eq!(reply.message.text, "direct from go1", "{what}");
+        let reply = client.normal_rpc(&ask("hello"), RequestOptions::default()).await.expect(&what);
+        assert_eq!(reply.text, "hello from go1", "{what}");
+        let reply = client.intensive_rpc(&ask("crunch"), RequestOptions::default()).await.expect(&what);
+        assert_eq!(reply.text, "crunch from go1", "{what}");
+        let reply = client
+            .engine()
+            .request_single::<MyRequest, MyResponse>(
+                &SINGLE_SERVER_RPC,
+                vec![REGION.to_owned()],
+                &ask("direct"),
+                RequestOptions::default(),
+            )
+            .await
+            .expect(&what);
+        assert_eq!(reply.message.text, "direct from go1", "{what}");
 
-            let one = || RequestOptions::default().timeout(Duration::from_secs(2)).expected_responses(1);
-            let stats = client.get_stats(&ask("stats"), one()).await.expect(&what).collect_all().await;
-            let texts: Vec<_> = stats.into_iter().map(|r| r.result.expect(&what).text).collect();
-            assert_eq!(texts, ["stats of go1"], "{what}");
-            let stats = client.get_region_stats(REGION, &ask("stats"), one()).await.expect(&what).collect_all().await;
-            let texts: Vec<_> = stats.into_iter().map(|r| r.result.expect(&what).text).collect();
-            assert_eq!(texts, ["stats of go1"], "{what}");
+        let one = || RequestOptions::default().timeout(Duration::from_secs(2)).expected_responses(1);
+        let stats = client.get_stats(&ask("stats"), one()).await.expect(&what).collect_all().await;
+        let texts: Vec<_> = stats.into_iter().map(|r| r.result.expect(&what).text).collect();
+        assert_eq!(texts, ["stats of go1"], "{what}");
+        let stats = client.get_region_stats(REGION, &ask("stats"), one()).await.expect(&what).collect_all().await;
+        let texts: Vec<_> = stats.into_iter().map(|r| r.result.expect(&what).text).collect();
+        assert_eq!(texts, ["stats of go1"], "{what}");
 
-            // Our keepalive frames (Go ignores them) and Go's silence keep the stream up.
-            let keepalive = StreamKeepalive::new(Duration::from_millis(50), Duration::from_millis(150));
-            let streaming =
-                MyServiceClient::new(connect(url).await, ClientOptions::default().stream_keepalive(keepalive))
-                    .await
-                    .expect(&what);
-            let mut stream = streaming.exchange_updates(RequestOptions::default()).await.expect(&what);
-            for _ in 0..2 {
-                stream.send(&MyClientMessage {}).await.expect(&what);
-                assert!(stream.recv().await.expect(&what).is_some(), "{what}: no stream reply");
-                tokio::time::sleep(Duration::from_millis(400)).await;
-            }
-            stream.close(None).await.expect(&what);
-
-            // Subscribed after the queue calls: on NATS a queue subscription
-            // shares the service's queue subject with the servers.
-            let mut queue = client.subscribe_process_update().await.expect(&what);
-            let mut state = client.subscribe_update_state().await.expect(&what);
-            let mut regional = client.subscribe_update_region_state(REGION).await.expect(&what);
-            for (method, sub) in
-                [("ProcessUpdate", &mut queue), ("UpdateState", &mut state), ("UpdateRegionState", &mut regional)]
-            {
-                let text = format!("{method} news");
-                // Published until it arrives: a subscription is not known to be live on the broker at once.
-                let deadline = Instant::now() + Events::PATIENCE;
-                let update = loop {
-                    go.publish(method, &text).await;
-                    if let Ok(Some(update)) = tokio::time::timeout(Duration::from_millis(100), sub.recv()).await {
-                        break update;
-                    }
-                    assert!(Instant::now() < deadline, "{what}: no {method} at all");
-                };
-                assert_eq!(update.text, text, "{what}");
-            }
-
-            let events = go.stop().await;
-            assert_eq!(handled(&events), ["hello", "crunch", "direct"], "{what}");
-            assert_eq!(events.iter().filter(|e| e["event"] == "stream").count(), 1, "{what}");
+        // Our keepalive frames (Go ignores them) and Go's silence keep the stream up.
+        let keepalive = StreamKeepalive::new(Duration::from_millis(50), Duration::from_millis(150));
+        let streaming = MyServiceClient::new(connect(url).await, ClientOptions::default().stream_keepalive(keepalive))
+            .await
+            .expect(&what);
+        let mut stream = streaming.exchange_updates(RequestOptions::default()).await.expect(&what);
+        for _ in 0..2 {
+            stream.send(&MyClientMessage {}).await.expect(&what);
+            assert!(stream.recv().await.expect(&what).is_some(), "{what}: no stream reply");
+            tokio::time::sleep(Duration::from_millis(400)).await;
         }
+        stream.close(None).await.expect(&what);
+
+        // Subscribed after the queue calls: on NATS a queue subscription
+        // shares the service's queue subject with the servers.
+        let mut queue = client.subscribe_process_update().await.expect(&what);
+        let mut state = client.subscribe_update_state().await.expect(&what);
+        let mut regional = client.subscribe_update_region_state(REGION).await.expect(&what);
+        for (method, sub) in
+            [("ProcessUpdate", &mut queue), ("UpdateState", &mut state), ("UpdateRegionState", &mut regional)]
+        {
+            let text = format!("{method} news");
+            // Published until it arrives: a subscription is not known to be live on the broker at once.
+            let deadline = Instant::now() + Events::PATIENCE;
+            let update = loop {
+                go.publish(method, &text).await;
+                if let Ok(Some(update)) = tokio::time::timeout(Duration::from_millis(100), sub.recv()).await {
+                    break update;
+                }
+                assert!(Instant::now() < deadline, "{what}: no {method} at all");
+            };
+            assert_eq!(update.text, text, "{what}");
+        }
+
+        let events = go.stop().await;
+        assert_eq!(handled(&events), ["hello", "crunch", "direct"], "{what}");
+        assert_eq!(events.iter().filter(|e| e["event"] == "stream").count(), 1, "{what}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_server_go_client_every_kind() {
-    let Some((brokers, peers)) = setup() else { return };
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} client on {url}", version.label());
-            let (server, twin) = twin_server(connect(url).await, "rust1", REGION).await;
-            let server = Arc::new(server);
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("client") {
+        let (server, twin) = twin_server(connect(url).await, "rust1", REGION).await;
+        let server = Arc::new(server);
 
-            for (scenario, text) in [
-                ("single", "hello from rust1"),
-                ("affinity", "hello from rust1"),
-                ("single-server", "hello from rust1"),
-            ] {
-                let result = go_client(binary, url, &["--scenario", scenario]).await;
-                assert_eq!((&result["ok"], &result["text"]), (&json!(true), &json!(text)), "{what}: {result}");
-            }
-            for scenario in ["multi", "topic"] {
-                let result = go_client(binary, url, &["--scenario", scenario, "--timeout", "1s"]).await;
-                assert_eq!(result["texts"], json!(["stats of rust1"]), "{what}: {result}");
-            }
-            let result = go_client(binary, url, &["--scenario", "stream", "--count", "2"]).await;
-            assert_eq!((&result["ok"], &result["replies"]), (&json!(true), &json!(2)), "{what}: {result}");
-            assert_eq!(twin.streams.load(std::sync::atomic::Ordering::SeqCst), 1, "{what}");
-
-            let (child, stdin, mut events) =
-                start_client(binary, url, &["--scenario", "subscribe", "--region", REGION, "--timeout", "5s"]);
-            events.wait_for(|e| e["event"] == "subscribed").await;
-            let publisher = Arc::clone(&server);
-            let publishing = tokio::spawn(async move {
-                for seq in 0.. {
-                    let update = MyUpdate { text: format!("news {seq}") };
-                    publisher.publish_process_update(&update).await.expect("publish");
-                    publisher.publish_update_state(&update).await.expect("publish");
-                    publisher.publish_update_region_state(REGION, &update).await.expect("publish");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            });
-            let result = finish_client(child, stdin, events).await;
-            publishing.abort();
-            assert_eq!(result["ok"], true, "{what}: {result}");
-            for method in ["ProcessUpdate", "UpdateState", "UpdateRegionState"] {
-                assert!(result["texts"][method].as_str().is_some_and(|t| t.starts_with("news ")), "{what}: {result}");
-            }
-
-            assert_eq!(twin.handled_count(), 3, "{what}");
-            shut_down(&server, &what).await;
+        for (scenario, text) in
+            [("single", "hello from rust1"), ("affinity", "hello from rust1"), ("single-server", "hello from rust1")]
+        {
+            let result = go_client(binary, url, &["--scenario", scenario]).await;
+            assert_eq!((&result["ok"], &result["text"]), (&json!(true), &json!(text)), "{what}: {result}");
         }
+        for scenario in ["multi", "topic"] {
+            let result = go_client(binary, url, &["--scenario", scenario, "--timeout", "1s"]).await;
+            assert_eq!(result["texts"], json!(["stats of rust1"]), "{what}: {result}");
+        }
+        let result = go_client(binary, url, &["--scenario", "stream", "--count", "2"]).await;
+        assert_eq!((&result["ok"], &result["replies"]), (&json!(true), &json!(2)), "{what}: {result}");
+        assert_eq!(twin.streams.load(std::sync::atomic::Ordering::SeqCst), 1, "{what}");
+
+        let (child, stdin, mut events) =
+            start_client(binary, url, &["--scenario", "subscribe", "--region", REGION, "--timeout", "5s"]);
+        events.wait_for(|e| e["event"] == "subscribed").await;
+        let publisher = Arc::clone(&server);
+        let publishing = tokio::spawn(async move {
+            for seq in 0.. {
+                let update = MyUpdate { text: format!("news {seq}") };
+                publisher.publish_process_update(&update).await.expect("publish");
+                publisher.publish_update_state(&update).await.expect("publish");
+                publisher.publish_update_region_state(REGION, &update).await.expect("publish");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let result = finish_client(child, stdin, events).await;
+        publishing.abort();
+        assert_eq!(result["ok"], true, "{what}: {result}");
+        for method in ["ProcessUpdate", "UpdateState", "UpdateRegionState"] {
+            assert!(result["texts"][method].as_str().is_some_and(|t| t.starts_with("news ")), "{what}: {result}");
+        }
+
+        assert_eq!(twin.handled_count(), 3, "{what}");
+        shut_down(&server, &what).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_with_codes_and_details_both_ways() {
-    let Some((brokers, peers)) = setup() else { return };
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} on {url}", version.label());
-            let go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
-            let client = rust_client(url).await;
-            for (code, expected) in [
-                ("not_found", ErrorCode::NotFound),
-                ("upstream_client_error", ErrorCode::UpstreamClientError),
-                ("no_such_code", ErrorCode::Unknown),
-            ] {
-                let err = client
-                    .normal_rpc(&ask(&format!("error {code} it went wrong")), RequestOptions::default())
-                    .await
-                    .expect_err(&what);
-                assert_eq!((err.code(), err.message()), (expected, "it went wrong"), "{what}");
-                assert_eq!(err.detail::<MyResponse>(), Some(MyResponse { text: "detail".into() }), "{what}");
-            }
-            go.stop().await;
-
-            let (server, _twin) = twin_server(connect(url).await, "rust1", REGION).await;
-            for code in ["not_found", "upstream_client_error", "resource_exhausted"] {
-                let text = format!("error {code} it went wrong");
-                let result = run_client(binary, url, &["--text", &text]).await;
-                assert_eq!(
-                    (&result["ok"], &result["code"], &result["message"], &result["details"]),
-                    (&json!(false), &json!(code), &json!("it went wrong"), &json!(["detail"])),
-                    "{what}: {result}"
-                );
-            }
-            shut_down(&server, &what).await;
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("peer") {
+        let go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
+        let client = rust_client(url).await;
+        for (code, expected) in [
+            ("not_found", ErrorCode::NotFound),
+            ("upstream_client_error", ErrorCode::UpstreamClientError),
+            ("no_such_code", ErrorCode::Unknown),
+        ] {
+            let err = client
+                .normal_rpc(&ask(&format!("error {code} it went wrong")), RequestOptions::default())
+                .await
+                .expect_err(&what);
+            assert_eq!((err.code(), err.message()), (expected, "it went wrong"), "{what}");
+            assert_eq!(err.detail::<MyResponse>(), Some(MyResponse { text: "detail".into() }), "{what}");
         }
+        go.stop().await;
+
+        let (server, _twin) = twin_server(connect(url).await, "rust1", REGION).await;
+        for code in ["not_found", "upstream_client_error", "resource_exhausted"] {
+            let text = format!("error {code} it went wrong");
+            let result = run_client(binary, url, &["--text", &text]).await;
+            assert_eq!(
+                (&result["ok"], &result["code"], &result["message"], &result["details"]),
+                (&json!(false), &json!(code), &json!("it went wrong"), &json!(["detail"])),
+                "{what}: {result}"
+            );
+        }
+        shut_down(&server, &what).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_reaches_handlers_both_ways() {
-    let Some((brokers, peers)) = setup() else { return };
+    let Some(setup) = setup() else { return };
     let expected = BTreeMap::from([("region", REGION), ("tenant", "t-1")]);
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} on {url}", version.label());
-            let go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
-            let client = rust_client(url).await;
-            let options = || RequestOptions::default().metadata("region", REGION).metadata("tenant", "t-1");
-            let reply = client.normal_rpc(&ask("metadata"), options()).await.expect(&what);
-            assert_eq!(serde_json::from_str::<BTreeMap<&str, &str>>(&reply.text).expect(&what), expected, "{what}");
-            let stream = client.exchange_updates(options()).await.expect(&what);
-            let stream_id = stream.stream_id().to_owned();
-            stream.close(None).await.expect(&what);
-            let events = go.stop().await;
-            let opened = events.iter().find(|e| e["event"] == "stream").expect(&what);
-            // The Go handler also sees our keepalive announcement (WIRE.md, 6.4).
-            let mut announced = expected.clone();
-            announced.insert("psrpc-rs-keepalive", &stream_id);
-            assert_eq!(opened["metadata"], json!(announced), "{what}");
+    for (binary, url, what) in setup.cases("peer") {
+        let go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
+        let client = rust_client(url).await;
+        let options = || RequestOptions::default().metadata("region", REGION).metadata("tenant", "t-1");
+        let reply = client.normal_rpc(&ask("metadata"), options()).await.expect(&what);
+        assert_eq!(serde_json::from_str::<BTreeMap<&str, &str>>(&reply.text).expect(&what), expected, "{what}");
+        let stream = client.exchange_updates(options()).await.expect(&what);
+        let stream_id = stream.stream_id().to_owned();
+        stream.close(None).await.expect(&what);
+        let events = go.stop().await;
+        let opened = events.iter().find(|e| e["event"] == "stream").expect(&what);
+        // The Go handler also sees our keepalive announcement (WIRE.md, 6.4).
+        let mut announced = expected.clone();
+        announced.insert("psrpc-rs-keepalive", &stream_id);
+        assert_eq!(opened["metadata"], json!(announced), "{what}");
 
-            let (server, twin) = twin_server(connect(url).await, "rust1", REGION).await;
-            let metadata = format!("region={REGION},tenant=t-1");
-            let result = run_client(binary, url, &["--text", "metadata", "--metadata", &metadata]).await;
-            let text = result["text"].as_str().expect(&what);
-            assert_eq!(serde_json::from_str::<BTreeMap<&str, &str>>(text).expect(&what), expected, "{what}");
-            let result = run_client(binary, url, &["--scenario", "stream", "--metadata", &metadata]).await;
-            assert_eq!(result["ok"], true, "{what}: {result}");
-            let seen = twin.stream_metadata.lock().expect("lock").clone();
-            assert_eq!(seen.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<BTreeMap<_, _>>(), expected);
-            shut_down(&server, &what).await;
-        }
+        let (server, twin) = twin_server(connect(url).await, "rust1", REGION).await;
+        let metadata = format!("region={REGION},tenant=t-1");
+        let result = run_client(binary, url, &["--text", "metadata", "--metadata", &metadata]).await;
+        let text = result["text"].as_str().expect(&what);
+        assert_eq!(serde_json::from_str::<BTreeMap<&str, &str>>(text).expect(&what), expected, "{what}");
+        let result = run_client(binary, url, &["--scenario", "stream", "--metadata", &metadata]).await;
+        assert_eq!(result["ok"], true, "{what}: {result}");
+        let seen = twin.stream_metadata.lock().expect("lock").clone();
+        assert_eq!(seen.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<BTreeMap<_, _>>(), expected);
+        shut_down(&server, &what).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_close_streams_with_a_cause_both_ways() {
-    let Some((brokers, peers)) = setup() else { return };
+    let Some(setup) = setup() else { return };
     let cause = format!("server closes after {STREAM_CLOSE_AFTER} messages");
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} on {url}", version.label());
-            let go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
-            let client = rust_client(url).await;
-            let mut stream = client.exchange_updates(RequestOptions::default()).await.expect(&what);
-            for _ in 0..STREAM_CLOSE_AFTER {
-                stream.send(&MyClientMessage {}).await.expect(&what);
-                assert!(stream.recv().await.expect(&what).is_some(), "{what}: no reply");
-            }
-            let err = stream.recv().await.expect_err(&what);
-            assert_eq!((err.code(), err.message()), (ErrorCode::Aborted, cause.as_str()), "{what}");
-            go.stop().await;
-
-            let (server, _twin) = twin_server(connect(url).await, "rust1", REGION).await;
-            let count = STREAM_CLOSE_AFTER.to_string();
-            let result = run_client(binary, url, &["--scenario", "stream", "--count", &count]).await;
-            assert_eq!(
-                (&result["server_closed"], &result["replies"], &result["code"], &result["message"]),
-                (&json!(true), &json!(STREAM_CLOSE_AFTER), &json!("aborted"), &json!(cause)),
-                "{what}: {result}"
-            );
-            shut_down(&server, &what).await;
+    for (binary, url, what) in setup.cases("peer") {
+        let go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
+        let client = rust_client(url).await;
+        let mut stream = client.exchange_updates(RequestOptions::default()).await.expect(&what);
+        for _ in 0..STREAM_CLOSE_AFTER {
+            stream.send(&MyClientMessage {}).await.expect(&what);
+            assert!(stream.recv().await.expect(&what).is_some(), "{what}: no reply");
         }
+        let err = stream.recv().await.expect_err(&what);
+        assert_eq!((err.code(), err.message()), (ErrorCode::Aborted, cause.as_str()), "{what}");
+        go.stop().await;
+
+        let (server, _twin) = twin_server(connect(url).await, "rust1", REGION).await;
+        let count = STREAM_CLOSE_AFTER.to_string();
+        let result = run_client(binary, url, &["--scenario", "stream", "--count", &count]).await;
+        assert_eq!(
+            (&result["server_closed"], &result["replies"], &result["code"], &result["message"]),
+            (&json!(true), &json!(STREAM_CLOSE_AFTER), &json!("aborted"), &json!(cause)),
+            "{what}: {result}"
+        );
+        shut_down(&server, &what).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_requests_end_at_the_deadline_both_ways() {
-    let Some((brokers, peers)) = setup() else { return };
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} on {url}", version.label());
-            let mut go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
-            let client = rust_client(url).await;
-            let options = RequestOptions::default().timeout(Duration::from_millis(300));
-            let err = client.normal_rpc(&ask("sleep 2000"), options).await.expect_err(&what);
-            assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "{what}: {err}");
-            // The Go handler's context ends at the request's expiry, not after its sleep.
-            go.events.wait_for(|e| e["event"] == "deadline").await;
-            // A request that expired on the way is not handled (the next one is).
-            let expired = RequestOptions::default().timeout(Duration::from_micros(1));
-            client.normal_rpc(&ask("expired"), expired).await.expect_err(&what);
-            client.normal_rpc(&ask("after"), RequestOptions::default()).await.expect(&what);
-            let events = go.stop().await;
-            assert_eq!(handled(&events), ["sleep 2000", "after"], "{what}");
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("peer") {
+        let mut go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
+        let client = rust_client(url).await;
+        let options = RequestOptions::default().timeout(Duration::from_millis(300));
+        let err = client.normal_rpc(&ask("sleep 2000"), options).await.expect_err(&what);
+        assert_eq!(err.code(), ErrorCode::DeadlineExceeded, "{what}: {err}");
+        // The Go handler's context ends at the request's expiry, not after its sleep.
+        go.events.wait_for(|e| e["event"] == "deadline").await;
+        // A request that expired on the way is not handled (the next one is).
+        let expired = RequestOptions::default().timeout(Duration::from_micros(1));
+        client.normal_rpc(&ask("expired"), expired).await.expect_err(&what);
+        client.normal_rpc(&ask("after"), RequestOptions::default()).await.expect(&what);
+        let events = go.stop().await;
+        assert_eq!(handled(&events), ["sleep 2000", "after"], "{what}");
 
-            let (server, twin) = twin_server(connect(url).await, "rust1", REGION).await;
-            let result = run_client(binary, url, &["--text", "sleep 2000", "--timeout", "300ms"]).await;
-            assert_eq!(result["code"], "deadline_exceeded", "{what}: {result}");
-            assert!(result["elapsed_ms"].as_u64().is_some_and(|ms| ms < 1500), "{what}: {result}");
-            for scenario in ["single", "single-server"] {
-                let result =
-                    go_client(binary, url, &["--scenario", scenario, "--text", "expired", "--timeout", "1us"]).await;
-                // Go reports `unavailable` ("no response from servers") or `deadline_exceeded`.
-                assert_eq!(result["ok"], false, "{what}: {result}");
-            }
-            let result = run_client(binary, url, &["--text", "after"]).await;
-            assert_eq!(result["ok"], true, "{what}: {result}");
-            assert_eq!(*twin.handled.lock().expect("lock"), ["sleep 2000", "after"], "{what}");
-            shut_down(&server, &what).await;
+        let (server, twin) = twin_server(connect(url).await, "rust1", REGION).await;
+        let result = run_client(binary, url, &["--text", "sleep 2000", "--timeout", "300ms"]).await;
+        assert_eq!(result["code"], "deadline_exceeded", "{what}: {result}");
+        assert!(result["elapsed_ms"].as_u64().is_some_and(|ms| ms < 1500), "{what}: {result}");
+        for scenario in ["single", "single-server"] {
+            let result =
+                go_client(binary, url, &["--scenario", scenario, "--text", "expired", "--timeout", "1us"]).await;
+            // Go reports `unavailable` ("no response from servers") or `deadline_exceeded`.
+            assert_eq!(result["ok"], false, "{what}: {result}");
         }
+        let result = run_client(binary, url, &["--text", "after"]).await;
+        assert_eq!(result["ok"], true, "{what}: {result}");
+        assert_eq!(*twin.handled.lock().expect("lock"), ["sleep 2000", "after"], "{what}");
+        shut_down(&server, &what).await;
     }
 }
 
@@ -365,15 +364,15 @@ async fn expired_requests_end_at_the_deadline_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_fleets_share_every_kind() {
     const CALLS: usize = 60;
-    let Some((brokers, peers)) = setup() else { return };
-    for url in &brokers.urls {
+    let Some(setup) = setup() else { return };
+    for url in &setup.brokers.urls {
         let mut fleet = Vec::new();
-        for (version, binary) in &peers {
+        for (version, binary) in &setup.peers {
             fleet.push(GoPeer::server(binary, url, &format!("go-{}", version.label()), REGION, &[]).await);
         }
         let (server, twin) = twin_server(connect(url).await, "rust", REGION).await;
         let names: HashSet<String> =
-            peers.iter().map(|(v, _)| format!("go-{}", v.label())).chain(["rust".to_owned()]).collect();
+            setup.peers.iter().map(|(v, _)| format!("go-{}", v.label())).chain(["rust".to_owned()]).collect();
         let client = rust_client(url).await;
 
         // Queue and affinity calls: each handled exactly once, by some server.
@@ -396,7 +395,7 @@ async fn mixed_fleets_share_every_kind() {
             answered_by.insert(server.to_owned());
         }
         // A Go client's queue calls too.
-        let (_, binary) = &peers[0];
+        let (_, binary) = &setup.peers[0];
         let count = CALLS.to_string();
         let result = run_client(binary, url, &["--scenario", "burst", "--count", &count]).await;
         assert_eq!((&result["ok"], result["answers"].as_object().map(|a| a.len())), (&json!(true), Some(CALLS)));
@@ -452,24 +451,21 @@ async fn mixed_fleets_share_every_kind() {
 /// both get through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_frames_a_compressing_go_peer_sends() {
-    let Some((brokers, peers)) = setup() else { return };
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} on {url}", version.label());
-            let go = GoPeer::server(binary, url, "go1", REGION, &["--compress", "6"]).await;
-            let client = rust_client(url).await;
-            let options = RequestOptions::default().timeout(Duration::from_secs(1));
-            let text = "compressible ".repeat(200);
-            let reply = client.normal_rpc(&ask(&text), options).await.expect(&what);
-            assert_eq!(reply.text, format!("{text} from go1"), "{what}");
-            go.stop().await;
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("peer") {
+        let go = GoPeer::server(binary, url, "go1", REGION, &["--compress", "6"]).await;
+        let client = rust_client(url).await;
+        let options = RequestOptions::default().timeout(Duration::from_secs(1));
+        let text = "compressible ".repeat(200);
+        let reply = client.normal_rpc(&ask(&text), options).await.expect(&what);
+        assert_eq!(reply.text, format!("{text} from go1"), "{what}");
+        go.stop().await;
 
-            let (server, _twin) = twin_server(connect(url).await, "rust1", REGION).await;
-            let result = go_client(binary, url, &["--scenario", "single", "--text", &text, "--compress", "6"]).await;
-            let expected = format!("{text} from rust1");
-            assert_eq!((&result["ok"], &result["text"]), (&json!(true), &json!(expected)), "{what}: {result}");
-            shut_down(&server, &what).await;
-        }
+        let (server, _twin) = twin_server(connect(url).await, "rust1", REGION).await;
+        let result = go_client(binary, url, &["--scenario", "single", "--text", &text, "--compress", "6"]).await;
+        let expected = format!("{text} from rust1");
+        assert_eq!((&result["ok"], &result["text"]), (&json!(true), &json!(expected)), "{what}: {result}");
+        shut_down(&server, &what).await;
     }
 }
 
@@ -478,23 +474,20 @@ async fn reads_frames_a_compressing_go_peer_sends() {
 /// once: `failed_precondition` with a message naming it, not a timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_callers_of_a_native_rust_server_hear_of_the_mismatch() {
-    let Some((brokers, peers)) = setup() else { return };
-    for (version, binary) in &peers {
-        for url in &brokers.urls {
-            let what = format!("Go {} on {url}", version.label());
-            let native = ServerOptions::default().wire_mode(WireMode::Native);
-            let (server, twin) = twin_server_with(connect(url).await, "rust1", REGION, native).await;
-            let result = go_client(binary, url, &["--scenario", "single", "--text", "hi"]).await;
-            assert_eq!(
-                (&result["ok"], &result["code"]),
-                (&json!(false), &json!("failed_precondition")),
-                "{what}: {result}"
-            );
-            let message = result["message"].as_str().unwrap_or_default();
-            assert!(message.contains("wire mode"), "{what}: {result}");
-            let handled = twin.handled.lock().unwrap_or_else(|e| e.into_inner()).len();
-            assert_eq!(handled, 0, "{what}: the handler never runs");
-            shut_down(&server, &what).await;
-        }
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("peer") {
+        let native = ServerOptions::default().wire_mode(WireMode::Native);
+        let (server, twin) = twin_server_with(connect(url).await, "rust1", REGION, native).await;
+        let result = go_client(binary, url, &["--scenario", "single", "--text", "hi"]).await;
+        assert_eq!(
+            (&result["ok"], &result["code"]),
+            (&json!(false), &json!("failed_precondition")),
+            "{what}: {result}"
+        );
+        let message = result["message"].as_str().unwrap_or_default();
+        assert!(message.contains("wire mode"), "{what}: {result}");
+        let handled = twin.handled.lock().unwrap_or_else(|e| e.into_inner()).len();
+        assert_eq!(handled, 0, "{what}: the handler never runs");
+        shut_down(&server, &what).await;
     }
 }

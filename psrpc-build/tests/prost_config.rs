@@ -21,21 +21,26 @@ fn tree(name: &str) -> PathBuf {
     dir
 }
 
+/// Generates the tree `name` ([`tree`]) with the builder `configure`
+/// returns when given one writing to the tree's `out`; returns the tree.
+fn generate(name: &str, configure: impl FnOnce(psrpc_build::Builder) -> psrpc_build::Builder) -> PathBuf {
+    let dir = tree(name);
+    configure(psrpc_build::Builder::new().out_dir(dir.join("out"))).compile(&["svc.proto"], &[&dir]).expect("generate");
+    dir
+}
+
 fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join("out").join(file)).unwrap_or_default()
 }
 
 #[test]
 fn pass_throughs_shape_the_messages() {
-    let dir = tree("pass_through");
-    psrpc_build::Builder::new()
-        .out_dir(dir.join("out"))
-        .bytes(&[".shared.Blob.data"])
-        .btree_map(&[".shared.Blob.tags"])
-        .type_attribute(".svc.Ack", "#[derive(PartialOrd)]")
-        .field_attribute(".svc.Ack.size", "#[doc(alias = \"len\")]")
-        .compile(&["svc.proto"], &[&dir])
-        .expect("generate");
+    let dir = generate("pass_through", |b| {
+        b.bytes(&[".shared.Blob.data"])
+            .btree_map(&[".shared.Blob.tags"])
+            .type_attribute(".svc.Ack", "#[derive(PartialOrd)]")
+            .field_attribute(".svc.Ack.size", "#[doc(alias = \"len\")]")
+    });
     let shared = read(&dir, "shared.rs");
     assert!(shared.contains("::psrpc::__codegen::prost::bytes::Bytes"), "{shared}");
     assert!(shared.contains("BTreeMap"), "{shared}");
@@ -48,12 +53,7 @@ fn pass_throughs_shape_the_messages() {
 
 #[test]
 fn extern_path_reuses_existing_messages() {
-    let dir = tree("extern_path");
-    psrpc_build::Builder::new()
-        .out_dir(dir.join("out"))
-        .extern_path(".shared", "::existing_crate::shared")
-        .compile(&["svc.proto"], &[&dir])
-        .expect("generate");
+    let dir = generate("extern_path", |b| b.extern_path(".shared", "::existing_crate::shared"));
     assert!(read(&dir, "shared.rs").is_empty(), "no messages generated for the extern package");
     let svc = read(&dir, "svc.rs");
     assert!(svc.contains("::existing_crate::shared::Blob"), "{svc}");
@@ -61,15 +61,9 @@ fn extern_path_reuses_existing_messages() {
 
 #[test]
 fn a_caller_supplied_config_keeps_its_paths() {
-    let dir = tree("own_config");
     let mut config = prost_build::Config::new();
     config.type_attribute(".svc.Ack", "#[derive(Ord, PartialOrd)]");
-    psrpc_build::Builder::new()
-        .with_config(config)
-        .out_dir(dir.join("out"))
-        .psrpc_crate("::my_facade::psrpc")
-        .compile(&["svc.proto"], &[&dir])
-        .expect("generate");
+    let dir = generate("own_config", |b| b.with_config(config).psrpc_crate("::my_facade::psrpc"));
     let svc = read(&dir, "svc.rs");
     assert!(svc.contains("#[derive(Ord, PartialOrd)]"), "{svc}");
     assert!(svc.contains("::prost::Message"), "prost's own path: {svc}");
@@ -78,12 +72,7 @@ fn a_caller_supplied_config_keeps_its_paths() {
 
 #[test]
 fn unimplemented_defaults_can_be_turned_off() {
-    let dir = tree("no_defaults");
-    psrpc_build::Builder::new()
-        .out_dir(dir.join("out"))
-        .unimplemented_defaults(false)
-        .compile(&["svc.proto"], &[&dir])
-        .expect("generate");
+    let dir = generate("no_defaults", |b| b.unimplemented_defaults(false));
     let svc = read(&dir, "svc.rs");
     assert!(svc.contains("fn put"), "{svc}");
     assert!(!svc.contains("unimplemented"), "no default bodies: {svc}");

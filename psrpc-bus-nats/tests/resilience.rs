@@ -8,21 +8,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use psrpc_bus_nats::{ConnectOptions, NatsBus};
-use psrpc_core::transport::bus::Subscription;
-use psrpc_core::transport::channel::Channel;
 use psrpc_core::{BusErrorKind, SharedBus};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
-use psrpc_test_support::{Served, resilience, unique_name};
+use psrpc_test_support::{resilience, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
     let Some(nats) = common::own_server() else { return };
-    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(Served::new(
-        nats,
-        |server| Box::pin(common::bus(server)),
-    ))
-    .await;
+    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(common::served(nats)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,25 +74,6 @@ async fn credentials_pass_through() {
     NatsBus::connect(&url, ConnectOptions::new()).await.expect("token in the URL");
 }
 
-/// Publishes `frame` on `channel` every 20 ms until `sub` yields it; fails after 10 s.
-async fn republish_until_delivered(bus: &SharedBus, channel: &Channel, frame: Bytes, sub: &mut Subscription) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tokio::select! {
-            got = sub.recv() => match got {
-                Some(Ok(f)) if f == frame => return,
-                Some(_) => {}
-                None => panic!("subscription to {channel} ended during the outage"),
-            },
-            _ = tick.tick() => {
-                assert!(tokio::time::Instant::now() < deadline, "{channel}: nothing delivered after the restart");
-                let _ = bus.publish(channel, frame.clone()).await;
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_traffic_fails_publishes_unavailable_and_keeps_every_subscription() {
     let Some(mut nats) = common::own_server() else { return };
@@ -143,8 +118,10 @@ async fn a_restart_mid_traffic_fails_publishes_unavailable_and_keeps_every_subsc
 
     let marker =
         |text: &str, local: &str| Bytes::from(psrpc_test_support::handmade::frame("t", text.as_bytes(), local));
-    republish_until_delivered(&publisher, &plain, marker("plain after", ""), &mut plain_sub).await;
-    republish_until_delivered(&publisher, &queue, marker("queue after", &queue.local), &mut queue_sub).await;
+    let every = Duration::from_millis(20);
+    resilience::republish_until_delivered(&publisher, &plain, marker("plain after", ""), &mut plain_sub, every).await;
+    let queue_marker = marker("queue after", &queue.local);
+    resilience::republish_until_delivered(&publisher, &queue, queue_marker, &mut queue_sub, every).await;
     publisher.publish(&plain, marker("steady", "")).await.expect("publishes succeed after the restart");
 }
 

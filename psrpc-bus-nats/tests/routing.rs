@@ -23,6 +23,14 @@ fn golden(what: &str) -> Bytes {
     Bytes::from(hex::decode(frame["frame_hex"].as_str().expect("hex")).expect("valid hex"))
 }
 
+/// A service of its own, named like the vectors' (`foo…`), and the request
+/// channel of their method `NormalRPC`.
+fn golden_service() -> (String, Channel) {
+    let svc = unique_name("foo");
+    let requests = channel::request_channel(&svc, "NormalRPC", &[] as &[&str], false);
+    (svc, requests)
+}
+
 async fn next(sub: &mut Subscription) -> Bytes {
     tokio::time::timeout(Duration::from_secs(5), sub.recv())
         .await
@@ -35,8 +43,7 @@ async fn next(sub: &mut Subscription) -> Bytes {
 async fn golden_frames_reach_the_local_channel_they_name() {
     let Some(nats) = common::server() else { return };
     let bus = common::bus(&nats).await;
-    let svc = unique_name("foo");
-    let requests = channel::request_channel(&svc, "NormalRPC", &[] as &[&str], false);
+    let (svc, requests) = golden_service();
     let claims = channel::claim_response_channel(&svc, "NormalRPC", &[] as &[&str]);
     assert_eq!(requests.server, claims.server, "one shared subject");
     let mut request_sub = bus.subscribe(&requests, 8).await.expect("subscribe requests");
@@ -65,8 +72,7 @@ async fn golden_frames_reach_the_local_channel_they_name() {
 async fn bad_frames_on_a_shared_subject_are_skipped() {
     let Some(nats) = common::server() else { return };
     let bus = common::bus(&nats).await;
-    let svc = unique_name("foo");
-    let requests = channel::request_channel(&svc, "NormalRPC", &[] as &[&str], false);
+    let (svc, requests) = golden_service();
     let mut sub = bus.subscribe(&requests, 8).await.expect("subscribe");
 
     let raw = common::raw(&nats).await;

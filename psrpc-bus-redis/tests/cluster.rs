@@ -12,6 +12,7 @@ use psrpc_core::transport::channel::request_channel;
 use psrpc_core::{MessageBus as _, SharedBus};
 use psrpc_test_support::BusFactory;
 use psrpc_test_support::broker::skip_or_fail;
+use psrpc_test_support::resilience::republish_until_delivered;
 use psrpc_test_support::topology::RedisCluster;
 
 /// Connections by `redis+cluster://` URL, with `query` appended.
@@ -43,6 +44,27 @@ fn sharded() -> Option<Cluster> {
 
 psrpc_test_support::bus_suites!(conformance_classic, rpc_classic: classic());
 psrpc_test_support::bus_suites!(conformance_sharded, rpc_sharded: sharded());
+
+/// Two tests running the check `$check` on a cluster: one with classic, one
+/// with sharded pub/sub.
+macro_rules! on_both_topologies {
+    ($check:ident: $classic:ident, $sharded:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $classic() {
+            let Some(topology) = classic() else { return };
+            $check(topology).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sharded() {
+            let Some(topology) = sharded() else { return };
+            $check(topology).await;
+        }
+    };
+}
+
+/// How often a frame is published again until it is delivered.
+const EVERY: Duration = Duration::from_millis(50);
 
 /// A burst of publishes that takes Redis far longer than the response
 /// timeout to answer succeeds whole: a publish's timeout starts at its turn
@@ -110,41 +132,7 @@ async fn failover(topology: Cluster) {
     eprintln!("Cluster master killed ({}): {report:?}", topology.query);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_a_master_under_load_classic() {
-    let Some(topology) = classic() else { return };
-    failover(topology).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_a_master_under_load_sharded() {
-    let Some(topology) = sharded() else { return };
-    failover(topology).await;
-}
-
-/// Publishes `frame` on `channel` every 50 ms until `sub` yields it; fails after 10 s.
-async fn delivered(
-    bus: &SharedBus,
-    channel: &psrpc_core::transport::channel::Channel,
-    frame: bytes::Bytes,
-    sub: &mut psrpc_core::transport::bus::Subscription,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tokio::select! {
-            got = sub.recv() => match got {
-                Some(Ok(f)) if f == frame => return,
-                Some(_) => {}
-                None => panic!("the subscription to {channel} ended"),
-            },
-            _ = tick.tick() => {
-                assert!(tokio::time::Instant::now() < deadline, "{channel}: nothing delivered");
-                let _ = bus.publish(channel, frame.clone()).await;
-            }
-        }
-    }
-}
+on_both_topologies!(failover: killing_a_master_under_load_classic, killing_a_master_under_load_sharded);
 
 async fn resharding(topology: Cluster) {
     let subscriber = topology.bus().await;
@@ -155,26 +143,16 @@ async fn resharding(topology: Cluster) {
     );
     let mut sub = subscriber.subscribe(&channel, 100).await.expect("subscribe");
     let frame = |text: &str| bytes::Bytes::from(psrpc_test_support::handmade::frame("t", text.as_bytes(), ""));
-    delivered(&publisher, &channel, frame("before"), &mut sub).await;
+    republish_until_delivered(&publisher, &channel, frame("before"), &mut sub, EVERY).await;
     let cluster = &topology.cluster;
     let slot = cluster.slot_of(&channel.legacy).expect("slot");
     let owner = cluster.master_of_slot(slot).expect("owner");
     let to = cluster.masters().into_iter().find(|&m| m != owner).expect("another master");
     cluster.move_slot(slot, to).expect("reshard");
-    delivered(&publisher, &channel, frame("after"), &mut sub).await;
+    republish_until_delivered(&publisher, &channel, frame("after"), &mut sub, EVERY).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriptions_survive_resharding_classic() {
-    let Some(topology) = classic() else { return };
-    resharding(topology).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriptions_survive_resharding_sharded() {
-    let Some(topology) = sharded() else { return };
-    resharding(topology).await;
-}
+on_both_topologies!(resharding: subscriptions_survive_resharding_classic, subscriptions_survive_resharding_sharded);
 
 /// After every client connection is cut (twice), each classic channel is
 /// subscribed by exactly one connection in the whole cluster: a second
@@ -196,7 +174,7 @@ async fn a_cut_leaves_each_classic_channel_subscribed_once() {
     for round in 0..2 {
         assert!(topology.cluster.cut_clients() > 0, "the buses were connected");
         for (i, (channel, sub)) in channels.iter().zip(&mut subs).enumerate() {
-            delivered(&publisher, channel, frame(format!("{round}-{i}")), sub).await;
+            republish_until_delivered(&publisher, channel, frame(format!("{round}-{i}")), sub, EVERY).await;
         }
         for channel in &channels {
             assert_eq!(topology.cluster.subscribers(&channel.legacy), 1, "round {round}: {channel}");

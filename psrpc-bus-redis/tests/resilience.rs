@@ -7,16 +7,12 @@ use bytes::Bytes;
 use psrpc_bus_redis::{RedisBus, RedisBusOptions};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::redis::RedisServer;
-use psrpc_test_support::{Served, resilience, unique_name};
+use psrpc_test_support::{resilience, unique_name};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_fail_unavailable_during_a_restart_and_recover_after() {
     let Some(redis) = common::own_server() else { return };
-    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(Served::new(
-        redis,
-        |server| Box::pin(common::bus(server)),
-    ))
-    .await;
+    psrpc_test_support::restart::rpcs_fail_unavailable_during_a_restart_and_recover_after(common::served(redis)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

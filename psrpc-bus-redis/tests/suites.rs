@@ -6,7 +6,7 @@ use psrpc_test_support::Served;
 use psrpc_test_support::redis::RedisServer;
 
 fn redis() -> Option<Served<RedisServer>> {
-    common::server().map(|server| Served::new(server, |server| Box::pin(common::bus(server))))
+    common::server().map(common::served)
 }
 
 psrpc_test_support::bus_suites!(conformance, rpc: redis());

@@ -54,7 +54,6 @@
 //! ```
 
 use std::collections::HashSet;
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +66,7 @@ use rand::Rng as _;
 use crate::error::{Error, ErrorCode};
 use crate::info::RpcInfo;
 use crate::interceptor::{ClientUnaryInterceptor, ClientUnaryNext, Reply, UnaryCall};
+use crate::options::debug_fields;
 
 /// The parameters of the next attempt, from a custom
 /// [`RetryPolicy::parameters`] function.
@@ -248,18 +248,11 @@ pub struct RetryPolicy {
     idempotent: Idempotent,
 }
 
-impl fmt::Debug for RetryPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryPolicy")
-            .field("max_attempts", &self.max_attempts)
-            .field("timeout", &self.timeout)
-            .field("timeout_growth", &self.timeout_growth)
-            .field("wait", &self.wait)
-            .field("parameters", &self.parameters.is_some())
-            .field("idempotent", &self.idempotent)
-            .finish()
-    }
-}
+debug_fields!(RetryPolicy {
+    max_attempts, timeout, timeout_growth, wait,
+    parameters => parameters.is_some(),
+    idempotent,
+});
 
 impl Default for RetryPolicy {
     /// Three attempts, the call's own timeout, no growth, no wait, Go's

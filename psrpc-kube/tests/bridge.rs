@@ -63,6 +63,15 @@ async fn bridge(bus: &SharedBus, pods: &[&TestPod]) -> (MembershipFeed, Membersh
     (feed, membership, bridge)
 }
 
+/// The bridge over `pods` on a new in-process bus, started and waited for,
+/// and a client of its service there.
+async fn bridged(pods: &[&TestPod]) -> (MembershipFeed, Membership, GrpcBridge, RpcClient) {
+    let bus = local_bus();
+    let (feed, membership, bridge) = bridge(&bus, pods).await;
+    let client = RpcClient::new("Echo", bus, ClientOptions::default()).await.unwrap();
+    (feed, membership, bridge, client)
+}
+
 async fn say_all(client: &RpcClient, membership: &Membership, message: &'static str) -> Vec<(String, String)> {
     let options = expect_ready_pods(membership, RequestOptions::default().timeout(WAIT));
     let responses = client
@@ -82,9 +91,7 @@ fn local_bus() -> SharedBus {
 #[tokio::test]
 async fn unary_methods_reach_one_pod_every_pod_or_a_topic_with_errors_mapped() {
     let pods = [TestPod::start("pod-a").await, TestPod::start("pod-b").await, TestPod::start("pod-c").await];
-    let bus = local_bus();
-    let (_feed, membership, bridge) = bridge(&bus, &pods.iter().collect::<Vec<_>>()).await;
-    let client = RpcClient::new("Echo", bus.clone(), ClientOptions::default()).await.unwrap();
+    let (_feed, membership, bridge, client) = bridged(&pods.iter().collect::<Vec<_>>()).await;
     let hi = RawPayload(Bytes::from_static(b"hi"));
 
     let reply =
@@ -135,9 +142,7 @@ async fn unary_methods_reach_one_pod_every_pod_or_a_topic_with_errors_mapped() {
 #[tokio::test]
 async fn streams_are_piped_both_ways_and_grpc_failures_close_them() {
     let pod = TestPod::start("pod-a").await;
-    let bus = local_bus();
-    let (_feed, _membership, bridge) = bridge(&bus, &[&pod]).await;
-    let client = RpcClient::new("Echo", bus.clone(), ClientOptions::default()).await.unwrap();
+    let (_feed, _membership, bridge, client) = bridged(&[&pod]).await;
     let mut stream =
         client.open_stream::<RawPayload, RawPayload>(&CHAT, vec![], RequestOptions::default()).await.unwrap();
     for word in ["one", "two"] {
@@ -159,9 +164,7 @@ async fn streams_are_piped_both_ways_and_grpc_failures_close_them() {
 #[tokio::test]
 async fn pods_join_leave_and_terminate_during_a_run() {
     let (a, b, c) = (TestPod::start("pod-a").await, TestPod::start("pod-b").await, TestPod::start("pod-c").await);
-    let bus = local_bus();
-    let (feed, membership, bridge) = bridge(&bus, &[&a, &b]).await;
-    let client = RpcClient::new("Echo", bus.clone(), ClientOptions::default()).await.unwrap();
+    let (feed, membership, bridge, client) = bridged(&[&a, &b]).await;
     assert_eq!(say_all(&client, &membership, "x").await.len(), 2);
 
     // pod-c appears.
@@ -209,9 +212,7 @@ async fn pods_join_leave_and_terminate_during_a_run() {
 #[tokio::test]
 async fn a_dead_pod_fails_its_calls_unavailable_and_the_others_keep_answering() {
     let (a, b) = (TestPod::start("pod-a").await, TestPod::start("pod-b").await);
-    let bus = local_bus();
-    let (_feed, membership, bridge) = bridge(&bus, &[&a, &b]).await;
-    let client = RpcClient::new("Echo", bus.clone(), ClientOptions::default()).await.unwrap();
+    let (_feed, membership, bridge, client) = bridged(&[&a, &b]).await;
     b.stop().await;
     let options = expect_ready_pods(&membership, RequestOptions::default().timeout(WAIT));
     let responses = client
@@ -279,9 +280,7 @@ async fn the_bridge_serves_pods_over_nats() {
 #[tokio::test]
 async fn dropping_the_bridge_takes_its_pods_off_the_bus() {
     let a = TestPod::start("pod-a").await;
-    let bus = local_bus();
-    let (_feed, membership, bridge) = bridge(&bus, &[&a]).await;
-    let client = RpcClient::new("Echo", bus.clone(), ClientOptions::default()).await.unwrap();
+    let (_feed, membership, bridge, client) = bridged(&[&a]).await;
     assert_eq!(say_all(&client, &membership, "x").await.len(), 1);
     drop(bridge);
     // The pod servers are killed on a spawned task: a call racing the kill may

@@ -93,39 +93,36 @@ fn flags(attrs: &[Attribute]) -> syn::Result<Flags> {
     let mut f = Flags::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("psrpc")) {
         attr.parse_nested_meta(|meta| {
-            let p = &meta.path;
-            if p.is_ident("name") {
-                f.name = Some(meta.value()?.parse::<LitStr>()?.value());
-            } else if p.is_ident("multi") {
-                f.multi = true;
-            } else if p.is_ident("affinity") {
-                f.affinity = true;
-            } else if p.is_ident("queue") {
-                f.queue = true;
-            } else if p.is_ident("stream") {
-                f.stream = true;
-            } else if p.is_ident("subscription") {
-                f.subscription = true;
-            } else if p.is_ident("single_server") {
-                f.single_server = true;
-            } else if p.is_ident("group") {
-                let lit = meta.value()?.parse::<LitStr>()?;
-                f.group = Some(lit.parse::<syn::Ident>()?);
-            } else if p.is_ident("topics") {
-                let mut names = Vec::new();
-                meta.parse_nested_meta(|t| {
-                    names.push(t.path.require_ident()?.clone());
-                    Ok(())
-                })?;
-                if names.is_empty() {
-                    return Err(meta.error("`topics(...)` needs at least one topic name"));
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            match key.as_str() {
+                "name" => f.name = Some(meta.value()?.parse::<LitStr>()?.value()),
+                "multi" => f.multi = true,
+                "affinity" => f.affinity = true,
+                "queue" => f.queue = true,
+                "stream" => f.stream = true,
+                "subscription" => f.subscription = true,
+                "single_server" => f.single_server = true,
+                "group" => {
+                    let lit = meta.value()?.parse::<LitStr>()?;
+                    f.group = Some(lit.parse::<syn::Ident>()?);
                 }
-                f.topics = Some(names);
-            } else {
-                return Err(meta.error(
-                    "unknown psrpc method attribute; expected one of name, multi, affinity, \
-                     queue, stream, subscription, single_server, topics(...), group = \"...\"",
-                ));
+                "topics" => {
+                    let mut names = Vec::new();
+                    meta.parse_nested_meta(|t| {
+                        names.push(t.path.require_ident()?.clone());
+                        Ok(())
+                    })?;
+                    if names.is_empty() {
+                        return Err(meta.error("`topics(...)` needs at least one topic name"));
+                    }
+                    f.topics = Some(names);
+                }
+                _ => {
+                    return Err(meta.error(
+                        "unknown psrpc method attribute; expected one of name, multi, affinity, \
+                         queue, stream, subscription, single_server, topics(...), group = \"...\"",
+                    ));
+                }
             }
             Ok(())
         })?;

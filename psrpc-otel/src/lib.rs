@@ -243,6 +243,21 @@ fn scope() -> InstrumentationScope {
     InstrumentationScope::builder(SCOPE_NAME).with_version(env!("CARGO_PKG_VERSION")).build()
 }
 
+/// Runs the call `run` starts inside the span of `cx`, which it ends with
+/// the call's outcome.
+fn traced<'a, T: Send + 'a>(
+    cx: Context,
+    run: impl FnOnce() -> BoxFuture<'a, Result<T, Error>> + Send + 'a,
+) -> BoxFuture<'a, Result<T, Error>> {
+    cx.span().add_event("Outbound message", Vec::new());
+    async move {
+        let outcome = run().with_context(cx.clone()).await;
+        finish(&cx, &outcome);
+        outcome
+    }
+    .boxed()
+}
+
 /// Ends the span of `cx` with the call's outcome, as Go psrpc's middleware
 /// does.
 fn finish<T>(cx: &Context, outcome: &Result<T, Error>) {
@@ -272,13 +287,7 @@ impl ClientUnaryInterceptor for Tracing {
     ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
         let cx = self.start("Sent", SpanKind::Client, info, &Context::current());
         self.propagator.inject_context(&cx, &mut call.metadata);
-        cx.span().add_event("Outbound message", Vec::new());
-        async move {
-            let outcome = next.run(call).with_context(cx.clone()).await;
-            finish(&cx, &outcome);
-            outcome
-        }
-        .boxed()
+        traced(cx, move || next.run(call))
     }
 }
 
@@ -306,12 +315,6 @@ impl ServerUnaryInterceptor for Tracing {
     ) -> BoxFuture<'a, Result<Bytes, Error>> {
         let parent = self.extract(ctx.metadata());
         let cx = self.start("Recv", SpanKind::Server, ctx.rpc_info(), &parent);
-        cx.span().add_event("Outbound message", Vec::new());
-        async move {
-            let outcome = next.run(request).with_context(cx.clone()).await;
-            finish(&cx, &outcome);
-            outcome
-        }
-        .boxed()
+        traced(cx, move || next.run(request))
     }
 }

@@ -168,104 +168,47 @@ async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
     let size = |text: &str| prost::Message::encoded_len(&msg(text)) as f64;
     let (req, res) = (size("a"), size("a!"));
     let s = svc.as_str();
+    let timed =
+        |role, kind, method| series("request_time_ms_count", s, &[("role", role), ("kind", kind), ("method", method)]);
+    let bytes = |role, kind, method, direction| {
+        series("bytes_total", s, &[("role", role), ("kind", kind), ("method", method), ("direction", direction)])
+    };
+    let errors = |role, kind, method, code| {
+        series("error_total", s, &[("role", role), ("kind", kind), ("method", method), ("error_code", code)])
+    };
     let expected = [
         // Single (queue): three calls, each granted to one server.
-        (series("request_time_ms_count", s, &[("role", "client"), ("kind", "rpc"), ("method", "Echo")]), 3.0),
-        (series("request_time_ms_count", s, &[("role", "server"), ("kind", "rpc"), ("method", "Echo")]), 3.0),
-        (
-            series("bytes_total", s, &[("role", "client"), ("kind", "rpc"), ("method", "Echo"), ("direction", "rx")]),
-            3.0 * req,
-        ),
-        (
-            series("bytes_total", s, &[("role", "client"), ("kind", "rpc"), ("method", "Echo"), ("direction", "tx")]),
-            3.0 * res,
-        ),
-        (
-            series("bytes_total", s, &[("role", "server"), ("kind", "rpc"), ("method", "Echo"), ("direction", "rx")]),
-            3.0 * req,
-        ),
+        (timed("client", "rpc", "Echo"), 3.0),
+        (timed("server", "rpc", "Echo"), 3.0),
+        (bytes("client", "rpc", "Echo", "rx"), 3.0 * req),
+        (bytes("client", "rpc", "Echo", "tx"), 3.0 * res),
+        (bytes("server", "rpc", "Echo", "rx"), 3.0 * req),
         (series("requests_received_total", s, &[("method", "Echo")]), 3.0 * queue_receivers),
         (series("claim_wait_time_ms_count", s, &[("method", "Echo"), ("outcome", "granted")]), 3.0),
         // Affinity: both servers claim, the better one wins.
-        (series("request_time_ms_count", s, &[("role", "client"), ("kind", "rpc"), ("method", "Affine")]), 1.0),
-        (series("request_time_ms_count", s, &[("role", "server"), ("kind", "rpc"), ("method", "Affine")]), 1.0),
+        (timed("client", "rpc", "Affine"), 1.0),
+        (timed("server", "rpc", "Affine"), 1.0),
         (series("requests_received_total", s, &[("method", "Affine")]), 2.0),
         (series("claim_wait_time_ms_count", s, &[("method", "Affine"), ("outcome", "granted")]), 1.0),
         (series("claim_wait_time_ms_count", s, &[("method", "Affine"), ("outcome", "lost_to_peer")]), 1.0),
         // Errors: the handler's code on both ends; no server at all.
-        (
-            series(
-                "error_total",
-                s,
-                &[("role", "client"), ("kind", "rpc"), ("method", "Fail"), ("error_code", "not_found")],
-            ),
-            1.0,
-        ),
-        (
-            series(
-                "error_total",
-                s,
-                &[("role", "server"), ("kind", "rpc"), ("method", "Fail"), ("error_code", "not_found")],
-            ),
-            1.0,
-        ),
-        (
-            series(
-                "error_total",
-                s,
-                &[("role", "client"), ("kind", "rpc"), ("method", "Missing"), ("error_code", "unavailable")],
-            ),
-            1.0,
-        ),
+        (errors("client", "rpc", "Fail", "not_found"), 1.0),
+        (errors("server", "rpc", "Fail", "not_found"), 1.0),
+        (errors("client", "rpc", "Missing", "unavailable"), 1.0),
         // Multi: one client call, two server handlings; no answer is an error.
-        (series("request_time_ms_count", s, &[("role", "client"), ("kind", "multirpc"), ("method", "Everyone")]), 1.0),
-        (series("request_time_ms_count", s, &[("role", "server"), ("kind", "multirpc"), ("method", "Everyone")]), 2.0),
-        (
-            series(
-                "bytes_total",
-                s,
-                &[("role", "client"), ("kind", "multirpc"), ("method", "Everyone"), ("direction", "rx")],
-            ),
-            2.0 * size("all!"),
-        ),
-        (
-            series(
-                "bytes_total",
-                s,
-                &[("role", "client"), ("kind", "multirpc"), ("method", "Everyone"), ("direction", "tx")],
-            ),
-            size("all"),
-        ),
-        (
-            series(
-                "error_total",
-                s,
-                &[("role", "client"), ("kind", "multirpc"), ("method", "Nobody"), ("error_code", "unknown")],
-            ),
-            1.0,
-        ),
+        (timed("client", "multirpc", "Everyone"), 1.0),
+        (timed("server", "multirpc", "Everyone"), 2.0),
+        (bytes("client", "multirpc", "Everyone", "rx"), 2.0 * size("all!")),
+        (bytes("client", "multirpc", "Everyone", "tx"), size("all")),
+        (errors("client", "multirpc", "Nobody", "unknown"), 1.0),
         // Stream: sends timed on both ends, receives counted, bytes by
         // direction, and no stream left open once both ends closed.
         (series("stream_send_time_ms_count", s, &[("role", "client"), ("method", "Chat")]), 2.0),
         (series("stream_send_time_ms_count", s, &[("role", "server"), ("method", "Chat")]), 2.0),
         (series("stream_receive_total", s, &[("role", "client"), ("method", "Chat")]), 2.0),
         (series("stream_receive_total", s, &[("role", "server"), ("method", "Chat")]), 2.0),
-        (
-            series(
-                "bytes_total",
-                s,
-                &[("role", "client"), ("kind", "stream"), ("method", "Chat"), ("direction", "tx")],
-            ),
-            2.0 * size("x"),
-        ),
-        (
-            series(
-                "bytes_total",
-                s,
-                &[("role", "client"), ("kind", "stream"), ("method", "Chat"), ("direction", "rx")],
-            ),
-            2.0 * size("x!"),
-        ),
+        (bytes("client", "stream", "Chat", "tx"), 2.0 * size("x")),
+        (bytes("client", "stream", "Chat", "rx"), 2.0 * size("x!")),
         (series("stream_count", s, &[("role", "client"), ("method", "Chat")]), 0.0),
         (series("stream_count", s, &[("role", "server"), ("method", "Chat")]), 0.0),
         // Expired on arrival.
@@ -275,7 +218,7 @@ async fn every_kind(factory: &dyn BusFactory, queue_receivers: f64) {
 
     // Successful calls are timed, failed ones only counted.
     let scraped = scrape(&metrics);
-    let untimed = series("request_time_ms_count", s, &[("role", "client"), ("kind", "rpc"), ("method", "Fail")]);
+    let untimed = timed("client", "rpc", "Fail");
     assert_eq!(scraped.get(&untimed), None);
 }
 

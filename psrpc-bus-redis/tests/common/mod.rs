@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use psrpc_bus_redis::RedisBus;
 use psrpc_core::SharedBus;
+use psrpc_test_support::Served;
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::redis::RedisServer;
 pub use psrpc_test_support::redis::{own_server, server};
@@ -12,6 +13,11 @@ pub use psrpc_test_support::redis::{own_server, server};
 /// A new bus connection to `server`.
 pub async fn bus(server: &RedisServer) -> SharedBus {
     Arc::new(RedisBus::connect(server.url(), Default::default()).await.expect("connect"))
+}
+
+/// `server`, with a new bus connection to it per [`BusFactory::connect`](psrpc_test_support::BusFactory::connect).
+pub fn served(server: RedisServer) -> Served<RedisServer> {
+    Served::new(server, |server| Box::pin(bus(server)))
 }
 
 /// A plain redis-rs client, playing a peer that is not psrpc-rs.

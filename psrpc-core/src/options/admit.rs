@@ -91,26 +91,10 @@ impl Call {
 mod tests {
     use std::time::Duration;
 
-    use bytes::Bytes;
-    use futures_util::future::BoxFuture;
-
     use super::*;
-    use crate::info::{Delivery, RpcInfo, Selection};
-    use crate::interceptor::{ClientUnaryInterceptor, ClientUnaryNext, Reply, UnaryCall};
+    use crate::info::{Delivery, Selection};
     use crate::options::SelectionOptions;
-
-    struct PassThrough;
-
-    impl ClientUnaryInterceptor for PassThrough {
-        fn intercept<'a>(
-            &'a self,
-            _info: &'a RpcInfo,
-            call: UnaryCall,
-            next: ClientUnaryNext<'a>,
-        ) -> BoxFuture<'a, Result<Reply<Bytes>, Error>> {
-            next.run(call)
-        }
-    }
+    use crate::retry::RetryPolicy;
 
     const QUEUE: Selection = Selection::Queue { topics: false };
     static SINGLE: MethodInfo = MethodInfo::new("Single", MethodKind::Unary(QUEUE));
@@ -165,7 +149,7 @@ mod tests {
         let selection = RequestOptions::default().selection(SelectionOptions::default());
         let count = RequestOptions::default().expected_responses(2);
         let servers = RequestOptions::default().expected_servers(["SRV_a"]);
-        let interceptor = RequestOptions::default().unary_interceptor(PassThrough);
+        let interceptor = RequestOptions::default().unary_interceptor(RetryPolicy::default());
         let cases: [(Call, &MethodInfo, &RequestOptions, &str); 9] = [
             (Call::Single, &SINGLE, &count, "expected_responses"),
             (Call::Single, &SINGLE, &servers, "expected_servers"),
@@ -198,7 +182,7 @@ mod tests {
     #[test]
     fn settings_a_call_uses_are_accepted() {
         let base = RequestOptions::default().timeout(Duration::from_secs(1)).metadata("k", "v");
-        let single = base.clone().selection(SelectionOptions::default()).unary_interceptor(PassThrough);
+        let single = base.clone().selection(SelectionOptions::default()).unary_interceptor(RetryPolicy::default());
         let multi = base.clone().expected_responses(2).expected_servers(["SRV_a"]);
         let stream = base.clone().selection(SelectionOptions::default());
         assert!(Call::Single.admit(&SINGLE, WireMode::default(), Some(&single)).is_ok());

@@ -1,10 +1,9 @@
 //! [`ClientOptions`]: how an [`RpcClient`](crate::client::RpcClient) calls.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DEFAULT_SELECTION_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive, shared_builders};
+use super::{DEFAULT_SELECTION_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive, debug_fields, shared_builders};
 use crate::discovery::Registry;
 use crate::interceptor::{
     ClientMultiInterceptor, ClientUnaryInterceptor, RequestHook, ResponseHook, StreamInterceptor,
@@ -73,27 +72,17 @@ impl Default for ClientOptions {
     }
 }
 
-impl fmt::Debug for ClientOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("client_id", &self.client_id)
-            .field("timeout", &self.timeout)
-            .field("selection_timeout", &self.selection_timeout)
-            .field("channel_capacity", &self.channel_capacity)
-            .field("stream_keepalive", &self.stream_keepalive)
-            .field("unary_interceptors", &self.unary_interceptors.len())
-            .field("multi_interceptors", &self.multi_interceptors.len())
-            .field("stream_interceptors", &self.stream_interceptors.len())
-            .field("request_hooks", &self.request_hooks.len())
-            .field("response_hooks", &self.response_hooks.len())
-            .field("observer", &self.observer.is_some())
-            .field("registry", &self.registry.as_ref().map(Registry::id))
-            .field("check_registry", &self.check_registry)
-            .field("local_first", &self.local_first)
-            .field("wire_mode", &self.wire_mode)
-            .finish()
-    }
-}
+debug_fields!(ClientOptions {
+    client_id, timeout, selection_timeout, channel_capacity, stream_keepalive,
+    unary_interceptors => unary_interceptors.len(),
+    multi_interceptors => multi_interceptors.len(),
+    stream_interceptors => stream_interceptors.len(),
+    request_hooks => request_hooks.len(),
+    response_hooks => response_hooks.len(),
+    observer => observer.is_some(),
+    registry => registry.as_ref().map(Registry::id),
+    check_registry, local_first, wire_mode,
+});
 
 shared_builders!(ClientOptions {
     timeout: "default timeout of single and multi calls and of stream opens and sends (default \

@@ -88,6 +88,26 @@ pub const DEFAULT_STREAM_KEEPALIVE: Duration = Duration::from_secs(5);
 /// ```
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// `Debug` for an options type whose fields are not all `Debug`: every
+/// listed field by name, in order, either as it is or, after `=>`, as the
+/// view given (an expression of the field's name: interceptors and hooks as
+/// counts, functions and observers as present or not).
+macro_rules! debug_fields {
+    ($options:ident { $($field:ident $(=> $view:expr)?),* $(,)? }) => {
+        impl std::fmt::Debug for $options {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let $options { $($field,)* .. } = self;
+                f.debug_struct(stringify!($options))
+                    $(.field(stringify!($field), &debug_fields!(@view $field $(=> $view)?)))*
+                    .finish()
+            }
+        }
+    };
+    (@view $field:ident) => { $field };
+    (@view $field:ident => $view:expr) => { $view };
+}
+pub(crate) use debug_fields;
+
 /// The builder methods [`ClientOptions`] and [`ServerOptions`] share: the
 /// settings both engines read the same way (both types have these fields).
 /// `timeout` says what the type's timeout bounds, `observed` what its

@@ -1,11 +1,10 @@
 //! [`RequestOptions`]: the options of one call.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::SelectionOptions;
+use super::{SelectionOptions, debug_fields};
 use crate::interceptor::ClientUnaryInterceptor;
 use crate::metadata::Metadata;
 
@@ -60,20 +59,11 @@ pub struct RequestOptions {
     pub(crate) sticky: Option<String>,
 }
 
-impl fmt::Debug for RequestOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestOptions")
-            .field("timeout", &self.timeout)
-            .field("deadline", &self.deadline)
-            .field("selection", &self.selection)
-            .field("metadata", &self.metadata)
-            .field("expected_responses", &self.expected_responses)
-            .field("expected_servers", &self.expected_servers)
-            .field("unary_interceptors", &self.unary_interceptors.len())
-            .field("sticky", &self.sticky)
-            .finish()
-    }
-}
+debug_fields!(RequestOptions {
+    timeout, deadline, selection, metadata, expected_responses, expected_servers,
+    unary_interceptors => unary_interceptors.len(),
+    sticky,
+});
 
 impl RequestOptions {
     /// Single, multi and stream calls: overrides the client's

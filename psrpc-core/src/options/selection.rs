@@ -1,11 +1,10 @@
 //! Server selection: [`SelectionOptions`] and the [`Claim`]s it chooses from.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DEFAULT_SELECTION_TIMEOUT, DEFAULT_SHORT_CIRCUIT};
+use super::{DEFAULT_SELECTION_TIMEOUT, DEFAULT_SHORT_CIRCUIT, debug_fields};
 use crate::error::Error;
 
 /// A server's claim of a request, as seen by the selection function.
@@ -72,19 +71,11 @@ pub struct SelectionOptions {
     pub(crate) only_servers: Option<Arc<HashSet<String>>>,
 }
 
-impl fmt::Debug for SelectionOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SelectionOptions")
-            .field("minimum_affinity", &self.minimum_affinity)
-            .field("maximum_affinity", &self.maximum_affinity)
-            .field("accept_first_available", &self.accept_first_available)
-            .field("affinity_timeout", &self.affinity_timeout)
-            .field("short_circuit_timeout", &self.short_circuit_timeout)
-            .field("selection_fn", &self.selection_fn.is_some())
-            .field("only_servers", &self.only_servers)
-            .finish()
-    }
-}
+debug_fields!(SelectionOptions {
+    minimum_affinity, maximum_affinity, accept_first_available, affinity_timeout, short_circuit_timeout,
+    selection_fn => selection_fn.is_some(),
+    only_servers,
+});
 
 impl Default for SelectionOptions {
     fn default() -> Self {

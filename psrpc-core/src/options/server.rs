@@ -1,10 +1,9 @@
 //! [`ServerOptions`]: how an [`RpcServer`](crate::server::RpcServer) serves.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive, shared_builders};
+use super::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive, debug_fields, shared_builders};
 use crate::discovery::DiscoveryOptions;
 use crate::interceptor::{ServerUnaryInterceptor, StreamInterceptor};
 use crate::observe::SharedObserver;
@@ -55,22 +54,13 @@ impl Default for ServerOptions {
     }
 }
 
-impl fmt::Debug for ServerOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerOptions")
-            .field("server_id", &self.server_id)
-            .field("timeout", &self.timeout)
-            .field("channel_capacity", &self.channel_capacity)
-            .field("stream_keepalive", &self.stream_keepalive)
-            .field("drain_timeout", &self.drain_timeout)
-            .field("unary_interceptors", &self.unary_interceptors.len())
-            .field("stream_interceptors", &self.stream_interceptors.len())
-            .field("observer", &self.observer.is_some())
-            .field("discovery", &self.discovery)
-            .field("wire_mode", &self.wire_mode)
-            .finish()
-    }
-}
+debug_fields!(ServerOptions {
+    server_id, timeout, channel_capacity, stream_keepalive, drain_timeout,
+    unary_interceptors => unary_interceptors.len(),
+    stream_interceptors => stream_interceptors.len(),
+    observer => observer.is_some(),
+    discovery, wire_mode,
+});
 
 shared_builders!(ServerOptions {
     timeout: "timeout of stream sends: how long to wait for the peer's ack (default \

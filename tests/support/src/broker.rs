@@ -252,14 +252,19 @@ impl Broker {
     }
 }
 
-/// What the launchers of the broker kinds share: `$launcher` wraps a
-/// [`Broker`] it derefs to, with the constructors `start`, `start_own` and
+/// What the launchers of the broker kinds share: `$launcher` (declared here,
+/// with the attributes given before its name) wraps a [`Broker`] it derefs
+/// to, with the constructors `start`, `start_own` and
 /// `start_with` (the module writes `spawn`, which starts the binary), and
 /// the module `$module` gets `server` and `own_server`, which skip a test
 /// (or fail it in CI) when the binary is missing. `$env` names the variable
 /// of an external server, `$binary` the binary, `$args` example arguments.
 macro_rules! launcher {
-    ($launcher:ident in $module:literal, env: $env:literal, binary: $binary:literal, args: $args:literal) => {
+    ($(#[$attr:meta])* $launcher:ident in $module:literal, env: $env:literal, binary: $binary:literal, args: $args:literal) => {
+        $(#[$attr])*
+        #[derive(Debug)]
+        pub struct $launcher(Broker);
+
         impl std::ops::Deref for $launcher {
             type Target = Broker;
 

@@ -2,12 +2,11 @@
 
 use crate::broker::{Broker, BrokerError, BrokerProcess, free_port, launcher};
 
-/// A `nats-server` on a free loopback port (or the external server named by
-/// `PSRPC_NATS_URL`, which cannot be restarted).
-#[derive(Debug)]
-pub struct NatsServer(Broker);
-
-launcher!(NatsServer in "nats", env: "PSRPC_NATS_URL", binary: "nats-server", args: "`--user`, `--pass`");
+launcher!(
+    /// A `nats-server` on a free loopback port (or the external server named by
+    /// `PSRPC_NATS_URL`, which cannot be restarted).
+    NatsServer in "nats", env: "PSRPC_NATS_URL", binary: "nats-server", args: "`--user`, `--pass`"
+);
 
 impl NatsServer {
     fn spawn(args: &[&str]) -> Result<Self, BrokerError> {

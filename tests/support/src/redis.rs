@@ -2,12 +2,11 @@
 
 use crate::broker::{Broker, BrokerError, BrokerProcess, free_port, launcher};
 
-/// A `redis-server` on a free loopback port, keeping nothing on disk (or the
-/// external server named by `PSRPC_REDIS_URL`, which cannot be restarted).
-#[derive(Debug)]
-pub struct RedisServer(Broker);
-
-launcher!(RedisServer in "redis", env: "PSRPC_REDIS_URL", binary: "redis-server", args: "`--requirepass`, `--user`");
+launcher!(
+    /// A `redis-server` on a free loopback port, keeping nothing on disk (or the
+    /// external server named by `PSRPC_REDIS_URL`, which cannot be restarted).
+    RedisServer in "redis", env: "PSRPC_REDIS_URL", binary: "redis-server", args: "`--requirepass`, `--user`"
+);
 
 impl RedisServer {
     fn spawn(args: &[&str]) -> Result<Self, BrokerError> {

@@ -1,5 +1,6 @@
-//! The resilience checks the broker buses share: readiness rounds, and a
-//! service refusing oversized frames and surviving garbage.
+//! The resilience checks the broker buses share: readiness rounds, a
+//! service refusing oversized frames and surviving garbage, and delivery
+//! resuming after an outage.
 
 use std::time::Duration;
 
@@ -95,4 +96,41 @@ pub async fn assert_still_serving(client: &RpcClient) {
         .await
         .expect("still working");
     assert_eq!(reply.message.text, "still");
+}
+
+/// Publishes `frame` on `channel` every `every` until `sub` yields it
+/// (other frames are skipped, failed publishes tried again at the next
+/// tick): delivery resumes after an outage, a restart or a resharding.
+/// Fails after 10 s, or when the subscription ends.
+///
+/// ```no_run
+/// # async fn f(bus: psrpc_core::SharedBus, mut sub: psrpc_core::transport::bus::Subscription) {
+/// use std::time::Duration;
+/// let channel = psrpc_core::transport::channel::response_channel("Svc", "CLI_x");
+/// let frame = bytes::Bytes::from(psrpc_test_support::handmade::frame("t", b"after", ""));
+/// psrpc_test_support::resilience::republish_until_delivered(&bus, &channel, frame, &mut sub, Duration::from_millis(20)).await;
+/// # }
+/// ```
+pub async fn republish_until_delivered(
+    bus: &SharedBus,
+    channel: &Channel,
+    frame: Bytes,
+    sub: &mut Subscription,
+    every: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            got = sub.recv() => match got {
+                Some(Ok(f)) if f == frame => return,
+                Some(_) => {}
+                None => panic!("the subscription to {channel} ended"),
+            },
+            _ = tick.tick() => {
+                assert!(tokio::time::Instant::now() < deadline, "{channel}: nothing delivered within 10 s");
+                let _ = bus.publish(channel, frame.clone()).await;
+            }
+        }
+    }
 }
