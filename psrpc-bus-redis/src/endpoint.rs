@@ -1,8 +1,8 @@
 //! Where the bus's connections go: one server, the master a set of
 //! Sentinels names (followed across failovers), or a Redis Cluster.
 //!
-//! With Sentinels, the bus asks them (`SENTINEL MASTER`, the first whose
-//! view is settled wins) for the master's address when it connects, again
+//! With Sentinels, the bus asks them all (`SENTINEL MASTER`; a settled view
+//! of the newest configuration wins) for the master's address when it connects, again
 //! whenever a connection is lost, and when they announce a switch (see
 //! `sentinel_watch`); if the master moved, the lost
 //! connection is replaced by one to the new master (the subscriber
@@ -114,17 +114,19 @@ impl SentinelTarget {
         Some(SentinelTarget { sentinels, master, node })
     }
 
-    /// The master's `host:port`, from the first Sentinel whose view of it
-    /// is settled: a Sentinel that sees the master down (`s_down`,
-    /// `o_down`) or failing over names an address that may be about to
-    /// change, so the next one is asked, and while none is settled the bus
-    /// stays where it is (down) and asks again. This keeps a bus off a
-    /// killed master that came back just before the Sentinels replaced it:
-    /// such a node answers as a master until the Sentinels reach it, and
-    /// what is published there meanwhile reaches no one on the new master.
+    /// The master's `host:port` in the newest configuration the Sentinels
+    /// know. Every Sentinel is asked at once (`SENTINEL MASTER`, each
+    /// within `timeout`), and the views with the highest `config-epoch`
+    /// decide: a Sentinel that has not heard of the last failover yet names
+    /// the old master, which may be answering again as a master after a
+    /// stall, and what is published there reaches no one on the new one. Of
+    /// the newest views, one that is settled wins: a Sentinel that sees the
+    /// master down (`s_down`, `o_down`) or failing over names an address
+    /// that may be about to change, and while every newest view is so, the
+    /// bus stays where it is (down) and asks again. A Sentinel that does not
+    /// answer delays this by up to `timeout`.
     pub(crate) async fn master_addr(&self, timeout: Duration) -> RedisResult<(String, u16)> {
-        let mut last = None;
-        for sentinel in &self.sentinels {
+        let asks = self.sentinels.iter().map(|sentinel| async move {
             let ask = async {
                 let client = redis::Client::open(format!("redis://{sentinel}"))?;
                 let mut conn = client.get_multiplexed_async_connection().await?;
@@ -135,15 +137,13 @@ impl SentinelTarget {
                     .await
             };
             match tokio::time::timeout(timeout, ask).await {
-                Ok(Ok(view)) => match settled_master(&view) {
-                    Ok(addr) => return Ok(addr),
-                    Err(why) => last = Some(format!("sentinel {sentinel}: master {:?} {why}", self.master)),
-                },
-                Ok(Err(e)) => last = Some(format!("sentinel {sentinel}: {e}")),
-                Err(_) => last = Some(format!("sentinel {sentinel}: no answer within {timeout:?}")),
+                Ok(Ok(view)) => Ok(view),
+                Ok(Err(e)) => Err(format!("sentinel {sentinel}: {e}")),
+                Err(_) => Err(format!("sentinel {sentinel}: no answer within {timeout:?}")),
             }
-        }
-        Err(io_error(last.unwrap_or_else(|| "no sentinel given".into())))
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        newest_master(&answers, &self.master).map_err(io_error)
     }
 
     /// The Sentinels at which the bus listens for master switches.
@@ -167,6 +167,31 @@ fn settled_master(view: &std::collections::HashMap<String, String>) -> Result<(S
     let ip = view.get("ip").ok_or("has no address yet")?;
     let port = view.get("port").and_then(|p| p.parse().ok()).ok_or("has no port yet")?;
     Ok((ip.clone(), port))
+}
+
+/// The settled address among the newest views in `answers` (one per
+/// Sentinel: its `SENTINEL MASTER` reply or why there is none), or why
+/// there is none.
+fn newest_master(
+    answers: &[Result<std::collections::HashMap<String, String>, String>],
+    master: &str,
+) -> Result<(String, u16), String> {
+    let epoch = |view: &std::collections::HashMap<String, String>| {
+        view.get("config-epoch").and_then(|e| e.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let views: Vec<_> = answers.iter().filter_map(|answer| answer.as_ref().ok()).collect();
+    let Some(newest) = views.iter().map(|view| epoch(view)).max() else {
+        let why: Vec<&str> = answers.iter().filter_map(|a| a.as_ref().err().map(String::as_str)).collect();
+        return Err(if why.is_empty() { "no sentinel given".into() } else { why.join("; ") });
+    };
+    let mut unsettled = None;
+    for view in views.into_iter().filter(|view| epoch(view) == newest) {
+        match settled_master(view) {
+            Ok(addr) => return Ok(addr),
+            Err(why) => unsettled = Some(format!("master {master:?} {why} (config epoch {newest})")),
+        }
+    }
+    Err(unsettled.unwrap_or_default())
 }
 
 pub(crate) fn io_error(message: String) -> redis::RedisError {
@@ -385,7 +410,7 @@ async fn check_master(conn: &mut ConnectionManager) -> RedisResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SentinelTarget, settled_master};
+    use super::{SentinelTarget, newest_master, settled_master};
 
     #[test]
     fn sentinel_urls_name_sentinels_master_credentials_and_database() {
@@ -416,5 +441,27 @@ mod tests {
         let mut no_port = view("master");
         no_port.remove("port");
         assert!(settled_master(&no_port).is_err());
+    }
+
+    #[test]
+    fn the_newest_configuration_wins_over_a_sentinel_that_lags() {
+        let view = |ip: &str, epoch: &str, flags: &str| {
+            Ok([("ip", ip), ("port", "6379"), ("flags", flags), ("config-epoch", epoch)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<std::collections::HashMap<_, _>>())
+        };
+        let lagging = view("10.0.0.1", "4", "master");
+        let switched = view("10.0.0.2", "5", "master");
+        let switching = view("10.0.0.1", "5", "master,failover_in_progress");
+        let gone = Err("sentinel c: connection refused".to_owned());
+        let pick = |answers: &[_]| newest_master(answers, "m");
+        assert_eq!(pick(&[lagging.clone(), switched.clone(), gone.clone()]), Ok(("10.0.0.2".to_owned(), 6379)));
+        assert_eq!(pick(&[switching.clone(), lagging.clone(), switched]), Ok(("10.0.0.2".to_owned(), 6379)));
+        // The only newest view is still failing over: no older view is taken.
+        let why = pick(&[lagging.clone(), switching]).expect_err("unsettled");
+        assert!(why.contains("config epoch 5"), "{why}");
+        assert_eq!(pick(&[lagging, gone.clone()]), Ok(("10.0.0.1".to_owned(), 6379)));
+        assert_eq!(pick(&[gone]), Err("sentinel c: connection refused".to_owned()));
     }
 }

@@ -83,3 +83,108 @@ async fn a_bus_leaves_a_replaced_master_that_still_answers() {
     assert_eq!(payload, b"probe");
     drop(topology);
 }
+
+/// A Sentinel that missed the last failover (it names the old master with
+/// an older configuration epoch) is outvoted by those that saw it, even
+/// when it is asked first and the old master still answers as a master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_that_missed_a_failover_is_outvoted() {
+    use psrpc_protocol::bus::MessageBus as _;
+    let Some(topology) = sentinel() else { return };
+    let old = topology.0.pin_master().expect("pin the master");
+    let (topology, new) = tokio::task::spawn_blocking(move || {
+        let new = topology.0.force_failover().expect("fail over");
+        (topology, new)
+    })
+    .await
+    .expect("failover task");
+    assert_ne!(old, new);
+
+    let lagging = LaggingSentinel::start(old).await;
+    let url = topology.0.url().replacen("redis+sentinel://", &format!("redis+sentinel://{lagging},"), 1);
+    let bus = RedisBus::connect(&url, RedisBusOptions::default()).await.expect("connect through the Sentinels");
+
+    let client = redis::Client::open(format!("redis://127.0.0.1:{new}")).expect("client");
+    let mut on_new = client.get_async_pubsub().await.expect("connect to the new master");
+    on_new.subscribe("LagProbe|bus|RES").await.expect("subscribe");
+    let mut messages = on_new.into_on_message();
+    let channel = psrpc_protocol::channel::response_channel("LagProbe", "bus");
+    bus.publish(&channel, bytes::Bytes::from_static(b"probe")).await.expect("publish");
+    let payload = tokio::time::timeout(std::time::Duration::from_secs(60), messages.next())
+        .await
+        .expect("the bus publishes on the new master")
+        .expect("a message")
+        .get_payload::<Vec<u8>>()
+        .expect("payload");
+    assert_eq!(payload, b"probe");
+    drop(topology);
+}
+
+/// A stand-in Sentinel on a free loopback port whose `SENTINEL MASTER`
+/// names `127.0.0.1:<port>` with configuration epoch 0 and no flags.
+struct LaggingSentinel;
+
+impl LaggingSentinel {
+    /// Starts it; resolves to its `host:port`.
+    async fn start(port: u16) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(Self::serve(socket, port));
+            }
+        });
+        addr
+    }
+
+    /// Answers RESP2 commands on `socket` until it closes.
+    async fn serve(socket: tokio::net::TcpStream, port: u16) {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        let (read, mut write) = socket.into_split();
+        let mut read = tokio::io::BufReader::new(read);
+        loop {
+            let mut line = String::new();
+            if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let Some(count) = line.trim_end().strip_prefix('*').and_then(|n| n.parse::<usize>().ok()) else { return };
+            let mut args = Vec::with_capacity(count);
+            for _ in 0..count {
+                line.clear();
+                if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let Some(len) = line.trim_end().strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else {
+                    return;
+                };
+                let mut arg = vec![0; len + 2];
+                if read.read_exact(&mut arg).await.is_err() {
+                    return;
+                }
+                arg.truncate(len);
+                args.push(String::from_utf8_lossy(&arg).to_uppercase());
+            }
+            let bulk = |s: &str| format!("${}\r\n{s}\r\n", s.len());
+            let reply = match args.first().map(String::as_str) {
+                Some("SENTINEL") => {
+                    let port = port.to_string();
+                    let fields = [
+                        ("name", "psrpc"),
+                        ("ip", "127.0.0.1"),
+                        ("port", &port),
+                        ("flags", "master"),
+                        ("config-epoch", "0"),
+                    ];
+                    let body: String = fields.iter().map(|(k, v)| bulk(k) + &bulk(v)).collect();
+                    format!("*{}\r\n{body}", fields.len() * 2)
+                }
+                Some("SUBSCRIBE") => format!("*3\r\n{}{}:1\r\n", bulk("subscribe"), bulk(&args[1].to_lowercase())),
+                Some("PING") => "+PONG\r\n".to_owned(),
+                _ => "+OK\r\n".to_owned(),
+            };
+            if write.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -100,13 +100,26 @@ impl RedisSentinel {
     }
 
     /// Waits until the Sentinels report a master other than data node
-    /// `old`, and that node answers as a master.
+    /// `old`, that node answers as a master, and every Sentinel's view of
+    /// it is settled (it names that node and no failover is in progress).
     pub fn wait_failover(&self, old: usize) -> Result<u16, BrokerError> {
         let old_port = self.servers[old].port();
         self.poll("a new master", || {
             let port = self.master_port().filter(|&p| p != old_port).ok_or("the Sentinels name the old master")?;
             let role = redis_cli(port, &["ROLE"]).map_err(|e| e.to_string())?;
-            (role.lines().next() == Some("master")).then_some(port).ok_or_else(|| format!("{port} is not a master yet"))
+            if role.lines().next() != Some("master") {
+                return Err(format!("{port} is not a master yet"));
+            }
+            for sentinel in &self.sentinels {
+                let view =
+                    redis_cli(sentinel.port(), &["SENTINEL", "master", MASTER_NAME]).map_err(|e| e.to_string())?;
+                let settled = field(&view, "port").is_some_and(|p| p == port.to_string())
+                    && field(&view, "flags").is_some_and(|f| !f.contains("failover_in_progress"));
+                if !settled {
+                    return Err(format!("Sentinel {} sees {}", sentinel.port(), view.replace('\n', " ")));
+                }
+            }
+            Ok(port)
         })
     }
 
