@@ -18,7 +18,7 @@ use crate::cluster_node;
 use crate::conn::Conn;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::TcpSettings;
-use redis::{IntoConnectionInfo as _, ProtocolVersion, PushInfo, RedisResult};
+use redis::{ProtocolVersion, PushInfo, RedisResult};
 use tokio::sync::mpsc;
 
 /// The servers a bus talks to.
@@ -27,7 +27,7 @@ pub(crate) enum Target {
     /// One server.
     Direct(redis::ConnectionInfo),
     /// The master named `master`, as the Sentinels at `sentinels` see it.
-    Sentinel(SentinelTarget),
+    Sentinel(Box<SentinelTarget>),
     /// A Redis Cluster reached through seed nodes.
     Cluster(ClusterTarget),
 }
@@ -49,69 +49,63 @@ pub enum ClusterPubSub {
     Sharded,
 }
 
-/// A Redis Cluster: seed nodes and how frames travel.
+/// A Redis Cluster: seed nodes, how frames travel, and the certificates
+/// of its TLS connections.
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterTarget {
     /// Connection infos of the seed nodes.
     pub(crate) seeds: Vec<redis::ConnectionInfo>,
     pub(crate) pubsub: ClusterPubSub,
-}
-
-impl ClusterTarget {
-    /// Parses `redis+cluster://[user:password@]host:port[,host:port…][?pubsub=sharded]`.
-    pub(crate) fn parse(url: &str) -> Option<Self> {
-        let rest = url.strip_prefix("redis+cluster://")?;
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let pubsub = match query {
-            "" | "pubsub=classic" => ClusterPubSub::Classic,
-            "pubsub=sharded" => ClusterPubSub::Sharded,
-            _ => return None,
-        };
-        let (auth, hosts) = match rest.rsplit_once('@') {
-            Some((auth, hosts)) => (format!("{auth}@"), hosts),
-            None => (String::new(), rest),
-        };
-        let seeds: Option<Vec<_>> = hosts
-            .trim_end_matches('/')
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(|h| format!("redis://{auth}{h}").into_connection_info().ok())
-            .collect();
-        let seeds = seeds.filter(|s| !s.is_empty())?;
-        Some(ClusterTarget { seeds, pubsub })
-    }
+    /// A private CA or a client certificate (the seeds' `rediss` says TLS).
+    pub(crate) certificates: Option<redis::TlsCertificates>,
 }
 
 /// A master known by name to a set of Sentinels.
 #[derive(Debug, Clone)]
 pub(crate) struct SentinelTarget {
     /// `host:port` of each Sentinel.
-    pub(crate) sentinels: Vec<String>,
+    sentinels: Vec<String>,
     /// The master's name.
-    pub(crate) master: String,
+    master: String,
     /// The connection settings for the data nodes (address excluded).
-    pub(crate) node: redis::ConnectionInfo,
+    node: redis::ConnectionInfo,
+    /// The connection settings for the Sentinels (address excluded):
+    /// their own credentials, TLS like the data nodes'.
+    access: redis::ConnectionInfo,
 }
 
 impl SentinelTarget {
-    /// Parses `redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`;
-    /// the credentials and database are those of the data nodes.
-    pub(crate) fn parse(url: &str) -> Option<Self> {
-        let rest = url.strip_prefix("redis+sentinel://")?;
-        let (auth, rest) = match rest.rsplit_once('@') {
-            Some((auth, rest)) => (format!("{auth}@"), rest),
-            None => (String::new(), rest),
-        };
-        let (hosts, path) = rest.split_once('/')?;
-        let mut path = path.split('/');
-        let master = path.next().filter(|m| !m.is_empty())?.to_owned();
-        let db = path.next().filter(|d| !d.is_empty()).unwrap_or("0");
-        let sentinels: Vec<String> =
-            hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect();
-        let first = sentinels.first()?;
-        let node = format!("redis://{auth}{first}/{db}").into_connection_info().ok()?;
-        Some(SentinelTarget { sentinels, master, node })
+    /// The master `master` as the Sentinels at `sentinels` (`host:port`
+    /// each) see it; `node` and `access` reach the data nodes and the
+    /// Sentinels (their addresses are ignored).
+    pub(crate) fn new(
+        sentinels: Vec<String>,
+        master: String,
+        node: redis::ConnectionInfo,
+        access: redis::ConnectionInfo,
+    ) -> Self {
+        SentinelTarget { sentinels, master, node, access }
+    }
+
+    /// How the data nodes are reached (address excluded).
+    #[cfg(test)]
+    pub(crate) fn node(&self) -> &redis::ConnectionInfo {
+        &self.node
+    }
+
+    /// How the Sentinels are reached (address excluded).
+    #[cfg(test)]
+    pub(crate) fn access(&self) -> &redis::ConnectionInfo {
+        &self.access
+    }
+
+    /// A client of the Sentinel at `sentinel` (`host:port`).
+    pub(crate) fn client(&self, sentinel: &str) -> redis::RedisResult<redis::Client> {
+        let (host, port) = sentinel
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)))
+            .ok_or_else(|| io_error(format!("Sentinel {sentinel:?} is not host:port")))?;
+        redis::Client::open(moved(&self.access, host, port))
     }
 
     /// The master's `host:port` in the newest configuration the Sentinels
@@ -128,8 +122,7 @@ impl SentinelTarget {
     pub(crate) async fn master_addr(&self, timeout: Duration) -> RedisResult<(String, u16)> {
         let asks = self.sentinels.iter().map(|sentinel| async move {
             let ask = async {
-                let client = redis::Client::open(format!("redis://{sentinel}"))?;
-                let mut conn = client.get_multiplexed_async_connection().await?;
+                let mut conn = self.client(sentinel)?.get_multiplexed_async_connection().await?;
                 redis::cmd("SENTINEL")
                     .arg("MASTER")
                     .arg(&self.master)
@@ -351,13 +344,18 @@ async fn locate(target: &Target, timeout: Duration) -> RedisResult<redis::Connec
 
 /// `like` (credentials, TLS, database) at `host:port` instead, [`tuned`].
 pub(crate) fn at(like: &redis::ConnectionInfo, host: String, port: u16) -> redis::ConnectionInfo {
+    tuned(&moved(like, host, port))
+}
+
+/// `like` (credentials, TLS, database) at `host:port` instead.
+fn moved(like: &redis::ConnectionInfo, host: String, port: u16) -> redis::ConnectionInfo {
     let addr = match like.addr() {
         redis::ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
             redis::ConnectionAddr::TcpTls { host, port, insecure: *insecure, tls_params: tls_params.clone() }
         }
         _ => redis::ConnectionAddr::Tcp(host, port),
     };
-    tuned(&like.clone().set_addr(addr))
+    like.clone().set_addr(addr)
 }
 
 /// `info` with RESP3 (pushes) and `TCP_NODELAY` (redis-rs leaves it off,
@@ -390,6 +388,9 @@ async fn cluster_connection(
         .tcp_settings(TcpSettings::default().set_nodelay(true))
         .connection_timeout(timeout)
         .response_timeout(timeout);
+    if let Some(certificates) = &cluster.certificates {
+        builder = builder.certs(certificates.clone());
+    }
     if let Some(pushes) = pushes {
         builder = builder.push_sender(pushes);
     }
@@ -410,20 +411,7 @@ async fn check_master(conn: &mut ConnectionManager) -> RedisResult<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SentinelTarget, newest_master, settled_master};
-
-    #[test]
-    fn sentinel_urls_name_sentinels_master_credentials_and_database() {
-        let t = SentinelTarget::parse("redis+sentinel://a:26379,b:26380/mymaster").expect("valid");
-        assert_eq!(t.sentinels, ["a:26379", "b:26380"]);
-        assert_eq!(t.master, "mymaster");
-        assert_eq!(t.node.redis_settings().db(), 0);
-        let t = SentinelTarget::parse("redis+sentinel://ada:pw@a:26379/m/3").expect("valid");
-        let node = t.node.redis_settings();
-        assert_eq!((node.username(), node.password(), node.db()), (Some("ada"), Some("pw"), 3));
-        assert!(SentinelTarget::parse("redis+sentinel://a:26379/").is_none(), "a master name is required");
-        assert!(SentinelTarget::parse("redis://a:6379").is_none());
-    }
+    use super::{newest_master, settled_master};
 
     #[test]
     fn a_master_down_or_failing_over_is_not_settled() {

@@ -89,6 +89,7 @@ mod queue;
 mod sentinel_watch;
 mod settle;
 mod subscribers;
+mod url;
 mod writer;
 
 use std::future::Future;
@@ -213,43 +214,39 @@ struct Inner {
 
 impl RedisBus {
     /// Connects to `url`: one server (`redis://`, `rediss://`, optionally
-    /// with ACL `user:password@`), or the master a set of Sentinels names
+    /// with ACL `user:password@`), the master a set of Sentinels names
     /// (`redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`,
     /// credentials and database being the data nodes'; see
-    /// [`connect_sentinel`](Self::connect_sentinel)).
+    /// [`connect_sentinel`](Self::connect_sentinel)), or a Redis Cluster
+    /// (`redis+cluster://[user:password@]host:port[,host:port…]`; see
+    /// [`connect_cluster`](Self::connect_cluster)). `rediss+sentinel://` and
+    /// `rediss+cluster://` use TLS to every node and Sentinel. Query
+    /// parameters give what these URLs cannot: `tls_ca`, `tls_cert` and
+    /// `tls_key` (PEM files: a private CA, a client certificate),
+    /// `tls_insecure=true`, `sentinel_username` and `sentinel_password` (the
+    /// Sentinels' own credentials), `pubsub=sharded` (a cluster's frames on
+    /// sharded channels).
     ///
-    /// Fails with [`BusErrorKind::Unavailable`] when Redis cannot be reached.
+    /// Fails with [`BusErrorKind::Transport`] when the URL is not one of
+    /// these (the message shows it with its passwords replaced by `***`),
+    /// with [`BusErrorKind::Unavailable`] when Redis cannot be reached.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
     /// use psrpc_bus_redis::RedisBus;
     /// let one = RedisBus::connect("redis://127.0.0.1:6379", Default::default()).await?;
     /// let ha = RedisBus::connect("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster", Default::default()).await?;
+    /// let tls = RedisBus::connect(
+    ///     "rediss+sentinel://app:s3cret@10.0.0.1:26379/mymaster?sentinel_password=s3ntinel&tls_ca=/etc/redis/ca.pem",
+    ///     Default::default(),
+    /// ).await?;
     /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str, options: RedisBusOptions) -> Result<Self, BusError> {
-        if url.starts_with("redis+cluster://") {
-            let target = ClusterTarget::parse(url).ok_or_else(|| {
-                BusError::with_source(
-                    BusErrorKind::Transport,
-                    format!(
-                        "bad cluster URL {url:?}: expected redis+cluster://host:port[,host:port…][?pubsub=sharded]"
-                    ),
-                )
-            })?;
-            return Self::start(Target::Cluster(target), options).await;
-        }
-        if url.starts_with("redis+sentinel://") {
-            let target = SentinelTarget::parse(url).ok_or_else(|| {
-                BusError::with_source(
-                    BusErrorKind::Transport,
-                    format!("bad Sentinel URL {url:?}: expected redis+sentinel://host:port[,host:port…]/master[/db]"),
-                )
-            })?;
-            return Self::start(Target::Sentinel(target), options).await;
-        }
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        Self::from_client(client, options).await
+        let target = url::parse(url).map_err(|why| {
+            BusError::with_source(BusErrorKind::Transport, format!("bad Redis URL {}: {why}", url::redacted(url)))
+        })?;
+        Self::start(target, options).await
     }
 
     /// Connects to the master named `master` by the Sentinels at
@@ -261,15 +258,17 @@ impl RedisBus {
     /// subscriber connections there and resubscribes every channel. Calls
     /// made meanwhile fail at once with [`BusErrorKind::Unavailable`].
     /// `node` carries the data nodes' credentials, database and TLS
-    /// settings (its address is ignored); the Sentinels are asked without
-    /// credentials.
+    /// settings, `sentinel` the Sentinels' own credentials and TLS settings
+    /// (their addresses are ignored; a TLS client with a private CA or a
+    /// client certificate comes from `redis::Client::build_with_tls`).
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use redis::IntoConnectionInfo as _;
-    /// let node = "redis://:s3cret@placeholder:6379".into_connection_info()?;
+    /// let node = "redis://app:s3cret@placeholder:6379".into_connection_info()?;
+    /// let sentinel = "redis://:s3ntinel@placeholder:26379".into_connection_info()?;
     /// let bus = psrpc_bus_redis::RedisBus::connect_sentinel(
-    ///     &["10.0.0.1:26379", "10.0.0.2:26379"], "mymaster", node, Default::default(),
+    ///     &["10.0.0.1:26379", "10.0.0.2:26379"], "mymaster", node, sentinel, Default::default(),
     /// ).await?;
     /// # Ok(()) }
     /// ```
@@ -277,10 +276,12 @@ impl RedisBus {
         sentinels: &[&str],
         master: &str,
         node: redis::ConnectionInfo,
+        sentinel: redis::ConnectionInfo,
         options: RedisBusOptions,
     ) -> Result<Self, BusError> {
         let sentinels = sentinels.iter().map(|s| (*s).to_owned()).collect();
-        Self::start(Target::Sentinel(SentinelTarget { sentinels, master: master.to_owned(), node }), options).await
+        let target = SentinelTarget::new(sentinels, master.to_owned(), node, sentinel);
+        Self::start(Target::Sentinel(Box::new(target)), options).await
     }
 
     /// Connects to a Redis Cluster through `seeds` (connection infos of
@@ -288,7 +289,9 @@ impl RedisBus {
     /// classic pub/sub (Go-compatible) or sharded pub/sub, as `pubsub`
     /// says (see [`ClusterPubSub`]). The connection follows slot moves
     /// and failovers and resubscribes by itself; queue locks go to the node
-    /// of their key's slot.
+    /// of their key's slot. `rediss://` seeds make every connection TLS
+    /// with the system roots; a private CA or a client certificate is given
+    /// by the URL form's `tls_…` parameters (see [`connect`](Self::connect)).
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -303,7 +306,7 @@ impl RedisBus {
         pubsub: ClusterPubSub,
         options: RedisBusOptions,
     ) -> Result<Self, BusError> {
-        Self::start(Target::Cluster(ClusterTarget { seeds, pubsub }), options).await
+        Self::start(Target::Cluster(ClusterTarget { seeds, pubsub, certificates: None }), options).await
     }
 
     /// Uses an existing client (its connection info, with RESP3 and

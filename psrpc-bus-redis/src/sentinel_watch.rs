@@ -58,7 +58,7 @@ impl Drop for SentinelWatch {
 async fn listen(sentinel: String, target: SentinelTarget, timeout: Duration, follow: Follow) {
     let mut delay = Duration::from_millis(50);
     loop {
-        match tokio::time::timeout(timeout, subscribe(&sentinel)).await {
+        match tokio::time::timeout(timeout, subscribe(&target, &sentinel)).await {
             Ok(Ok(pubsub)) => {
                 delay = Duration::from_millis(50);
                 // A switch announced while this listener was away.
@@ -88,9 +88,8 @@ async fn listen(sentinel: String, target: SentinelTarget, timeout: Duration, fol
 }
 
 /// A pub/sub connection to `sentinel` subscribed to [`SWITCH_MASTER`].
-async fn subscribe(sentinel: &str) -> redis::RedisResult<redis::aio::PubSub> {
-    let client = redis::Client::open(format!("redis://{sentinel}"))?;
-    let mut pubsub = client.get_async_pubsub().await?;
+async fn subscribe(target: &SentinelTarget, sentinel: &str) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = target.client(sentinel)?.get_async_pubsub().await?;
     pubsub.subscribe(SWITCH_MASTER).await?;
     Ok(pubsub)
 }

@@ -248,10 +248,15 @@ async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<()
 async fn connect(url: &str) -> Result<SharedBus, Failure> {
     let bus: SharedBus = if url.starts_with("nats://") || url.starts_with("tls://") {
         Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+    } else if url.starts_with("redis") || url.starts_with("unix://") {
+        // Every Redis form the library takes: one server, Sentinel, Cluster, TLS.
         Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
     } else {
-        return Err(Failure::usage(format!("--bus {url:?}: use nats://host:port or redis://host:port")));
+        // Only the scheme is repeated: the rest may hold a password.
+        let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+        return Err(Failure::usage(format!(
+            "--bus: unknown scheme {scheme:?}: use nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://"
+        )));
     };
     Ok(bus)
 }
