@@ -188,3 +188,70 @@ impl LaggingSentinel {
         }
     }
 }
+
+/// Sentinels and data nodes that each accept only their own ACL user: the
+/// bus logs in to both (`sentinel_username`/`sentinel_password` for the
+/// Sentinels), refuses a wrong Sentinel password at connect with an error
+/// that names the Sentinel and repeats no secret, and follows a failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_with_their_own_users_are_followed_across_a_failover() {
+    let Some(topology) = skip_or_fail(RedisSentinel::start_secured(None)) else { return };
+    secured_failover(topology).await;
+}
+
+/// The same over TLS only, with client certificates (`tls-auth-clients
+/// yes`) on every data node and Sentinel: `rediss+sentinel://` with the
+/// private CA and the client certificate in the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_over_tls_with_their_own_users_are_followed_across_a_failover() {
+    let Some(certs) = skip_or_fail(psrpc_test_support::tls::SelfSigned::create()) else { return };
+    let Some(topology) = skip_or_fail(RedisSentinel::start_secured(Some(&certs))) else { return };
+    assert!(topology.url().starts_with("rediss+sentinel://"));
+    // The system roots do not trust the private CA: refused at connect.
+    let untrusted = topology.url().split("&tls_ca=").next().expect("url").to_owned();
+    let error = RedisBus::connect(&untrusted, RedisBusOptions::default()).await.expect_err("untrusted certificate");
+    assert!(error.to_string().to_lowercase().contains("sentinel"), "{error}");
+    secured_failover(topology).await;
+}
+
+async fn secured_failover(mut topology: RedisSentinel) {
+    use psrpc_protocol::bus::MessageBus as _;
+    use psrpc_test_support::topology::{DATA_PASSWORD, SENTINEL_PASSWORD};
+    let url = topology.url();
+    let wrong = url.replace(&format!("sentinel_password={SENTINEL_PASSWORD}"), "sentinel_password=not-it");
+    let error = RedisBus::connect(&wrong, RedisBusOptions::default()).await.expect_err("a wrong Sentinel password");
+    let text = error.to_string();
+    assert!(text.contains("sentinel 127.0.0.1:") && text.contains("authentication failed"), "{text}");
+    for secret in ["not-it", SENTINEL_PASSWORD, DATA_PASSWORD] {
+        assert!(!text.contains(secret) && !format!("{error:?}").contains(secret), "{secret} in {text}");
+    }
+
+    let bus = RedisBus::connect(&url, RedisBusOptions::default()).await.expect("connect with both users");
+    let channel = psrpc_protocol::channel::response_channel("Secured", "bus");
+    let mut frames = bus.subscribe(&channel, 16).await.expect("subscribe");
+    bus.publish(&channel, bytes::Bytes::from_static(b"before")).await.expect("publish");
+    assert_eq!(frames.recv().await.expect("open").expect("frame"), bytes::Bytes::from_static(b"before"));
+
+    let topology = tokio::task::spawn_blocking(move || {
+        let old = topology.kill_master().expect("kill the master");
+        topology.wait_failover(old).expect("fail over");
+        topology
+    })
+    .await
+    .expect("failover task");
+    let after = async {
+        loop {
+            // Publishes fail while the bus moves; the subscription comes
+            // back on the new master by itself.
+            let _ = bus.publish(&channel, bytes::Bytes::from_static(b"after")).await;
+            tokio::select! {
+                frame = frames.recv() => return frame,
+                () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            }
+        }
+    };
+    let frame =
+        tokio::time::timeout(std::time::Duration::from_secs(60), after).await.expect("a frame after the failover");
+    assert_eq!(frame.expect("open").expect("frame"), bytes::Bytes::from_static(b"after"));
+    drop(topology);
+}

@@ -14,7 +14,7 @@ mod sentinel;
 
 pub use cluster::RedisCluster;
 pub use nats::NatsCluster;
-pub use sentinel::{MASTER_NAME, RedisSentinel};
+pub use sentinel::{DATA_PASSWORD, DATA_USER, MASTER_NAME, RedisSentinel, SENTINEL_PASSWORD, SENTINEL_USER};
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -72,8 +72,14 @@ pub(crate) fn start_error(binary: &'static str, reason: impl Into<String>) -> Br
 
 /// Runs `redis-cli` against `127.0.0.1:port`; its standard output.
 pub(crate) fn redis_cli(port: u16, args: &[&str]) -> Result<String, BrokerError> {
+    redis_cli_with(port, &[], args)
+}
+
+/// [`redis_cli`] with connection options first (`--user`, `--tls`…).
+pub(crate) fn redis_cli_with(port: u16, options: &[String], args: &[&str]) -> Result<String, BrokerError> {
     let output = Command::new(find_binary("redis-cli")?)
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(options)
         .args(args)
         .stdin(Stdio::null())
         .output()
