@@ -22,6 +22,11 @@
 //! queue channels, no claim for unary queue calls; the default is the
 //! Go-compatible mode).
 //!
+//! `--recovery N` measures, N times, how soon calls succeed again after the
+//! broker comes back (`--bus nats|redis`: killed, down for `--outage-ms`,
+//! restarted) or after the Sentinels switched masters (`--topology
+//! sentinel`: the master killed).
+//!
 //! Built with `--features mimalloc`, the harness allocates with mimalloc
 //! instead of the system allocator: the difference is what a service gains
 //! by choosing its allocator (psrpc-rs, a library, leaves that choice to the
@@ -38,6 +43,7 @@ mod memory;
 mod observe;
 mod raw;
 mod raw_wire;
+mod recovery;
 mod stats;
 
 use std::sync::Arc;
@@ -130,6 +136,14 @@ struct Args {
     /// Go-compatible one.
     #[arg(long)]
     native: bool,
+    /// Instead of a throughput run, measure this many recoveries: the
+    /// delay from the broker accepting connections again (or the Sentinels
+    /// announcing a new master) to the first successful call.
+    #[arg(long)]
+    recovery: Option<usize>,
+    /// How long the broker stays down in each `--recovery` outage.
+    #[arg(long, default_value_t = 2000)]
+    outage_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -155,7 +169,7 @@ struct Broker {
     nats: Option<NatsServer>,
     redis: Option<RedisServer>,
     _nats_cluster: Option<NatsCluster>,
-    _redis_sentinel: Option<RedisSentinel>,
+    redis_sentinel: Option<RedisSentinel>,
     _redis_cluster: Option<RedisCluster>,
 }
 
@@ -185,7 +199,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.raw_wire && args.bus == BusKind::Local {
         anyhow::bail!("--raw-wire needs a broker (--bus nats or redis)");
     }
-    let (broker, endpoints) = broker(&args)?;
+    let (mut broker, endpoints) = broker(&args)?;
     let broker_pid = args.broker_pid.or_else(|| broker.pid());
     let buses = Buses {
         kind: args.bus,
@@ -194,6 +208,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         local: Arc::new(psrpc::local::LocalBus::new()),
     };
     let raw_urls = (endpoints.raw.0.as_str(), endpoints.raw.1.as_str());
+    if let Some(outages) = args.recovery {
+        anyhow::ensure!(outages > 0, "--recovery needs at least one outage");
+        let ms = recovery::measure(&mut broker, &buses, outages, Duration::from_millis(args.outage_ms)).await?;
+        let mut sorted = ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        let (p50, max) = (sorted[sorted.len() / 2], sorted[sorted.len() - 1]);
+        println!("recovery after {outages} outages: p50 {p50:.0} ms, max {max:.0} ms");
+        let label = format!("{:?}/{:?}", args.bus, args.topology).to_lowercase();
+        println!(
+            "{}",
+            serde_json::json!({ "recovery": label, "outage_ms": args.outage_ms, "recovery_ms": ms, "p50_ms": p50, "max_ms": max })
+        );
+        return Ok(());
+    }
     if let Some(count) = args.memory {
         let report = memory::measure(&buses, count).await?;
         println!("{report}");
@@ -359,7 +387,8 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
         (BusKind::Local, _, _) => (Broker::default(), single(String::new())),
         (_, Some(url), _) => (Broker::default(), single(url.clone())),
         (BusKind::Nats, None, Topology::Single) => {
-            let server = NatsServer::start()?;
+            // A recovery run stops and restarts the broker: never an external one.
+            let server = if args.recovery.is_some() { NatsServer::start_own()? } else { NatsServer::start()? };
             let url = server.url().to_owned();
             (Broker { nats: Some(server), ..Broker::default() }, single(url))
         }
@@ -370,7 +399,7 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
         }
         (BusKind::Nats, None, Topology::Sentinel) => anyhow::bail!("Sentinel is a Redis topology"),
         (BusKind::Redis, None, Topology::Single) => {
-            let server = RedisServer::start()?;
+            let server = if args.recovery.is_some() { RedisServer::start_own()? } else { RedisServer::start()? };
             let url = server.url().to_owned();
             (Broker { redis: Some(server), ..Broker::default() }, single(url))
         }
@@ -378,7 +407,7 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
             let topology = RedisSentinel::start()?;
             let master = format!("redis://127.0.0.1:{}", topology.master_port().unwrap_or_default());
             let endpoints = Endpoints { bus: vec![topology.url()], raw: (master.clone(), master) };
-            (Broker { _redis_sentinel: Some(topology), ..Broker::default() }, endpoints)
+            (Broker { redis_sentinel: Some(topology), ..Broker::default() }, endpoints)
         }
         (BusKind::Redis, None, Topology::Cluster) => {
             let cluster = RedisCluster::start(3)?;

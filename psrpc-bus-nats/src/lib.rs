@@ -65,6 +65,7 @@
 
 mod outbox;
 mod probe;
+mod reconnect;
 mod router;
 mod subject;
 
@@ -81,6 +82,7 @@ use psrpc_protocol::bus::{BusError, BusErrorKind, MessageBus, Subscription};
 use psrpc_protocol::channel::Channel;
 
 pub use async_nats::ConnectOptions;
+pub use reconnect::{MAX_RECONNECT_DELAY, reconnect_delay};
 pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 
 use outbox::Outbox;
@@ -132,6 +134,11 @@ impl NatsBus {
     /// learns the others the cluster announces, and makes `subscribe`
     /// ready on all of them (see the crate docs).
     ///
+    /// After losing its server the connection tries again at once, then
+    /// at most [`MAX_RECONNECT_DELAY`] apart ([`reconnect_delay`]; this
+    /// replaces the options' `reconnect_delay_callback`: to keep your own,
+    /// connect by hand and use [`from_client`](Self::from_client)).
+    ///
     /// Fails with [`BusErrorKind::Unavailable`] when the server cannot be
     /// reached.
     ///
@@ -144,7 +151,7 @@ impl NatsBus {
     /// ```
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
         let mut addresses = Vec::new();
-        let mut options = options;
+        let mut options = options.reconnect_delay_callback(reconnect_delay);
         for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let (address, with_credentials) = credentials_from_url(one, options)?;
             options = with_credentials;

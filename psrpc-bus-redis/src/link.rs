@@ -4,13 +4,19 @@
 //! A connection is marked down when redis-rs reports it lost (a
 //! `Disconnection` push) or a command on it fails with a connection error.
 //! A revive task then drives the reconnect with `PING`s, with a backoff of
-//! 50 ms doubling up to 1 s, and marks the connection up once one succeeds.
+//! 50 ms doubling up to [`MAX_REVIVE_DELAY`], and marks the connection up
+//! once one succeeds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+
+/// The longest time between two `PING`s of a connection that is down: a
+/// server that accepts connections again is used within this much (a
+/// `PING` is cheap for Redis, even from a large fleet).
+const MAX_REVIVE_DELAY: Duration = Duration::from_millis(250);
 
 /// A `PING` on the connection, or `None` once the bus is gone.
 pub(crate) type Ping = Box<dyn Fn() -> Option<BoxFuture<'static, redis::RedisResult<()>>> + Send + Sync>;
@@ -95,7 +101,7 @@ impl Link {
                 Err(e) => tracing::debug!(connection = self.name, error = %e, "psrpc redis: still reconnecting"),
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
+            delay = (delay * 2).min(MAX_REVIVE_DELAY);
         }
     }
 }
