@@ -85,4 +85,12 @@ async fn tls_passes_through_rediss_urls() {
     assert_eq!(sub.recv().await.expect("open").expect("frame"), Bytes::from_static(b"frame"));
     // The system roots do not trust a self-signed certificate.
     assert!(RedisBus::connect(redis.url(), RedisBusOptions::default()).await.is_err());
+    // The URL forms of the same: a private CA, or no check at all.
+    let cert = certs.cert().display().to_string();
+    for url in [format!("{}?tls_ca={cert}", redis.url()), format!("{}?tls_insecure=true", redis.url())] {
+        let bus = RedisBus::connect(&url, RedisBusOptions::default()).await.expect(&url);
+        let mut sub = psrpc_core::MessageBus::subscribe(&bus, &ch, 1).await.expect("subscribe over TLS");
+        psrpc_core::MessageBus::publish(&bus, &ch, Bytes::from_static(b"url")).await.expect("publish over TLS");
+        assert_eq!(sub.recv().await.expect("open").expect("frame"), Bytes::from_static(b"url"));
+    }
 }
