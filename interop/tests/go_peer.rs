@@ -469,6 +469,34 @@ async fn reads_frames_a_compressing_go_peer_sends() {
     }
 }
 
+/// The other way: a psrpc-rs client and server publishing through
+/// [`psrpc::compress::CompressingBus`] gzip large values, and Go peers of
+/// both releases (without compression of their own) read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_peers_read_frames_a_compressing_rust_peer_sends() {
+    use psrpc::compress::{CompressingBus, CompressionOptions};
+    let Some(setup) = setup() else { return };
+    let compressing = |bus: psrpc::SharedBus| -> psrpc::SharedBus {
+        Arc::new(CompressingBus::new(bus, CompressionOptions::default()))
+    };
+    for (binary, url, what) in setup.cases("peer") {
+        let text = "compressible ".repeat(200);
+        let go = GoPeer::server(binary, url, "go1", REGION, &[]).await;
+        let client =
+            MyServiceClient::new(compressing(connect(url).await), ClientOptions::default()).await.expect("client");
+        let options = RequestOptions::default().timeout(Duration::from_secs(1));
+        let reply = client.normal_rpc(&ask(&text), options).await.expect(&what);
+        assert_eq!(reply.text, format!("{text} from go1"), "{what}");
+        go.stop().await;
+
+        let (server, _twin) = twin_server(compressing(connect(url).await), "rust1", REGION).await;
+        let result = go_client(binary, url, &["--scenario", "single", "--text", &text]).await;
+        let expected = format!("{text} from rust1");
+        assert_eq!((&result["ok"], &result["text"]), (&json!(true), &json!(expected)), "{what}: {result}");
+        shut_down(&server, &what).await;
+    }
+}
+
 /// A Go client (always in the Go-compatible mode) calling a service whose
 /// only server runs in psrpc-rs's native wire mode hears of the mismatch at
 /// once: `failed_precondition` with a message naming it, not a timeout.

@@ -15,6 +15,7 @@
 //! Users depend on the `psrpc` facade crate, which re-exports this crate.
 
 pub mod client;
+pub use psrpc_protocol::compress;
 pub mod context;
 pub mod deadline;
 pub mod discovery;

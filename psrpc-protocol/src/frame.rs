@@ -6,8 +6,9 @@
 //! and reads the type URL and the routing key where they lie in the frame.
 //!
 //! Frames whose value a Go psrpc peer gzipped (`Msg.compression = 1`) are
-//! decompressed on decoding, up to [`MAX_DECOMPRESSED_SIZE`]; psrpc-rs itself
-//! always writes values uncompressed, which every Go reader accepts.
+//! decompressed on decoding, up to [`MAX_DECOMPRESSED_SIZE`]; psrpc-rs writes
+//! values uncompressed unless its bus is a
+//! [`CompressingBus`](crate::compress::CompressingBus).
 
 mod view;
 

@@ -25,6 +25,7 @@
 
 pub mod bus;
 pub mod channel;
+pub mod compress;
 pub mod envelope;
 pub mod error;
 pub mod frame;
