@@ -52,6 +52,29 @@ async fn oversized_frames_are_refused_and_random_bytes_break_nothing() {
     resilience::assert_still_serving(&client).await;
 }
 
+/// The database of the URL (`redis://host:port/5`, LiveKit's `db`) is where
+/// the queue locks go: pub/sub has no database, locks do.
+#[tokio::test]
+async fn the_urls_database_holds_the_queue_locks() {
+    let Some(redis) = skip_or_fail(RedisServer::start_with(&["--enable-debug-command", "yes"])) else { return };
+    let mut admin = common::raw(&redis).get_multiplexed_async_connection().await.expect("admin");
+    // Locks expire after seconds; without active expiry they stay countable.
+    let _: String = redis::cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(0).query_async(&mut admin).await.expect("debug");
+    let url = format!("{}/5", redis.url());
+    let bus = || async { std::sync::Arc::new(RedisBus::connect(&url, RedisBusOptions::default()).await.expect(&url)) };
+    let (_svc, _server, client) = resilience::fuzz_service(bus().await, bus().await).await;
+    resilience::assert_still_serving(&client).await;
+    let keys = |db: u32| {
+        let mut admin = admin.clone();
+        async move {
+            let _: () = redis::cmd("SELECT").arg(db).query_async(&mut admin).await.expect("select");
+            redis::cmd("DBSIZE").query_async::<i64>(&mut admin).await.expect("dbsize")
+        }
+    };
+    assert!(keys(5).await > 0, "the queue lock is in database 5");
+    assert_eq!(keys(0).await, 0, "nothing in database 0");
+}
+
 #[tokio::test]
 async fn acl_credentials_pass_through() {
     let Some(redis) = skip_or_fail(RedisServer::start_with(&["--requirepass", "adminpw"])) else { return };
