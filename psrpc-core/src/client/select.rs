@@ -1,7 +1,7 @@
 //! Server selection: which of the servers that claimed a request gets it.
 
 use tokio::sync::mpsc;
-use tokio::time::sleep_until;
+use tokio::time::{Instant, sleep_until};
 
 use crate::error::Error;
 use crate::info::RpcInfo;
@@ -20,6 +20,11 @@ use crate::user_code;
 ///   the first qualifying claim;
 /// - an error response (a server could not decode the request) ends the
 ///   selection with that error; no qualifying claim gives `unavailable`;
+/// - the request deadline `until` also ends the selection, as in Go psrpc
+///   (its selection runs under the request's context): with no qualifying
+///   claim by then the call fails `unavailable` ("no response from servers",
+///   or "no servers available" with the count), with one it fails
+///   `deadline_exceeded`, since no time is left for the chosen server;
 /// - a panic in `selection_fn` (user code, behind the panic boundary) fails
 ///   the call with `internal`.
 pub(crate) async fn select_server(
@@ -27,8 +32,9 @@ pub(crate) async fn select_server(
     claims: &mut mpsc::Receiver<ClaimRequest>,
     mut responses: Option<&mut mpsc::Receiver<Response>>,
     opts: &SelectionOptions,
+    until: Instant,
 ) -> Result<String, Error> {
-    let mut deadline = crate::deadline::after(opts.affinity_timeout);
+    let mut deadline = crate::deadline::after(opts.affinity_timeout).min(until);
     let mut shorted = false;
     let mut best: Option<Claim> = None;
     let mut qualifying: Vec<Claim> = Vec::new();
@@ -61,6 +67,10 @@ pub(crate) async fn select_server(
             }
             response = recv_error(&mut responses) => return Err(response),
             () = sleep_until(deadline) => {
+                let chosen_too_late = best.is_some() || !qualifying.is_empty();
+                if deadline >= until && chosen_too_late {
+                    return Err(Error::request_timed_out());
+                }
                 return match (&opts.selection_fn, best) {
                     (Some(select), _) if !qualifying.is_empty() => {
                         user_code::catch(info, "selection function", || select(&qualifying))
@@ -109,7 +119,6 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
     use std::time::Duration;
-    use tokio::time::Instant;
 
     static METHOD: crate::info::MethodInfo = crate::info::MethodInfo::new(
         "M",
@@ -136,7 +145,7 @@ mod tests {
             }
             std::future::pending::<()>().await;
         });
-        let result = select_server(&info(), &mut rx, None, &opts).await;
+        let result = select_server(&info(), &mut rx, None, &opts, start + Duration::from_secs(60)).await;
         (result, start.elapsed())
     }
 
@@ -194,6 +203,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_request_deadline_inside_the_selection_timeout_ends_it_as_go_does() {
+        let (_tx, mut rx) = mpsc::channel(1);
+        let start = Instant::now();
+        let until = start + Duration::from_millis(500);
+        let opts = SelectionOptions::first_available(Duration::from_secs(1));
+        let r = select_server(&info(), &mut rx, None, &opts, until).await;
+        assert_eq!(r.expect_err("no claim"), Error::no_response());
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(claim("low", 0.1)).await.expect("send");
+        let start = Instant::now();
+        let opts = SelectionOptions::best_affinity(Duration::from_secs(1)).minimum_affinity(0.5);
+        let r = select_server(&info(), &mut rx, None, &opts, start + Duration::from_millis(100)).await;
+        assert_eq!(r.expect_err("nothing qualifies"), Error::no_server_available(1));
+
+        tx.send(claim("good", 0.9)).await.expect("send");
+        let opts = SelectionOptions::default().affinity_timeout(Duration::from_secs(1));
+        let r = select_server(&info(), &mut rx, None, &opts, Instant::now() + Duration::from_millis(100)).await;
+        assert_eq!(r.expect_err("chosen too late"), Error::request_timed_out());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn selection_fn_sees_every_qualifying_claim_at_the_deadline() {
         let opts = SelectionOptions::default().affinity_timeout(Duration::from_millis(100)).selection_fn(|claims| {
             assert_eq!(claims.len(), 3);
@@ -223,7 +255,8 @@ mod tests {
             .send(Response { error: "bad bytes".into(), code: "malformed_request".into(), ..Default::default() })
             .await
             .expect("send");
-        let err = select_server(&info(), &mut claims, Some(&mut responses), &SelectionOptions::default())
+        let far = Instant::now() + Duration::from_secs(60);
+        let err = select_server(&info(), &mut claims, Some(&mut responses), &SelectionOptions::default(), far)
             .await
             .expect_err("error response");
         assert_eq!(err.code(), ErrorCode::MalformedRequest);
