@@ -198,7 +198,14 @@ async fn unary_call(
 
     let mut chosen_server = None;
     if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
-        let select = super::select::select_server(&target.info, claims, Some(&mut responses), selection, deadline);
+        let select = super::select::select_server(
+            &target.info,
+            claims,
+            Some(&mut responses),
+            selection,
+            method.queue(),
+            deadline,
+        );
         let chosen = select.await?;
         guard.release_claims();
         chosen_server = Some(chosen.clone());
