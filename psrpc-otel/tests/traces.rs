@@ -136,7 +136,22 @@ async fn client_span_parents_server_span(factory: &dyn BusFactory) {
         assert_eq!(span.status, Status::error("no such room"));
         assert_eq!(attribute(span, STATUS_CODE_KEY), Some(Value::from("not_found")));
         assert_eq!(attribute(span, GRPC_STATUS_CODE_KEY), Some(Value::I64(5)));
-        assert!(event_names(span).contains(&"exception"), "the error is recorded: {:?}", event_names(span));
+        assert_eq!(event_names(span), ["Outbound message", "Inbound message", "exception"]);
+        let exception = span.events.iter().find(|e| e.name == "exception").expect("the error is recorded");
+        let attributes: Vec<(&str, String)> =
+            exception.attributes.iter().map(|kv| (kv.key.as_str(), kv.value.to_string())).collect();
+        assert_eq!(
+            attributes,
+            [("exception.type", "*psrpc.psrpcError".to_owned()), ("exception.message", "no such room".to_owned())],
+            "as Go's SDK records a psrpc error: its type, and the message without the code"
+        );
+    }
+    for span in t.exporter.get_finished_spans().expect("spans") {
+        if span.name.starts_with("Sent.") || span.name.starts_with("Recv.") {
+            assert_eq!(span.instrumentation_scope.name(), "github.com/livekit/psrpc", "{}", span.name);
+            assert_eq!(span.instrumentation_scope.version(), Some("v0.8.0"), "{}", span.name);
+            assert_eq!(span.instrumentation_scope.attributes().count(), 0, "Go's scope has no attributes");
+        }
     }
 
     // Multi: no client span; the server span joins the caller's.
