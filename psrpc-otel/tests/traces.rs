@@ -281,6 +281,35 @@ async fn streams_carry_context_on_request() {
     assert_eq!(seen.text, trace_id.to_string());
 }
 
+/// A failure made by the client itself (no server claimed before the call's
+/// timeout) is recorded as Go records it: status and exception message
+/// without the code, Go's exception type, Go's codes as attributes.
+#[tokio::test]
+async fn a_client_side_failure_is_recorded_as_go_records_it() {
+    let t = traced();
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let client =
+        RpcClient::new("Nobody", bus, t.tracing.client_options(ClientOptions::default())).await.expect("client");
+    let options = RequestOptions::default().timeout(Duration::from_millis(100));
+    let err = client.request_single::<Msg, Msg>(&ECHO, vec![], &Msg::default(), options).await.expect_err("no server");
+    assert_eq!(err, Error::no_response());
+    let sent = &t.spans("Sent.Nobody.Echo", 1).await[0];
+    assert_eq!(sent.status, Status::error("no response from servers"));
+    assert_eq!(attribute(sent, STATUS_CODE_KEY), Some(Value::from("unavailable")));
+    assert_eq!(attribute(sent, GRPC_STATUS_CODE_KEY), Some(Value::I64(14)));
+    let exception = sent.events.iter().find(|e| e.name == "exception").expect("recorded");
+    let attributes: Vec<(&str, String)> =
+        exception.attributes.iter().map(|kv| (kv.key.as_str(), kv.value.to_string())).collect();
+    assert_eq!(
+        attributes,
+        [
+            ("exception.type", "*psrpc.psrpcError".to_owned()),
+            ("exception.message", "no response from servers".to_owned())
+        ]
+    );
+    assert_eq!(sent.instrumentation_scope.name(), psrpc_otel::SCOPE_NAME);
+}
+
 /// `Tracing::traced` puts the caller's current context into a call's
 /// metadata, for clients without the tracing interceptors.
 #[tokio::test]

@@ -85,8 +85,8 @@ impl FirstClaim {
     /// A request deadline that comes before the selection timeout also ends
     /// the selection: with no claim won by then the call fails as one no
     /// server claimed (`unavailable`), as Go psrpc's does; only a call some
-    /// server was chosen for fails `deadline_exceeded` (docs/WIRE.md, "Failure
-    /// table").
+    /// server was chosen for fails `deadline_exceeded` (docs/WIRE.md section
+    /// 8.1).
     pub(crate) async fn response(
         &self,
         responses: &mut mpsc::Receiver<Response>,

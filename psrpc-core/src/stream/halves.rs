@@ -221,7 +221,7 @@ impl<In: Payload> StreamReceiver<In> {
                     Err(e) => {
                         self.drained = true;
                         // `malformed_request` at either end, as Go psrpc says
-                        // (docs/WIRE.md, "Failure table").
+                        // (docs/WIRE.md section 8.1).
                         let message = format!("a stream message did not decode: {e}");
                         let failure = Error::new(ErrorCode::MalformedRequest, message);
                         return Poll::Ready(Err(self.shared.core.fail_received(failure)));
