@@ -360,6 +360,40 @@ async fn expired_requests_end_at_the_deadline_both_ways() {
     }
 }
 
+/// A call no server claims before its own timeout (500 ms, inside the 1 s
+/// selection timeout): the Go client and the Rust client end it with the
+/// same code and message, `unavailable` "no response from servers", at the
+/// request timeout, for queue and affinity calls and stream opens
+/// (docs/WIRE.md, "Failure table").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_server_claimed_fails_alike_in_go_and_rust() {
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("client") {
+        let client = rust_client(url).await;
+        let options = || RequestOptions::default().timeout(Duration::from_millis(500));
+        let timed = |started: Instant, outcome: Result<(), psrpc::Error>| (outcome, started.elapsed());
+        let rust = [
+            ("single", timed(Instant::now(), client.normal_rpc(&ask("nobody"), options()).await.map(drop))),
+            ("affinity", timed(Instant::now(), client.intensive_rpc(&ask("nobody"), options()).await.map(drop))),
+            ("stream", timed(Instant::now(), client.exchange_updates(options()).await.map(drop))),
+        ];
+        for (scenario, (outcome, elapsed)) in rust {
+            let ended_by_its_timeout = Duration::from_millis(500) <= elapsed && elapsed < Duration::from_secs(1);
+            assert!(ended_by_its_timeout, "{what} {scenario}: Rust ended at {elapsed:?}");
+            let go = go_client(binary, url, &["--scenario", scenario, "--text", "nobody", "--timeout", "500ms"]).await;
+            let err = outcome.expect_err(&what);
+            let rust = json!({"ok": false, "code": err.code().as_str(), "message": err.message()});
+            let go_fields = json!({"ok": go["ok"], "code": go["code"], "message": go["message"]});
+            assert_eq!(rust, go_fields, "{what} {scenario}: Rust {err}, Go {go}");
+            assert_eq!(go_fields["code"], "unavailable", "{what} {scenario}: {go}");
+            assert_eq!(go_fields["message"], "no response from servers", "{what} {scenario}: {go}");
+            if let Some(ms) = go["elapsed_ms"].as_u64() {
+                assert!((500..1000).contains(&ms), "{what} {scenario}: Go ended at {ms} ms, not its timeout");
+            }
+        }
+    }
+}
+
 /// Go servers of both releases and a Rust server of one service on one bus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_fleets_share_every_kind() {

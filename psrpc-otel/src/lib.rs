@@ -12,9 +12,15 @@
 //!   keys (`traceparent`, and `tracestate` when set, with the default W3C
 //!   propagator), the same map Go psrpc's middleware writes into;
 //! - on success the span's status is `Ok` and `rpc.grpc.status_code` is 0;
-//!   on failure the status is `Error` with the error's message, the error is
-//!   recorded as an event, `rpc.psrpc.status_code` holds the psrpc code
-//!   (`not_found`) and `rpc.grpc.status_code` its gRPC number.
+//!   on failure the status is `Error` with the error's message (no code
+//!   prefix), the error is recorded as an `exception` event with
+//!   `exception.type` `*psrpc.psrpcError` and `exception.message` the
+//!   message, as Go's SDK records a psrpc error, `rpc.psrpc.status_code`
+//!   holds the psrpc code (`not_found`) and `rpc.grpc.status_code` its gRPC
+//!   number;
+//! - the instrumentation scope is Go psrpc's: name
+//!   `github.com/livekit/psrpc` ([`SCOPE_NAME`]), version [`SCOPE_VERSION`],
+//!   so queries and dashboards that filter on the scope see Rust spans too.
 //!
 //! What is covered, and what is not (yet):
 //! - single and affinity calls: client and server spans;
@@ -78,12 +84,32 @@ pub const STATUS_CODE_KEY: &str = "rpc.psrpc.status_code";
 /// ```
 pub const GRPC_STATUS_CODE_KEY: &str = "rpc.grpc.status_code";
 
-/// The instrumentation scope of psrpc-rs's spans.
+/// The instrumentation scope name of the spans: Go psrpc's (its
+/// `otelpsrpc` middleware names its tracer after the module), so a query
+/// that filters on the scope finds Go and Rust spans alike.
 ///
 /// ```
-/// assert_eq!(psrpc_otel::SCOPE_NAME, "psrpc-rs");
+/// assert_eq!(psrpc_otel::SCOPE_NAME, "github.com/livekit/psrpc");
 /// ```
-pub const SCOPE_NAME: &str = "psrpc-rs";
+pub const SCOPE_NAME: &str = "github.com/livekit/psrpc";
+
+/// The instrumentation scope version of the spans: what a Go psrpc service
+/// of the release line psrpc-rs speaks reports (Go writes its
+/// `version.Version`, `v0.8.0` in every 0.8.x release), not the crate's
+/// version. Decision recorded in docs/OBSERVABILITY.md.
+///
+/// ```
+/// assert_eq!(psrpc_otel::SCOPE_VERSION, "v0.8.0");
+/// ```
+pub const SCOPE_VERSION: &str = "v0.8.0";
+
+/// The `exception.type` of a recorded error: the Go type name Go's SDK
+/// writes for every psrpc error (`reflect.TypeOf(err).String()`).
+///
+/// ```
+/// assert_eq!(psrpc_otel::EXCEPTION_TYPE, "*psrpc.psrpcError");
+/// ```
+pub const EXCEPTION_TYPE: &str = "*psrpc.psrpcError";
 
 type SharedPropagator = Arc<dyn TextMapPropagator + Send + Sync>;
 
@@ -240,7 +266,7 @@ impl Tracing {
 }
 
 fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder(SCOPE_NAME).with_version(env!("CARGO_PKG_VERSION")).build()
+    InstrumentationScope::builder(SCOPE_NAME).with_version(SCOPE_VERSION).build()
 }
 
 /// Runs the call `run` starts inside the span of `cx`, which it ends with
@@ -269,7 +295,13 @@ fn finish<T>(cx: &Context, outcome: &Result<T, Error>) {
             span.set_attribute(KeyValue::new(GRPC_STATUS_CODE_KEY, 0_i64));
         }
         Err(error) => {
-            span.record_error(error);
+            // Not `record_error`: it writes the `Display` form (with the code
+            // prefix) and no type, where Go writes the message and the type.
+            let exception = vec![
+                KeyValue::new("exception.type", EXCEPTION_TYPE),
+                KeyValue::new("exception.message", error.message().to_owned()),
+            ];
+            span.add_event("exception", exception);
             span.set_status(Status::error(error.message().to_owned()));
             span.set_attribute(KeyValue::new(STATUS_CODE_KEY, error.code().as_str()));
             span.set_attribute(KeyValue::new(GRPC_STATUS_CODE_KEY, error.to_grpc() as i64));

@@ -136,7 +136,22 @@ async fn client_span_parents_server_span(factory: &dyn BusFactory) {
         assert_eq!(span.status, Status::error("no such room"));
         assert_eq!(attribute(span, STATUS_CODE_KEY), Some(Value::from("not_found")));
         assert_eq!(attribute(span, GRPC_STATUS_CODE_KEY), Some(Value::I64(5)));
-        assert!(event_names(span).contains(&"exception"), "the error is recorded: {:?}", event_names(span));
+        assert_eq!(event_names(span), ["Outbound message", "Inbound message", "exception"]);
+        let exception = span.events.iter().find(|e| e.name == "exception").expect("the error is recorded");
+        let attributes: Vec<(&str, String)> =
+            exception.attributes.iter().map(|kv| (kv.key.as_str(), kv.value.to_string())).collect();
+        assert_eq!(
+            attributes,
+            [("exception.type", "*psrpc.psrpcError".to_owned()), ("exception.message", "no such room".to_owned())],
+            "as Go's SDK records a psrpc error: its type, and the message without the code"
+        );
+    }
+    for span in t.exporter.get_finished_spans().expect("spans") {
+        if span.name.starts_with("Sent.") || span.name.starts_with("Recv.") {
+            assert_eq!(span.instrumentation_scope.name(), "github.com/livekit/psrpc", "{}", span.name);
+            assert_eq!(span.instrumentation_scope.version(), Some("v0.8.0"), "{}", span.name);
+            assert_eq!(span.instrumentation_scope.attributes().count(), 0, "Go's scope has no attributes");
+        }
     }
 
     // Multi: no client span; the server span joins the caller's.
@@ -264,6 +279,35 @@ async fn streams_carry_context_on_request() {
     let mut stream = open.with_context(cx).await.expect("open");
     let seen = stream.recv().await.expect("no error").expect("the server's answer");
     assert_eq!(seen.text, trace_id.to_string());
+}
+
+/// A failure made by the client itself (no server claimed before the call's
+/// timeout) is recorded as Go records it: status and exception message
+/// without the code, Go's exception type, Go's codes as attributes.
+#[tokio::test]
+async fn a_client_side_failure_is_recorded_as_go_records_it() {
+    let t = traced();
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let client =
+        RpcClient::new("Nobody", bus, t.tracing.client_options(ClientOptions::default())).await.expect("client");
+    let options = RequestOptions::default().timeout(Duration::from_millis(100));
+    let err = client.request_single::<Msg, Msg>(&ECHO, vec![], &Msg::default(), options).await.expect_err("no server");
+    assert_eq!(err, Error::no_response());
+    let sent = &t.spans("Sent.Nobody.Echo", 1).await[0];
+    assert_eq!(sent.status, Status::error("no response from servers"));
+    assert_eq!(attribute(sent, STATUS_CODE_KEY), Some(Value::from("unavailable")));
+    assert_eq!(attribute(sent, GRPC_STATUS_CODE_KEY), Some(Value::I64(14)));
+    let exception = sent.events.iter().find(|e| e.name == "exception").expect("recorded");
+    let attributes: Vec<(&str, String)> =
+        exception.attributes.iter().map(|kv| (kv.key.as_str(), kv.value.to_string())).collect();
+    assert_eq!(
+        attributes,
+        [
+            ("exception.type", "*psrpc.psrpcError".to_owned()),
+            ("exception.message", "no response from servers".to_owned())
+        ]
+    );
+    assert_eq!(sent.instrumentation_scope.name(), psrpc_otel::SCOPE_NAME);
 }
 
 /// `Tracing::traced` puts the caller's current context into a call's

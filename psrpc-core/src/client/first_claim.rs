@@ -81,6 +81,12 @@ impl FirstClaim {
 
     /// Waits for the call's response until `deadline`, failing at the
     /// selection timeout if no claim won by then.
+    ///
+    /// A request deadline that comes before the selection timeout also ends
+    /// the selection: with no claim won by then the call fails as one no
+    /// server claimed (`unavailable`), as Go psrpc's does; only a call some
+    /// server was chosen for fails `deadline_exceeded` (docs/WIRE.md section
+    /// 8.1).
     pub(crate) async fn response(
         &self,
         responses: &mut mpsc::Receiver<Response>,
@@ -95,7 +101,7 @@ impl FirstClaim {
         tokio::select! {
             biased;
             response = timeout_at(deadline, responses.recv()) => {
-                return response.map_err(|_| Error::request_timed_out());
+                return response.or_else(|_| self.close().and(Err(Error::request_timed_out())));
             }
             () = sleep_until(selection_deadline) => self.close()?,
         }
@@ -201,6 +207,36 @@ mod tests {
         let (quiet, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_millis(300)));
         let err = quiet.response(&mut responses, started + Duration::from_secs(5)).await.expect_err("no claim");
         assert_eq!(err, Error::no_response());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_deadline_before_the_selection_timeout_fails_as_no_server_claimed() {
+        let recorder = Arc::new(Recorder::default());
+        let (first, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
+        let (_tx, mut responses) = mpsc::channel(1);
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(500);
+        let err = first.response(&mut responses, deadline).await.expect_err("no claim");
+        assert_eq!(err, Error::no_response());
+        assert_eq!(started.elapsed(), Duration::from_millis(500), "at the request deadline");
+        first.take(claim("SRV_late", 1.0));
+        assert!(recorder.published.lock().is_empty(), "a claim after the deadline is not answered");
+
+        let only = SelectionOptions::first_available(Duration::from_secs(1)).only_servers(["SRV_named"]);
+        let (picky, _routes) = setup(&recorder, only);
+        picky.take(claim("SRV_other", 1.0));
+        let err = picky.response(&mut responses, Instant::now() + Duration::from_millis(500)).await.expect_err("none");
+        assert_eq!(err, Error::no_server_available(1));
+
+        let (chosen, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
+        let started = Instant::now();
+        let waiting = chosen.response(&mut responses, started + Duration::from_millis(500));
+        let claim_then_wait = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            chosen.take(claim("SRV_slow", 1.0));
+        };
+        let (err, ()) = tokio::join!(waiting, claim_then_wait);
+        assert_eq!(err.expect_err("no response"), Error::request_timed_out(), "a chosen server that never answered");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,7 +1,7 @@
 //! Server selection: which of the servers that claimed a request gets it.
 
 use tokio::sync::mpsc;
-use tokio::time::sleep_until;
+use tokio::time::{Instant, sleep_until};
 
 use crate::error::Error;
 use crate::info::RpcInfo;
@@ -18,8 +18,16 @@ use crate::user_code;
 /// - otherwise the best qualifying claim (or `selection_fn` over all of them)
 ///   is chosen when `affinity_timeout` passes, or `short_circuit_timeout` after
 ///   the first qualifying claim;
-/// - an error response (a server could not decode the request) ends the
-///   selection with that error; no qualifying claim gives `unavailable`;
+/// - an error response (a server could not decode the request) ends a
+///   queue method's selection with that error (the queue's only server has
+///   answered); on an affinity method another server may still claim, so the
+///   error is held and is the outcome only if no server is chosen by the
+///   timeout (the last such error); no qualifying claim gives `unavailable`;
+/// - the request deadline `until` also ends the selection, as in Go psrpc
+///   (its selection runs under the request's context): with no qualifying
+///   claim by then the call fails `unavailable` ("no response from servers",
+///   or "no servers available" with the count), with one it fails
+///   `deadline_exceeded`, since no time is left for the chosen server;
 /// - a panic in `selection_fn` (user code, behind the panic boundary) fails
 ///   the call with `internal`.
 pub(crate) async fn select_server(
@@ -27,8 +35,11 @@ pub(crate) async fn select_server(
     claims: &mut mpsc::Receiver<ClaimRequest>,
     mut responses: Option<&mut mpsc::Receiver<Response>>,
     opts: &SelectionOptions,
+    queue: bool,
+    until: Instant,
 ) -> Result<String, Error> {
-    let mut deadline = crate::deadline::after(opts.affinity_timeout);
+    let mut held: Option<Error> = None;
+    let mut deadline = crate::deadline::after(opts.affinity_timeout).min(until);
     let mut shorted = false;
     let mut best: Option<Claim> = None;
     let mut qualifying: Vec<Claim> = Vec::new();
@@ -59,13 +70,22 @@ pub(crate) async fn select_server(
                     deadline = deadline.min(crate::deadline::after(short));
                 }
             }
-            response = recv_error(&mut responses) => return Err(response),
+            response = recv_error(&mut responses) => match response {
+                ErrorResponse::Closed => return Err(Error::client_closed()),
+                ErrorResponse::Error(error) if queue => return Err(error),
+                ErrorResponse::Error(error) => held = Some(error),
+            },
             () = sleep_until(deadline) => {
+                let chosen_too_late = best.is_some() || !qualifying.is_empty();
+                if deadline >= until && chosen_too_late {
+                    return Err(Error::request_timed_out());
+                }
                 return match (&opts.selection_fn, best) {
                     (Some(select), _) if !qualifying.is_empty() => {
                         user_code::catch(info, "selection function", || select(&qualifying))
                     }
                     (_, Some(best)) => Ok(best.server_id),
+                    _ if held.is_some() => Err(held.unwrap_or_else(Error::no_response)),
                     _ if claim_count > 0 => Err(Error::no_server_available(claim_count)),
                     _ => Err(Error::no_response()),
                 };
@@ -88,18 +108,30 @@ pub(crate) fn first_qualifying_wins(opts: &SelectionOptions) -> bool {
     opts.accept_first_available && opts.selection_fn.is_none()
 }
 
-/// The first error response, if a response channel is watched.
-async fn recv_error(responses: &mut Option<&mut mpsc::Receiver<Response>>) -> Error {
+/// What the response channel gave during selection.
+enum ErrorResponse {
+    /// A server answered with this error.
+    Error(Error),
+    /// The client closed.
+    Closed,
+}
+
+/// The next error response, if a response channel is watched.
+async fn recv_error(responses: &mut Option<&mut mpsc::Receiver<Response>>) -> ErrorResponse {
     let Some(rx) = responses.as_mut() else {
         return std::future::pending().await;
     };
     loop {
         match rx.recv().await {
             Some(res) if !res.error.is_empty() => {
-                return Error::from_wire(&res.code, res.error, res.error_details);
+                return ErrorResponse::Error(Error::from_wire(&res.code, res.error, res.error_details));
             }
             Some(_) => {}
-            None => return Error::client_closed(),
+            None => {
+                // Once closed, the channel is not polled again.
+                *responses = None;
+                return ErrorResponse::Closed;
+            }
         }
     }
 }
@@ -109,7 +141,6 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
     use std::time::Duration;
-    use tokio::time::Instant;
 
     static METHOD: crate::info::MethodInfo = crate::info::MethodInfo::new(
         "M",
@@ -136,7 +167,7 @@ mod tests {
             }
             std::future::pending::<()>().await;
         });
-        let result = select_server(&info(), &mut rx, None, &opts).await;
+        let result = select_server(&info(), &mut rx, None, &opts, false, start + Duration::from_secs(60)).await;
         (result, start.elapsed())
     }
 
@@ -194,6 +225,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_request_deadline_inside_the_selection_timeout_ends_it_as_go_does() {
+        let (_tx, mut rx) = mpsc::channel(1);
+        let start = Instant::now();
+        let until = start + Duration::from_millis(500);
+        let opts = SelectionOptions::first_available(Duration::from_secs(1));
+        let r = select_server(&info(), &mut rx, None, &opts, false, until).await;
+        assert_eq!(r.expect_err("no claim"), Error::no_response());
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(claim("low", 0.1)).await.expect("send");
+        let start = Instant::now();
+        let opts = SelectionOptions::best_affinity(Duration::from_secs(1)).minimum_affinity(0.5);
+        let r = select_server(&info(), &mut rx, None, &opts, false, start + Duration::from_millis(100)).await;
+        assert_eq!(r.expect_err("nothing qualifies"), Error::no_server_available(1));
+
+        tx.send(claim("good", 0.9)).await.expect("send");
+        let opts = SelectionOptions::default().affinity_timeout(Duration::from_secs(1));
+        let r = select_server(&info(), &mut rx, None, &opts, false, Instant::now() + Duration::from_millis(100)).await;
+        assert_eq!(r.expect_err("chosen too late"), Error::request_timed_out());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn selection_fn_sees_every_qualifying_claim_at_the_deadline() {
         let opts = SelectionOptions::default().affinity_timeout(Duration::from_millis(100)).selection_fn(|claims| {
             assert_eq!(claims.len(), 3);
@@ -215,17 +269,45 @@ mod tests {
         assert_eq!(t, Duration::from_millis(100));
     }
 
+    static QUEUE: crate::info::MethodInfo = crate::info::MethodInfo::new(
+        "Q",
+        crate::info::MethodKind::Unary(crate::info::Selection::Queue { topics: false }),
+    );
+
+    fn bad_bytes() -> Response {
+        Response { error: "bad bytes".into(), code: "malformed_request".into(), ..Default::default() }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn an_error_response_ends_selection() {
+    async fn an_error_response_ends_a_queue_selection() {
         let (_ctx, mut claims) = mpsc::channel::<ClaimRequest>(1);
         let (res_tx, mut responses) = mpsc::channel(1);
-        res_tx
-            .send(Response { error: "bad bytes".into(), code: "malformed_request".into(), ..Default::default() })
-            .await
-            .expect("send");
-        let err = select_server(&info(), &mut claims, Some(&mut responses), &SelectionOptions::default())
+        res_tx.send(bad_bytes()).await.expect("send");
+        let (start, queue) = (Instant::now(), RpcInfo::new("S".into(), &QUEUE, Vec::new()));
+        let far = start + Duration::from_secs(60);
+        let err = select_server(&queue, &mut claims, Some(&mut responses), &SelectionOptions::default(), true, far)
             .await
             .expect_err("error response");
         assert_eq!(err.code(), ErrorCode::MalformedRequest);
+        assert_eq!(start.elapsed(), Duration::ZERO, "at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_affinity_selection_holds_an_error_response_as_go_does() {
+        let far = Instant::now() + Duration::from_secs(60);
+        let opts = SelectionOptions::best_affinity(Duration::from_millis(100));
+        // Another server claims after the error: it is chosen.
+        let (claim_tx, mut claims) = mpsc::channel::<ClaimRequest>(1);
+        let (res_tx, mut responses) = mpsc::channel(1);
+        res_tx.send(bad_bytes()).await.expect("send");
+        claim_tx.send(claim("good", 0.5)).await.expect("send");
+        let chosen = select_server(&info(), &mut claims, Some(&mut responses), &opts, false, far).await;
+        assert_eq!(chosen.expect("the claiming server"), "good");
+        // Nobody claims: the held error is the outcome, at the selection timeout.
+        res_tx.send(bad_bytes()).await.expect("send");
+        let start = Instant::now();
+        let err = select_server(&info(), &mut claims, Some(&mut responses), &opts, false, far).await.expect_err("held");
+        assert_eq!(err.code(), ErrorCode::MalformedRequest);
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
     }
 }

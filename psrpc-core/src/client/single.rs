@@ -198,10 +198,15 @@ async fn unary_call(
 
     let mut chosen_server = None;
     if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
-        let chosen =
-            timeout_at(deadline, super::select::select_server(&target.info, claims, Some(&mut responses), selection))
-                .await
-                .map_err(|_| Error::request_timed_out())??;
+        let select = super::select::select_server(
+            &target.info,
+            claims,
+            Some(&mut responses),
+            selection,
+            method.queue(),
+            deadline,
+        );
+        let chosen = select.await?;
         guard.release_claims();
         chosen_server = Some(chosen.clone());
         let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };

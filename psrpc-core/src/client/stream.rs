@@ -98,9 +98,7 @@ impl RpcClient {
 
             if let Some(claims) = claims.as_mut() {
                 let selection = sticky.map_or_else(|| client.selection(method, &options), |s| s.selection);
-                let chosen = timeout_at(deadline, super::select::select_server(&info, claims, None, &selection))
-                    .await
-                    .map_err(|_| Error::request_timed_out())??;
+                let chosen = super::select::select_server(&info, claims, None, &selection, false, deadline).await?;
                 guard.release_claims();
                 let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
                 client.publish(&info.claim_response_channel(), &claim, deadline).await?;

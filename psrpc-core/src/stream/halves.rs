@@ -220,12 +220,10 @@ impl<In: Payload> StreamReceiver<In> {
                     Ok(message) => return Poll::Ready(Ok(Some(message))),
                     Err(e) => {
                         self.drained = true;
-                        let code = if self.shared.context.is_some() {
-                            ErrorCode::MalformedRequest
-                        } else {
-                            ErrorCode::MalformedResponse
-                        };
-                        let failure = Error::new(code, format!("a stream message did not decode: {e}"));
+                        // `malformed_request` at either end, as Go psrpc says
+                        // (docs/WIRE.md section 8.1).
+                        let message = format!("a stream message did not decode: {e}");
+                        let failure = Error::new(ErrorCode::MalformedRequest, message);
                         return Poll::Ready(Err(self.shared.core.fail_received(failure)));
                     }
                 },

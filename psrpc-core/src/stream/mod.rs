@@ -20,7 +20,7 @@
 //!
 //! | what happened | `e` at this end | what the peer's `recv` sees |
 //! |---|---|---|
-//! | a received message does not decode | `malformed_request` on the server end, `malformed_result` ([`ErrorCode::MalformedResponse`](crate::error::ErrorCode::MalformedResponse)) on the client end | the same error |
+//! | a received message does not decode | `malformed_request` at either end (as Go psrpc, which uses it on both) | the same error |
 //! | the peer closed with a cause (a handler returned `Err`, a client closed with `Some(cause)`) | the peer's code and message | `Ok(None)` |
 //! | the peer vanished (no keepalive within the expiry) | `unavailable` | (nothing: it is gone) |
 //! | the client was closed ([`RpcClient::close`](crate::client::RpcClient::close)) | `canceled`, "client is closed" | the same error |

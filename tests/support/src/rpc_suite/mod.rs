@@ -42,6 +42,7 @@ macro_rules! rpc_suite {
         $crate::suite_tests!(rpc_suite, $factory;
             single_round_trip, queue_requests_reach_one_server_each, affinity_picks_the_best_claim,
             selection_options_filter_and_choose, negative_affinity_never_claims, no_server_is_unavailable_after_selection_timeout,
+            no_server_before_the_request_timeout_is_unavailable,
             single_server_topic_skips_the_claim, topics_reach_only_registered_servers, handler_error_round_trips_with_details,
             malformed_request_is_reported, handler_panic_is_internal_and_server_survives, expired_requests_are_dropped,
             slow_handler_times_out_and_frees_routes, dropped_call_frees_routes, client_close_cancels_pending_calls,

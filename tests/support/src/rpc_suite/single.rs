@@ -136,6 +136,30 @@ pub async fn no_server_is_unavailable_after_selection_timeout(factory: &dyn BusF
     assert_eq!(client.pending_routes(), 0);
 }
 
+/// A request timeout shorter than the selection timeout, with no server:
+/// the call ends at its own timeout, and as one no server claimed
+/// (`unavailable`, "no response from servers", as Go psrpc says), not
+/// `deadline_exceeded`: queue and affinity calls and stream opens alike.
+pub async fn no_server_before_the_request_timeout_is_unavailable(factory: &dyn BusFactory) {
+    let client = client(factory, &unique_service()).await;
+    let timeout = Duration::from_millis(500);
+    assert!(timeout < SELECTION_TIMEOUT);
+    for method in [&SINGLE, &AFFINITY] {
+        let started = Instant::now();
+        let err = client
+            .request_single::<Ping, Pong>(method, vec![], &ping("x"), within(timeout))
+            .await
+            .expect_err("nobody there");
+        assert_eq!(err, Error::no_response(), "{}", method.name);
+        assert_eq!(err.to_string(), "unavailable: no response from servers");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= timeout && elapsed < SELECTION_TIMEOUT, "{}: ended at {elapsed:?}", method.name);
+    }
+    let err = client.open_stream::<Ping, Pong>(&CHAT, vec![], within(timeout)).await.expect_err("nobody there");
+    assert_eq!(err, Error::no_response(), "stream open");
+    assert_eq!(client.pending_routes(), 0);
+}
+
 /// Single-server topic methods answer without a claim exchange.
 pub async fn single_server_topic_skips_the_claim(factory: &dyn BusFactory) {
     let (svc, s) = own_server(factory).await;

@@ -175,8 +175,8 @@ pub async fn stream_client_close_reaches_the_server(factory: &dyn BusFactory) {
 }
 
 /// A message that does not decode ends the stream at the receiving end
-/// with `malformed_request` (server) or `malformed_result` (client), and
-/// the sender is told the same cause.
+/// with `malformed_request` at either end (as in Go psrpc), and the sender
+/// is told the same cause.
 pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) {
     // Client → server.
     let (svc, s) = own_server(factory).await;
@@ -204,7 +204,7 @@ pub async fn stream_malformed_messages_fail_both_ends(factory: &dyn BusFactory) 
     let mut stream = client.open_stream::<Ping, Pong>(&CHAT, vec![], RequestOptions::default()).await.expect("open");
     let item = tokio::time::timeout(WAIT_LIMIT, stream.next()).await.expect("in time").expect("an item");
     let at_client = item.expect_err("the client could not decode");
-    assert_eq!(at_client.code(), ErrorCode::MalformedResponse);
+    assert_eq!(at_client.code(), ErrorCode::MalformedRequest, "Go's code at the client end too");
     assert!(stream.next().await.is_none(), "the error is the stream's last item");
     assert_eq!(stream.err(), Some(at_client.clone()));
     assert_eq!(next_report(&mut reports).await, Err(at_client));
@@ -226,7 +226,7 @@ pub async fn stream_decode_failure_replaces_an_orderly_end(factory: &dyn BusFact
     .expect("the server closed in time");
     assert_eq!(stream.err(), Some(Error::stream_closed()), "an orderly end, until the queue is read");
     let at_client = stream.recv().await.expect_err("the queued message does not decode");
-    assert_eq!(at_client.code(), ErrorCode::MalformedResponse);
+    assert_eq!(at_client.code(), ErrorCode::MalformedRequest, "Go's code at the client end too");
     assert_eq!(stream.err(), Some(at_client));
 }
 
