@@ -21,13 +21,16 @@ use crate::user_code;
 /// - an error response (a server could not decode the request) ends the
 ///   selection with that error; no qualifying claim gives `unavailable`;
 /// - a panic in `selection_fn` (user code, behind the panic boundary) fails
-///   the call with `internal`.
+///   the call with `internal`;
+/// - a claim marked `handling` (a server that skipped the claim exchange and
+///   runs the request already) ends the selection at once with that server,
+///   whatever the options: there is nothing left to choose.
 pub(crate) async fn select_server(
     info: &RpcInfo,
     claims: &mut mpsc::Receiver<ClaimRequest>,
     mut responses: Option<&mut mpsc::Receiver<Response>>,
     opts: &SelectionOptions,
-) -> Result<String, Error> {
+) -> Result<Selected, Error> {
     let mut deadline = crate::deadline::after(opts.affinity_timeout);
     let mut shorted = false;
     let mut best: Option<Claim> = None;
@@ -39,6 +42,9 @@ pub(crate) async fn select_server(
             biased;
             claim = claims.recv() => {
                 let Some(claim) = claim else { return Err(Error::client_closed()) };
+                if claim.handling {
+                    return Ok(Selected { server_id: claim.server_id, handling: true });
+                }
                 claim_count += 1;
                 if !qualifies(opts, &claim) {
                     continue;
@@ -46,7 +52,7 @@ pub(crate) async fn select_server(
                 if opts.accept_first_available
                     || (opts.maximum_affinity > 0.0 && claim.affinity >= opts.maximum_affinity)
                 {
-                    return Ok(claim.server_id);
+                    return Ok(Selected::bid(claim.server_id));
                 }
                 let claim = Claim { server_id: claim.server_id, affinity: claim.affinity };
                 if opts.selection_fn.is_some() {
@@ -63,14 +69,31 @@ pub(crate) async fn select_server(
             () = sleep_until(deadline) => {
                 return match (&opts.selection_fn, best) {
                     (Some(select), _) if !qualifying.is_empty() => {
-                        user_code::catch(info, "selection function", || select(&qualifying))
+                        user_code::catch(info, "selection function", || select(&qualifying)).map(Selected::bid)
                     }
-                    (_, Some(best)) => Ok(best.server_id),
+                    (_, Some(best)) => Ok(Selected::bid(best.server_id)),
                     _ if claim_count > 0 => Err(Error::no_server_available(claim_count)),
                     _ => Err(Error::no_response()),
                 };
             }
         }
+    }
+}
+
+/// The server a selection ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Selected {
+    /// The chosen server.
+    pub(crate) server_id: String,
+    /// The server announced that it runs the request already: it awaits no
+    /// claim response.
+    pub(crate) handling: bool,
+}
+
+impl Selected {
+    /// A server chosen among bids: the claim response tells it so.
+    fn bid(server_id: String) -> Self {
+        Selected { server_id, handling: false }
     }
 }
 
@@ -121,7 +144,7 @@ mod tests {
     }
 
     fn claim(server: &str, affinity: f32) -> ClaimRequest {
-        ClaimRequest { request_id: "REQ_x".into(), server_id: server.into(), affinity }
+        ClaimRequest { request_id: "REQ_x".into(), server_id: server.into(), affinity, handling: false }
     }
 
     async fn run(claims: Vec<(u64, ClaimRequest)>, opts: SelectionOptions) -> (Result<String, Error>, Duration) {
@@ -136,7 +159,7 @@ mod tests {
             }
             std::future::pending::<()>().await;
         });
-        let result = select_server(&info(), &mut rx, None, &opts).await;
+        let result = select_server(&info(), &mut rx, None, &opts).await.map(|s| s.server_id);
         (result, start.elapsed())
     }
 
@@ -213,6 +236,20 @@ mod tests {
         let err = r.expect_err("the panic fails the call");
         assert_eq!((err.code(), err.message()), (ErrorCode::Internal, "selection function panicked"));
         assert_eq!(t, Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handling_claim_ends_selection_at_once_with_no_claim_response() {
+        let opts = SelectionOptions::best_affinity(Duration::from_secs(1)).minimum_affinity(0.9);
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(claim("bidder", 1.0)).await.expect("send");
+        tx.send(ClaimRequest { handling: true, ..claim("runner", 0.1) }).await.expect("send");
+        let start = Instant::now();
+        let selected = select_server(&info(), &mut rx, None, &opts).await.expect("selected");
+        assert_eq!(selected, Selected { server_id: "runner".into(), handling: true }, "below minimum, still taken");
+        assert_eq!(start.elapsed(), Duration::ZERO, "no wait for the short circuit");
+        let (r, _) = run(vec![(5, claim("a", 1.0))], SelectionOptions::first_available(Duration::from_secs(1))).await;
+        assert_eq!(r.expect("a bid"), "a");
     }
 
     #[tokio::test(start_paused = true)]

@@ -102,7 +102,9 @@ impl RpcClient {
                     .await
                     .map_err(|_| Error::request_timed_out())??;
                 guard.release_claims();
-                let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
+                // Stream opens never allow claim skipping, so the chosen
+                // server always waits for this response (as in Go psrpc).
+                let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen.server_id };
                 client.publish(&info.claim_response_channel(), &claim, deadline).await?;
             }
 
