@@ -73,6 +73,7 @@ fn events() -> Vec<Event> {
         Claim { at: GET, outcome: ClaimOutcome::Won, micros: 2_500 },
         Claim { at: GET, outcome: ClaimOutcome::Lost, micros: 7_000 },
         Claim { at: GET, outcome: ClaimOutcome::TimedOut, micros: 1_005_000 },
+        Claim { at: GET, outcome: ClaimOutcome::Skipped, micros: 0 },
     ]
 }
 
@@ -88,6 +89,7 @@ fn outcome(outcome: ClaimOutcome) -> &'static str {
     match outcome {
         ClaimOutcome::Won => "granted",
         ClaimOutcome::Lost => "lost_to_peer",
+        ClaimOutcome::Skipped => "skipped",
         _ => "timed_out",
     }
 }

@@ -553,3 +553,73 @@ async fn go_callers_of_a_native_rust_server_hear_of_the_mismatch() {
         shut_down(&server, &what).await;
     }
 }
+
+/// Counts a server's claims by outcome.
+#[derive(Debug, Default)]
+struct Claims(std::sync::Mutex<BTreeMap<&'static str, usize>>);
+
+impl psrpc::observe::Observer for Claims {
+    fn on_claim(&self, _: &psrpc::RpcInfo, outcome: psrpc::observe::ClaimOutcome, _: Duration) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(outcome.as_str()).or_default() += 1;
+    }
+}
+
+impl Claims {
+    fn seen(&self) -> BTreeMap<&'static str, usize> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// Claim skipping against Go 0.7.7 and 0.8.2, both directions, with and
+/// without the option. A Go server built with `WithServerSkipClaim` answers
+/// a psrpc-rs client's queue calls with a handling claim, and the client
+/// then publishes the request alone (no claim response): one frame per call
+/// where a bidding Go server costs it two. A psrpc-rs server with
+/// `skip_claim` announces every queue call of a Go client (its observer
+/// hears `skipped`); without the option it bids and is chosen (`won`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_skipping_interoperates_both_ways() {
+    const CALLS: usize = 5;
+    let Some(setup) = setup() else { return };
+    for (binary, url, what) in setup.cases("peer") {
+        for (skip, frames_per_call) in [(true, 1), (false, 2)] {
+            let extra: &[&str] = if skip { &["--skip-claim"] } else { &[] };
+            let go = GoPeer::server(binary, url, "go1", REGION, extra).await;
+            let counted = psrpc_test_support::faulty::CuttableBus::new(connect(url).await);
+            let bus = Arc::clone(&counted) as psrpc::SharedBus;
+            let client = MyServiceClient::new(bus, ClientOptions::default()).await.expect("client");
+            let before = counted.published();
+            for i in 0..CALLS {
+                let reply = client.normal_rpc(&ask(&format!("q{i}")), RequestOptions::default()).await.expect(&what);
+                assert_eq!(reply.text, format!("q{i} from go1"), "{what}");
+            }
+            let published = counted.published() - before;
+            assert_eq!(
+                published,
+                CALLS * frames_per_call,
+                "{what}, Go server skip_claim={skip}: frames the client sent"
+            );
+            // The affinity method is never announced: the call still works.
+            let reply = client.intensive_rpc(&ask("crunch"), RequestOptions::default()).await.expect(&what);
+            assert_eq!(reply.text, "crunch from go1", "{what}");
+            go.stop().await;
+
+            let claims = Arc::new(Claims::default());
+            let options = ServerOptions::default()
+                .skip_claim(skip)
+                .observer(Arc::clone(&claims) as psrpc::observe::SharedObserver);
+            let (server, twin) = twin_server_with(connect(url).await, "rust1", REGION, options).await;
+            let count = CALLS.to_string();
+            let result = go_client(binary, url, &["--scenario", "burst", "--count", &count]).await;
+            assert_eq!(result["ok"], json!(true), "{what}, Rust server skip_claim={skip}: {result}");
+            for i in 0..CALLS {
+                assert_eq!(result["answers"][format!("burst-{i}")], json!(format!("burst-{i} from rust1")), "{what}");
+            }
+            let outcome = if skip { "skipped" } else { "won" };
+            assert_eq!(claims.seen(), BTreeMap::from([(outcome, CALLS)]), "{what}, Rust server skip_claim={skip}");
+            let handled = twin.handled.lock().unwrap_or_else(|e| e.into_inner()).len();
+            assert_eq!(handled, CALLS, "{what}: each call handled once");
+            shut_down(&server, &what).await;
+        }
+    }
+}

@@ -91,6 +91,8 @@ pub(crate) struct Variant {
     pub(crate) local_first: bool,
     /// Servers and client use the native wire mode.
     pub(crate) native: bool,
+    /// Servers skip the claim exchange where the caller allows it.
+    pub(crate) skip_claim: bool,
 }
 
 impl Variant {
@@ -114,7 +116,10 @@ pub(crate) async fn setup(
     let capacity = (concurrency * 4).max(100);
     let mut servers = Vec::new();
     for bus in server_buses {
-        let options = ServerOptions::default().channel_capacity(capacity).wire_mode(variant.wire_mode());
+        let options = ServerOptions::default()
+            .channel_capacity(capacity)
+            .wire_mode(variant.wire_mode())
+            .skip_claim(variant.skip_claim);
         let server = RpcServer::new(SERVICE, bus, stack.server(options));
         match kind {
             Kind::Single => server.register_unary(&SINGLE, vec![], echo, None).await?,

@@ -20,7 +20,9 @@
 //! local-first calls (the client shares the server's bus handle).
 //! `--native` runs servers and client in the native wire mode (per-method
 //! queue channels, no claim for unary queue calls; the default is the
-//! Go-compatible mode).
+//! Go-compatible mode). `--skip-claim` builds the servers with
+//! `ServerOptions::skip_claim`: a claimed queue call is then three frames
+//! (request; handling claim and response) instead of four.
 //!
 //! `--recovery N` measures, N times, how soon calls succeed again after the
 //! broker comes back (`--bus nats|redis`: killed, down for `--outage-ms`,
@@ -144,6 +146,10 @@ struct Args {
     /// How long the broker stays down in each `--recovery` outage.
     #[arg(long, default_value_t = 2000)]
     outage_ms: u64,
+    /// Servers skip the claim exchange where the caller allows it
+    /// (`ServerOptions::skip_claim`, Go psrpc's `WithServerSkipClaim`).
+    #[arg(long)]
+    skip_claim: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -267,6 +273,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 blocking_neighbour: args.blocking_neighbour,
                 local_first: args.local_first,
                 native: args.native,
+                skip_claim: args.skip_claim,
             };
             let client_bus = match server_buses.first() {
                 Some(bus) if args.local_first => bus.clone(),
@@ -317,7 +324,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "sharded": args.sharded, "kind": format!("{:?}", args.kind).to_lowercase(),
         "concurrency": args.concurrency, "payload": args.payload, "duration_s": args.duration, "servers": servers,
         "psrpc": ours.to_json(), "raw": raw.to_json(), "raw_wire": raw_wire.as_ref().map(drive::Measurement::to_json), "raw_lock": args.raw_lock, "otel_sampling": args.otel_sampling,
-        "blocking_neighbour": args.blocking_neighbour, "local_first": args.local_first, "native": args.native,
+        "blocking_neighbour": args.blocking_neighbour, "local_first": args.local_first, "native": args.native, "skip_claim": args.skip_claim,
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
         "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),

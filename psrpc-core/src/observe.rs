@@ -128,19 +128,26 @@ pub enum ClaimOutcome {
     /// No decision came before the request expired (or the claim could not
     /// be sent).
     TimedOut,
+    /// The server skipped the claim exchange
+    /// ([`ServerOptions::skip_claim`](crate::options::ServerOptions::skip_claim)):
+    /// it announced the request as handled and ran it at once. Reported with
+    /// a zero wait.
+    Skipped,
 }
 
 impl ClaimOutcome {
-    /// `"won"`, `"lost"` or `"timed_out"`.
+    /// `"won"`, `"lost"`, `"timed_out"` or `"skipped"`.
     ///
     /// ```
     /// assert_eq!(psrpc::observe::ClaimOutcome::TimedOut.as_str(), "timed_out");
+    /// assert_eq!(psrpc::observe::ClaimOutcome::Skipped.as_str(), "skipped");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ClaimOutcome::Won => "won",
             ClaimOutcome::Lost => "lost",
             ClaimOutcome::TimedOut => "timed_out",
+            ClaimOutcome::Skipped => "skipped",
         }
     }
 }

@@ -44,7 +44,7 @@
 //! Label values: `role` is `client` or `server`; `kind` is `rpc` (single and
 //! affinity calls), `multirpc` or `stream`; `error_code` is the psrpc error
 //! code (`deadline_exceeded`, `unavailable`, …); `direction` is `rx` or
-//! `tx`; `outcome` is `granted`, `lost_to_peer` or `timed_out`.
+//! `tx`; `outcome` is `granted`, `lost_to_peer`, `skipped` or `timed_out`.
 //!
 //! Durations are whole milliseconds (truncated), as LiveKit records them.
 //! Buckets: `request_time_ms` and `stream_send_time_ms` use 10, 50, 100,
@@ -244,8 +244,8 @@ struct MethodSeries {
     stream_receive: [Counter; 2],
     received: Counter,
     expired: Counter,
-    /// By outcome: granted, lost to peer, timed out.
-    claim_wait: [Histogram; 3],
+    /// By outcome: granted, lost to peer, skipped, timed out.
+    claim_wait: [Histogram; 4],
 }
 
 impl Default for MethodSeries {
@@ -267,7 +267,8 @@ type SeriesByMethod = HashMap<Arc<str>, HashMap<Cow<'static, str>, MethodSeries>
 
 const ROLES: [&str; 2] = ["client", "server"];
 const KINDS: [&str; 3] = ["rpc", "multirpc", "stream"];
-const OUTCOMES: [&str; 3] = ["granted", "lost_to_peer", "timed_out"];
+/// In Go's exposition order (sorted label values).
+const OUTCOMES: [&str; 4] = ["granted", "lost_to_peer", "skipped", "timed_out"];
 
 fn role_index(role: Role) -> usize {
     match role {
@@ -727,7 +728,8 @@ impl Observer for PsrpcMetrics {
         let index = match outcome {
             ClaimOutcome::Won => 0,
             ClaimOutcome::Lost => 1,
-            _ => 2,
+            ClaimOutcome::Skipped => 2,
+            _ => 3,
         };
         self.with_series(info, |m| m.claim_wait[index].observe(millis(wait)));
     }

@@ -105,13 +105,20 @@ fn build(what: &str) -> (&'static str, Vec<u8>) {
             Response::TYPE_URL,
             Response { error: "no such room".into(), code: "not_found".into(), ..response }.encode_to_vec(),
         ),
+        w if w.starts_with("Request skip_claim=true") => {
+            (Request::TYPE_URL, Request { skip_claim: true, ..request }.encode_to_vec())
+        }
+        w if w.starts_with("ClaimRequest affinity 0.5 handling=true") => (
+            ClaimRequest::TYPE_URL,
+            ClaimRequest { request_id: req_a, server_id: srv_c, affinity: 0.5, handling: true }.encode_to_vec(),
+        ),
         w if w.starts_with("ClaimRequest affinity 0.5") => (
             ClaimRequest::TYPE_URL,
-            ClaimRequest { request_id: req_a, server_id: srv_c, affinity: 0.5 }.encode_to_vec(),
+            ClaimRequest { request_id: req_a, server_id: srv_c, affinity: 0.5, ..Default::default() }.encode_to_vec(),
         ),
         w if w.starts_with("ClaimRequest affinity 0") => (
             ClaimRequest::TYPE_URL,
-            ClaimRequest { request_id: req_a, server_id: srv_c, affinity: 0.0 }.encode_to_vec(),
+            ClaimRequest { request_id: req_a, server_id: srv_c, affinity: 0.0, ..Default::default() }.encode_to_vec(),
         ),
         w if w.starts_with("ClaimResponse") => {
             (ClaimResponse::TYPE_URL, ClaimResponse { request_id: req_a, server_id: srv_c }.encode_to_vec())

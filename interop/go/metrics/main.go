@@ -12,7 +12,7 @@
 // stream_close, received, expired, claim; error is a psrpc error code (empty
 // for success); multi takes responses and errors, stream_send and
 // stream_recv take bytes, claim takes outcome (granted, lost_to_peer,
-// timed_out).
+// timed_out, skipped).
 //
 // stdout gets the body promhttp serves for Prometheus 2.x's scrape Accept
 // header, holding only the livekit_psrpc_* families; stderr gets the
@@ -140,6 +140,7 @@ func record(o rpc.PSRPCMetricsObserver, e event) {
 			"granted":      psrpc.ClaimGranted,
 			"lost_to_peer": psrpc.ClaimLostToPeer,
 			"timed_out":    psrpc.ClaimTimedOut,
+			"skipped":      psrpc.ClaimSkipped,
 		}
 		outcome, ok := outcomes[e.Outcome]
 		if !ok {

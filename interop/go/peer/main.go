@@ -71,6 +71,7 @@ func main() {
 	region := flag.String("region", "eu", "topic of GetRegionStats, UpdateRegionState and SingleServerRPC")
 	affinity := flag.Float64("affinity", 1, "server: IntensiveRPC affinity")
 	compress := flag.Int("compress", 0, "gzip level of published payloads (0: off)")
+	skipClaim := flag.Bool("skip-claim", false, "server: answer queue requests that allow it with a handling claim (WithServerSkipClaim)")
 	scenario := flag.String("scenario", "single", "client: single, affinity, single-server, multi, topic, stream, subscribe, burst")
 	text := flag.String("text", "hello", "client: request text")
 	meta := flag.String("metadata", "", "client: request metadata, k=v,k=v")
@@ -86,7 +87,7 @@ func main() {
 	bus := conn.Bus
 	switch *role {
 	case "server":
-		serve(conn, *name, *region, float32(*affinity))
+		serve(conn, *name, *region, float32(*affinity), *skipClaim)
 	case "client":
 		md := metadata.Metadata{}
 		for _, kv := range strings.Split(*meta, ",") {
@@ -187,10 +188,10 @@ func (s *service) ExchangeUpdates(stream psrpc.ServerStream[*api.MyServerMessage
 	return nil
 }
 
-func serve(conn *gobus.Connection, name, region string, affinity float32) {
+func serve(conn *gobus.Connection, name, region string, affinity float32, skipClaim bool) {
 	bus := conn.Bus
 	svc := &service{name: name, affinity: affinity}
-	srv, err := api.NewMyServiceServer(svc, bus)
+	srv, err := api.NewMyServiceServer(svc, bus, psrpc.WithServerSkipClaim(func() bool { return skipClaim }))
 	if err != nil {
 		fail(err)
 	}

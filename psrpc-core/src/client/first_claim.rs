@@ -125,16 +125,24 @@ impl FirstClaim {
 impl ClaimDecider for FirstClaim {
     /// Takes one claim: the first qualifying one, while the selection is
     /// open, is answered with a claim response naming its server.
+    /// A claim marked `handling` (the server skipped the exchange and runs
+    /// the request already) decides the selection too, whatever the options,
+    /// and gets no claim response.
     fn take(&self, claim: ClaimRequest) {
-        self.claims_seen.fetch_add(1, Ordering::AcqRel);
-        if !qualifies(&self.selection, &claim) {
-            return;
+        if !claim.handling {
+            self.claims_seen.fetch_add(1, Ordering::AcqRel);
+            if !qualifies(&self.selection, &claim) {
+                return;
+            }
         }
         if self.state.compare_exchange(OPEN, DECIDED, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
         }
         let _ = self.winner.set(claim.server_id.clone());
         self.decided.notify_waiters();
+        if claim.handling {
+            return;
+        }
         let decision = ClaimResponse { request_id: self.request_id.clone(), server_id: claim.server_id };
         let (bus, channel, routes) = (Arc::clone(&self.bus), self.claim_response.clone(), self.routes.clone());
         crate::here::run_here_first(async move {
@@ -163,7 +171,7 @@ mod tests {
     use crate::transport::frame;
 
     fn claim(server: &str, affinity: f32) -> ClaimRequest {
-        ClaimRequest { request_id: "REQ_first".into(), server_id: server.into(), affinity }
+        ClaimRequest { request_id: "REQ_first".into(), server_id: server.into(), affinity, handling: false }
     }
 
     fn setup(recorder: &Arc<Recorder>, selection: SelectionOptions) -> (Arc<FirstClaim>, Arc<Routes>) {
@@ -186,6 +194,22 @@ mod tests {
         let decision: ClaimResponse = frame::decode_envelope(published[0].clone()).expect("a ClaimResponse");
         assert_eq!((decision.request_id.as_str(), decision.server_id.as_str()), ("REQ_first", "SRV_a"));
         assert_eq!(first.close(), Ok(()), "the selection timeout after a decision is no failure");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handling_claim_decides_without_a_claim_response() {
+        let recorder = Arc::new(Recorder::default());
+        let selection = SelectionOptions::first_available(Duration::from_secs(1)).minimum_affinity(0.5);
+        let (first, _routes) = setup(&recorder, selection);
+        first.take(ClaimRequest { handling: true, ..claim("SRV_runs", 0.0) });
+        first.take(claim("SRV_late", 1.0));
+        assert_eq!(first.winner().await.as_deref(), Some("SRV_runs"));
+        assert!(recorder.published.lock().is_empty(), "a server already running it awaits no claim response");
+        let (tx, mut responses) = mpsc::channel(1);
+        tx.send(Response { request_id: "REQ_first".into(), ..Default::default() }).await.expect("send");
+        let started = Instant::now();
+        let response = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");
+        assert_eq!(response.map(|r| r.request_id).as_deref(), Some("REQ_first"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -29,7 +29,10 @@ use crate::user_code;
 ///   or "no servers available" with the count), with one it fails
 ///   `deadline_exceeded`, since no time is left for the chosen server;
 /// - a panic in `selection_fn` (user code, behind the panic boundary) fails
-///   the call with `internal`.
+///   the call with `internal`;
+/// - a claim marked `handling` (a server that skipped the claim exchange and
+///   runs the request already) ends the selection at once with that server,
+///   whatever the options: there is nothing left to choose.
 pub(crate) async fn select_server(
     info: &RpcInfo,
     claims: &mut mpsc::Receiver<ClaimRequest>,
@@ -37,7 +40,7 @@ pub(crate) async fn select_server(
     opts: &SelectionOptions,
     queue: bool,
     until: Instant,
-) -> Result<String, Error> {
+) -> Result<Selected, Error> {
     let mut held: Option<Error> = None;
     let mut deadline = crate::deadline::after(opts.affinity_timeout).min(until);
     let mut shorted = false;
@@ -50,6 +53,9 @@ pub(crate) async fn select_server(
             biased;
             claim = claims.recv() => {
                 let Some(claim) = claim else { return Err(Error::client_closed()) };
+                if claim.handling {
+                    return Ok(Selected { server_id: claim.server_id, handling: true });
+                }
                 claim_count += 1;
                 if !qualifies(opts, &claim) {
                     continue;
@@ -57,7 +63,7 @@ pub(crate) async fn select_server(
                 if opts.accept_first_available
                     || (opts.maximum_affinity > 0.0 && claim.affinity >= opts.maximum_affinity)
                 {
-                    return Ok(claim.server_id);
+                    return Ok(Selected::bid(claim.server_id));
                 }
                 let claim = Claim { server_id: claim.server_id, affinity: claim.affinity };
                 if opts.selection_fn.is_some() {
@@ -82,15 +88,32 @@ pub(crate) async fn select_server(
                 }
                 return match (&opts.selection_fn, best) {
                     (Some(select), _) if !qualifying.is_empty() => {
-                        user_code::catch(info, "selection function", || select(&qualifying))
+                        user_code::catch(info, "selection function", || select(&qualifying)).map(Selected::bid)
                     }
-                    (_, Some(best)) => Ok(best.server_id),
+                    (_, Some(best)) => Ok(Selected::bid(best.server_id)),
                     _ if held.is_some() => Err(held.unwrap_or_else(Error::no_response)),
                     _ if claim_count > 0 => Err(Error::no_server_available(claim_count)),
                     _ => Err(Error::no_response()),
                 };
             }
         }
+    }
+}
+
+/// The server a selection ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Selected {
+    /// The chosen server.
+    pub(crate) server_id: String,
+    /// The server announced that it runs the request already: it awaits no
+    /// claim response.
+    pub(crate) handling: bool,
+}
+
+impl Selected {
+    /// A server chosen among bids: the claim response tells it so.
+    fn bid(server_id: String) -> Self {
+        Selected { server_id, handling: false }
     }
 }
 
@@ -152,7 +175,7 @@ mod tests {
     }
 
     fn claim(server: &str, affinity: f32) -> ClaimRequest {
-        ClaimRequest { request_id: "REQ_x".into(), server_id: server.into(), affinity }
+        ClaimRequest { request_id: "REQ_x".into(), server_id: server.into(), affinity, handling: false }
     }
 
     async fn run(claims: Vec<(u64, ClaimRequest)>, opts: SelectionOptions) -> (Result<String, Error>, Duration) {
@@ -167,7 +190,8 @@ mod tests {
             }
             std::future::pending::<()>().await;
         });
-        let result = select_server(&info(), &mut rx, None, &opts, false, start + Duration::from_secs(60)).await;
+        let result =
+            select_server(&info(), &mut rx, None, &opts, false, start + Duration::from_secs(60)).await.map(|s| s.server_id);
         (result, start.elapsed())
     }
 
@@ -279,6 +303,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_handling_claim_ends_selection_at_once_with_no_claim_response() {
+        let opts = SelectionOptions::best_affinity(Duration::from_secs(1)).minimum_affinity(0.9);
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(claim("bidder", 1.0)).await.expect("send");
+        tx.send(ClaimRequest { handling: true, ..claim("runner", 0.1) }).await.expect("send");
+        let start = Instant::now();
+        let until = start + Duration::from_secs(60);
+        let selected = select_server(&info(), &mut rx, None, &opts, false, until).await.expect("selected");
+        assert_eq!(selected, Selected { server_id: "runner".into(), handling: true }, "below minimum, still taken");
+        assert_eq!(start.elapsed(), Duration::ZERO, "no wait for the short circuit");
+        let (r, _) = run(vec![(5, claim("a", 1.0))], SelectionOptions::first_available(Duration::from_secs(1))).await;
+        assert_eq!(r.expect("a bid"), "a");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_error_response_ends_a_queue_selection() {
         let (_ctx, mut claims) = mpsc::channel::<ClaimRequest>(1);
         let (res_tx, mut responses) = mpsc::channel(1);
@@ -302,7 +341,7 @@ mod tests {
         res_tx.send(bad_bytes()).await.expect("send");
         claim_tx.send(claim("good", 0.5)).await.expect("send");
         let chosen = select_server(&info(), &mut claims, Some(&mut responses), &opts, false, far).await;
-        assert_eq!(chosen.expect("the claiming server"), "good");
+        assert_eq!(chosen.expect("the claiming server").server_id, "good");
         // Nobody claims: the held error is the outcome, at the selection timeout.
         res_tx.send(bad_bytes()).await.expect("send");
         let start = Instant::now();

@@ -173,6 +173,9 @@ async fn unary_call(
         multi: false,
         raw_request: call.payload,
         metadata: call.metadata,
+        // As Go psrpc 0.7.6 and later: a server of a queue method may then
+        // skip the claim exchange (`ServerOptions::skip_claim`).
+        skip_claim: method.queue(),
         ..Default::default()
     };
 
@@ -208,9 +211,12 @@ async fn unary_call(
         );
         let chosen = select.await?;
         guard.release_claims();
-        chosen_server = Some(chosen.clone());
-        let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
-        client.publish(&target.claim_response, &claim, deadline).await?;
+        chosen_server = Some(chosen.server_id.clone());
+        // A server that announced it handles the request awaits no decision.
+        if !chosen.handling {
+            let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen.server_id };
+            client.publish(&target.claim_response, &claim, deadline).await?;
+        }
     }
 
     // With a registry, the call fails as soon as its server stops heartbeating.

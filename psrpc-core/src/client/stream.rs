@@ -100,7 +100,9 @@ impl RpcClient {
                 let selection = sticky.map_or_else(|| client.selection(method, &options), |s| s.selection);
                 let chosen = super::select::select_server(&info, claims, None, &selection, false, deadline).await?;
                 guard.release_claims();
-                let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen };
+                // Stream opens never allow claim skipping, so the chosen
+                // server always waits for this response (as in Go psrpc).
+                let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen.server_id };
                 client.publish(&info.claim_response_channel(), &claim, deadline).await?;
             }
 

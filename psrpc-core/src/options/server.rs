@@ -35,7 +35,11 @@ pub struct ServerOptions {
     pub(crate) observer: Option<SharedObserver>,
     pub(crate) discovery: DiscoveryOptions,
     pub(crate) wire_mode: WireMode,
+    pub(crate) skip_claim: Option<SkipClaim>,
 }
+
+/// Whether a server skips the claim exchange, asked once per request.
+type SkipClaim = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl Default for ServerOptions {
     fn default() -> Self {
@@ -50,6 +54,7 @@ impl Default for ServerOptions {
             observer: None,
             discovery: DiscoveryOptions::default(),
             wire_mode: WireMode::GoCompatible,
+            skip_claim: None,
         }
     }
 }
@@ -60,6 +65,7 @@ debug_fields!(ServerOptions {
     stream_interceptors => stream_interceptors.len(),
     observer => observer.is_some(),
     discovery, wire_mode,
+    skip_claim => skip_claim.is_some(),
 });
 
 shared_builders!(ServerOptions {
@@ -135,5 +141,51 @@ impl ServerOptions {
     pub fn discovery(mut self, discovery: DiscoveryOptions) -> Self {
         self.discovery = discovery;
         self
+    }
+
+    /// Skips the claim exchange where the caller allows it, as Go psrpc's
+    /// `WithServerSkipClaim` does (default: off). A request of a QUEUE method
+    /// whose caller set `skip_claim` (Go psrpc 0.7.6 and later, and
+    /// psrpc-rs) is then answered with a claim marked `handling` and run at
+    /// once: three bus messages instead of four, and no wait for the
+    /// client's decision. The bus hands such a request to this server alone,
+    /// so nothing is lost by not waiting. Requests of other methods, and
+    /// requests from older callers, are claimed as before. Affinity still
+    /// applies: a negative affinity still declines the request.
+    ///
+    /// ```
+    /// let options = psrpc::ServerOptions::default().skip_claim(true);
+    /// assert!(format!("{options:?}").contains("skip_claim: true"));
+    /// ```
+    #[must_use]
+    pub fn skip_claim(self, enabled: bool) -> Self {
+        match enabled {
+            true => self.skip_claim_when(|| true),
+            false => ServerOptions { skip_claim: None, ..self },
+        }
+    }
+
+    /// Skips the claim exchange (see [`skip_claim`](Self::skip_claim))
+    /// whenever `enabled` says so; it is asked once per request, so skipping
+    /// can be switched on and off while the server runs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// let switch = Arc::new(AtomicBool::new(true));
+    /// let flag = Arc::clone(&switch);
+    /// let options = psrpc::ServerOptions::default().skip_claim_when(move || flag.load(Ordering::Relaxed));
+    /// switch.store(false, Ordering::Relaxed); // claims again from the next request on
+    /// assert!(format!("{options:?}").contains("skip_claim: true"));
+    /// ```
+    #[must_use]
+    pub fn skip_claim_when(mut self, enabled: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.skip_claim = Some(Arc::new(enabled));
+        self
+    }
+
+    /// Whether this request's claim is skipped (asks the option's function).
+    pub(crate) fn skips_claim(&self) -> bool {
+        self.skip_claim.as_ref().is_some_and(|enabled| enabled())
     }
 }

@@ -57,6 +57,40 @@ impl Drop for ClaimReport {
     }
 }
 
+/// Announces that this server handles the request without waiting for a
+/// decision (claim skipping): publishes `claim` with `handling` set. True if
+/// the handler may run: the announcement went out and, for a `queued` frame,
+/// no other process took the request first.
+///
+/// Decision: as in Go psrpc, a request whose announcement cannot be sent is
+/// not run, so a caller that times out and retries never finds it done twice.
+pub(crate) async fn announce(server: &ServerInner, info: &RpcInfo, claim: Claim<'_>, queued: Option<&Bytes>) -> bool {
+    let message = ClaimRequest {
+        request_id: claim.request_id.to_owned(),
+        server_id: server.id.to_string(),
+        affinity: claim.affinity,
+        handling: true,
+    };
+    let channels = server.reply_channels.get(&server.service, claim.client_id);
+    let published = match queued {
+        Some(frame) => outbound::publish_claim(&*server.bus, frame, &channels.claim, &message).await,
+        None => server.publish(&channels.claim, &message).await.map(|()| true),
+    };
+    match published {
+        Ok(true) => {
+            if let Some(observer) = &server.options.observer {
+                observer.on_claim(info, ClaimOutcome::Skipped, Duration::ZERO);
+            }
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "psrpc server: claim announcement not sent");
+            false
+        }
+    }
+}
+
 /// A claim waiting for the client's decision.
 struct Waiting {
     /// When the decision can no longer come (the request expired).
@@ -163,6 +197,7 @@ impl PendingClaims {
             request_id: claim.request_id.to_owned(),
             server_id: server.id.to_string(),
             affinity: claim.affinity,
+            handling: false,
         };
         let channels = server.reply_channels.get(&server.service, claim.client_id);
         let published = match queued {

@@ -79,6 +79,7 @@ pub(super) async fn register(
         server: Arc::clone(server),
         info: Arc::new(info),
         require_claim,
+        queue: method.queue(),
         claims_queued_frames: method.queue() && require_claim,
         method_impl,
         handler,
@@ -113,6 +114,8 @@ struct UnaryLoop {
     /// Shared with every request's context.
     info: Arc<RpcInfo>,
     require_claim: bool,
+    /// A queue method: the only kind whose claim a server may skip.
+    queue: bool,
     /// Requests come from a claimed queue subscription: the claim is
     /// published with `publish_claim` for the request's frame.
     claims_queued_frames: bool,
@@ -243,14 +246,25 @@ impl UnaryLoop {
         }
         let deadline = ctx.deadline();
         let (client_id, request_id) = (request.client_id.clone(), request.request_id.clone());
+        let claim = Claim { client_id: &client_id, request_id: &request_id, affinity };
+        // Claim skipping (Go psrpc >= 0.7.6): the caller allows it, this
+        // server is configured for it, and the bus handed the request to this
+        // server alone (a queue method, never a broadcast one).
+        let skip = request.skip_claim && self.queue && self.server.options.skips_claim();
+        if skip && !super::claim::announce(&self.server, &self.info, claim, queued.as_ref()).await {
+            return;
+        }
         // Waiting for the decision counts as in flight: shutdown waits for it.
         let waiting = self.handler.in_flight.start();
         let this = Arc::clone(&self);
+        if skip {
+            let work = async move { this.serve(ctx, &request, payload, decoded).await };
+            return self.server.spawn_work(waiting, work);
+        }
         let chosen = move || {
             let server = Arc::clone(&this.server);
             server.spawn_work(waiting, async move { this.serve(ctx, &request, payload, decoded).await });
         };
-        let claim = Claim { client_id: &client_id, request_id: &request_id, affinity };
         self.pending.claim_then(&self.server, &self.info, claim, queued.as_ref(), deadline, chosen).await;
     }
 

@@ -37,6 +37,8 @@ pub struct Request {
     >,
     #[prost(bytes = "bytes", tag = "8")]
     pub raw_request: ::prost::bytes::Bytes,
+    #[prost(bool, tag = "10")]
+    pub skip_claim: bool,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Response {
@@ -65,6 +67,8 @@ pub struct ClaimRequest {
     pub server_id: ::prost::alloc::string::String,
     #[prost(float, tag = "3")]
     pub affinity: f32,
+    #[prost(bool, tag = "4")]
+    pub handling: bool,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ClaimResponse {

@@ -17,6 +17,7 @@ mod lifecycle;
 mod multi;
 mod observe;
 mod single;
+mod skip_claim;
 mod streams;
 mod subscriptions;
 mod wire_modes;
@@ -30,6 +31,7 @@ pub use lifecycle::*;
 pub use multi::*;
 pub use observe::*;
 pub use single::*;
+pub use skip_claim::*;
 pub use streams::*;
 pub use subscriptions::*;
 pub use wire_modes::*;
@@ -64,7 +66,9 @@ macro_rules! rpc_suite {
             client_callback_panics_fail_only_their_call,
             native_queue_calls_take_no_claim, native_queue_requests_reach_one_server_each,
             native_queue_subscribers_take_only_their_own_method, wire_mode_mismatch_is_reported,
-            native_mode_serves_every_other_kind
+            native_mode_serves_every_other_kind,
+            skip_claim_takes_three_frames_per_queue_call, skip_claim_only_where_caller_method_and_server_allow,
+            servers_without_the_option_keep_bidding
         );
     };
 }

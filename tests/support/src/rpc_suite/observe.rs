@@ -28,13 +28,13 @@ pub struct Recorder {
 
 impl Recorder {
     /// How many reports equal `line`.
-    fn count(&self, line: &str) -> usize {
+    pub(crate) fn count(&self, line: &str) -> usize {
         self.lines.lock().iter().filter(|l| *l == line).count()
     }
 
     /// Waits until `line` was reported `n` times (a minute at most: after
     /// that it never will).
-    async fn until(&self, line: &str, n: usize) {
+    pub(crate) async fn until(&self, line: &str, n: usize) {
         let heard = async {
             loop {
                 let reported = self.reported.notified();
