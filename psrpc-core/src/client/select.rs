@@ -190,8 +190,9 @@ mod tests {
             }
             std::future::pending::<()>().await;
         });
-        let result =
-            select_server(&info(), &mut rx, None, &opts, false, start + Duration::from_secs(60)).await.map(|s| s.server_id);
+        let result = select_server(&info(), &mut rx, None, &opts, false, start + Duration::from_secs(60))
+            .await
+            .map(|s| s.server_id);
         (result, start.elapsed())
     }
 
