@@ -11,6 +11,7 @@
 mod claims;
 mod deadlines;
 mod fixtures;
+mod hand_client;
 mod interceptors;
 mod isolation;
 mod lifecycle;

@@ -5,21 +5,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
 use psrpc_core::discovery::DiscoveryOptions;
-use psrpc_core::info::MethodInfo;
-use psrpc_core::metadata::unix_nanos;
 use psrpc_core::observe::ClaimOutcome;
 use psrpc_core::options::ServerOptions;
-use psrpc_core::transport::bus::Subscription;
-use psrpc_core::transport::channel;
 use psrpc_core::{RpcServer, SharedBus};
-use psrpc_protocol::envelope::{ClaimRequest, ClaimResponse, Request, Response};
-use psrpc_protocol::frame::{self, Envelope};
 
 use super::fixtures::*;
+use super::hand_client::HandClient;
 use crate::BusFactory;
 use crate::faulty::CuttableBus;
 
@@ -56,69 +50,6 @@ pub async fn skip_claim_takes_three_frames_per_queue_call(factory: &dyn BusFacto
     assert_eq!(off, (2 * CALLS, 2 * CALLS), "skip_claim(false) bids");
 }
 
-/// A client played by hand: sends requests with or without `skip_claim`
-/// and reads the claims that come back.
-struct HandClient {
-    bus: SharedBus,
-    service: String,
-    id: String,
-    claims: Subscription,
-    responses: Subscription,
-    n: usize,
-}
-
-impl HandClient {
-    async fn new(factory: &dyn BusFactory, service: &str) -> Self {
-        let bus = factory.connect().await;
-        let id = psrpc_protocol::id::new_id("CLI_");
-        let claims = bus.subscribe(&channel::claim_request_channel(service, &id), 16).await.expect("subscribe claims");
-        let responses = bus.subscribe(&channel::response_channel(service, &id), 16).await.expect("subscribe responses");
-        HandClient { bus, service: service.to_owned(), id, claims, responses, n: 0 }
-    }
-
-    async fn publish<E: Envelope>(&self, channel: &channel::Channel, message: &E) {
-        let local = if self.bus.frames_carry_local_channel() { &*channel.local } else { "" };
-        self.bus.publish(channel, frame::encode_envelope(message, local)).await.expect("publish");
-    }
-
-    /// Sends a request of `method` and returns the server's claim for it.
-    async fn request(&mut self, method: &MethodInfo, skip_claim: bool) -> ClaimRequest {
-        self.n += 1;
-        let now = SystemTime::now();
-        let request = Request {
-            request_id: format!("REQ_skip{:08}", self.n),
-            client_id: self.id.clone(),
-            sent_at: unix_nanos(now),
-            expiry: unix_nanos(now + Duration::from_secs(30)),
-            raw_request: Bytes::from(prost::Message::encode_to_vec(&ping("hand"))),
-            skip_claim,
-            ..Default::default()
-        };
-        let queue =
-            matches!(method.kind, psrpc_core::info::MethodKind::Unary(psrpc_core::info::Selection::Queue { .. }));
-        self.publish(&channel::request_channel(&self.service, &method.name, &[] as &[&str], queue), &request).await;
-        let claim: ClaimRequest = next(&mut self.claims).await;
-        assert_eq!(claim.request_id, request.request_id);
-        claim
-    }
-
-    async fn decide(&self, method: &MethodInfo, claim: &ClaimRequest) {
-        let decision = ClaimResponse { request_id: claim.request_id.clone(), server_id: claim.server_id.clone() };
-        self.publish(&channel::claim_response_channel(&self.service, &method.name, &[] as &[&str]), &decision).await;
-    }
-
-    async fn response(&mut self, claim: &ClaimRequest) {
-        let response: Response = next(&mut self.responses).await;
-        assert_eq!((&response.request_id, &response.server_id), (&claim.request_id, &claim.server_id));
-        assert_eq!(response.error, "");
-    }
-}
-
-async fn next<E: Envelope>(sub: &mut Subscription) -> E {
-    let bytes = tokio::time::timeout(WAIT_LIMIT, sub.recv()).await.expect("in time").expect("open").expect("frame");
-    frame::decode_envelope(bytes).expect("an envelope")
-}
-
 /// A skipping server announces only queue requests whose caller allows it,
 /// and only while its switch is on; the affinity method, a caller that does
 /// not set `skip_claim`, and the switched-off server all get a bid, answered
@@ -136,23 +67,23 @@ pub async fn skip_claim_only_where_caller_method_and_server_allow(factory: &dyn 
     serve_echo(&s, &AFFINITY, &[], Some(0.5)).await;
     let mut hand = HandClient::new(factory, &svc).await;
 
-    let announced = hand.request(&SINGLE, true).await;
+    let announced = hand.request(&SINGLE, Duration::from_secs(30), true).await;
     assert!(announced.handling, "the queue request is announced");
     assert_eq!((announced.server_id.as_str(), announced.affinity), (s.id(), 1.0));
     hand.response(&announced).await; // with no claim response
     heard.until(&format!("claim Single {}", ClaimOutcome::Skipped.as_str()), 1).await;
 
     for (method, skip) in [(&SINGLE, false), (&AFFINITY, true)] {
-        let bid = hand.request(method, skip).await;
+        let bid = hand.request(method, Duration::from_secs(30), skip).await;
         assert!(!bid.handling, "{} skip_claim={skip}: a bid", method.name);
-        hand.decide(method, &bid).await;
+        hand.decide(method, &bid.request_id, &bid.server_id).await;
         hand.response(&bid).await;
     }
 
     switch.store(false, Ordering::SeqCst);
-    let bid = hand.request(&SINGLE, true).await;
+    let bid = hand.request(&SINGLE, Duration::from_secs(30), true).await;
     assert!(!bid.handling, "switched off: a bid");
-    hand.decide(&SINGLE, &bid).await;
+    hand.decide(&SINGLE, &bid.request_id, &bid.server_id).await;
     hand.response(&bid).await;
     assert_eq!(heard.count("claim Single skipped"), 1);
     assert_eq!(heard.count("claim Single won"), 2);
@@ -164,8 +95,8 @@ pub async fn servers_without_the_option_keep_bidding(factory: &dyn BusFactory) {
     let (svc, s) = own_server(factory).await;
     serve_echo(&s, &SINGLE, &[], None).await;
     let mut hand = HandClient::new(factory, &svc).await;
-    let bid = hand.request(&SINGLE, true).await;
+    let bid = hand.request(&SINGLE, Duration::from_secs(30), true).await;
     assert!(!bid.handling);
-    hand.decide(&SINGLE, &bid).await;
+    hand.decide(&SINGLE, &bid.request_id, &bid.server_id).await;
     hand.response(&bid).await;
 }
