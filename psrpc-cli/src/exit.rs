@@ -38,6 +38,17 @@ impl Failure {
         Failure::unavailable(format!("cannot reach the bus: {error}"))
     }
 
+    /// Whoever read stdout went away (`psrpc sub … | head -1`): the
+    /// command ends with exit code 0 and says nothing.
+    pub(crate) fn pipe_closed() -> Self {
+        Failure { code: 0, message: String::new() }
+    }
+
+    /// Whether the failure is only a closed stdout.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.code == 0
+    }
+
     pub(crate) fn code(&self) -> ExitCode {
         ExitCode::from(self.code)
     }

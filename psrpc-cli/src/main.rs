@@ -6,6 +6,7 @@
 //! file (prost-reflect; no code generation). Run `psrpc --help` for usage.
 
 mod exit;
+mod out;
 mod proto;
 mod show;
 
@@ -22,6 +23,7 @@ use psrpc::{ClientOptions, MethodKind, RawPayload, RequestOptions, RpcClient, Sh
 use tokio::io::AsyncBufReadExt as _;
 
 use exit::Failure;
+use out::Out;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -47,12 +49,19 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "psrpc", version, about, after_help = EXAMPLES)]
 struct Cli {
-    /// The bus: nats://host:port or redis://host:port.
-    #[arg(long, env = "PSRPC_BUS", global = true, default_value = "nats://127.0.0.1:4222")]
+    /// The bus URL: nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://
+    /// (credentials and TLS settings as the library takes them; see docs/CLI.md).
+    #[arg(long, env = "PSRPC_BUS", hide_env_values = true, global = true, default_value = "nats://127.0.0.1:4222")]
     bus: String,
     /// How long `ls`, `info` and `stats` wait for servers to answer.
     #[arg(long, global = true, default_value = "500ms", value_parser = parse_duration)]
     wait: Duration,
+    /// Bounds connecting to the bus, and each call (e.g. 500ms, 3s, 1m).
+    #[arg(long, global = true, default_value = "3s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print one JSON object per line instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -133,9 +142,6 @@ impl Target {
 /// How a call is made.
 #[derive(Debug, Args)]
 struct CallOptions {
-    /// The call's timeout (e.g. 500ms, 3s, 1m).
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
-    timeout: Duration,
     /// Metadata sent with the call, KEY=VALUE (repeatable).
     #[arg(long = "metadata", short = 'H', value_parser = parse_pair)]
     metadata: Vec<(String, String)>,
@@ -166,6 +172,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.is_quiet() => failure.code(),
         Err(failure) => {
             eprintln!("psrpc: {failure}");
             failure.code()
@@ -174,34 +181,49 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let bus = connect(&cli.bus).await?;
-    let outcome = execute(&bus, cli.command, cli.wait).await;
+    let bus = tokio::time::timeout(cli.timeout, connect(&cli.bus))
+        .await
+        .map_err(|_| Failure::unavailable(format!("cannot reach the bus within --timeout {:?}", cli.timeout)))??;
+    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out: Out { json: cli.json } };
+    let outcome = execute(&bus, cli.command, &settings).await;
     // Hands what is still buffered (a stream's close, say) to the broker
     // before the process exits.
     bus.close().await;
     outcome
 }
 
-async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<(), Failure> {
+/// What every command takes from the global flags.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    /// How long discovery queries wait for servers.
+    wait: Duration,
+    /// Each call's timeout.
+    timeout: Duration,
+    /// Where and how to print.
+    out: Out,
+}
+
+async fn execute(bus: &SharedBus, command: Command, settings: &Settings) -> Result<(), Failure> {
+    let wait = settings.wait;
     match command {
         Command::Ls => {
             let registry = registry(bus, Duration::ZERO).await?;
             let reports = registry.query(Want::Info, "", wait).await?;
-            print!("{}", show::servers(&reports));
+            settings.out.text(&show::servers(&reports))?;
         }
         Command::Info { service } => {
             let reports = known(&registry(bus, wait).await?, &service, Want::Info, wait).await?;
-            print!("{}", show::info(&reports));
+            settings.out.text(&show::info(&reports))?;
         }
         Command::Stats { service } => {
             let reports = known(&registry(bus, wait).await?, &service, Want::Stats, wait).await?;
-            print!("{}", show::stats(&reports));
+            settings.out.text(&show::stats(&reports))?;
         }
         Command::Call { target, request, multi, call } => {
             let method = proto::Method::load(&target)?;
             let payload = method.encode_request(&request)?;
-            let client = client(bus, &method, &target, &call).await?;
-            let options = request_options(&call);
+            let client = client(bus, &method, &target, &call, settings).await?;
+            let options = request_options(&call, settings);
             let topics = target.topics.clone();
             if multi || matches!(method.info.kind, MethodKind::Multi { .. }) {
                 let mut answers =
@@ -209,7 +231,7 @@ async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<()
                 let mut any = false;
                 while let Some(answer) = answers.next().await {
                     any = true;
-                    println!("{}", method.multi_line(&answer.server_id, answer.result)?);
+                    settings.out.line(&method.multi_line(&answer.server_id, answer.result)?)?;
                 }
                 if !any {
                     return Err(Failure::unavailable("no server answered"));
@@ -217,7 +239,7 @@ async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<()
             } else {
                 let reply =
                     client.request_single::<RawPayload, RawPayload>(&method.info, topics, &payload, options).await?;
-                println!("{}", method.decode_response(reply.message.0)?);
+                settings.out.line(&method.decode_response(reply.message.0)?)?;
             }
         }
         Command::Sub { target, count } => {
@@ -229,17 +251,17 @@ async fn execute(bus: &SharedBus, command: Command, wait: Duration) -> Result<()
             let mut seen = 0;
             while count.is_none_or(|c| seen < c) {
                 let Some(message) = messages.recv().await else { break };
-                println!("{}", method.decode_response(message.0)?);
+                settings.out.line(&method.decode_response(message.0)?)?;
                 seen += 1;
             }
         }
         Command::Stream { target, call, linger } => {
             let method = proto::Method::load(&target)?;
-            let client = client(bus, &method, &target, &call).await?;
+            let client = client(bus, &method, &target, &call, settings).await?;
             let stream = client
-                .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call))
+                .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call, settings))
                 .await?;
-            stream_stdio(&method, stream, linger).await?;
+            stream_stdio(&method, stream, linger, settings.out).await?;
         }
     }
     Ok(())
@@ -301,8 +323,9 @@ async fn client(
     method: &proto::Method,
     target: &Target,
     call: &CallOptions,
+    settings: &Settings,
 ) -> Result<RpcClient, Failure> {
-    let mut options = ClientOptions::default().timeout(call.timeout).wire_mode(target.wire_mode());
+    let mut options = ClientOptions::default().timeout(settings.timeout).wire_mode(target.wire_mode());
     if !call.no_check {
         let registry = Registry::new(bus.clone(), RegistryOptions::default()).await?;
         options = options.registry(registry).check_registry(true);
@@ -310,8 +333,8 @@ async fn client(
     Ok(RpcClient::new(method.service.clone(), bus.clone(), options).await?)
 }
 
-fn request_options(call: &CallOptions) -> RequestOptions {
-    let mut options = RequestOptions::default().timeout(call.timeout);
+fn request_options(call: &CallOptions, settings: &Settings) -> RequestOptions {
+    let mut options = RequestOptions::default().timeout(settings.timeout);
     for (key, value) in &call.metadata {
         options = options.metadata(key.clone(), value.clone());
     }
@@ -324,6 +347,7 @@ async fn stream_stdio(
     method: &proto::Method,
     stream: psrpc::ClientStream<RawPayload, RawPayload>,
     linger: Duration,
+    out: Out,
 ) -> Result<(), Failure> {
     let (sender, mut receiver) = stream.split();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -336,7 +360,7 @@ async fn stream_stdio(
                 None => stdin_open = false,
             },
             received = receiver.recv() => match received? {
-                Some(message) => println!("{}", method.decode_response(message.0)?),
+                Some(message) => out.line(&method.decode_response(message.0)?)?,
                 None => return Ok(()),
             },
             () = tokio::time::sleep(linger), if !stdin_open => {
