@@ -302,7 +302,7 @@ impl NatsBus {
 /// Moves `user:password@` or `token@` from the URL into the options.
 fn credentials_from_url(url: &str, options: ConnectOptions) -> Result<(String, ConnectOptions), BusError> {
     let mut parsed = url::Url::parse(url)
-        .map_err(|e| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL {url:?}: {e}")))?;
+        .map_err(|e| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL: {e}")))?;
     let user = parsed.username().to_owned();
     if user.is_empty() {
         return Ok((url.to_owned(), options));

@@ -28,6 +28,16 @@ impl Failure {
         Failure { code: 4, message: message.into() }
     }
 
+    /// Exit code 130: stopped by a signal, after closing what was open.
+    pub(crate) fn interrupted(signal: &str) -> Self {
+        Failure { code: 130, message: format!("{signal}: closed the stream") }
+    }
+
+    /// Exit code 5: the servers answered with errors.
+    pub(crate) fn server(message: impl Into<String>) -> Self {
+        Failure { code: 5, message: message.into() }
+    }
+
     /// Exit code 6: nothing reachable or nobody answered.
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Failure { code: 6, message: message.into() }

@@ -1,27 +1,35 @@
-//! `psrpc`: list, inspect and call psrpc services on a NATS or Redis bus.
+//! `psrpc`: list, inspect, call and watch psrpc services on a NATS or Redis bus.
 //!
-//! The tool is a thin layer over the library: `ls`, `info` and `stats` ask
-//! the servers through discovery (see `psrpc::discovery`); `call`, `sub` and
-//! `stream` use an `RpcClient` with dynamic messages built from a `.proto`
-//! file (prost-reflect; no code generation). Run `psrpc --help` for usage.
+//! The tool is a thin layer over the library: `ls`, `info`, `stats`, `ping`
+//! and `describe` ask the servers through discovery (see
+//! `psrpc::discovery`); `call`, `sub` and `stream` use an `RpcClient` with
+//! dynamic messages built from a `.proto` file (prost-reflect; no code
+//! generation). Nothing it does takes work away from a live service: `sub`
+//! only watches unless told `--queue`. Run `psrpc --help` for usage and
+//! docs/CLI.md for every command with its output.
 
+mod args;
+mod bus;
+mod call;
+mod contexts;
+mod describe;
+mod discovery;
 mod exit;
+mod generate;
 mod out;
 mod proto;
 mod show;
+mod stream;
+mod sub;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use futures_util::StreamExt as _;
-use psrpc::discovery::wire::Want;
-use psrpc::discovery::{Registry, RegistryOptions};
-use psrpc::{ClientOptions, MethodKind, RawPayload, RequestOptions, RpcClient, SharedBus, WireMode};
-use tokio::io::AsyncBufReadExt as _;
+use clap::{Parser, Subcommand};
+use psrpc::SharedBus;
 
+use args::parse_duration;
 use exit::Failure;
 use out::Out;
 
@@ -29,13 +37,13 @@ const EXAMPLES: &str = "\
 Examples:
   export PSRPC_BUS=nats://127.0.0.1:4222
   psrpc ls
-  psrpc info Greeter
-  psrpc stats Greeter
-  psrpc call Greeter.SayHello '{\"name\": \"Ada\"}' --proto proto/greeter.proto
-  psrpc call Rooms.Join '{\"user\": \"ada\"}' --proto rooms.proto --topic lobby -H trace=abc
-  psrpc call Greeter.Census '{}' --proto proto/greeter.proto --multi --timeout 2s
-  psrpc sub Greeter.News --proto proto/greeter.proto --count 10
-  echo '{\"text\": \"hi\"}' | psrpc stream Greeter.Chat --proto proto/greeter.proto
+  psrpc ping MyService
+  psrpc describe MyService --proto proto/examples/my_service.proto
+  psrpc call MyService.NormalRPC '{\"msg\": \"hi\"}' --proto proto/examples/my_service.proto
+  psrpc call MyService.GetStats -d @ --proto proto/examples/my_service.proto < request.json
+  psrpc call MyService.GetRegionStats '{}' --proto proto/examples/my_service.proto --topic eu-west
+  psrpc sub MyService.UpdateState --proto proto/examples/my_service.proto --count 10
+  psrpc context add prod 'redis+sentinel://app:secret@s1:26379,s2:26379/mymaster' --use
 
 Exit codes:
   0 success
@@ -43,17 +51,22 @@ Exit codes:
   3 unknown service or method (not on the bus, or not in the .proto)
   4 bad input (the .proto does not compile, the JSON does not match the message)
   5 the server answered with an error (its code and message are printed)
-  6 unavailable: the bus cannot be reached, no server answered, or the call timed out";
+  6 unavailable: the bus cannot be reached, no server answered, or the call timed out
+  130 interrupted (Ctrl-C or SIGTERM; an open stream is closed first)";
 
-/// List, inspect and call psrpc services on a bus.
+/// List, inspect, call and watch psrpc services on a bus.
 #[derive(Debug, Parser)]
 #[command(name = "psrpc", version, about, after_help = EXAMPLES)]
 struct Cli {
-    /// The bus URL: nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://
-    /// (credentials and TLS settings as the library takes them; see docs/CLI.md).
-    #[arg(long, env = "PSRPC_BUS", hide_env_values = true, global = true, default_value = "nats://127.0.0.1:4222")]
-    bus: String,
-    /// How long `ls`, `info` and `stats` wait for servers to answer.
+    /// The bus URL: nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://,
+    /// with credentials and TLS settings as the library takes them [default: the current
+    /// context's bus, else nats://127.0.0.1:4222].
+    #[arg(long, env = "PSRPC_BUS", hide_env_values = true, global = true)]
+    bus: Option<String>,
+    /// Use the bus of this saved context (see `psrpc context`).
+    #[arg(long, env = "PSRPC_CONTEXT", global = true, conflicts_with = "bus")]
+    context: Option<String>,
+    /// How long discovery commands wait for servers to answer.
     #[arg(long, global = true, default_value = "500ms", value_parser = parse_duration)]
     wait: Duration,
     /// Bounds connecting to the bus, and each call (e.g. 500ms, 3s, 1m).
@@ -68,6 +81,29 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    OnTheBus(Box<BusCommand>),
+    /// Save, list and pick bus URLs by name.
+    Context {
+        #[command(subcommand)]
+        command: contexts::ContextCommand,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (or write one page per command into --dir).
+    Man {
+        /// Write psrpc.1, psrpc-call.1, … into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The commands that talk to the bus.
+#[derive(Debug, Subcommand)]
+enum BusCommand {
     /// List the live servers of every service.
     Ls,
     /// Show the servers of a service and the methods and topics they serve.
@@ -80,116 +116,31 @@ enum Command {
         /// The service name.
         service: String,
     },
-    /// Call a unary or multi method with a JSON request; prints the JSON response.
-    Call {
-        #[command(flatten)]
-        target: Target,
-        /// The request as JSON.
-        request: String,
-        /// Call every server (a multi method), printing one JSON line per answer.
-        #[arg(long)]
-        multi: bool,
-        #[command(flatten)]
-        call: CallOptions,
+    /// Round trip to every server of a service.
+    Ping {
+        /// The service name.
+        service: String,
     },
-    /// Subscribe to a subscription method; prints each message as a JSON line
+    /// Show a service's methods: kinds and topics, and with --proto the
+    /// request and response schemas and a JSON request template.
+    Describe {
+        /// SERVICE or SERVICE.METHOD
+        target: String,
+        /// Describe from this .proto file instead of asking the servers.
+        #[arg(long)]
+        proto: Option<PathBuf>,
+        /// Directories to resolve imports in (default: the .proto file's directory).
+        #[arg(long = "include", short = 'I', requires = "proto")]
+        includes: Vec<PathBuf>,
+    },
+    /// Call a unary or multi method with a JSON request; prints the JSON
+    /// response (stderr names the server that answered and the round trip).
+    Call(call::CallArgs),
+    /// Watch a subscription method; prints each message as a JSON line
     /// (stderr says "psrpc: subscribed to SERVICE.METHOD" once messages can arrive).
-    Sub {
-        #[command(flatten)]
-        target: Target,
-        /// Exit after this many messages.
-        #[arg(long)]
-        count: Option<usize>,
-    },
+    Sub(sub::SubArgs),
     /// Open a stream: JSON lines from stdin are sent, received messages printed as JSON lines.
-    Stream {
-        #[command(flatten)]
-        target: Target,
-        #[command(flatten)]
-        call: CallOptions,
-        /// After stdin ends, how long to wait for more messages before closing.
-        #[arg(long, default_value = "500ms", value_parser = parse_duration)]
-        linger: Duration,
-    },
-}
-
-/// A method and where its types come from.
-#[derive(Debug, Args)]
-struct Target {
-    /// SERVICE.METHOD
-    method: String,
-    /// The .proto file declaring the service.
-    #[arg(long)]
-    proto: PathBuf,
-    /// Directories to resolve imports in (default: the .proto file's directory).
-    #[arg(long = "include", short = 'I')]
-    includes: Vec<PathBuf>,
-    /// A topic part (repeat for several).
-    #[arg(long = "topic")]
-    topics: Vec<String>,
-    /// The service runs in the psrpc-rs native wire mode (`psrpc::WireMode::Native`).
-    #[arg(long)]
-    native: bool,
-}
-
-impl Target {
-    /// The wire mode to reach the service in.
-    fn wire_mode(&self) -> WireMode {
-        if self.native { WireMode::Native } else { WireMode::GoCompatible }
-    }
-}
-
-/// How a call is made.
-#[derive(Debug, Args)]
-struct CallOptions {
-    /// Metadata sent with the call, KEY=VALUE (repeatable).
-    #[arg(long = "metadata", short = 'H', value_parser = parse_pair)]
-    metadata: Vec<(String, String)>,
-    /// Skip the registry check (for servers that send no heartbeats, such as Go psrpc servers).
-    #[arg(long)]
-    no_check: bool,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 500ms, 3s or 1m"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "s" | "" => number,
-        "m" => number * 60.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
-}
-
-fn parse_pair(text: &str) -> Result<(String, String), String> {
-    text.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) if failure.is_quiet() => failure.code(),
-        Err(failure) => {
-            eprintln!("psrpc: {failure}");
-            failure.code()
-        }
-    }
-}
-
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let bus = tokio::time::timeout(cli.timeout, connect(&cli.bus))
-        .await
-        .map_err(|_| Failure::unavailable(format!("cannot reach the bus within --timeout {:?}", cli.timeout)))??;
-    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out: Out { json: cli.json } };
-    let outcome = execute(&bus, cli.command, &settings).await;
-    // Hands what is still buffered (a stream's close, say) to the broker
-    // before the process exits.
-    bus.close().await;
-    outcome
+    Stream(stream::StreamArgs),
 }
 
 /// What every command takes from the global flags.
@@ -203,170 +154,94 @@ struct Settings {
     out: Out,
 }
 
-async fn execute(bus: &SharedBus, command: Command, settings: &Settings) -> Result<(), Failure> {
-    let wait = settings.wait;
-    match command {
-        Command::Ls => {
-            let registry = registry(bus, Duration::ZERO).await?;
-            let reports = registry.query(Want::Info, "", wait).await?;
-            settings.out.text(&show::servers(&reports))?;
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("psrpc: cannot start: {e}");
+            return ExitCode::FAILURE;
         }
-        Command::Info { service } => {
-            let reports = known(&registry(bus, wait).await?, &service, Want::Info, wait).await?;
-            settings.out.text(&show::info(&reports))?;
-        }
-        Command::Stats { service } => {
-            let reports = known(&registry(bus, wait).await?, &service, Want::Stats, wait).await?;
-            settings.out.text(&show::stats(&reports))?;
-        }
-        Command::Call { target, request, multi, call } => {
-            let method = proto::Method::load(&target)?;
-            let payload = method.encode_request(&request)?;
-            let client = client(bus, &method, &target, &call, settings).await?;
-            let options = request_options(&call, settings);
-            let topics = target.topics.clone();
-            if multi || matches!(method.info.kind, MethodKind::Multi { .. }) {
-                let mut answers =
-                    client.request_multi::<RawPayload, RawPayload>(&method.info, topics, &payload, options).await?;
-                let mut any = false;
-                while let Some(answer) = answers.next().await {
-                    any = true;
-                    settings.out.line(&method.multi_line(&answer.server_id, answer.result)?)?;
-                }
-                if !any {
-                    return Err(Failure::unavailable("no server answered"));
-                }
-            } else {
-                let reply =
-                    client.request_single::<RawPayload, RawPayload>(&method.info, topics, &payload, options).await?;
-                settings.out.line(&method.decode_response(reply.message.0)?)?;
-            }
-        }
-        Command::Sub { target, count } => {
-            let method = proto::Method::load(&target)?;
-            let options = ClientOptions::default().wire_mode(target.wire_mode());
-            let client = RpcClient::new(method.service.clone(), bus.clone(), options).await?;
-            let mut messages = client.subscribe::<RawPayload>(&method.info, target.topics.clone()).await?;
-            eprintln!("psrpc: subscribed to {}.{}", method.service, method.info.name);
-            let mut seen = 0;
-            while count.is_none_or(|c| seen < c) {
-                let Some(message) = messages.recv().await else { break };
-                settings.out.line(&method.decode_response(message.0)?)?;
-                seen += 1;
-            }
-        }
-        Command::Stream { target, call, linger } => {
-            let method = proto::Method::load(&target)?;
-            let client = client(bus, &method, &target, &call, settings).await?;
-            let stream = client
-                .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call, settings))
-                .await?;
-            stream_stdio(&method, stream, linger, settings.out).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn connect(url: &str) -> Result<SharedBus, Failure> {
-    let bus: SharedBus = if url.starts_with("nats://") || url.starts_with("tls://") {
-        Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
-    } else if url.starts_with("redis") || url.starts_with("unix://") {
-        // Every Redis form the library takes: one server, Sentinel, Cluster, TLS.
-        Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
-    } else {
-        // Only the scheme is repeated: the rest may hold a password.
-        let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
-        return Err(Failure::usage(format!(
-            "--bus: unknown scheme {scheme:?}: use nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://"
-        )));
     };
-    Ok(bus)
-}
-
-/// A registry that heard from every server answering within `sync`.
-async fn registry(bus: &SharedBus, sync: Duration) -> Result<Registry, Failure> {
-    Ok(Registry::new(bus.clone(), RegistryOptions::default().initial_sync(sync)).await?)
-}
-
-/// Asks the servers of `service` for `want`. `registry` has already heard
-/// from every server that answers within `wait`, so the query ends as soon
-/// as those of `service` answered; an unknown service is an error naming
-/// the services that did answer.
-async fn known(
-    registry: &Registry,
-    service: &str,
-    want: Want,
-    wait: Duration,
-) -> Result<Vec<psrpc::discovery::wire::Report>, Failure> {
-    if registry.instances(service).is_empty() {
-        let mut services: Vec<String> = registry.all().into_iter().map(|i| i.service).collect();
-        services.dedup();
-        return Err(Failure::unknown(format!(
-            "unknown service {service}: no server of it answered (services on the bus: {})",
-            list(&services)
-        )));
+    let outcome = runtime.block_on(run(cli));
+    // Leaves a blocked read of stdin (an interrupted `stream`) behind
+    // instead of waiting for it.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.is_quiet() => failure.code(),
+        Err(failure) => {
+            eprintln!("psrpc: {failure}");
+            failure.code()
+        }
     }
-    Ok(registry.query(want, service, wait).await?)
 }
 
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out: Out { json: cli.json } };
+    match cli.command {
+        Command::Context { command } => contexts::run(command, &settings.out),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man(dir.as_deref()),
+        Command::OnTheBus(command) => match *command {
+            // From a .proto: nothing to ask the bus.
+            BusCommand::Describe { target, proto: Some(proto), includes } => {
+                describe::from_proto(&target, &args::ProtoArgs { proto, includes }, &settings.out)
+            }
+            command => on_the_bus(cli.bus, cli.context.as_deref(), command, &settings).await,
+        },
+    }
+}
+
+/// Connects (within `--timeout`), runs `command`, closes the bus.
+async fn on_the_bus(
+    bus: Option<String>,
+    context: Option<&str>,
+    command: BusCommand,
+    settings: &Settings,
+) -> Result<(), Failure> {
+    let url = bus_url(bus, context)?;
+    let bus = tokio::time::timeout(settings.timeout, bus::connect(&url)).await.map_err(|_| {
+        Failure::unavailable(format!(
+            "cannot reach the {} bus within --timeout {:?}",
+            bus::scheme(&url),
+            settings.timeout
+        ))
+    })??;
+    let outcome = execute(&bus, command, settings).await;
+    // Hands what is still buffered (a stream's close, say) to the broker
+    // before the process exits.
+    bus.close().await;
+    outcome
+}
+
+/// `--bus` (or `PSRPC_BUS`), else the bus of `--context` or of the current
+/// context, else a NATS server on this machine.
+fn bus_url(bus: Option<String>, context: Option<&str>) -> Result<String, Failure> {
+    if let Some(url) = bus {
+        return Ok(url);
+    }
+    Ok(contexts::bus_of(context)?.unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned()))
+}
+
+async fn execute(bus: &SharedBus, command: BusCommand, settings: &Settings) -> Result<(), Failure> {
+    let (wait, out) = (settings.wait, &settings.out);
+    match command {
+        BusCommand::Ls => discovery::ls(bus, wait, out).await,
+        BusCommand::Info { service } => discovery::about(bus, discovery::Ask::Info, &service, wait, out).await,
+        BusCommand::Stats { service } => discovery::about(bus, discovery::Ask::Stats, &service, wait, out).await,
+        BusCommand::Ping { service } => discovery::about(bus, discovery::Ask::Ping, &service, wait, out).await,
+        BusCommand::Describe { target, .. } => describe::from_servers(bus, &target, wait, out).await,
+        BusCommand::Call(args) => call::run(bus, args, settings).await,
+        BusCommand::Sub(args) => sub::run(bus, args, out).await,
+        BusCommand::Stream(args) => stream::run(bus, args, settings).await,
+    }
+}
+
+/// `a, b, c`, or `none`.
 fn list(names: &[impl AsRef<str>]) -> String {
     if names.is_empty() {
         return "none".to_owned();
     }
     names.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
-}
-
-/// A client of the method's service that checks calls against the live
-/// servers (unless told not to).
-async fn client(
-    bus: &SharedBus,
-    method: &proto::Method,
-    target: &Target,
-    call: &CallOptions,
-    settings: &Settings,
-) -> Result<RpcClient, Failure> {
-    let mut options = ClientOptions::default().timeout(settings.timeout).wire_mode(target.wire_mode());
-    if !call.no_check {
-        let registry = Registry::new(bus.clone(), RegistryOptions::default()).await?;
-        options = options.registry(registry).check_registry(true);
-    }
-    Ok(RpcClient::new(method.service.clone(), bus.clone(), options).await?)
-}
-
-fn request_options(call: &CallOptions, settings: &Settings) -> RequestOptions {
-    let mut options = RequestOptions::default().timeout(settings.timeout);
-    for (key, value) in &call.metadata {
-        options = options.metadata(key.clone(), value.clone());
-    }
-    options
-}
-
-/// Sends each JSON line of stdin, prints each received message; closes the
-/// stream once stdin ended and nothing arrived for `linger`.
-async fn stream_stdio(
-    method: &proto::Method,
-    stream: psrpc::ClientStream<RawPayload, RawPayload>,
-    linger: Duration,
-    out: Out,
-) -> Result<(), Failure> {
-    let (sender, mut receiver) = stream.split();
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut stdin_open = true;
-    loop {
-        tokio::select! {
-            line = lines.next_line(), if stdin_open => match line.map_err(|e| Failure::input(format!("stdin: {e}")))? {
-                Some(line) if line.trim().is_empty() => {}
-                Some(line) => sender.send(&method.encode_request(&line)?).await?,
-                None => stdin_open = false,
-            },
-            received = receiver.recv() => match received? {
-                Some(message) => out.line(&method.decode_response(message.0)?)?,
-                None => return Ok(()),
-            },
-            () = tokio::time::sleep(linger), if !stdin_open => {
-                sender.close(None).await?;
-                return Ok(());
-            }
-        }
-    }
 }

@@ -31,21 +31,10 @@ impl Out {
     pub(crate) fn json(&self, value: &serde_json::Value) -> Result<(), Failure> {
         self.line(&value.to_string())
     }
-
-    /// Prints `value` as a JSON line with `--json`, else `human` (a line or a table).
-    pub(crate) fn either(&self, value: impl FnOnce() -> serde_json::Value, human: impl FnOnce() -> String) -> Result<(), Failure> {
-        if self.json { self.json(&value()) } else { self.text(&ensure_newline(human())) }
-    }
 }
 
-fn ensure_newline(mut text: String) -> String {
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text
-}
-
-fn write(bytes: &[u8]) -> Result<(), Failure> {
+/// Writes `bytes` to stdout (see the module docs for a closed stdout).
+pub(crate) fn write(bytes: &[u8]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),

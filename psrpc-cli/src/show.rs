@@ -1,4 +1,4 @@
-//! Tables for `ls`, `info` and `stats`.
+//! Tables and JSON objects for `ls`, `info`, `stats` and `ping`.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use psrpc::discovery::wire::{Report, State};
 
 /// Columns padded to their widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -25,10 +25,13 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn uptime(report: &Report) -> String {
+fn uptime_secs(report: &Report) -> u64 {
     let started = SystemTime::UNIX_EPOCH + Duration::from_nanos(report.started_at.max(0).unsigned_abs());
-    let up = SystemTime::now().duration_since(started).unwrap_or(Duration::ZERO).as_secs();
-    match up {
+    SystemTime::now().duration_since(started).unwrap_or(Duration::ZERO).as_secs()
+}
+
+fn uptime(report: &Report) -> String {
+    match uptime_secs(report) {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
         s => format!("{}h{}m", s / 3600, (s % 3600) / 60),
@@ -100,14 +103,63 @@ fn indent(row: &[String]) -> Vec<String> {
     row
 }
 
-/// `stats`: one row per server and method.
-pub(crate) fn stats(reports: &[Report]) -> String {
-    let micros = |us: u64| match us {
+/// A duration in microseconds for people: `-` for none, `850µs`, `1.8ms`, `2.05s`.
+pub(crate) fn micros(us: u64) -> String {
+    match us {
         0 => "-".to_owned(),
         us if us < 1000 => format!("{us}µs"),
         us if us < 1_000_000 => format!("{:.1}ms", us as f64 / 1000.0),
         us => format!("{:.2}s", us as f64 / 1e6),
-    };
+    }
+}
+
+/// `ping`: one row per server with its round trip.
+pub(crate) fn pongs(pongs: &[psrpc::discovery::Pong]) -> String {
+    let rows: Vec<Vec<String>> = pongs
+        .iter()
+        .map(|p| {
+            let r = &p.report;
+            let round_trip = micros(u64::try_from(p.round_trip.as_micros()).unwrap_or(u64::MAX).max(1));
+            vec![r.service.clone(), r.server_id.clone(), r.version.clone(), state(r).to_owned(), round_trip]
+        })
+        .collect();
+    table(&["SERVICE", "SERVER", "VERSION", "STATE", "ROUND_TRIP"], &rows)
+}
+
+/// One server's report as a JSON object (what `--json` prints per server).
+pub(crate) fn report_json(r: &Report) -> serde_json::Value {
+    let methods: Vec<serde_json::Value> = r
+        .methods
+        .iter()
+        .map(|m| {
+            let topics: Vec<&Vec<String>> = m.topics.iter().map(|t| &t.parts).collect();
+            serde_json::json!({ "name": m.name, "kind": m.kind, "topics": topics })
+        })
+        .collect();
+    let stats: Vec<serde_json::Value> = r
+        .stats
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "method": s.method, "requests": s.requests, "errors": s.errors, "in_flight": s.in_flight,
+                "p50_us": s.p50_micros, "p99_us": s.p99_micros,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "service": r.service,
+        "server": r.server_id,
+        "version": r.version,
+        "state": state(r),
+        "uptime_s": uptime_secs(r),
+        "metadata": r.metadata,
+        "methods": methods,
+        "stats": stats,
+    })
+}
+
+/// `stats`: one row per server and method.
+pub(crate) fn stats(reports: &[Report]) -> String {
     let rows: Vec<Vec<String>> = reports
         .iter()
         .flat_map(|r| {

@@ -2,116 +2,19 @@
 //! in-process bus is not reachable from another process; the library tests
 //! cover discovery there).
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
-use psrpc::{
-    Delivery, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RpcServer, Selection, ServerOptions,
-    ServerStream, SharedBus,
-};
+use common::*;
+use psrpc::{RpcServer, ServerOptions};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::factory::connect;
 use psrpc_test_support::nats::NatsServer;
 use psrpc_test_support::redis::RedisServer;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Note {
-    #[prost(string, tag = "1")]
-    text: String,
-    #[prost(int32, tag = "2")]
-    count: i32,
-}
-
-impl prost::Name for Note {
-    const NAME: &'static str = "Note";
-    const PACKAGE: &'static str = "demo";
-}
-
-static ECHO: MethodInfo = MethodInfo::new("Echo", MethodKind::Unary(Selection::Queue { topics: false }));
-static CENSUS: MethodInfo = MethodInfo::new("Census", MethodKind::Multi { topics: false });
-static CHAT: MethodInfo = MethodInfo::new("Chat", MethodKind::Stream(Selection::Queue { topics: false }));
-static NEWS: MethodInfo =
-    MethodInfo::new("News", MethodKind::Subscription { delivery: Delivery::Every, topics: false });
-
-const PROTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/greeter.proto");
-
-async fn echo(ctx: RequestContext, note: Note) -> Result<Note, Error> {
-    if note.text == "fail" {
-        return Err(Error::new(ErrorCode::NotFound, "no such greeting"));
-    }
-    let who = ctx.metadata().get("who").cloned().unwrap_or_default();
-    Ok(Note { text: format!("{}{who}", note.text), count: note.count + 1 })
-}
-
-async fn chat(mut stream: ServerStream<Note, Note>) -> Result<(), Error> {
-    while let Some(note) = stream.recv().await? {
-        stream.send(&Note { text: note.text.to_uppercase(), count: note.count }).await?;
-    }
-    Ok(())
-}
-
-async fn greeter(bus: SharedBus) -> RpcServer {
-    let server = RpcServer::new("Greeter", bus, ServerOptions::default());
-    server.register_unary(&ECHO, vec![], echo, None).await.expect("Echo");
-    server.register_unary(&CENSUS, vec![], echo, None).await.expect("Census");
-    server.register_stream(&CHAT, vec![], chat, None).await.expect("Chat");
-    server
-}
-
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Starts the binary with `PSRPC_BUS=bus`.
-fn spawn_psrpc(bus: &str, args: &[&str], stdin: bool) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_psrpc"))
-        .args(args)
-        .env("PSRPC_BUS", bus)
-        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the psrpc binary runs")
-}
-
-/// Waits (at most 20 s) for the binary to exit and collects what it printed.
-async fn finish(child: tokio::process::Child) -> Output {
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("psrpc finished")
-        .expect("output");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-async fn psrpc(bus: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = spawn_psrpc(bus, args, stdin.is_some());
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).await.expect("stdin");
-    }
-    finish(child).await
-}
 
 /// `psrpc sub` for two messages of `News`, published once it says it is subscribed.
 async fn sub_two(url: &str, publisher: &RpcServer) -> Output {
     let mut child = spawn_psrpc(url, &["sub", "Greeter.News", "--proto", PROTO, "--count", "2"], false);
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let subscribed = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = stderr.next_line().await.expect("stderr") {
-            if line.contains("subscribed to Greeter.News") {
-                return true;
-            }
-        }
-        false
-    });
-    assert!(subscribed.await.expect("psrpc sub subscribes"), "psrpc sub exited before subscribing");
+    stderr_says(&mut child, "subscribed to Greeter.News").await;
     for count in 0..2 {
         publisher.publish(&NEWS, vec![], &Note { text: "news".into(), count }).await.expect("publish");
     }

@@ -229,7 +229,39 @@ impl RpcClient {
         topics: impl Into<Topics>,
     ) -> Result<TypedSubscription<M>, Error> {
         let (method, topics) = (method.method_info(), topics.into().into_vec());
-        subscription::subscribe(&self.inner, method, topics).await
+        subscription::subscribe(&self.inner, method, topics, subscription::Share::Join).await
+    }
+
+    /// Watches a subscription method without taking part: receives every
+    /// message, also of [`Delivery::Queue`](crate::info::Delivery::Queue)
+    /// methods, whose queue subscribers still receive each message as if
+    /// the observer were not there (a plain subscription, never a queue
+    /// member). For tools that inspect a live service (`psrpc sub`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use psrpc::{ClientOptions, Delivery, Method, MethodKind, RpcClient, RpcServer, ServerOptions, SharedBus};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Job { #[prost(uint32, tag = "1")] n: u32 }
+    /// # impl prost::Name for Job { const NAME: &'static str = "Job"; const PACKAGE: &'static str = "demo"; }
+    /// static JOBS: Method<Job, Job> = Method::new("Jobs", MethodKind::Subscription { delivery: Delivery::Queue, topics: false });
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// # let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    /// let worker = RpcClient::new("Work", bus.clone(), ClientOptions::default()).await?;
+    /// let watcher = RpcClient::new("Work", bus.clone(), ClientOptions::default()).await?;
+    /// let mut jobs = worker.subscribe(&JOBS, ()).await?;
+    /// let mut seen = watcher.observe(&JOBS, ()).await?;
+    /// RpcServer::new("Work", bus, ServerOptions::default()).publish(&JOBS, (), &Job { n: 1 }).await?;
+    /// assert_eq!(jobs.recv().await, Some(Job { n: 1 })); // the queue member still gets it
+    /// assert_eq!(seen.recv().await, Some(Job { n: 1 }));
+    /// # Ok(()) }
+    /// ```
+    pub async fn observe<M: Payload>(
+        &self,
+        method: &impl Describes<M, M>,
+        topics: impl Into<Topics>,
+    ) -> Result<TypedSubscription<M>, Error> {
+        let (method, topics) = (method.method_info(), topics.into().into_vec());
+        subscription::subscribe(&self.inner, method, topics, subscription::Share::Observe).await
     }
 
     pub(crate) fn inner(&self) -> &Arc<ClientInner> {

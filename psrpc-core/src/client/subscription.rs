@@ -14,19 +14,30 @@ use crate::payload::Payload;
 use crate::transport::bus::Subscription;
 use crate::transport::frame;
 
+/// How a subscriber takes part in a queue (`Delivery::Queue`) method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Share {
+    /// Join the queue: receive a share of the messages.
+    Join,
+    /// Watch from outside the queue: receive every message, take none away.
+    Observe,
+}
+
 /// Subscribes `client` to a subscription method (the body of
-/// [`RpcClient::subscribe`](crate::client::RpcClient::subscribe)).
+/// [`RpcClient::subscribe`](crate::client::RpcClient::subscribe) and
+/// [`RpcClient::observe`](crate::client::RpcClient::observe)).
 pub(crate) async fn subscribe<M: Payload>(
     client: &ClientInner,
     method: &MethodInfo,
     topics: Vec<String>,
+    share: Share,
 ) -> Result<TypedSubscription<M>, Error> {
     client.ensure_open()?;
     Call::Subscribe.admit(method, client.options.wire_mode, None)?;
     let info = client.rpc_info(method, topics);
     let channel = client.options.wire_mode.request_channel(&info, method);
     let capacity = client.options.channel_capacity;
-    let sub = if method.multi() {
+    let sub = if method.multi() || share == Share::Observe {
         client.bus.subscribe(&channel, capacity).await?
     } else {
         client.bus.subscribe_queue(&channel, capacity).await?

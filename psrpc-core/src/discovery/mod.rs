@@ -32,5 +32,5 @@ mod sticky;
 pub mod wire;
 
 pub use options::{DEFAULT_HEARTBEAT_INTERVAL, DiscoveryOptions, MIN_HEARTBEAT_INTERVAL, RegistryOptions};
-pub use registry::{Instance, Registry, RegistryEvent};
+pub use registry::{Instance, Pong, Registry, RegistryEvent};
 pub use sticky::sticky_server;

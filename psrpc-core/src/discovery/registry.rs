@@ -18,6 +18,23 @@ use crate::transport::bus::{SharedBus, Subscription};
 use crate::transport::frame;
 use crate::transport::id;
 
+/// One server's answer to [`Registry::ping`], with the round trip it took.
+///
+/// ```no_run
+/// # async fn f(registry: psrpc::discovery::Registry) -> Result<(), psrpc::Error> {
+/// let pongs = registry.ping("", std::time::Duration::from_millis(500)).await?;
+/// let slowest = pongs.iter().map(|p| p.round_trip).max();
+/// # let _ = slowest; Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Pong {
+    /// What the server reported: its id, service, version, state.
+    pub report: Report,
+    /// From publishing the question to receiving this answer.
+    pub round_trip: Duration,
+}
+
 /// One live server, as its last heartbeat (or answer) described it.
 ///
 /// ```
@@ -320,6 +337,28 @@ impl Registry {
     /// # Ok(()) }
     /// ```
     pub async fn query(&self, want: Want, service: &str, timeout: Duration) -> Result<Vec<Report>, Error> {
+        Ok(self.ask(want, service, timeout).await?.into_iter().map(|(report, _)| report).collect())
+    }
+
+    /// Pings the servers of `service` (every service when empty): each
+    /// answer with the round trip from sending the question to receiving
+    /// it. Ends as [`query`](Self::query) does.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: psrpc::discovery::Registry) -> Result<(), psrpc::Error> {
+    /// for pong in registry.ping("Greeter", std::time::Duration::from_millis(500)).await? {
+    ///     println!("{} answered in {:?}", pong.report.server_id, pong.round_trip);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn ping(&self, service: &str, timeout: Duration) -> Result<Vec<Pong>, Error> {
+        let answers = self.ask(Want::Ping, service, timeout).await?;
+        Ok(answers.into_iter().map(|(report, round_trip)| Pong { report, round_trip }).collect())
+    }
+
+    /// Publishes a query and collects the answers with their round trips,
+    /// sorted by service and server id.
+    async fn ask(&self, want: Want, service: &str, timeout: Duration) -> Result<Vec<(Report, Duration)>, Error> {
         let request_id = id::new_request_id();
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.inner.queries.lock().insert(request_id.clone(), tx);
@@ -338,16 +377,17 @@ impl Registry {
         let channel = wire::query_channel();
         let frame =
             frame::encode_frame(Query::TYPE_URL, &query, crate::outbound::local_name(&*self.inner.bus, &channel));
+        let sent = tokio::time::Instant::now();
         crate::outbound::publish_frame(&*self.inner.bus, &channel, frame).await?;
-        let mut reports: Vec<Report> = Vec::new();
+        let mut reports: Vec<(Report, Duration)> = Vec::new();
         let deadline = crate::deadline::after(timeout);
         while let Ok(Some(report)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-            reports.push(report);
-            if !expected.is_empty() && expected.iter().all(|id| reports.iter().any(|r| &r.server_id == id)) {
+            reports.push((report, sent.elapsed()));
+            if !expected.is_empty() && expected.iter().all(|id| reports.iter().any(|(r, _)| &r.server_id == id)) {
                 break;
             }
         }
-        reports.sort_by(|a, b| (&a.service, &a.server_id).cmp(&(&b.service, &b.server_id)));
+        reports.sort_by(|(a, _), (b, _)| (&a.service, &a.server_id).cmp(&(&b.service, &b.server_id)));
         Ok(reports)
     }
 

@@ -1,0 +1,113 @@
+//! Connecting to the bus a URL names, and showing URLs without their secrets.
+
+use std::sync::Arc;
+
+use psrpc::SharedBus;
+
+use crate::exit::Failure;
+
+/// Connects to the bus at `url`: every NATS and Redis form the library takes
+/// (`nats://`, `tls://`, several comma-separated NATS servers, `redis://`,
+/// `rediss://`, `redis+sentinel://`, `redis+cluster://` and their TLS
+/// forms, with credentials and TLS settings in the URL).
+pub(crate) async fn connect(url: &str) -> Result<SharedBus, Failure> {
+    let bus: SharedBus = if url.starts_with("nats://") || url.starts_with("tls://") {
+        Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
+    } else if url.starts_with("redis") || url.starts_with("unix://") {
+        Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
+    } else {
+        // Only the scheme is repeated: the rest may hold a password.
+        let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+        return Err(Failure::usage(format!(
+            "--bus: unknown scheme {scheme:?}: use nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://"
+        )));
+    };
+    Ok(bus)
+}
+
+/// Query parameters whose values are secrets.
+const SECRET_PARAMS: [&str; 4] = ["password", "sentinel_password", "token", "nkey_seed"];
+
+/// `url` (or several, comma-separated) with every secret replaced by `***`:
+/// the password of `user:password@`, a NATS token (`token@`) and secret
+/// query parameters. For `context ls` and messages.
+///
+/// ```text
+/// redact("redis://app:s3cret@h:6379")  == "redis://app:***@h:6379"
+/// redact("nats://t0ken@h:4222")        == "nats://***@h:4222"
+/// ```
+pub(crate) fn redact(url: &str) -> String {
+    // Several NATS URLs each start with a scheme; a Redis host list does not.
+    let mut urls: Vec<String> = Vec::new();
+    for part in url.split(',') {
+        match urls.last_mut() {
+            Some(last) if !part.contains("://") => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => urls.push(part.to_owned()),
+        }
+    }
+    urls.iter().map(|u| redact_one(u)).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "***".into() };
+    // Credentials end at the last `@` before the path. A `?` or `@` that a
+    // password holds unencoded may make this hide more than the password,
+    // never less.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (userinfo, hosts_and_rest) = match rest[..authority_end].rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let (hosts, query) = match hosts_and_rest.split_once('?') {
+        Some((hosts, query)) => (hosts, Some(query)),
+        None => (hosts_and_rest, None),
+    };
+    let credentials = match userinfo {
+        None => String::new(),
+        Some(userinfo) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@"),
+            // A NATS token, or a Redis user without a password: hidden either way.
+            None if scheme.starts_with("nats") || scheme == "tls" => "***@".to_owned(),
+            None => format!("{userinfo}@"),
+        },
+    };
+    let query = query.map(|query| {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if SECRET_PARAMS.contains(&key) => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("?{}", pairs.join("&"))
+    });
+    format!("{scheme}://{credentials}{hosts}{}", query.unwrap_or_default())
+}
+
+/// The scheme of `url` alone (`nats`, `redis+sentinel`…), safe to show anywhere.
+pub(crate) fn scheme(url: &str) -> &str {
+    url.split_once("://").map_or("(none)", |(scheme, _)| scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_every_secret_and_keeps_the_rest() {
+        assert_eq!(redact("redis://app:s3cret@h:6379/0"), "redis://app:***@h:6379/0");
+        assert_eq!(redact("redis://:s3cret@h:6379"), "redis://:***@h:6379");
+        assert_eq!(redact("nats://t0ken@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact("nats://u:p@a:4222,nats://u:p@b:4222"), "nats://u:***@a:4222,nats://u:***@b:4222");
+        assert_eq!(
+            redact("redis+sentinel://w:pw@s1:26379,s2/mymaster?sentinel_password=x&tls_ca=/ca.pem"),
+            "redis+sentinel://w:***@s1:26379,s2/mymaster?sentinel_password=***&tls_ca=/ca.pem"
+        );
+        assert!(!redact("redis://h:6379?password=p@ss").contains("p@ss"));
+        assert_eq!(redact("redis://h:6379"), "redis://h:6379");
+        assert_eq!(redact("garbage"), "***");
+    }
+}
