@@ -9,6 +9,7 @@ mod exit;
 mod out;
 mod proto;
 mod show;
+mod top;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,6 +112,9 @@ enum Command {
         #[arg(long, default_value = "500ms", value_parser = parse_duration)]
         linger: Duration,
     },
+    /// A live dashboard of every service and method on the bus: calls/s, errors/s,
+    /// p50/p99, in-flight, instances (`--json`: one line per refresh).
+    Top(top::TopArgs),
 }
 
 /// A method and where its types come from.
@@ -184,7 +188,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let bus = tokio::time::timeout(cli.timeout, connect(&cli.bus))
         .await
         .map_err(|_| Failure::unavailable(format!("cannot reach the bus within --timeout {:?}", cli.timeout)))??;
-    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out: Out { json: cli.json } };
+    let settings =
+        Settings { wait: cli.wait, timeout: cli.timeout, out: Out { json: cli.json }, scheme: top::scheme(&cli.bus) };
     let outcome = execute(&bus, cli.command, &settings).await;
     // Hands what is still buffered (a stream's close, say) to the broker
     // before the process exits.
@@ -201,6 +206,8 @@ struct Settings {
     timeout: Duration,
     /// Where and how to print.
     out: Out,
+    /// The bus URL's scheme, for display (the URL may hold a password).
+    scheme: &'static str,
 }
 
 async fn execute(bus: &SharedBus, command: Command, settings: &Settings) -> Result<(), Failure> {
@@ -259,10 +266,15 @@ async fn execute(bus: &SharedBus, command: Command, settings: &Settings) -> Resu
             let method = proto::Method::load(&target)?;
             let client = client(bus, &method, &target, &call, settings).await?;
             let stream = client
-                .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call, settings))
+                .open_stream::<RawPayload, RawPayload>(
+                    &method.info,
+                    target.topics.clone(),
+                    request_options(&call, settings),
+                )
                 .await?;
             stream_stdio(&method, stream, linger, settings.out).await?;
         }
+        Command::Top(args) => top::run(bus, args, settings).await?,
     }
     Ok(())
 }
