@@ -266,11 +266,7 @@ async fn execute(bus: &SharedBus, command: Command, settings: &Settings) -> Resu
             let method = proto::Method::load(&target)?;
             let client = client(bus, &method, &target, &call, settings).await?;
             let stream = client
-                .open_stream::<RawPayload, RawPayload>(
-                    &method.info,
-                    target.topics.clone(),
-                    request_options(&call, settings),
-                )
+                .open_stream::<RawPayload, RawPayload>(&method.info, target.topics.clone(), request_options(&call, settings))
                 .await?;
             stream_stdio(&method, stream, linger, settings.out).await?;
         }

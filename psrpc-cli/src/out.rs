@@ -33,11 +33,7 @@ impl Out {
     }
 
     /// Prints `value` as a JSON line with `--json`, else `human` (a line or a table).
-    pub(crate) fn either(
-        &self,
-        value: impl FnOnce() -> serde_json::Value,
-        human: impl FnOnce() -> String,
-    ) -> Result<(), Failure> {
+    pub(crate) fn either(&self, value: impl FnOnce() -> serde_json::Value, human: impl FnOnce() -> String) -> Result<(), Failure> {
         if self.json { self.json(&value()) } else { self.text(&ensure_newline(human())) }
     }
 }
