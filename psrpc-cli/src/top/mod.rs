@@ -45,7 +45,17 @@ type Refresh = Result<(Vec<ServiceRow>, SystemTime), String>;
 /// The scheme of a bus URL as the dashboard shows it (never the rest of the
 /// URL, which may hold a password).
 pub(crate) fn scheme(url: &str) -> &'static str {
-    const KNOWN: [&str; 7] = ["nats", "tls", "redis", "rediss", "redis+sentinel", "redis+cluster", "unix"];
+    const KNOWN: [&str; 9] = [
+        "nats",
+        "tls",
+        "redis",
+        "rediss",
+        "redis+sentinel",
+        "rediss+sentinel",
+        "redis+cluster",
+        "rediss+cluster",
+        "unix",
+    ];
     let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
     KNOWN.into_iter().find(|known| *known == scheme).unwrap_or("bus")
 }
@@ -114,6 +124,7 @@ mod tests {
     fn only_the_scheme_of_the_bus_is_shown() {
         assert_eq!(scheme("nats://user:secret@host:4222"), "nats");
         assert_eq!(scheme("redis+sentinel://:pw@a,b/mymaster"), "redis+sentinel");
+        assert_eq!(scheme("rediss+cluster://:pw@a,b"), "rediss+cluster");
         assert_eq!(scheme("secret-without-scheme"), "bus");
         assert_eq!(scheme("weird+secret://x"), "bus");
     }

@@ -45,9 +45,10 @@ fn header(app: &App, banner: &Banner) -> String {
     let time = app.refreshed.map_or_else(|| "waiting for the first refresh".to_owned(), clock);
     let arrow = if app.sort.descending { "↓" } else { "↑" };
     let mut line = format!(
-        "psrpc top · {} · {time} · {} services, {servers} servers · every {:?} · sort: {} {arrow}",
+        "psrpc top · {} · {time} · {} · {} · every {:?} · sort: {} {arrow}",
         banner.scheme,
-        app.services().len(),
+        count(app.services().len(), "service"),
+        count(servers, "server"),
         banner.interval,
         app.sort.key.label(),
     );
@@ -55,6 +56,11 @@ fn header(app: &App, banner: &Banner) -> String {
         line.push_str(&format!(" · refresh failed: {error}"));
     }
     line
+}
+
+/// `1 service`, `2 services`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("{n} {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// `HH:MM:SS UTC`.
@@ -180,7 +186,7 @@ mod tests {
         let mut app = App::default();
         app.update(vec![service], SystemTime::UNIX_EPOCH + Duration::from_secs(3600 + 120 + 3));
         let overview = screen(&app);
-        assert!(overview.contains("psrpc top · nats · 01:02:03 UTC · 1 services, 1 servers"), "{overview}");
+        assert!(overview.contains("psrpc top · nats · 01:02:03 UTC · 1 service · 1 server"), "{overview}");
         let row = overview.lines().find(|l| l.contains("> Greeter")).expect(&overview);
         let row = row.replace('│', " ");
         let cells: Vec<&str> = row.split_whitespace().collect();
