@@ -81,7 +81,7 @@ struct Tmux {
 
 impl Tmux {
     /// Runs `command` in a 160x40 pane with `PSRPC_BUS=bus`; the pane stays
-    /// after the command ends, so that its end can be seen.
+    /// if the command ends early, so that a failure shows its last screen.
     fn start(name: &str, bus: &str, command: &str) -> Tmux {
         let tmux = Tmux { socket: format!("psrpc-top-{name}-{}", std::process::id()) };
         let env = format!("PSRPC_BUS={bus}");
@@ -120,9 +120,9 @@ impl Tmux {
         assert!(self.run(&["send-keys", keys]).status.success(), "send-keys {keys}");
     }
 
-    /// `#{pane_dead} #{pane_dead_status} #{alternate_on}`; empty once the session is gone.
-    fn pane(&self) -> String {
-        let out = self.run(&["list-panes", "-F", "#{pane_dead} #{pane_dead_status} #{alternate_on}"]);
+    /// Whether the pane shows the alternate screen: `1` or `0`.
+    fn alternate_screen(&self) -> String {
+        let out = self.run(&["list-panes", "-F", "#{alternate_on}"]);
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
@@ -135,7 +135,7 @@ impl Tmux {
             if done(&screen) {
                 return screen;
             }
-            assert!(Instant::now() < give_up, "{what}: not seen in 30 s; the screen:\n{screen}\npane: {}", self.pane());
+            assert!(Instant::now() < give_up, "{what}: not seen in 30 s; the screen:\n{screen}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -169,7 +169,16 @@ async fn dashboard(name: &str, url: &str) {
         return;
     }
     let traffic = Traffic::start(url).await;
-    let tmux = Tmux::start(name, url, &format!("{} top", env!("CARGO_BIN_EXE_psrpc")));
+    // The shell waits for `top` and reports its exit status and whether
+    // the terminal is back in line mode (raw mode undone); it then stays
+    // until the tmux server is killed, since tmux redraws a dead pane's
+    // screen.
+    let command = format!(
+        "echo 'starting top'; {} top; status=$?; stty -a | tr ' ;' '\\n\\n' | grep -qx icanon && line=yes; \
+         echo \"top exited: $status, line mode: ${{line:-no}}\"; sleep 600",
+        env!("CARGO_BIN_EXE_psrpc")
+    );
+    let tmux = Tmux::start(name, url, &command);
 
     let screen = tmux.wait_until("Greeter with 2 instances and calls/s above 0", busy_with_two_instances).await;
     assert!(screen.contains("SERVICE") && screen.contains("CALLS/S") && screen.contains("IN-FLIGHT"), "{screen}");
@@ -189,16 +198,11 @@ async fn dashboard(name: &str, url: &str) {
     tmux.wait_until("the services again", |s| !s.contains("Greeter: methods") && row_of(s, "Greeter").is_some()).await;
 
     tmux.keys("q");
-    let give_up = Instant::now() + Duration::from_secs(30);
-    loop {
-        let pane = tmux.pane();
-        // Dead, exit code 0, off the alternate screen (or the session is gone).
-        if pane.is_empty() || pane == "1 0 0" {
-            break;
-        }
-        assert!(Instant::now() < give_up, "top did not quit: pane {pane}:\n{}", tmux.screen());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // The shell around `top` says how it ended and whether the terminal is
+    // back in line mode (raw mode undone), on the normal screen.
+    let screen = tmux.wait_until("top quitting", |s| s.contains("top exited:")).await;
+    assert!(screen.contains("starting top") && screen.contains("top exited: 0, line mode: yes"), "{screen}");
+    assert_eq!(tmux.alternate_screen(), "0", "off the alternate screen:\n{screen}");
     drop(tmux);
     traffic.stop().await;
 }
