@@ -1,6 +1,6 @@
 //! The terminal side of `psrpc top`: raw mode and the alternate screen
-//! (restored on every way out, a panic included), and the loop that draws
-//! on each refresh and key.
+//! (restored on every way out: `q`, Ctrl-C, an error, a panic, SIGTERM or
+//! SIGHUP), and the loop that draws on each refresh and key.
 
 use std::time::SystemTime;
 
@@ -48,6 +48,7 @@ pub(crate) async fn run(
     mut refreshes: mpsc::Receiver<Result<(Vec<ServiceRow>, SystemTime), String>>,
     banner: Banner,
 ) -> Result<(), Failure> {
+    let mut stopped = Box::pin(stop_signal());
     let mut screen = Screen::open()?;
     let mut events = EventStream::new();
     let mut app = App::default();
@@ -70,6 +71,23 @@ pub(crate) async fn run(
                 Some(Err(e)) => return Err(drawing_failed(e)),
                 None => return Ok(()),
             },
+            () = &mut stopped => return Ok(()),
         }
     }
+}
+
+/// Resolves on SIGTERM or SIGHUP (the terminal closed), so that the
+/// terminal is restored before the process ends; never where they do not exist.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut terminate), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+            tokio::select! {
+                _ = terminate.recv() => return,
+                _ = hangup.recv() => return,
+            }
+        }
+    }
+    std::future::pending().await
 }
