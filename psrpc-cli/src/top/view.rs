@@ -119,7 +119,11 @@ fn detail(frame: &mut Frame<'_>, service: &ServiceRow, area: Rect) {
     frame.render_widget(table, methods_area);
     let servers = service.servers.iter().map(|s| {
         let state = if s.draining { "draining" } else { "serving" };
-        let mut cells = vec![Cell::from(s.name.clone()), Cell::from(s.version.clone()), Cell::from(state)];
+        let mut cells = vec![
+            Cell::from(s.name.clone()),
+            Cell::from(if s.version.is_empty() { "-".to_owned() } else { s.version.clone() }),
+            Cell::from(state),
+        ];
         cells.extend(figure_cells(&s.figures));
         Row::new(cells)
     });
