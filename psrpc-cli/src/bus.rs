@@ -16,11 +16,10 @@ pub(crate) async fn connect(url: &str) -> Result<SharedBus, Failure> {
     } else if url.starts_with("redis") || url.starts_with("unix://") {
         Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
     } else {
-        // Only the scheme is repeated: the rest may hold a password.
-        let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
-        return Err(Failure::usage(format!(
-            "--bus: unknown scheme {scheme:?}: use nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://"
-        )));
+        // Nothing of the URL is repeated: it may hold a password.
+        return Err(Failure::usage(
+            "--bus: unknown scheme: use nats://, tls://, redis://, rediss://, redis+sentinel:// or redis+cluster://",
+        ));
     };
     Ok(bus)
 }
@@ -87,9 +86,24 @@ fn redact_one(url: &str) -> String {
     format!("{scheme}://{credentials}{hosts}{}", query.unwrap_or_default())
 }
 
-/// The scheme of `url` alone (`nats`, `redis+sentinel`…), safe to show anywhere.
-pub(crate) fn scheme(url: &str) -> &str {
-    url.split_once("://").map_or("(none)", |(scheme, _)| scheme)
+/// The scheme of `url` alone (`nats`, `redis+sentinel`…), safe to show
+/// anywhere; `bus` for anything else (whatever precedes `://` in a
+/// malformed URL may be part of a password).
+pub(crate) fn scheme(url: &str) -> &'static str {
+    const KNOWN: [&str; 10] = [
+        "nats",
+        "tls",
+        "redis",
+        "rediss",
+        "redis+sentinel",
+        "rediss+sentinel",
+        "redis+cluster",
+        "rediss+cluster",
+        "unix",
+        "redis+unix",
+    ];
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    KNOWN.into_iter().find(|known| *known == scheme).unwrap_or("bus")
 }
 
 #[cfg(test)]
@@ -109,5 +123,14 @@ mod tests {
         assert!(!redact("redis://h:6379?password=p@ss").contains("p@ss"));
         assert_eq!(redact("redis://h:6379"), "redis://h:6379");
         assert_eq!(redact("garbage"), "***");
+    }
+
+    #[test]
+    fn only_known_schemes_are_shown() {
+        assert_eq!(scheme("nats://user:secret@host:4222"), "nats");
+        assert_eq!(scheme("redis+sentinel://:pw@a,b/mymaster"), "redis+sentinel");
+        assert_eq!(scheme("rediss+cluster://:pw@a,b"), "rediss+cluster");
+        assert_eq!(scheme("secret-without-scheme"), "bus");
+        assert_eq!(scheme("weird+secret://x"), "bus");
     }
 }

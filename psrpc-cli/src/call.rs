@@ -51,7 +51,7 @@ pub(crate) async fn run(bus: &SharedBus, args: CallArgs, settings: &Settings) ->
     let payload = method.encode_request(&request_text(&args)?)?;
     let registry = match args.call.no_check {
         true => None,
-        false => Some(crate::discovery::registry(bus, Duration::ZERO).await?),
+        false => Some(crate::discovery::registry(bus, settings.wait).await?),
     };
     let client = client(bus, &method, &args, registry.clone(), settings).await?;
     let multi = args.multi || matches!(method.info.kind, MethodKind::Multi { .. });

@@ -21,6 +21,7 @@ mod proto;
 mod show;
 mod stream;
 mod sub;
+mod top;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,7 +67,8 @@ struct Cli {
     /// Use the bus of this saved context (see `psrpc context`).
     #[arg(long, env = "PSRPC_CONTEXT", global = true, conflicts_with = "bus")]
     context: Option<String>,
-    /// How long discovery commands wait for servers to answer.
+    /// How long discovery commands wait for servers to answer (and `call`
+    /// and `stream` for the servers' introductions before checking the method is served).
     #[arg(long, global = true, default_value = "500ms", value_parser = parse_duration)]
     wait: Duration,
     /// Bounds connecting to the bus, and each call (e.g. 500ms, 3s, 1m).
@@ -141,6 +143,9 @@ enum BusCommand {
     Sub(sub::SubArgs),
     /// Open a stream: JSON lines from stdin are sent, received messages printed as JSON lines.
     Stream(stream::StreamArgs),
+    /// A live dashboard of every service and method on the bus: calls/s, errors/s,
+    /// p50/p99, in-flight, instances (`--json`: one line per refresh).
+    Top(top::TopArgs),
 }
 
 /// What every command takes from the global flags.
@@ -152,6 +157,8 @@ struct Settings {
     timeout: Duration,
     /// Where and how to print.
     out: Out,
+    /// The bus URL's scheme, for display (the URL may hold a password).
+    scheme: &'static str,
 }
 
 fn main() -> ExitCode {
@@ -178,37 +185,24 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out: Out { json: cli.json } };
-    match cli.command {
-        Command::Context { command } => contexts::run(command, &settings.out),
-        Command::Completions { shell } => generate::completions(shell),
-        Command::Man { dir } => generate::man(dir.as_deref()),
-        Command::OnTheBus(command) => match *command {
-            // From a .proto: nothing to ask the bus.
-            BusCommand::Describe { target, proto: Some(proto), includes } => {
-                describe::from_proto(&target, &args::ProtoArgs { proto, includes }, &settings.out)
-            }
-            command => on_the_bus(cli.bus, cli.context.as_deref(), command, &settings).await,
-        },
+    let out = Out { json: cli.json };
+    let command = match cli.command {
+        Command::Context { command } => return contexts::run(command, &out),
+        Command::Completions { shell } => return generate::completions(shell),
+        Command::Man { dir } => return generate::man(dir.as_deref()),
+        Command::OnTheBus(command) => *command,
+    };
+    if let BusCommand::Describe { target, proto: Some(proto), includes } = command {
+        // From a .proto: nothing to ask the bus.
+        return describe::from_proto(&target, &args::ProtoArgs { proto, includes }, &out);
     }
-}
-
-/// Connects (within `--timeout`), runs `command`, closes the bus.
-async fn on_the_bus(
-    bus: Option<String>,
-    context: Option<&str>,
-    command: BusCommand,
-    settings: &Settings,
-) -> Result<(), Failure> {
-    let url = bus_url(bus, context)?;
-    let bus = tokio::time::timeout(settings.timeout, bus::connect(&url)).await.map_err(|_| {
-        Failure::unavailable(format!(
-            "cannot reach the {} bus within --timeout {:?}",
-            bus::scheme(&url),
-            settings.timeout
-        ))
+    let url = bus_url(cli.bus, cli.context.as_deref())?;
+    let scheme = bus::scheme(&url);
+    let bus = tokio::time::timeout(cli.timeout, bus::connect(&url)).await.map_err(|_| {
+        Failure::unavailable(format!("cannot reach the {scheme} bus within --timeout {:?}", cli.timeout))
     })??;
-    let outcome = execute(&bus, command, settings).await;
+    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out, scheme };
+    let outcome = execute(&bus, command, &settings).await;
     // Hands what is still buffered (a stream's close, say) to the broker
     // before the process exits.
     bus.close().await;
@@ -235,6 +229,7 @@ async fn execute(bus: &SharedBus, command: BusCommand, settings: &Settings) -> R
         BusCommand::Call(args) => call::run(bus, args, settings).await,
         BusCommand::Sub(args) => sub::run(bus, args, out).await,
         BusCommand::Stream(args) => stream::run(bus, args, settings).await,
+        BusCommand::Top(args) => top::run(bus, args, settings).await,
     }
 }
 

@@ -36,7 +36,7 @@ pub(crate) async fn run(bus: &SharedBus, args: StreamArgs, settings: &Settings) 
     crate::args::check_topics(&name, &method.info, &args.target.topics)?;
     let mut options = ClientOptions::default().timeout(settings.timeout).wire_mode(args.target.wire_mode());
     if !args.call.no_check {
-        options = options.registry(crate::discovery::registry(bus, Duration::ZERO).await?).check_registry(true);
+        options = options.registry(crate::discovery::registry(bus, settings.wait).await?).check_registry(true);
     }
     let client = RpcClient::new(method.service.clone(), bus.clone(), options).await?;
     let stream = client
