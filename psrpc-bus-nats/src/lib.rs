@@ -68,6 +68,7 @@ mod probe;
 mod reconnect;
 mod router;
 mod subject;
+mod tap;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,6 +81,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MessageBus, Subscription};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::tap::TapSubscription;
 
 pub use async_nats::ConnectOptions;
 pub use reconnect::{MAX_RECONNECT_DELAY, reconnect_delay};
@@ -343,6 +345,14 @@ impl MessageBus for NatsBus {
         capacity: usize,
     ) -> BoxFuture<'a, Result<Subscription, BusError>> {
         Box::pin(self.join(channel, capacity, true))
+    }
+
+    /// Plain subscriptions to `SRV.Svc`, `SRV.Svc.>`, `SRVQ.Svc.>` and
+    /// `CLI.Svc.>` on the bus's connection, apart from its routers; ready
+    /// (across the cluster) when it returns. Tapped frames carry their
+    /// subject as channel name.
+    fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
+        Box::pin(self.start_tap(service, capacity))
     }
 
     fn frames_carry_local_channel(&self) -> bool {

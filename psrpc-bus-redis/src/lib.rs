@@ -89,6 +89,7 @@ mod queue;
 mod sentinel_watch;
 mod settle;
 mod subscribers;
+mod tap;
 mod url;
 mod writer;
 
@@ -101,6 +102,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::tap::TapSubscription;
 use redis::{IntoConnectionInfo as _, PushInfo, PushKind};
 use tokio::sync::mpsc;
 
@@ -501,6 +503,14 @@ impl MessageBus for RedisBus {
             let publisher = &self.inner.publisher;
             self.on_publisher(self.inner.locks.publish_claim(publisher, queued, &channel.legacy, &frame)).await
         })
+    }
+
+    /// A `PSUBSCRIBE` to `Svc|*` on a connection of the tap's own (see
+    /// the crate's `tap` module); ready when it returns. Tapped frames carry
+    /// their Legacy channel name. Fails with `Unsupported` on sharded
+    /// pub/sub.
+    fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
+        Box::pin(self.start_tap(service, capacity))
     }
 
     fn max_frame_size(&self) -> usize {

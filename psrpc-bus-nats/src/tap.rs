@@ -1,0 +1,41 @@
+//! Taps: plain NATS subscriptions to every subject of one service, apart
+//! from the bus's routers (which keep their one subscription per subject and
+//! their queue group; NATS hands a message to every matching subscription of
+//! a connection, so neither sees the other).
+//!
+//! The subjects are `SRV.Svc` (no topics), `SRV.Svc.>` (topics, and the
+//! shared `.Q` queue subjects), `SRVQ.Svc.>` (native queue subjects) and
+//! `CLI.Svc.>` (the channels of clients and stream nodes). The service is
+//! not sanitised in subjects (docs/WIRE.md section 4.1): a service whose
+//! name holds a dot (`a.b`) is also seen by a tap of `a`, and
+//! [`TapEvent::decode`](psrpc_protocol::tap::TapEvent::decode) then names no
+//! method for it.
+
+use futures_util::StreamExt as _;
+use psrpc_protocol::bus::BusError;
+use psrpc_protocol::tap::{TapFrame, TapSubscription};
+
+use crate::{NatsBus, subject};
+
+impl NatsBus {
+    /// Subscribes the tap's subjects, confirms them with a readiness probe,
+    /// and forwards their messages until the tap is dropped.
+    pub(crate) async fn start_tap(&self, service: &str, capacity: usize) -> Result<TapSubscription, BusError> {
+        // Refuses services that would break a subject (whitespace, empty or
+        // wildcard tokens, too long) before anything is sent.
+        subject::check(&format!("CLI.{service}.RES"))?;
+        self.check_ready()?;
+        let mut subscribers = Vec::with_capacity(4);
+        for subject in [format!("SRV.{service}"), format!("SRV.{service}.>"), format!("SRVQ.{service}.>"), format!("CLI.{service}.>")]
+        {
+            subscribers.push(self.client().subscribe(subject).await.map_err(BusError::unavailable)?);
+        }
+        // On failure the subscribers are dropped here, which unsubscribes them.
+        self.confirm_subscriptions().await?;
+        let (sender, tap) = TapSubscription::new(capacity);
+        let frames = futures_util::stream::select_all(subscribers)
+            .map(|message| TapFrame { channel: message.subject.as_str().into(), frame: message.payload });
+        tokio::spawn(sender.forward(frames));
+        Ok(tap)
+    }
+}
