@@ -9,6 +9,7 @@ mod exit;
 mod out;
 mod proto;
 mod show;
+mod tap;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -111,6 +112,9 @@ enum Command {
         #[arg(long, default_value = "500ms", value_parser = parse_duration)]
         linger: Duration,
     },
+    /// Watch a service's calls without taking part: requests, claims, responses, errors, stream
+    /// frames, with latencies (stderr says "psrpc: tapping SERVICE" once frames can arrive).
+    Tap(tap::TapArgs),
 }
 
 /// A method and where its types come from.
@@ -263,6 +267,7 @@ async fn execute(bus: &SharedBus, command: Command, settings: &Settings) -> Resu
                 .await?;
             stream_stdio(&method, stream, linger, settings.out).await?;
         }
+        Command::Tap(args) => tap::run(bus, args, settings).await?,
     }
     Ok(())
 }

@@ -1,14 +1,36 @@
 //! Methods and messages from a `.proto` file, as dynamic messages.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use prost::Message as _;
-use prost_reflect::{DynamicMessage, MessageDescriptor};
+use prost_reflect::{DynamicMessage, MessageDescriptor, ServiceDescriptor};
 use psrpc::{Error, MethodInfo, MethodKind, RawPayload};
 
 use crate::Target;
 use crate::exit::Failure;
+
+/// Compiles `proto` (imports resolved in `includes`, by default the file's
+/// directory) and finds `service` in it, by name or full name.
+pub(crate) fn service_in(proto: &Path, includes: &[PathBuf], service: &str) -> Result<ServiceDescriptor, Failure> {
+    let mut includes = includes.to_vec();
+    if includes.is_empty() {
+        includes.push(proto.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).into());
+    }
+    let file = proto.strip_prefix(&includes[0]).unwrap_or(proto);
+    let pool = psrpc_build::descriptor_pool(&[file], &includes)
+        .map_err(|e| Failure::input(format!("{}: {e}", proto.display())))?;
+    let services: Vec<_> = pool.services().collect();
+    let Some(found) = services.iter().find(|s| s.name() == service || s.full_name() == service) else {
+        let names: Vec<&str> = services.iter().map(|s| s.name()).collect();
+        return Err(Failure::unknown(format!(
+            "unknown service {service} in {} (services: {})",
+            proto.display(),
+            crate::list(&names)
+        )));
+    };
+    Ok(found.clone())
+}
 
 /// One method of a service, with its request and response descriptors.
 #[derive(Debug)]
@@ -27,22 +49,7 @@ impl Method {
         let Some((service, method)) = target.method.rsplit_once('.') else {
             return Err(Failure::usage(format!("{:?} is not SERVICE.METHOD", target.method)));
         };
-        let mut includes = target.includes.clone();
-        if includes.is_empty() {
-            includes.push(target.proto.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).into());
-        }
-        let file = target.proto.strip_prefix(&includes[0]).unwrap_or(&target.proto);
-        let pool = psrpc_build::descriptor_pool(&[file], &includes)
-            .map_err(|e| Failure::input(format!("{}: {e}", target.proto.display())))?;
-        let services: Vec<_> = pool.services().collect();
-        let Some(found) = services.iter().find(|s| s.name() == service || s.full_name() == service) else {
-            let names: Vec<&str> = services.iter().map(|s| s.name()).collect();
-            return Err(Failure::unknown(format!(
-                "unknown service {service} in {} (services: {})",
-                target.proto.display(),
-                crate::list(&names)
-            )));
-        };
+        let found = service_in(&target.proto, &target.includes, service)?;
         let Some(descriptor) = found.methods().find(|m| m.name() == method) else {
             let names: Vec<String> = found.methods().map(|m| m.name().to_owned()).collect();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
