@@ -10,11 +10,18 @@
 //! payload decoded with the `.proto` when one is given (else its size).
 //!
 //! Decisions:
-//! - **Latency** is the time since the tap saw the request (or stream
-//!   frame) with the same request id, on the tap's own clock, so no clock
-//!   of another machine is involved. Requests are remembered for
+//! - **Latency** is the time since the tap first saw the request id (the
+//!   request itself, unless the bus showed another frame of the call
+//!   first), on the tap's own clock, so no clock of another machine is
+//!   involved. The request itself has none. Ids are remembered for
 //!   [`REMEMBER_FOR`] and at most [`REMEMBER_AT_MOST`] at once; a response
 //!   to a forgotten (or never seen) request has no latency.
+//! - **Order** is the order in which the bus delivered the frames to the
+//!   tap: the order they were published on Redis and in process; on NATS a
+//!   call's request comes before its claims and responses, the rest may
+//!   swap places (see the NATS bus's tap).
+//! - **`size`** (JSON) is the payload's size, or the whole frame's for
+//!   frames without a payload (claims, errors, acks).
 //! - **Methods** of frames on client channels (responses, claims, the
 //!   client end of streams), which name no method, come from the request
 //!   (or stream) id the tap saw before; such a frame for an unseen id shows
@@ -152,8 +159,8 @@ struct Seen {
 }
 
 impl Calls {
-    /// Remembers the requests and streams `event` starts, and tells its
-    /// method and latency.
+    /// Remembers the request and stream ids of `event` first seen, and
+    /// tells its method and latency.
     fn see(&mut self, event: &TapEvent, now: Instant) -> Seen {
         self.forget_old(now);
         let earlier = [&event.request_id, &event.stream_id].into_iter().find_map(|id| self.by_id.get(id));
@@ -162,12 +169,10 @@ impl Calls {
             TapKind::Request => None,
             _ => self.by_id.get(&event.request_id).map(|call| now.duration_since(call.at)),
         };
-        if matches!(event.kind, TapKind::Request | TapKind::Stream(_)) {
-            for id in [&event.request_id, &event.stream_id] {
-                if !id.is_empty() && !self.by_id.contains_key(id) {
-                    self.by_id.insert(id.clone(), Call { method: method.clone(), at: now });
-                    self.order.push_back((now, id.clone()));
-                }
+        for id in [&event.request_id, &event.stream_id] {
+            if !id.is_empty() && !self.by_id.contains_key(id) {
+                self.by_id.insert(id.clone(), Call { method: method.clone(), at: now });
+                self.order.push_back((now, id.clone()));
             }
         }
         Seen { method, latency }
