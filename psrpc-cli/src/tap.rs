@@ -113,8 +113,7 @@ impl Types {
     /// The types of `service`'s methods in `file`; `only` must be one of them.
     fn load(file: &std::path::Path, includes: &[PathBuf], service: &str, only: Option<&str>) -> Result<Self, Failure> {
         let found = proto::service_in(file, includes, service)?;
-        let types: HashMap<_, _> =
-            found.methods().map(|m| (m.name().to_owned(), (m.input(), m.output()))).collect();
+        let types: HashMap<_, _> = found.methods().map(|m| (m.name().to_owned(), (m.input(), m.output()))).collect();
         if let Some(method) = only.filter(|m| !types.contains_key(*m)) {
             let mut names: Vec<&str> = types.keys().map(String::as_str).collect();
             names.sort_unstable();

@@ -175,7 +175,10 @@ async fn exercise(url: &str) {
     calls(&client).await;
     calls(&client).await;
     let census = printed(tap).await;
-    assert_eq!(kinds(&census.iter().collect::<Vec<_>>()), ["request", "request", "response", "response", "response", "response"]);
+    assert_eq!(
+        kinds(&census.iter().collect::<Vec<_>>()),
+        ["request", "request", "response", "response", "response", "response"]
+    );
     assert!(census.iter().all(|e| e["method"] == "Census" && e["size"].is_u64()), "{census:#?}");
 }
 

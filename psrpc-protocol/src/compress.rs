@@ -18,8 +18,8 @@ use prost::Message as _;
 
 use crate::bus::{BusError, MessageBus, SharedBus, Subscription};
 use crate::channel::Channel;
-use crate::tap::TapSubscription;
 use crate::envelope::{Compression, Msg};
+use crate::tap::TapSubscription;
 
 /// How [`CompressingBus`] compresses: a gzip level (1 fastest to 9
 /// smallest; 6 by default) and the smallest value compressed (1024 bytes

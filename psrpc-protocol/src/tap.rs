@@ -587,7 +587,11 @@ mod tests {
         ];
         for (name, method, client) in cases {
             let event = decode(&name, claim.clone());
-            assert_eq!((event.kind, event.method.as_deref(), &*event.client_id), (TapKind::Claim, method, client), "{name}");
+            assert_eq!(
+                (event.kind, event.method.as_deref(), &*event.client_id),
+                (TapKind::Claim, method, client),
+                "{name}"
+            );
         }
         // On NATS the Local name in the frame names the method.
         let routed = frame::encode_envelope(&ClaimRequest::default(), "Echo.RCLAIM");
@@ -597,7 +601,8 @@ mod tests {
     #[test]
     fn stream_frames_tell_their_body_direction_and_close_error() {
         let message = |to: &str| {
-            let body = Some(Body::Message(StreamMessage { raw_message: Bytes::from_static(b"m"), ..Default::default() }));
+            let body =
+                Some(Body::Message(StreamMessage { raw_message: Bytes::from_static(b"m"), ..Default::default() }));
             decode(to, frame::encode_envelope(&Stream { stream_id: "STR_1".into(), body, ..Default::default() }, ""))
         };
         let to_server = message("Svc|Chat|STR");
@@ -610,7 +615,10 @@ mod tests {
         };
         let event = decode("Svc|CLI_a|STR", frame::encode_envelope(&close, ""));
         assert_eq!(event.error, Some(("unavailable".into(), "gone".into())));
-        assert_eq!(decode("Svc|M|STR", frame::encode_envelope(&Stream::default(), "")).kind, TapKind::Stream(StreamFrame::Keepalive));
+        assert_eq!(
+            decode("Svc|M|STR", frame::encode_envelope(&Stream::default(), "")).kind,
+            TapKind::Stream(StreamFrame::Keepalive)
+        );
     }
 
     #[test]
