@@ -453,4 +453,20 @@ mod tests {
         drop(a);
         assert!(bus.inner.channels.read().is_empty(), "the channel entry is removed with its last subscriber");
     }
+
+    #[tokio::test]
+    async fn a_tap_sees_its_service_only_and_ends_with_the_bus() {
+        let bus = LocalBus::new();
+        let mut tap = bus.tap("my-svc", 8).await.expect("tap");
+        let mine = request_channel("my-svc", "M", &["t"], true);
+        let other = request_channel("my-svcs", "M", &["t"], true);
+        let queued = bus.subscribe_queue(&mine, 8).await.expect("subscribe");
+        bus.publish(&other, Bytes::from_static(b"other")).await.expect("publish");
+        bus.publish(&mine, Bytes::from_static(b"mine")).await.expect("publish");
+        let tapped = tap.recv().await.expect("open").expect("a frame");
+        assert_eq!((&*tapped.channel, &tapped.frame[..]), ("myu+002dsvc|M|t|REQ", &b"mine"[..]));
+        assert_eq!(queued.buffered(), 1, "the queue subscriber still got it");
+        bus.close().await;
+        assert!(tap.recv().await.is_none());
+    }
 }

@@ -50,7 +50,7 @@ impl NatsBus {
         let servers = futures_util::stream::select_all(servers);
         let frames = select_with_strategy(servers, clients, |_: &mut ()| PollNext::Left)
             .map(|message| TapFrame { channel: message.subject.as_str().into(), frame: message.payload });
-        tokio::spawn(sender.forward(frames));
+        tokio::spawn(sender.forward(frames.take_until(self.inner.taps_end.ended())));
         Ok(tap)
     }
 }

@@ -8,7 +8,8 @@
 //! On a Redis Cluster with classic pub/sub every node receives every
 //! publish, so one node's connection sees them all; sharded pub/sub has no
 //! pattern subscriptions, and tapping fails there with `Unsupported`. The
-//! tap's connection does not reconnect: when it is lost, the tap ends.
+//! tap's connection does not reconnect: when it is lost, the tap ends; it
+//! ends as well when the bus is closed.
 
 use futures_util::StreamExt as _;
 use psrpc_protocol::bus::{BusError, BusErrorKind};
@@ -44,7 +45,7 @@ impl RedisBus {
             channel: message.get_channel_name().into(),
             frame: bytes::Bytes::copy_from_slice(message.get_payload_bytes()),
         });
-        tokio::spawn(sender.forward(frames));
+        tokio::spawn(sender.forward(frames.take_until(self.inner.taps_end.ended())));
         Ok(tap)
     }
 }

@@ -182,14 +182,25 @@ async fn exercise(url: &str) {
     assert!(census.iter().all(|e| e["method"] == "Census" && e["size"].is_u64()), "{census:#?}");
 }
 
+/// The library's tap ends when its bus closes.
+async fn closing_the_bus_ends_its_taps(url: &str) {
+    let bus = connect(url).await;
+    let mut tap = bus.tap("Greeter", 8).await.expect("tap");
+    bus.close().await;
+    let ended = tokio::time::timeout(GUARD, async { while tap.recv().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the tap ended with its bus");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_nats() {
     let Some(broker) = skip_or_fail(NatsServer::start_own()) else { return };
     exercise(broker.url()).await;
+    closing_the_bus_ends_its_taps(broker.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_redis() {
     let Some(broker) = skip_or_fail(RedisServer::start_own()) else { return };
     exercise(broker.url()).await;
+    closing_the_bus_ends_its_taps(broker.url()).await;
 }

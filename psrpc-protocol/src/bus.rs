@@ -191,8 +191,8 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
 
     /// Taps `service`: every frame on every channel of the service (the
     /// channels of its methods and of its clients, both wire modes), with
-    /// the name of its channel, until the tap is dropped. Ready when it
-    /// returns, as [`subscribe`](MessageBus::subscribe) is.
+    /// the name of its channel, until the tap is dropped or the bus
+    /// closed. Ready when it returns, as [`subscribe`](MessageBus::subscribe) is.
     ///
     /// A tap takes nothing from the service: it uses plain subscriptions
     /// only, never a queue group or a queue lock, and never waits on its
@@ -201,7 +201,7 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
     /// Redis and in-process buses tap (docs/WIRE.md section 5).
     ///
     /// ```
-    /// use psrpc::transport::MessageBus as _;
+    /// use psrpc::MessageBus as _;
     /// use psrpc_protocol::tap::{TapEvent, TapKind};
     /// # #[derive(Clone, PartialEq, prost::Message)] struct Note { #[prost(string, tag = "1")] text: String }
     /// # static ECHO: psrpc::MethodInfo = psrpc::MethodInfo::new("Echo", psrpc::MethodKind::Unary(psrpc::Selection::Queue { topics: false }));

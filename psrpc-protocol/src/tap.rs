@@ -257,6 +257,63 @@ impl TapSender {
     }
 }
 
+/// Ends the taps of a bus when it closes: a bus that forwards tapped
+/// frames from subscriptions of its own (see [`TapSender::forward`]) stops
+/// each forwarding at [`ended`](TapsEnd::ended), and calls
+/// [`end`](TapsEnd::end) in [`MessageBus::close`](crate::bus::MessageBus::close).
+///
+/// ```
+/// use futures_util::StreamExt as _;
+/// use psrpc_protocol::tap::{TapFrame, TapSubscription, TapsEnd};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let taps_end = TapsEnd::default();
+/// let (sender, mut tap) = TapSubscription::new(8);
+/// let frames = futures_util::stream::pending::<TapFrame>(); // a subscription that stays quiet
+/// let forwarding = tokio::spawn(sender.forward(frames.take_until(taps_end.ended())));
+/// taps_end.end(); // the bus closes
+/// forwarding.await.unwrap();
+/// assert!(tap.recv().await.is_none(), "the tap ended");
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TapsEnd(tokio::sync::watch::Sender<bool>);
+
+impl Default for TapsEnd {
+    fn default() -> Self {
+        TapsEnd(tokio::sync::watch::Sender::new(false))
+    }
+}
+
+impl TapsEnd {
+    /// Ends every tap (those whose [`ended`](Self::ended) future was taken,
+    /// before or after).
+    ///
+    /// ```
+    /// psrpc_protocol::tap::TapsEnd::default().end();
+    /// ```
+    pub fn end(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Resolves once [`end`](Self::end) was called (or the `TapsEnd` dropped).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let taps_end = psrpc_protocol::tap::TapsEnd::default();
+    /// let ended = taps_end.ended();
+    /// taps_end.end();
+    /// ended.await;
+    /// # }
+    /// ```
+    pub fn ended(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut ended = self.0.subscribe();
+        async move {
+            // An error means the sender is gone: that ends the taps too.
+            let _ = ended.wait_for(|ended| *ended).await;
+        }
+    }
+}
+
 /// What a tapped frame is.
 ///
 /// ```
