@@ -317,9 +317,11 @@ mod tests {
         let mut calls = Calls::default();
         let start = Instant::now();
         calls.see(&event(TapKind::Request, Some("Echo"), "REQ_1"), start);
+        calls.see(&event(TapKind::Request, Some("Echo"), "REQ_2"), start + REMEMBER_FOR / 2);
         let response = calls.see(&event(TapKind::Response, None, "REQ_1"), start + REMEMBER_FOR);
-        assert_eq!(response.latency, None);
-        assert!(calls.by_id.is_empty() && calls.order.is_empty());
+        assert_eq!((response.method, response.latency), (None, None), "REQ_1 was forgotten");
+        assert_eq!(calls.order.len(), 2, "REQ_2, and REQ_1 seen anew");
+        assert_eq!(calls.by_id.len(), 2);
     }
 
     #[test]

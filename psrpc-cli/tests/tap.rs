@@ -172,9 +172,20 @@ async fn exercise(url: &str) {
 
     // METHOD shows that method's calls only (payload sizes without a .proto).
     let tap = start_tap(url, &["Greeter.Census", "--json", "--count", "6"]).await;
+    let human = start_tap(url, &["Greeter.Echo", "--proto", PROTO, "--count", "4"]).await;
     calls(&client).await;
     calls(&client).await;
     let census = printed(tap).await;
+    let out = tokio::time::timeout(GUARD, human.wait_with_output()).await.expect("psrpc tap ends").expect("output");
+    let lines: Vec<String> = String::from_utf8(out.stdout).expect("UTF-8").lines().map(str::to_owned).collect();
+    let request = lines.iter().find(|l| l.contains("  request  ")).unwrap_or_else(|| panic!("{lines:#?}"));
+    for part in ["Greeter.Echo  req=REQ_", "client=CLI_", r#"{"text":"hi"}"#] {
+        assert!(request.contains(part), "{part} in {request}");
+    }
+    let response = lines.iter().find(|l| l.contains("  response  ")).unwrap_or_else(|| panic!("{lines:#?}"));
+    for part in ["Greeter.Echo  req=REQ_", "server=SRV_", "ms  {", r#""count":1"#] {
+        assert!(response.contains(part), "{part} in {response}");
+    }
     assert_eq!(
         kinds(&census.iter().collect::<Vec<_>>()),
         ["request", "request", "response", "response", "response", "response"]
