@@ -38,6 +38,8 @@
 //! # Ok(()) }
 //! ```
 
+mod tap;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -50,7 +52,10 @@ use psrpc_protocol::bus::{
     BusError, DeliveryOutcome, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
 };
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::tap::TapSubscription;
 use tokio::time::Instant;
+
+use tap::Taps;
 
 /// Options of a [`LocalBus`].
 ///
@@ -119,6 +124,7 @@ struct Inner {
     options: LocalBusOptions,
     channels: RwLock<HashMap<Arc<str>, Arc<Subscribers>>>,
     closed: ClosedFlag,
+    taps: Taps,
 }
 
 /// Whether the bus is closed, on a cache line of its own: every publish
@@ -303,6 +309,7 @@ impl MessageBus for LocalBus {
         Box::pin(async move {
             self.check_open()?;
             check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
+            self.inner.taps.deliver(&channel.legacy, &frame);
             let subscribers = match self.inner.channels.read().get(&channel.legacy) {
                 Some(s) => Arc::clone(s),
                 None => return Ok(()),
@@ -328,11 +335,21 @@ impl MessageBus for LocalBus {
         Box::pin(async move { self.join(channel, capacity, true) })
     }
 
+    /// Taps the channels whose Legacy name starts with `Svc|` (the service
+    /// sanitised); see the `tap` module.
+    fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
+        Box::pin(async move {
+            self.check_open()?;
+            Ok(self.inner.taps.add(service, capacity))
+        })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.0.store(true, Ordering::Release);
             // Dropping every sender ends every subscription stream.
             self.inner.channels.write().clear();
+            self.inner.taps.clear();
         })
     }
 }
@@ -435,5 +452,21 @@ mod tests {
         assert!(bus.inner.channels.read().contains_key(&ch.legacy));
         drop(a);
         assert!(bus.inner.channels.read().is_empty(), "the channel entry is removed with its last subscriber");
+    }
+
+    #[tokio::test]
+    async fn a_tap_sees_its_service_only_and_ends_with_the_bus() {
+        let bus = LocalBus::new();
+        let mut tap = bus.tap("my-svc", 8).await.expect("tap");
+        let mine = request_channel("my-svc", "M", &["t"], true);
+        let other = request_channel("my-svcs", "M", &["t"], true);
+        let queued = bus.subscribe_queue(&mine, 8).await.expect("subscribe");
+        bus.publish(&other, Bytes::from_static(b"other")).await.expect("publish");
+        bus.publish(&mine, Bytes::from_static(b"mine")).await.expect("publish");
+        let tapped = tap.recv().await.expect("open").expect("a frame");
+        assert_eq!((&*tapped.channel, &tapped.frame[..]), ("myu+002dsvc|M|t|REQ", &b"mine"[..]));
+        assert_eq!(queued.buffered(), 1, "the queue subscriber still got it");
+        bus.close().await;
+        assert!(tap.recv().await.is_none());
     }
 }

@@ -68,6 +68,7 @@ mod probe;
 mod reconnect;
 mod router;
 mod subject;
+mod tap;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,6 +81,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MessageBus, Subscription};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::tap::{TapSubscription, TapsEnd};
 
 pub use async_nats::ConnectOptions;
 pub use reconnect::{MAX_RECONNECT_DELAY, reconnect_delay};
@@ -124,6 +126,8 @@ struct Inner {
     /// Serializes subscription changes, so a router is created (and confirmed) once.
     subscribing: tokio::sync::Mutex<()>,
     closed: AtomicBool,
+    /// Set by `close`: taps end (see the `tap` module).
+    taps_end: TapsEnd,
 }
 
 impl NatsBus {
@@ -186,6 +190,7 @@ impl NatsBus {
                 live_routers: Arc::default(),
                 subscribing: tokio::sync::Mutex::new(()),
                 closed: AtomicBool::new(false),
+                taps_end: TapsEnd::default(),
             }),
         })
     }
@@ -345,6 +350,14 @@ impl MessageBus for NatsBus {
         Box::pin(self.join(channel, capacity, true))
     }
 
+    /// Plain subscriptions to `SRV.Svc`, `SRV.Svc.>`, `SRVQ.Svc.>` and
+    /// `CLI.Svc.>` on the bus's connection, apart from its routers; ready
+    /// (across the cluster) when it returns. Tapped frames carry their
+    /// subject as channel name.
+    fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
+        Box::pin(self.start_tap(service, capacity))
+    }
+
     fn frames_carry_local_channel(&self) -> bool {
         true
     }
@@ -358,6 +371,7 @@ impl MessageBus for NatsBus {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.store(true, Ordering::Release);
+            self.inner.taps_end.end();
             // Publishes are queued (here and in async-nats): send what is
             // queued (a stream's close, say) before the caller's process can exit.
             let flushed = async {

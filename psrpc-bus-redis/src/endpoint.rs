@@ -296,6 +296,12 @@ impl Endpoint {
         Ok((node_name(&now) != node).then_some(now))
     }
 
+    /// The node a classic subscriber connection goes to now (the master
+    /// the Sentinels name, one node of a cluster), for a tap's connection.
+    pub(crate) async fn subscriber_node(&self) -> RedisResult<redis::ConnectionInfo> {
+        locate(&self.target, self.timeout).await
+    }
+
     /// Replaces the publisher connection if the master moved (Sentinel
     /// only: on a cluster the publisher is a cluster connection).
     pub(crate) async fn follow_publisher(&self) -> RedisResult<()> {

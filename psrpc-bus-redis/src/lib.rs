@@ -89,6 +89,7 @@ mod queue;
 mod sentinel_watch;
 mod settle;
 mod subscribers;
+mod tap;
 mod url;
 mod writer;
 
@@ -101,6 +102,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::tap::{TapSubscription, TapsEnd};
 use redis::{IntoConnectionInfo as _, PushInfo, PushKind};
 use tokio::sync::mpsc;
 
@@ -207,6 +209,8 @@ struct Inner {
     subscribers: Arc<Subscribers>,
     locks: Arc<QueueLocks>,
     closed: AtomicBool,
+    /// Set by `close`: taps end (see the `tap` module).
+    taps_end: TapsEnd,
     /// Behind Sentinels: the listeners for master switches (stopped on
     /// close or drop).
     watch: parking_lot::Mutex<Option<SentinelWatch>>,
@@ -352,6 +356,7 @@ impl RedisBus {
             subscribers,
             locks,
             closed: AtomicBool::new(false),
+            taps_end: TapsEnd::default(),
             watch: parking_lot::Mutex::new(None),
         });
         tokio::spawn(watch_publisher(Arc::downgrade(&inner), pushes.publisher));
@@ -503,6 +508,14 @@ impl MessageBus for RedisBus {
         })
     }
 
+    /// A `PSUBSCRIBE` to `Svc|*` on a connection of the tap's own (see
+    /// the crate's `tap` module); ready when it returns. Tapped frames carry
+    /// their Legacy channel name. Fails with `Unsupported` on sharded
+    /// pub/sub.
+    fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
+        Box::pin(self.start_tap(service, capacity))
+    }
+
     fn max_frame_size(&self) -> usize {
         self.inner.options.max_frame_size
     }
@@ -510,6 +523,7 @@ impl MessageBus for RedisBus {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.store(true, Ordering::Release);
+            self.inner.taps_end.end();
             drop(self.inner.watch.lock().take());
             if !self.inner.publisher_link.is_down() {
                 let _ = tokio::time::timeout(self.inner.options.response_timeout, self.inner.publisher.flush()).await;

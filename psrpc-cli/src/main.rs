@@ -21,6 +21,7 @@ mod proto;
 mod show;
 mod stream;
 mod sub;
+mod tap;
 mod top;
 
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ Examples:
   psrpc call MyService.GetStats -d @ --proto proto/examples/my_service.proto < request.json
   psrpc call MyService.GetRegionStats '{}' --proto proto/examples/my_service.proto --topic eu-west
   psrpc sub MyService.UpdateState --proto proto/examples/my_service.proto --count 10
+  psrpc tap MyService --proto proto/examples/my_service.proto
+  psrpc top
   psrpc context add prod 'redis+sentinel://app:secret@s1:26379,s2:26379/mymaster' --use
 
 Exit codes:
@@ -143,6 +146,9 @@ enum BusCommand {
     Sub(sub::SubArgs),
     /// Open a stream: JSON lines from stdin are sent, received messages printed as JSON lines.
     Stream(stream::StreamArgs),
+    /// Watch a service's calls without taking part: requests, claims, responses, errors, stream
+    /// frames, with latencies (stderr says "psrpc: tapping SERVICE" once frames can arrive).
+    Tap(tap::TapArgs),
     /// A live dashboard of every service and method on the bus: calls/s, errors/s,
     /// p50/p99, in-flight, instances (`--json`: one line per refresh).
     Top(top::TopArgs),
@@ -229,6 +235,7 @@ async fn execute(bus: &SharedBus, command: BusCommand, settings: &Settings) -> R
         BusCommand::Call(args) => call::run(bus, args, settings).await,
         BusCommand::Sub(args) => sub::run(bus, args, out).await,
         BusCommand::Stream(args) => stream::run(bus, args, settings).await,
+        BusCommand::Tap(args) => tap::run(bus, args, settings).await,
         BusCommand::Top(args) => top::run(bus, args, settings).await,
     }
 }

@@ -31,6 +31,15 @@ impl Out {
     pub(crate) fn json(&self, value: &serde_json::Value) -> Result<(), Failure> {
         self.line(&value.to_string())
     }
+
+    /// Prints `value()` as a JSON line with `--json`, else the line `human()`.
+    pub(crate) fn either(
+        &self,
+        value: impl FnOnce() -> serde_json::Value,
+        human: impl FnOnce() -> String,
+    ) -> Result<(), Failure> {
+        if self.json { self.json(&value()) } else { self.line(&human()) }
+    }
 }
 
 /// Writes `bytes` to stdout (see the module docs for a closed stdout).

@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 
 use crate::channel::Channel;
 use crate::error::code::ErrorCode;
+use crate::tap::TapSubscription;
 
 /// A bus shared by clients and servers.
 ///
@@ -188,6 +189,40 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// Taps `service`: every frame on every channel of the service (the
+    /// channels of its methods and of its clients, both wire modes), with
+    /// the name of its channel, until the tap is dropped or the bus
+    /// closed. Ready when it returns, as [`subscribe`](MessageBus::subscribe) is.
+    ///
+    /// A tap takes nothing from the service: it uses plain subscriptions
+    /// only, never a queue group or a queue lock, and never waits on its
+    /// reader (a tap that does not keep up loses frames, and is told so).
+    /// Defaults to failing with [`BusErrorKind::Unsupported`]; the NATS,
+    /// Redis and in-process buses tap (docs/WIRE.md section 5).
+    ///
+    /// ```
+    /// use psrpc::MessageBus as _;
+    /// use psrpc_protocol::tap::{TapEvent, TapKind};
+    /// # #[derive(Clone, PartialEq, prost::Message)] struct Note { #[prost(string, tag = "1")] text: String }
+    /// # static ECHO: psrpc::MethodInfo = psrpc::MethodInfo::new("Echo", psrpc::MethodKind::Unary(psrpc::Selection::Queue { topics: false }));
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc::Error> {
+    /// let bus: psrpc::SharedBus = std::sync::Arc::new(psrpc::local::LocalBus::new());
+    /// let mut tap = bus.tap("Greeter", 64).await?;
+    /// let server = psrpc::RpcServer::new("Greeter", bus.clone(), Default::default());
+    /// server.register_unary(&ECHO, vec![], |_: psrpc::RequestContext, n: Note| async move { Ok(n) }, None).await?;
+    /// let client = psrpc::RpcClient::new("Greeter", bus, Default::default()).await?;
+    /// client.request_single::<Note, Note>(&ECHO, vec![], &Note { text: "hi".into() }, Default::default()).await?;
+    /// let first = TapEvent::decode("Greeter", &tap.recv().await.unwrap()?);
+    /// assert_eq!((first.kind, first.method.as_deref()), (TapKind::Request, Some("Echo")));
+    /// # Ok(()) }
+    /// ```
+    fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
+        let _ = capacity;
+        Box::pin(async move {
+            Err(BusError::with_source(BusErrorKind::Unsupported, format!("this bus cannot tap service {service}")))
+        })
+    }
+
     /// The largest frame this bus carries, in bytes.
     fn max_frame_size(&self) -> usize {
         usize::MAX
@@ -239,6 +274,9 @@ pub enum BusErrorKind {
     /// The channel is already subscribed in the other mode (queue vs. plain)
     /// on a shared transport subscription (`internal`).
     ModeMismatch,
+    /// The bus does not offer the operation, such as
+    /// [`tap`](MessageBus::tap) on a bus that cannot (`unimplemented`).
+    Unsupported,
     /// Any other transport failure (`internal`).
     Transport,
 }
@@ -254,6 +292,7 @@ impl fmt::Display for BusErrorKind {
             BusErrorKind::SlowConsumer { dropped } => write!(f, "slow consumer: {dropped} frame(s) dropped"),
             BusErrorKind::InvalidChannel => f.write_str("invalid channel name"),
             BusErrorKind::ModeMismatch => f.write_str("channel already subscribed in the other mode"),
+            BusErrorKind::Unsupported => f.write_str("not supported by this message bus"),
             BusErrorKind::Transport => f.write_str("message bus error"),
         }
     }
@@ -273,6 +312,7 @@ impl BusErrorKind {
             }
             BusErrorKind::FrameTooLarge { .. } => ErrorCode::ResourceExhausted,
             BusErrorKind::InvalidChannel => ErrorCode::InvalidArgument,
+            BusErrorKind::Unsupported => ErrorCode::Unimplemented,
             BusErrorKind::ModeMismatch | BusErrorKind::Transport => ErrorCode::Internal,
         }
     }
@@ -887,6 +927,7 @@ mod tests {
             (BusError::invalid_channel("too long"), ErrorCode::InvalidArgument),
             (BusError::new(BusErrorKind::ModeMismatch), ErrorCode::Internal),
             (BusError::new(BusErrorKind::Transport), ErrorCode::Internal),
+            (BusError::new(BusErrorKind::Unsupported), ErrorCode::Unimplemented),
         ];
         for (err, code) in cases {
             let kind = err.kind();

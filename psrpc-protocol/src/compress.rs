@@ -19,6 +19,7 @@ use prost::Message as _;
 use crate::bus::{BusError, MessageBus, SharedBus, Subscription};
 use crate::channel::Channel;
 use crate::envelope::{Compression, Msg};
+use crate::tap::TapSubscription;
 
 /// How [`CompressingBus`] compresses: a gzip level (1 fastest to 9
 /// smallest; 6 by default) and the smallest value compressed (1024 bytes
@@ -195,6 +196,12 @@ impl MessageBus for CompressingBus {
         frame: Bytes,
     ) -> BoxFuture<'a, Result<bool, BusError>> {
         self.inner.publish_claim(queued, channel, compress_frame(frame, &self.options))
+    }
+
+    /// Taps the wrapped bus; tapped frames are as published, compressed
+    /// or not ([`TapEvent::decode`](crate::tap::TapEvent::decode) reads both).
+    fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
+        self.inner.tap(service, capacity)
     }
 
     fn frames_carry_local_channel(&self) -> bool {

@@ -8,7 +8,8 @@
 //!   connection reader fans frames out;
 //! - [`envelope`], [`frame`], [`id`]: the envelopes of Go psrpc, their
 //!   framing, and identifiers (see `docs/WIRE.md`);
-//! - [`error`]: the wire error.
+//! - [`error`]: the wire error;
+//! - [`tap`]: watching every frame of a service (`MessageBus::tap`).
 //!
 //! Applications depend on the `psrpc` facade, which shows bus implementers
 //! `bus`, `channel` and `members` as `psrpc::transport` and keeps the
@@ -31,6 +32,7 @@ pub mod error;
 pub mod frame;
 pub mod id;
 pub mod members;
+pub mod tap;
 
 pub use bus::{BusError, BusErrorKind, MessageBus, SharedBus};
 pub use error::{Error, ErrorCode};
