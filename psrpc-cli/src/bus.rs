@@ -1,16 +1,63 @@
 //! Connecting to the bus a URL names, and showing URLs without their secrets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use psrpc::SharedBus;
+use tokio::sync::OnceCell;
 
 use crate::exit::Failure;
+
+/// The bus a command talks to, connected on first use: commands check
+/// their arguments and the `.proto` first, so that a mistake is named
+/// without a broker, and before a broker that is down is waited for.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    url: String,
+    timeout: Duration,
+    bus: OnceCell<SharedBus>,
+}
+
+impl Connection {
+    /// A connection to `url`, to be made within `timeout`.
+    pub(crate) fn new(url: String, timeout: Duration) -> Self {
+        Connection { url, timeout, bus: OnceCell::new() }
+    }
+
+    /// The bus, connecting within the timeout the first time.
+    pub(crate) async fn get(&self) -> Result<&SharedBus, Failure> {
+        self.bus
+            .get_or_try_init(|| async {
+                tokio::time::timeout(self.timeout, connect(&self.url)).await.map_err(|_| {
+                    Failure::unavailable(format!(
+                        "cannot reach the {} bus within --timeout {:?}",
+                        scheme(&self.url),
+                        self.timeout
+                    ))
+                })?
+            })
+            .await
+    }
+
+    /// The URL's scheme, for display.
+    pub(crate) fn scheme(&self) -> &'static str {
+        scheme(&self.url)
+    }
+
+    /// Hands what is still buffered (a stream's close, say) to the broker,
+    /// if a connection was made.
+    pub(crate) async fn close(&self) {
+        if let Some(bus) = self.bus.get() {
+            bus.close().await;
+        }
+    }
+}
 
 /// Connects to the bus at `url`: every NATS and Redis form the library takes
 /// (`nats://`, `tls://`, several comma-separated NATS servers, `redis://`,
 /// `rediss://`, `redis+sentinel://`, `redis+cluster://` and their TLS
 /// forms, with credentials and TLS settings in the URL).
-pub(crate) async fn connect(url: &str) -> Result<SharedBus, Failure> {
+async fn connect(url: &str) -> Result<SharedBus, Failure> {
     let bus: SharedBus = if url.starts_with("nats://") || url.starts_with("tls://") {
         Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await.map_err(Failure::bus)?)
     } else if url.starts_with("redis") || url.starts_with("unix://") {

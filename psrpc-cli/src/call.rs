@@ -11,6 +11,7 @@ use psrpc::{ClientOptions, MethodKind, RawPayload, RequestOptions, RpcClient, Se
 
 use crate::Settings;
 use crate::args::{CallOptions, Target};
+use crate::bus::Connection;
 use crate::exit::Failure;
 use crate::proto::Method;
 use crate::show::micros;
@@ -45,10 +46,11 @@ pub(crate) struct CallArgs {
 }
 
 /// Runs `psrpc call`.
-pub(crate) async fn run(bus: &SharedBus, args: CallArgs, settings: &Settings) -> Result<(), Failure> {
+pub(crate) async fn run(connection: &Connection, args: CallArgs, settings: &Settings) -> Result<(), Failure> {
     let method = Method::load(&args.target.method, &args.target.proto)?;
     check_callable(&method, &args)?;
     let payload = method.encode_request(&request_text(&args)?)?;
+    let bus = connection.get().await?;
     let registry = match args.call.no_check {
         true => None,
         false => Some(crate::discovery::registry(bus, settings.wait).await?),

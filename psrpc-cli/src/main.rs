@@ -29,7 +29,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use psrpc::SharedBus;
 
 use args::parse_duration;
 use exit::Failure;
@@ -41,7 +40,7 @@ Examples:
   psrpc ls
   psrpc ping MyService
   psrpc describe MyService --proto proto/examples/my_service.proto
-  psrpc call MyService.NormalRPC '{\"msg\": \"hi\"}' --proto proto/examples/my_service.proto
+  psrpc call MyService.NormalRPC '{\"text\": \"hi\"}' --proto proto/examples/my_service.proto
   psrpc call MyService.GetStats -d @ --proto proto/examples/my_service.proto < request.json
   psrpc call MyService.GetRegionStats '{}' --proto proto/examples/my_service.proto --topic eu-west
   psrpc sub MyService.UpdateState --proto proto/examples/my_service.proto --count 10
@@ -202,16 +201,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         // From a .proto: nothing to ask the bus.
         return describe::from_proto(&target, &args::ProtoArgs { proto, includes }, &out);
     }
-    let url = bus_url(cli.bus, cli.context.as_deref())?;
-    let scheme = bus::scheme(&url);
-    let bus = tokio::time::timeout(cli.timeout, bus::connect(&url)).await.map_err(|_| {
-        Failure::unavailable(format!("cannot reach the {scheme} bus within --timeout {:?}", cli.timeout))
-    })??;
-    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out, scheme };
-    let outcome = execute(&bus, command, &settings).await;
-    // Hands what is still buffered (a stream's close, say) to the broker
-    // before the process exits.
-    bus.close().await;
+    let connection = bus::Connection::new(bus_url(cli.bus, cli.context.as_deref())?, cli.timeout);
+    let settings = Settings { wait: cli.wait, timeout: cli.timeout, out, scheme: connection.scheme() };
+    let outcome = execute(&connection, command, &settings).await;
+    connection.close().await;
     outcome
 }
 
@@ -224,19 +217,28 @@ fn bus_url(bus: Option<String>, context: Option<&str>) -> Result<String, Failure
     Ok(contexts::bus_of(context)?.unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned()))
 }
 
-async fn execute(bus: &SharedBus, command: BusCommand, settings: &Settings) -> Result<(), Failure> {
+/// Runs `command`; those that read a `.proto` or stdin do so before connecting.
+async fn execute(connection: &bus::Connection, command: BusCommand, settings: &Settings) -> Result<(), Failure> {
     let (wait, out) = (settings.wait, &settings.out);
     match command {
-        BusCommand::Ls => discovery::ls(bus, wait, out).await,
-        BusCommand::Info { service } => discovery::about(bus, discovery::Ask::Info, &service, wait, out).await,
-        BusCommand::Stats { service } => discovery::about(bus, discovery::Ask::Stats, &service, wait, out).await,
-        BusCommand::Ping { service } => discovery::about(bus, discovery::Ask::Ping, &service, wait, out).await,
-        BusCommand::Describe { target, .. } => describe::from_servers(bus, &target, wait, out).await,
-        BusCommand::Call(args) => call::run(bus, args, settings).await,
-        BusCommand::Sub(args) => sub::run(bus, args, out).await,
-        BusCommand::Stream(args) => stream::run(bus, args, settings).await,
-        BusCommand::Tap(args) => tap::run(bus, args, settings).await,
-        BusCommand::Top(args) => top::run(bus, args, settings).await,
+        BusCommand::Ls => discovery::ls(connection.get().await?, wait, out).await,
+        BusCommand::Info { service } => {
+            discovery::about(connection.get().await?, discovery::Ask::Info, &service, wait, out).await
+        }
+        BusCommand::Stats { service } => {
+            discovery::about(connection.get().await?, discovery::Ask::Stats, &service, wait, out).await
+        }
+        BusCommand::Ping { service } => {
+            discovery::about(connection.get().await?, discovery::Ask::Ping, &service, wait, out).await
+        }
+        BusCommand::Describe { target, .. } => {
+            describe::from_servers(connection.get().await?, &target, wait, out).await
+        }
+        BusCommand::Top(args) => top::run(connection.get().await?, args, settings).await,
+        BusCommand::Call(args) => call::run(connection, args, settings).await,
+        BusCommand::Sub(args) => sub::run(connection, args, out).await,
+        BusCommand::Stream(args) => stream::run(connection, args, settings).await,
+        BusCommand::Tap(args) => tap::run(connection, args, settings).await,
     }
 }
 

@@ -38,6 +38,11 @@ fn uptime(report: &Report) -> String {
     }
 }
 
+/// The declared version, or `-`.
+fn version(report: &Report) -> &str {
+    if report.version.is_empty() { "-" } else { &report.version }
+}
+
 fn state(report: &Report) -> &'static str {
     match State::try_from(report.state) {
         Ok(State::Serving) => "serving",
@@ -54,7 +59,7 @@ pub(crate) fn servers(reports: &[Report]) -> String {
             vec![
                 r.service.clone(),
                 r.server_id.clone(),
-                r.version.clone(),
+                version(r).to_owned(),
                 uptime(r),
                 state(r).to_owned(),
                 r.methods.len().to_string(),
@@ -75,7 +80,7 @@ pub(crate) fn info(reports: &[Report]) -> String {
             "{} {} version={} uptime={} state={} {}",
             r.service,
             r.server_id,
-            r.version,
+            version(r),
             uptime(r),
             state(r),
             metadata.join(" ")
@@ -120,7 +125,7 @@ pub(crate) fn pongs(pongs: &[psrpc::discovery::Pong]) -> String {
         .map(|p| {
             let r = &p.report;
             let round_trip = micros(u64::try_from(p.round_trip.as_micros()).unwrap_or(u64::MAX).max(1));
-            vec![r.service.clone(), r.server_id.clone(), r.version.clone(), state(r).to_owned(), round_trip]
+            vec![r.service.clone(), r.server_id.clone(), version(r).to_owned(), state(r).to_owned(), round_trip]
         })
         .collect();
     table(&["SERVICE", "SERVER", "VERSION", "STATE", "ROUND_TRIP"], &rows)
@@ -132,7 +137,7 @@ pub(crate) fn report_json(r: &Report) -> serde_json::Value {
         .methods
         .iter()
         .map(|m| {
-            let topics: Vec<&Vec<String>> = m.topics.iter().map(|t| &t.parts).collect();
+            let topics: Vec<&Vec<String>> = m.topics.iter().map(|t| &t.parts).filter(|p| !p.is_empty()).collect();
             serde_json::json!({ "name": m.name, "kind": m.kind, "topics": topics })
         })
         .collect();

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use clap::Args;
-use psrpc::{ClientOptions, RawPayload, RpcClient, SharedBus};
+use psrpc::{ClientOptions, RawPayload, RpcClient};
 use tokio::io::AsyncBufReadExt as _;
 
 use crate::Settings;
 use crate::args::{CallOptions, Target, parse_duration};
+use crate::bus::Connection;
 use crate::exit::Failure;
 use crate::out::Out;
 use crate::proto::Method;
@@ -26,7 +27,7 @@ pub(crate) struct StreamArgs {
 }
 
 /// Runs `psrpc stream`.
-pub(crate) async fn run(bus: &SharedBus, args: StreamArgs, settings: &Settings) -> Result<(), Failure> {
+pub(crate) async fn run(connection: &Connection, args: StreamArgs, settings: &Settings) -> Result<(), Failure> {
     let method = Method::load(&args.target.method, &args.target.proto)?;
     let name = format!("{}.{}", method.service, method.info.name);
     if !method.info.kind.is_stream() {
@@ -34,6 +35,7 @@ pub(crate) async fn run(bus: &SharedBus, args: StreamArgs, settings: &Settings) 
         return Err(Failure::usage(format!("{name} is not a stream: use `psrpc {tool} {name}`")));
     }
     crate::args::check_topics(&name, &method.info, &args.target.topics)?;
+    let bus = connection.get().await?;
     let mut options = ClientOptions::default().timeout(settings.timeout).wire_mode(args.target.wire_mode());
     if !args.call.no_check {
         options = options.registry(crate::discovery::registry(bus, settings.wait).await?).check_registry(true);

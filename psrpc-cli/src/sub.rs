@@ -1,9 +1,10 @@
 //! `psrpc sub`: prints the messages of a subscription method.
 
 use clap::Args;
-use psrpc::{ClientOptions, MethodKind, RawPayload, RpcClient, SharedBus};
+use psrpc::{ClientOptions, MethodKind, RawPayload, RpcClient};
 
 use crate::args::Target;
+use crate::bus::Connection;
 use crate::exit::Failure;
 use crate::out::Out;
 use crate::proto::Method;
@@ -25,7 +26,7 @@ pub(crate) struct SubArgs {
 
 /// Runs `psrpc sub`: says `psrpc: subscribed to SERVICE.METHOD` on stderr
 /// once messages can arrive, then prints each as a JSON line.
-pub(crate) async fn run(bus: &SharedBus, args: SubArgs, out: &Out) -> Result<(), Failure> {
+pub(crate) async fn run(connection: &Connection, args: SubArgs, out: &Out) -> Result<(), Failure> {
     let method = Method::load(&args.target.method, &args.target.proto)?;
     let name = format!("{}.{}", method.service, method.info.name);
     if !matches!(method.info.kind, MethodKind::Subscription { .. }) {
@@ -34,7 +35,7 @@ pub(crate) async fn run(bus: &SharedBus, args: SubArgs, out: &Out) -> Result<(),
     }
     crate::args::check_topics(&name, &method.info, &args.target.topics)?;
     let options = ClientOptions::default().wire_mode(args.target.wire_mode());
-    let client = RpcClient::new(method.service.clone(), bus.clone(), options).await?;
+    let client = RpcClient::new(method.service.clone(), connection.get().await?.clone(), options).await?;
     let topics = args.target.topics.clone();
     let mut messages = match args.queue {
         true => client.subscribe::<RawPayload>(&method.info, topics).await?,

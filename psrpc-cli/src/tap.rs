@@ -37,11 +37,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use clap::Args;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
+use psrpc::BusErrorKind;
 use psrpc::transport::tap::{PayloadType, TapEvent, TapKind};
-use psrpc::{BusErrorKind, SharedBus};
 use serde_json::{Map, Value, json};
 
 use crate::args::ProtoArgs;
+use crate::bus::Connection;
 use crate::exit::Failure;
 use crate::{Settings, proto};
 
@@ -69,13 +70,13 @@ pub(crate) struct TapArgs {
 }
 
 /// Taps the service and prints its events until `--count` or the tap ends.
-pub(crate) async fn run(bus: &SharedBus, args: TapArgs, settings: &Settings) -> Result<(), Failure> {
+pub(crate) async fn run(connection: &Connection, args: TapArgs, settings: &Settings) -> Result<(), Failure> {
     let (service, only) = crate::describe::split(&args.target);
     let types = match &args.proto {
         Some(file) => Some(Types::load(file, &args.includes, service, only)?),
         None => None,
     };
-    let mut tap = bus.tap(service, TAP_CAPACITY).await.map_err(|e| match e.kind() {
+    let mut tap = connection.get().await?.tap(service, TAP_CAPACITY).await.map_err(|e| match e.kind() {
         BusErrorKind::Unsupported => Failure::usage(format!("cannot tap {service} on this bus: {e}")),
         _ => Failure::unavailable(format!("cannot tap {service}: {e}")),
     })?;

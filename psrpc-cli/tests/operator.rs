@@ -298,7 +298,10 @@ async fn mistakes_are_named() {
     std::fs::write(&broken, "syntax = \"proto3\";\n\nmessage A {\n  string a = 1\n}\n").expect("write");
     let bad = psrpc(url, &["call", "A.B", "{}", "--proto", broken.to_str().expect("utf-8")], None).await;
     assert_eq!(bad.code, 4, "{}", bad.stderr);
-    assert!(bad.stderr.contains("broken.proto:5:1") || bad.stderr.contains("broken.proto:4:"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("broken.proto:5:1: expected ';'"), "{}", bad.stderr);
+    // Named before connecting: the bus here is unreachable.
+    let offline = psrpc("nats://127.0.0.1:1", &["call", "Greeter.Local", "{}", "--proto", PROTO], None).await;
+    assert_eq!(offline.code, 2, "{}", offline.stderr);
     let missing = psrpc(url, &["call", "A.B", "{}", "--proto", "/nowhere/x.proto"], None).await;
     assert_eq!(missing.code, 4, "{}", missing.stderr);
     assert!(missing.stderr.contains("/nowhere/x.proto: no such file"), "{}", missing.stderr);
