@@ -330,10 +330,26 @@ fn connect_error(error: async_nats::ConnectError) -> BusError {
     let what = match error.kind() {
         Kind::AuthorizationViolation => "NATS authentication failed: the server refused the credentials",
         Kind::Authentication => "NATS authentication failed: the credentials could not sign the server's challenge",
-        Kind::Tls => "NATS TLS failed (certificate not trusted, or the TLS settings)",
+        Kind::Tls => "NATS TLS failed",
+        // A failed handshake reaches async-nats as an I/O error.
+        Kind::Io if is_tls_failure(&error) => "NATS TLS failed (is the server's certificate signed by a trusted CA?)",
         _ => return BusError::unavailable(error),
     };
     BusError::unavailable(format!("{what}: {error}"))
+}
+
+/// Whether a rustls error is among `error`'s causes.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        let inner =
+            error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|e| e as &dyn std::error::Error);
+        if error.is::<rustls::Error>() || inner.is_some_and(|e| e.is::<rustls::Error>()) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 impl MessageBus for NatsBus {
