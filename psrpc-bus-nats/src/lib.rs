@@ -407,3 +407,19 @@ impl MessageBus for NatsBus {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_tls_failure;
+
+    #[test]
+    fn a_rustls_error_under_an_io_error_is_a_tls_failure() {
+        let tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(is_tls_failure(&async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, tls)));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(!is_tls_failure(&async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, refused)));
+    }
+}

@@ -563,3 +563,29 @@ impl MessageBus for RedisBus {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Refusal, refusal};
+
+    #[test]
+    fn refusals_are_told_apart_from_other_failures() {
+        let auth = redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "auth"));
+        assert_eq!(refusal(&auth), Some(Refusal::Authentication));
+        let rustls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(refusal(&redis::RedisError::from(rustls)), Some(Refusal::Tls));
+        let cluster = redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "Failed to create initial connections",
+            "\"WRONGPASS\": invalid username-password pair".to_owned(),
+        ));
+        assert_eq!(refusal(&cluster), Some(Refusal::Authentication));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(refusal(&redis::RedisError::from(refused)), None);
+        let text = super::connect_error(auth).to_string();
+        assert!(text.starts_with("message bus unavailable: Redis authentication failed"), "{text}");
+    }
+}

@@ -24,13 +24,36 @@ use crate::tls::SelfSigned;
 use crate::topology::{Scratch, start_error, with_fresh_ports};
 
 /// The user of [`NatsAuth::UserPassword`].
+///
+/// ```
+/// use psrpc_test_support::nats_auth::{NATS_PASSWORD, NATS_USER};
+/// let wrong = format!("nats://{NATS_USER}:not-{NATS_PASSWORD}@127.0.0.1:4222");
+/// # let _ = wrong;
+/// ```
 pub const NATS_USER: &str = "orders";
 /// [`NATS_USER`]'s password.
+///
+/// ```
+/// assert!(psrpc_test_support::nats_auth::NATS_PASSWORD.contains("s3cret")); // easy to look for in messages
+/// ```
 pub const NATS_PASSWORD: &str = "orders-s3cret";
 /// The token of [`NatsAuth::Token`].
+///
+/// ```
+/// assert!(psrpc_test_support::nats_auth::NATS_TOKEN.contains("s3cret")); // easy to look for in messages
+/// ```
 pub const NATS_TOKEN: &str = "t0ken-s3cret";
 
 /// How clients must prove who they are.
+///
+/// ```no_run
+/// use psrpc_test_support::nats_auth::{NatsAuth, SecuredNats};
+/// for auth in [NatsAuth::UserPassword, NatsAuth::Token, NatsAuth::Nkey, NatsAuth::Creds] {
+///     let server = SecuredNats::start(auth, None)?;
+///     println!("{auth:?}: {}", server.url());
+/// }
+/// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NatsAuth {
     /// A user and password.
@@ -68,6 +91,14 @@ impl SecuredNats {
     /// Starts a server requiring `auth`; [`NatsAuth::Tls`] needs `certs`:
     /// the server's certificate, the CA it trusts, and the certificate
     /// clients present (one self-signed certificate plays every part).
+    ///
+    /// ```no_run
+    /// use psrpc_test_support::nats_auth::{NatsAuth, SecuredNats};
+    /// let certs = psrpc_test_support::tls::SelfSigned::create()?;
+    /// let server = SecuredNats::start(NatsAuth::Tls, Some(&certs))?;
+    /// # let _ = server;
+    /// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+    /// ```
     pub fn start(auth: NatsAuth, certs: Option<&SelfSigned>) -> Result<Self, BrokerError> {
         let tls = certs.map(|c| (c.cert(), c.key()));
         if auth == NatsAuth::Tls && tls.is_none() {
@@ -135,6 +166,13 @@ impl SecuredNats {
     }
 
     /// A URL that authenticates with the server's form.
+    ///
+    /// ```no_run
+    /// use psrpc_test_support::nats_auth::{NatsAuth, SecuredNats};
+    /// let server = SecuredNats::start(NatsAuth::Token, None)?;
+    /// assert!(server.url().starts_with("nats://t0ken-s3cret@127.0.0.1:"));
+    /// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+    /// ```
     pub fn url(&self) -> String {
         let host = format!("127.0.0.1:{}", self.port);
         let file = |name: &str| self.scratch.path().join(name).display().to_string();
@@ -152,12 +190,28 @@ impl SecuredNats {
     }
 
     /// The server's address without credentials: `nats://127.0.0.1:port`.
+    ///
+    /// ```no_run
+    /// use psrpc_test_support::nats_auth::{NatsAuth, SecuredNats};
+    /// let server = SecuredNats::start(NatsAuth::Token, None)?;
+    /// let anonymous = server.bare_url(); // refused: no token
+    /// # let _ = anonymous;
+    /// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+    /// ```
     pub fn bare_url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
     /// Writes the seed of a user nkey the server does not know; the file's
     /// path (for `?nkey=`).
+    ///
+    /// ```no_run
+    /// use psrpc_test_support::nats_auth::{NatsAuth, SecuredNats};
+    /// let server = SecuredNats::start(NatsAuth::Nkey, None)?;
+    /// let refused = format!("{}?nkey={}", server.bare_url(), server.stranger_nkey()?.display());
+    /// # let _ = refused;
+    /// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+    /// ```
     pub fn stranger_nkey(&self) -> Result<PathBuf, BrokerError> {
         let path = self.scratch.path().join("stranger.nk");
         std::fs::write(&path, seed(&KeyPair::new_user())?).map_err(|e| start_error("nats-server", e.to_string()))?;
