@@ -61,7 +61,10 @@
 //! # Ok(()) }
 //! ```
 //! Credentials and TLS pass through [`ConnectOptions`] (user/password,
-//! token, creds file, TLS roots and client certificates).
+//! token, nkey, creds file, TLS roots and client certificates), or through
+//! the URL (`user:password@`, `token@`, `?creds=`, `?nkey=`, `?tls_ca=`,
+//! `?tls_cert=`/`?tls_key=`, `?tls_required=true`; see
+//! [`NatsBus::connect`]).
 
 mod outbox;
 mod probe;
@@ -69,6 +72,7 @@ mod reconnect;
 mod router;
 mod subject;
 mod tap;
+mod url_auth;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -90,6 +94,7 @@ pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 use outbox::Outbox;
 use probe::{Probe, ProbeOptions};
 use router::Router;
+use url_auth::UrlAuth;
 
 /// How long [`MessageBus::close`] waits for the broker to take what is
 /// still buffered.
@@ -132,7 +137,11 @@ struct Inner {
 
 impl NatsBus {
     /// Connects to `url` with `options`. Credentials in the URL pass through:
-    /// `nats://user:password@host:4222`, or `nats://token@host:4222`.
+    /// `nats://user:password@host:4222`, or `nats://token@host:4222`; query
+    /// parameters name the files of the other forms: `creds=FILE` (a
+    /// `.creds` file), `nkey=FILE` (a user nkey seed), `tls_ca=FILE`,
+    /// `tls_cert=FILE&tls_key=FILE` (a private CA, a client certificate;
+    /// PEM) and `tls_required=true`. Any other parameter is refused.
     /// Several servers of one cluster are separated by commas
     /// (`nats://a:4222,nats://b:4222`); the bus connects to one of them,
     /// learns the others the cluster announces, and makes `subscribe`
@@ -143,25 +152,38 @@ impl NatsBus {
     /// replaces the options' `reconnect_delay_callback`: to keep your own,
     /// connect by hand and use [`from_client`](Self::from_client)).
     ///
-    /// Fails with [`BusErrorKind::Unavailable`] when the server cannot be
-    /// reached.
+    /// Fails with [`BusErrorKind::Transport`] on a malformed URL or an
+    /// unreadable file, and with [`BusErrorKind::Unavailable`] when the
+    /// server cannot be reached, refuses the credentials ("NATS
+    /// authentication failed") or fails the TLS handshake ("NATS TLS
+    /// failed") — at once, without retrying. No message repeats a secret.
     ///
     /// ```no_run
     /// use psrpc_bus_nats::{ConnectOptions, NatsBus};
     /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
     /// let options = ConnectOptions::new().name("orders-service");
     /// let bus = NatsBus::connect("nats://orders:secret@nats.internal:4222", options).await?;
-    /// # let _ = bus; Ok(()) }
+    /// let mtls = NatsBus::connect(
+    ///     "nats://nats.internal:4222?creds=/etc/nats/orders.creds&tls_ca=/etc/nats/ca.pem&tls_cert=/etc/nats/client.pem&tls_key=/etc/nats/client-key.pem",
+    ///     ConnectOptions::new(),
+    /// )
+    /// .await?;
+    /// # let _ = (bus, mtls); Ok(()) }
     /// ```
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
         let mut addresses = Vec::new();
         let mut options = options.reconnect_delay_callback(reconnect_delay);
+        let mut auth = UrlAuth::default();
         for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let (address, with_credentials) = credentials_from_url(one, options)?;
-            options = with_credentials;
-            addresses.push(address);
+            let bad = |why: String| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL: {why}"));
+            let mut parsed = url::Url::parse(one).map_err(|e| bad(e.to_string()))?;
+            options = url_auth::credentials_from_url(&mut parsed, options);
+            auth.take(&mut parsed).map_err(bad)?;
+            url_auth::refuse_unknown(&parsed).map_err(bad)?;
+            addresses.push(parsed.to_string());
         }
-        let client = options.clone().connect(addresses.as_slice()).await.map_err(BusError::unavailable)?;
+        let options = auth.apply(options).await?;
+        let client = options.clone().connect(addresses.as_slice()).await.map_err(connect_error)?;
         Self::start(client, Some(ProbeOptions { options, seeds: addresses })).await
     }
 
@@ -304,22 +326,35 @@ impl NatsBus {
     }
 }
 
-/// Moves `user:password@` or `token@` from the URL into the options.
-fn credentials_from_url(url: &str, options: ConnectOptions) -> Result<(String, ConnectOptions), BusError> {
-    let mut parsed = url::Url::parse(url)
-        .map_err(|e| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL: {e}")))?;
-    let user = parsed.username().to_owned();
-    if user.is_empty() {
-        return Ok((url.to_owned(), options));
-    }
-    let options = match parsed.password() {
-        Some(password) => options.user_and_password(user, password.to_owned()),
-        None => options.token(user),
+/// Why the first connection failed, saying whether the server refused the
+/// credentials or the TLS handshake failed (async-nats does not retry a
+/// first connection: this comes back at once). Never repeats a secret:
+/// async-nats's messages hold none.
+fn connect_error(error: async_nats::ConnectError) -> BusError {
+    use async_nats::ConnectErrorKind as Kind;
+    let what = match error.kind() {
+        Kind::AuthorizationViolation => "NATS authentication failed: the server refused the credentials",
+        Kind::Authentication => "NATS authentication failed: the credentials could not sign the server's challenge",
+        Kind::Tls => "NATS TLS failed",
+        // A failed handshake reaches async-nats as an I/O error.
+        Kind::Io if is_tls_failure(&error) => "NATS TLS failed (is the server's certificate signed by a trusted CA?)",
+        _ => return BusError::unavailable(error),
     };
-    // Cannot fail: the URL has a host (it had credentials).
-    let _ = parsed.set_username("");
-    let _ = parsed.set_password(None);
-    Ok((parsed.to_string(), options))
+    BusError::unavailable(format!("{what}: {error}"))
+}
+
+/// Whether a rustls error is among `error`'s causes.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        let inner =
+            error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|e| e as &dyn std::error::Error);
+        if error.is::<rustls::Error>() || inner.is_some_and(|e| e.is::<rustls::Error>()) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 impl MessageBus for NatsBus {
@@ -384,5 +419,21 @@ impl MessageBus for NatsBus {
                 router.stop();
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_tls_failure;
+
+    #[test]
+    fn a_rustls_error_under_an_io_error_is_a_tls_failure() {
+        let tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(is_tls_failure(&async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, tls)));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(!is_tls_failure(&async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, refused)));
     }
 }

@@ -333,7 +333,7 @@ impl RedisBus {
             _ => None,
         };
         let (endpoint, subscriber, pushes) =
-            Endpoint::connect(target, options.response_timeout).await.map_err(unavailable)?;
+            Endpoint::connect(target, options.response_timeout).await.map_err(connect_error)?;
         let endpoint = Arc::new(endpoint);
         let publisher_link = Link::new("publisher");
         let locks =
@@ -419,6 +419,51 @@ impl RedisBus {
 
 fn unavailable(e: redis::RedisError) -> BusError {
     BusError::with_source(BusErrorKind::Unavailable, e)
+}
+
+/// Why the first connection failed, saying whether a server refused the
+/// credentials or the TLS handshake failed. Redis's replies name no
+/// password, so neither does the message.
+fn connect_error(e: redis::RedisError) -> BusError {
+    let what = match refusal(&e) {
+        Some(Refusal::Authentication) => "Redis authentication failed (user or password refused)",
+        Some(Refusal::Tls) => {
+            "Redis TLS failed (a certificate not signed by the trusted CA, or no client certificate where one is required)"
+        }
+        None => return unavailable(e),
+    };
+    BusError::unavailable(format!("{what}: {e}"))
+}
+
+/// What kind of refusal ended a connection attempt.
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    Authentication,
+    Tls,
+}
+
+fn refusal(e: &redis::RedisError) -> Option<Refusal> {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("WRONGPASS" | "NOAUTH")) {
+        return Some(Refusal::Authentication);
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = cause {
+        let inner = error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        if error.is::<rustls::Error>() || inner.is_some_and(|e| e.is::<rustls::Error>()) {
+            return Some(Refusal::Tls);
+        }
+        cause = error.source();
+    }
+    // A cluster's (and the Sentinel path's) first connection reports its
+    // nodes' errors as text.
+    let text = e.to_string();
+    if ["WRONGPASS", "NOAUTH", "authentication failed"].iter().any(|m| text.contains(m)) {
+        Some(Refusal::Authentication)
+    } else if ["certificate", "Certificate", "handshake"].iter().any(|m| text.contains(m)) {
+        Some(Refusal::Tls)
+    } else {
+        None
+    }
 }
 
 /// A `PING` on the publisher connection, for its [`Link`], after moving
@@ -530,5 +575,31 @@ impl MessageBus for RedisBus {
             }
             self.inner.subscribers.close().await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Refusal, refusal};
+
+    #[test]
+    fn refusals_are_told_apart_from_other_failures() {
+        let auth = redis::RedisError::from((redis::ErrorKind::AuthenticationFailed, "auth"));
+        assert_eq!(refusal(&auth), Some(Refusal::Authentication));
+        let rustls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(refusal(&redis::RedisError::from(rustls)), Some(Refusal::Tls));
+        let cluster = redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "Failed to create initial connections",
+            "\"WRONGPASS\": invalid username-password pair".to_owned(),
+        ));
+        assert_eq!(refusal(&cluster), Some(Refusal::Authentication));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(refusal(&redis::RedisError::from(refused)), None);
+        let text = super::connect_error(auth).to_string();
+        assert!(text.starts_with("message bus unavailable: Redis authentication failed"), "{text}");
     }
 }

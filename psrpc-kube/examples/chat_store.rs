@@ -257,8 +257,38 @@ async fn selftest(gateway: &Gateway, stores: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `--help` prints.
+const USAGE: &str = "\
+chat_store: a distributed in-memory chat store on psrpc
+
+USAGE:
+    chat_store [OPTIONS]
+
+OPTIONS:
+    --bus URL              local (default) or a NATS URL (nats://user:pass@host:4222?tls_ca=…)
+    --role ROLE            store, gateway or both (default)
+    --id ID                the store's server id (default: the pod name, or \"store\")
+    --stores N             how many stores this process runs (default 1)
+    --http ADDR            the gateway's HTTP address (default 127.0.0.1:8080)
+    --discover TARGET      expect the ready pods of kubernetes://service[.namespace]:port
+                           (EndpointSlices; needs list and watch on endpointslices)
+    --discover-dns TARGET  expect as many answers as the headless Service's DNS names
+    --selftest             save and fetch a few messages, then exit
+    -h, --help             print this help
+
+Logs go to standard error; RUST_LOG sets the level (default info).
+";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let flag = |name: &str| {
         let args: Vec<String> = std::env::args().collect();
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
@@ -289,7 +319,10 @@ async fn main() -> anyhow::Result<()> {
             Audience::Unknown
         };
         if let Audience::PodNames(pods) | Audience::PodCount(pods) = &audience {
-            pods.ready().await?;
+            // A refusal of the API server (a Role without list/watch on
+            // endpointslices, a stale token) ends discovery: psrpc-kube
+            // logs it, and it ends the gateway, naming the permission.
+            pods.ready().await.context("discovering the stores' pods")?;
         }
         let client = ChatStoreClient::new(bus, ClientOptions::default()).await?;
         let gateway = Gateway { client, audience };

@@ -5,6 +5,12 @@
 //! the namespace. The watcher resumes broken watches from the last resource
 //! version and relists when that version is gone (HTTP 410), with
 //! exponential backoff on errors; the pod set keeps its last state meanwhile.
+//!
+//! A refusal of the API server before the first list — 401 (credentials)
+//! or 403 (a permission the Role lacks) — is no passing trouble: discovery
+//! stops and [`Membership::ready`] fails with [`DiscoveryError`] naming it.
+//! After the first list a refusal is logged as an error and retried (a
+//! token being rotated, a Role being edited), the pod set kept.
 
 use futures_util::StreamExt as _;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -12,7 +18,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client};
 
 use crate::aggregate::SliceAggregator;
-use crate::membership::Membership;
+use crate::membership::{DiscoveryError, Membership};
 use crate::target::Target;
 
 /// Watches the EndpointSlices of `target` and returns the live pod set.
@@ -38,6 +44,7 @@ pub fn watch_endpoint_slices(client: Client, target: &Target) -> Membership {
     let (feed, membership) = Membership::channel();
     let target = target.to_string();
     tokio::spawn(async move {
+        let mut listed = false;
         loop {
             let event = tokio::select! {
                 () = feed.closed() => return,
@@ -46,16 +53,50 @@ pub fn watch_endpoint_slices(client: Client, target: &Target) -> Membership {
             match event {
                 Some(Ok(event)) => {
                     if let Some(pods) = aggregator.apply(event) {
+                        listed = true;
                         tracing::debug!(%target, pods = pods.len(), ready = pods.ready().count(), "pod set");
                         feed.publish(pods);
                     }
                 }
-                Some(Err(error)) => tracing::warn!(%target, %error, "endpointslice watch failed; retrying"),
+                Some(Err(error)) => match refusal(&error, &namespace) {
+                    Some(refused) if !listed => {
+                        tracing::error!(%target, error = %refused, "endpointslice discovery refused; stopping");
+                        feed.fail(refused);
+                        return;
+                    }
+                    Some(refused) => {
+                        tracing::error!(%target, error = %refused, "endpointslice watch refused; retrying");
+                    }
+                    None => tracing::warn!(%target, %error, "endpointslice watch failed; retrying"),
+                },
                 None => return,
             }
         }
     });
     membership
+}
+
+/// The API server's refusal behind `error` (401 or 403), if that is what
+/// it is; `namespace` is the one watched.
+fn refusal(error: &watcher::Error, namespace: &str) -> Option<DiscoveryError> {
+    let (verb, status) = match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status)) => ("list", status),
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => ("watch", status),
+        watcher::Error::WatchError(status) => ("watch", status),
+        _ => return None,
+    };
+    let message = status.message.clone();
+    match status.code {
+        401 => Some(DiscoveryError::Unauthorized { message }),
+        403 => Some(DiscoveryError::Forbidden {
+            verb: verb.to_owned(),
+            resource: "endpointslices.discovery.k8s.io".to_owned(),
+            namespace: namespace.to_owned(),
+            message,
+        }),
+        _ => None,
+    }
 }
 
 /// Watches `target` with a client from the environment (in-cluster service

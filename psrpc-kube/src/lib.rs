@@ -49,7 +49,7 @@ pub use dns::{DnsError, DnsOptions, watch_headless_service};
 pub use endpoint_slices::{discover, watch_endpoint_slices};
 pub use env::{pod_name, pod_namespace, pod_server_options};
 pub use fanout::{expect_ready_count, expect_ready_pods, to_node, to_pod};
-pub use membership::{DiscoveryStopped, Membership, MembershipFeed, PodChanges};
+pub use membership::{DiscoveryError, Membership, MembershipFeed, PodChanges};
 pub use pod::{Conditions, Pod, PodEvent, PodSet};
 pub use target::{PortSpec, Target, TargetError};
 

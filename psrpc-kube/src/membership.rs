@@ -1,7 +1,7 @@
 //! The live pod set as a watchable value: a snapshot, `ready()`, and a
 //! stream of add/change/remove events.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
 
@@ -13,12 +13,36 @@ use crate::pod::{PodEvent, PodSet};
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let (feed, membership) = psrpc_kube::Membership::channel();
 /// drop(feed); // the source stopped before its first list
-/// assert_eq!(membership.ready().await.unwrap_err(), psrpc_kube::DiscoveryStopped);
+/// assert_eq!(membership.ready().await.unwrap_err(), psrpc_kube::DiscoveryError::Stopped);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("discovery stopped before the first list was in")]
-pub struct DiscoveryStopped;
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// The source stopped before its first list was in.
+    #[error("discovery stopped before the first list was in")]
+    Stopped,
+    /// The Kubernetes API server refused the client's credentials (HTTP
+    /// 401): a stale, revoked or missing service account token.
+    #[error("unauthorized: the Kubernetes API server refused the credentials (a stale or missing token?): {message}")]
+    Unauthorized {
+        /// The API server's `Status` message.
+        message: String,
+    },
+    /// The credentials lack a permission (HTTP 403): the Role bound to the
+    /// service account does not grant `verb` on `resource`.
+    #[error("forbidden: cannot {verb} {resource} in namespace {namespace}: {message}")]
+    Forbidden {
+        /// What was refused: `list` or `watch`.
+        verb: String,
+        /// The resource, with its API group (`endpointslices.discovery.k8s.io`).
+        resource: String,
+        /// The namespace watched.
+        namespace: String,
+        /// The API server's `Status` message.
+        message: String,
+    },
+}
 
 /// The live pods of a Service, fed by a discovery source.
 ///
@@ -36,6 +60,8 @@ pub struct DiscoveryStopped;
 #[derive(Clone, Debug)]
 pub struct Membership {
     rx: watch::Receiver<Option<Arc<PodSet>>>,
+    /// Why the source stopped, if it said (see [`MembershipFeed::fail`]).
+    failure: Arc<OnceLock<DiscoveryError>>,
 }
 
 /// The writing side of a [`Membership`], held by a discovery source.
@@ -55,6 +81,7 @@ pub struct Membership {
 #[derive(Debug)]
 pub struct MembershipFeed {
     tx: watch::Sender<Option<Arc<PodSet>>>,
+    failure: Arc<OnceLock<DiscoveryError>>,
 }
 
 impl Membership {
@@ -69,7 +96,8 @@ impl Membership {
     /// ```
     pub fn channel() -> (MembershipFeed, Membership) {
         let (tx, rx) = watch::channel(None);
-        (MembershipFeed { tx }, Membership { rx })
+        let failure = Arc::new(OnceLock::new());
+        (MembershipFeed { tx, failure: Arc::clone(&failure) }, Membership { rx, failure })
     }
 
     /// A membership fixed to `pods` (static configuration, tests).
@@ -116,7 +144,10 @@ impl Membership {
         self.rx.borrow().is_some()
     }
 
-    /// Resolves with the set once the first list is in.
+    /// Resolves with the set once the first list is in; fails if the
+    /// source stopped before that, with the reason it gave
+    /// ([`MembershipFeed::fail`]: a refusal of the API server, say) or
+    /// [`DiscoveryError::Stopped`].
     ///
     /// ```
     /// # use psrpc_kube::{Conditions, Pod, PodSet};
@@ -131,9 +162,12 @@ impl Membership {
     /// assert_eq!(waiting.await.unwrap(), Ok(2));
     /// # }
     /// ```
-    pub async fn ready(&self) -> Result<Arc<PodSet>, DiscoveryStopped> {
+    pub async fn ready(&self) -> Result<Arc<PodSet>, DiscoveryError> {
         let mut rx = self.rx.clone();
-        let set = rx.wait_for(Option::is_some).await.map_err(|_| DiscoveryStopped)?;
+        let set = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| self.failure.get().cloned().unwrap_or(DiscoveryError::Stopped))?;
         Ok(set.clone().unwrap_or_default())
     }
 
@@ -185,6 +219,22 @@ impl MembershipFeed {
             *current = Some(Arc::new(pods));
             true
         });
+    }
+
+    /// Stops the feed for `reason`: a [`Membership::ready`] still waiting
+    /// for the first list fails with it (a set already published stays
+    /// readable).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use psrpc_kube::DiscoveryError;
+    /// let (feed, membership) = psrpc_kube::Membership::channel();
+    /// feed.fail(DiscoveryError::Unauthorized { message: "Unauthorized".into() });
+    /// assert!(matches!(membership.ready().await, Err(DiscoveryError::Unauthorized { .. })));
+    /// # }
+    /// ```
+    pub fn fail(self, reason: DiscoveryError) {
+        let _ = self.failure.set(reason);
     }
 
     /// Whether every [`Membership`] is gone (the source may stop).
@@ -321,6 +371,6 @@ mod tests {
     async fn ready_fails_when_the_source_stops_first() {
         let (feed, membership) = Membership::channel();
         drop(feed);
-        assert_eq!(membership.ready().await, Err(DiscoveryStopped));
+        assert_eq!(membership.ready().await, Err(DiscoveryError::Stopped));
     }
 }

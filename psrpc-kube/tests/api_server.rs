@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use psrpc_kube::{PodEvent, PortSpec, Target, watch_endpoint_slices};
+use psrpc_kube::{DiscoveryError, PodEvent, PortSpec, Target, watch_endpoint_slices};
 use support::api_server::FakeApiServer;
 use support::slices::{endpoint, slice, terminating};
 
@@ -91,4 +91,62 @@ async fn the_watch_asks_for_the_service_label_selector() {
     let pods = tokio::time::timeout(WAIT, membership.ready()).await.unwrap().unwrap();
     assert!(pods.is_empty(), "an empty list is a complete list");
     assert_eq!(api.label_selectors(), ["kubernetes.io/service-name=chat"]);
+}
+
+/// A Role without `list` on endpointslices: the API server answers 403
+/// with a `Status` naming the verb and resource; `ready()` fails at once
+/// with it instead of waiting on a watcher that retries forever.
+#[tokio::test]
+async fn a_forbidden_list_fails_ready_naming_the_missing_permission() {
+    let api = FakeApiServer::start().await;
+    api.refuse(403);
+    let membership = watch_endpoint_slices(api.client(), &target().in_namespace("shop"));
+    let error = tokio::time::timeout(WAIT, membership.ready()).await.expect("an answer in time").expect_err("refused");
+    assert!(
+        matches!(&error, DiscoveryError::Forbidden { verb, namespace, .. } if verb == "list" && namespace == "shop")
+    );
+    let text = error.to_string();
+    assert!(text.starts_with("forbidden: cannot list endpointslices.discovery.k8s.io in namespace shop"), "{text}");
+    assert!(text.contains("cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\""), "{text}");
+    assert_eq!(api.errors(), 1, "no retry after a refusal");
+}
+
+/// A stale or revoked token: 401, reported as unauthorized.
+#[tokio::test]
+async fn an_unauthorized_client_fails_ready() {
+    let api = FakeApiServer::start().await;
+    api.refuse(401);
+    let membership = watch_endpoint_slices(api.client(), &target());
+    let error = tokio::time::timeout(WAIT, membership.ready()).await.expect("an answer in time").expect_err("refused");
+    assert_eq!(error, DiscoveryError::Unauthorized { message: "Unauthorized".into() });
+    assert!(error.to_string().starts_with("unauthorized: "), "{error}");
+}
+
+/// Passing server errors (5xx) are retried until the list comes in.
+#[tokio::test]
+async fn passing_server_errors_are_retried() {
+    let api = FakeApiServer::start().await;
+    api.apply(slice("chat", "chat-a", "IPv4", vec![endpoint("chat-0", "10.0.0.1", "n1")]));
+    api.fail_next(2, 503);
+    let membership = watch_endpoint_slices(api.client(), &target());
+    let pods = tokio::time::timeout(WAIT * 2, membership.ready()).await.expect("ready in time").expect("listed");
+    assert_eq!(pods.ready_names(), ["chat-0"]);
+    assert_eq!(api.errors(), 2);
+}
+
+/// After the first list a refusal keeps the pod set and is retried (a
+/// token being rotated, a Role being edited).
+#[tokio::test]
+async fn a_refusal_after_the_first_list_keeps_the_set_and_retries() {
+    let api = FakeApiServer::start().await;
+    api.apply(slice("chat", "chat-a", "IPv4", vec![endpoint("chat-0", "10.0.0.1", "n1")]));
+    let membership = watch_endpoint_slices(api.client(), &target());
+    tokio::time::timeout(WAIT, membership.ready()).await.expect("ready in time").expect("listed");
+    let requests = api.watches_from().len() + api.lists();
+    api.refuse(403);
+    api.break_watches();
+    // Two refused requests in a row: the watcher tried again after the first.
+    tokio::time::timeout(WAIT * 2, api.wait_for_requests(requests + 2)).await.expect("retried");
+    assert!(api.errors() >= 2);
+    assert_eq!(membership.current().ready_names(), ["chat-0"], "the set is kept");
 }

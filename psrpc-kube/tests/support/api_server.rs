@@ -1,7 +1,11 @@
 //! A fake Kubernetes API server on loopback that speaks the real list/watch
 //! JSON for EndpointSlices: lists with a resource version, watch streams of
 //! newline-delimited events resumed from a resource version, watches that
-//! break on command, and `410 Gone` for versions older than a compaction.
+//! break on command, `410 Gone` for versions older than a compaction, and
+//! refusals as a real API server words them: `401` (`refuse(401)`: a stale
+//! token) and `403` (`refuse(403)`: a Role without `list`/`watch`), or
+//! passing `5xx` errors (`fail_next`), each with a Kubernetes `Status` body.
+//! It is a fake: no real kube-apiserver runs on the test machines.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -36,6 +40,12 @@ struct State {
     watches_from: Vec<u64>,
     /// Every distinct label selector asked for.
     selectors: Vec<String>,
+    /// Answer every request with this refusal (401 or 403).
+    refusing: Option<u16>,
+    /// Answer this many requests with `failing.1` (a passing 5xx).
+    failing: (usize, u16),
+    /// Requests answered with an error status.
+    errors: usize,
 }
 
 /// The fake server; dropping it stops serving.
@@ -134,6 +144,23 @@ impl FakeApiServer {
         self.breaks.send_modify(|n| *n += 1);
     }
 
+    /// Refuses every later request with `code`: 401 (`Unauthorized`) or
+    /// 403 (`Forbidden`, naming the verb, resource and namespace).
+    pub fn refuse(&self, code: u16) {
+        self.state.lock().unwrap().refusing = Some(code);
+    }
+
+    /// Answers the next `n` requests with `code` (a 5xx the client should
+    /// retry through).
+    pub fn fail_next(&self, n: usize, code: u16) {
+        self.state.lock().unwrap().failing = (n, code);
+    }
+
+    /// Number of requests answered with an error status so far.
+    pub fn errors(&self) -> usize {
+        self.state.lock().unwrap().errors
+    }
+
     /// Number of list requests so far.
     pub fn lists(&self) -> usize {
         self.state.lock().unwrap().lists
@@ -182,7 +209,54 @@ fn query_param<'a>(uri: &'a Uri, key: &str) -> Option<&'a str> {
     uri.query()?.split('&').find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
 }
 
-async fn endpoint_slices(axum::extract::State(shared): axum::extract::State<Shared>, uri: Uri) -> Response {
+/// The `Status` a real API server sends with `code` for `verb` on
+/// endpointslices in `namespace`.
+fn status(code: u16, verb: &str, namespace: &str) -> Response {
+    let (reason, message) = match code {
+        401 => ("Unauthorized", "Unauthorized".to_owned()),
+        403 => (
+            "Forbidden",
+            format!(
+                "endpointslices.discovery.k8s.io is forbidden: User \"system:serviceaccount:{namespace}:chat\" \
+                 cannot {verb} resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"{namespace}\""
+            ),
+        ),
+        _ => ("InternalError", "etcdserver: request timed out".to_owned()),
+    };
+    let mut body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code,
+    });
+    if code == 403 {
+        body["details"] = json!({ "group": "discovery.k8s.io", "kind": "endpointslices" });
+    }
+    let code = StatusCode::from_u16(code).unwrap();
+    (code, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+async fn endpoint_slices(
+    axum::extract::State(shared): axum::extract::State<Shared>,
+    axum::extract::Path(namespace): axum::extract::Path<String>,
+    uri: Uri,
+) -> Response {
+    let watching = query_param(&uri, "watch") == Some("true");
+    let refused = {
+        let mut state = shared.state.lock().unwrap();
+        let code = match (state.refusing, state.failing) {
+            (Some(code), _) => Some(code),
+            (None, (n, code)) if n > 0 => {
+                state.failing.0 -= 1;
+                Some(code)
+            }
+            _ => None,
+        };
+        state.errors += usize::from(code.is_some());
+        code
+    };
+    if let Some(code) = refused {
+        shared.requests.send_modify(|n| *n += 1);
+        return status(code, if watching { "watch" } else { "list" }, &namespace);
+    }
     let Some(service) = selected_service(&uri) else {
         return (StatusCode::BAD_REQUEST, "this fake serves only service-name selectors").into_response();
     };
@@ -193,7 +267,7 @@ async fn endpoint_slices(axum::extract::State(shared): axum::extract::State<Shar
             state.selectors.push(selector);
         }
     }
-    let response = if query_param(&uri, "watch") == Some("true") {
+    let response = if watching {
         let from = query_param(&uri, "resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
         watch(&shared, &service, from)
     } else {

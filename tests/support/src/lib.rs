@@ -3,6 +3,7 @@
 //! - [`broker`]: shared helpers for starting broker processes on free loopback ports;
 //! - [`bench_summary`]: running a benchmark binary and reading its JSON summary;
 //! - [`nats`] / [`redis`]: launchers for `nats-server` and `redis-server`;
+//! - [`nats_auth`]: a `nats-server` requiring a password, a token, an nkey, a creds file or a client certificate;
 //! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
@@ -26,6 +27,7 @@ pub mod faulty;
 pub mod handmade;
 pub mod interop;
 pub mod nats;
+pub mod nats_auth;
 pub mod redis;
 pub mod resilience;
 pub mod restart;

@@ -70,12 +70,8 @@ pub(crate) fn start_error(binary: &'static str, reason: impl Into<String>) -> Br
     BrokerError::Start { binary, reason: reason.into() }
 }
 
-/// Runs `redis-cli` against `127.0.0.1:port`; its standard output.
-pub(crate) fn redis_cli(port: u16, args: &[&str]) -> Result<String, BrokerError> {
-    redis_cli_with(port, &[], args)
-}
-
-/// [`redis_cli`] with connection options first (`--user`, `--tls`…).
+/// Runs `redis-cli` against `127.0.0.1:port`, with connection options
+/// first (`--user`, `--tls`…); its standard output.
 pub(crate) fn redis_cli_with(port: u16, options: &[String], args: &[&str]) -> Result<String, BrokerError> {
     let output = Command::new(find_binary("redis-cli")?)
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])

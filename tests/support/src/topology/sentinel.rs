@@ -45,17 +45,17 @@ pub struct RedisSentinel {
 /// How a secured topology is reached: ACL users on every node and
 /// Sentinel, and TLS when `tls` names a certificate.
 #[derive(Debug, Clone)]
-struct Secured {
+pub(crate) struct Secured {
     /// The certificate and its key: every node's and Sentinel's, the CA
     /// they trust, and the certificate clients present (TLS clients must
     /// present one).
-    tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Secured {
     /// The settings (name, value) that make a data node or Sentinel listen
     /// on `port`: with TLS only when the topology has a certificate.
-    fn tls_settings(&self, port: u16) -> Vec<[String; 2]> {
+    pub(crate) fn tls_settings(&self, port: u16) -> Vec<[String; 2]> {
         let Some((cert, key)) = &self.tls else {
             return vec![["port".to_owned(), port.to_string()]];
         };
@@ -73,7 +73,7 @@ impl Secured {
     }
 
     /// `redis-cli` options that log in as `user` (and speak TLS).
-    fn cli_options(&self, user: &str, password: &str) -> Vec<String> {
+    pub(crate) fn cli_options(&self, user: &str, password: &str) -> Vec<String> {
         let mut options: Vec<String> =
             ["--user", user, "--pass", password, "--no-auth-warning"].map(str::to_owned).into();
         if let Some((cert, key)) = &self.tls {
