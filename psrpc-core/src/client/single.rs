@@ -10,7 +10,7 @@ use tokio::time::{Instant, timeout_at};
 use tracing::Instrument as _;
 
 use super::engine::ClientInner;
-use super::first_claim::FirstClaim;
+use super::first_claim::{FirstClaim, from_chosen};
 use super::handle::RpcClient;
 use super::routes::RouteGuard;
 use super::select::first_qualifying_wins;
@@ -223,13 +223,23 @@ async fn unary_call(
     let chosen = async {
         match &first {
             Some(first) => first.winner().await,
-            None => chosen_server,
+            None => chosen_server.clone(),
         }
     };
     let response = calls::unless_gone(&client.options, chosen, async {
         match &first {
             Some(first) => first.response(&mut responses, deadline).await,
-            None => timeout_at(deadline, responses.recv()).await.map_err(|_| timed_out(client, method)),
+            None => {
+                let from_chosen = async {
+                    loop {
+                        let response = responses.recv().await?;
+                        if from_chosen(chosen_server.as_deref(), &response) {
+                            return Some(response);
+                        }
+                    }
+                };
+                timeout_at(deadline, from_chosen).await.map_err(|_| timed_out(client, method))
+            }
         }
     })
     .await?;
