@@ -33,6 +33,9 @@ pub(crate) struct FirstClaim {
     bus: SharedBus,
     claim_response: Channel,
     selection: SelectionOptions,
+    /// Whether a server may skip the exchange (a queue call): otherwise a
+    /// claim marked `handling` is an ordinary bid.
+    skip_allowed: bool,
     routes: Weak<Routes>,
     /// `OPEN` until a claim won (`DECIDED`) or the selection timed out (`CLOSED`).
     state: AtomicU8,
@@ -40,7 +43,7 @@ pub(crate) struct FirstClaim {
     /// The server whose claim won, once one did. A `OnceLock` and one
     /// `Notify` rather than a `watch`: a watch notifies eight wait lists on
     /// every send and on drop, a cost every claimed call would pay.
-    winner: OnceLock<String>,
+    winner: Arc<OnceLock<String>>,
     decided: Notify,
 }
 
@@ -51,17 +54,20 @@ impl FirstClaim {
         bus: SharedBus,
         claim_response: Channel,
         selection: SelectionOptions,
+        skip_allowed: bool,
         routes: &Arc<Routes>,
+        winner: Arc<OnceLock<String>>,
     ) -> Arc<Self> {
         Arc::new(FirstClaim {
             request_id: request_id.to_owned(),
             bus,
             claim_response,
             selection,
+            skip_allowed,
             routes: Arc::downgrade(routes),
             state: AtomicU8::new(OPEN),
             claims_seen: AtomicUsize::new(0),
-            winner: OnceLock::new(),
+            winner,
             decided: Notify::new(),
         })
     }
@@ -158,10 +164,12 @@ impl FirstClaim {
 impl ClaimDecider for FirstClaim {
     /// Takes one claim: the first qualifying one, while the selection is
     /// open, is answered with a claim response naming its server.
-    /// A claim marked `handling` (the server skipped the exchange and runs
-    /// the request already) decides the selection too, whatever the options,
-    /// and gets no claim response.
-    fn take(&self, claim: ClaimRequest) {
+    /// On a queue call, a claim marked `handling` (the server skipped the
+    /// exchange and runs the request already) decides the selection too,
+    /// whatever the options, and gets no claim response; elsewhere the mark
+    /// is ignored (no server may skip the exchange there).
+    fn take(&self, mut claim: ClaimRequest) {
+        claim.handling &= self.skip_allowed;
         if !claim.handling {
             self.claims_seen.fetch_add(1, Ordering::AcqRel);
             if !qualifies(&self.selection, &claim) {
@@ -213,7 +221,7 @@ mod tests {
         let routes = Arc::new(Routes::default());
         let channel = crate::transport::channel::claim_response_channel("Svc", "Method", &[] as &[&str]);
         let bus: SharedBus = Arc::clone(recorder) as SharedBus;
-        (FirstClaim::new("REQ_first", bus, channel, selection, &routes), routes)
+        (FirstClaim::new("REQ_first", bus, channel, selection, true, &routes, Default::default()), routes)
     }
 
     #[tokio::test(start_paused = true)]
@@ -329,7 +337,7 @@ mod tests {
         let recorder = Arc::new(Recorder { refuse: true, ..Default::default() });
         let (first, routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
         let (tx, mut responses) = mpsc::channel(1);
-        routes.responses.insert("REQ_first", tx);
+        routes.responses.insert("REQ_first", super::super::routes::ResponseRoute::any(tx));
         first.take(claim("SRV_a", 1.0));
         let started = Instant::now();
         let response = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");
