@@ -472,10 +472,13 @@ async fn malformed_and_oversized_frames(factory: &dyn BusFactory) {
         }
         // A last frame the spy recognises: the victim's connection has
         // received everything before it.
-        hostile.raw(target, b"end of attack".to_vec()).await;
+        // (A well-formed frame with the channel's Local name: NATS routes
+        // frames within a process by it.)
+        let end = handmade::frame("type.googleapis.com/hostile.EndOfAttack", b"", &local);
+        hostile.raw(target, end.clone()).await;
         loop {
             let bytes = tokio::time::timeout(TIMEOUT, spy.recv()).await.expect("in time").expect("open").expect("frame");
-            if &bytes[..] == b"end of attack" {
+            if bytes[..] == end[..] {
                 break;
             }
         }
