@@ -301,6 +301,14 @@ impl NatsBus {
 
 /// Moves `user:password@` or `token@` from the URL into the options.
 fn credentials_from_url(url: &str, options: ConnectOptions) -> Result<(String, ConnectOptions), BusError> {
+    // As async-nats reads an address without a scheme (`user:pass@host:4222`):
+    // otherwise its credentials would stay in the address, which async-nats
+    // logs (`attempting connection … server=…`).
+    let url = match url.contains("://") {
+        true => std::borrow::Cow::Borrowed(url),
+        false => std::borrow::Cow::Owned(format!("nats://{url}")),
+    };
+    let url = &*url;
     let mut parsed = url::Url::parse(url)
         .map_err(|e| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL: {e}")))?;
     let user = parsed.username().to_owned();
