@@ -121,7 +121,8 @@ async fn a_call_works(bus: SharedBus) -> (RpcServer, RpcClient) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_urls_options_and_errors_hide_passwords() {
     capture_everything();
-    const SECRETS: &[&str] = &["RedisPw0unreach", "SentinelPw0unreach", "BadUrlPw0secret", "ClusterPw0unreach"];
+    const SECRETS: &[&str] =
+        &["RedisPw0unreach", "SentinelPw0unreach", "BadUrlPw0secret", "ClusterPw0unreach", "QueryPw0secret"];
     let options = RedisBusOptions::default().response_timeout(Duration::from_millis(500));
     assert_hidden(SECRETS, "RedisBusOptions", &format!("{options:?}"));
 
@@ -141,6 +142,9 @@ async fn redis_urls_options_and_errors_hide_passwords() {
         "http://ada:BadUrlPw0secret@h1:1".to_owned(),
         "ada:BadUrlPw0secret@nowhere".to_owned(),
         "redis://ada:BadUrlPw0secret@127.0.0.1:1?tls_ca=/no/such/file.pem".to_owned(),
+        format!("redis://127.0.0.1:{port}/0?password=QueryPw0secret"),
+        format!("redis://127.0.0.1:{port}/0?bogus=1&password=QueryPw0secret"),
+        format!("redis+sentinel://127.0.0.1:{port}/m?password=QueryPw0secret"),
     ];
     for url in &urls {
         let err = RedisBus::connect(url, options.clone()).await.expect_err("no Redis there");
