@@ -150,6 +150,26 @@ async fn redis_urls_options_and_errors_hide_passwords() {
         let err = RedisBus::connect(url, options.clone()).await.expect_err("no Redis there");
         assert_formats_hide(SECRETS, "a Redis connection error", &err);
     }
+
+    // The same, given as connection infos.
+    use redis::IntoConnectionInfo as _;
+    let info = |url: String| url.into_connection_info().expect("a connection info");
+    let node = info(format!("redis://ada:RedisPw0unreach@127.0.0.1:{port}"));
+    let sentinel = info(format!("redis://:SentinelPw0unreach@127.0.0.1:{port}"));
+    let sentinels = [format!("127.0.0.1:{port}")];
+    let sentinels: Vec<&str> = sentinels.iter().map(String::as_str).collect();
+    let err = RedisBus::connect_sentinel(&sentinels, "mymaster", node.clone(), sentinel, options.clone())
+        .await
+        .expect_err("no Sentinel there");
+    assert_formats_hide(SECRETS, "a Sentinel connection error", &err);
+    let seeds = vec![info(format!("redis://ada:ClusterPw0unreach@127.0.0.1:{port}"))];
+    let err = RedisBus::connect_cluster(seeds, psrpc::redis::ClusterPubSub::Classic, options.clone())
+        .await
+        .expect_err("no cluster there");
+    assert_formats_hide(SECRETS, "a cluster connection error", &err);
+    let client = redis::Client::open(node).expect("a client");
+    let err = RedisBus::from_client(client, options.clone()).await.expect_err("no Redis there");
+    assert_formats_hide(SECRETS, "a Redis connection error (from a client)", &err);
     assert_nothing_logged(SECRETS);
 }
 
@@ -198,6 +218,9 @@ async fn redis_refusing_or_accepting_a_password_never_shows_it() {
 async fn nats_urls_and_errors_hide_passwords_and_tokens() {
     capture_everything();
     const SECRETS: &[&str] = &["NatsPw0unreach", "NatsTok0unreach"];
+    let with_password = ConnectOptions::new().user_and_password("ada".into(), "NatsPw0unreach".into());
+    assert_hidden(SECRETS, "ConnectOptions", &format!("{with_password:?}"));
+    assert_hidden(SECRETS, "ConnectOptions", &format!("{:?}", ConnectOptions::new().token("NatsTok0unreach".into())));
     let port = unreachable_port();
     let urls = [
         format!("nats://ada:NatsPw0unreach@127.0.0.1:{port}"),
@@ -212,6 +235,8 @@ async fn nats_urls_and_errors_hide_passwords_and_tokens() {
         let err = NatsBus::connect(url, ConnectOptions::new()).await.expect_err("no NATS there");
         assert_formats_hide(SECRETS, "a NATS connection error", &err);
     }
+    let err = NatsBus::connect(&format!("nats://127.0.0.1:{port}"), with_password).await.expect_err("no NATS there");
+    assert_formats_hide(SECRETS, "a NATS connection error (credentials in the options)", &err);
     assert_nothing_logged(SECRETS);
 }
 
