@@ -101,7 +101,9 @@ impl FirstClaim {
         // Decided already (the claim exchange ran on the delivering task):
         // only the response is left to wait for, with no selection timer.
         if self.state.load(Ordering::Acquire) == DECIDED {
-            return timeout_at(deadline, self.recv_from_winner(responses)).await.map_err(|_| Error::request_timed_out());
+            return timeout_at(deadline, self.recv_from_winner(responses))
+                .await
+                .map_err(|_| Error::request_timed_out());
         }
         let selection_deadline = deadline::after(self.selection.affinity_timeout);
         tokio::select! {
@@ -249,7 +251,8 @@ mod tests {
         assert_eq!(first.winner().await.as_deref(), Some("SRV_runs"));
         assert!(recorder.published.lock().is_empty(), "a server already running it awaits no claim response");
         let (tx, mut responses) = mpsc::channel(1);
-        let from_runner = Response { request_id: "REQ_first".into(), server_id: "SRV_runs".into(), ..Default::default() };
+        let from_runner =
+            Response { request_id: "REQ_first".into(), server_id: "SRV_runs".into(), ..Default::default() };
         tx.send(from_runner).await.expect("send");
         let started = Instant::now();
         let response = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");

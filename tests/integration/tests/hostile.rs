@@ -103,8 +103,9 @@ async fn victim(factory: &dyn BusFactory) -> Victim {
     server.register_unary(&PICK, (), gated, Some(half)).await.expect("register");
     server.register_stream(&CHAT, (), chat, None).await.expect("register");
     let client_bus = factory.connect().await;
-    let client =
-        RpcClient::new(service.as_str(), client_bus.clone(), ClientOptions::default().timeout(TIMEOUT)).await.expect("client");
+    let client = RpcClient::new(service.as_str(), client_bus.clone(), ClientOptions::default().timeout(TIMEOUT))
+        .await
+        .expect("client");
     Victim { service, server, server_bus, client, client_bus, gate }
 }
 
@@ -134,7 +135,12 @@ impl Victim {
         channel::stream_server_channel(&self.service, &CHAT.name, &[] as &[&str])
     }
 
-    async fn call(&self, method: &MethodInfo, text: &str, options: RequestOptions) -> Result<psrpc::Reply<Note>, Error> {
+    async fn call(
+        &self,
+        method: &MethodInfo,
+        text: &str,
+        options: RequestOptions,
+    ) -> Result<psrpc::Reply<Note>, Error> {
         let note = Note { text: text.into() };
         self.client.request_single::<Note, Note>(method, (), &note, options).await
     }
@@ -477,7 +483,8 @@ async fn malformed_and_oversized_frames(factory: &dyn BusFactory) {
         let end = handmade::frame("type.googleapis.com/hostile.EndOfAttack", b"", &local);
         hostile.raw(target, end.clone()).await;
         loop {
-            let bytes = tokio::time::timeout(TIMEOUT, spy.recv()).await.expect("in time").expect("open").expect("frame");
+            let bytes =
+                tokio::time::timeout(TIMEOUT, spy.recv()).await.expect("in time").expect("open").expect("frame");
             if bytes[..] == end[..] {
                 break;
             }
