@@ -207,7 +207,7 @@ async fn seen(sub: &mut psrpc::transport::bus::Subscription, payload: &Bytes, co
     let mut left = count;
     while left > 0 {
         let response: Response = next(sub).await;
-        if &response.raw_response == payload {
+        if response.raw_response == *payload {
             left -= 1;
         }
     }
