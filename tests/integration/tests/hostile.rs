@@ -314,6 +314,47 @@ async fn a_sniffed_request_can_be_claimed_by_a_forged_server(factory: &dyn BusFa
     victim.still_works().await;
 }
 
+/// Claim decisions (`ClaimResponse`) on a method's claim-response channel,
+/// which every server of the method reads: for unknown request ids they
+/// are ignored. For a sniffed request id — recorded — the first decision a
+/// server sees is the one it follows: a forged decision naming another
+/// server, sent while the client still collects bids, makes the real
+/// server drop the request, and the call (granted to that server later)
+/// ends `deadline_exceeded`.
+async fn forged_decisions(factory: &dyn BusFactory) {
+    let victim = victim(factory).await;
+    let hostile = Hostile::new(factory).await;
+    for method in [&ECHO, &PICK] {
+        for i in 0..50 {
+            let decision = ClaimResponse {
+                request_id: format!("REQ_guess{i:07}"),
+                server_id: if i % 2 == 0 { victim.server.id().to_owned() } else { FORGED_SERVER.to_owned() },
+            };
+            hostile.send(&victim.claim_responses(method), &decision).await;
+        }
+    }
+    victim.still_works().await;
+
+    let mut requests = hostile.listen(&victim.requests(&PICK)).await;
+    let mut claims = hostile.listen(&victim.claims()).await;
+    let overrule = async {
+        let request: Request = next(&mut requests).await;
+        // The real server claimed: it now waits for a decision.
+        let claim: ClaimRequest = next(&mut claims).await;
+        assert_eq!((&*claim.request_id, &*claim.server_id), (&*request.request_id, victim.server.id()));
+        let decision = ClaimResponse { request_id: request.request_id, server_id: FORGED_SERVER.into() };
+        hostile.send(&victim.claim_responses(&PICK), &decision).await;
+    };
+    // The client decides after 1 s (no short circuit), long after the forged decision.
+    let selection = SelectionOptions::default().affinity_timeout(Duration::from_secs(1));
+    let options = RequestOptions::default().selection(selection).timeout(Duration::from_secs(3));
+    victim.gate.add_permits(1);
+    let (outcome, ()) = tokio::join!(victim.call(&PICK, "x", options), overrule);
+    let err = outcome.expect_err("recorded: the real server followed the forged decision");
+    assert_eq!(err, Error::request_timed_out());
+    victim.still_works().await;
+}
+
 /// Responses to a call that is waiting for its server: with guessed or wrong
 /// request ids (also naming the real server), and with the right request id
 /// but from a server the client did not choose, sent after the choice. The
@@ -530,6 +571,7 @@ on_every_bus!(
     a_sniffed_request_can_be_claimed_by_a_forged_server,
     forged_responses_to_a_queue_call_are_ignored,
     forged_responses_to_an_affinity_call_are_ignored,
+    forged_decisions,
     forged_stream_frames,
     malformed_and_oversized_frames,
 );
