@@ -288,3 +288,17 @@ impl<B: std::ops::Deref<Target = psrpc_test_support::broker::Broker>> PortOfUrl 
         url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("a port in the URL")
     }
 }
+
+/// Request metadata may carry credentials (an `authorization` entry): no
+/// span or event records metadata values, on the client or the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_metadata_is_never_logged() {
+    capture_everything();
+    const SECRETS: &[&str] = &["MetaTok0bearer"];
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let (_server, client) = a_call_works(bus).await;
+    let note = Note { text: "hi".into() };
+    let options = RequestOptions::default().metadata("authorization", "Bearer MetaTok0bearer");
+    client.request_single::<Note, Note>(&ECHO, (), &note, options).await.expect("call");
+    assert_nothing_logged(SECRETS);
+}
