@@ -176,7 +176,13 @@ impl NatsBus {
         let mut auth = UrlAuth::default();
         for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let bad = |why: String| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL: {why}"));
-            let mut parsed = url::Url::parse(one).map_err(|e| bad(e.to_string()))?;
+            // As async-nats reads an address without a scheme (`user:pass@host:4222`),
+            // so that its credentials leave it too (async-nats logs addresses).
+            let one = match one.contains("://") {
+                true => std::borrow::Cow::Borrowed(one),
+                false => std::borrow::Cow::Owned(format!("nats://{one}")),
+            };
+            let mut parsed = url::Url::parse(&one).map_err(|e| bad(e.to_string()))?;
             options = url_auth::credentials_from_url(&mut parsed, options);
             auth.take(&mut parsed).map_err(bad)?;
             url_auth::refuse_unknown(&parsed).map_err(bad)?;

@@ -41,8 +41,10 @@ pub(crate) fn parse(url: &str) -> Result<Target, String> {
     }
 }
 
-/// `url` with every password replaced by `***` (the one in `user:password@`
-/// and `sentinel_password`), for messages and logs.
+/// `url` with every password replaced by `***` (the one in `user:password@`,
+/// and the value of every query parameter that may hold a secret:
+/// `sentinel_password`, and ones psrpc does not take, such as `password`
+/// or `token`, which a URL in error may carry), for messages and logs.
 pub(crate) fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return "***".into() };
     let (body, query) = split_query(rest);
@@ -59,11 +61,17 @@ pub(crate) fn redacted(url: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key @ "sentinel_password", _)) => format!("{key}=***"),
+            Some((key, _)) if secret_parameter(key) => format!("{key}=***"),
             _ => pair.to_owned(),
         })
         .collect();
     format!("{scheme}://{body}?{}", query.join("&"))
+}
+
+/// Whether the query parameter `key` may hold a secret.
+fn secret_parameter(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "pass", "passwd", "pwd", "token", "secret", "auth", "seed"].iter().any(|s| key.ends_with(s))
 }
 
 /// Splits `rest` (after `scheme://`) at the query's `?`, looking only after
@@ -320,6 +328,10 @@ mod tests {
             "rediss+sentinel://u:***@s1,s2/m?sentinel_username=sam&sentinel_password=***"
         );
         assert_eq!(redacted("redis://h:6379"), "redis://h:6379");
+        assert_eq!(
+            redacted("redis://h:6379/0?password=p1&token=t1&tls_key=/k.pem&AUTH=a1"),
+            "redis://h:6379/0?password=***&token=***&tls_key=/k.pem&AUTH=***"
+        );
         assert_eq!(redacted("garbage"), "***");
     }
 }

@@ -33,6 +33,9 @@ pub(crate) struct FirstClaim {
     bus: SharedBus,
     claim_response: Channel,
     selection: SelectionOptions,
+    /// Whether a server may skip the exchange (a queue call): otherwise a
+    /// claim marked `handling` is an ordinary bid.
+    skip_allowed: bool,
     routes: Weak<Routes>,
     /// `OPEN` until a claim won (`DECIDED`) or the selection timed out (`CLOSED`).
     state: AtomicU8,
@@ -40,7 +43,7 @@ pub(crate) struct FirstClaim {
     /// The server whose claim won, once one did. A `OnceLock` and one
     /// `Notify` rather than a `watch`: a watch notifies eight wait lists on
     /// every send and on drop, a cost every claimed call would pay.
-    winner: OnceLock<String>,
+    winner: Arc<OnceLock<String>>,
     decided: Notify,
 }
 
@@ -51,17 +54,20 @@ impl FirstClaim {
         bus: SharedBus,
         claim_response: Channel,
         selection: SelectionOptions,
+        skip_allowed: bool,
         routes: &Arc<Routes>,
+        winner: Arc<OnceLock<String>>,
     ) -> Arc<Self> {
         Arc::new(FirstClaim {
             request_id: request_id.to_owned(),
             bus,
             claim_response,
             selection,
+            skip_allowed,
             routes: Arc::downgrade(routes),
             state: AtomicU8::new(OPEN),
             claims_seen: AtomicUsize::new(0),
-            winner: OnceLock::new(),
+            winner,
             decided: Notify::new(),
         })
     }
@@ -95,17 +101,52 @@ impl FirstClaim {
         // Decided already (the claim exchange ran on the delivering task):
         // only the response is left to wait for, with no selection timer.
         if self.state.load(Ordering::Acquire) == DECIDED {
-            return timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out());
+            return timeout_at(deadline, self.recv_from_winner(responses))
+                .await
+                .map_err(|_| Error::request_timed_out());
         }
         let selection_deadline = deadline::after(self.selection.affinity_timeout);
         tokio::select! {
             biased;
-            response = timeout_at(deadline, responses.recv()) => {
+            response = timeout_at(deadline, self.recv_from_winner(responses)) => {
                 return response.or_else(|_| self.close().and(Err(Error::request_timed_out())));
             }
             () = sleep_until(selection_deadline) => self.close()?,
         }
-        timeout_at(deadline, responses.recv()).await.map_err(|_| Error::request_timed_out())
+        timeout_at(deadline, self.recv_from_winner(responses)).await.map_err(|_| Error::request_timed_out())
+    }
+
+    /// The next response the call may take: once a claim won, only one from
+    /// the winning server (see [`from_chosen`]); before that, any (as Go
+    /// psrpc: the error of a server that could not decode the request, or
+    /// the response of a server that skipped the exchange, may come first).
+    async fn recv_from_winner(&self, responses: &mut mpsc::Receiver<Response>) -> Option<Response> {
+        loop {
+            let response = responses.recv().await?;
+            if from_chosen(self.winner.get().map(String::as_str), &response) {
+                return Some(response);
+            }
+        }
+    }
+}
+
+/// Whether `response` may end a call whose selection chose `chosen` (`None`:
+/// no server chosen yet, or a call without the claim exchange). A response
+/// naming another server is dropped: no server but the chosen one runs the
+/// request, so it comes from a peer forging responses (docs/WIRE.md,
+/// "Security model"). Go servers and psrpc-rs servers always put their own
+/// id, the one they claim with, in their responses.
+pub(crate) fn from_chosen(chosen: Option<&str>, response: &Response) -> bool {
+    match chosen {
+        Some(chosen) if chosen != response.server_id => {
+            tracing::debug!(
+                chosen,
+                server_id = %response.server_id,
+                "psrpc client: dropping a response from a server the call did not choose"
+            );
+            false
+        }
+        _ => true,
     }
 }
 
@@ -125,10 +166,12 @@ impl FirstClaim {
 impl ClaimDecider for FirstClaim {
     /// Takes one claim: the first qualifying one, while the selection is
     /// open, is answered with a claim response naming its server.
-    /// A claim marked `handling` (the server skipped the exchange and runs
-    /// the request already) decides the selection too, whatever the options,
-    /// and gets no claim response.
-    fn take(&self, claim: ClaimRequest) {
+    /// On a queue call, a claim marked `handling` (the server skipped the
+    /// exchange and runs the request already) decides the selection too,
+    /// whatever the options, and gets no claim response; elsewhere the mark
+    /// is ignored (no server may skip the exchange there).
+    fn take(&self, mut claim: ClaimRequest) {
+        claim.handling &= self.skip_allowed;
         if !claim.handling {
             self.claims_seen.fetch_add(1, Ordering::AcqRel);
             if !qualifies(&self.selection, &claim) {
@@ -150,6 +193,8 @@ impl ClaimDecider for FirstClaim {
             if let Some(routes) = routes.upgrade() {
                 let failed = Response {
                     request_id: decision.request_id.clone(),
+                    // As if from the winner: the call takes only its responses.
+                    server_id: decision.server_id.clone(),
                     error: e.message().to_owned(),
                     code: e.code().as_str().to_owned(),
                     error_details: e.details().to_vec(),
@@ -178,7 +223,7 @@ mod tests {
         let routes = Arc::new(Routes::default());
         let channel = crate::transport::channel::claim_response_channel("Svc", "Method", &[] as &[&str]);
         let bus: SharedBus = Arc::clone(recorder) as SharedBus;
-        (FirstClaim::new("REQ_first", bus, channel, selection, &routes), routes)
+        (FirstClaim::new("REQ_first", bus, channel, selection, true, &routes, Default::default()), routes)
     }
 
     #[tokio::test(start_paused = true)]
@@ -206,7 +251,9 @@ mod tests {
         assert_eq!(first.winner().await.as_deref(), Some("SRV_runs"));
         assert!(recorder.published.lock().is_empty(), "a server already running it awaits no claim response");
         let (tx, mut responses) = mpsc::channel(1);
-        tx.send(Response { request_id: "REQ_first".into(), ..Default::default() }).await.expect("send");
+        let from_runner =
+            Response { request_id: "REQ_first".into(), server_id: "SRV_runs".into(), ..Default::default() };
+        tx.send(from_runner).await.expect("send");
         let started = Instant::now();
         let response = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");
         assert_eq!(response.map(|r| r.request_id).as_deref(), Some("REQ_first"));
@@ -264,16 +311,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn once_a_claim_won_only_the_winners_response_ends_the_call() {
+        let recorder = Arc::new(Recorder::default());
+        let (first, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
+        first.take(claim("SRV_real", 1.0));
+        let (tx, mut responses) = mpsc::channel(4);
+        let response = |server: &str, payload: &'static [u8]| Response {
+            server_id: server.into(),
+            raw_response: bytes::Bytes::from_static(payload),
+            ..Default::default()
+        };
+        tx.send(response("SRV_forged", b"forged")).await.expect("send");
+        tx.send(response("", b"no server")).await.expect("send");
+        tx.send(response("SRV_real", b"real")).await.expect("send");
+        let started = Instant::now();
+        let got = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");
+        assert_eq!(got.map(|r| r.raw_response), Some(bytes::Bytes::from_static(b"real")));
+
+        // Before any claim won, a response is taken from any server (as Go psrpc).
+        let (open, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
+        tx.send(response("SRV_other", b"early")).await.expect("send");
+        let got = open.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");
+        assert_eq!(got.map(|r| r.server_id).as_deref(), Some("SRV_other"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_decision_that_cannot_be_published_fails_the_call() {
         let recorder = Arc::new(Recorder { refuse: true, ..Default::default() });
         let (first, routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
         let (tx, mut responses) = mpsc::channel(1);
-        routes.responses.insert("REQ_first", tx);
+        routes.responses.insert("REQ_first", super::super::routes::ResponseRoute::any(tx));
         first.take(claim("SRV_a", 1.0));
         let started = Instant::now();
         let response = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");
         let response = response.expect("the failure arrives as a response");
         assert_eq!(response.code, ErrorCode::Unavailable.as_str());
+        assert_eq!(response.server_id, "SRV_a", "as if from the winner, the only server the call listens to");
         assert_eq!(started.elapsed(), Duration::ZERO, "at once, not at a timeout");
     }
 }

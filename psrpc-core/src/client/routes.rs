@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -24,6 +24,31 @@ pub(crate) trait Route<T>: Clone {
 impl<T> Route<T> for mpsc::Sender<T> {
     fn take(&self, item: T) -> bool {
         self.try_send(item).is_ok()
+    }
+}
+
+/// Where a call's responses go. Once the call chose its server (`chosen`
+/// is set), responses naming another server are dropped here, where they
+/// arrive, so that forged responses cannot fill the call's channel ahead of
+/// the real one (see `first_claim::from_chosen`).
+#[derive(Clone, Debug)]
+pub(crate) struct ResponseRoute {
+    tx: mpsc::Sender<Response>,
+    chosen: Option<Arc<OnceLock<String>>>,
+}
+
+impl ResponseRoute {
+    /// A route taking every response.
+    #[cfg(test)]
+    pub(crate) fn any(tx: mpsc::Sender<Response>) -> Self {
+        ResponseRoute { tx, chosen: None }
+    }
+}
+
+impl Route<Response> for ResponseRoute {
+    fn take(&self, response: Response) -> bool {
+        let chosen = self.chosen.as_ref().and_then(|c| c.get()).map(String::as_str);
+        super::first_claim::from_chosen(chosen, &response) && self.tx.try_send(response).is_ok()
     }
 }
 
@@ -112,7 +137,7 @@ fn shard_index(hasher: &impl BuildHasher, id: &(impl Hash + ?Sized)) -> usize {
 /// The three tables of a client.
 #[derive(Debug, Default)]
 pub(crate) struct Routes {
-    pub(crate) responses: Table<Response>,
+    pub(crate) responses: Table<Response, ResponseRoute>,
     pub(crate) claims: Table<ClaimRequest, ClaimRoute>,
     pub(crate) streams: Table<Stream>,
 }
@@ -150,9 +175,21 @@ impl RouteGuard {
         RouteGuard { routes, entries: Vec::with_capacity(2) }
     }
 
+    /// Routes every response for `id` to the returned receiver.
     pub(crate) fn response(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Response> {
+        self.response_from(id, capacity, None)
+    }
+
+    /// Routes the responses for `id` to the returned receiver; once
+    /// `chosen` is set, only those from that server.
+    pub(crate) fn response_from(
+        &mut self,
+        id: &str,
+        capacity: usize,
+        chosen: Option<Arc<OnceLock<String>>>,
+    ) -> mpsc::Receiver<Response> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        self.routes.responses.insert(id, tx);
+        self.routes.responses.insert(id, ResponseRoute { tx, chosen });
         self.entries.push((RouteKind::Response, id.to_owned()));
         rx
     }
@@ -199,5 +236,28 @@ impl Drop for RouteGuard {
                 RouteKind::Stream => self.routes.streams.remove(id),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_from_other_servers_never_fill_a_route_once_a_server_is_chosen() {
+        let routes = Arc::new(Routes::default());
+        let chosen = Arc::new(OnceLock::new());
+        let mut guard = RouteGuard::new(Arc::clone(&routes));
+        let mut rx = guard.response_from("REQ_x", 2, Some(Arc::clone(&chosen)));
+        let from = |server: &str| Response { server_id: server.into(), ..Default::default() };
+        assert!(routes.responses.route("REQ_x", from("SRV_early")), "before a choice, any server");
+        chosen.set("SRV_real".to_owned()).expect("set");
+        for _ in 0..10 {
+            assert!(!routes.responses.route("REQ_x", from("SRV_forged")), "dropped");
+        }
+        assert!(routes.responses.route("REQ_x", from("SRV_real")), "room left for the chosen server");
+        assert_eq!(rx.try_recv().map(|r| r.server_id).as_deref(), Ok("SRV_early"));
+        assert_eq!(rx.try_recv().map(|r| r.server_id).as_deref(), Ok("SRV_real"));
+        assert!(rx.try_recv().is_err());
     }
 }

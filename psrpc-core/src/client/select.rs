@@ -30,9 +30,11 @@ use crate::user_code;
 ///   `deadline_exceeded`, since no time is left for the chosen server;
 /// - a panic in `selection_fn` (user code, behind the panic boundary) fails
 ///   the call with `internal`;
-/// - a claim marked `handling` (a server that skipped the claim exchange and
-///   runs the request already) ends the selection at once with that server,
-///   whatever the options: there is nothing left to choose.
+/// - on a queue call, a claim marked `handling` (a server that skipped the
+///   claim exchange and runs the request already) ends the selection at once
+///   with that server, whatever the options: there is nothing left to
+///   choose. Elsewhere no server may skip the exchange, and such a claim is
+///   an ordinary bid.
 pub(crate) async fn select_server(
     info: &RpcInfo,
     claims: &mut mpsc::Receiver<ClaimRequest>,
@@ -53,7 +55,11 @@ pub(crate) async fn select_server(
             biased;
             claim = claims.recv() => {
                 let Some(claim) = claim else { return Err(Error::client_closed()) };
-                if claim.handling {
+                // Only a queue call lets a server skip the exchange (as Go
+                // psrpc's servers); elsewhere `handling` is ignored and the
+                // claim is a bid like any other, so a forged announcement
+                // cannot bypass the selection options (`only_servers`).
+                if claim.handling && queue {
                     return Ok(Selected { server_id: claim.server_id, handling: true });
                 }
                 claim_count += 1;
@@ -299,6 +305,17 @@ mod tests {
         crate::info::MethodKind::Unary(crate::info::Selection::Queue { topics: false }),
     );
 
+    #[tokio::test(start_paused = true)]
+    async fn off_a_queue_call_a_handling_claim_is_an_ordinary_bid() {
+        let opts = SelectionOptions::best_affinity(Duration::from_secs(1)).only_servers(["real"]);
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(ClaimRequest { handling: true, ..claim("forged", 1000.0) }).await.expect("send");
+        tx.send(claim("real", 0.5)).await.expect("send");
+        let until = Instant::now() + Duration::from_secs(60);
+        let selected = select_server(&info(), &mut rx, None, &opts, false, until).await.expect("selected");
+        assert_eq!(selected, Selected { server_id: "real".into(), handling: false }, "the forged one does not qualify");
+    }
+
     fn bad_bytes() -> Response {
         Response { error: "bad bytes".into(), code: "malformed_request".into(), ..Default::default() }
     }
@@ -311,7 +328,7 @@ mod tests {
         tx.send(ClaimRequest { handling: true, ..claim("runner", 0.1) }).await.expect("send");
         let start = Instant::now();
         let until = start + Duration::from_secs(60);
-        let selected = select_server(&info(), &mut rx, None, &opts, false, until).await.expect("selected");
+        let selected = select_server(&info(), &mut rx, None, &opts, true, until).await.expect("selected");
         assert_eq!(selected, Selected { server_id: "runner".into(), handling: true }, "below minimum, still taken");
         assert_eq!(start.elapsed(), Duration::ZERO, "no wait for the short circuit");
         let (r, _) = run(vec![(5, claim("a", 1.0))], SelectionOptions::first_available(Duration::from_secs(1))).await;

@@ -10,7 +10,7 @@ use tokio::time::{Instant, timeout_at};
 use tracing::Instrument as _;
 
 use super::engine::ClientInner;
-use super::first_claim::FirstClaim;
+use super::first_claim::{FirstClaim, from_chosen};
 use super::handle::RpcClient;
 use super::routes::RouteGuard;
 use super::select::first_qualifying_wins;
@@ -180,7 +180,10 @@ async fn unary_call(
     };
 
     let mut guard = RouteGuard::new(client.routes.clone());
-    let mut responses = guard.response(&request_id, 2);
+    // The server the call chose, once it did: the response route drops
+    // responses from any other where they arrive.
+    let chosen_lock = std::sync::Arc::new(std::sync::OnceLock::new());
+    let mut responses = guard.response_from(&request_id, 2, Some(std::sync::Arc::clone(&chosen_lock)));
     // Selection: decided on the dispatcher when the first qualifying claim
     // wins (see `first_claim`), otherwise by this call among its claims.
     let selection =
@@ -188,7 +191,15 @@ async fn unary_call(
     let (first, selection) = match client.options.wire_mode.require_claim(method).then(|| selection(sticky)) {
         Some(selection) if first_qualifying_wins(&selection) => {
             let bus = std::sync::Arc::clone(&client.bus);
-            let first = FirstClaim::new(&request_id, bus, target.claim_response.clone(), selection, &client.routes);
+            let first = FirstClaim::new(
+                &request_id,
+                bus,
+                target.claim_response.clone(),
+                selection,
+                method.queue(),
+                &client.routes,
+                std::sync::Arc::clone(&chosen_lock),
+            );
             guard.decided_claims(&request_id, std::sync::Arc::clone(&first) as _);
             (Some(first), None)
         }
@@ -212,6 +223,7 @@ async fn unary_call(
         let chosen = select.await?;
         guard.release_claims();
         chosen_server = Some(chosen.server_id.clone());
+        let _ = chosen_lock.set(chosen.server_id.clone());
         // A server that announced it handles the request awaits no decision.
         if !chosen.handling {
             let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen.server_id };
@@ -223,13 +235,23 @@ async fn unary_call(
     let chosen = async {
         match &first {
             Some(first) => first.winner().await,
-            None => chosen_server,
+            None => chosen_server.clone(),
         }
     };
     let response = calls::unless_gone(&client.options, chosen, async {
         match &first {
             Some(first) => first.response(&mut responses, deadline).await,
-            None => timeout_at(deadline, responses.recv()).await.map_err(|_| timed_out(client, method)),
+            None => {
+                let from_chosen = async {
+                    loop {
+                        let response = responses.recv().await?;
+                        if from_chosen(chosen_server.as_deref(), &response) {
+                            return Some(response);
+                        }
+                    }
+                };
+                timeout_at(deadline, from_chosen).await.map_err(|_| timed_out(client, method))
+            }
         }
     })
     .await?;
