@@ -1,6 +1,7 @@
 //! What bus implementers need, kept out of the user's way: the
 //! [`MessageBus`](bus::MessageBus) trait and its subscriptions, channel
-//! names, and the fan-out helper broker buses share. All of it is defined
+//! names, the namespaces that prefix them on a broker, and the fan-out
+//! helper broker buses share. All of it is defined
 //! in `psrpc-protocol`, with the wire protocol's envelopes, framing and
 //! identifiers, which the engines use and the API does not show.
 //!
@@ -14,5 +15,5 @@
 //! assert_eq!(&*ch.legacy, "Svc|Method|topic|REQ");
 //! ```
 
-pub use psrpc_protocol::{bus, channel, members};
+pub use psrpc_protocol::{bus, channel, members, namespace};
 pub(crate) use psrpc_protocol::{envelope, frame, id};
