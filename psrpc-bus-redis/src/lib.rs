@@ -426,7 +426,13 @@ impl RedisBus {
     /// connection is down; `command` bounds its own wait for Redis (see
     /// [`settle::within`]), which starts at its turn to send (see the
     /// `writer` module).
-    async fn on_publisher<T>(&self, command: impl Future<Output = Result<T, Failure>>) -> Result<T, BusError> {
+    /// A Redis `NOPERM` fails with [`BusErrorKind::PermissionDenied`]
+    /// naming `channel`.
+    async fn on_publisher<T>(
+        &self,
+        channel: &str,
+        command: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, BusError> {
         let link = &self.inner.publisher_link;
         let down = || Err(BusError::unavailable("the connection to Redis is down"));
         if link.is_down() {
@@ -440,7 +446,7 @@ impl RedisBus {
             Ok(value) => Ok(value),
             Err(Failure::Redis(e)) => {
                 self.inner.publisher_link.check(&e, || publisher_ping(Arc::downgrade(&self.inner)));
-                Err(unavailable(e))
+                Err(refused(e, "publish to", channel))
             }
             Err(Failure::NoAnswer(limit)) => {
                 Err(BusError::unavailable(format!("no answer from Redis within {limit:?}")))
@@ -470,6 +476,19 @@ impl RedisBus {
 
 fn unavailable(e: redis::RedisError) -> BusError {
     BusError::with_source(BusErrorKind::Unavailable, e)
+}
+
+/// The error of a command on `channel` that Redis refused: a `NOPERM`
+/// (the ACL does not allow the channel or the command) is
+/// [`BusErrorKind::PermissionDenied`] naming the channel; anything else
+/// [`BusErrorKind::Unavailable`].
+pub(crate) fn refused(e: redis::RedisError, what: &str, channel: &str) -> BusError {
+    match e.kind() {
+        redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) => {
+            BusError::permission_denied(format!("Redis refused to {what} channel {channel}: {e}"))
+        }
+        _ => unavailable(e),
+    }
 }
 
 /// A `PING` on the publisher connection, for its [`Link`], after moving
@@ -520,7 +539,7 @@ impl MessageBus for RedisBus {
             let name = self.name_of(channel)?;
             self.check_size(&frame)?;
             let timeout = self.inner.options.response_timeout;
-            self.on_publisher(settle::within(timeout, self.inner.publisher.publish(&name, &frame))).await
+            self.on_publisher(&name, settle::within(timeout, self.inner.publisher.publish(&name, &frame))).await
         })
     }
 
@@ -555,7 +574,7 @@ impl MessageBus for RedisBus {
             let name = self.name_of(channel)?;
             self.check_size(&frame)?;
             let publisher = &self.inner.publisher;
-            self.on_publisher(self.inner.locks.publish_claim(publisher, queued, &name, &frame)).await
+            self.on_publisher(&name, self.inner.locks.publish_claim(publisher, queued, &name, &frame)).await
         })
     }
 

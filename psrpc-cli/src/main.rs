@@ -17,6 +17,7 @@ mod discovery;
 mod exit;
 mod generate;
 mod out;
+mod permissions;
 mod proto;
 mod show;
 mod stream;
@@ -43,6 +44,7 @@ Examples:
   psrpc call MyService.GetStats -d @ --proto proto/examples/my_service.proto < request.json
   psrpc call MyService.GetRegionStats '{}' --proto proto/examples/my_service.proto --topic eu-west
   psrpc sub MyService.UpdateState --proto proto/examples/my_service.proto --count 10
+  psrpc permissions Greeter --proto greeter.proto --namespace staging --broker nats --role server
   psrpc context add prod 'redis+sentinel://app:secret@s1:26379,s2:26379/mymaster' --use
 
 Exit codes:
@@ -88,6 +90,9 @@ enum Command {
         #[command(subcommand)]
         command: contexts::ContextCommand,
     },
+    /// Print the NATS subject permissions or the Redis ACL that a service's servers and clients
+    /// need, in a namespace (no bus needed).
+    Permissions(permissions::PermissionsArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -181,6 +186,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let settings = Settings { wait: cli.wait, timeout: cli.timeout, out: Out { json: cli.json } };
     match cli.command {
         Command::Context { command } => contexts::run(command, &settings.out),
+        Command::Permissions(args) => permissions::run(&args, &settings.out),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(dir.as_deref()),
         Command::OnTheBus(command) => match *command {

@@ -239,6 +239,10 @@ pub enum BusErrorKind {
     /// The channel is already subscribed in the other mode (queue vs. plain)
     /// on a shared transport subscription (`internal`).
     ModeMismatch,
+    /// The broker refused the operation on this channel: the bus's user has
+    /// no permission for it (Redis `NOPERM`, a NATS permissions violation)
+    /// (`permission_denied`).
+    PermissionDenied,
     /// Any other transport failure (`internal`).
     Transport,
 }
@@ -254,6 +258,7 @@ impl fmt::Display for BusErrorKind {
             BusErrorKind::SlowConsumer { dropped } => write!(f, "slow consumer: {dropped} frame(s) dropped"),
             BusErrorKind::InvalidChannel => f.write_str("invalid channel name"),
             BusErrorKind::ModeMismatch => f.write_str("channel already subscribed in the other mode"),
+            BusErrorKind::PermissionDenied => f.write_str("the broker denied permission"),
             BusErrorKind::Transport => f.write_str("message bus error"),
         }
     }
@@ -273,6 +278,7 @@ impl BusErrorKind {
             }
             BusErrorKind::FrameTooLarge { .. } => ErrorCode::ResourceExhausted,
             BusErrorKind::InvalidChannel => ErrorCode::InvalidArgument,
+            BusErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
             BusErrorKind::ModeMismatch | BusErrorKind::Transport => ErrorCode::Internal,
         }
     }
@@ -385,6 +391,18 @@ impl BusError {
     /// ```
     pub fn invalid_channel(reason: impl Into<BoxError>) -> Self {
         BusError::with_source(BusErrorKind::InvalidChannel, reason)
+    }
+
+    /// The broker refused an operation on a channel; `reason` names the
+    /// channel and what the broker said.
+    ///
+    /// ```
+    /// let err = psrpc::BusError::permission_denied("Redis refused PUBLISH to channel a|Svc|M|REQ: NOPERM");
+    /// assert_eq!(err.code(), psrpc::ErrorCode::PermissionDenied);
+    /// assert!(err.to_string().contains("a|Svc|M|REQ"));
+    /// ```
+    pub fn permission_denied(reason: impl Into<BoxError>) -> Self {
+        BusError::with_source(BusErrorKind::PermissionDenied, reason)
     }
 
     /// What kind of failure this is.
@@ -885,6 +903,7 @@ mod tests {
             (BusError::slow_consumer(2), ErrorCode::Unavailable),
             (BusError::frame_too_large(2, 1), ErrorCode::ResourceExhausted),
             (BusError::invalid_channel("too long"), ErrorCode::InvalidArgument),
+            (BusError::permission_denied("NOPERM"), ErrorCode::PermissionDenied),
             (BusError::new(BusErrorKind::ModeMismatch), ErrorCode::Internal),
             (BusError::new(BusErrorKind::Transport), ErrorCode::Internal),
         ];
