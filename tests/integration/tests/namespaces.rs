@@ -135,14 +135,12 @@ impl Deployment {
 /// receives its own deployment's message first: a message published
 /// earlier in another namespace would have come before it.
 async fn subscriptions(deployments: &mut [Deployment]) {
-    for i in 0..deployments.len() {
-        let note = Note { text: format!("news from {}", deployments[i].name) };
-        let publisher = &deployments[i].publisher;
-        publisher.publish(&EVERY, vec![], &note).await.expect("publish Every");
-        publisher.publish(&QUEUED, vec![], &note).await.expect("publish Queued");
+    for own in deployments.iter_mut() {
+        let note = Note { text: format!("news from {}", own.name) };
+        own.publisher.publish(&EVERY, vec![], &note).await.expect("publish Every");
+        own.publisher.publish(&QUEUED, vec![], &note).await.expect("publish Queued");
         // Received before the next deployment publishes: the broker handled
         // this publish (and any cross-delivery) before the next one.
-        let own = &mut deployments[i];
         assert_eq!(own.every.recv().await.expect("Every open"), note, "{}", own.name);
         assert_eq!(own.queued.recv().await.expect("Queued open"), note, "{}", own.name);
     }
