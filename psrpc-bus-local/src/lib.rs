@@ -14,6 +14,12 @@
 //! publishers to other channels, and delays other subscribers of its own
 //! channel by at most that bound per frame.
 //!
+//! # Namespaces
+//! A bus with a [`Namespace`] keys channels by `<ns>|Legacy`
+//! ([`LocalBusOptions::namespace`]); [`LocalBus::in_namespace`] gives a view
+//! of the same bus in another namespace, so tests and examples can show that
+//! namespaces never see each other's frames (docs/WIRE.md section 14).
+//!
 //! # Channel names
 //! Names longer than [`MAX_CHANNEL_NAME_LEN`] (64 KiB, the Redis bus's
 //! rule, so code tested here behaves the same on Redis) are refused with
@@ -52,6 +58,7 @@ use psrpc_protocol::bus::{
     BusError, DeliveryOutcome, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
 };
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::namespace::{Namespace, channel_redis_name, redis_name};
 use psrpc_protocol::tap::TapSubscription;
 use tokio::time::Instant;
 
@@ -69,11 +76,13 @@ use tap::Taps;
 pub struct LocalBusOptions {
     /// How long one `publish` may wait for room in full subscriber buffers.
     overflow_wait: Duration,
+    /// The namespace of the bus's channels (none: Legacy names as they are).
+    namespace: Option<Namespace>,
 }
 
 impl Default for LocalBusOptions {
     fn default() -> Self {
-        LocalBusOptions { overflow_wait: Duration::from_millis(100) }
+        LocalBusOptions { overflow_wait: Duration::from_millis(100), namespace: None }
     }
 }
 
@@ -85,11 +94,26 @@ impl LocalBusOptions {
     /// ```
     /// use std::time::Duration;
     /// let options = psrpc_bus_local::LocalBusOptions::default().overflow_wait(Duration::ZERO); // never wait: drop at once
-    /// assert_eq!(format!("{options:?}"), "LocalBusOptions { overflow_wait: 0ns }");
+    /// assert_eq!(format!("{options:?}"), "LocalBusOptions { overflow_wait: 0ns, namespace: None }");
     /// ```
     #[must_use]
     pub fn overflow_wait(mut self, wait: Duration) -> Self {
         self.overflow_wait = wait;
+        self
+    }
+
+    /// Puts the bus's channels in `namespace`: they are keyed by
+    /// `<ns>|Legacy` (default: no namespace).
+    ///
+    /// ```
+    /// use psrpc_bus_local::{LocalBus, LocalBusOptions};
+    /// let ns = "blue".parse().unwrap();
+    /// let bus = LocalBus::with_options(LocalBusOptions::default().namespace(ns));
+    /// assert_eq!(bus.namespace().map(|ns| ns.as_str()), Some("blue"));
+    /// ```
+    #[must_use]
+    pub fn namespace(mut self, namespace: Namespace) -> Self {
+        self.namespace = Some(namespace);
         self
     }
 }
@@ -117,6 +141,8 @@ impl LocalBusOptions {
 #[derive(Clone, Debug, Default)]
 pub struct LocalBus {
     inner: Arc<Inner>,
+    /// This handle's namespace (views of one bus may differ).
+    namespace: Option<Namespace>,
 }
 
 #[derive(Debug, Default)]
@@ -243,7 +269,39 @@ impl LocalBus {
     /// assert_eq!(bus.subscription_count(), 0);
     /// ```
     pub fn with_options(options: LocalBusOptions) -> Self {
-        LocalBus { inner: Arc::new(Inner { options, ..Inner::default() }) }
+        let namespace = options.namespace.clone();
+        LocalBus { inner: Arc::new(Inner { options, ..Inner::default() }), namespace }
+    }
+
+    /// The namespace of this handle's channels, if any.
+    ///
+    /// ```
+    /// assert!(psrpc_bus_local::LocalBus::new().namespace().is_none());
+    /// ```
+    pub fn namespace(&self) -> Option<&Namespace> {
+        self.namespace.as_ref()
+    }
+
+    /// A handle on the same bus whose channels are in `namespace` (`None`:
+    /// no namespace). Handles in different namespaces never see each
+    /// other's frames, as deployments in different namespaces on one broker.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), psrpc_protocol::BusError> {
+    /// use psrpc_bus_local::LocalBus;
+    /// use psrpc_protocol::{MessageBus, channel};
+    /// let bus = LocalBus::new();
+    /// let blue = bus.in_namespace(Some("blue".parse().unwrap()));
+    /// let ch = channel::response_channel("Svc", "CLI_a");
+    /// let mut in_blue = blue.subscribe(&ch, 4).await?;
+    /// bus.publish(&ch, "outside".into()).await?; // no namespace: not blue's
+    /// blue.publish(&ch, "inside".into()).await?;
+    /// assert_eq!(in_blue.recv().await.expect("open")?, "inside");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn in_namespace(&self, namespace: Option<Namespace>) -> LocalBus {
+        LocalBus { inner: Arc::clone(&self.inner), namespace }
     }
 
     /// The number of live subscriptions on this bus, over every channel: a
@@ -273,9 +331,9 @@ impl LocalBus {
 
     fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
         self.check_open()?;
-        check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
+        let key = channel_redis_name(self.namespace.as_ref(), channel);
+        check_channel_len(&key, MAX_CHANNEL_NAME_LEN)?;
         let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
-        let key = Arc::clone(&channel.legacy);
         let weak = Arc::downgrade(&self.inner);
         let unsubscribe_key = Arc::clone(&key);
         let (sender, subscription) = Subscription::new(capacity, move || {
@@ -308,9 +366,10 @@ impl MessageBus for LocalBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
-            self.inner.taps.deliver(&channel.legacy, &frame);
-            let subscribers = match self.inner.channels.read().get(&channel.legacy) {
+            let key = redis_name(self.namespace.as_ref(), &channel.legacy);
+            check_channel_len(&key, MAX_CHANNEL_NAME_LEN)?;
+            self.inner.taps.deliver(self.namespace.as_ref(), &channel.legacy, &frame);
+            let subscribers = match self.inner.channels.read().get(&*key) {
                 Some(s) => Arc::clone(s),
                 None => return Ok(()),
             };
@@ -340,7 +399,7 @@ impl MessageBus for LocalBus {
     fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            Ok(self.inner.taps.add(service, capacity))
+            Ok(self.inner.taps.add(service, self.namespace.clone(), capacity))
         })
     }
 
@@ -468,5 +527,37 @@ mod tests {
         assert_eq!(queued.buffered(), 1, "the queue subscriber still got it");
         bus.close().await;
         assert!(tap.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_tap_sees_its_namespace_only() {
+        let bus = LocalBus::new();
+        let a = bus.in_namespace(Some(Namespace::new("a").unwrap()));
+        let mut tap = a.tap("S", 8).await.expect("tap");
+        let ch = request_channel("S", "M", &[] as &[&str], true);
+        bus.publish(&ch, Bytes::from_static(b"none")).await.expect("publish");
+        a.publish(&ch, Bytes::from_static(b"a")).await.expect("publish");
+        let tapped = tap.recv().await.expect("open").expect("a frame");
+        assert_eq!((&*tapped.channel, &tapped.frame[..]), ("S|M|REQ", &b"a"[..]));
+    }
+
+    #[tokio::test]
+    async fn namespaces_key_channels_apart() {
+        let bus = LocalBus::new();
+        let a = bus.in_namespace(Some(Namespace::new("a").unwrap()));
+        let b = LocalBus {
+            inner: Arc::clone(&bus.inner),
+            ..LocalBus::with_options(LocalBusOptions::default().namespace(Namespace::new("b").unwrap()))
+        };
+        let ch = request_channel("S", "Q", &["t"], true);
+        let mut in_b = b.subscribe_queue(&ch, 8).await.expect("subscribe");
+        let mut outside = bus.subscribe_queue(&ch, 8).await.expect("subscribe");
+        assert!(bus.inner.channels.read().contains_key("b|S|Q|t|REQ"));
+        a.publish(&ch, Bytes::from_static(b"a")).await.expect("publish");
+        b.publish(&ch, Bytes::from_static(b"b")).await.expect("publish");
+        bus.publish(&ch, Bytes::from_static(b"none")).await.expect("publish");
+        assert_eq!(kinds(in_b.recv().await), Some(Ok(Bytes::from_static(b"b"))));
+        assert_eq!(kinds(outside.recv().await), Some(Ok(Bytes::from_static(b"none"))));
+        assert_eq!((in_b.buffered(), outside.buffered()), (0, 0));
     }
 }

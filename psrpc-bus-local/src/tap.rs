@@ -10,6 +10,7 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use psrpc_protocol::bus::DeliveryOutcome;
 use psrpc_protocol::channel::sanitize;
+use psrpc_protocol::namespace::Namespace;
 use psrpc_protocol::tap::{TapFrame, TapSender, TapSubscription};
 
 /// The taps of one bus. `any` spares publishes on a bus that was never
@@ -24,28 +25,31 @@ pub(crate) struct Taps {
 struct Tap {
     /// `Svc|`, sanitised as Legacy names are.
     prefix: String,
+    /// The namespace of the bus (view) that made the tap: it sees that
+    /// namespace's frames only.
+    namespace: Option<Namespace>,
     sender: TapSender,
 }
 
 impl Taps {
     /// A new tap of `service`'s channels (forgetting taps that were dropped).
-    pub(crate) fn add(&self, service: &str, capacity: usize) -> TapSubscription {
+    pub(crate) fn add(&self, service: &str, namespace: Option<Namespace>, capacity: usize) -> TapSubscription {
         let (sender, subscription) = TapSubscription::new(capacity);
         let mut taps = self.taps.write();
         taps.retain(|tap| !tap.sender.is_closed());
-        taps.push(Tap { prefix: format!("{}|", sanitize(service)), sender });
+        taps.push(Tap { prefix: format!("{}|", sanitize(service)), namespace, sender });
         self.any.store(true, Ordering::Release);
         subscription
     }
 
-    /// Hands a frame published on `channel` (a Legacy name) to the taps of
-    /// its service.
-    pub(crate) fn deliver(&self, channel: &Arc<str>, frame: &Bytes) {
+    /// Hands a frame published in `namespace` on `channel` (a Legacy name)
+    /// to the taps of its service in that namespace.
+    pub(crate) fn deliver(&self, namespace: Option<&Namespace>, channel: &Arc<str>, frame: &Bytes) {
         if !self.any.load(Ordering::Acquire) {
             return;
         }
         let taps = self.taps.read();
-        for tap in taps.iter().filter(|tap| channel.starts_with(&tap.prefix)) {
+        for tap in taps.iter().filter(|tap| tap.namespace.as_ref() == namespace && channel.starts_with(&tap.prefix)) {
             let tapped = TapFrame { channel: Arc::clone(channel), frame: frame.clone() };
             if tap.sender.try_deliver(tapped) == DeliveryOutcome::Dropped {
                 tracing::debug!(%channel, "psrpc local: slow tap, frame dropped");

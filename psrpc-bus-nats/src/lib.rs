@@ -65,6 +65,13 @@
 //! the URL (`user:password@`, `token@`, `?creds=`, `?nkey=`, `?tls_ca=`,
 //! `?tls_cert=`/`?tls_key=`, `?tls_required=true`; see
 //! [`NatsBus::connect`]).
+//!
+//! **Namespaces**: `?namespace=NS` on the URL, or
+//! [`NatsBus::connect_with_namespace`], puts every subject of the bus under
+//! `NS.` (`NS.SRV.Svc…`, `NS.CLI.…`) and its queue subscriptions in the
+//! group `NS.bus`, so deployments in different namespaces share a NATS
+//! server without seeing each other's traffic (docs/WIRE.md section 14).
+//! The subject length limit counts the prefix.
 
 mod outbox;
 mod probe;
@@ -73,6 +80,7 @@ mod router;
 mod subject;
 mod tap;
 mod url_auth;
+mod url_namespace;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,6 +93,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MessageBus, Subscription};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::namespace::{Namespace, channel_nats_subject, nats_queue_group};
 use psrpc_protocol::tap::{TapSubscription, TapsEnd};
 
 pub use async_nats::ConnectOptions;
@@ -122,6 +131,10 @@ pub struct NatsBus {
 #[derive(Debug)]
 struct Inner {
     client: async_nats::Client,
+    /// The prefix of every subject (none: Go-compatible subjects).
+    namespace: Option<Namespace>,
+    /// The queue group of queue subscriptions (`bus`, or `<ns>.bus`).
+    queue_group: String,
     /// Where `publish` queues frames for the client (see `outbox`).
     outbox: Outbox,
     probe: Probe,
@@ -142,6 +155,9 @@ impl NatsBus {
     /// `.creds` file), `nkey=FILE` (a user nkey seed), `tls_ca=FILE`,
     /// `tls_cert=FILE&tls_key=FILE` (a private CA, a client certificate;
     /// PEM) and `tls_required=true`. Any other parameter is refused.
+    /// `namespace=NS` puts the bus in a namespace (see
+    /// [`connect_with_namespace`](Self::connect_with_namespace)); a bad one
+    /// fails with [`BusErrorKind::Transport`].
     /// Several servers of one cluster are separated by commas
     /// (`nats://a:4222,nats://b:4222`); the bus connects to one of them,
     /// learns the others the cluster announces, and makes `subscribe`
@@ -171,17 +187,53 @@ impl NatsBus {
     /// # let _ = (bus, mtls); Ok(()) }
     /// ```
     pub async fn connect(url: &str, options: ConnectOptions) -> Result<Self, BusError> {
+        Self::connect_in(url, options, None).await
+    }
+
+    /// Connects as [`connect`](Self::connect) does, with every subject in
+    /// `namespace` (docs/WIRE.md section 14). A `namespace` parameter of
+    /// the URL must then name the same namespace.
+    ///
+    /// ```no_run
+    /// use psrpc_bus_nats::NatsBus;
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
+    /// let namespace = "staging".parse().expect("a valid namespace");
+    /// let bus = NatsBus::connect_with_namespace("nats://127.0.0.1:4222", Default::default(), namespace).await?;
+    /// assert_eq!(bus.namespace().map(|ns| ns.as_str()), Some("staging"));
+    /// // Same as NatsBus::connect("nats://127.0.0.1:4222?namespace=staging", …)
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with_namespace(
+        url: &str,
+        options: ConnectOptions,
+        namespace: Namespace,
+    ) -> Result<Self, BusError> {
+        Self::connect_in(url, options, Some(namespace)).await
+    }
+
+    async fn connect_in(
+        url: &str,
+        options: ConnectOptions,
+        mut namespace: Option<Namespace>,
+    ) -> Result<Self, BusError> {
         let mut addresses = Vec::new();
         let mut options = options.reconnect_delay_callback(reconnect_delay);
         let mut auth = UrlAuth::default();
+        let bad = |why: String| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL: {why}"));
         for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-            let bad = |why: String| BusError::with_source(BusErrorKind::Transport, format!("bad NATS URL: {why}"));
             // As async-nats reads an address without a scheme (`user:pass@host:4222`),
             // so that its credentials leave it too (async-nats logs addresses).
             let one = match one.contains("://") {
                 true => std::borrow::Cow::Borrowed(one),
                 false => std::borrow::Cow::Owned(format!("nats://{one}")),
             };
+            let (one, named) = url_namespace::take_namespace(&one).map_err(bad)?;
+            if let Some(named) = named {
+                if let Some(given) = namespace.as_ref().filter(|given| **given != named) {
+                    return Err(bad(format!("namespace {named} differs from the namespace {given} given")));
+                }
+                namespace = Some(named);
+            }
             let mut parsed = url::Url::parse(&one).map_err(|e| bad(e.to_string()))?;
             options = url_auth::credentials_from_url(&mut parsed, options);
             auth.take(&mut parsed).map_err(bad)?;
@@ -190,7 +242,7 @@ impl NatsBus {
         }
         let options = auth.apply(options).await?;
         let client = options.clone().connect(addresses.as_slice()).await.map_err(connect_error)?;
-        Self::start(client, Some(ProbeOptions { options, seeds: addresses })).await
+        Self::start(client, Some(ProbeOptions { options, seeds: addresses }), namespace).await
     }
 
     /// Uses an existing connection. `subscribe` is then ready on that
@@ -204,15 +256,37 @@ impl NatsBus {
     /// # let _ = bus; Ok(()) }
     /// ```
     pub async fn from_client(client: async_nats::Client) -> Result<Self, BusError> {
-        Self::start(client, None).await
+        Self::start(client, None, None).await
     }
 
-    async fn start(client: async_nats::Client, cluster: Option<ProbeOptions>) -> Result<Self, BusError> {
-        let probe = Probe::start(&client, cluster).await?;
+    /// Uses an existing connection, as [`from_client`](Self::from_client),
+    /// with every subject in `namespace`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = async_nats::connect("nats://127.0.0.1:4222").await?;
+    /// let bus = psrpc_bus_nats::NatsBus::from_client_with_namespace(client, "blue".parse()?).await?;
+    /// # let _ = bus; Ok(()) }
+    /// ```
+    pub async fn from_client_with_namespace(
+        client: async_nats::Client,
+        namespace: Namespace,
+    ) -> Result<Self, BusError> {
+        Self::start(client, None, Some(namespace)).await
+    }
+
+    async fn start(
+        client: async_nats::Client,
+        cluster: Option<ProbeOptions>,
+        namespace: Option<Namespace>,
+    ) -> Result<Self, BusError> {
+        let probe = Probe::start(&client, cluster, namespace.as_ref()).await?;
         Ok(NatsBus {
             inner: Arc::new(Inner {
                 outbox: Outbox::start(client.clone()),
                 client,
+                queue_group: nats_queue_group(namespace.as_ref()),
+                namespace,
                 probe,
                 routers: Mutex::new(HashMap::new()),
                 live_routers: Arc::default(),
@@ -233,6 +307,25 @@ impl NatsBus {
     /// ```
     pub fn client(&self) -> &async_nats::Client {
         &self.inner.client
+    }
+
+    /// The namespace of the bus's subjects, if any.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
+    /// let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222?namespace=blue", Default::default()).await?;
+    /// assert_eq!(bus.namespace().map(|ns| ns.as_str()), Some("blue"));
+    /// # Ok(()) }
+    /// ```
+    pub fn namespace(&self) -> Option<&Namespace> {
+        self.inner.namespace.as_ref()
+    }
+
+    /// The subject of `channel` in the bus's namespace, checked.
+    fn subject_of(&self, channel: &Channel) -> Result<Arc<str>, BusError> {
+        let subject = channel_nats_subject(self.inner.namespace.as_ref(), channel);
+        subject::check(&subject)?;
+        Ok(subject)
     }
 
     /// How many NATS subscriptions this bus holds for its channels: one per
@@ -282,29 +375,29 @@ impl NatsBus {
     }
 
     async fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
-        subject::check(&channel.server)?;
+        let subject = self.subject_of(channel)?;
         self.check_ready()?;
         let _serial = self.inner.subscribing.lock().await;
-        let existing = self.inner.routers.lock().get(&channel.server).cloned();
+        let existing = self.inner.routers.lock().get(&subject).cloned();
         let router = match existing {
             Some(router) if router.queue() != queue => {
                 return Err(BusError::with_source(
                     BusErrorKind::ModeMismatch,
-                    format!("subject {} is subscribed in the other mode", channel.server),
+                    format!("subject {subject} is subscribed in the other mode"),
                 ));
             }
             Some(router) => router,
             None => {
-                let subject = Arc::clone(&channel.server);
-                let router = Router::start(&self.inner.client, subject, queue, &self.inner.live_routers).await?;
+                let group = queue.then_some(self.inner.queue_group.as_str());
+                let router =
+                    Router::start(&self.inner.client, Arc::clone(&subject), group, &self.inner.live_routers).await?;
                 // On failure the router is dropped here, and its subscription with it.
                 self.confirm_subscriptions().await?;
-                self.inner.routers.lock().insert(Arc::clone(&channel.server), Arc::clone(&router));
+                self.inner.routers.lock().insert(Arc::clone(&subject), Arc::clone(&router));
                 router
             }
         };
         let weak = Arc::downgrade(&self.inner);
-        let subject = Arc::clone(&channel.server);
         let local = Arc::clone(&channel.local);
         let (sender, subscription) = Subscription::new(capacity, {
             let router = Arc::clone(&router);
@@ -366,13 +459,13 @@ fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
 impl MessageBus for NatsBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
-            subject::check(&channel.server)?;
+            let subject = self.subject_of(channel)?;
             let limit = self.max_frame_size();
             if frame.len() > limit {
                 return Err(BusError::frame_too_large(frame.len(), limit));
             }
             self.check_ready()?;
-            match self.inner.outbox.publish(channel.server.to_string(), frame).await {
+            match self.inner.outbox.publish(subject.to_string(), frame).await {
                 true => Ok(()),
                 false => Err(BusError::closed()),
             }

@@ -35,6 +35,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use parking_lot::Mutex;
 use psrpc_protocol::bus::BusError;
+use psrpc_protocol::namespace::{Namespace, nats_subject};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -98,8 +99,13 @@ pub(crate) struct ProbeOptions {
 impl Probe {
     /// Subscribes the bus's private probe subject; with `cluster` (how to
     /// connect), also on every node of a cluster.
-    pub(crate) async fn start(client: &async_nats::Client, cluster: Option<ProbeOptions>) -> Result<Self, BusError> {
-        let subject = format!("_PSRPC.ready.{}", psrpc_protocol::id::new_id(""));
+    /// The subject is `_PSRPC.ready.<id>`, in the bus's namespace.
+    pub(crate) async fn start(
+        client: &async_nats::Client,
+        cluster: Option<ProbeOptions>,
+        namespace: Option<&Namespace>,
+    ) -> Result<Self, BusError> {
+        let subject = nats_subject(namespace, &format!("_PSRPC.ready.{}", psrpc_protocol::id::new_id(""))).into_owned();
         let waiting: Waiting = Arc::default();
         let arrived = Arc::new(Notify::new());
         let subscriber = client.subscribe(subject.clone()).await.map_err(BusError::unavailable)?;

@@ -11,9 +11,6 @@ use psrpc_protocol::frame;
 use psrpc_protocol::members::ChannelMembers;
 use tokio::task::JoinHandle;
 
-/// Queue group of every psrpc queue subscription (Go psrpc's).
-pub(crate) const QUEUE_GROUP: &str = "bus";
-
 /// The local subscribers of a subject, by Local name.
 type Routes = Mutex<HashMap<Arc<str>, Arc<ChannelMembers>>>;
 
@@ -30,16 +27,18 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    /// Subscribes `subject` and starts routing.
-    /// `live` counts the routers whose task (and subscription) is running.
+    /// Subscribes `subject` (in queue group `queue_group` if given) and
+    /// starts routing. `live` counts the routers whose task (and
+    /// subscription) is running.
     pub(crate) async fn start(
         client: &async_nats::Client,
         subject: Arc<str>,
-        queue: bool,
+        queue_group: Option<&str>,
         live: &Arc<AtomicUsize>,
     ) -> Result<Arc<Self>, BusError> {
-        let subscriber = if queue {
-            client.queue_subscribe(subject.to_string(), QUEUE_GROUP.to_owned()).await
+        let queue = queue_group.is_some();
+        let subscriber = if let Some(group) = queue_group {
+            client.queue_subscribe(subject.to_string(), group.to_owned()).await
         } else {
             client.subscribe(subject.to_string()).await
         }

@@ -37,19 +37,28 @@ impl NatsBus {
     pub(crate) async fn start_tap(&self, service: &str, capacity: usize) -> Result<TapSubscription, BusError> {
         // Refuses services that would break a subject (whitespace, empty or
         // wildcard tokens, too long) before anything is sent.
-        subject::check(&format!("CLI.{service}.RES"))?;
+        subject::check(&format!(
+            "{}CLI.{service}.RES",
+            self.namespace().map(|ns| format!("{ns}.")).unwrap_or_default()
+        ))?;
         self.check_ready()?;
+        // In a namespace every subject starts with `NS.`, which the tap's
+        // frames leave out (so that they read as section 4's names).
+        let prefix = self.namespace().map(|ns| format!("{ns}.")).unwrap_or_default();
         let mut servers = Vec::with_capacity(3);
         for subject in [format!("SRV.{service}"), format!("SRV.{service}.>"), format!("SRVQ.{service}.>")] {
-            servers.push(self.client().subscribe(subject).await.map_err(BusError::unavailable)?);
+            servers.push(self.client().subscribe(format!("{prefix}{subject}")).await.map_err(BusError::unavailable)?);
         }
-        let clients = self.client().subscribe(format!("CLI.{service}.>")).await.map_err(BusError::unavailable)?;
+        let clients =
+            self.client().subscribe(format!("{prefix}CLI.{service}.>")).await.map_err(BusError::unavailable)?;
         // On failure the subscribers are dropped here, which unsubscribes them.
         self.confirm_subscriptions().await?;
         let (sender, tap) = TapSubscription::new(capacity);
         let servers = futures_util::stream::select_all(servers);
-        let frames = select_with_strategy(servers, clients, |_: &mut ()| PollNext::Left)
-            .map(|message| TapFrame { channel: message.subject.as_str().into(), frame: message.payload });
+        let frames = select_with_strategy(servers, clients, |_: &mut ()| PollNext::Left).map(move |message| TapFrame {
+            channel: message.subject.as_str().strip_prefix(prefix.as_str()).unwrap_or(&message.subject).into(),
+            frame: message.payload,
+        });
         tokio::spawn(sender.forward(frames.take_until(self.inner.taps_end.ended())));
         Ok(tap)
     }

@@ -75,9 +75,16 @@
 //! with the system roots) and `redis://user:password@host` (ACL) URLs pass
 //! through.
 //!
+//! **Namespaces**: `?namespace=NS` on any bus URL, or
+//! [`RedisBusOptions::namespace`], puts every channel the bus uses under
+//! `NS|` (`NS|Svc|M|REQ`), and every queue lock key too, so deployments in
+//! different namespaces share a Redis without seeing each other's traffic
+//! (docs/WIRE.md section 14).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), psrpc_protocol::BusError> {
 //! let bus = psrpc_bus_redis::RedisBus::connect("redis://127.0.0.1:6379", Default::default()).await?;
+//! let staging = psrpc_bus_redis::RedisBus::connect("redis://127.0.0.1:6379?namespace=staging", Default::default()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -102,6 +109,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::namespace::{Namespace, channel_redis_name};
 use psrpc_protocol::tap::{TapSubscription, TapsEnd};
 use redis::{IntoConnectionInfo as _, PushInfo, PushKind};
 use tokio::sync::mpsc;
@@ -137,11 +145,13 @@ pub struct RedisBusOptions {
     /// On a Redis Cluster the time of a publish, claim or queue lock counts
     /// from its turn to send (at most 64 commands wait for Redis at once).
     response_timeout: Duration,
+    /// The prefix of every channel and key (none: Go-compatible names).
+    namespace: Option<Namespace>,
 }
 
 impl Default for RedisBusOptions {
     fn default() -> Self {
-        RedisBusOptions { max_frame_size: 1024 * 1024, response_timeout: Duration::from_secs(3) }
+        RedisBusOptions { max_frame_size: 1024 * 1024, response_timeout: Duration::from_secs(3), namespace: None }
     }
 }
 
@@ -170,6 +180,21 @@ impl RedisBusOptions {
     #[must_use]
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// Puts every channel and queue lock key of the bus in `namespace`:
+    /// `<ns>|` + the Go-compatible name (default: no namespace; see
+    /// docs/WIRE.md section 14). A `namespace` parameter of the URL given to
+    /// [`RedisBus::connect`] must then name the same namespace.
+    ///
+    /// ```
+    /// let options = psrpc_bus_redis::RedisBusOptions::default().namespace("blue".parse().unwrap());
+    /// assert!(format!("{options:?}").contains("Namespace(\"blue\")"));
+    /// ```
+    #[must_use]
+    pub fn namespace(mut self, namespace: Namespace) -> Self {
+        self.namespace = Some(namespace);
         self
     }
 }
@@ -229,7 +254,8 @@ impl RedisBus {
     /// `tls_key` (PEM files: a private CA, a client certificate),
     /// `tls_insecure=true`, `sentinel_username` and `sentinel_password` (the
     /// Sentinels' own credentials), `pubsub=sharded` (a cluster's frames on
-    /// sharded channels).
+    /// sharded channels), `namespace=NS` (the bus's namespace, see
+    /// [`RedisBusOptions::namespace`]).
     ///
     /// Fails with [`BusErrorKind::Transport`] when the URL is not one of
     /// these (the message shows it with its passwords replaced by `***`),
@@ -246,11 +272,37 @@ impl RedisBus {
     /// ).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn connect(url: &str, options: RedisBusOptions) -> Result<Self, BusError> {
-        let target = url::parse(url).map_err(|why| {
+    pub async fn connect(url: &str, mut options: RedisBusOptions) -> Result<Self, BusError> {
+        let bad_url = |why: String| {
             BusError::with_source(BusErrorKind::Transport, format!("bad Redis URL {}: {why}", url::redacted(url)))
-        })?;
+        };
+        let (target, namespace) = url::parse(url).map_err(bad_url)?;
+        if let Some(named) = namespace {
+            if let Some(given) = options.namespace.as_ref().filter(|given| **given != named) {
+                return Err(bad_url(format!("namespace {named} differs from the namespace {given} of the options")));
+            }
+            options.namespace = Some(named);
+        }
         Self::start(target, options).await
+    }
+
+    /// The namespace of the bus's channels and keys, if any.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
+    /// let bus = psrpc_bus_redis::RedisBus::connect("redis://127.0.0.1:6379?namespace=blue", Default::default()).await?;
+    /// assert_eq!(bus.namespace().map(|ns| ns.as_str()), Some("blue"));
+    /// # Ok(()) }
+    /// ```
+    pub fn namespace(&self) -> Option<&Namespace> {
+        self.inner.options.namespace.as_ref()
+    }
+
+    /// The Redis name of `channel` in the bus's namespace, checked.
+    fn name_of(&self, channel: &Channel) -> Result<Arc<str>, BusError> {
+        let name = channel_redis_name(self.inner.options.namespace.as_ref(), channel);
+        check_channel_len(&name, MAX_CHANNEL_NAME_LEN)?;
+        Ok(name)
     }
 
     /// Connects to the master named `master` by the Sentinels at
@@ -336,8 +388,12 @@ impl RedisBus {
             Endpoint::connect(target, options.response_timeout).await.map_err(connect_error)?;
         let endpoint = Arc::new(endpoint);
         let publisher_link = Link::new("publisher");
-        let locks =
-            Arc::new(QueueLocks::new(Arc::clone(&endpoint), Arc::clone(&publisher_link), options.response_timeout));
+        let locks = Arc::new(QueueLocks::new(
+            Arc::clone(&endpoint),
+            Arc::clone(&publisher_link),
+            options.response_timeout,
+            options.namespace.clone(),
+        ));
         let publisher = Arc::new(Publisher::start(Arc::clone(&endpoint)));
         let subscribers = Subscribers::start(
             subscriber,
@@ -375,7 +431,13 @@ impl RedisBus {
     /// connection is down; `command` bounds its own wait for Redis (see
     /// [`settle::within`]), which starts at its turn to send (see the
     /// `writer` module).
-    async fn on_publisher<T>(&self, command: impl Future<Output = Result<T, Failure>>) -> Result<T, BusError> {
+    /// A Redis `NOPERM` fails with [`BusErrorKind::PermissionDenied`]
+    /// naming `channel`.
+    async fn on_publisher<T>(
+        &self,
+        channel: &str,
+        command: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, BusError> {
         let link = &self.inner.publisher_link;
         let down = || Err(BusError::unavailable("the connection to Redis is down"));
         if link.is_down() {
@@ -389,7 +451,7 @@ impl RedisBus {
             Ok(value) => Ok(value),
             Err(Failure::Redis(e)) => {
                 self.inner.publisher_link.check(&e, || publisher_ping(Arc::downgrade(&self.inner)));
-                Err(unavailable(e))
+                Err(refused(e, "publish to", channel))
             }
             Err(Failure::NoAnswer(limit)) => {
                 Err(BusError::unavailable(format!("no answer from Redis within {limit:?}")))
@@ -406,8 +468,8 @@ impl RedisBus {
     ) -> BoxFuture<'a, Result<Subscription, BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
-            self.inner.subscribers.join(&channel.legacy, capacity, membership).await
+            let name = self.name_of(channel)?;
+            self.inner.subscribers.join(&name, capacity, membership).await
         })
     }
 
@@ -466,6 +528,19 @@ fn refusal(e: &redis::RedisError) -> Option<Refusal> {
     }
 }
 
+/// The error of a command on `channel` that Redis refused: a `NOPERM`
+/// (the ACL does not allow the channel or the command) is
+/// [`BusErrorKind::PermissionDenied`] naming the channel; anything else
+/// [`BusErrorKind::Unavailable`].
+pub(crate) fn refused(e: redis::RedisError, what: &str, channel: &str) -> BusError {
+    match e.kind() {
+        redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) => {
+            BusError::permission_denied(format!("Redis refused to {what} channel {channel}: {e}"))
+        }
+        _ => unavailable(e),
+    }
+}
+
 /// A `PING` on the publisher connection, for its [`Link`], after moving
 /// it to a new master if there is one.
 fn publisher_ping(inner: Weak<Inner>) -> Ping {
@@ -511,10 +586,10 @@ impl MessageBus for RedisBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
+            let name = self.name_of(channel)?;
             self.check_size(&frame)?;
             let timeout = self.inner.options.response_timeout;
-            self.on_publisher(settle::within(timeout, self.inner.publisher.publish(&channel.legacy, &frame))).await
+            self.on_publisher(&name, settle::within(timeout, self.inner.publisher.publish(&name, &frame))).await
         })
     }
 
@@ -546,10 +621,10 @@ impl MessageBus for RedisBus {
     ) -> BoxFuture<'a, Result<bool, BusError>> {
         Box::pin(async move {
             self.check_open()?;
-            check_channel_len(&channel.legacy, MAX_CHANNEL_NAME_LEN)?;
+            let name = self.name_of(channel)?;
             self.check_size(&frame)?;
             let publisher = &self.inner.publisher;
-            self.on_publisher(self.inner.locks.publish_claim(publisher, queued, &channel.legacy, &frame)).await
+            self.on_publisher(&name, self.inner.locks.publish_claim(publisher, queued, &name, &frame)).await
         })
     }
 

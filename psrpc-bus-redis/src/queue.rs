@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
+use psrpc_protocol::namespace::{Namespace, redis_name};
 use sha2::{Digest as _, Sha256};
 
 use crate::endpoint::Endpoint;
@@ -164,21 +165,30 @@ pub(crate) struct QueueLocks {
     in_two: AtomicBool,
     /// How long one ask may take.
     timeout: Duration,
+    /// The prefix of lock keys (`<ns>|`), if the bus has a namespace.
+    namespace: Option<Namespace>,
 }
 
 impl QueueLocks {
     /// The queue locks of a bus whose publisher connection is `endpoint`'s,
-    /// in the state `publisher`; each ask may take `timeout`.
-    pub(crate) fn new(endpoint: Arc<Endpoint>, publisher: Arc<Link>, timeout: Duration) -> Self {
+    /// in the state `publisher`; each ask may take `timeout`. Lock keys
+    /// are in `namespace` (`<ns>|` + the key).
+    pub(crate) fn new(
+        endpoint: Arc<Endpoint>,
+        publisher: Arc<Link>,
+        timeout: Duration,
+        namespace: Option<Namespace>,
+    ) -> Self {
         let scripts_refused = AtomicBool::new(endpoint.sharded());
         let member = psrpc_protocol::id::new_id("");
         let (attempts, in_two) = (AtomicU64::new(0), AtomicBool::new(false));
-        QueueLocks { endpoint, publisher, member, attempts, scripts_refused, in_two, timeout }
+        QueueLocks { endpoint, publisher, member, attempts, scripts_refused, in_two, timeout, namespace }
     }
 
     fn attempt(&self, frame: &[u8], seen: u64) -> Attempt {
         let number = self.attempts.fetch_add(1, Ordering::Relaxed);
-        Attempt { key: lock_key(frame), value: format!("{}:{number}", self.member), seen }
+        let key = redis_name(self.namespace.as_ref(), &lock_key(frame)).into_owned();
+        Attempt { key, value: format!("{}:{number}", self.member), seen }
     }
 
     /// What `ask` of `attempt` may be: a [`Ask::Check`] only once the
@@ -337,7 +347,7 @@ mod tests {
         let (endpoint, _, _) =
             Endpoint::connect(crate::endpoint::Target::Direct(info), timeout).await.expect("connect");
         let publisher = Link::new("publisher");
-        (QueueLocks::new(Arc::new(endpoint), Arc::clone(&publisher), timeout), publisher)
+        (QueueLocks::new(Arc::new(endpoint), Arc::clone(&publisher), timeout, None), publisher)
     }
 
     /// The value of `key`, read by a connection of the test's own.

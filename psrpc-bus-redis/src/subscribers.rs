@@ -135,7 +135,7 @@ impl Subscribers {
             Ok(Err(e)) => {
                 self.link.check(&e, || self.ping());
                 self.undo_subscribe(Arc::clone(name));
-                return Err(BusError::unavailable(e));
+                return Err(crate::refused(e, "subscribe to", name));
             }
             Err(_) => {
                 self.undo_subscribe(Arc::clone(name));

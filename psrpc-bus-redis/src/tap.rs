@@ -29,7 +29,10 @@ impl RedisBus {
                 "sharded pub/sub has no pattern subscriptions to tap with",
             ));
         }
-        let pattern = pattern(service);
+        // In a namespace every channel starts with `NS|`, which the tap's
+        // frames leave out (so that they read as section 4's names).
+        let prefix = self.namespace().map(|ns| format!("{ns}|")).unwrap_or_default();
+        let pattern = format!("{prefix}{}", pattern(service));
         let timeout = self.inner.options.response_timeout;
         let subscribed = tokio::time::timeout(timeout, async {
             let node = self.inner.endpoint.subscriber_node().await?;
@@ -41,8 +44,12 @@ impl RedisBus {
         .map_err(|_| BusError::unavailable(format!("PSUBSCRIBE {pattern} not confirmed within {timeout:?}")))?;
         let pubsub: redis::aio::PubSub = subscribed.map_err(unavailable)?;
         let (sender, tap) = TapSubscription::new(capacity);
-        let frames = pubsub.into_on_message().map(|message| TapFrame {
-            channel: message.get_channel_name().into(),
+        let frames = pubsub.into_on_message().map(move |message| TapFrame {
+            channel: message
+                .get_channel_name()
+                .strip_prefix(prefix.as_str())
+                .unwrap_or(message.get_channel_name())
+                .into(),
             frame: bytes::Bytes::copy_from_slice(message.get_payload_bytes()),
         });
         tokio::spawn(sender.forward(frames.take_until(self.inner.taps_end.ended())));

@@ -17,28 +17,32 @@
 //! | `tls_insecure=true` | `rediss…` | no certificate check (tests only) |
 //! | `sentinel_username=U`, `sentinel_password=P` | Sentinel | the Sentinels' own credentials (the `user:password@` are the data nodes') |
 //! | `pubsub=classic\|sharded` | Cluster | how frames travel (see [`ClusterPubSub`]) |
+//! | `namespace=NS` | all | the bus's namespace (see [`RedisBusOptions::namespace`](crate::RedisBusOptions::namespace)) |
 //!
 //! Values are percent-decoded. Any other parameter of a one-server URL goes
 //! to redis-rs (`protocol=…`); on the other forms it is refused.
 
+use psrpc_protocol::namespace::Namespace;
 use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo as _, TlsCertificates};
 
 use crate::endpoint::{ClusterPubSub, ClusterTarget, SentinelTarget, Target};
 
-/// The servers `url` names and how to reach them, or why it is not a bus
-/// URL (the reason never repeats a secret).
-pub(crate) fn parse(url: &str) -> Result<Target, String> {
+/// The servers `url` names and how to reach them, and the namespace it
+/// gives, or why it is not a bus URL (the reason never repeats a secret).
+pub(crate) fn parse(url: &str) -> Result<(Target, Option<Namespace>), String> {
     let (scheme, rest) = url.split_once("://").ok_or("expected scheme://…")?;
     let (body, query) = split_query(rest);
-    let query = Query::parse(query)?;
-    match scheme {
+    let mut query = Query::parse(query)?;
+    let namespace = query.namespace.take();
+    let target = match scheme {
         "redis" | "rediss" | "unix" | "redis+unix" => direct(scheme, body, query),
         "redis+sentinel" | "rediss+sentinel" => sentinel(scheme.starts_with("rediss"), body, query),
         "redis+cluster" | "rediss+cluster" => cluster(scheme.starts_with("rediss"), body, query),
         other => Err(format!(
             "unknown scheme {other:?}: expected redis, rediss, redis+sentinel, rediss+sentinel, redis+cluster or rediss+cluster"
         )),
-    }
+    }?;
+    Ok((target, namespace))
 }
 
 /// `url` with every password replaced by `***` (the one in `user:password@`,
@@ -94,6 +98,7 @@ struct Query {
     sentinel_username: Option<String>,
     sentinel_password: Option<String>,
     pubsub: Option<ClusterPubSub>,
+    namespace: Option<Namespace>,
     /// Other `key=value` pairs, as written.
     others: Vec<String>,
 }
@@ -117,6 +122,7 @@ impl Query {
                 }
                 "sentinel_username" => parsed.sentinel_username = Some(decoded()?),
                 "sentinel_password" => parsed.sentinel_password = Some(decoded()?),
+                "namespace" => parsed.namespace = Some(Namespace::new(value).map_err(|e| e.to_string())?),
                 "pubsub" => {
                     parsed.pubsub = Some(match value {
                         "classic" => ClusterPubSub::Classic,
@@ -279,10 +285,12 @@ mod tests {
 
     #[test]
     fn sentinel_urls_name_sentinels_master_credentials_database_and_sentinel_credentials() {
-        let Ok(Target::Sentinel(t)) = parse("redis+sentinel://a:26379,b:26380/mymaster") else { panic!("sentinel") };
+        let Ok((Target::Sentinel(t), _)) = parse("redis+sentinel://a:26379,b:26380/mymaster") else {
+            panic!("sentinel")
+        };
         assert_eq!((t.sentinels(), t.master()), (&["a:26379".to_owned(), "b:26380".to_owned()][..], "mymaster"));
         let url = "redis+sentinel://ada:pw@a:26379/m/3?sentinel_username=sam&sentinel_password=p%26q";
-        let Ok(Target::Sentinel(t)) = parse(url) else { panic!("sentinel with credentials") };
+        let Ok((Target::Sentinel(t), _)) = parse(url) else { panic!("sentinel with credentials") };
         let node = t.node().redis_settings();
         assert_eq!((node.username(), node.password(), node.db()), (Some("ada"), Some("pw"), 3));
         let access = t.access().redis_settings();
@@ -290,7 +298,9 @@ mod tests {
         assert!(parse("redis+sentinel://a:26379/").is_err(), "a master name is required");
         assert!(parse("redis+sentinel://a:26379/m?pubsub=sharded").is_err());
         assert!(parse("redis+sentinel://a:26379/m?tls_insecure=true").is_err(), "TLS needs rediss");
-        let Ok(Target::Sentinel(t)) = parse("rediss+sentinel://a:26379/m?tls_insecure=true") else { panic!("tls") };
+        let Ok((Target::Sentinel(t), _)) = parse("rediss+sentinel://a:26379/m?tls_insecure=true") else {
+            panic!("tls")
+        };
         for info in [t.node(), t.access()] {
             assert!(matches!(info.addr(), redis::ConnectionAddr::TcpTls { insecure: true, .. }), "{:?}", info.addr());
         }
@@ -298,7 +308,7 @@ mod tests {
 
     #[test]
     fn cluster_urls_name_seeds_credentials_and_pubsub() {
-        let Ok(Target::Cluster(c)) = parse("redis+cluster://u:p@a:7000,b:7001?pubsub=sharded") else {
+        let Ok((Target::Cluster(c), _)) = parse("redis+cluster://u:p@a:7000,b:7001?pubsub=sharded") else {
             panic!("cluster")
         };
         assert_eq!((c.seeds.len(), c.pubsub), (2, ClusterPubSub::Sharded));
@@ -315,8 +325,23 @@ mod tests {
         let why = parse("rediss+cluster://h:6379?tls_cert=/c.pem").expect_err("cert without key");
         assert!(why.contains("go together"), "{why}");
         assert!(parse("redis://h:6379?tls_ca=/ca.pem").is_err(), "TLS needs rediss");
-        assert!(matches!(parse("redis://h:6379?protocol=resp3"), Ok(Target::Direct(_))), "others go to redis-rs");
+        assert!(matches!(parse("redis://h:6379?protocol=resp3"), Ok((Target::Direct(_), _))), "others go to redis-rs");
         assert!(parse("nats://h:4222").is_err());
+    }
+
+    #[test]
+    fn every_form_takes_a_namespace_and_refuses_a_bad_one() {
+        for url in [
+            "redis://h:6379?namespace=blue",
+            "redis+sentinel://a:26379/m?namespace=blue",
+            "redis+cluster://a:7000?namespace=blue",
+        ] {
+            let (_, ns) = parse(url).expect(url);
+            assert_eq!(ns.map(|ns| ns.as_str().to_owned()).as_deref(), Some("blue"), "{url}");
+        }
+        let why = parse("redis://h:6379?namespace=a|b").expect_err("bad namespace");
+        assert!(why.contains("[A-Za-z0-9_-]"), "{why}");
+        assert!(parse("redis+cluster://a:7000?namespace=").is_err());
     }
 
     #[test]

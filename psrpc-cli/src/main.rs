@@ -17,6 +17,7 @@ mod discovery;
 mod exit;
 mod generate;
 mod out;
+mod permissions;
 mod proto;
 mod show;
 mod stream;
@@ -46,6 +47,7 @@ Examples:
   psrpc sub MyService.UpdateState --proto proto/examples/my_service.proto --count 10
   psrpc tap MyService --proto proto/examples/my_service.proto
   psrpc top
+  psrpc permissions Greeter --proto greeter.proto --namespace staging --broker nats --role server
   psrpc context add prod 'redis+sentinel://app:secret@s1:26379,s2:26379/mymaster' --use
 
 Exit codes:
@@ -92,6 +94,9 @@ enum Command {
         #[command(subcommand)]
         command: contexts::ContextCommand,
     },
+    /// Print the NATS subject permissions or the Redis ACL that a service's servers and clients
+    /// need, in a namespace (no bus needed).
+    Permissions(permissions::PermissionsArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -193,6 +198,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let out = Out { json: cli.json };
     let command = match cli.command {
         Command::Context { command } => return contexts::run(command, &out),
+        Command::Permissions(args) => return permissions::run(&args, &out),
         Command::Completions { shell } => return generate::completions(shell),
         Command::Man { dir } => return generate::man(dir.as_deref()),
         Command::OnTheBus(command) => *command,

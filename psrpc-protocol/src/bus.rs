@@ -277,6 +277,10 @@ pub enum BusErrorKind {
     /// The bus does not offer the operation, such as
     /// [`tap`](MessageBus::tap) on a bus that cannot (`unimplemented`).
     Unsupported,
+    /// The broker refused the operation on this channel: the bus's user has
+    /// no permission for it (Redis `NOPERM`, a NATS permissions violation)
+    /// (`permission_denied`).
+    PermissionDenied,
     /// Any other transport failure (`internal`).
     Transport,
 }
@@ -293,6 +297,7 @@ impl fmt::Display for BusErrorKind {
             BusErrorKind::InvalidChannel => f.write_str("invalid channel name"),
             BusErrorKind::ModeMismatch => f.write_str("channel already subscribed in the other mode"),
             BusErrorKind::Unsupported => f.write_str("not supported by this message bus"),
+            BusErrorKind::PermissionDenied => f.write_str("the broker denied permission"),
             BusErrorKind::Transport => f.write_str("message bus error"),
         }
     }
@@ -313,6 +318,7 @@ impl BusErrorKind {
             BusErrorKind::FrameTooLarge { .. } => ErrorCode::ResourceExhausted,
             BusErrorKind::InvalidChannel => ErrorCode::InvalidArgument,
             BusErrorKind::Unsupported => ErrorCode::Unimplemented,
+            BusErrorKind::PermissionDenied => ErrorCode::PermissionDenied,
             BusErrorKind::ModeMismatch | BusErrorKind::Transport => ErrorCode::Internal,
         }
     }
@@ -425,6 +431,18 @@ impl BusError {
     /// ```
     pub fn invalid_channel(reason: impl Into<BoxError>) -> Self {
         BusError::with_source(BusErrorKind::InvalidChannel, reason)
+    }
+
+    /// The broker refused an operation on a channel; `reason` names the
+    /// channel and what the broker said.
+    ///
+    /// ```
+    /// let err = psrpc::BusError::permission_denied("Redis refused PUBLISH to channel a|Svc|M|REQ: NOPERM");
+    /// assert_eq!(err.code(), psrpc::ErrorCode::PermissionDenied);
+    /// assert!(err.to_string().contains("a|Svc|M|REQ"));
+    /// ```
+    pub fn permission_denied(reason: impl Into<BoxError>) -> Self {
+        BusError::with_source(BusErrorKind::PermissionDenied, reason)
     }
 
     /// What kind of failure this is.
@@ -925,6 +943,7 @@ mod tests {
             (BusError::slow_consumer(2), ErrorCode::Unavailable),
             (BusError::frame_too_large(2, 1), ErrorCode::ResourceExhausted),
             (BusError::invalid_channel("too long"), ErrorCode::InvalidArgument),
+            (BusError::permission_denied("NOPERM"), ErrorCode::PermissionDenied),
             (BusError::new(BusErrorKind::ModeMismatch), ErrorCode::Internal),
             (BusError::new(BusErrorKind::Transport), ErrorCode::Internal),
             (BusError::new(BusErrorKind::Unsupported), ErrorCode::Unimplemented),

@@ -6,6 +6,7 @@
 //! - [`channel`]: the names of every logical channel;
 //! - [`members`]: the subscribers of one channel, for buses whose
 //!   connection reader fans frames out;
+//! - [`namespace`]: the opt-in prefix of every broker name of a bus;
 //! - [`envelope`], [`frame`], [`id`]: the envelopes of Go psrpc, their
 //!   framing, and identifiers (see `docs/WIRE.md`);
 //! - [`error`]: the wire error;
@@ -32,6 +33,7 @@ pub mod error;
 pub mod frame;
 pub mod id;
 pub mod members;
+pub mod namespace;
 pub mod tap;
 
 pub use bus::{BusError, BusErrorKind, MessageBus, SharedBus};

@@ -67,6 +67,7 @@ pub use psrpc_core::retry;
 pub use psrpc_core::server::{AffinityFn, RpcServer, StreamAffinityFn};
 pub use psrpc_core::stream::{ClientStream, RpcStream, ServerStream, StreamReceiver, StreamSender};
 pub use psrpc_core::transport;
+pub use psrpc_core::transport::namespace::Namespace;
 pub use psrpc_core::{BusError, BusErrorKind, MessageBus, SharedBus, WireMode};
 pub use psrpc_core::{compress, deadline, discovery, observe, wire_mode};
 

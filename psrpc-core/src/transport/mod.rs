@@ -1,7 +1,8 @@
 //! What bus implementers need, kept out of the user's way: the
 //! [`MessageBus`](bus::MessageBus) trait and its subscriptions, channel
-//! names, the fan-out helper broker buses share, and taps (every frame of
-//! a service, for tools such as `psrpc tap`). All of it is defined
+//! names, the namespaces that prefix them on a broker, the fan-out helper
+//! broker buses share, and taps (every frame of a service, for tools such
+//! as `psrpc tap`). All of it is defined
 //! in `psrpc-protocol`, with the wire protocol's envelopes, framing and
 //! identifiers, which the engines use and the API does not show.
 //!
@@ -15,5 +16,5 @@
 //! assert_eq!(&*ch.legacy, "Svc|Method|topic|REQ");
 //! ```
 
-pub use psrpc_protocol::{bus, channel, members, tap};
+pub use psrpc_protocol::{bus, channel, members, namespace, tap};
 pub(crate) use psrpc_protocol::{envelope, frame, id};
