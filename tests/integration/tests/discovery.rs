@@ -12,9 +12,9 @@ use psrpc::discovery::wire::Want;
 use psrpc::discovery::{DiscoveryOptions, Registry, RegistryEvent, RegistryOptions, sticky_server};
 use psrpc::{
     ClientOptions, Error, ErrorCode, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
-    Selection, ServerOptions, ServerStream, SharedBus,
+    Selection, ServerOptions, SharedBus,
 };
-use psrpc_integration_tests::Note;
+use psrpc_integration_tests::{Note, talk};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::faulty::CuttableBus;
 use psrpc_test_support::nats::NatsServer;
@@ -42,14 +42,6 @@ async fn echo(ctx: RequestContext, note: Note) -> Result<Note, Error> {
         return Err(Error::new(ErrorCode::Internal, "asked to fail"));
     }
     Ok(Note { text: format!("{} from {}", note.text, ctx.server_id()) })
-}
-
-async fn talk(mut stream: ServerStream<Note, Note>) -> Result<(), Error> {
-    while let Some(note) = stream.recv().await? {
-        let server = stream.context().map(|c| c.server_id().to_owned()).unwrap_or_default();
-        stream.send(&Note { text: format!("{} from {server}", note.text) }).await?;
-    }
-    Ok(())
 }
 
 async fn serve(connect: &Connect, service: &str) -> RpcServer {

@@ -14,9 +14,9 @@ use psrpc::discovery::wire::Want;
 use psrpc::discovery::{Registry, RegistryOptions};
 use psrpc::{
     ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
-    Selection, ServerOptions, ServerStream, SharedBus,
+    Selection, ServerOptions, SharedBus,
 };
-use psrpc_integration_tests::Note;
+use psrpc_integration_tests::{Note, talk};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::factory::connect;
 use psrpc_test_support::nats::NatsServer;
@@ -39,14 +39,6 @@ type Connect = Arc<dyn Fn() -> BoxFuture<'static, SharedBus> + Send + Sync>;
 
 async fn answer(ctx: RequestContext, note: Note) -> Result<Note, Error> {
     Ok(Note { text: format!("{} from {}", note.text, ctx.server_id()) })
-}
-
-async fn talk(mut stream: ServerStream<Note, Note>) -> Result<(), Error> {
-    while let Some(note) = stream.recv().await? {
-        let server = stream.context().map(|c| c.server_id().to_owned()).unwrap_or_default();
-        stream.send(&Note { text: format!("{} from {server}", note.text) }).await?;
-    }
-    Ok(())
 }
 
 /// One deployment: a server of every kind, a client, a publisher and
