@@ -77,14 +77,12 @@ func main() {
 	outageMs := flag.Int("outage-ms", 2000, "how long the broker stays down when -idle-subscriptions restarts it")
 	flag.Parse()
 
-	var own *ownBroker
 	if *busKind == "local" {
 		*url = "local"
 	} else if *url == "" {
 		var err error
 		if own, err = startBroker(*busKind); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			fail(err)
 		}
 		defer own.stop()
 		*url = own.url
@@ -92,8 +90,7 @@ func main() {
 	if *idleSubscriptions > 0 {
 		report, err := measureIdle(*url, own, *idleSubscriptions, time.Duration(*outageMs)*time.Millisecond)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			fail(err)
 		}
 		report["impl"], report["psrpc_version"], report["bus"] = "go", psrpcVersion(), *busKind
 		b, _ := json.Marshal(report)
@@ -113,8 +110,7 @@ func main() {
 		call, reg, err = setup(*kind, *url, count, *topics, *payload, *concurrency)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	rssBefore := statusKiB("VmRSS")
 	label := *busKind + "/" + *kind
@@ -132,6 +128,18 @@ func main() {
 	}
 	b, _ := json.Marshal(summary)
 	fmt.Println(string(b))
+}
+
+// own is the broker this process started (no -url on a broker bus), if any.
+var own *ownBroker
+
+// fail reports err and exits, stopping the broker this process started.
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	if own != nil {
+		own.stop()
+	}
+	os.Exit(1)
 }
 
 // psrpcVersion is the version of Go psrpc this binary was built with.
@@ -155,8 +163,7 @@ var connections []*gobus.Connection
 func connect(url string) psrpc.MessageBus {
 	conn, err := gobus.Connect(url, 0)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	connections = append(connections, conn)
 	return conn.Bus
