@@ -129,7 +129,6 @@ pub(crate) async fn setup(
     concurrency: usize,
     stack: &Stack,
 ) -> anyhow::Result<Setup> {
-    anyhow::ensure!(variant.topics <= 1 || kind == Kind::SingleNoclaim, "--topics needs --kind single-noclaim");
     let capacity = (concurrency * 4).max(100);
     let mut servers = Vec::new();
     let registering = std::time::Instant::now();

@@ -223,6 +223,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.raw_wire && args.bus == BusKind::Local {
         anyhow::bail!("--raw-wire needs a broker (--bus nats or redis)");
     }
+    if args.topics > 1 && args.kind != Kind::SingleNoclaim {
+        anyhow::bail!("--topics needs --kind single-noclaim (the topic method)");
+    }
     let (mut broker, endpoints) = broker(&args)?;
     let broker_pid = args.broker_pid.or_else(|| broker.pid());
     let buses = Buses {
