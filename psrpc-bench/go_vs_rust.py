@@ -25,40 +25,16 @@ call over their timed phase (the "broker CPU" columns): on a 2-core machine the
 broker's share bounds what either side can reach.
 """
 import argparse
-import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import Brokers, build_go, run_json, rust_binary
+
 KINDS = ("single", "single-noclaim", "affinity", "multi", "stream", "subscription")
 BUSES = ("local", "nats", "redis")
 METRICS = (("calls_per_second", "calls/s", "{:,.0f}"), ("p50_us", "p50 µs", "{:.1f}"),
            ("p99_us", "p99 µs", "{:.1f}"), ("p999_us", "p99.9 µs", "{:.1f}"),
            ("cpu_us_per_call", "CPU µs/call", "{:.1f}"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args, port):
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit(f"{args[0]} did not start")
 
 
 def run(binary, bus, broker, kind, concurrency, opts):
@@ -69,11 +45,7 @@ def run(binary, bus, broker, kind, concurrency, opts):
         args += ["--url", url, "--broker-pid", str(pid)]
     if opts.raw_wire and binary.endswith("psrpc-bench") and bus != "local":
         args.append("--raw-wire")
-    done = subprocess.run(args, capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"failed: {' '.join(args)}\n{done.stdout[-500:]}{done.stderr[-500:]}", file=sys.stderr)
-        return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(args)
 
 
 def main():
@@ -93,23 +65,9 @@ def main():
                         help="psrpc-bench also measures the raw round trip on plain sockets (no client library)")
     opts = parser.parse_args()
 
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    rust = os.path.join(target, "release", "psrpc-bench")
-    if not os.path.exists(rust):
-        sys.exit(f"{rust} missing: cargo build --release -p psrpc-bench")
-    build_dir = tempfile.mkdtemp(prefix="psrpc-go-bench-")
-    go = os.path.join(build_dir, "bench")
-    subprocess.run(["go", "build", f"-modfile={opts.go_modfile}", f"-tags={opts.go_tags}", "-o", go, "./bench"],
-                   cwd=os.path.join(ROOT, "interop", "go"), check=True)
-
-    nats_port, redis_port = free_port(), free_port()
-    brokers = [start(["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)], nats_port),
-               start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                      "--appendonly", "no"], redis_port)]
-    # Each bus's broker: its URL and its process id.
-    urls = {"local": None, "nats": (f"nats://127.0.0.1:{nats_port}", brokers[0].pid),
-            "redis": (f"redis://127.0.0.1:{redis_port}", brokers[1].pid)}
-    try:
+    rust, go = rust_binary(), build_go(opts.go_modfile, opts.go_tags)
+    with Brokers() as brokers:
+        urls = brokers.urls
         header = ["bus", "kind", "in flight"]
         for _, name, _ in METRICS:
             header += [f"Go {name}", f"Rust {name}", "Rust/Go"]
@@ -154,10 +112,6 @@ def main():
                         broker = [r["broker_cpu_us_per_call"] for r in ok[n] if r.get("broker_cpu_us_per_call") is not None]
                         cells.append(f"{statistics.median(broker):.1f}" if broker else "–")
                     print("| " + " | ".join(cells) + " |", flush=True)
-    finally:
-        for proc in brokers:
-            proc.kill()
-            proc.wait()
 
 
 if __name__ == "__main__":

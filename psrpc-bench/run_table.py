@@ -8,10 +8,10 @@ results table (one markdown row per run, from each run's JSON summary line).
     python3 psrpc-bench/run_table.py compare OLD NEW 3              # two builds alternately, medians of 3
     python3 psrpc-bench/run_table.py compare OLD NEW 3 redis:single:64 nats:stream:1   # on those rows
 """
-import json
 import statistics
-import subprocess
 import sys
+
+from benchlib import run_json
 
 BENCH = "./target/release/psrpc-bench"
 RUNS = (
@@ -46,12 +46,11 @@ TARGETS = (
 
 
 def run(bus, kind, concurrency, extra=()):
-    out = subprocess.run(
-        [BENCH, "--bus", bus, "--kind", kind, "--concurrency", str(concurrency),
-         "--payload", "128", "--duration", "4", "--warmup", "1", *extra],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    summary = run_json([BENCH, "--bus", bus, "--kind", kind, "--concurrency", str(concurrency),
+                        "--payload", "128", "--duration", "4", "--warmup", "1", *extra])
+    if summary is None:
+        sys.exit(1)
+    return summary
 
 
 def spread(values, fmt):

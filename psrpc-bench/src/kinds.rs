@@ -93,6 +93,23 @@ pub(crate) struct Variant {
     pub(crate) native: bool,
     /// Servers skip the claim exchange where the caller allows it.
     pub(crate) skip_claim: bool,
+    /// Topics every server registers (`single-noclaim`; the client calls the first).
+    pub(crate) topics: usize,
+}
+
+/// A run's servers and the call to drive.
+pub(crate) struct Setup {
+    /// One call, by the caller numbered by its argument.
+    pub(crate) call: RawCall,
+    /// The servers, kept alive for the run.
+    pub(crate) servers: Vec<RpcServer>,
+    /// Wall time the servers took to create and register everything.
+    pub(crate) register_time: Duration,
+}
+
+/// The topics a `single-noclaim` server registers: `t`, the one called, then `t1`, `t2`…
+fn noclaim_topics(count: usize) -> impl Iterator<Item = String> {
+    std::iter::once("t".to_owned()).chain((1..count).map(|i| format!("t{i}")))
 }
 
 impl Variant {
@@ -102,8 +119,7 @@ impl Variant {
     }
 }
 
-/// Starts the servers of `kind` and returns the call to drive, plus the
-/// servers (kept alive for the run).
+/// Starts the servers of `kind` and returns the call to drive.
 pub(crate) async fn setup(
     kind: Kind,
     variant: Variant,
@@ -112,9 +128,10 @@ pub(crate) async fn setup(
     payload: bytes::Bytes,
     concurrency: usize,
     stack: &Stack,
-) -> anyhow::Result<(RawCall, Vec<RpcServer>)> {
+) -> anyhow::Result<Setup> {
     let capacity = (concurrency * 4).max(100);
     let mut servers = Vec::new();
+    let registering = std::time::Instant::now();
     for bus in server_buses {
         let options = ServerOptions::default()
             .channel_capacity(capacity)
@@ -123,7 +140,11 @@ pub(crate) async fn setup(
         let server = RpcServer::new(SERVICE, bus, stack.server(options));
         match kind {
             Kind::Single => server.register_unary(&SINGLE, vec![], echo, None).await?,
-            Kind::SingleNoclaim => server.register_unary(&NOCLAIM, vec!["t".into()], echo, None).await?,
+            Kind::SingleNoclaim => {
+                for topic in noclaim_topics(variant.topics) {
+                    server.register_unary(&NOCLAIM, vec![topic], echo, None).await?;
+                }
+            }
             Kind::Affinity => {
                 let affinity: psrpc::AffinityFn<Blob> = Arc::new(|_, _| 1.0);
                 server.register_unary(&AFFINITY, vec![], echo, Some(affinity)).await?;
@@ -137,6 +158,7 @@ pub(crate) async fn setup(
         }
         servers.push(server);
     }
+    let register_time = registering.elapsed();
     let expected = servers.len();
     let options = ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10));
     let options = stack.client(options.local_first(variant.local_first).wire_mode(variant.wire_mode()));
@@ -218,5 +240,5 @@ pub(crate) async fn setup(
             })
         }
     };
-    Ok((call, servers))
+    Ok(Setup { call, servers, register_time })
 }

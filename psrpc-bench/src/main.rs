@@ -29,6 +29,13 @@
 //! restarted) or after the Sentinels switched masters (`--topology
 //! sentinel`: the master killed).
 //!
+//! `--topics K` (`--kind single-noclaim`): every server registers K topics
+//! of the method, the client calls one; the summary adds the servers'
+//! registration time and the memory it added. `--idle-subscriptions K`
+//! measures K idle subscriptions instead of a throughput run: memory,
+//! subscribe time and, on a broker started for the run, the time until all
+//! are resubscribed after a restart (see the `idle` module).
+//!
 //! Built with `--features mimalloc`, the harness allocates with mimalloc
 //! instead of the system allocator: the difference is what a service gains
 //! by choosing its allocator (psrpc-rs, a library, leaves that choice to the
@@ -40,6 +47,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod drive;
+mod idle;
 mod kinds;
 mod memory;
 mod observe;
@@ -150,6 +158,16 @@ struct Args {
     /// (`ServerOptions::skip_claim`, Go psrpc's `WithServerSkipClaim`).
     #[arg(long)]
     skip_claim: bool,
+    /// Topics every server registers (`--kind single-noclaim`); the client
+    /// calls one of them.
+    #[arg(long, default_value_t = 1)]
+    topics: usize,
+    /// Instead of a throughput run, subscribe this many idle subscriptions:
+    /// memory per subscription, subscribe time and (a NATS or Redis server
+    /// started for the run) the time until all are resubscribed after the
+    /// broker is restarted (down for `--outage-ms`).
+    #[arg(long)]
+    idle_subscriptions: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -205,6 +223,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.raw_wire && args.bus == BusKind::Local {
         anyhow::bail!("--raw-wire needs a broker (--bus nats or redis)");
     }
+    if args.topics > 1 && args.kind != Kind::SingleNoclaim {
+        anyhow::bail!("--topics needs --kind single-noclaim (the topic method)");
+    }
     let (mut broker, endpoints) = broker(&args)?;
     let broker_pid = args.broker_pid.or_else(|| broker.pid());
     let buses = Buses {
@@ -226,6 +247,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({ "recovery": label, "outage_ms": args.outage_ms, "recovery_ms": ms, "p50_ms": p50, "max_ms": max })
         );
+        return Ok(());
+    }
+    if let Some(count) = args.idle_subscriptions {
+        let mut report = idle::measure(&mut broker, &buses, count, Duration::from_millis(args.outage_ms)).await?;
+        report["bus"] = format!("{:?}", args.bus).to_lowercase().into();
+        println!("{report}");
         return Ok(());
     }
     if let Some(count) = args.memory {
@@ -262,6 +289,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut runs: Vec<(Observe, Vec<drive::Measurement>, u64)> =
         args.observe.iter().map(|o| (*o, Vec::new(), 0)).collect();
     let rss_before = stats::status_kib("VmRSS");
+    // The first setup's registration: wall time and resident memory added.
+    let mut registration: Option<(Duration, u64)> = None;
     for round in 1..=args.rounds.max(1) {
         for (observe, measurements, spans) in &mut runs {
             let mut server_buses = Vec::new();
@@ -274,14 +303,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 local_first: args.local_first,
                 native: args.native,
                 skip_claim: args.skip_claim,
+                topics: args.topics,
             };
             let client_bus = match server_buses.first() {
                 Some(bus) if args.local_first => bus.clone(),
                 _ => buses.connect().await?,
             };
-            let (call, servers) =
+            let rss_unregistered = stats::status_kib("VmRSS");
+            let kinds::Setup { call, servers, register_time } =
                 kinds::setup(args.kind, variant, server_buses, client_bus, payload.clone(), args.concurrency, &stack)
                     .await?;
+            let added = stats::status_kib("VmRSS").saturating_sub(rss_unregistered);
+            registration.get_or_insert((register_time, added));
             let name = format!("{label} observe={observe:?} round {round}").to_lowercase();
             measurements.push(drive::drive(&name, args.concurrency, timing, broker_pid, move |w| call(w)).await);
             *spans += stack.spans_exported();
@@ -328,6 +361,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "p50_ratio": (p50_ratio * 100.0).round() / 100.0, "throughput_ratio": (throughput_ratio * 100.0).round() / 100.0,
         "rss_kib_before": rss_before, "rss_kib_after": rss_after, "peak_rss_kib": stats::status_kib("VmHWM"),
         "rss_growth_after_10s": rss_growth.map(|g| (g * 100.0).round() / 100.0),
+        "topics": args.topics, "subscribe_ms": registration.map(|(t, _)| t.as_secs_f64() * 1000.0),
+        "subscribe_rss_kib": registration.map(|(_, kib)| kib),
     });
     let mut summary = summary;
     if runs.len() > 1 || args.rounds > 1 {
@@ -387,6 +422,11 @@ fn observe_table(runs: &[(Observe, Vec<drive::Measurement>, u64)]) -> serde_json
     serde_json::Value::Array(rows)
 }
 
+/// Whether the run restarts its broker (never an external one).
+fn restarts(args: &Args) -> bool {
+    args.recovery.is_some() || args.idle_subscriptions.is_some()
+}
+
 fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
     let single = |url: String| Endpoints { bus: vec![url.clone()], raw: (url.clone(), url) };
     let query = if args.sharded { "?pubsub=sharded" } else { "" };
@@ -394,8 +434,7 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
         (BusKind::Local, _, _) => (Broker::default(), single(String::new())),
         (_, Some(url), _) => (Broker::default(), single(url.clone())),
         (BusKind::Nats, None, Topology::Single) => {
-            // A recovery run stops and restarts the broker: never an external one.
-            let server = if args.recovery.is_some() { NatsServer::start_own()? } else { NatsServer::start()? };
+            let server = if restarts(args) { NatsServer::start_own()? } else { NatsServer::start()? };
             let url = server.url().to_owned();
             (Broker { nats: Some(server), ..Broker::default() }, single(url))
         }
@@ -406,7 +445,7 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
         }
         (BusKind::Nats, None, Topology::Sentinel) => anyhow::bail!("Sentinel is a Redis topology"),
         (BusKind::Redis, None, Topology::Single) => {
-            let server = if args.recovery.is_some() { RedisServer::start_own()? } else { RedisServer::start()? };
+            let server = if restarts(args) { RedisServer::start_own()? } else { RedisServer::start()? };
             let url = server.url().to_owned();
             (Broker { redis: Some(server), ..Broker::default() }, single(url))
         }

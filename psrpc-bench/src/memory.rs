@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use psrpc::{
     ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
-    Selection, ServerOptions,
+    Selection, ServerOptions, TypedSubscription,
 };
 use tokio::sync::Semaphore;
 
@@ -13,8 +13,25 @@ use crate::Buses;
 use crate::kinds::Blob;
 use crate::stats::status_kib;
 
-static IDLE: MethodInfo = MethodInfo::new("Idle", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
 static HOLD: MethodInfo = MethodInfo::new("Hold", MethodKind::Unary(Selection::SingleServer));
+
+/// The idle subscription method: one topic per subscription.
+pub(crate) static IDLE: MethodInfo =
+    MethodInfo::new("Idle", MethodKind::Subscription { delivery: Delivery::Every, topics: true });
+
+/// The topic of idle subscription number `i`.
+pub(crate) fn idle_topic(i: usize) -> Vec<String> {
+    vec![i.to_string()]
+}
+
+/// Subscribes `client` to `count` topics of [`IDLE`] (topics `0..count`).
+pub(crate) async fn subscribe_idle(client: &RpcClient, count: usize) -> anyhow::Result<Vec<TypedSubscription<Blob>>> {
+    let mut subscriptions = Vec::with_capacity(count);
+    for i in 0..count {
+        subscriptions.push(client.subscribe::<Blob>(&IDLE, idle_topic(i)).await?);
+    }
+    Ok(subscriptions)
+}
 
 /// Measures RSS growth for `count` idle subscriptions and `count` calls held
 /// in flight by the server, and returns a JSON report.
@@ -23,10 +40,7 @@ pub(crate) async fn measure(buses: &Buses, count: usize) -> anyhow::Result<serde
     let client = RpcClient::new("Memory", buses.connect().await?, client_options).await?;
 
     let before = status_kib("VmRSS");
-    let mut subscriptions = Vec::with_capacity(count);
-    for i in 0..count {
-        subscriptions.push(client.subscribe::<Blob>(&IDLE, vec![i.to_string()]).await?);
-    }
+    let subscriptions = subscribe_idle(&client, count).await?;
     let with_subscriptions = status_kib("VmRSS");
     drop(subscriptions);
 

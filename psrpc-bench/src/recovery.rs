@@ -28,8 +28,8 @@ const PROBES: usize = 8;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// The least time between two calls of one probe.
 const PROBE_PACE: Duration = Duration::from_millis(20);
-/// How long a recovery may take before the run gives up.
-const GIVE_UP: Duration = Duration::from_secs(60);
+/// How long a recovery (or resubscription) may take before the run gives up.
+pub(crate) const GIVE_UP: Duration = Duration::from_secs(60);
 
 async fn echo(_ctx: RequestContext, blob: Blob) -> Result<Blob, Error> {
     Ok(blob)
@@ -101,7 +101,7 @@ async fn first_success_after(
 
 /// Kills the single broker, keeps it down for `outage`, starts it again;
 /// returns when it accepted connections.
-async fn restart(broker: &mut Broker, outage: Duration) -> anyhow::Result<Instant> {
+pub(crate) async fn restart(broker: &mut Broker, outage: Duration) -> anyhow::Result<Instant> {
     let process: &mut psrpc_test_support::broker::Broker = match (broker.nats.as_mut(), broker.redis.as_mut()) {
         (Some(nats), _) => nats,
         (None, Some(redis)) => redis,

@@ -11,7 +11,9 @@
 // psrpc-bench's Blob (field 1, bytes). The last line of output is a JSON
 // summary with psrpc-bench's keys. The raw round trip is a kind of its own here
 // (`--kind raw`, reported under the same keys), where psrpc-bench measures it
-// before every run.
+// before every run. `--topics K` and `--idle-subscriptions K` are
+// psrpc-bench's: K topics per server of the no-claim method, or K idle
+// subscriptions and their resubscription after a broker restart (idle.go).
 package main
 
 import (
@@ -56,6 +58,7 @@ func define(sd *info.ServiceDefinition) {
 	sd.RegisterMethod("Multi", false, true, false, false)
 	sd.RegisterMethod("Stream", false, false, true, true)
 	sd.RegisterMethod("Feed", false, true, false, false)
+	sd.RegisterMethod("Idle", false, true, false, false)
 }
 
 func main() {
@@ -69,25 +72,45 @@ func main() {
 	warmup := flag.Int("warmup", 2, "warm-up seconds")
 	servers := flag.Int("servers", 1, "servers (multi: how many answer each call, at least 3)")
 	brokerPid := flag.Int("broker-pid", 0, "process id of the broker behind -url: its CPU time per call is measured too")
+	topics := flag.Int("topics", 1, "topics every server registers (single-noclaim); the client calls one")
+	idleSubscriptions := flag.Int("idle-subscriptions", 0, "instead of a throughput run, measure this many idle subscriptions")
+	outageMs := flag.Int("outage-ms", 2000, "how long the broker stays down when -idle-subscriptions restarts it")
 	flag.Parse()
 
 	if *busKind == "local" {
 		*url = "local"
+	} else if *url == "" {
+		var err error
+		if own, err = startBroker(*busKind); err != nil {
+			fail(err)
+		}
+		defer own.stop()
+		*url = own.url
+	}
+	if *idleSubscriptions > 0 {
+		report, err := measureIdle(*url, own, *idleSubscriptions, time.Duration(*outageMs)*time.Millisecond)
+		if err != nil {
+			fail(err)
+		}
+		report["impl"], report["psrpc_version"], report["bus"] = "go", psrpcVersion(), *busKind
+		b, _ := json.Marshal(report)
+		fmt.Println(string(b))
+		return
 	}
 	count := max(*servers, 1)
 	if *kind == "multi" {
 		count = max(*servers, 3)
 	}
 	var call call
+	var reg registration
 	var err error
 	if *kind == "raw" {
 		call, err = setupRaw(*url, *payload, *concurrency)
 	} else {
-		call, err = setup(*kind, *url, count, *payload, *concurrency)
+		call, reg, err = setup(*kind, *url, count, *topics, *payload, *concurrency)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	rssBefore := statusKiB("VmRSS")
 	label := *busKind + "/" + *kind
@@ -101,9 +124,22 @@ func main() {
 		"bus": *busKind, "kind": strings.ReplaceAll(*kind, "-", ""), "concurrency": *concurrency, "payload": *payload,
 		"duration_s": *duration, "servers": count, "psrpc": m.json(),
 		"rss_kib_before": rssBefore, "rss_kib_after": rssAfter, "peak_rss_kib": statusKiB("VmHWM"),
+		"topics": *topics, "subscribe_ms": float64(reg.Time.Microseconds()) / 1000, "subscribe_rss_kib": reg.KiB,
 	}
 	b, _ := json.Marshal(summary)
 	fmt.Println(string(b))
+}
+
+// own is the broker this process started (no -url on a broker bus), if any.
+var own *ownBroker
+
+// fail reports err and exits, stopping the broker this process started.
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	if own != nil {
+		own.stop()
+	}
+	os.Exit(1)
 }
 
 // psrpcVersion is the version of Go psrpc this binary was built with.
@@ -127,15 +163,35 @@ var connections []*gobus.Connection
 func connect(url string) psrpc.MessageBus {
 	conn, err := gobus.Connect(url, 0)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	connections = append(connections, conn)
 	return conn.Bus
 }
 
-// setup starts the servers of kind and returns the call to drive.
-func setup(kind, url string, servers, payload, concurrency int) (call, error) {
+// registration is what the servers' setup took: wall time (including the
+// connections' Settle) and resident memory added.
+type registration struct {
+	Time time.Duration
+	KiB  uint64
+}
+
+// noclaimTopics are the topics a single-noclaim server registers: "t", the
+// one called, then "t1", "t2"…
+func noclaimTopics(count int) []string {
+	topics := []string{"t"}
+	for i := 1; i < count; i++ {
+		topics = append(topics, "t"+strconv.Itoa(i))
+	}
+	return topics
+}
+
+// setup starts the servers of kind (each registering topics topics when
+// kind is single-noclaim) and returns the call to drive.
+func setup(kind, url string, servers, topics, payload, concurrency int) (call, registration, error) {
+	if topics > 1 && kind != "single-noclaim" {
+		return nil, registration{}, errors.New("-topics needs -kind single-noclaim")
+	}
 	capacity := max(concurrency*4, 100)
 	echo := func(_ context.Context, b *blob) (*blob, error) { return b, nil }
 	echoStream := func(s psrpc.ServerStream[*blob, *blob]) error {
@@ -147,6 +203,7 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 		return nil
 	}
 	var publisher *server.RPCServer
+	rssBefore, registering := statusKiB("VmRSS"), time.Now()
 	for range servers {
 		sd := &info.ServiceDefinition{Name: service, ID: rand.NewServerID()}
 		define(sd)
@@ -156,7 +213,11 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 		case "single":
 			err = server.RegisterHandler(s, "Single", nil, echo, nil)
 		case "single-noclaim":
-			err = server.RegisterHandler(s, "NoClaim", []string{"t"}, echo, nil)
+			for _, topic := range noclaimTopics(topics) {
+				if err = server.RegisterHandler(s, "NoClaim", []string{topic}, echo, nil); err != nil {
+					break
+				}
+			}
 		case "affinity":
 			affinity := func(context.Context, *blob) float32 { return 1 }
 			err = server.RegisterHandler(s, "Affinity", nil, echo, affinity)
@@ -166,22 +227,27 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 			err = server.RegisterStreamHandler(s, "Stream", nil, echoStream, nil)
 		case "subscription":
 		default:
-			return nil, fmt.Errorf("unknown kind %q", kind)
+			return nil, registration{}, fmt.Errorf("unknown kind %q", kind)
 		}
 		if err != nil {
-			return nil, err
+			return nil, registration{}, err
 		}
 		if publisher == nil {
 			publisher = s
 		}
 	}
+	for _, conn := range connections {
+		conn.Settle()
+	}
+	after := statusKiB("VmRSS")
+	reg := registration{Time: time.Since(registering), KiB: after - min(after, rssBefore)}
 
 	sd := &info.ServiceDefinition{Name: service, ID: rand.NewClientID()}
 	define(sd)
 	c, err := client.NewRPCClientWithStreams(sd, connect(url),
 		psrpc.WithClientChannelSize(capacity), psrpc.WithClientTimeout(10*time.Second))
 	if err != nil {
-		return nil, err
+		return nil, reg, err
 	}
 	req := &blob{Value: make([]byte, payload)}
 	for i := range req.Value {
@@ -212,7 +278,7 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 		return func(int) error {
 			_, err := client.RequestSingle[*blob](ctx, c, method, topic, req, opts...)
 			return err
-		}, nil
+		}, reg, nil
 	case "multi":
 		// Go psrpc's multi call has no expected-response count: its channel
 		// closes at the timeout, so a call ends when every server answered.
@@ -231,12 +297,12 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 				}
 			}
 			return fmt.Errorf("%d of %d answered", answered, servers)
-		}, nil
+		}, reg, nil
 	case "stream":
 		streams := make([]psrpc.ClientStream[*blob, *blob], concurrency)
 		for i := range streams {
 			if streams[i], err = client.OpenStream[*blob, *blob](ctx, c, "Stream", nil); err != nil {
-				return nil, err
+				return nil, reg, err
 			}
 		}
 		return func(worker int) error {
@@ -248,12 +314,12 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 				return errors.New("stream closed")
 			}
 			return nil
-		}, nil
+		}, reg, nil
 	case "subscription":
 		subs := make([]psrpc.Subscription[*blob], concurrency)
 		for i := range subs {
 			if subs[i], err = client.Join[*blob](ctx, c, "Feed", []string{strconv.Itoa(i)}); err != nil {
-				return nil, err
+				return nil, reg, err
 			}
 		}
 		return func(worker int) error {
@@ -264,9 +330,9 @@ func setup(kind, url string, servers, payload, concurrency int) (call, error) {
 				return errors.New("subscription ended")
 			}
 			return nil
-		}, nil
+		}, reg, nil
 	}
-	return nil, fmt.Errorf("unknown kind %q", kind)
+	return nil, reg, fmt.Errorf("unknown kind %q", kind)
 }
 
 // ---- driving loop (psrpc-bench's drive.rs) ----
