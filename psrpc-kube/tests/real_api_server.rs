@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -23,11 +24,53 @@ fn target(service: &str) -> Target {
     Target::new(service, PortSpec::Name("grpc".into())).in_namespace(NAMESPACE)
 }
 
+/// Discovery as `user`, whom the server refuses: the error `ready()`
+/// fails with, after checking that psrpc-kube logged it (what the
+/// `chat_store` example's subscriber prints).
 async fn refusal(user: User) -> Option<DiscoveryError> {
     let server = RealApiServer::shared().await?;
+    let logs = Logs::default();
+    // The test's runtime runs on this thread, the watcher's task too.
+    let _logging =
+        tracing::subscriber::set_default(tracing_subscriber::fmt().with_writer(logs.clone()).with_ansi(false).finish());
     let membership = watch_endpoint_slices(server.client(user).await, &target("refused"));
     let answer = tokio::time::timeout(GUARD, membership.ready()).await.expect("an answer");
-    Some(answer.expect_err("the server refuses"))
+    let error = answer.expect_err("the server refuses");
+    // The watcher logs before it fails the membership.
+    let logged = logs.text();
+    assert!(logged.contains("ERROR"), "{logged}");
+    assert!(logged.contains("endpointslice discovery refused; stopping"), "{logged}");
+    assert!(logged.contains(&format!("error={error}")), "the refusal named in the log: {logged}");
+    Some(error)
+}
+
+/// Log lines, collected.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl tracing_subscriber::fmt::MakeWriter<'_> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&self) -> Logs {
+        self.clone()
+    }
 }
 
 /// A token the server does not know: 401 on the first list.
@@ -76,21 +119,21 @@ async fn a_role_without_list_fails_ready_as_forbidden() {
 async fn a_permitted_client_lists_then_follows_the_watch() {
     let Some(server) = RealApiServer::shared().await else { return };
     let slices = Api::<EndpointSlice>::namespaced(server.client(User::Admin).await, NAMESPACE);
-    let create = |mut slice: EndpointSlice| {
+    let in_namespace = |mut slice: EndpointSlice| {
         slice.metadata.namespace = Some(NAMESPACE.into());
         slice
     };
     let params = PostParams::default();
     slices
-        .create(&params, &create(slice("chat", "chat-a", "IPv4", vec![endpoint("chat-0", "10.0.0.1", "n1")])))
+        .create(&params, &in_namespace(slice("chat", "chat-a", "IPv4", vec![endpoint("chat-0", "10.0.0.1", "n1")])))
         .await
         .unwrap();
     slices
-        .create(&params, &create(slice("chat", "chat-b", "IPv4", vec![endpoint("chat-1", "10.0.0.2", "n2")])))
+        .create(&params, &in_namespace(slice("chat", "chat-b", "IPv4", vec![endpoint("chat-1", "10.0.0.2", "n2")])))
         .await
         .unwrap();
     slices
-        .create(&params, &create(slice("other", "other-a", "IPv4", vec![endpoint("other-0", "10.0.9.9", "n1")])))
+        .create(&params, &in_namespace(slice("other", "other-a", "IPv4", vec![endpoint("other-0", "10.0.9.9", "n1")])))
         .await
         .unwrap();
 

@@ -119,12 +119,6 @@ impl RealApiServer {
         kube::Client::try_from(config).expect("a client")
     }
 
-    /// The kubeconfig file with a context per [`User`], named after it
-    /// (for a program that reads `KUBECONFIG`).
-    pub fn kubeconfig(&self) -> &Path {
-        &self.kubeconfig
-    }
-
     async fn start((apiserver, etcd): (PathBuf, PathBuf)) -> Self {
         let dir = std::env::temp_dir().join(format!("psrpc-kube-apiserver-{}", token()));
         std::fs::create_dir_all(&dir).expect("the temp dir");
