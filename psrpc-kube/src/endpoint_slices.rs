@@ -21,6 +21,9 @@ use crate::aggregate::SliceAggregator;
 use crate::membership::{DiscoveryError, Membership};
 use crate::target::Target;
 
+/// The resource watched, as refusals name it.
+const RESOURCE: &str = "endpointslices.discovery.k8s.io";
+
 /// Watches the EndpointSlices of `target` and returns the live pod set.
 ///
 /// The namespace defaults to the client's (in a pod: the pod's own). The
@@ -86,15 +89,11 @@ fn refusal(error: &watcher::Error, namespace: &str) -> Option<DiscoveryError> {
         watcher::Error::WatchError(status) => ("watch", status),
         _ => return None,
     };
-    let message = status.message.clone();
+    let (verb, resource, namespace, message) =
+        (verb.to_owned(), RESOURCE.to_owned(), namespace.to_owned(), status.message.clone());
     match status.code {
-        401 => Some(DiscoveryError::Unauthorized { message }),
-        403 => Some(DiscoveryError::Forbidden {
-            verb: verb.to_owned(),
-            resource: "endpointslices.discovery.k8s.io".to_owned(),
-            namespace: namespace.to_owned(),
-            message,
-        }),
+        401 => Some(DiscoveryError::Unauthorized { verb, resource, namespace, message }),
+        403 => Some(DiscoveryError::Forbidden { verb, resource, namespace, message }),
         _ => None,
     }
 }

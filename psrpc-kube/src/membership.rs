@@ -23,9 +23,19 @@ pub enum DiscoveryError {
     #[error("discovery stopped before the first list was in")]
     Stopped,
     /// The Kubernetes API server refused the client's credentials (HTTP
-    /// 401): a stale, revoked or missing service account token.
-    #[error("unauthorized: the Kubernetes API server refused the credentials (a stale or missing token?): {message}")]
+    /// 401) when it asked to `verb` `resource`: a stale, revoked or missing
+    /// service account token.
+    #[error(
+        "unauthorized: cannot {verb} {resource} in namespace {namespace}: the Kubernetes API server refused the \
+         credentials (a stale or missing token?): {message}"
+    )]
     Unauthorized {
+        /// What was asked: `list` or `watch`.
+        verb: String,
+        /// The resource, with its API group (`endpointslices.discovery.k8s.io`).
+        resource: String,
+        /// The namespace watched.
+        namespace: String,
         /// The API server's `Status` message.
         message: String,
     },
@@ -229,8 +239,8 @@ impl MembershipFeed {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use psrpc_kube::DiscoveryError;
     /// let (feed, membership) = psrpc_kube::Membership::channel();
-    /// feed.fail(DiscoveryError::Unauthorized { message: "Unauthorized".into() });
-    /// assert!(matches!(membership.ready().await, Err(DiscoveryError::Unauthorized { .. })));
+    /// feed.fail(DiscoveryError::Stopped);
+    /// assert_eq!(membership.ready().await.unwrap_err(), DiscoveryError::Stopped);
     /// # }
     /// ```
     pub fn fail(self, reason: DiscoveryError) {

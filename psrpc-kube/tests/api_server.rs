@@ -116,10 +116,20 @@ async fn a_forbidden_list_fails_ready_naming_the_missing_permission() {
 async fn an_unauthorized_client_fails_ready() {
     let api = FakeApiServer::start().await;
     api.refuse(401);
-    let membership = watch_endpoint_slices(api.client(), &target());
+    let membership = watch_endpoint_slices(api.client(), &target().in_namespace("shop"));
     let error = tokio::time::timeout(WAIT, membership.ready()).await.expect("an answer in time").expect_err("refused");
-    assert_eq!(error, DiscoveryError::Unauthorized { message: "Unauthorized".into() });
-    assert!(error.to_string().starts_with("unauthorized: "), "{error}");
+    let expected = DiscoveryError::Unauthorized {
+        verb: "list".into(),
+        resource: "endpointslices.discovery.k8s.io".into(),
+        namespace: "shop".into(),
+        message: "Unauthorized".into(),
+    };
+    assert_eq!(error, expected);
+    let text = error.to_string();
+    assert!(
+        text.starts_with("unauthorized: cannot list endpointslices.discovery.k8s.io in namespace shop: "),
+        "{text}"
+    );
 }
 
 /// Passing server errors (5xx) are retried until the list comes in.

@@ -5,7 +5,8 @@
 //! refusals as a real API server words them: `401` (`refuse(401)`: a stale
 //! token) and `403` (`refuse(403)`: a Role without `list`/`watch`), or
 //! passing `5xx` errors (`fail_next`), each with a Kubernetes `Status` body.
-//! It is a fake: no real kube-apiserver runs on the test machines.
+//! It is a fake, for what a real server does not do on demand (breaking
+//! watches, compacting history, 5xx); `real_api_server` runs the real one.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

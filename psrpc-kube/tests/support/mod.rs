@@ -4,4 +4,5 @@
 pub mod api_server;
 pub mod dns_server;
 pub mod pods;
+pub mod real_api_server;
 pub mod slices;
