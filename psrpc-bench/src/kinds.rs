@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use psrpc::discovery::{Registry, RegistryOptions};
 use psrpc::{
     ClientOptions, Delivery, Error, MethodInfo, MethodKind, RequestContext, RequestOptions, RpcClient, RpcServer,
     Selection, SelectionOptions, ServerOptions, ServerStream, SharedBus, WireMode,
@@ -119,6 +120,16 @@ impl Variant {
     }
 }
 
+/// A registry on `bus` that knows the `servers` servers of the service.
+async fn registry_of(bus: SharedBus, servers: usize) -> anyhow::Result<Registry> {
+    let registry = Registry::new(bus, RegistryOptions::default()).await?;
+    let mut events = registry.watch();
+    while registry.instances(SERVICE).len() < servers {
+        tokio::time::timeout(Duration::from_secs(30), events.recv()).await??;
+    }
+    Ok(registry)
+}
+
 /// Starts the servers of `kind` and returns the call to drive.
 pub(crate) async fn setup(
     kind: Kind,
@@ -162,6 +173,11 @@ pub(crate) async fn setup(
     let expected = servers.len();
     let options = ClientOptions::default().channel_capacity(capacity).timeout(Duration::from_secs(10));
     let options = stack.client(options.local_first(variant.local_first).wire_mode(variant.wire_mode()));
+    // Native affinity calls ask two candidates the registry knows of (sampled claims).
+    let options = match (kind, variant.native) {
+        (Kind::Affinity, true) => options.registry(registry_of(client_bus.clone(), expected).await?),
+        _ => options,
+    };
     let client = RpcClient::new(SERVICE, client_bus, options).await?;
     let blob = Blob { data: payload };
     if variant.blocking_neighbour {

@@ -484,7 +484,7 @@ impl MessageBus for NatsBus {
         Box::pin(self.join(channel, capacity, true))
     }
 
-    /// Plain subscriptions to `SRV.Svc`, `SRV.Svc.>`, `SRVQ.Svc.>` and
+    /// Plain subscriptions to `SRV.Svc`, `SRV.Svc.>`, `SRVQ.Svc.>`, `SRVS.Svc.>` and
     /// `CLI.Svc.>` on the bus's connection, apart from its routers; ready
     /// (across the cluster) when it returns. Tapped frames carry their
     /// subject as channel name.

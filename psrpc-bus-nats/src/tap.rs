@@ -4,7 +4,8 @@
 //! a connection, so neither sees the other).
 //!
 //! The subjects are `SRV.Svc` (no topics), `SRV.Svc.>` (topics, and the
-//! shared `.Q` queue subjects), `SRVQ.Svc.>` (native queue subjects) and
+//! shared `.Q` queue subjects), `SRVQ.Svc.>` (native queue subjects), `SRVS.Svc.>` (native
+//! per-server subjects) and
 //! `CLI.Svc.>` (the channels of clients and stream nodes).
 //!
 //! **Order.** NATS keeps the order of a connection's messages, but
@@ -45,8 +46,14 @@ impl NatsBus {
         // In a namespace every subject starts with `NS.`, which the tap's
         // frames leave out (so that they read as section 4's names).
         let prefix = self.namespace().map(|ns| format!("{ns}.")).unwrap_or_default();
-        let mut servers = Vec::with_capacity(3);
-        for subject in [format!("SRV.{service}"), format!("SRV.{service}.>"), format!("SRVQ.{service}.>")] {
+        let mut servers = Vec::with_capacity(4);
+        let subjects = [
+            format!("SRV.{service}"),
+            format!("SRV.{service}.>"),
+            format!("SRVQ.{service}.>"),
+            format!("SRVS.{service}.>"),
+        ];
+        for subject in subjects {
             servers.push(self.client().subscribe(format!("{prefix}{subject}")).await.map_err(BusError::unavailable)?);
         }
         let clients =

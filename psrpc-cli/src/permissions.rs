@@ -134,7 +134,8 @@ fn families(service: &str, needs: &Needs) -> Vec<(Channel, Use)> {
     let server_subjects =
         Use { server_publishes: needs.subscriptions, client_subscribes: needs.subscriptions, ..TO_SERVERS };
     out.extend(family(format!("{legacy}|*"), &on_servers(format!("SRV.{service}")), server_subjects));
-    out.extend(family(format!("{legacy}|*"), &[format!("SRVQ.{service}.>")], server_subjects));
+    let native = [format!("SRVQ.{service}.>"), format!("SRVS.{service}.>")];
+    out.extend(family(format!("{legacy}|*"), &native, server_subjects));
     if needs.calls {
         for suffix in ["RES", "CLAIM"] {
             out.extend(family(format!("{legacy}|*"), &[format!("CLI.{service}.*.{suffix}")], TO_CLIENTS));

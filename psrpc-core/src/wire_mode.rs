@@ -18,9 +18,18 @@
 //! subscription has a channel of its own
 //! ([`native_queue_channel`](crate::transport::channel::native_queue_channel)),
 //! and unary calls of queue methods take no claim (the request, then the
-//! response). Everything else (affinity, multi and single-server methods,
-//! streams, every client-side channel) is named and exchanged as in the
-//! Go-compatible mode.
+//! response).
+//!
+//! A third cost grows with the fleet: **every server bids for every AFFINITY
+//! request**, and hears every decision. In the native mode each server also
+//! takes the claimed requests of its unary affinity methods sent to it alone
+//! ([`native_server_channels`](crate::transport::channel::native_server_channels)),
+//! and a client with a registry asks only a few of them
+//! ([`ClientOptions::claim_candidates`](crate::options::ClientOptions::claim_candidates)),
+//! widening to every server when it must: a call's bus messages stay the
+//! same from one server to hundreds. Everything else (multi and
+//! single-server methods, streams, every client-side channel) is named and
+//! exchanged as in the Go-compatible mode.
 //!
 //! Decision: the mode is set per client and per server
 //! ([`ClientOptions::wire_mode`](crate::options::ClientOptions::wire_mode),
@@ -71,8 +80,9 @@ pub enum WireMode {
     /// Go psrpc's protocol: shares a deployment with Go psrpc 0.7 and 0.8.
     #[default]
     GoCompatible,
-    /// Per-method queue channels and no claim for unary queue calls; for
-    /// fleets in which no Go psrpc process serves or calls the service.
+    /// Per-method queue channels, no claim for unary queue calls and sampled
+    /// claims for unary affinity calls; for fleets in which no Go psrpc
+    /// process serves or calls the service.
     Native,
 }
 
@@ -87,6 +97,24 @@ impl WireMode {
     /// ```
     pub fn require_claim(self, method: &MethodInfo) -> bool {
         method.require_claim() && !(self == WireMode::Native && is_unary_queue(method))
+    }
+
+    /// Whether claimed calls of `method` may go to a sample of its servers
+    /// rather than to all of them
+    /// ([`ClientOptions::claim_candidates`](crate::options::ClientOptions::claim_candidates)):
+    /// unary AFFINITY methods in the native mode.
+    ///
+    /// ```
+    /// use psrpc::{MethodInfo, MethodKind, Selection, WireMode};
+    /// static ROOM: MethodInfo = MethodInfo::new("Room", MethodKind::Unary(Selection::Affinity { topics: true }));
+    /// assert!(WireMode::Native.samples_claims(&ROOM));
+    /// assert!(!WireMode::GoCompatible.samples_claims(&ROOM));
+    /// ```
+    pub fn samples_claims(self, method: &MethodInfo) -> bool {
+        self == WireMode::Native
+            && matches!(method.kind, MethodKind::Unary(_))
+            && !method.queue()
+            && self.require_claim(method)
     }
 
     /// The channel requests (or subscription messages) of `method` on

@@ -41,6 +41,8 @@ enum ServerSuffix {
     ClaimResponse,
     Stream,
     NativeQueue,
+    NativeDirect,
+    NativeDirectClaim,
 }
 
 impl ServerSuffix {
@@ -50,6 +52,8 @@ impl ServerSuffix {
             ServerSuffix::ClaimResponse => "RCLAIM",
             ServerSuffix::Stream => "STR",
             ServerSuffix::NativeQueue => "QREQ",
+            ServerSuffix::NativeDirect => "SREQ",
+            ServerSuffix::NativeDirectClaim => "SCLAIM",
         }
     }
 }
@@ -114,6 +118,49 @@ pub fn native_queue_channel(service: &str, method: &str, topics: &[impl AsRef<st
     push_topic_tokens(&mut server, topics);
     ch.server = server.into();
     ch
+}
+
+/// The channels of one server in the native wire mode (psrpc's
+/// `WireMode::Native`) for the claimed requests of a method sent to it
+/// alone (a sampled claim): requests `Svc|M|t…|ServerID|SREQ` and claim
+/// responses `Svc|M|t…|ServerID|SCLAIM`, both on the NATS subject
+/// `SRVS.Svc.ServerID.M[.t…]` with Local names `M.SREQ` and `M.SCLAIM`.
+///
+/// No Go-compatible or native queue name can equal one of these: the Legacy
+/// suffixes differ and the subject starts with `SRVS.`.
+///
+/// ```
+/// use psrpc_protocol::channel;
+/// let (requests, claims) = channel::native_server_channels("Svc", "M", &["a"], "SRV_x");
+/// assert_eq!((&*requests.legacy, &*requests.server, &*requests.local), ("Svc|M|a|SRV_x|SREQ", "SRVS.Svc.SRV_x.M.a", "M.SREQ"));
+/// assert_eq!((&*claims.legacy, &*claims.server, &*claims.local), ("Svc|M|a|SRV_x|SCLAIM", "SRVS.Svc.SRV_x.M.a", "M.SCLAIM"));
+/// ```
+pub fn native_server_channels(
+    service: &str,
+    method: &str,
+    topics: &[impl AsRef<str>],
+    server_id: &str,
+) -> (Channel, Channel) {
+    let mut subject = String::with_capacity(service.len() + server_id.len() + method.len() + 16);
+    subject.push_str("SRVS.");
+    subject.push_str(service);
+    subject.push('.');
+    push_sanitized(&mut subject, server_id);
+    subject.push('.');
+    push_sanitized(&mut subject, method);
+    push_topic_tokens(&mut subject, topics);
+    let subject: Arc<str> = subject.into();
+    let named = |suffix: ServerSuffix| {
+        let mut legacy = String::with_capacity(service.len() + method.len() + server_id.len() + 16);
+        let wrote = push_part(&mut legacy, false, service);
+        let wrote = push_part(&mut legacy, wrote, method);
+        let wrote = push_topic_group(&mut legacy, wrote, topics);
+        let wrote = push_part(&mut legacy, wrote, server_id);
+        push_part(&mut legacy, wrote, suffix.as_str());
+        let local = format!("{method}.{}", suffix.as_str());
+        Channel { legacy: legacy.into(), server: Arc::clone(&subject), local: local.into() }
+    };
+    (named(ServerSuffix::NativeDirect), named(ServerSuffix::NativeDirectClaim))
 }
 
 /// Responses to a client: `Svc|ClientID|RES`, `CLI.Svc.ClientID.RES`.

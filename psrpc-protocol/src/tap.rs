@@ -597,7 +597,7 @@ fn place(service: &str, channel: &str, local: &str) -> Place {
         let method = method_of_local().or_else(|| rest.split('.').next().map(str::to_owned));
         return Place { method, ..Place::default() };
     }
-    if channel.starts_with("SRV.") {
+    if channel.starts_with("SRV.") || channel.starts_with("SRVS.") {
         return Place { method: method_of_local(), ..Place::default() };
     }
     // Legacy: Svc|…|SUFFIX.

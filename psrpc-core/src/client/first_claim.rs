@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::routes::{ClaimDecider, Routes};
+use super::sampling::Sampled;
 use super::select::qualifies;
 use crate::deadline;
 use crate::error::Error;
@@ -30,8 +31,7 @@ const CLOSED: u8 = 2;
 #[derive(Debug)]
 pub(crate) struct FirstClaim {
     request_id: String,
-    bus: SharedBus,
-    claim_response: Channel,
+    decision_to: DecisionTo,
     selection: SelectionOptions,
     /// Whether a server may skip the exchange (a queue call): otherwise a
     /// claim marked `handling` is an ordinary bid.
@@ -47,12 +47,31 @@ pub(crate) struct FirstClaim {
     decided: Notify,
 }
 
+/// Where a call's decision goes: the method's claim-response channel on
+/// `bus`, or the call's candidates when it asked a sample of the servers
+/// (see `sampling`).
+#[derive(Clone, Debug)]
+pub(crate) struct DecisionTo {
+    pub(crate) bus: SharedBus,
+    pub(crate) claim_response: Channel,
+    pub(crate) sampled: Option<Arc<Sampled>>,
+}
+
+impl DecisionTo {
+    /// Publishes `decision`.
+    pub(crate) async fn publish(&self, decision: &ClaimResponse) -> Result<(), Error> {
+        match &self.sampled {
+            Some(sampled) => sampled.publish_decision(decision).await,
+            None => crate::outbound::publish(&*self.bus, &self.claim_response, decision).await,
+        }
+    }
+}
+
 impl FirstClaim {
-    /// A selection for `request_id` whose decision goes to `claim_response`.
+    /// A selection for `request_id` whose decision goes to `decision_to`.
     pub(crate) fn new(
         request_id: &str,
-        bus: SharedBus,
-        claim_response: Channel,
+        decision_to: DecisionTo,
         selection: SelectionOptions,
         skip_allowed: bool,
         routes: &Arc<Routes>,
@@ -60,8 +79,7 @@ impl FirstClaim {
     ) -> Arc<Self> {
         Arc::new(FirstClaim {
             request_id: request_id.to_owned(),
-            bus,
-            claim_response,
+            decision_to,
             selection,
             skip_allowed,
             routes: Arc::downgrade(routes),
@@ -106,12 +124,22 @@ impl FirstClaim {
                 .map_err(|_| Error::request_timed_out());
         }
         let selection_deadline = deadline::after(self.selection.affinity_timeout);
-        tokio::select! {
-            biased;
-            response = timeout_at(deadline, self.recv_from_winner(responses)) => {
-                return response.or_else(|_| self.close().and(Err(Error::request_timed_out())));
+        loop {
+            // A sampled call asks every server if no claim won by its candidate window.
+            let sampled = self.decision_to.sampled.as_deref().filter(|_| self.state.load(Ordering::Acquire) == OPEN);
+            let widen_at = sampled.and_then(Sampled::widen_at).filter(|at| *at < selection_deadline);
+            tokio::select! {
+                biased;
+                response = timeout_at(deadline, self.recv_from_winner(responses)) => {
+                    return response.or_else(|_| self.close().and(Err(Error::request_timed_out())));
+                }
+                () = sleep_until(selection_deadline) => break self.close()?,
+                () = sleep_until(widen_at.unwrap_or(selection_deadline)), if widen_at.is_some() => {
+                    if let Some(sampled) = sampled {
+                        sampled.widen().await?;
+                    }
+                }
             }
-            () = sleep_until(selection_deadline) => self.close()?,
         }
         timeout_at(deadline, self.recv_from_winner(responses)).await.map_err(|_| Error::request_timed_out())
     }
@@ -173,8 +201,17 @@ impl ClaimDecider for FirstClaim {
     fn take(&self, mut claim: ClaimRequest) {
         claim.handling &= self.skip_allowed;
         if !claim.handling {
-            self.claims_seen.fetch_add(1, Ordering::AcqRel);
+            let seen = self.claims_seen.fetch_add(1, Ordering::AcqRel) + 1;
             if !qualifies(&self.selection, &claim) {
+                // Every candidate claimed and none qualified: ask every server.
+                if let Some(sampled) = self.decision_to.sampled.as_ref().filter(|s| s.expected_claims() == Some(seen)) {
+                    let sampled = Arc::clone(sampled);
+                    crate::here::run_here_first(async move {
+                        if let Err(e) = sampled.widen().await {
+                            tracing::debug!(error = %e, "psrpc client: the request was not sent to every server");
+                        }
+                    });
+                }
                 return;
             }
         }
@@ -187,9 +224,10 @@ impl ClaimDecider for FirstClaim {
             return;
         }
         let decision = ClaimResponse { request_id: self.request_id.clone(), server_id: claim.server_id };
-        let (bus, channel, routes) = (Arc::clone(&self.bus), self.claim_response.clone(), self.routes.clone());
+        let routes = self.routes.clone();
+        let decision_to = self.decision_to.clone();
         crate::here::run_here_first(async move {
-            let Err(e) = crate::outbound::publish(&*bus, &channel, &decision).await else { return };
+            let Err(e) = decision_to.publish(&decision).await else { return };
             if let Some(routes) = routes.upgrade() {
                 let failed = Response {
                     request_id: decision.request_id.clone(),
@@ -223,7 +261,8 @@ mod tests {
         let routes = Arc::new(Routes::default());
         let channel = crate::transport::channel::claim_response_channel("Svc", "Method", &[] as &[&str]);
         let bus: SharedBus = Arc::clone(recorder) as SharedBus;
-        (FirstClaim::new("REQ_first", bus, channel, selection, true, &routes, Default::default()), routes)
+        let decision_to = DecisionTo { bus, claim_response: channel, sampled: None };
+        (FirstClaim::new("REQ_first", decision_to, selection, true, &routes, Default::default()), routes)
     }
 
     #[tokio::test(start_paused = true)]

@@ -20,6 +20,7 @@ mod first_claim;
 mod handle;
 mod multi;
 mod routes;
+mod sampling;
 mod select;
 mod single;
 mod stream;

@@ -3,6 +3,7 @@
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
+use super::sampling::Sampled;
 use crate::error::Error;
 use crate::info::RpcInfo;
 use crate::options::{Claim, SelectionOptions};
@@ -38,10 +39,26 @@ use crate::user_code;
 pub(crate) async fn select_server(
     info: &RpcInfo,
     claims: &mut mpsc::Receiver<ClaimRequest>,
+    responses: Option<&mut mpsc::Receiver<Response>>,
+    opts: &SelectionOptions,
+    queue: bool,
+    until: Instant,
+) -> Result<Selected, Error> {
+    select_among(info, claims, responses, opts, queue, until, None).await
+}
+
+/// [`select_server`] for a call that asked `sampled` candidates only (see
+/// `sampling`): once every candidate claimed, the selection ends at once
+/// with the best qualifying claim; with none qualifying then, or none by the
+/// candidate window, the call asks every server and the selection goes on.
+pub(crate) async fn select_among(
+    info: &RpcInfo,
+    claims: &mut mpsc::Receiver<ClaimRequest>,
     mut responses: Option<&mut mpsc::Receiver<Response>>,
     opts: &SelectionOptions,
     queue: bool,
     until: Instant,
+    sampled: Option<&Sampled>,
 ) -> Result<Selected, Error> {
     let mut held: Option<Error> = None;
     let mut deadline = crate::deadline::after(opts.affinity_timeout).min(until);
@@ -51,6 +68,16 @@ pub(crate) async fn select_server(
     let mut claim_count = 0usize;
 
     loop {
+        let chosen = best.is_some() || !qualifying.is_empty();
+        if let Some(sampled) = sampled
+            && sampled.expected_claims() == Some(claim_count)
+        {
+            match chosen {
+                true => deadline = Instant::now(),
+                false => sampled.widen().await?,
+            }
+        }
+        let widen_at = sampled.filter(|_| !chosen).and_then(Sampled::widen_at);
         tokio::select! {
             biased;
             claim = claims.recv() => {
@@ -87,6 +114,11 @@ pub(crate) async fn select_server(
                 ErrorResponse::Error(error) if queue => return Err(error),
                 ErrorResponse::Error(error) => held = Some(error),
             },
+            () = sleep_until(widen_at.unwrap_or(deadline)), if widen_at.is_some_and(|at| at < deadline) => {
+                if let Some(sampled) = sampled {
+                    sampled.widen().await?;
+                }
+            }
             () = sleep_until(deadline) => {
                 let chosen_too_late = best.is_some() || !qualifying.is_empty();
                 if deadline >= until && chosen_too_late {

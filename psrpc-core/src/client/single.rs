@@ -10,9 +10,10 @@ use tokio::time::{Instant, timeout_at};
 use tracing::Instrument as _;
 
 use super::engine::ClientInner;
-use super::first_claim::{FirstClaim, from_chosen};
+use super::first_claim::{DecisionTo, FirstClaim, from_chosen};
 use super::handle::RpcClient;
 use super::routes::RouteGuard;
+use super::sampling::Sampled;
 use super::select::first_qualifying_wins;
 use super::targets::CallTarget;
 use crate::deadline;
@@ -186,15 +187,28 @@ async fn unary_call(
     let mut responses = guard.response_from(&request_id, 2, Some(std::sync::Arc::clone(&chosen_lock)));
     // Selection: decided on the dispatcher when the first qualifying claim
     // wins (see `first_claim`), otherwise by this call among its claims.
-    let selection =
-        |sticky: Option<&Sticky>| sticky.map_or_else(|| client.selection(method, options), |s| s.selection.clone());
-    let (first, selection) = match client.options.wire_mode.require_claim(method).then(|| selection(sticky)) {
+    let selection = client
+        .options
+        .wire_mode
+        .require_claim(method)
+        .then(|| sticky.map_or_else(|| client.selection(method, options), |s| s.selection.clone()));
+    // Native AFFINITY calls ask a sample of the servers (see `sampling`).
+    let sampled = match &selection {
+        Some(selection) if client.options.wire_mode.samples_claims(method) => {
+            Sampled::plan(client, target, selection, &request, deadline)
+        }
+        _ => None,
+    };
+    let decision_to = DecisionTo {
+        bus: std::sync::Arc::clone(&client.bus),
+        claim_response: target.claim_response.clone(),
+        sampled: sampled.clone(),
+    };
+    let (first, selection) = match selection {
         Some(selection) if first_qualifying_wins(&selection) => {
-            let bus = std::sync::Arc::clone(&client.bus);
             let first = FirstClaim::new(
                 &request_id,
-                bus,
-                target.claim_response.clone(),
+                decision_to.clone(),
                 selection,
                 method.queue(),
                 &client.routes,
@@ -208,17 +222,21 @@ async fn unary_call(
     let mut claims = selection.as_ref().map(|_| guard.claim(&request_id, client.options.channel_capacity));
 
     let request_channel = sticky.and_then(|s| s.channel.as_ref()).unwrap_or(&target.request);
-    client.publish(request_channel, &request, deadline).await?;
+    match &sampled {
+        Some(sampled) => within(deadline, sampled.publish_request()).await?,
+        None => client.publish(request_channel, &request, deadline).await?,
+    }
 
     let mut chosen_server = None;
     if let (Some(claims), Some(selection)) = (claims.as_mut(), &selection) {
-        let select = super::select::select_server(
+        let select = super::select::select_among(
             &target.info,
             claims,
             Some(&mut responses),
             selection,
             method.queue(),
             deadline,
+            sampled.as_deref(),
         );
         let chosen = select.await?;
         guard.release_claims();
@@ -227,7 +245,7 @@ async fn unary_call(
         // A server that announced it handles the request awaits no decision.
         if !chosen.handling {
             let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen.server_id };
-            client.publish(&target.claim_response, &claim, deadline).await?;
+            within(deadline, decision_to.publish(&claim)).await?;
         }
     }
 
@@ -260,6 +278,11 @@ async fn unary_call(
         Some(res) if !res.error.is_empty() => Err(Error::from_wire(&res.code, res.error, res.error_details)),
         Some(res) => Ok(Reply { message: res.raw_response, server_id: res.server_id }),
     }
+}
+
+/// Runs a publish, giving up with `deadline_exceeded` at the call's `deadline`.
+async fn within(deadline: Instant, publish: impl Future<Output = Result<(), Error>>) -> Result<(), Error> {
+    timeout_at(deadline, publish).await.map_err(|_| Error::request_timed_out())?
 }
 
 /// The error of a call no response reached in time. In the native wire mode

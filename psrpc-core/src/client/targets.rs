@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::sampling::KnownServers;
 use crate::info::{MethodInfo, RpcInfo};
 use crate::transport::channel::Channel;
 use crate::wire_mode::WireMode;
@@ -24,6 +25,8 @@ pub(crate) struct CallTarget {
     pub(crate) request: Channel,
     /// Where the selected server is announced.
     pub(crate) claim_response: Channel,
+    /// The method's native servers, for sampled claims.
+    pub(crate) known_servers: KnownServers,
 }
 
 type ByTopics = HashMap<Vec<String>, Arc<CallTarget>>;
@@ -53,6 +56,7 @@ impl CallTargets {
         let target = Arc::new(CallTarget {
             request: self.mode.request_channel(&info, method),
             claim_response: info.claim_response_channel(),
+            known_servers: KnownServers::default(),
             info,
         });
         let mut table = table.lock();

@@ -431,6 +431,28 @@ impl Registry {
         self.serving(service).into_iter().filter(|i| i.serves(method, topics)).map(|i| i.server_id).collect()
     }
 
+    /// Bumped on every change of the live instances (up, changed, down):
+    /// what was read from the registry at one version is current until
+    /// the next.
+    pub(crate) fn version(&self) -> u64 {
+        *self.inner.version.borrow()
+    }
+
+    /// The ids of the live, non-draining servers of `service` that serve
+    /// `method` on `topics` and take its claimed requests on their own
+    /// channels (native servers), sorted.
+    pub(crate) fn direct_servers_of(&self, service: &str, method: &str, topics: &[String]) -> Vec<String> {
+        let live = self.inner.live.lock();
+        let direct = live.values().map(|l| &l.instance).filter(|i| {
+            i.service == service
+                && !i.draining
+                && i.methods.iter().any(|m| m.name == method && m.direct && m.topics.iter().any(|t| t.parts == topics))
+        });
+        let mut ids: Vec<String> = direct.map(|i| i.server_id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
     /// The live instances of `service` that take new work.
     fn serving(&self, service: &str) -> Vec<Instance> {
         self.instances(service).into_iter().filter(|i| !i.draining).collect()

@@ -17,6 +17,7 @@ use crate::server::engine::{ServerHook, ServerInner, ServerState};
 use crate::transport::bus::Subscription;
 use crate::transport::channel::Channel;
 use crate::transport::frame;
+use crate::wire_mode::WireMode;
 
 /// What a server tells the bus about itself: its state, its methods and
 /// their statistics. Held by the server as its [`ServerHook`]; the
@@ -31,6 +32,8 @@ pub(crate) struct Presence {
     /// holds the key (a registration that failed is never reported).
     catalog: Mutex<HashMap<String, (MethodInfo, Vec<String>)>>,
     stats: Option<Arc<StatsObserver>>,
+    /// The server's wire mode: native servers take sampled claims.
+    wire_mode: WireMode,
 }
 
 impl Presence {
@@ -45,7 +48,15 @@ impl Presence {
             stats
         });
         let (state, _) = watch::channel(State::Serving);
-        Presence { options: discovery, started_at: SystemTime::now(), state, catalog: Mutex::default(), stats }
+        let wire_mode = options.wire_mode;
+        Presence {
+            options: discovery,
+            started_at: SystemTime::now(),
+            state,
+            catalog: Mutex::default(),
+            stats,
+            wire_mode,
+        }
     }
 
     /// Whether the server takes part in discovery.
@@ -237,6 +248,7 @@ fn methods(server: &ServerInner, presence: &Presence) -> Vec<MethodReport> {
             name: method.name.to_string(),
             kind: wire::kind_name(method.kind),
             topics: Vec::new(),
+            direct: presence.wire_mode.samples_claims(method),
         });
         entry.topics.push(Topics { parts: topics.clone() });
     }

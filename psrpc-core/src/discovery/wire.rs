@@ -147,6 +147,11 @@ pub struct MethodReport {
     /// Each topic list it is registered on (one empty list for methods without topics).
     #[prost(message, repeated, tag = "3")]
     pub topics: Vec<Topics>,
+    /// The server takes this method's claimed requests sent to it alone,
+    /// on its own channels (the native wire mode's sampled claims, see
+    /// `psrpc_protocol::channel::native_server_channels`).
+    #[prost(bool, tag = "4")]
+    pub direct: bool,
 }
 
 /// One topic list.

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DEFAULT_SELECTION_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive, debug_fields, shared_builders};
+use super::{
+    DEFAULT_CANDIDATE_WINDOW, DEFAULT_CLAIM_CANDIDATES, DEFAULT_SELECTION_TIMEOUT, DEFAULT_TIMEOUT, StreamKeepalive,
+    debug_fields, shared_builders,
+};
 use crate::discovery::Registry;
 use crate::interceptor::{
     ClientMultiInterceptor, ClientUnaryInterceptor, RequestHook, ResponseHook, StreamInterceptor,
@@ -48,6 +51,8 @@ pub struct ClientOptions {
     pub(crate) check_registry: bool,
     pub(crate) local_first: bool,
     pub(crate) wire_mode: WireMode,
+    pub(crate) claim_candidates: usize,
+    pub(crate) candidate_window: Duration,
 }
 
 impl Default for ClientOptions {
@@ -68,6 +73,8 @@ impl Default for ClientOptions {
             check_registry: false,
             local_first: false,
             wire_mode: WireMode::GoCompatible,
+            claim_candidates: DEFAULT_CLAIM_CANDIDATES,
+            candidate_window: DEFAULT_CANDIDATE_WINDOW,
         }
     }
 }
@@ -81,7 +88,7 @@ debug_fields!(ClientOptions {
     response_hooks => response_hooks.len(),
     observer => observer.is_some(),
     registry => registry.as_ref().map(Registry::id),
-    check_registry, local_first, wire_mode,
+    check_registry, local_first, wire_mode, claim_candidates, candidate_window,
 });
 
 shared_builders!(ClientOptions {
@@ -238,6 +245,44 @@ impl ClientOptions {
     #[must_use]
     pub fn check_registry(mut self, check: bool) -> Self {
         self.check_registry = check;
+        self
+    }
+
+    /// Sets how many servers a claimed call asks in the native wire mode:
+    /// calls of unary AFFINITY methods, from a client with a
+    /// [`registry`](Self::registry), go to `d` servers drawn at random among
+    /// the live native servers of the method (default
+    /// [`DEFAULT_CLAIM_CANDIDATES`](super::DEFAULT_CLAIM_CANDIDATES)), so
+    /// their bus messages do not grow with the fleet. `0` asks every server,
+    /// as the Go-compatible mode always does. See
+    /// [`candidate_window`](Self::candidate_window) for when a call asks
+    /// every server after all.
+    ///
+    /// ```
+    /// let options = psrpc::ClientOptions::default().wire_mode(psrpc::WireMode::Native).claim_candidates(3);
+    /// assert!(format!("{options:?}").contains("claim_candidates: 3"));
+    /// ```
+    #[must_use]
+    pub fn claim_candidates(mut self, d: usize) -> Self {
+        self.claim_candidates = d;
+        self
+    }
+
+    /// Sets how long a call that asked [`claim_candidates`](Self::claim_candidates)
+    /// waits for a qualifying claim from them before it asks every server
+    /// (default [`DEFAULT_CANDIDATE_WINDOW`](super::DEFAULT_CANDIDATE_WINDOW),
+    /// at most half the call's selection timeout and half its time):
+    /// candidates may have died
+    /// since the registry last heard of them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = psrpc::ClientOptions::default().candidate_window(Duration::from_millis(100));
+    /// assert!(format!("{options:?}").contains("candidate_window: 100ms"));
+    /// ```
+    #[must_use]
+    pub fn candidate_window(mut self, window: Duration) -> Self {
+        self.candidate_window = window;
         self
     }
 

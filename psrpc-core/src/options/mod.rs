@@ -70,6 +70,24 @@ pub const DEFAULT_SELECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// assert!(format!("{selection:?}").contains("short_circuit_timeout: Some(200ms)"));
 /// ```
 pub const DEFAULT_SHORT_CIRCUIT: Duration = Duration::from_millis(200);
+/// Default number of servers a sampled claimed call asks
+/// ([`ClientOptions::claim_candidates`]): the power of two choices.
+///
+/// ```
+/// use psrpc_core::options::DEFAULT_CLAIM_CANDIDATES;
+/// assert_eq!(DEFAULT_CLAIM_CANDIDATES, 2);
+/// assert!(format!("{:?}", psrpc::ClientOptions::default()).contains("claim_candidates: 2"));
+/// ```
+pub const DEFAULT_CLAIM_CANDIDATES: usize = 2;
+/// Default time a sampled claimed call waits for a qualifying claim from
+/// its candidates before asking every server
+/// ([`ClientOptions::candidate_window`]).
+///
+/// ```
+/// use psrpc_core::options::DEFAULT_CANDIDATE_WINDOW;
+/// assert_eq!(DEFAULT_CANDIDATE_WINDOW, std::time::Duration::from_millis(250));
+/// ```
+pub const DEFAULT_CANDIDATE_WINDOW: Duration = Duration::from_millis(250);
 /// Default stream keepalive interval between psrpc-rs peers.
 ///
 /// ```

@@ -21,6 +21,7 @@ use crate::interceptor::ServerUnaryNext;
 use crate::metadata::unix_nanos;
 use crate::observe::Role;
 use crate::transport::bus::Subscription;
+use crate::transport::channel;
 use crate::transport::envelope::{Request, Response};
 use crate::transport::frame;
 use crate::user_code;
@@ -73,6 +74,17 @@ pub(super) async fn register(
         },
         false => None,
     };
+    // Native AFFINITY methods also take requests sent to this server alone
+    // (sampled claims), and the decisions on them.
+    let direct = match mode.samples_claims(method) {
+        true => {
+            let (requests, claims) =
+                channel::native_server_channels(&info.service, &info.method, &info.topics, &server.id);
+            let requests = server.bus.subscribe(&requests, capacity).await?;
+            Some((requests, server.bus.subscribe(&claims, capacity).await?))
+        }
+        false => None,
+    };
     let (handler, phase) = Handler::new();
     server.registry.insert(key, Arc::clone(&handler))?;
     let method = Arc::new(UnaryLoop {
@@ -91,7 +103,7 @@ pub(super) async fn register(
         None => Box::pin(async { Err(Error::server_closed()) }),
     }));
     let handler_ref = Arc::clone(&method.handler);
-    let requests = Requests { requests, sticky, mismatched };
+    let requests = Requests { requests, sticky, mismatched, direct };
     handler_ref.set_task(tokio::spawn(method.run(requests, claims, phase)));
     Ok(())
 }
@@ -104,6 +116,9 @@ struct Requests {
     sticky: Option<Subscription>,
     /// Requests of callers in the other wire mode, answered with the mismatch.
     mismatched: Option<Subscription>,
+    /// Requests sent to this server alone, and the decisions on them
+    /// (native AFFINITY methods).
+    direct: Option<(Subscription, Subscription)>,
 }
 
 /// How often claims whose decision can no longer come are dropped.
@@ -130,34 +145,38 @@ impl UnaryLoop {
     /// handler's phase: draining unsubscribes the requests, stopping ends all.
     async fn run(self: Arc<Self>, requests: Requests, claims: Option<Subscription>, mut phase: watch::Receiver<Phase>) {
         let this = self;
-        let Requests { requests, sticky, mismatched } = requests;
+        let Requests { requests, sticky, mismatched, direct } = requests;
         let accept = {
             let this = Arc::clone(&this);
             move |bytes| this.accept(bytes, this.claims_queued_frames)
         };
-        let accept_sticky = {
+        // Sticky and direct requests come on plain subscriptions.
+        let accept_plain = || {
             let this = Arc::clone(&this);
             move |bytes| this.accept(bytes, false)
         };
-        let mut sticky = sticky.map(|sub| Box::pin(sub.run_inline(accept_sticky)));
+        let mut sticky = sticky.map(|sub| Box::pin(sub.run_inline(accept_plain())));
         let refuse = {
             let this = Arc::clone(&this);
             move |bytes| this.refuse(bytes)
         };
         let mut mismatched = mismatched.map(|sub| Box::pin(sub.run_inline(refuse)));
-        let decide = {
+        let decide = || {
             let pending = Arc::clone(&this.pending);
             move |bytes| pending.on_claim_frame(bytes)
         };
+        let (direct, direct_claims) = direct.unzip();
+        let mut direct = direct.map(|sub| Box::pin(sub.run_inline(accept_plain())));
+        let mut direct_claims = direct_claims.map(|sub| Box::pin(sub.run_inline(decide())));
         let mut requests = Some(Box::pin(requests.run_inline(accept)));
-        let mut claims = claims.map(|sub| Box::pin(sub.run_inline(decide)));
+        let mut claims = claims.map(|sub| Box::pin(sub.run_inline(decide())));
         let mut expiry = tokio::time::interval(CLAIM_SWEEP);
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 next = next_phase(&mut phase) => match next {
                     Phase::Stopped => return this.pending.clear(),
-                    Phase::Draining => (requests, sticky, mismatched) = (None, None, None),
+                    Phase::Draining => (requests, sticky, mismatched, direct) = (None, None, None, None),
                     Phase::Running => {}
                 },
                 () = until_ended(&mut requests) => {
@@ -167,6 +186,8 @@ impl UnaryLoop {
                 () = until_ended(&mut sticky) => sticky = None,
                 () = until_ended(&mut mismatched) => mismatched = None,
                 () = until_ended(&mut claims) => claims = None,
+                () = until_ended(&mut direct) => direct = None,
+                () = until_ended(&mut direct_claims) => direct_claims = None,
                 now = expiry.tick(), if this.require_claim => this.pending.expire(now),
             }
         }
