@@ -102,15 +102,7 @@ async fn the_max_frame_size_option_below_the_server_limit_applies() {
 /// `proto-max-bulk-len` (512 MiB) and says so.
 #[tokio::test]
 async fn without_config_access_the_default_bulk_limit_is_assumed() {
-    let Some(redis) = skip_or_fail(RedisServer::start_with(&["--requirepass", "adminpw"])) else { return };
-    let admin = redis::Client::open(redis.url().replace("redis://", "redis://default:adminpw@")).expect("admin");
-    let mut admin = admin.get_multiplexed_async_connection().await.expect("admin connection");
-    let _: String = redis::cmd("ACL")
-        .arg(&["SETUSER", "noconfig", "on", ">pw", "~*", "&*", "+@all", "-config"][..])
-        .query_async(&mut admin)
-        .await
-        .expect("create ACL user");
-    let url = redis.url().replace("redis://", "redis://noconfig:pw@");
+    let Some((_redis, _, url)) = common::server_with_user("noconfig", &["+@all", "-config"]).await else { return };
     let bus = RedisBus::connect(&url, RedisBusOptions::default().max_frame_size(usize::MAX)).await.expect("connect");
     assert_eq!(bus.max_frame_size(), 512 << 20);
     let channel = request_channel("Svc", "M", &[] as &[&str], false);

@@ -7,7 +7,7 @@
 //! own limit closes the connection (NATS `max_payload`, Redis
 //! `proto-max-bulk-len`), which would take every call and subscription on
 //! that connection down with it and start a reconnect. The refusal is
-//! [`BusErrorKind::FrameTooLarge`] (`resource_exhausted`) and costs nothing
+//! [`BusErrorKind::FrameTooLarge`](crate::bus::BusErrorKind::FrameTooLarge) (`resource_exhausted`) and costs nothing
 //! on the wire.
 //!
 //! Decision: frames are never split into chunks (docs/WIRE.md section
@@ -98,7 +98,7 @@ impl fmt::Display for Grouped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let digits = self.0.to_string();
         for (i, digit) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 f.write_str(",")?;
             }
             write!(f, "{digit}")?;

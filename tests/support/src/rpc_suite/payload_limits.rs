@@ -133,7 +133,9 @@ pub async fn oversized_frames_fail_at_once(bus: SharedBus, refusal: Refusal) {
     assert_refused(&err, "request", &refusal);
     let err = client.request_single::<Ping, Pong>(&REGIONAL, &["eu"][..], &big, options()).await.expect_err("topic");
     assert_refused(&err, "request", &refusal);
-    let err = client.request_multi::<Ping, Pong>(&MULTI, vec![], &big, options()).await.err().expect("multi");
+    let Err(err) = client.request_multi::<Ping, Pong>(&MULTI, vec![], &big, options()).await else {
+        panic!("an oversized multi request was sent")
+    };
     assert_refused(&err, "request", &refusal);
 
     // A response: the server sends the error instead.
