@@ -36,6 +36,11 @@
 //! subscribe time and, on a broker started for the run, the time until all
 //! are resubscribed after a restart (see the `idle` module).
 //!
+//! Large payloads (`--payload 8388608`) work on every bus: a broker started
+//! for the run gets the frame and buffer limits the payload and
+//! concurrency need (see the `large` module); a broker behind `--url`
+//! must allow them itself.
+//!
 //! Built with `--features mimalloc`, the harness allocates with mimalloc
 //! instead of the system allocator: the difference is what a service gains
 //! by choosing its allocator (psrpc-rs, a library, leaves that choice to the
@@ -49,6 +54,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod drive;
 mod idle;
 mod kinds;
+mod large;
 mod memory;
 mod observe;
 mod raw;
@@ -428,13 +434,18 @@ fn restarts(args: &Args) -> bool {
 }
 
 fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
+    let load = large::Load { payload: args.payload, concurrency: args.concurrency };
     let single = |url: String| Endpoints { bus: vec![url.clone()], raw: (url.clone(), url) };
     let query = if args.sharded { "?pubsub=sharded" } else { "" };
     Ok(match (args.bus, &args.url, args.topology) {
         (BusKind::Local, _, _) => (Broker::default(), single(String::new())),
         (_, Some(url), _) => (Broker::default(), single(url.clone())),
         (BusKind::Nats, None, Topology::Single) => {
-            let server = if restarts(args) { NatsServer::start_own()? } else { NatsServer::start()? };
+            let server = match (load.nats_config()?, restarts(args)) {
+                (Some(config), _) => NatsServer::start_with_config(&config)?,
+                (None, true) => NatsServer::start_own()?,
+                (None, false) => NatsServer::start()?,
+            };
             let url = server.url().to_owned();
             (Broker { nats: Some(server), ..Broker::default() }, single(url))
         }
@@ -445,7 +456,12 @@ fn broker(args: &Args) -> anyhow::Result<(Broker, Endpoints)> {
         }
         (BusKind::Nats, None, Topology::Sentinel) => anyhow::bail!("Sentinel is a Redis topology"),
         (BusKind::Redis, None, Topology::Single) => {
-            let server = if restarts(args) { RedisServer::start_own()? } else { RedisServer::start()? };
+            let raised = load.redis_args();
+            let server = match (raised.is_empty(), restarts(args)) {
+                (false, _) => RedisServer::start_with(&raised.iter().map(String::as_str).collect::<Vec<_>>())?,
+                (true, true) => RedisServer::start_own()?,
+                (true, false) => RedisServer::start()?,
+            };
             let url = server.url().to_owned();
             (Broker { redis: Some(server), ..Broker::default() }, single(url))
         }
@@ -483,7 +499,12 @@ impl Buses {
         Ok(match self.kind {
             BusKind::Local => self.local.clone(),
             BusKind::Nats => Arc::new(psrpc::nats::NatsBus::connect(url, Default::default()).await?),
-            BusKind::Redis => Arc::new(psrpc::redis::RedisBus::connect(url, Default::default()).await?),
+            // The server's `proto-max-bulk-len` limits frames, not the
+            // bus's 1 MiB default (see the `large` module).
+            BusKind::Redis => {
+                let options = psrpc::redis::RedisBusOptions::default().max_frame_size(usize::MAX);
+                Arc::new(psrpc::redis::RedisBus::connect(url, options).await?)
+            }
         })
     }
 }

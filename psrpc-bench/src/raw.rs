@@ -71,10 +71,10 @@ pub(crate) async fn redis(
 
     // Server: one subscriber connection, one publisher connection.
     let (server_push, mut server_rx) = mpsc::unbounded_channel();
-    let config = redis::AsyncConnectionConfig::new().set_push_sender(server_push);
+    let config = raw_config().set_push_sender(server_push);
     let mut server_sub = server.get_multiplexed_async_connection_with_config(&config).await?;
     server_sub.subscribe("psrpc.bench.raw").await?;
-    let server_pub = server.get_multiplexed_async_connection().await?;
+    let server_pub = server.get_multiplexed_async_connection_with_config(&raw_config()).await?;
     tokio::spawn(async move {
         let _keep = server_sub;
         let mut requests = 0u64;
@@ -101,7 +101,7 @@ pub(crate) async fn redis(
 
     // Client: one subscriber connection routing replies to workers.
     let (client_push, mut client_rx) = mpsc::unbounded_channel();
-    let config = redis::AsyncConnectionConfig::new().set_push_sender(client_push);
+    let config = raw_config().set_push_sender(client_push);
     let mut client_sub = client.get_multiplexed_async_connection_with_config(&config).await?;
     let mut waiting: HashMap<String, mpsc::Sender<()>> = HashMap::new();
     let mut receivers = Vec::new();
@@ -122,7 +122,7 @@ pub(crate) async fn redis(
             }
         }
     });
-    let publisher = client.get_multiplexed_async_connection().await?;
+    let publisher = client.get_multiplexed_async_connection_with_config(&raw_config()).await?;
     Ok(Arc::new(move |worker| {
         let mut publisher = publisher.clone();
         let receiver = Arc::clone(&receivers[worker]);
@@ -139,6 +139,13 @@ pub(crate) async fn redis(
             replies.recv().await.ok_or_else(|| "reply channel closed".to_owned())
         })
     }))
+}
+
+/// The raw round trip's connection settings: redis-rs's default 500 ms
+/// response timeout fails megabyte publishes queued behind each other, so
+/// it is 30 s, long enough for the largest payloads a run takes.
+fn raw_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new().set_response_timeout(Some(std::time::Duration::from_secs(30)))
 }
 
 /// A RESP3 client with `TCP_NODELAY` for `url`.

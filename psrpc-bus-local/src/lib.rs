@@ -20,6 +20,13 @@
 //! of the same bus in another namespace, so tests and examples can show that
 //! namespaces never see each other's frames (docs/WIRE.md section 14).
 //!
+//! # Frame size
+//! The bus carries frames of any size by default: they are never copied.
+//! [`LocalBusOptions::max_frame_size`] sets a limit, so that code tested
+//! here meets the limit of the broker it will run on (NATS refuses frames
+//! over `max_payload`, 1 MiB by default): larger frames are refused with
+//! `resource_exhausted`, as on the broker buses.
+//!
 //! # Channel names
 //! Names longer than [`MAX_CHANNEL_NAME_LEN`] (64 KiB, the Redis bus's
 //! rule, so code tested here behaves the same on Redis) are refused with
@@ -58,6 +65,7 @@ use psrpc_protocol::bus::{
     BusError, DeliveryOutcome, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
 };
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::frame_limit::{FrameLimit, check_frame_size};
 use psrpc_protocol::namespace::{Namespace, channel_redis_name, redis_name};
 use psrpc_protocol::tap::TapSubscription;
 use tokio::time::Instant;
@@ -78,11 +86,13 @@ pub struct LocalBusOptions {
     overflow_wait: Duration,
     /// The namespace of the bus's channels (none: Legacy names as they are).
     namespace: Option<Namespace>,
+    /// The largest frame the bus carries (none: no limit).
+    max_frame_size: Option<usize>,
 }
 
 impl Default for LocalBusOptions {
     fn default() -> Self {
-        LocalBusOptions { overflow_wait: Duration::from_millis(100), namespace: None }
+        LocalBusOptions { overflow_wait: Duration::from_millis(100), namespace: None, max_frame_size: None }
     }
 }
 
@@ -94,7 +104,7 @@ impl LocalBusOptions {
     /// ```
     /// use std::time::Duration;
     /// let options = psrpc_bus_local::LocalBusOptions::default().overflow_wait(Duration::ZERO); // never wait: drop at once
-    /// assert_eq!(format!("{options:?}"), "LocalBusOptions { overflow_wait: 0ns, namespace: None }");
+    /// assert_eq!(format!("{options:?}"), "LocalBusOptions { overflow_wait: 0ns, namespace: None, max_frame_size: None }");
     /// ```
     #[must_use]
     pub fn overflow_wait(mut self, wait: Duration) -> Self {
@@ -114,6 +124,23 @@ impl LocalBusOptions {
     #[must_use]
     pub fn namespace(mut self, namespace: Namespace) -> Self {
         self.namespace = Some(namespace);
+        self
+    }
+
+    /// Refuses frames larger than `bytes` (envelope and payload) with
+    /// `resource_exhausted`, as a broker bus does (default: no limit; see
+    /// the crate docs).
+    ///
+    /// ```
+    /// use psrpc_protocol::MessageBus as _;
+    /// use psrpc_bus_local::{LocalBus, LocalBusOptions};
+    /// let bus = LocalBus::with_options(LocalBusOptions::default().max_frame_size(1 << 20));
+    /// assert_eq!(bus.max_frame_size(), 1 << 20);
+    /// assert_eq!(LocalBus::new().max_frame_size(), usize::MAX);
+    /// ```
+    #[must_use]
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = Some(bytes);
         self
     }
 }
@@ -368,6 +395,7 @@ impl MessageBus for LocalBus {
             self.check_open()?;
             let key = redis_name(self.namespace.as_ref(), &channel.legacy);
             check_channel_len(&key, MAX_CHANNEL_NAME_LEN)?;
+            check_frame_size(self, "frame", channel, frame.len())?;
             self.inner.taps.deliver(self.namespace.as_ref(), &channel.legacy, &frame);
             let subscribers = match self.inner.channels.read().get(&*key) {
                 Some(s) => Arc::clone(s),
@@ -401,6 +429,15 @@ impl MessageBus for LocalBus {
             self.check_open()?;
             Ok(self.inner.taps.add(service, self.namespace.clone(), capacity))
         })
+    }
+
+    fn max_frame_size(&self) -> usize {
+        self.inner.options.max_frame_size.unwrap_or(usize::MAX)
+    }
+
+    fn frame_limit(&self, channel: &Channel) -> FrameLimit {
+        let key = redis_name(self.namespace.as_ref(), &channel.legacy);
+        FrameLimit::new("the in-process bus's max_frame_size option", format!("channel {key}"))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -30,8 +30,12 @@
 //! - **Outages**: async-nats reconnects and resubscribes by itself; while the
 //!   connection is down, publishes and new subscribes fail at once with
 //!   [`BusErrorKind::Unavailable`].
-//! - **Limits**: frames larger than the server's `max_payload` fail with
-//!   [`BusErrorKind::FrameTooLarge`]. Channels whose subject breaks the
+//! - **Limits**: frames larger than the server's `max_payload` (1 MiB by
+//!   default, learnt from the server's `INFO` and kept current across
+//!   reconnects) fail at once with [`BusErrorKind::FrameTooLarge`]
+//!   (`resource_exhausted`, naming the frame's size, the limit and the
+//!   subject) and are never sent: the server would close the connection
+//!   on them. `docs/DEPLOYMENT.md` tells how to raise the limit. Channels whose subject breaks the
 //!   server's rules (longer than [`MAX_SUBJECT_LEN`], whitespace, empty or
 //!   wildcard tokens) fail with [`BusErrorKind::InvalidChannel`] before
 //!   anything is sent (an oversized line would make the server close the
@@ -93,6 +97,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MessageBus, Subscription};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::frame_limit::{FrameLimit, check_frame_size};
 use psrpc_protocol::namespace::{Namespace, channel_nats_subject, nats_queue_group};
 use psrpc_protocol::tap::{TapSubscription, TapsEnd};
 
@@ -460,10 +465,7 @@ impl MessageBus for NatsBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             let subject = self.subject_of(channel)?;
-            let limit = self.max_frame_size();
-            if frame.len() > limit {
-                return Err(BusError::frame_too_large(frame.len(), limit));
-            }
+            check_frame_size(self, "frame", channel, frame.len())?;
             self.check_ready()?;
             match self.inner.outbox.publish(subject.to_string(), frame).await {
                 true => Ok(()),
@@ -500,6 +502,11 @@ impl MessageBus for NatsBus {
         // An atomic read, kept current across reconnects (`server_info()`
         // would clone the whole INFO block on every publish).
         self.inner.client.max_payload()
+    }
+
+    fn frame_limit(&self, channel: &Channel) -> FrameLimit {
+        let subject = channel_nats_subject(self.inner.namespace.as_ref(), channel);
+        FrameLimit::new("the NATS server's max_payload", format!("subject {subject}"))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

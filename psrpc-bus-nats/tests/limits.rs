@@ -1,6 +1,6 @@
-//! Subjects the server would refuse are refused up front, and a subscribe
-//! that fails leaves nothing behind: no router, no NATS subscription, nothing
-//! sent again on a reconnect.
+//! Subjects and frames the server would refuse are refused up front, and a
+//! subscribe that fails leaves nothing behind: no router, no NATS
+//! subscription, nothing sent again on a reconnect.
 
 mod common;
 
@@ -15,7 +15,7 @@ use psrpc_core::transport::channel::{request_channel, response_channel};
 use psrpc_core::{BusErrorKind, ErrorCode, MessageBus, MethodInfo, RpcClient, RpcServer, SharedBus};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::nats::NatsServer;
-use psrpc_test_support::rpc_suite::{Ping, Pong, echo, ping};
+use psrpc_test_support::rpc_suite::{Ping, Pong, Refusal, echo, oversized_frames_fail_at_once, ping};
 
 static SINGLE: MethodInfo =
     MethodInfo::new("Single", psrpc_core::MethodKind::Unary(psrpc_core::Selection::Queue { topics: false }));
@@ -76,6 +76,19 @@ async fn an_oversized_topic_is_refused_at_once_and_the_connection_stays_up() {
     assert_eq!(connects(&bus), 1, "no reconnect happened");
 }
 
+/// A server with a small `max_payload`: every kind of frame over it fails
+/// at once with `resource_exhausted`, the connection never drops (the
+/// server would close it on such a `PUB`), and what else runs on it goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_over_max_payload_fail_at_once_and_the_connection_stays_up() {
+    let Some(nats) = skip_or_fail(NatsServer::start_with_config("max_payload: 65536")) else { return };
+    let bus = connect(&nats).await;
+    assert_eq!(bus.max_frame_size(), 65_536);
+    let refusal = Refusal { limit: 65_536, origin: "the NATS server's max_payload", place: "subject" };
+    oversized_frames_fail_at_once(Arc::new(bus.clone()), refusal).await;
+    assert_eq!(connects(&bus), 1, "no reconnect happened");
+}
+
 #[tokio::test]
 async fn the_bus_refuses_subjects_the_server_would_refuse() {
     let Some(nats) = common::server() else { return };
@@ -99,11 +112,7 @@ async fn the_bus_refuses_subjects_the_server_would_refuse() {
 /// reconnected connection is not killed again by the same `SUB`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscribe_the_server_refuses_leaves_nothing_behind() {
-    let config = std::env::temp_dir().join(format!("psrpc-nats-{}.conf", psrpc_protocol::id::new_id("")));
-    std::fs::write(&config, "max_control_line: 512\n").expect("write config");
-    let started = NatsServer::start_with(&["-c", &config.display().to_string()]);
-    let _ = std::fs::remove_file(&config);
-    let Some(nats) = skip_or_fail(started) else { return };
+    let Some(nats) = skip_or_fail(NatsServer::start_with_config("max_control_line: 512")) else { return };
     let bus = connect(&nats).await;
     let refused = response_channel("Svc", &format!("CLI_{}", "x".repeat(600)));
     let err = bus.subscribe(&refused, 1).await.expect_err("the server closed the connection");

@@ -3,7 +3,7 @@
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 
 /// A connection to one server (reconnecting by itself), or to a cluster
 /// (routing each command to the node of its key's slot, reconnecting and
@@ -70,12 +70,18 @@ impl Conn {
     /// A `PING` (on a cluster, to any one node: a dead node that a replica
     /// replaced must not keep the bus down).
     pub(crate) async fn ping(&mut self) -> RedisResult<()> {
+        self.on_any_node::<String>(redis::cmd("PING")).await.map(drop)
+    }
+
+    /// Runs `command`, which names no key, on the server (on a cluster, on
+    /// any one node).
+    pub(crate) async fn on_any_node<T: FromRedisValue>(&mut self, command: Cmd) -> RedisResult<T> {
         match self {
-            Conn::Single(c) => redis::cmd("PING").query_async::<String>(c).await.map(drop),
-            Conn::Cluster(c) => c
-                .route_command(redis::cmd("PING"), RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
-                .await
-                .map(drop),
+            Conn::Single(c) => command.query_async(c).await,
+            Conn::Cluster(c) => {
+                let value = c.route_command(command, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)).await?;
+                redis::from_redis_value(value).map_err(Into::into)
+            }
         }
     }
 }

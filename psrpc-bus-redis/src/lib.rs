@@ -63,10 +63,15 @@
 //! on request, see [`ClusterPubSub`]). `docs/DEPLOYMENT.md` tells how each
 //! behaves under failover and what it costs.
 //!
-//! **Limits**: Redis itself accepts values up to 512 MiB; this bus refuses
-//! frames over [`RedisBusOptions::max_frame_size`] (default 1 MiB, NATS's
-//! default) with [`BusErrorKind::FrameTooLarge`], so one huge frame cannot stall
-//! a shared connection. Channel names longer than
+//! **Limits**: the bus refuses frames over [`RedisBusOptions::max_frame_size`]
+//! (default 1 MiB, NATS's default, so that one huge frame cannot stall a
+//! shared connection and code behaves alike on both brokers) or over the
+//! server's `proto-max-bulk-len` (512 MiB by default; read at connect),
+//! whichever is smaller, with [`BusErrorKind::FrameTooLarge`]
+//! (`resource_exhausted`, naming the frame's size, the limit, what sets it
+//! and the channel) before anything is sent: Redis would close the
+//! connection on a larger bulk. `docs/DEPLOYMENT.md` tells how to raise
+//! both. Channel names longer than
 //! [`MAX_CHANNEL_NAME_LEN`] (64 KiB)
 //! are refused with [`BusErrorKind::InvalidChannel`] before anything is sent.
 //!
@@ -88,6 +93,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bulk_limit;
 mod cluster_node;
 mod conn;
 mod endpoint;
@@ -109,11 +115,13 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use psrpc_protocol::bus::{BusError, BusErrorKind, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, check_channel_len};
 use psrpc_protocol::channel::Channel;
+use psrpc_protocol::frame_limit::{FrameLimit, check_frame_size};
 use psrpc_protocol::namespace::{Namespace, channel_redis_name};
 use psrpc_protocol::tap::{TapSubscription, TapsEnd};
 use redis::{IntoConnectionInfo as _, PushInfo, PushKind};
 use tokio::sync::mpsc;
 
+use bulk_limit::BulkLimit;
 use endpoint::{ClusterTarget, Endpoint, SentinelTarget, Target};
 
 pub use endpoint::ClusterPubSub;
@@ -157,7 +165,9 @@ impl Default for RedisBusOptions {
 
 impl RedisBusOptions {
     /// Sets the largest frame this bus publishes (default 1 MiB); a larger
-    /// one is refused with `resource_exhausted` before anything is sent.
+    /// one is refused with `resource_exhausted` before anything is sent. The
+    /// server's `proto-max-bulk-len`, read at connect, caps it (see the
+    /// crate docs).
     ///
     /// ```
     /// let options = psrpc_bus_redis::RedisBusOptions::default().max_frame_size(64 * 1024);
@@ -226,6 +236,8 @@ impl std::fmt::Debug for RedisBus {
 
 struct Inner {
     options: RedisBusOptions,
+    /// The largest frame published, and what sets it (see `bulk_limit`).
+    limit: BulkLimit,
     endpoint: Arc<Endpoint>,
     /// Where publishes go.
     publisher: Arc<Publisher>,
@@ -386,6 +398,7 @@ impl RedisBus {
         };
         let (endpoint, subscriber, pushes) =
             Endpoint::connect(target, options.response_timeout).await.map_err(connect_error)?;
+        let limit = bulk_limit::learn(&mut endpoint.publisher(), options.max_frame_size).await;
         let endpoint = Arc::new(endpoint);
         let publisher_link = Link::new("publisher");
         let locks = Arc::new(QueueLocks::new(
@@ -406,6 +419,7 @@ impl RedisBus {
         );
         let inner = Arc::new(Inner {
             options,
+            limit,
             endpoint,
             publisher,
             publisher_link,
@@ -471,11 +485,6 @@ impl RedisBus {
             let name = self.name_of(channel)?;
             self.inner.subscribers.join(&name, capacity, membership).await
         })
-    }
-
-    fn check_size(&self, frame: &Bytes) -> Result<(), BusError> {
-        let limit = self.inner.options.max_frame_size;
-        if frame.len() > limit { Err(BusError::frame_too_large(frame.len(), limit)) } else { Ok(()) }
     }
 }
 
@@ -587,7 +596,7 @@ impl MessageBus for RedisBus {
         Box::pin(async move {
             self.check_open()?;
             let name = self.name_of(channel)?;
-            self.check_size(&frame)?;
+            check_frame_size(self, "frame", channel, frame.len())?;
             let timeout = self.inner.options.response_timeout;
             self.on_publisher(&name, settle::within(timeout, self.inner.publisher.publish(&name, &frame))).await
         })
@@ -622,7 +631,7 @@ impl MessageBus for RedisBus {
         Box::pin(async move {
             self.check_open()?;
             let name = self.name_of(channel)?;
-            self.check_size(&frame)?;
+            check_frame_size(self, "frame", channel, frame.len())?;
             let publisher = &self.inner.publisher;
             self.on_publisher(&name, self.inner.locks.publish_claim(publisher, queued, &name, &frame)).await
         })
@@ -637,7 +646,12 @@ impl MessageBus for RedisBus {
     }
 
     fn max_frame_size(&self) -> usize {
-        self.inner.options.max_frame_size
+        self.inner.limit.bytes
+    }
+
+    fn frame_limit(&self, channel: &Channel) -> FrameLimit {
+        let name = channel_redis_name(self.inner.options.namespace.as_ref(), channel);
+        FrameLimit::new(self.inner.limit.origin, format!("channel {name}"))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -4,14 +4,15 @@
 use bytes::Bytes;
 
 use crate::error::Error;
-use crate::transport::bus::{BusError, MessageBus};
+use crate::transport::bus::MessageBus;
 use crate::transport::channel::Channel;
 use crate::transport::frame::{self, Envelope};
+use crate::transport::frame_limit::check_frame_size;
 
 /// Encodes `message` once for `channel` and publishes it on `bus`.
 pub(crate) async fn publish<E: Envelope>(bus: &dyn MessageBus, channel: &Channel, message: &E) -> Result<(), Error> {
     let frame = frame::encode_envelope(message, local_name(bus, channel));
-    publish_frame(bus, channel, frame).await
+    publish_frame(bus, E::WHAT, channel, frame).await
 }
 
 /// Encodes the claim `message` for the queued request frame `queued` and
@@ -24,7 +25,7 @@ pub(crate) async fn publish_claim<E: Envelope>(
     message: &E,
 ) -> Result<bool, Error> {
     let frame = frame::encode_envelope(message, local_name(bus, channel));
-    check_size(bus, &frame)?;
+    check_frame_size(bus, E::WHAT, channel, frame.len())?;
     Ok(bus.publish_claim(queued, channel, frame).await?)
 }
 
@@ -33,17 +34,14 @@ pub(crate) fn local_name<'a>(bus: &dyn MessageBus, channel: &'a Channel) -> &'a 
     if bus.frames_carry_local_channel() { &channel.local } else { "" }
 }
 
-/// Publishes an encoded frame, refusing frames over the bus's limit.
-pub(crate) async fn publish_frame(bus: &dyn MessageBus, channel: &Channel, frame: Bytes) -> Result<(), Error> {
-    check_size(bus, &frame)?;
+/// Publishes an encoded frame, `what` in words ("subscription message"),
+/// refusing frames over the bus's limit.
+pub(crate) async fn publish_frame(
+    bus: &dyn MessageBus,
+    what: &str,
+    channel: &Channel,
+    frame: Bytes,
+) -> Result<(), Error> {
+    check_frame_size(bus, what, channel, frame.len())?;
     Ok(bus.publish(channel, frame).await?)
-}
-
-/// Refuses frames over the bus's limit.
-fn check_size(bus: &dyn MessageBus, frame: &Bytes) -> Result<(), Error> {
-    let limit = bus.max_frame_size();
-    if frame.len() > limit {
-        return Err(BusError::frame_too_large(frame.len(), limit).into());
-    }
-    Ok(())
 }

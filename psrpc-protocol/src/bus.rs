@@ -44,6 +44,7 @@ use tokio::sync::mpsc;
 
 use crate::channel::Channel;
 use crate::error::code::ErrorCode;
+use crate::frame_limit::FrameLimit;
 use crate::tap::TapSubscription;
 
 /// A bus shared by clients and servers.
@@ -223,9 +224,25 @@ pub trait MessageBus: Send + Sync + fmt::Debug + 'static {
         })
     }
 
-    /// The largest frame this bus carries, in bytes.
+    /// The largest frame this bus carries, in bytes (the whole frame as
+    /// published: envelope and payload). Callers refuse larger frames
+    /// before publishing, with [`check_frame_size`](crate::frame_limit::check_frame_size).
     fn max_frame_size(&self) -> usize {
         usize::MAX
+    }
+
+    /// What sets [`max_frame_size`](MessageBus::max_frame_size) and how the
+    /// broker names `channel`, for the error refusing an oversized frame.
+    /// Defaults to "the bus's limit" on the channel's Legacy name.
+    ///
+    /// ```
+    /// use psrpc::MessageBus as _;
+    /// let bus = psrpc::local::LocalBus::new();
+    /// let channel = psrpc_protocol::channel::request_channel("Svc", "M", &[] as &[&str], false);
+    /// assert_eq!(bus.frame_limit(&channel).place, "channel Svc|M|REQ");
+    /// ```
+    fn frame_limit(&self, channel: &Channel) -> FrameLimit {
+        FrameLimit::new("the bus's limit", format!("channel {}", channel.legacy))
     }
 
     /// Closes the bus: every subscription ends, later calls fail with
@@ -414,6 +431,19 @@ impl BusError {
         BusError::new(BusErrorKind::FrameTooLarge { size, limit })
     }
 
+    /// A frame of `size` bytes over the bus's `limit`, with a message
+    /// saying which frame, which limit and where (see
+    /// [`check_frame_size`](crate::frame_limit::check_frame_size), which
+    /// builds it); shown after "frame too large: ".
+    ///
+    /// ```
+    /// let err = psrpc::BusError::frame_too_large_because(2048, 1024, "request of 2,048 bytes exceeds …");
+    /// assert_eq!(err.to_string(), "frame too large: request of 2,048 bytes exceeds …");
+    /// ```
+    pub fn frame_too_large_because(size: usize, limit: usize, message: impl Into<BoxError>) -> Self {
+        BusError::with_source(BusErrorKind::FrameTooLarge { size, limit }, message)
+    }
+
     /// `dropped` frames were lost by a slow subscriber.
     ///
     /// ```
@@ -486,9 +516,11 @@ impl From<BusErrorKind> for BusError {
 
 impl fmt::Display for BusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Some(source) => write!(f, "{}: {source}", self.kind),
-            None => fmt::Display::fmt(&self.kind, f),
+        match (&self.source, self.kind) {
+            // The message names both sizes already.
+            (Some(source), BusErrorKind::FrameTooLarge { .. }) => write!(f, "frame too large: {source}"),
+            (Some(source), kind) => write!(f, "{kind}: {source}"),
+            (None, kind) => fmt::Display::fmt(&kind, f),
         }
     }
 }

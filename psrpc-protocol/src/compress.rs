@@ -19,6 +19,7 @@ use prost::Message as _;
 use crate::bus::{BusError, MessageBus, SharedBus, Subscription};
 use crate::channel::Channel;
 use crate::envelope::{Compression, Msg};
+use crate::frame_limit::FrameLimit;
 use crate::tap::TapSubscription;
 
 /// How [`CompressingBus`] compresses: a gzip level (1 fastest to 9
@@ -210,6 +211,10 @@ impl MessageBus for CompressingBus {
 
     fn max_frame_size(&self) -> usize {
         self.inner.max_frame_size()
+    }
+
+    fn frame_limit(&self, channel: &Channel) -> FrameLimit {
+        self.inner.frame_limit(channel)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -54,17 +54,26 @@ pub fn type_url_of<M: prost::Name>() -> String {
 pub trait Envelope: Message + Default {
     /// `type.googleapis.com/internal.<Name>`.
     const TYPE_URL: &'static str;
+    /// What the envelope is, in words, for error messages ("request").
+    const WHAT: &'static str;
 }
 
 macro_rules! envelope_type_urls {
-    ($($ty:ident),* $(,)?) => {$(
+    ($($ty:ident => $what:literal),* $(,)?) => {$(
         impl Envelope for envelope::$ty {
             const TYPE_URL: &'static str = concat!("type.googleapis.com/internal.", stringify!($ty));
+            const WHAT: &'static str = $what;
         }
     )*};
 }
 
-envelope_type_urls!(Request, Response, ClaimRequest, ClaimResponse, Stream);
+envelope_type_urls!(
+    Request => "request",
+    Response => "response",
+    ClaimRequest => "claim request",
+    ClaimResponse => "claim response",
+    Stream => "stream message",
+);
 
 /// Why a received frame was not accepted.
 ///

@@ -31,6 +31,7 @@ pub mod compress;
 pub mod envelope;
 pub mod error;
 pub mod frame;
+pub mod frame_limit;
 pub mod id;
 pub mod members;
 pub mod namespace;

@@ -197,9 +197,9 @@ async fn publish_to<'a, E: frame::Envelope>(
 ) -> Result<(), Error> {
     let Some(first) = channels.next() else { return Ok(()) };
     let encoded = frame::encode_envelope(message, outbound::local_name(bus, first));
-    outbound::publish_frame(bus, first, encoded.clone()).await?;
+    outbound::publish_frame(bus, E::WHAT, first, encoded.clone()).await?;
     for channel in channels {
-        outbound::publish_frame(bus, channel, encoded.clone()).await?;
+        outbound::publish_frame(bus, E::WHAT, channel, encoded.clone()).await?;
     }
     Ok(())
 }

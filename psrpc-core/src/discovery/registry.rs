@@ -378,7 +378,7 @@ impl Registry {
         let frame =
             frame::encode_frame(Query::TYPE_URL, &query, crate::outbound::local_name(&*self.inner.bus, &channel));
         let sent = tokio::time::Instant::now();
-        crate::outbound::publish_frame(&*self.inner.bus, &channel, frame).await?;
+        crate::outbound::publish_frame(&*self.inner.bus, "discovery query", &channel, frame).await?;
         let mut reports: Vec<(Report, Duration)> = Vec::new();
         let deadline = crate::deadline::after(timeout);
         while let Ok(Some(report)) = tokio::time::timeout_at(deadline, rx.recv()).await {

@@ -261,7 +261,7 @@ fn methods(server: &ServerInner, presence: &Presence) -> Vec<MethodReport> {
 
 async fn publish(server: &ServerInner, channel: &Channel, report: &Report) {
     let frame = frame::encode_frame(Report::TYPE_URL, report, crate::outbound::local_name(&*server.bus, channel));
-    if let Err(e) = crate::outbound::publish_frame(&*server.bus, channel, frame).await {
+    if let Err(e) = crate::outbound::publish_frame(&*server.bus, "discovery report", channel, frame).await {
         tracing::debug!(error = %e, service = %server.service, "psrpc discovery: report not sent");
     }
 }

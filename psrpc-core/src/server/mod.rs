@@ -231,7 +231,7 @@ impl RpcServer {
         let channel = self.inner().options.wire_mode.request_channel(&info, method);
         let bus = &*self.inner().bus;
         let frame = encode(outbound::local_name(bus, &channel));
-        outbound::publish_frame(bus, &channel, frame).await
+        outbound::publish_frame(bus, "subscription message", &channel, frame).await
     }
 
     /// Stops taking new requests and streams, waits for in-flight handlers

@@ -15,7 +15,7 @@ use super::engine::Prepared;
 use super::engine::ServerInner;
 use super::registry::{Handler, Phase, next_phase};
 use crate::context::RequestContext;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::info::{MethodInfo, RpcInfo};
 use crate::interceptor::ServerUnaryNext;
 use crate::metadata::unix_nanos;
@@ -374,17 +374,33 @@ impl UnaryLoop {
         };
         match outcome {
             Ok(bytes) => response.raw_response = bytes,
-            Err(e) => {
-                response.error = e.message().to_owned();
-                response.code = e.code().as_str().to_owned();
-                response.error_details = e.details().to_vec();
-            }
+            Err(e) => set_error(&mut response, &e),
         }
         let channels = self.server.reply_channels.get(&self.server.service, &request.client_id);
-        if let Err(e) = self.server.publish(&channels.response, &response).await {
-            tracing::warn!(error = %e, request = %request.request_id, "psrpc server: response not sent");
-        }
+        let Err(e) = self.server.publish(&channels.response, &response).await else { return };
+        // Decision: a response over the bus's frame limit is replaced by
+        // that error (`resource_exhausted`, naming both sizes), so the
+        // caller learns why at once instead of timing out. The error
+        // carries no details: it is small, so it is sent unless the
+        // connection itself failed.
+        let e = match e.code() {
+            ErrorCode::ResourceExhausted => {
+                response.raw_response = Bytes::new();
+                set_error(&mut response, &Error::new(e.code(), e.message()));
+                let Err(again) = self.server.publish(&channels.response, &response).await else { return };
+                again
+            }
+            _ => e,
+        };
+        tracing::warn!(error = %e, request = %request.request_id, "psrpc server: response not sent");
     }
+}
+
+/// Makes `response` carry `error`.
+fn set_error(response: &mut Response, error: &Error) {
+    response.error = error.message().to_owned();
+    response.code = error.code().as_str().to_owned();
+    response.error_details = error.details().to_vec();
 }
 
 /// Resolves when an inline subscription ends (pending forever when absent).

@@ -1,6 +1,6 @@
 //! What bus implementers need, kept out of the user's way: the
 //! [`MessageBus`](bus::MessageBus) trait and its subscriptions, channel
-//! names, the namespaces that prefix them on a broker, the fan-out helper
+//! names, the namespaces that prefix them on a broker, frame size limits, the fan-out helper
 //! broker buses share, and taps (every frame of a service, for tools such
 //! as `psrpc tap`). All of it is defined
 //! in `psrpc-protocol`, with the wire protocol's envelopes, framing and
@@ -16,5 +16,5 @@
 //! assert_eq!(&*ch.legacy, "Svc|Method|topic|REQ");
 //! ```
 
-pub use psrpc_protocol::{bus, channel, members, namespace, tap};
+pub use psrpc_protocol::{bus, channel, frame_limit, members, namespace, tap};
 pub(crate) use psrpc_protocol::{envelope, frame, id};

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use psrpc_core::SharedBus;
 use psrpc_core::transport::bus::{BusError, MessageBus, Subscription};
 use psrpc_core::transport::channel::Channel;
+use psrpc_core::transport::frame_limit::FrameLimit;
 
 /// Delegates to a bus until [`cut`](CuttableBus::cut); afterwards every
 /// publish is silently lost, as if the process had vanished. After
@@ -104,6 +105,10 @@ impl MessageBus for CuttableBus {
 
     fn max_frame_size(&self) -> usize {
         self.inner.max_frame_size()
+    }
+
+    fn frame_limit(&self, channel: &Channel) -> FrameLimit {
+        self.inner.frame_limit(channel)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -17,3 +17,29 @@ impl NatsServer {
         Ok(NatsServer(Broker::local(format!("nats://127.0.0.1:{port}"), process)))
     }
 }
+
+impl NatsServer {
+    /// Starts a server of its own with `config` (nats-server configuration
+    /// text, e.g. `max_payload: 65536`). The file lives in the temporary
+    /// directory, named by its content (one file per distinct config,
+    /// written once), so a restart finds it again.
+    ///
+    /// ```no_run
+    /// let server = psrpc_test_support::nats::NatsServer::start_with_config("max_payload: 65536")?;
+    /// # Ok::<(), psrpc_test_support::broker::BrokerError>(())
+    /// ```
+    pub fn start_with_config(config: &str) -> Result<Self, BrokerError> {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        config.hash(&mut hasher);
+        let path = std::env::temp_dir().join(format!("psrpc-nats-{:016x}.conf", hasher.finish()));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(config) {
+            // Written beside, then renamed: a concurrent start never reads half a file.
+            let partial = path.with_extension(format!("{}.tmp", std::process::id()));
+            std::fs::write(&partial, config).and_then(|()| std::fs::rename(&partial, &path)).map_err(|e| {
+                BrokerError::Start { binary: "nats-server", reason: format!("config {}: {e}", path.display()) }
+            })?;
+        }
+        Self::spawn(&["-c", &path.display().to_string()])
+    }
+}
