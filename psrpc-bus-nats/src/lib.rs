@@ -27,6 +27,18 @@
 //!   in which they were published; [`close`](MessageBus::close) sends what
 //!   is queued before it returns, and a bus dropped without `close` still
 //!   sends it (for up to 5 s) before its connection ends.
+//! - **Permissions**: NATS refuses a publish or subscription its user may
+//!   not make asynchronously (a `-ERR 'Permissions Violation…'` on the
+//!   connection, no reply to the command). A bus made with
+//!   [`connect`](NatsBus::connect) watches the connection for these reports
+//!   and verifies by a server round trip the first publish to each subject
+//!   and each new subscription: a refused one fails with
+//!   [`BusErrorKind::PermissionDenied`] naming the subject, and the
+//!   connection, its other subjects and calls carry on. Later publishes to
+//!   an accepted subject go out without waiting. Every violation is also
+//!   logged as a warning naming the subject, and counted
+//!   ([`NatsBus::permission_violations`]). The design, its one race and its
+//!   cost are in the `permissions` module's docs.
 //! - **Outages**: async-nats reconnects and resubscribes by itself; while the
 //!   connection is down, publishes and new subscribes fail at once with
 //!   [`BusErrorKind::Unavailable`].
@@ -78,6 +90,7 @@
 //! The subject length limit counts the prefix.
 
 mod outbox;
+mod permissions;
 mod probe;
 mod reconnect;
 mod router;
@@ -106,7 +119,8 @@ pub use reconnect::{MAX_RECONNECT_DELAY, reconnect_delay};
 pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 
 use outbox::Outbox;
-use probe::{Probe, ProbeOptions};
+use permissions::{Mark, Operation, Permissions, Verdict};
+use probe::{Probe, ProbeOptions, Reach};
 use router::Router;
 use url_auth::UrlAuth;
 
@@ -143,6 +157,9 @@ struct Inner {
     /// Where `publish` queues frames for the client (see `outbox`).
     outbox: Outbox,
     probe: Probe,
+    /// The permission violations the server reported (a bus made with
+    /// `connect`: it set the connection's event callback).
+    permissions: Option<Arc<Permissions>>,
     routers: Mutex<HashMap<Arc<str>, Arc<Router>>>,
     /// Routers whose task (and so NATS subscription) is running.
     live_routers: Arc<AtomicUsize>,
@@ -172,12 +189,21 @@ impl NatsBus {
     /// at most [`MAX_RECONNECT_DELAY`] apart ([`reconnect_delay`]; this
     /// replaces the options' `reconnect_delay_callback`: to keep your own,
     /// connect by hand and use [`from_client`](Self::from_client)).
+    /// The options' `event_callback` is replaced too, by the bus's: it
+    /// records the permission violations the server reports, so that a
+    /// refused publish or subscribe fails with
+    /// [`BusErrorKind::PermissionDenied`] naming the subject (see the crate
+    /// docs). async-nats logs every event through `tracing` still.
     ///
     /// Fails with [`BusErrorKind::Transport`] on a malformed URL or an
     /// unreadable file, and with [`BusErrorKind::Unavailable`] when the
     /// server cannot be reached, refuses the credentials ("NATS
     /// authentication failed") or fails the TLS handshake ("NATS TLS
-    /// failed") — at once, without retrying. No message repeats a secret.
+    /// failed") — at once, without retrying; and with
+    /// [`BusErrorKind::PermissionDenied`] when the user may not use the
+    /// bus's readiness probe subject (`NS._PSRPC.ready.*`, which `psrpc
+    /// permissions` allows: a user of another namespace). No message
+    /// repeats a secret.
     ///
     /// ```no_run
     /// use psrpc_bus_nats::{ConnectOptions, NatsBus};
@@ -246,13 +272,19 @@ impl NatsBus {
             addresses.push(parsed.to_string());
         }
         let options = auth.apply(options).await?;
-        let client = options.clone().connect(addresses.as_slice()).await.map_err(connect_error)?;
-        Self::start(client, Some(ProbeOptions { options, seeds: addresses }), namespace).await
+        let permissions = Arc::new(Permissions::default());
+        let client = permissions.watch(options.clone()).connect(addresses.as_slice()).await.map_err(connect_error)?;
+        let cluster = ProbeOptions { options, seeds: addresses };
+        Self::start(client, Some(cluster), namespace, Some(permissions)).await
     }
 
     /// Uses an existing connection. `subscribe` is then ready on that
     /// connection's server; for readiness across a cluster use
     /// [`connect`](Self::connect), which knows how to reach every node.
+    /// The bus cannot see the permission violations the server reports
+    /// (they go to the connection's event callback, set by its maker): a
+    /// publish the server refuses is dropped (the call ends at its
+    /// deadline), and a refused subscription receives nothing.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -261,7 +293,7 @@ impl NatsBus {
     /// # let _ = bus; Ok(()) }
     /// ```
     pub async fn from_client(client: async_nats::Client) -> Result<Self, BusError> {
-        Self::start(client, None, None).await
+        Self::start(client, None, None, None).await
     }
 
     /// Uses an existing connection, as [`from_client`](Self::from_client),
@@ -277,15 +309,16 @@ impl NatsBus {
         client: async_nats::Client,
         namespace: Namespace,
     ) -> Result<Self, BusError> {
-        Self::start(client, None, Some(namespace)).await
+        Self::start(client, None, Some(namespace), None).await
     }
 
     async fn start(
         client: async_nats::Client,
         cluster: Option<ProbeOptions>,
         namespace: Option<Namespace>,
+        permissions: Option<Arc<Permissions>>,
     ) -> Result<Self, BusError> {
-        let probe = Probe::start(&client, cluster, namespace.as_ref()).await?;
+        let probe = Probe::start(&client, cluster, namespace.as_ref(), permissions.clone()).await?;
         Ok(NatsBus {
             inner: Arc::new(Inner {
                 outbox: Outbox::start(client.clone()),
@@ -293,6 +326,7 @@ impl NatsBus {
                 queue_group: nats_queue_group(namespace.as_ref()),
                 namespace,
                 probe,
+                permissions,
                 routers: Mutex::new(HashMap::new()),
                 live_routers: Arc::default(),
                 subscribing: tokio::sync::Mutex::new(()),
@@ -368,6 +402,63 @@ impl NatsBus {
         self.inner.probe.witnesses()
     }
 
+    /// How many permission violations the server reported on the bus's
+    /// connection: refused publishes and subscriptions (each also logged
+    /// as a warning naming the subject). Always 0 for a bus made with
+    /// [`from_client`](Self::from_client), which cannot see them.
+    ///
+    /// A server whose user may not publish a response or claim sees its
+    /// publish fail with [`BusErrorKind::PermissionDenied`] (it logs the
+    /// response or claim as not sent) and counts it here; its caller, whom
+    /// the broker cannot tell, ends without an answer.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), psrpc_protocol::BusError> {
+    /// let bus = psrpc_bus_nats::NatsBus::connect("nats://127.0.0.1:4222", Default::default()).await?;
+    /// assert_eq!(bus.permission_violations(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn permission_violations(&self) -> u64 {
+        self.inner.permissions.as_ref().map_or(0, |p| p.count())
+    }
+
+    /// Where the violations of commands sent from now on begin.
+    pub(crate) fn mark(&self) -> Mark {
+        self.inner.permissions.as_ref().map_or_else(Mark::default, |p| p.mark())
+    }
+
+    /// Waits until the server processed every command sent before: a
+    /// round trip reaching `reach`. When the bus watches permissions, also
+    /// verifies that the server did not refuse `operation` on any of
+    /// `subjects` (sent after `mark`): a second round trip on the bus's
+    /// own server lets the report catch up (the `permissions` module's
+    /// docs say why). The verdict names a refused subject.
+    async fn verify(
+        &self,
+        reach: Reach,
+        mark: Mark,
+        operation: Operation,
+        subjects: &[&str],
+    ) -> Result<Verdict, BusError> {
+        self.inner.probe.round_trip(&self.inner.client, reach).await?;
+        let Some(permissions) = &self.inner.permissions else { return Ok(None) };
+        let refusal = || subjects.iter().find_map(|subject| permissions.refusal(mark, operation, subject));
+        if let Some(why) = refusal() {
+            return Ok(Some(why));
+        }
+        self.inner.probe.round_trip(&self.inner.client, Reach::Own).await?;
+        Ok(refusal())
+    }
+
+    /// [`verify`](Self::verify)s subscriptions to `subjects`, failing with
+    /// [`BusErrorKind::PermissionDenied`] when the server refused one.
+    pub(crate) async fn confirm_subscriptions(&self, mark: Mark, subjects: &[&str]) -> Result<(), BusError> {
+        match self.verify(Reach::Everywhere, mark, Operation::Subscribe, subjects).await? {
+            Some(why) => Err(BusError::permission_denied(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses calls on a closed bus, and while the connection is down.
     fn check_ready(&self) -> Result<(), BusError> {
         if self.inner.closed.load(Ordering::Acquire) {
@@ -394,10 +485,12 @@ impl NatsBus {
             Some(router) => router,
             None => {
                 let group = queue.then_some(self.inner.queue_group.as_str());
+                let mark = self.mark();
                 let router =
                     Router::start(&self.inner.client, Arc::clone(&subject), group, &self.inner.live_routers).await?;
-                // On failure the router is dropped here, and its subscription with it.
-                self.confirm_subscriptions().await?;
+                // On failure (not confirmed, or refused) the router is
+                // dropped here, and its subscription with it.
+                self.confirm_subscriptions(mark, &[&subject]).await?;
                 self.inner.routers.lock().insert(Arc::clone(&subject), Arc::clone(&router));
                 router
             }
@@ -421,12 +514,6 @@ impl NatsBus {
         });
         router.join(local, sender);
         Ok(subscription)
-    }
-
-    /// A round trip on this connection: once it returns, the server has
-    /// processed every `SUB` sent before it.
-    async fn confirm_subscriptions(&self) -> Result<(), BusError> {
-        self.inner.probe.round_trip(&self.inner.client).await
     }
 }
 
@@ -467,10 +554,19 @@ impl MessageBus for NatsBus {
             let subject = self.subject_of(channel)?;
             check_frame_size(self, "frame", channel, frame.len())?;
             self.check_ready()?;
-            match self.inner.outbox.publish(subject.to_string(), frame).await {
-                true => Ok(()),
-                false => Err(BusError::closed()),
+            // Only the first publish to a subject waits for the server's verdict.
+            let unverified = self.inner.permissions.as_ref().filter(|p| !p.accepted(&subject)).map(|p| (p, p.mark()));
+            if !self.inner.outbox.publish(subject.to_string(), frame).await {
+                return Err(BusError::closed());
             }
+            if let Some((permissions, mark)) = unverified {
+                let verify = async {
+                    self.inner.outbox.drained().await;
+                    self.verify(Reach::Own, mark, Operation::Publish, &[&subject]).await
+                };
+                permissions.verify_publish(&subject, verify).await?;
+            }
+            Ok(())
         })
     }
 
@@ -488,7 +584,8 @@ impl MessageBus for NatsBus {
 
     /// Plain subscriptions to `SRV.Svc`, `SRV.Svc.>`, `SRVQ.Svc.>`, `SRVS.Svc.>` and
     /// `CLI.Svc.>` on the bus's connection, apart from its routers; ready
-    /// (across the cluster) when it returns. Tapped frames carry their
+    /// (across the cluster) when it returns. A subject the server refuses
+    /// fails it with [`BusErrorKind::PermissionDenied`] naming the subject. Tapped frames carry their
     /// subject as channel name.
     fn tap<'a>(&'a self, service: &'a str, capacity: usize) -> BoxFuture<'a, Result<TapSubscription, BusError>> {
         Box::pin(self.start_tap(service, capacity))

@@ -24,6 +24,12 @@
 //! round trip through the farthest route (sub-millisecond on one host).
 //! A witness whose node is unreachable is not waited for: a dead node holds
 //! no clients. A probe that is not confirmed within 5 s fails.
+//!
+//! A probe also serves to verify a command (see the `permissions` module):
+//! a round trip of [`Reach::Own`] waits for the bus's own server only. When
+//! the server reports that it refuses the probe subject itself (a user
+//! whose permissions lack `NS._PSRPC.ready.*`, such as one of another
+//! namespace), the probe fails at once with `permission_denied`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -33,11 +39,14 @@ use std::time::Duration;
 use async_nats::connection::State;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use futures_util::future::OptionFuture;
 use parking_lot::Mutex;
 use psrpc_protocol::bus::BusError;
 use psrpc_protocol::namespace::{Namespace, nats_subject};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+
+use crate::permissions::{Mark, Operation, Permissions};
 
 /// Who has seen each token in flight: receiver ids (0 = the bus's own
 /// connection, then one per witness).
@@ -57,6 +66,17 @@ pub(crate) struct Probe {
     own: JoinHandle<()>,
     /// Set when the bus knows how to connect (so it can reach every node).
     witnesses: Option<Witnesses>,
+    /// The violations the server reports, when the bus watches them.
+    permissions: Option<Arc<Permissions>>,
+}
+
+/// Which servers a round trip waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// The bus's own server.
+    Own,
+    /// The bus's own server and every node of the cluster it can reach.
+    Everywhere,
 }
 
 /// One connection per cluster node, each subscribed to the probe subject.
@@ -99,11 +119,14 @@ pub(crate) struct ProbeOptions {
 impl Probe {
     /// Subscribes the bus's private probe subject; with `cluster` (how to
     /// connect), also on every node of a cluster.
-    /// The subject is `_PSRPC.ready.<id>`, in the bus's namespace.
+    /// The subject is `_PSRPC.ready.<id>`, in the bus's namespace. With
+    /// `permissions`, a first round trip verifies that the server lets the
+    /// bus use the subject.
     pub(crate) async fn start(
         client: &async_nats::Client,
         cluster: Option<ProbeOptions>,
         namespace: Option<&Namespace>,
+        permissions: Option<Arc<Permissions>>,
     ) -> Result<Self, BusError> {
         let subject = nats_subject(namespace, &format!("_PSRPC.ready.{}", psrpc_protocol::id::new_id(""))).into_owned();
         let waiting: Waiting = Arc::default();
@@ -116,7 +139,11 @@ impl Probe {
             nodes: Mutex::default(),
             next_id: AtomicUsize::new(1),
         });
-        let probe = Probe { subject, waiting, arrived, own, witnesses };
+        let verify = permissions.is_some();
+        let probe = Probe { subject, waiting, arrived, own, witnesses, permissions };
+        if verify {
+            probe.round_trip(client, Reach::Own).await?;
+        }
         probe.add_witnesses(client).await;
         Ok(probe)
     }
@@ -159,30 +186,39 @@ impl Probe {
         witnesses.nodes.lock().entry(node).or_insert(Witness { id, client, task });
     }
 
-    /// Resolves once the bus's server, and every node of the cluster it
-    /// can reach, has processed everything sent before it.
-    pub(crate) async fn round_trip(&self, client: &async_nats::Client) -> Result<(), BusError> {
-        self.add_witnesses(client).await;
+    /// Resolves once the bus's server (and with [`Reach::Everywhere`],
+    /// every node of the cluster it can reach) has processed everything
+    /// sent before it.
+    pub(crate) async fn round_trip(&self, client: &async_nats::Client, reach: Reach) -> Result<(), BusError> {
+        if reach == Reach::Everywhere {
+            self.add_witnesses(client).await;
+        }
         let token = Bytes::from(psrpc_protocol::id::new_id(""));
         self.waiting.lock().insert(token.clone(), HashSet::new());
-        let outcome = tokio::time::timeout(PROBE_TIMEOUT, self.confirm(client, &token)).await;
+        let outcome = tokio::time::timeout(PROBE_TIMEOUT, self.confirm(client, &token, reach)).await;
         self.waiting.lock().remove(&token);
         match outcome {
             Ok(result) => result,
-            Err(_) => Err(BusError::unavailable("subscription not confirmed by every server in time")),
+            Err(_) => Err(BusError::unavailable(match reach {
+                Reach::Everywhere => "subscription not confirmed by every server in time",
+                Reach::Own => "the NATS server did not confirm in time",
+            })),
         }
     }
 
     /// Publishes `token` until every receiver that must see it did.
-    async fn confirm(&self, client: &async_nats::Client, token: &Bytes) -> Result<(), BusError> {
+    async fn confirm(&self, client: &async_nats::Client, token: &Bytes, reach: Reach) -> Result<(), BusError> {
         let mut republish = tokio::time::interval(REPUBLISH_EVERY);
         loop {
             let arrived = self.arrived.notified();
-            if self.confirmed(token) {
+            let reported = OptionFuture::from(self.permissions.as_deref().map(Permissions::reported));
+            self.refused()?;
+            if self.confirmed(token, reach) {
                 return Ok(());
             }
             tokio::select! {
                 () = arrived => {}
+                Some(()) = reported => {}
                 _ = republish.tick() => {
                     client.publish(self.subject.clone(), token.clone()).await.map_err(BusError::unavailable)?;
                 }
@@ -190,19 +226,36 @@ impl Probe {
         }
     }
 
-    /// Whether the own connection and every connected witness saw `token`.
-    fn confirmed(&self, token: &Bytes) -> bool {
+    /// Fails when the server reported that it refuses the probe subject:
+    /// no probe can then be confirmed.
+    fn refused(&self) -> Result<(), BusError> {
+        let Some(permissions) = &self.permissions else { return Ok(()) };
+        let mut refusals = [Operation::Subscribe, Operation::Publish]
+            .into_iter()
+            .filter_map(|operation| permissions.refusal(Mark::default(), operation, &self.subject));
+        match refusals.next() {
+            Some(why) => Err(BusError::permission_denied(format!(
+                "{why} (the bus's readiness probe: its user needs NS._PSRPC.ready.* of its namespace)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the own connection (and with [`Reach::Everywhere`], every
+    /// connected witness) saw `token`.
+    fn confirmed(&self, token: &Bytes, reach: Reach) -> bool {
         let waiting = self.waiting.lock();
         let Some(seen) = waiting.get(token) else { return false };
         if !seen.contains(&OWN) {
             return false;
         }
-        self.witnesses.as_ref().is_none_or(|w| {
-            w.nodes
-                .lock()
-                .values()
-                .all(|witness| witness.client.connection_state() != State::Connected || seen.contains(&witness.id))
-        })
+        reach == Reach::Own
+            || self.witnesses.as_ref().is_none_or(|w| {
+                w.nodes
+                    .lock()
+                    .values()
+                    .all(|witness| witness.client.connection_state() != State::Connected || seen.contains(&witness.id))
+            })
     }
 
     /// How many witness connections the probe holds (one per known node).

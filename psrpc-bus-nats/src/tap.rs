@@ -46,20 +46,24 @@ impl NatsBus {
         // In a namespace every subject starts with `NS.`, which the tap's
         // frames leave out (so that they read as section 4's names).
         let prefix = self.namespace().map(|ns| format!("{ns}.")).unwrap_or_default();
-        let mut servers = Vec::with_capacity(4);
         let subjects = [
             format!("SRV.{service}"),
             format!("SRV.{service}.>"),
             format!("SRVQ.{service}.>"),
             format!("SRVS.{service}.>"),
-        ];
-        for subject in subjects {
-            servers.push(self.client().subscribe(format!("{prefix}{subject}")).await.map_err(BusError::unavailable)?);
+        ]
+        .map(|subject| format!("{prefix}{subject}"));
+        let clients_subject = format!("{prefix}CLI.{service}.>");
+        let mark = self.mark();
+        let mut servers = Vec::with_capacity(subjects.len());
+        for subject in &subjects {
+            servers.push(self.client().subscribe(subject.clone()).await.map_err(BusError::unavailable)?);
         }
-        let clients =
-            self.client().subscribe(format!("{prefix}CLI.{service}.>")).await.map_err(BusError::unavailable)?;
-        // On failure the subscribers are dropped here, which unsubscribes them.
-        self.confirm_subscriptions().await?;
+        let clients = self.client().subscribe(clients_subject.clone()).await.map_err(BusError::unavailable)?;
+        // On failure (not confirmed, or refused) the subscribers are dropped
+        // here, which unsubscribes them.
+        let all = [&subjects[0], &subjects[1], &subjects[2], &subjects[3], &clients_subject].map(String::as_str);
+        self.confirm_subscriptions(mark, &all).await?;
         let (sender, tap) = TapSubscription::new(capacity);
         let servers = futures_util::stream::select_all(servers);
         let frames = select_with_strategy(servers, clients, |_: &mut ()| PollNext::Left).map(move |message| TapFrame {

@@ -2,9 +2,10 @@
 //! prints: a nats-server whose users have the printed subject permissions,
 //! and a Redis whose users have the printed ACL. A server and a client of
 //! namespace `a` with their rules serve and call every kind of method and
-//! see each other in discovery; a user with the rules of namespace `b`
-//! can neither receive `a`'s requests nor inject requests into `a`: the
-//! broker refuses.
+//! see each other in discovery; a user with the rules of namespace `b`, or
+//! of another service, can neither receive `a`'s requests nor inject
+//! requests into `a`: the broker refuses, and the refused side fails with
+//! `permission_denied` naming the channel or subject.
 
 mod common;
 
@@ -17,21 +18,28 @@ use psrpc::transport::channel::request_channel;
 use psrpc::{ClientOptions, ErrorCode, MessageBus as _, RequestOptions, RpcClient, RpcServer, SharedBus};
 use psrpc_test_support::broker::skip_or_fail;
 use psrpc_test_support::factory::connect;
-use psrpc_test_support::nats::NatsServer;
+use psrpc_test_support::nats_permissions::{NatsUser, PermittedNats};
 use psrpc_test_support::redis::RedisServer;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 const PASSWORD: &str = "s3cret";
 
+/// A service other than `Greeter`, and its `.proto`.
+const OTHER: (&str, &str) = ("MyService", concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/examples/my_service.proto"));
+
 /// What `psrpc permissions --json` prints for `Greeter`.
 async fn permissions(broker: &str, role: &str, namespace: &str) -> Value {
+    permissions_of(("Greeter", PROTO), broker, role, namespace).await
+}
+
+/// What `psrpc permissions --json` prints for `service` of `proto`.
+async fn permissions_of((service, proto): (&str, &str), broker: &str, role: &str, namespace: &str) -> Value {
     let args = [
         "--json",
         "permissions",
-        "Greeter",
+        service,
         "--proto",
-        PROTO,
+        proto,
         "--broker",
         broker,
         "--role",
@@ -73,11 +81,13 @@ async fn every_kind(server_url: &str, client_url: &str) -> RpcServer {
     chat.close(None).await.expect("close");
 
     let mut news = client.subscribe::<Note>(&NEWS, vec![]).await.expect("subscribe News");
-    // The queue subscriber of Jobs lives in the server's process, with the
-    // server's permissions: on NATS a service's queue methods and queue
-    // subscriptions share one queue subject (docs/WIRE.md section 5), so a
-    // queue subscriber in another process would share the Echo requests
-    // and the server would share the jobs.
+    // The queue subscriber of Jobs lives in the server's process, on its
+    // connection: on NATS a service's queue methods and queue subscriptions
+    // share one queue subject (docs/WIRE.md section 5), so a queue
+    // subscriber in another process would share the Echo requests and the
+    // server would share the jobs. That process is a client too (a client
+    // subscribes its response channel): its user has the rules of both
+    // roles (on Redis the roles' rules are the same).
     let worker = RpcClient::new("Greeter", server_bus, ClientOptions::default()).await.expect("worker");
     let mut jobs = worker.subscribe::<Note>(&JOBS, vec![]).await.expect("subscribe Jobs");
     server.publish(&NEWS, vec![], &note).await.expect("publish News");
@@ -98,60 +108,106 @@ fn echo_requests() -> psrpc::transport::channel::Channel {
     request_channel("Greeter", "Echo", &[] as &[&str], true)
 }
 
+/// The subjects of a printed NATS allow list (`"publish"` or `"subscribe"`).
+fn subjects(printed: &Value, list: &str) -> Vec<String> {
+    printed[list].as_array().expect("a list").iter().map(|s| s.as_str().expect("a subject").to_owned()).collect()
+}
+
+/// A NATS user allowed to publish what `publish` allows and to subscribe
+/// to what `subscribe` allows (two printed rule sets).
+fn nats_user(name: &str, publish: &Value, subscribe: &Value) -> NatsUser {
+    NatsUser::new(name, subjects(publish, "publish"), subjects(subscribe, "subscribe"))
+}
+
+/// `err` is `permission_denied` and names `subject`.
+fn refused(err: &psrpc::Error, subject: &str) {
+    assert_eq!(err.code(), ErrorCode::PermissionDenied, "{err}");
+    assert!(err.message().contains(&format!("subject {subject}")), "names {subject}: {err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_users_with_the_printed_permissions() {
-    let dir = TempDir::new("nats-permissions");
-    let mut users = Vec::new();
-    for (user, role, namespace) in [
-        ("server_a", "server", "a"),
-        ("client_a", "client", "a"),
-        ("server_b", "server", "b"),
-        ("client_b", "client", "b"),
-    ] {
-        let printed = permissions("nats", role, namespace).await;
-        users.push(format!(
-            "{{ user: \"{user}\", password: \"{PASSWORD}\", permissions: {{ publish: {{ allow: {} }}, subscribe: {{ allow: {} }} }} }}",
-            printed["publish"], printed["subscribe"]
-        ));
-    }
-    let config = dir.path().join("nats.conf");
-    std::fs::write(&config, format!("authorization {{\n  users = [\n    {}\n  ]\n}}\n", users.join(",\n    ")))
-        .expect("config");
-    let Some(nats) = skip_or_fail(NatsServer::start_with(&["-c", &config.display().to_string()])) else { return };
-    let port = nats.url().rsplit(':').next().expect("port").to_owned();
-    let url = |user: &str, namespace: &str| format!("nats://{user}:{PASSWORD}@127.0.0.1:{port}?namespace={namespace}");
+    let greeter = |role: &'static str, namespace: &'static str| permissions("nats", role, namespace);
+    let other = |role: &'static str| permissions_of(OTHER, "nats", role, "a");
+    let (server_a, client_a, server_b, client_b) = (
+        greeter("server", "a").await,
+        greeter("client", "a").await,
+        greeter("server", "b").await,
+        greeter("client", "b").await,
+    );
+    // The process of `every_kind`'s server is also a client (its Jobs worker).
+    let server_process_a = greeter("both", "a").await;
+    let (other_server, other_client) = (other("server").await, other("client").await);
+    let users = [
+        nats_user("server_a", &server_process_a, &server_process_a),
+        nats_user("client_a", &client_a, &client_a),
+        nats_user("server_b", &server_b, &server_b),
+        nats_user("client_b", &client_b, &client_b),
+        // Users of another service in namespace `a`.
+        nats_user("other_server_a", &other_server, &other_server),
+        nats_user("other_client_a", &other_client, &other_client),
+        // Hears Greeter's answers but publishes only the other service's requests.
+        nats_user("caller_a", &other_client, &client_a),
+        // Receives Greeter's requests but publishes only the other service's answers.
+        nats_user("mute_server_a", &other_server, &server_a),
+    ];
+    let Some(nats) = skip_or_fail(PermittedNats::start(&users)) else { return };
+    let url = |user: &str| format!("{}?namespace=a", nats.url(user));
+    let nats_bus = |user: &str| {
+        let url = url(user);
+        async move { psrpc::nats::NatsBus::connect(&url, Default::default()).await }
+    };
 
-    let server = every_kind(&url("server_a", "a"), &url("client_a", "a")).await;
+    let server = every_kind(&url("server_a"), &url("client_a")).await;
 
-    // A user of namespace `b` in namespace `a`: the broker refuses its
-    // subscription to `a`'s requests and its publish of a request. NATS
-    // says so asynchronously, as a server error on the connection.
-    for (user, subscribe) in [("server_b", true), ("client_b", false)] {
-        let (violations, mut seen) = mpsc::unbounded_channel();
-        let options = psrpc::nats::ConnectOptions::new().event_callback(move |event| {
-            let violations = violations.clone();
-            async move {
-                let _ = violations.send(format!("{event:?}"));
-            }
-        });
-        let rogue = psrpc::nats::NatsBus::connect(&url(user, "a"), options).await.expect("connects");
-        let subject = if subscribe {
-            // The subscribe itself never completes: its readiness probe is refused too.
-            let bus = rogue.clone();
-            tokio::spawn(async move { bus.subscribe_queue(&echo_requests(), 8).await.map(drop) });
-            "Subscription to \\\"a.SRV.Greeter.Q\\\""
-        } else {
-            rogue.publish(&echo_requests(), "injected".into()).await.expect("sent (NATS refuses it later)");
-            "Publish to \\\"a.SRV.Greeter.Q\\\""
-        };
-        loop {
-            let event = seen.recv().await.expect("the server reports the violation");
-            if event.contains("Permissions Violation") && event.contains(subject) {
-                break;
-            }
-        }
+    // Users of namespace `b`: the readiness subject of `a` is refused, so
+    // they cannot even connect in `a`.
+    for user in ["server_b", "client_b"] {
+        let err = psrpc::Error::from(nats_bus(user).await.expect_err("refused"));
+        refused(&err, "a._PSRPC.ready.");
     }
+
+    // Users of another service in `a`: their subscription to `a`'s
+    // requests and their publish of a request are refused.
+    let rogue_server = connect(&url("other_server_a")).await;
+    let err = rogue_server.subscribe_queue(&echo_requests(), 8).await.expect_err("refused");
+    refused(&psrpc::Error::from(err), "a.SRV.Greeter.Q");
+    let rogue = RpcServer::new("Greeter", rogue_server, psrpc::ServerOptions::default());
+    let err = rogue.register_unary(&ECHO, vec![], echo, None).await.expect_err("cannot serve a's requests");
+    refused(&err, "a.SRV.Greeter");
+    let rogue_client = connect(&url("other_client_a")).await;
+    let err = rogue_client.publish(&echo_requests(), "injected".into()).await.expect_err("refused");
+    refused(&psrpc::Error::from(err), "a.SRV.Greeter.Q");
+    let err = RpcClient::new("Greeter", rogue_client, ClientOptions::default()).await.expect_err("no client");
+    refused(&err, "a.CLI.Greeter.");
+
+    // A client whose request is refused fails with permission_denied, not
+    // at its (long) deadline.
+    let caller = RpcClient::new("Greeter", connect(&url("caller_a")).await, long_calls()).await.expect("client");
+    let note = Note { text: "hi".into(), count: 1 };
+    let err = caller.request_single::<Note, Note>(&ECHO, vec![], &note, RequestOptions::default()).await;
+    refused(&err.expect_err("refused"), "a.SRV.Greeter.Q");
     server.shutdown().await;
+
+    // A server that may not answer: its claim is refused (logged, counted);
+    // the broker cannot tell the caller, which gets no answer.
+    let mute_bus = nats_bus("mute_server_a").await.expect("connects");
+    let mute = RpcServer::new("Greeter", Arc::new(mute_bus.clone()), psrpc::ServerOptions::default());
+    mute.register_unary(&ECHO, vec![], echo, None).await.expect("may receive requests");
+    let client =
+        RpcClient::new("Greeter", connect(&url("client_a")).await, ClientOptions::default()).await.expect("client");
+    let err = client.request_single::<Note, Note>(&ECHO, vec![], &note, RequestOptions::default()).await;
+    assert_eq!(err.expect_err("no answer").code(), ErrorCode::Unavailable);
+    let answer = psrpc::transport::channel::response_channel("Greeter", "CLI_x");
+    let err = mute_bus.publish(&answer, "answer".into()).await.expect_err("refused");
+    refused(&psrpc::Error::from(err), "a.CLI.Greeter.CLI_x.RES");
+    assert!(mute_bus.permission_violations() >= 1);
+    mute.shutdown().await;
+}
+
+/// Client options whose calls wait far longer than a refusal takes.
+fn long_calls() -> ClientOptions {
+    ClientOptions::default().timeout(Duration::from_secs(600))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 //! - [`bench_summary`]: running a benchmark binary and reading its JSON summary;
 //! - [`nats`] / [`redis`]: launchers for `nats-server` and `redis-server`;
 //! - [`nats_auth`]: a `nats-server` requiring a password, a token, an nkey, a creds file or a client certificate;
+//! - [`nats_permissions`]: a `nats-server` whose users have publish and subscribe allow lists;
 //! - [`bus_conformance`](mod@bus_conformance): the bus conformance suite, instantiated per bus with a macro;
 //! - [`factory::BusFactory`]: where the suites get bus connections;
 //! - [`handmade`]: protobuf frames written by hand, for interop tests;
@@ -28,6 +29,7 @@ pub mod handmade;
 pub mod interop;
 pub mod nats;
 pub mod nats_auth;
+pub mod nats_permissions;
 pub mod redis;
 pub mod resilience;
 pub mod restart;
