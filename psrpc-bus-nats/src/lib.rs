@@ -78,6 +78,7 @@ mod probe;
 mod reconnect;
 mod router;
 mod subject;
+mod subjects;
 mod tap;
 mod url_auth;
 mod url_namespace;
@@ -87,6 +88,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use async_nats::Subject;
 use async_nats::connection::State;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -103,6 +105,7 @@ pub use subject::{MAX_CONTROL_LINE, MAX_SUBJECT_LEN};
 use outbox::Outbox;
 use probe::{Probe, ProbeOptions};
 use router::Router;
+use subjects::PublishSubjects;
 use url_auth::UrlAuth;
 
 /// How long [`MessageBus::close`] waits for the broker to take what is
@@ -137,6 +140,8 @@ struct Inner {
     queue_group: String,
     /// Where `publish` queues frames for the client (see `outbox`).
     outbox: Outbox,
+    /// The subjects `publish` sends on.
+    subjects: PublishSubjects,
     probe: Probe,
     routers: Mutex<HashMap<Arc<str>, Arc<Router>>>,
     /// Routers whose task (and so NATS subscription) is running.
@@ -284,6 +289,7 @@ impl NatsBus {
         Ok(NatsBus {
             inner: Arc::new(Inner {
                 outbox: Outbox::start(client.clone()),
+                subjects: PublishSubjects::default(),
                 client,
                 queue_group: nats_queue_group(namespace.as_ref()),
                 namespace,
@@ -325,6 +331,18 @@ impl NatsBus {
     fn subject_of(&self, channel: &Channel) -> Result<Arc<str>, BusError> {
         let subject = channel_nats_subject(self.inner.namespace.as_ref(), channel);
         subject::check(&subject)?;
+        Ok(subject)
+    }
+
+    /// The subject `frame` is published on, once the frame and the bus
+    /// may be published.
+    fn publishable(&self, channel: &Channel, frame: &Bytes) -> Result<Subject, BusError> {
+        let subject = self.inner.subjects.get(self.inner.namespace.as_ref(), channel)?;
+        let limit = self.max_frame_size();
+        if frame.len() > limit {
+            return Err(BusError::frame_too_large(frame.len(), limit));
+        }
+        self.check_ready()?;
         Ok(subject)
     }
 
@@ -458,18 +476,10 @@ fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
 
 impl MessageBus for NatsBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
-        Box::pin(async move {
-            let subject = self.subject_of(channel)?;
-            let limit = self.max_frame_size();
-            if frame.len() > limit {
-                return Err(BusError::frame_too_large(frame.len(), limit));
-            }
-            self.check_ready()?;
-            match self.inner.outbox.publish(subject.to_string(), frame).await {
-                true => Ok(()),
-                false => Err(BusError::closed()),
-            }
-        })
+        match self.publishable(channel, &frame) {
+            Ok(subject) => self.inner.outbox.publish(subject, frame),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
 
     fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
