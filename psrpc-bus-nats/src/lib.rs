@@ -95,6 +95,7 @@ mod probe;
 mod reconnect;
 mod router;
 mod subject;
+mod subjects;
 mod tap;
 mod url_auth;
 mod url_namespace;
@@ -104,6 +105,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use async_nats::Subject;
 use async_nats::connection::State;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -122,6 +124,7 @@ use outbox::Outbox;
 use permissions::{Mark, Operation, Permissions, Verdict};
 use probe::{Probe, ProbeOptions, Reach};
 use router::Router;
+use subjects::PublishSubjects;
 use url_auth::UrlAuth;
 
 /// How long [`MessageBus::close`] waits for the broker to take what is
@@ -156,6 +159,8 @@ struct Inner {
     queue_group: String,
     /// Where `publish` queues frames for the client (see `outbox`).
     outbox: Outbox,
+    /// The subjects `publish` sends on.
+    subjects: PublishSubjects,
     probe: Probe,
     /// The permission violations the server reported (a bus made with
     /// `connect`: it set the connection's event callback).
@@ -322,6 +327,7 @@ impl NatsBus {
         Ok(NatsBus {
             inner: Arc::new(Inner {
                 outbox: Outbox::start(client.clone()),
+                subjects: PublishSubjects::default(),
                 client,
                 queue_group: nats_queue_group(namespace.as_ref()),
                 namespace,
@@ -364,6 +370,15 @@ impl NatsBus {
     fn subject_of(&self, channel: &Channel) -> Result<Arc<str>, BusError> {
         let subject = channel_nats_subject(self.inner.namespace.as_ref(), channel);
         subject::check(&subject)?;
+        Ok(subject)
+    }
+
+    /// The subject `frame` is published on, once the frame and the bus
+    /// may be published.
+    fn publishable(&self, channel: &Channel, frame: &Bytes) -> Result<Subject, BusError> {
+        let subject = self.inner.subjects.get(self.inner.namespace.as_ref(), channel)?;
+        check_frame_size(self, "frame", channel, frame.len())?;
+        self.check_ready()?;
         Ok(subject)
     }
 
@@ -550,23 +565,23 @@ fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
 
 impl MessageBus for NatsBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
+        let subject = match self.publishable(channel, &frame) {
+            Ok(subject) => subject,
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        // Only the first publish to a subject waits for the server's verdict.
+        let Some(permissions) = self.inner.permissions.as_ref().filter(|p| !p.accepted(&subject)) else {
+            return self.inner.outbox.publish(subject, frame);
+        };
+        let mark = permissions.mark();
         Box::pin(async move {
-            let subject = self.subject_of(channel)?;
-            check_frame_size(self, "frame", channel, frame.len())?;
-            self.check_ready()?;
-            // Only the first publish to a subject waits for the server's verdict.
-            let unverified = self.inner.permissions.as_ref().filter(|p| !p.accepted(&subject)).map(|p| (p, p.mark()));
-            if !self.inner.outbox.publish(subject.to_string(), frame).await {
-                return Err(BusError::closed());
-            }
-            if let Some((permissions, mark)) = unverified {
-                let verify = async {
-                    self.inner.outbox.drained().await;
-                    self.verify(Reach::Own, mark, Operation::Publish, &[&subject]).await
-                };
-                permissions.verify_publish(&subject, verify).await?;
-            }
-            Ok(())
+            let name: Arc<str> = Arc::from(&*subject);
+            self.inner.outbox.publish(subject, frame).await?;
+            let verify = async {
+                self.inner.outbox.drained().await;
+                self.verify(Reach::Own, mark, Operation::Publish, &[&name]).await
+            };
+            permissions.verify_publish(&name, verify).await
         })
     }
 

@@ -10,7 +10,14 @@
 //! ready tasks run (one `yield_now`), then hands every queued frame to the
 //! client in one go. Frames keep the order in which `publish` queued them.
 
+use async_nats::Subject;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use psrpc_protocol::bus::BusError;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 /// How many frames may wait for the publishing task before `publish` waits.
@@ -26,7 +33,7 @@ const DROP_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 #[derive(Debug)]
 enum Outgoing {
     /// Publish `frame` on `subject`.
-    Frame(String, Bytes),
+    Frame(Subject, Bytes),
     /// Report once every frame queued before this one went to the client.
     Drained(oneshot::Sender<()>),
 }
@@ -45,10 +52,17 @@ impl Outbox {
         Outbox { tx }
     }
 
-    /// Queues `frame` for `subject`; `false` when the task is gone (the
-    /// runtime is shutting down).
-    pub(crate) async fn publish(&self, subject: String, frame: Bytes) -> bool {
-        self.tx.send(Outgoing::Frame(subject, frame)).await.is_ok()
+    /// Queues `frame` for `subject`, waiting only when the queue is full;
+    /// fails `closed` when the task is gone (the runtime is shutting down).
+    /// A frame queued at once costs no allocation (see [`Queued`]).
+    pub(crate) fn publish(&self, subject: Subject, frame: Bytes) -> BoxFuture<'_, Result<(), BusError>> {
+        match self.tx.try_send(Outgoing::Frame(subject, frame)) {
+            Ok(()) => Box::pin(Queued),
+            Err(TrySendError::Full(item)) => {
+                Box::pin(async move { self.tx.send(item).await.map_err(|_| BusError::closed()) })
+            }
+            Err(TrySendError::Closed(_)) => Box::pin(std::future::ready(Err(BusError::closed()))),
+        }
     }
 
     /// Waits until every frame queued so far went to the client.
@@ -57,6 +71,19 @@ impl Outbox {
         if self.tx.send(Outgoing::Drained(done)).await.is_ok() {
             let _ = drained.await;
         }
+    }
+}
+
+/// The publish of a frame queued at once: ready, and zero-sized, so that
+/// boxing it allocates nothing.
+#[derive(Debug)]
+struct Queued;
+
+impl Future for Queued {
+    type Output = Result<(), BusError>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -37,7 +37,10 @@ pub trait Payload: Sized + Send + Sync + 'static {
 
 impl<M: Message + Default + 'static> Payload for M {
     fn encode_payload(&self) -> Bytes {
-        Bytes::from(self.encode_to_vec())
+        // Cannot fail: the buffer grows as needed.
+        crate::transport::arena::encode(self.encoded_len(), |buf| {
+            let _ = self.encode(buf);
+        })
     }
 
     fn decode_payload(bytes: Bytes) -> Result<Self, prost::DecodeError> {

@@ -19,6 +19,7 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
+use crate::arena;
 use crate::envelope::{self, Compression, Msg};
 use view::MsgView;
 
@@ -147,16 +148,16 @@ pub fn encode_raw_frame(type_url: &str, value: &[u8], local: &str) -> Bytes {
 }
 
 fn write_frame(type_url: &str, value_len: usize, write_value: impl FnOnce(&mut BytesMut), local: &str) -> Bytes {
-    let mut buf = BytesMut::with_capacity(frame_len(type_url.len(), value_len, local.len()));
-    write_string_field(&mut buf, 1, type_url);
-    // `value` is a proto3 `bytes` field: an empty value is omitted.
-    if value_len > 0 {
-        encode_key(2, WireType::LengthDelimited, &mut buf);
-        encode_varint(value_len as u64, &mut buf);
-        write_value(&mut buf);
-    }
-    write_string_field(&mut buf, 3, local);
-    buf.freeze()
+    arena::encode(frame_len(type_url.len(), value_len, local.len()), |buf| {
+        write_string_field(buf, 1, type_url);
+        // `value` is a proto3 `bytes` field: an empty value is omitted.
+        if value_len > 0 {
+            encode_key(2, WireType::LengthDelimited, buf);
+            encode_varint(value_len as u64, buf);
+            write_value(buf);
+        }
+        write_string_field(buf, 3, local);
+    })
 }
 
 /// Encodes an envelope message framed as a `Msg`: what the engines

@@ -10,7 +10,8 @@
 //! - [`envelope`], [`frame`], [`id`]: the envelopes of Go psrpc, their
 //!   framing, and identifiers (see `docs/WIRE.md`);
 //! - [`error`]: the wire error;
-//! - [`tap`]: watching every frame of a service (`MessageBus::tap`).
+//! - [`tap`]: watching every frame of a service (`MessageBus::tap`);
+//! - [`arena`]: the buffers frames and payloads are encoded into.
 //!
 //! Applications depend on the `psrpc` facade, which shows bus implementers
 //! `bus`, `channel` and `members` as `psrpc::transport` and keeps the
@@ -25,6 +26,7 @@
 //! assert_eq!(&*ch.legacy, "Svc|Method|topic|REQ");
 //! ```
 
+pub mod arena;
 pub mod bus;
 pub mod channel;
 pub mod compress;

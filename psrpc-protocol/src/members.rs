@@ -96,8 +96,15 @@ impl ChannelMembers {
     /// assert_eq!((a.buffered(), b.buffered()), (1, 1));
     /// ```
     pub fn deliver_to_all(&self, frame: &Bytes) {
-        let senders = self.0.lock().senders.clone();
-        let closed = senders.iter().filter(|s| s.try_deliver(frame.clone()) == DeliveryOutcome::Closed).count();
+        // Delivered outside the lock (a delivery may hand the frame over to
+        // code that joins or leaves); a lone subscriber is taken without
+        // copying the list.
+        let (first, rest): (Option<SubscriptionSender>, Vec<SubscriptionSender>) = {
+            let members = self.0.lock();
+            (members.senders.first().cloned(), members.senders.iter().skip(1).cloned().collect())
+        };
+        let senders = first.iter().chain(&rest);
+        let closed = senders.filter(|s| s.try_deliver(frame.clone()) == DeliveryOutcome::Closed).count();
         if closed > 0 {
             self.forget_closed();
         }

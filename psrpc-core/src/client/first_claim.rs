@@ -379,7 +379,7 @@ mod tests {
         let recorder = Arc::new(Recorder { refuse: true, ..Default::default() });
         let (first, routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
         let (tx, mut responses) = mpsc::channel(1);
-        routes.responses.insert("REQ_first", super::super::routes::ResponseRoute::any(tx));
+        routes.responses.insert("REQ_first".into(), super::super::routes::ResponseRoute::any(tx));
         first.take(claim("SRV_a", 1.0));
         let started = Instant::now();
         let response = first.response(&mut responses, started + Duration::from_secs(5)).await.expect("in time");

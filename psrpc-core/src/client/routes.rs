@@ -84,7 +84,7 @@ impl Route<ClaimRequest> for ClaimRoute {
 /// A map from ids to routes, sharded to keep lock contention low.
 #[derive(Debug)]
 pub(crate) struct Table<T, R = mpsc::Sender<T>> {
-    shards: [Mutex<HashMap<String, R>>; SHARDS],
+    shards: [Mutex<HashMap<Arc<str>, R>>; SHARDS],
     hasher: std::collections::hash_map::RandomState,
     items: std::marker::PhantomData<fn(T)>,
 }
@@ -100,12 +100,12 @@ impl<T, R> Default for Table<T, R> {
 }
 
 impl<T, R: Route<T>> Table<T, R> {
-    fn shard(&self, id: &str) -> &Mutex<HashMap<String, R>> {
+    fn shard(&self, id: &str) -> &Mutex<HashMap<Arc<str>, R>> {
         &self.shards[shard_index(&self.hasher, id)]
     }
 
-    pub(crate) fn insert(&self, id: &str, sender: R) {
-        self.shard(id).lock().insert(id.to_owned(), sender);
+    pub(crate) fn insert(&self, id: Arc<str>, sender: R) {
+        self.shard(&id).lock().insert(id, sender);
     }
 
     pub(crate) fn remove(&self, id: &str) {
@@ -157,22 +157,47 @@ impl Routes {
 
 /// Which table a guard cleans up.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum RouteKind {
+enum RouteKind {
     Response,
     Claim,
     Stream,
 }
 
-/// Removes a call's routes when dropped.
+impl RouteKind {
+    const ALL: [RouteKind; 3] = [RouteKind::Response, RouteKind::Claim, RouteKind::Stream];
+}
+
+/// Removes a call's routes when dropped. A call has at most one route of
+/// each kind; its id is shared with the table (one allocation per route).
 #[derive(Debug)]
 pub(crate) struct RouteGuard {
     routes: Arc<Routes>,
-    entries: Vec<(RouteKind, String)>,
+    /// The id of the route of each kind, by `RouteKind`.
+    entries: [Option<Arc<str>>; 3],
 }
 
 impl RouteGuard {
     pub(crate) fn new(routes: Arc<Routes>) -> Self {
-        RouteGuard { routes, entries: Vec::with_capacity(2) }
+        RouteGuard { routes, entries: Default::default() }
+    }
+
+    /// Records the route of `kind` for `id` (removing one the call had of
+    /// that kind) and returns the id to insert.
+    fn enter(&mut self, kind: RouteKind, id: &str) -> Arc<str> {
+        self.leave(kind);
+        let id: Arc<str> = id.into();
+        self.entries[kind as usize] = Some(Arc::clone(&id));
+        id
+    }
+
+    /// Removes the route of `kind`, if any.
+    fn leave(&mut self, kind: RouteKind) {
+        let Some(id) = self.entries[kind as usize].take() else { return };
+        match kind {
+            RouteKind::Response => self.routes.responses.remove(&id),
+            RouteKind::Claim => self.routes.claims.remove(&id),
+            RouteKind::Stream => self.routes.streams.remove(&id),
+        }
     }
 
     /// Routes every response for `id` to the returned receiver.
@@ -189,52 +214,41 @@ impl RouteGuard {
         chosen: Option<Arc<OnceLock<String>>>,
     ) -> mpsc::Receiver<Response> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let id = self.enter(RouteKind::Response, id);
         self.routes.responses.insert(id, ResponseRoute { tx, chosen });
-        self.entries.push((RouteKind::Response, id.to_owned()));
         rx
     }
 
     pub(crate) fn claim(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<ClaimRequest> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let id = self.enter(RouteKind::Claim, id);
         self.routes.claims.insert(id, ClaimRoute::Channel(tx));
-        self.entries.push((RouteKind::Claim, id.to_owned()));
         rx
     }
 
     /// Routes the claims for `id` to `decider`, which decides on the dispatcher.
     pub(crate) fn decided_claims(&mut self, id: &str, decider: Arc<dyn ClaimDecider>) {
+        let id = self.enter(RouteKind::Claim, id);
         self.routes.claims.insert(id, ClaimRoute::Decided(decider));
-        self.entries.push((RouteKind::Claim, id.to_owned()));
     }
 
     pub(crate) fn stream(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Stream> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let id = self.enter(RouteKind::Stream, id);
         self.routes.streams.insert(id, tx);
-        self.entries.push((RouteKind::Stream, id.to_owned()));
         rx
     }
 
     /// Removes the claim route early (selection is over).
     pub(crate) fn release_claims(&mut self) {
-        self.entries.retain(|(kind, id)| {
-            if matches!(kind, RouteKind::Claim) {
-                self.routes.claims.remove(id);
-                false
-            } else {
-                true
-            }
-        });
+        self.leave(RouteKind::Claim);
     }
 }
 
 impl Drop for RouteGuard {
     fn drop(&mut self) {
-        for (kind, id) in &self.entries {
-            match kind {
-                RouteKind::Response => self.routes.responses.remove(id),
-                RouteKind::Claim => self.routes.claims.remove(id),
-                RouteKind::Stream => self.routes.streams.remove(id),
-            }
+        for kind in RouteKind::ALL {
+            self.leave(kind);
         }
     }
 }
@@ -242,6 +256,24 @@ impl Drop for RouteGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guard_removes_its_routes_of_every_kind_and_its_claims_on_release() {
+        let routes = Arc::new(Routes::default());
+        let mut guard = RouteGuard::new(Arc::clone(&routes));
+        let _responses = guard.response("REQ_a", 1);
+        let _claims = guard.claim("REQ_a", 1);
+        let _frames = guard.stream("STR_a", 1);
+        assert_eq!(routes.len(), 3);
+        guard.release_claims();
+        assert!(!routes.claims.route("REQ_a", ClaimRequest::default()), "claims released");
+        assert_eq!(routes.len(), 2);
+        let _again = guard.stream("STR_b", 1);
+        assert_eq!(routes.len(), 2, "a second stream route replaces the first");
+        assert!(routes.streams.route("STR_b", Stream::default()));
+        drop(guard);
+        assert_eq!(routes.len(), 0);
+    }
 
     #[test]
     fn responses_from_other_servers_never_fill_a_route_once_a_server_is_chosen() {

@@ -96,15 +96,17 @@ impl RpcClient {
             true => crate::local_first::find(&client.bus, &client.service, &method.name, &info.topics),
             false => None,
         };
-        let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> {
+        let run = |call: UnaryCall| async {
             match &local {
-                Some((handler, server_id)) => local_call(client, handler, server_id, call).boxed(),
-                None => unary_call(client, method, &target, options, sticky.as_ref(), call).boxed(),
+                Some((handler, server_id)) => local_call(client, handler, server_id, call).await,
+                None => unary_call(client, method, &target, options, sticky.as_ref(), call).await,
             }
         };
+        let terminal = |call: UnaryCall| -> BoxFuture<'_, Result<Reply<Bytes>, Error>> { run(call).boxed() };
         let span = spans::call(info, "single");
         let outcome = match chain.is_empty() {
-            true => terminal(call).instrument(span.clone()).await,
+            // Not boxed: without interceptors nothing needs the call as a trait object.
+            true => run(call).instrument(span.clone()).await,
             false => {
                 let next = ClientUnaryNext { info, chain: &chain, terminal: &terminal };
                 // Built inside the boundary: an interceptor may panic before its future exists.
@@ -164,10 +166,8 @@ async fn unary_call(
     let timeout = call.timeout;
     let deadline = deadline::after(timeout);
     let now = SystemTime::now();
-    let request_id = id::new_request_id();
-    tracing::Span::current().record("request_id", request_id.as_str());
     let request = Request {
-        request_id: request_id.clone(),
+        request_id: id::new_request_id(),
         client_id: client.id.clone(),
         sent_at: unix_nanos(now),
         expiry: deadline::expiry(now, timeout),
@@ -179,19 +179,19 @@ async fn unary_call(
         skip_claim: method.queue(),
         ..Default::default()
     };
+    let request_id = &request.request_id;
+    tracing::Span::current().record("request_id", request_id.as_str());
 
     let mut guard = RouteGuard::new(client.routes.clone());
-    // The server the call chose, once it did: the response route drops
-    // responses from any other where they arrive.
-    let chosen_lock = std::sync::Arc::new(std::sync::OnceLock::new());
-    let mut responses = guard.response_from(&request_id, 2, Some(std::sync::Arc::clone(&chosen_lock)));
+    let require_claim = client.options.wire_mode.require_claim(method);
+    // The server the call chose, once it did (calls that take claims): the
+    // response route drops responses from any other where they arrive.
+    let chosen_lock = require_claim.then(|| std::sync::Arc::new(std::sync::OnceLock::new()));
+    let mut responses = guard.response_from(request_id, 2, chosen_lock.clone());
     // Selection: decided on the dispatcher when the first qualifying claim
     // wins (see `first_claim`), otherwise by this call among its claims.
-    let selection = client
-        .options
-        .wire_mode
-        .require_claim(method)
-        .then(|| sticky.map_or_else(|| client.selection(method, options), |s| s.selection.clone()));
+    let selection =
+        require_claim.then(|| sticky.map_or_else(|| client.selection(method, options), |s| s.selection.clone()));
     // Native AFFINITY calls ask a sample of the servers (see `sampling`).
     let sampled = match &selection {
         Some(selection) if client.options.wire_mode.samples_claims(method) => {
@@ -207,19 +207,19 @@ async fn unary_call(
     let (first, selection) = match selection {
         Some(selection) if first_qualifying_wins(&selection) => {
             let first = FirstClaim::new(
-                &request_id,
+                request_id,
                 decision_to.clone(),
                 selection,
                 method.queue(),
                 &client.routes,
-                std::sync::Arc::clone(&chosen_lock),
+                chosen_lock.clone().unwrap_or_default(),
             );
-            guard.decided_claims(&request_id, std::sync::Arc::clone(&first) as _);
+            guard.decided_claims(request_id, std::sync::Arc::clone(&first) as _);
             (Some(first), None)
         }
         other => (None, other),
     };
-    let mut claims = selection.as_ref().map(|_| guard.claim(&request_id, client.options.channel_capacity));
+    let mut claims = selection.as_ref().map(|_| guard.claim(request_id, client.options.channel_capacity));
 
     let request_channel = sticky.and_then(|s| s.channel.as_ref()).unwrap_or(&target.request);
     match &sampled {
@@ -241,7 +241,9 @@ async fn unary_call(
         let chosen = select.await?;
         guard.release_claims();
         chosen_server = Some(chosen.server_id.clone());
-        let _ = chosen_lock.set(chosen.server_id.clone());
+        if let Some(lock) = &chosen_lock {
+            let _ = lock.set(chosen.server_id.clone());
+        }
         // A server that announced it handles the request awaits no decision.
         if !chosen.handling {
             let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen.server_id };

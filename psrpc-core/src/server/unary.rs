@@ -235,7 +235,7 @@ impl UnaryLoop {
             "psrpc server: a Go-compatible caller reached this native-mode server");
         let this = Arc::clone(self);
         let refusal = crate::wire_mode::mismatch_error(&self.info);
-        self.server.start_here(tracked, async move { this.respond(&request, Err(refusal)).await });
+        self.server.start_here(tracked, async move { this.respond(request, Err(refusal)).await });
     }
 
     /// Handles one request; `queued` is its frame when the claim must be
@@ -256,10 +256,10 @@ impl UnaryLoop {
         let payload = std::mem::take(&mut request.raw_request);
         let decoded = match self.method_impl.decode(payload.clone()) {
             Ok(d) => d,
-            Err(e) => return self.respond(&request, Err(e)).await,
+            Err(e) => return self.respond(request, Err(e)).await,
         };
         if !self.require_claim {
-            return self.serve(ctx, &request, payload, decoded).await;
+            return self.serve(ctx, request, payload, decoded).await;
         }
         let affinity = self.method_impl.affinity(&ctx, &decoded);
         if affinity < 0.0 {
@@ -279,19 +279,19 @@ impl UnaryLoop {
         let waiting = self.handler.in_flight.start();
         let this = Arc::clone(&self);
         if skip {
-            let work = async move { this.serve(ctx, &request, payload, decoded).await };
+            let work = async move { this.serve(ctx, request, payload, decoded).await };
             return self.server.spawn_work(waiting, work);
         }
         let chosen = move || {
             let server = Arc::clone(&this.server);
-            server.spawn_work(waiting, async move { this.serve(ctx, &request, payload, decoded).await });
+            server.spawn_work(waiting, async move { this.serve(ctx, request, payload, decoded).await });
         };
         self.pending.claim_then(&self.server, &self.info, claim, queued.as_ref(), deadline, chosen).await;
     }
 
     /// Runs the interceptors and the handler (within the request's deadline,
     /// behind the panic boundary) and sends the outcome.
-    async fn serve(&self, ctx: RequestContext, request: &Request, payload: Bytes, decoded: Decoded) {
+    async fn serve(&self, ctx: RequestContext, request: Request, payload: Bytes, decoded: Decoded) {
         let deadline = ctx.deadline();
         let started = Instant::now();
         let request_bytes = payload.len();
@@ -365,9 +365,10 @@ impl UnaryLoop {
         ServerUnaryNext { ctx: &ctx, chain, terminal: &terminal }.run(payload).await
     }
 
-    async fn respond(&self, request: &Request, outcome: Result<Bytes, Error>) {
+    async fn respond(&self, request: Request, outcome: Result<Bytes, Error>) {
+        let channels = self.server.reply_channels.get(&self.server.service, &request.client_id);
         let mut response = Response {
-            request_id: request.request_id.clone(),
+            request_id: request.request_id,
             server_id: self.server.id.to_string(),
             sent_at: unix_nanos(SystemTime::now()),
             ..Default::default()
@@ -376,7 +377,6 @@ impl UnaryLoop {
             Ok(bytes) => response.raw_response = bytes,
             Err(e) => set_error(&mut response, &e),
         }
-        let channels = self.server.reply_channels.get(&self.server.service, &request.client_id);
         let Err(e) = self.server.publish(&channels.response, &response).await else { return };
         // Decision: a response over the bus's frame limit is replaced by
         // that error (`resource_exhausted`, naming both sizes), so the
@@ -392,7 +392,7 @@ impl UnaryLoop {
             }
             _ => e,
         };
-        tracing::warn!(error = %e, request = %request.request_id, "psrpc server: response not sent");
+        tracing::warn!(error = %e, request = %response.request_id, "psrpc server: response not sent");
     }
 }
 
