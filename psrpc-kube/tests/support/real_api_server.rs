@@ -9,6 +9,8 @@
 //!
 //! The binaries come from PATH (`kube-apiserver`, `etcd`);
 //! `scripts/install-kube-apiserver` builds both and prints their directory.
+//! Under `.ci/run` the build runs beside the suite: the tests wait for it
+//! (`PSRPC_KUBE_BUILD_LOCK`).
 //! Missing binaries skip the test outside CI and fail it under `CI=true`.
 //!
 //! Decisions: the tests of one binary share one server while any of them
@@ -91,6 +93,7 @@ impl RealApiServer {
         if let Some(server) = shared.upgrade() {
             return Some(server);
         }
+        wait_for_build().await;
         let binaries = match (find_binary("kube-apiserver"), find_binary("etcd")) {
             (Ok(apiserver), Ok(etcd)) => (apiserver, etcd),
             _ if in_ci() => panic!(
@@ -310,6 +313,18 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Waits for a build of the binaries still running: `.ci/run` builds them
+/// beside the suite and holds a lock on the file `PSRPC_KUBE_BUILD_LOCK`
+/// names until the build ended; taking (and at once releasing) that lock
+/// waits for it.
+async fn wait_for_build() {
+    let Some(path) = std::env::var_os("PSRPC_KUBE_BUILD_LOCK") else { return };
+    let locked = tokio::task::spawn_blocking(move || std::fs::File::open(&path).and_then(|file| file.lock()));
+    if let Ok(Err(e)) = locked.await {
+        eprintln!("PSRPC_KUBE_BUILD_LOCK: {e}; looking for the binaries without waiting");
     }
 }
 
