@@ -128,21 +128,24 @@ impl Deployment {
 /// earlier in another namespace would have come before it.
 async fn subscriptions(deployments: &mut [Deployment]) {
     for own in deployments.iter_mut() {
-        let note = Note { text: format!("news from {}", own.name) };
-        own.publisher.publish(&EVERY, vec![], &note).await.expect("publish Every");
-        own.publisher.publish(&QUEUED, vec![], &note).await.expect("publish Queued");
         // Received before the next deployment publishes: the broker handled
         // this publish (and any cross-delivery) before the next one.
-        assert_eq!(own.every.recv().await.expect("Every open"), note, "{}", own.name);
-        assert_eq!(own.queued.recv().await.expect("Queued open"), note, "{}", own.name);
+        let note = Note { text: format!("news from {}", own.name) };
+        publish_and_receive(own, note, "its own message first").await;
     }
     for d in deployments.iter_mut() {
         let last = Note { text: format!("last of {}", d.name) };
-        d.publisher.publish(&EVERY, vec![], &last).await.expect("publish Every");
-        d.publisher.publish(&QUEUED, vec![], &last).await.expect("publish Queued");
-        assert_eq!(d.every.recv().await.expect("Every open"), last, "{}: nothing from another namespace", d.name);
-        assert_eq!(d.queued.recv().await.expect("Queued open"), last, "{}: nothing from another namespace", d.name);
+        publish_and_receive(d, last, "nothing from another namespace").await;
     }
+}
+
+/// Publishes `note` to both subscriptions of `d` and checks that each
+/// receives it next (`what` names the expectation).
+async fn publish_and_receive(d: &mut Deployment, note: Note, what: &str) {
+    d.publisher.publish(&EVERY, vec![], &note).await.expect("publish Every");
+    d.publisher.publish(&QUEUED, vec![], &note).await.expect("publish Queued");
+    assert_eq!(d.every.recv().await.expect("Every open"), note, "{}: {what}", d.name);
+    assert_eq!(d.queued.recv().await.expect("Queued open"), note, "{}: {what}", d.name);
 }
 
 /// Namespace `a`, namespace `b` and no namespace on one broker.
