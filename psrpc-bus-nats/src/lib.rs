@@ -490,31 +490,22 @@ impl NatsBus {
         self.check_ready()?;
         let _serial = self.inner.subscribing.lock().await;
         let existing = self.inner.routers.lock().get(&subject).cloned();
-        let router = match existing {
+        let (router, new) = match existing {
             Some(router) if router.queue() != queue => {
                 return Err(BusError::with_source(
                     BusErrorKind::ModeMismatch,
                     format!("subject {subject} is subscribed in the other mode"),
                 ));
             }
-            Some(router) => router,
-            None => {
-                let group = queue.then_some(self.inner.queue_group.as_str());
-                let mark = self.mark();
-                let router =
-                    Router::start(&self.inner.client, Arc::clone(&subject), group, &self.inner.live_routers).await?;
-                // On failure (not confirmed, or refused) the router is
-                // dropped here, and its subscription with it.
-                self.confirm_subscriptions(mark, &[&subject]).await?;
-                self.inner.routers.lock().insert(Arc::clone(&subject), Arc::clone(&router));
-                router
-            }
+            Some(router) => (router, false),
+            None => (Router::new(queue), true),
         };
         let weak = Arc::downgrade(&self.inner);
         let local = Arc::clone(&channel.local);
         let (sender, subscription) = Subscription::new(capacity, {
             let router = Arc::clone(&router);
             let local = Arc::clone(&local);
+            let subject = Arc::clone(&subject);
             move || {
                 if router.leave(&local)
                     && let Some(inner) = weak.upgrade()
@@ -527,7 +518,19 @@ impl NatsBus {
                 }
             }
         });
+        // Joined before the router subscribes: frames arriving while the
+        // subscription is being confirmed wait in `subscription`.
         router.join(local, sender);
+        if new {
+            let mark = self.mark();
+            router
+                .start(&self.inner.client, Arc::clone(&subject), &self.inner.queue_group, &self.inner.live_routers)
+                .await?;
+            // On failure (not confirmed, or refused) `subscription` and the
+            // router (never registered) are dropped, unsubscribing.
+            self.confirm_subscriptions(mark, &[&subject]).await?;
+            self.inner.routers.lock().insert(subject, router);
+        }
         Ok(subscription)
     }
 }

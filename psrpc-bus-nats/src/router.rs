@@ -27,26 +27,35 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    /// Subscribes `subject` (in queue group `queue_group` if given) and
-    /// starts routing. `live` counts the routers whose task (and
-    /// subscription) is running.
+    /// A router for `queue` (queue group) or plain subscriptions, not yet
+    /// subscribed: [`join`](Self::join) its first subscriber, then
+    /// [`start`](Self::start) it, so that no frame NATS hands this process
+    /// before `subscribe` returns finds no route (for a queue subject NATS
+    /// chose this process: such a frame would be lost for everyone).
+    pub(crate) fn new(queue: bool) -> Arc<Self> {
+        Arc::new(Router { queue, routes: Arc::default(), task: Mutex::new(None) })
+    }
+
+    /// Subscribes `subject` (in queue group `queue_group` if the router
+    /// routes a queue) and starts routing. `live` counts the routers whose
+    /// task (and subscription) is running.
     pub(crate) async fn start(
+        &self,
         client: &async_nats::Client,
         subject: Arc<str>,
-        queue_group: Option<&str>,
+        queue_group: &str,
         live: &Arc<AtomicUsize>,
-    ) -> Result<Arc<Self>, BusError> {
-        let queue = queue_group.is_some();
-        let subscriber = if let Some(group) = queue_group {
-            client.queue_subscribe(subject.to_string(), group.to_owned()).await
+    ) -> Result<(), BusError> {
+        let subscriber = if self.queue {
+            client.queue_subscribe(subject.to_string(), queue_group.to_owned()).await
         } else {
             client.subscribe(subject.to_string()).await
         }
         .map_err(BusError::unavailable)?;
-        let routes: Arc<Routes> = Arc::default();
         let running = Running::new(live);
-        let task = tokio::spawn(route(subscriber, Arc::clone(&routes), queue, subject, running));
-        Ok(Arc::new(Router { queue, routes, task: Mutex::new(Some(task)) }))
+        let task = tokio::spawn(route(subscriber, Arc::clone(&self.routes), self.queue, subject, running));
+        *self.task.lock() = Some(task);
+        Ok(())
     }
 
     pub(crate) fn queue(&self) -> bool {

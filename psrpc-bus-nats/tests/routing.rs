@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -125,4 +126,68 @@ async fn one_subject_in_both_modes_is_refused() {
     let err = refused.expect_err("mode mismatch");
     assert_eq!(err.kind(), BusErrorKind::ModeMismatch);
     assert!(err.to_string().contains(&*subject), "{err}");
+}
+
+/// The number a [`flood`] frame carries (its value's last four bytes,
+/// before `Msg.channel`'s tag and length).
+fn number(frame: &[u8], local: &str) -> u32 {
+    let end = frame.len() - local.len() - 2;
+    u32::from_be_bytes(frame[end - 4..end].try_into().expect("four bytes"))
+}
+
+/// A process joining a queue group while frames flow: NATS may hand it a
+/// frame before its `subscribe_queue` returns (while the subscription is
+/// being confirmed). That frame was given to no other member, so it must
+/// wait for the new subscription rather than be dropped: every frame
+/// reaches exactly one of the two processes.
+#[tokio::test]
+async fn a_process_joining_a_busy_queue_group_loses_no_frame() {
+    let Some(nats) = common::server() else { return };
+    let (first_bus, second_bus) = (common::bus(&nats).await, common::bus(&nats).await);
+    let ch = channel::request_channel(&unique_name("join"), "Work", &[] as &[&str], true);
+    let mut first = first_bus.subscribe_queue(&ch, 1 << 20).await.expect("first");
+
+    let raw = common::raw(&nats).await;
+    let joined = std::sync::Arc::new(AtomicBool::new(false));
+    let flood = tokio::spawn({
+        let (raw, subject, local, joined) = (raw.clone(), ch.server.to_string(), ch.local.to_string(), joined.clone());
+        async move {
+            // Frames flow until the second process has joined, then 1000 more.
+            let (mut sent, mut after) = (0u32, None);
+            loop {
+                let frame = Bytes::from(pb::frame("t", &sent.to_be_bytes(), &local));
+                raw.publish(subject.clone(), frame).await.expect("publish");
+                sent += 1;
+                if let Some(left) = after.as_mut() {
+                    *left -= 1;
+                    if *left == 0 {
+                        break;
+                    }
+                } else if sent % 64 == 0 {
+                    raw.flush().await.expect("flush");
+                    if joined.load(Ordering::Acquire) {
+                        after = Some(1000u32);
+                    }
+                }
+            }
+            raw.flush().await.expect("flush");
+            sent
+        }
+    });
+    let mut second = second_bus.subscribe_queue(&ch, 1 << 20).await.expect("second");
+    joined.store(true, Ordering::Release);
+    let sent = flood.await.expect("flood");
+
+    let mut seen = vec![0u8; sent as usize];
+    let mut by_second = 0;
+    for _ in 0..sent {
+        let (frame, to_second) = tokio::select! {
+            frame = next(&mut first) => (frame, false),
+            frame = next(&mut second) => (frame, true),
+        };
+        seen[number(&frame, &ch.local) as usize] += 1;
+        by_second += usize::from(to_second);
+    }
+    assert!(seen.iter().all(|&n| n == 1), "every one of {sent} frames exactly once");
+    assert!(by_second > 0, "the second process took part");
 }
