@@ -109,8 +109,8 @@ fn check_broker(bus: &str, url: &str, bound: f64) {
 /// `docs/BENCHMARKS.md` lists each), plus one for background work.
 const NATS_BOUND: f64 = 13.0;
 
-/// The same on the in-process bus: 12 (20 before).
-const LOCAL_BOUND: f64 = 13.0;
+/// The same on the in-process bus: 10 (20 before).
+const LOCAL_BOUND: f64 = 11.0;
 
 /// The same on Redis, where redis-rs allocates per command and reply: 58
 /// (66 before).
