@@ -198,7 +198,7 @@ async fn unary_call(
     let sampled = match &selection {
         Some(selection) if client.options.wire_mode.samples_claims(method) => {
             let whole = Request { request_id: request_id.to_string(), client_id: client.id.clone(), ..request.clone() };
-            Sampled::plan(client, target, selection, &whole, deadline)
+            Sampled::plan(client, target, selection, whole, deadline)
         }
         _ => None,
     };
