@@ -105,16 +105,16 @@ fn check_broker(bus: &str, url: &str, bound: f64) {
     check(bus, allocations_per_call(async || factory::connect(url).await), bound);
 }
 
-/// What a NATS call allocated when this was written: 20 (39 to 41 before;
+/// What a NATS call allocated when this was written: 12 (20 before;
 /// `docs/BENCHMARKS.md` lists each), plus one for background work.
-const NATS_BOUND: f64 = 21.0;
+const NATS_BOUND: f64 = 13.0;
 
-/// The same on the in-process bus: 20 (34 before).
-const LOCAL_BOUND: f64 = 21.0;
+/// The same on the in-process bus: 10 (20 before).
+const LOCAL_BOUND: f64 = 11.0;
 
-/// The same on Redis, where redis-rs allocates per command and reply: 66
-/// (79 before).
-const REDIS_BOUND: f64 = 68.0;
+/// The same on Redis, where redis-rs allocates per command and reply: 58
+/// (66 before).
+const REDIS_BOUND: f64 = 60.0;
 
 #[test]
 fn a_nats_no_claim_call_allocates_within_its_bound() {

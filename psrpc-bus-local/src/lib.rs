@@ -51,6 +51,7 @@
 //! # Ok(()) }
 //! ```
 
+mod delivery;
 mod tap;
 
 use std::collections::HashMap;
@@ -62,13 +63,12 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::RwLock;
 use psrpc_protocol::bus::{
-    BusError, DeliveryOutcome, MAX_CHANNEL_NAME_LEN, MessageBus, Subscription, SubscriptionSender, check_channel_len,
+    BusError, MAX_CHANNEL_NAME_LEN, MessageBus, Published, Subscription, SubscriptionSender, check_channel_len,
 };
 use psrpc_protocol::channel::Channel;
 use psrpc_protocol::frame_limit::{FrameLimit, check_frame_size};
 use psrpc_protocol::namespace::{Namespace, channel_redis_name, redis_name};
 use psrpc_protocol::tap::TapSubscription;
-use tokio::time::Instant;
 
 use tap::Taps;
 
@@ -224,53 +224,10 @@ impl Subscribers {
         self.plain.len() + self.queue.len()
     }
 
-    /// Delivers `frame` to one live queue member, taking turns; a member that
-    /// went away meanwhile passes its turn to the next.
-    async fn deliver_to_queue(&self, frame: Bytes, deadline: &mut OverflowDeadline) {
-        let members = &self.queue;
-        if members.is_empty() {
-            return;
-        }
-        let start = self.next_queue.fetch_add(1, Ordering::Relaxed);
-        for i in 0..members.len() {
-            let member = &members[(start + i) % members.len()];
-            if deliver(member, frame.clone(), deadline).await != DeliveryOutcome::Closed {
-                return;
-            }
-        }
-    }
-}
-
-/// Delivers to one member: at once when its buffer has room (or it takes
-/// frames inline), else waiting for room until the publish's deadline.
-async fn deliver(member: &Member, frame: Bytes, deadline: &mut OverflowDeadline) -> DeliveryOutcome {
-    match member.sender.try_deliver_or_return(frame) {
-        Ok(delivery) => delivery,
-        Err(frame) => member.sender.deliver(frame, deadline.remaining()).await,
-    }
-}
-
-/// When one publish stops waiting for full buffers: read from the clock
-/// only once a buffer is found full.
-struct OverflowDeadline {
-    wait: Duration,
-    at: Option<Instant>,
-}
-
-impl OverflowDeadline {
-    fn new(wait: Duration) -> Self {
-        OverflowDeadline { wait, at: None }
-    }
-
-    /// What is left of the publish's wait; a wait too long to represent
-    /// (e.g. `Duration::MAX`) waits about a year.
-    fn remaining(&mut self) -> Duration {
-        let wait = self.wait;
-        let at = *self.at.get_or_insert_with(|| {
-            let now = Instant::now();
-            now.checked_add(wait).unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
-        });
-        at.saturating_duration_since(Instant::now())
+    /// Takes the next turn among the queue members: the index to start
+    /// from (modulo their number), or `None` without any.
+    fn take_queue_turn(&self) -> Option<usize> {
+        (!self.queue.is_empty()).then(|| self.next_queue.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -356,6 +313,17 @@ impl LocalBus {
         if self.inner.closed.0.load(Ordering::Acquire) { Err(BusError::closed()) } else { Ok(()) }
     }
 
+    /// Checks a publish of `frame` on `channel` and shows the frame to the
+    /// taps: the channel's subscribers, `None` without any.
+    fn subscribers_for(&self, channel: &Channel, frame: &Bytes) -> Result<Option<Arc<Subscribers>>, BusError> {
+        self.check_open()?;
+        let key = redis_name(self.namespace.as_ref(), &channel.legacy);
+        check_channel_len(&key, MAX_CHANNEL_NAME_LEN)?;
+        check_frame_size(self, "frame", channel, frame.len())?;
+        self.inner.taps.deliver(self.namespace.as_ref(), &channel.legacy, frame);
+        Ok(self.inner.channels.read().get(&*key).cloned())
+    }
+
     fn join(&self, channel: &Channel, capacity: usize, queue: bool) -> Result<Subscription, BusError> {
         self.check_open()?;
         let key = channel_redis_name(self.namespace.as_ref(), channel);
@@ -391,23 +359,19 @@ impl Inner {
 
 impl MessageBus for LocalBus {
     fn publish<'a>(&'a self, channel: &'a Channel, frame: Bytes) -> BoxFuture<'a, Result<(), BusError>> {
-        Box::pin(async move {
-            self.check_open()?;
-            let key = redis_name(self.namespace.as_ref(), &channel.legacy);
-            check_channel_len(&key, MAX_CHANNEL_NAME_LEN)?;
-            check_frame_size(self, "frame", channel, frame.len())?;
-            self.inner.taps.deliver(self.namespace.as_ref(), &channel.legacy, &frame);
-            let subscribers = match self.inner.channels.read().get(&*key) {
-                Some(s) => Arc::clone(s),
-                None => return Ok(()),
-            };
-            let mut deadline = OverflowDeadline::new(self.inner.options.overflow_wait);
-            for member in subscribers.plain.iter() {
-                deliver(member, frame.clone(), &mut deadline).await;
-            }
-            subscribers.deliver_to_queue(frame, &mut deadline).await;
-            Ok(())
-        })
+        let subscribers = match self.subscribers_for(channel, &frame) {
+            Ok(Some(subscribers)) => subscribers,
+            Ok(None) => return Box::pin(Published),
+            Err(e) => return Box::pin(std::future::ready(Err(e))),
+        };
+        // Delivered at once unless a buffer is full (see `delivery`).
+        match delivery::at_once(subscribers, frame) {
+            None => Box::pin(Published),
+            Some(rest) => Box::pin(async move {
+                rest.finish(self.inner.options.overflow_wait).await;
+                Ok(())
+            }),
+        }
     }
 
     fn subscribe<'a>(&'a self, channel: &'a Channel, capacity: usize) -> BoxFuture<'a, Result<Subscription, BusError>> {
@@ -455,6 +419,7 @@ mod tests {
     use super::*;
     use psrpc_protocol::bus::BusErrorKind;
     use psrpc_protocol::channel::request_channel;
+    use tokio::time::Instant;
 
     /// A received item with the error reduced to its kind, for comparisons.
     fn kinds(item: Option<Result<Bytes, BusError>>) -> Option<Result<Bytes, BusErrorKind>> {
@@ -502,6 +467,44 @@ mod tests {
             assert_eq!(kinds(full.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
             assert_eq!(kinds(full.recv().await), Some(Ok(Bytes::from_static(b"1"))));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_publish_that_meets_a_full_buffer_goes_on_from_it_in_order() {
+        let bus = LocalBus::new();
+        let ch = request_channel("S", "M", &["t"], false);
+        let mut full = bus.subscribe(&ch, 1).await.expect("subscribe");
+        let mut plain = bus.subscribe(&ch, 4).await.expect("subscribe");
+        let mut queued = bus.subscribe_queue(&ch, 4).await.expect("subscribe");
+        bus.publish(&ch, Bytes::from_static(b"1")).await.expect("at once");
+
+        let started = Instant::now();
+        bus.publish(&ch, Bytes::from_static(b"2")).await.expect("waits, then drops");
+        assert_eq!(started.elapsed(), LocalBusOptions::default().overflow_wait);
+        for member in [&mut plain, &mut queued] {
+            assert_eq!(kinds(member.recv().await), Some(Ok(Bytes::from_static(b"1"))));
+            assert_eq!(kinds(member.recv().await), Some(Ok(Bytes::from_static(b"2"))));
+        }
+        assert_eq!(kinds(full.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
+        assert_eq!(kinds(full.recv().await), Some(Ok(Bytes::from_static(b"1"))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_member_keeps_its_turn_until_the_bound() {
+        let bus = LocalBus::new();
+        let ch = request_channel("S", "M", &["t"], true);
+        let mut first = bus.subscribe_queue(&ch, 1).await.expect("subscribe");
+        let mut second = bus.subscribe_queue(&ch, 1).await.expect("subscribe");
+        for frame in [&b"1"[..], b"2"] {
+            bus.publish(&ch, Bytes::from_static(frame)).await.expect("at once");
+        }
+
+        let started = Instant::now();
+        bus.publish(&ch, Bytes::from_static(b"3")).await.expect("waits, then drops");
+        assert_eq!(started.elapsed(), LocalBusOptions::default().overflow_wait);
+        assert_eq!(kinds(first.recv().await), Some(Err(BusErrorKind::SlowConsumer { dropped: 1 })));
+        assert_eq!(kinds(first.recv().await), Some(Ok(Bytes::from_static(b"1"))));
+        assert_eq!(kinds(second.recv().await), Some(Ok(Bytes::from_static(b"2"))));
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,12 +11,10 @@
 //! client in one go. Frames keep the order in which `publish` queued them.
 
 use async_nats::Subject;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use psrpc_protocol::bus::BusError;
+use psrpc_protocol::bus::{BusError, Published};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,10 +52,10 @@ impl Outbox {
 
     /// Queues `frame` for `subject`, waiting only when the queue is full;
     /// fails `closed` when the task is gone (the runtime is shutting down).
-    /// A frame queued at once costs no allocation (see [`Queued`]).
+    /// A frame queued at once costs no allocation (see [`Published`]).
     pub(crate) fn publish(&self, subject: Subject, frame: Bytes) -> BoxFuture<'_, Result<(), BusError>> {
         match self.tx.try_send(Outgoing::Frame(subject, frame)) {
-            Ok(()) => Box::pin(Queued),
+            Ok(()) => Box::pin(Published),
             Err(TrySendError::Full(item)) => {
                 Box::pin(async move { self.tx.send(item).await.map_err(|_| BusError::closed()) })
             }
@@ -71,19 +69,6 @@ impl Outbox {
         if self.tx.send(Outgoing::Drained(done)).await.is_ok() {
             let _ = drained.await;
         }
-    }
-}
-
-/// The publish of a frame queued at once: ready, and zero-sized, so that
-/// boxing it allocates nothing.
-#[derive(Debug)]
-struct Queued;
-
-impl Future for Queued {
-    type Output = Result<(), BusError>;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(Ok(()))
     }
 }
 

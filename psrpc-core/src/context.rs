@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use crate::info::RpcInfo;
 use crate::metadata::{self, Metadata};
+use crate::transport::shared_str::SharedStr;
 
 /// The incoming side of a call: who called, when, with what metadata, and
 /// until when. Cheap to clone.
@@ -39,7 +40,7 @@ pub struct RequestContext {
 #[derive(Debug)]
 struct ContextInner {
     info: Arc<RpcInfo>,
-    caller_id: String,
+    caller_id: SharedStr,
     sent_at: SystemTime,
     metadata: Metadata,
     deadline: Instant,
@@ -50,7 +51,7 @@ impl RequestContext {
     /// Builds a context from the wire fields of a request or stream open.
     pub(crate) fn new(
         info: Arc<RpcInfo>,
-        caller_id: String,
+        caller_id: SharedStr,
         sent_at: i64,
         expiry: i64,
         metadata: Metadata,

@@ -6,12 +6,24 @@ use bytes::Bytes;
 use crate::error::Error;
 use crate::transport::bus::MessageBus;
 use crate::transport::channel::Channel;
-use crate::transport::frame::{self, Envelope};
+use crate::transport::frame::{self, Envelope, WithIds};
 use crate::transport::frame_limit::check_frame_size;
 
 /// Encodes `message` once for `channel` and publishes it on `bus`.
 pub(crate) async fn publish<E: Envelope>(bus: &dyn MessageBus, channel: &Channel, message: &E) -> Result<(), Error> {
     let frame = frame::encode_envelope(message, local_name(bus, channel));
+    publish_frame(bus, E::WHAT, channel, frame).await
+}
+
+/// Encodes `rest` once for `channel` with `request_id` and `sender_id` as
+/// its ids (see [`frame::encode_with_ids`]) and publishes it on `bus`.
+pub(crate) async fn publish_with_ids<E: WithIds>(
+    bus: &dyn MessageBus,
+    channel: &Channel,
+    (request_id, sender_id): (&str, &str),
+    rest: &E,
+) -> Result<(), Error> {
+    let frame = frame::encode_with_ids(request_id, sender_id, rest, local_name(bus, channel));
     publish_frame(bus, E::WHAT, channel, frame).await
 }
 

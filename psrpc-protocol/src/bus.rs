@@ -351,6 +351,29 @@ impl BusErrorKind {
 /// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// A publish that completed when [`MessageBus::publish`] was called:
+/// ready with `Ok(())`, and zero-sized, so that boxing it allocates nothing.
+///
+/// ```
+/// use futures_util::future::BoxFuture;
+/// use psrpc_protocol::bus::{BusError, Published};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let publish: BoxFuture<'static, Result<(), BusError>> = Box::pin(Published);
+/// assert!(publish.await.is_ok());
+/// assert_eq!(size_of::<Published>(), 0);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Published;
+
+impl Future for Published {
+    type Output = Result<(), BusError>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// Why a bus operation failed: a [`kind`](BusError::kind) and, where there
 /// is one, the underlying [`source`](std::error::Error::source) (the
 /// transport client's error, or a message saying what was wrong).

@@ -10,6 +10,7 @@
 //! values uncompressed unless its bus is a
 //! [`CompressingBus`](crate::compress::CompressingBus).
 
+mod ids;
 mod view;
 
 use std::borrow::Cow;
@@ -21,6 +22,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use crate::arena;
 use crate::envelope::{self, Compression, Msg};
+pub use ids::{Ids, WithIds, decode_with_ids, encode_with_ids};
 use view::MsgView;
 
 /// Prefix of every type URL.
@@ -177,10 +179,13 @@ pub fn encode_envelope<E: Envelope>(message: &E, local: &str) -> Bytes {
 }
 
 fn frame_len(type_url: usize, value: usize, local: usize) -> usize {
-    let field = |len: usize| {
-        if len == 0 { 0 } else { 1 + encoded_len_varint(len as u64) + len }
-    };
-    field(type_url) + field(value) + field(local)
+    string_field_len(type_url) + string_field_len(value) + string_field_len(local)
+}
+
+/// The encoded length of a length-delimited field of `len` bytes (field
+/// number below 16), as [`write_string_field`] writes it.
+fn string_field_len(len: usize) -> usize {
+    if len == 0 { 0 } else { 1 + encoded_len_varint(len as u64) + len }
 }
 
 fn write_string_field(buf: &mut BytesMut, tag: u32, value: &str) {
@@ -257,6 +262,11 @@ pub fn decode_local_channel(frame: &[u8]) -> Result<Cow<'_, str>, FrameError> {
 /// assert_eq!(decoded.server_id, "SRV_1");
 /// ```
 pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
+    Ok(E::decode(envelope_value::<E>(frame)?)?)
+}
+
+/// The value of a frame that must carry envelope `E`, uncompressed.
+fn envelope_value<E: Envelope>(frame: Bytes) -> Result<Bytes, FrameError> {
     // The type is checked and the value sliced out in place when the frame
     // reads plainly; prost decodes the rest (see `view`).
     let (type_url, value) = match MsgView::read(&frame) {
@@ -273,7 +283,7 @@ pub fn decode_envelope<E: Envelope>(frame: Bytes) -> Result<E, FrameError> {
         let actual = String::from_utf8_lossy(&type_url).into_owned();
         return Err(FrameError::UnexpectedType { expected: E::TYPE_URL, actual });
     }
-    Ok(E::decode(value)?)
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Identifiers: a prefix and 12 characters of `[a-zA-Z0-9]` (docs/WIRE.md section 7).
 
+use std::sync::Arc;
+
 use rand::Rng as _;
 
 const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -66,6 +68,24 @@ pub fn new_request_id() -> String {
     new_id(REQUEST_PREFIX)
 }
 
+/// A new random request id, as [`new_request_id`], made shared at once: one
+/// allocation for an id that a call's routing table, its guard and its
+/// envelopes all borrow.
+///
+/// ```
+/// use psrpc_protocol::id;
+/// let shared = id::new_shared_request_id();
+/// assert!(shared.starts_with(id::REQUEST_PREFIX) && shared.len() == 16);
+/// ```
+pub fn new_shared_request_id() -> Arc<str> {
+    let mut id = [0; REQUEST_PREFIX.len() + ID_CHARS];
+    let (prefix, chars) = id.split_at_mut(REQUEST_PREFIX.len());
+    prefix.copy_from_slice(REQUEST_PREFIX.as_bytes());
+    chars.copy_from_slice(&random_chars());
+    // The prefix and the alphabet are ASCII.
+    Arc::from(std::str::from_utf8(&id).unwrap_or_default())
+}
+
 /// A new random stream id, `STR_` + 12 characters.
 ///
 /// ```
@@ -84,13 +104,16 @@ pub fn new_stream_id() -> String {
 /// assert!(pod.starts_with("POD_") && pod[4..].chars().all(|c| c.is_ascii_alphanumeric()));
 /// ```
 pub fn new_id(prefix: &str) -> String {
-    let mut rng = rand::rng();
     let mut id = String::with_capacity(prefix.len() + ID_CHARS);
     id.push_str(prefix);
-    for _ in 0..ID_CHARS {
-        id.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
-    }
+    id.extend(random_chars().map(char::from));
     id
+}
+
+/// The random part of an id: 12 characters of [`ALPHABET`].
+fn random_chars() -> [u8; ID_CHARS] {
+    let mut rng = rand::rng();
+    std::array::from_fn(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
 }
 
 #[cfg(test)]
@@ -104,6 +127,7 @@ mod tests {
             (new_server_id(), "SRV_"),
             (new_request_id(), "REQ_"),
             (new_stream_id(), "STR_"),
+            (new_shared_request_id().to_string(), "REQ_"),
         ] {
             let rest = id.strip_prefix(prefix).expect("prefix");
             assert_eq!(rest.len(), 12);

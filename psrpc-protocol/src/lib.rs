@@ -11,7 +11,8 @@
 //!   framing, and identifiers (see `docs/WIRE.md`);
 //! - [`error`]: the wire error;
 //! - [`tap`]: watching every frame of a service (`MessageBus::tap`);
-//! - [`arena`]: the buffers frames and payloads are encoded into.
+//! - [`arena`]: the buffers frames and payloads are encoded into;
+//! - [`shared_str`]: text sharing a received frame's bytes (decoded ids).
 //!
 //! Applications depend on the `psrpc` facade, which shows bus implementers
 //! `bus`, `channel` and `members` as `psrpc::transport` and keeps the
@@ -37,6 +38,7 @@ pub mod frame_limit;
 pub mod id;
 pub mod members;
 pub mod namespace;
+pub mod shared_str;
 pub mod tap;
 
 pub use bus::{BusError, BusErrorKind, MessageBus, SharedBus};

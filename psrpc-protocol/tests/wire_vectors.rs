@@ -8,7 +8,7 @@ use bytes::Bytes;
 use prost::Message as _;
 use psrpc_protocol::channel::{self, Channel};
 use psrpc_protocol::envelope::{self, ClaimRequest, ClaimResponse, Request, Response, Stream, stream};
-use psrpc_protocol::frame::{self, Envelope};
+use psrpc_protocol::frame::{self, Envelope, WithIds};
 use serde_json::Value;
 
 /// The vectors under `key`: at least `min` of them.
@@ -175,6 +175,32 @@ fn frames_match_the_vectors_byte_for_byte() {
             (type_url, &message[..], channel)
         );
     }
+}
+
+/// The request and response frames decode with their ids apart and encode
+/// back from them byte for byte (the path the engines take).
+#[test]
+fn request_and_response_frames_round_trip_with_their_ids_apart() {
+    fn round_trip<E: WithIds + PartialEq + std::fmt::Debug>(frame_hex: &str, channel: &str, what: &str) {
+        let bytes = Bytes::from(hex::decode(frame_hex).expect("hex"));
+        let (ids, rest) = frame::decode_with_ids::<E>(bytes.clone()).expect(what);
+        assert_eq!(rest.ids(), ("", ""), "{what}");
+        let again = frame::encode_with_ids(&ids.request_id, &ids.sender_id, &rest, channel);
+        assert_eq!(hex::encode(again), frame_hex, "{what}");
+        let whole: E = frame::decode_envelope(bytes).expect(what);
+        assert_eq!(whole.ids(), (&*ids.request_id, &*ids.sender_id), "{what}");
+    }
+    let mut seen = 0;
+    for v in cases("frames", 12) {
+        let (what, channel, frame_hex) = (text(&v, "what"), text(&v, "channel"), text(&v, "frame_hex"));
+        match text(&v, "type_url") {
+            Request::TYPE_URL => round_trip::<Request>(frame_hex, channel, what),
+            Response::TYPE_URL => round_trip::<Response>(frame_hex, channel, what),
+            _ => continue,
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "request and response vectors");
 }
 
 #[test]

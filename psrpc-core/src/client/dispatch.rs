@@ -54,19 +54,20 @@ impl Kind {
     fn route(self, client: &ClientInner, frame: bytes::Bytes) {
         match self {
             Kind::Response => {
-                if let Some(mut res) = decode::<Response>(frame) {
-                    let id = std::mem::take(&mut res.request_id);
-                    client.routes.responses.route(&id, res);
+                // The request id is only looked up: it stays in the frame.
+                if let Some((ids, mut res)) = kept(frame::decode_with_ids::<Response>(frame)) {
+                    res.server_id = ids.sender_id.to_string();
+                    client.routes.responses.route(&ids.request_id, res);
                 }
             }
             Kind::Claim => {
-                if let Some(mut claim) = decode::<ClaimRequest>(frame) {
+                if let Some(mut claim) = kept(frame::decode_envelope::<ClaimRequest>(frame)) {
                     let id = std::mem::take(&mut claim.request_id);
                     client.routes.claims.route(&id, claim);
                 }
             }
             Kind::Stream => {
-                if let Some(msg) = decode::<Stream>(frame) {
+                if let Some(msg) = kept(frame::decode_envelope::<Stream>(frame)) {
                     // The stream id stays in the frame: acks echo it back.
                     let id = msg.stream_id.clone();
                     client.routes.streams.route(&id, msg);
@@ -76,8 +77,9 @@ impl Kind {
     }
 }
 
-fn decode<E: frame::Envelope>(f: bytes::Bytes) -> Option<E> {
-    match frame::decode_envelope::<E>(f) {
+/// The decoded envelope, or `None` (logged) for a malformed frame.
+fn kept<T>(decoded: Result<T, frame::FrameError>) -> Option<T> {
+    match decoded {
         Ok(message) => Some(message),
         Err(e) => {
             tracing::debug!(error = %e, "psrpc client: skipping frame");

@@ -13,6 +13,7 @@ use crate::options::{ClientOptions, RequestOptions, SelectionOptions};
 use crate::outbound;
 use crate::transport::bus::SharedBus;
 use crate::transport::channel::Channel;
+use crate::transport::envelope::Request;
 use crate::transport::frame::Envelope;
 
 #[derive(Debug)]
@@ -57,6 +58,19 @@ impl ClientInner {
         tokio::time::timeout_at(deadline, outbound::publish(&*self.bus, channel, message))
             .await
             .map_err(|_| Error::request_timed_out())?
+    }
+
+    /// Publishes `request` as [`publish`](Self::publish) does, with
+    /// `request_id` and this client's id as its ids.
+    pub(crate) async fn publish_request(
+        &self,
+        channel: &Channel,
+        request_id: &str,
+        request: &Request,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Error> {
+        let publish = outbound::publish_with_ids(&*self.bus, channel, (request_id, &self.id), request);
+        tokio::time::timeout_at(deadline, publish).await.map_err(|_| Error::request_timed_out())?
     }
 
     /// The timeout of a call: the request's, else the client's, kept within the

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::routes::{ClaimDecider, Routes};
+use super::routes::{ClaimDecider, Responses, Routes};
 use super::sampling::Sampled;
 use super::select::qualifies;
 use crate::deadline;
@@ -21,7 +21,7 @@ use crate::options::SelectionOptions;
 use crate::transport::bus::SharedBus;
 use crate::transport::channel::Channel;
 use crate::transport::envelope::{ClaimRequest, ClaimResponse, Response};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 const OPEN: u8 = 0;
 const DECIDED: u8 = 1;
@@ -113,7 +113,7 @@ impl FirstClaim {
     /// 8.1).
     pub(crate) async fn response(
         &self,
-        responses: &mut mpsc::Receiver<Response>,
+        responses: &mut Responses,
         deadline: Instant,
     ) -> Result<Option<Response>, Error> {
         // Decided already (the claim exchange ran on the delivering task):
@@ -148,7 +148,7 @@ impl FirstClaim {
     /// the winning server (see [`from_chosen`]); before that, any (as Go
     /// psrpc: the error of a server that could not decode the request, or
     /// the response of a server that skipped the exchange, may come first).
-    async fn recv_from_winner(&self, responses: &mut mpsc::Receiver<Response>) -> Option<Response> {
+    async fn recv_from_winner(&self, responses: &mut Responses) -> Option<Response> {
         loop {
             let response = responses.recv().await?;
             if from_chosen(self.winner.get().map(String::as_str), &response) {
@@ -248,6 +248,8 @@ impl ClaimDecider for FirstClaim {
 mod tests {
     use std::time::Duration;
 
+    use tokio::sync::mpsc;
+
     use super::*;
     use crate::error::ErrorCode;
     use crate::test_bus::Recorder;
@@ -289,7 +291,8 @@ mod tests {
         first.take(claim("SRV_late", 1.0));
         assert_eq!(first.winner().await.as_deref(), Some("SRV_runs"));
         assert!(recorder.published.lock().is_empty(), "a server already running it awaits no claim response");
-        let (tx, mut responses) = mpsc::channel(1);
+        let (tx, responses) = mpsc::channel(1);
+        let mut responses = Responses::Channel(responses);
         let from_runner =
             Response { request_id: "REQ_first".into(), server_id: "SRV_runs".into(), ..Default::default() };
         tx.send(from_runner).await.expect("send");
@@ -305,7 +308,8 @@ mod tests {
         let (first, _routes) = setup(&recorder, selection);
         first.take(claim("SRV_other", 1.0));
         first.take(claim("SRV_another", 1.0));
-        let (_tx, mut responses) = mpsc::channel(1);
+        let (_tx, responses) = mpsc::channel(1);
+        let mut responses = Responses::Channel(responses);
         let started = Instant::now();
         let err = first.response(&mut responses, started + Duration::from_secs(5)).await.expect_err("nobody chosen");
         assert_eq!(err.code(), ErrorCode::Unavailable);
@@ -323,7 +327,8 @@ mod tests {
     async fn a_request_deadline_before_the_selection_timeout_fails_as_no_server_claimed() {
         let recorder = Arc::new(Recorder::default());
         let (first, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
-        let (_tx, mut responses) = mpsc::channel(1);
+        let (_tx, responses) = mpsc::channel(1);
+        let mut responses = Responses::Channel(responses);
         let started = Instant::now();
         let deadline = started + Duration::from_millis(500);
         let err = first.response(&mut responses, deadline).await.expect_err("no claim");
@@ -354,7 +359,8 @@ mod tests {
         let recorder = Arc::new(Recorder::default());
         let (first, _routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
         first.take(claim("SRV_real", 1.0));
-        let (tx, mut responses) = mpsc::channel(4);
+        let (tx, responses) = mpsc::channel(4);
+        let mut responses = Responses::Channel(responses);
         let response = |server: &str, payload: &'static [u8]| Response {
             server_id: server.into(),
             raw_response: bytes::Bytes::from_static(payload),
@@ -378,7 +384,8 @@ mod tests {
     async fn a_decision_that_cannot_be_published_fails_the_call() {
         let recorder = Arc::new(Recorder { refuse: true, ..Default::default() });
         let (first, routes) = setup(&recorder, SelectionOptions::first_available(Duration::from_secs(1)));
-        let (tx, mut responses) = mpsc::channel(1);
+        let (tx, responses) = mpsc::channel(1);
+        let mut responses = Responses::Channel(responses);
         routes.responses.insert("REQ_first".into(), super::super::routes::ResponseRoute::any(tx));
         first.take(claim("SRV_a", 1.0));
         let started = Instant::now();

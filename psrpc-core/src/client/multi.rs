@@ -71,10 +71,8 @@ pub(crate) async fn request<Req: Payload, Resp: Payload>(
     // The call's time starts before its publish: waiting on the transport counts.
     let deadline = deadline::after(timeout);
     let now = SystemTime::now();
-    let request_id = id::new_request_id();
+    let request_id = id::new_shared_request_id();
     let request = Request {
-        request_id: request_id.clone(),
-        client_id: client.id.clone(),
         sent_at: unix_nanos(now),
         expiry: deadline::expiry(now, timeout),
         multi: true,
@@ -85,8 +83,9 @@ pub(crate) async fn request<Req: Payload, Resp: Payload>(
     let mut guard = RouteGuard::new(client.routes.clone());
     let rx = guard.response(&request_id, client.options.channel_capacity);
     let span = spans::call(&target.info, "multi");
-    span.record("request_id", request_id.as_str());
-    let published = client.publish(&target.request, &request, deadline).instrument(span.clone()).await;
+    span.record("request_id", &*request_id);
+    let published =
+        client.publish_request(&target.request, &request_id, &request, deadline).instrument(span.clone()).await;
     spans::outcome(&span, &published);
     published?;
 

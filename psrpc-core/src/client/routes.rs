@@ -9,46 +9,101 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::transport::envelope::{ClaimRequest, Response, Stream};
 
 const SHARDS: usize = 16;
 
 /// Where a routed item goes.
-pub(crate) trait Route<T>: Clone {
+pub(crate) trait Route<T>: Sized {
+    /// The route an item for `id` goes through, out of `routes` (a locked
+    /// shard): a clone of the route, so the item is handed over unlocked;
+    /// a route that takes one item only leaves the table instead.
+    fn for_item(routes: &mut HashMap<Arc<str>, Self>, id: &str) -> Option<Self>;
+
     /// Takes `item`; false if it was dropped (the receiver is full or gone).
-    fn take(&self, item: T) -> bool;
+    fn take(self, item: T) -> bool;
 }
 
 impl<T> Route<T> for mpsc::Sender<T> {
-    fn take(&self, item: T) -> bool {
+    fn for_item(routes: &mut HashMap<Arc<str>, Self>, id: &str) -> Option<Self> {
+        routes.get(id).cloned()
+    }
+
+    fn take(self, item: T) -> bool {
         self.try_send(item).is_ok()
     }
 }
 
-/// Where a call's responses go. Once the call chose its server (`chosen`
-/// is set), responses naming another server are dropped here, where they
-/// arrive, so that forged responses cannot fill the call's channel ahead of
-/// the real one (see `first_claim::from_chosen`).
-#[derive(Clone, Debug)]
-pub(crate) struct ResponseRoute {
-    tx: mpsc::Sender<Response>,
-    chosen: Option<Arc<OnceLock<String>>>,
+/// Where a call's responses go.
+///
+/// Decision: a call that takes no claim waits for one response, so its
+/// route is a one-slot channel (one allocation; an mpsc channel costs two),
+/// which the response takes out of the table. Calls that take claims may
+/// see responses before they chose a server, so theirs is a channel.
+#[derive(Debug)]
+pub(crate) enum ResponseRoute {
+    /// Every response; once the call chose its server (`chosen` is set),
+    /// responses naming another server are dropped here, where they arrive,
+    /// so that forged responses cannot fill the call's channel ahead of the
+    /// real one (see `first_claim::from_chosen`).
+    Channel { tx: mpsc::Sender<Response>, chosen: Option<Arc<OnceLock<String>>> },
+    /// The first response.
+    Once(oneshot::Sender<Response>),
 }
 
 impl ResponseRoute {
     /// A route taking every response.
     #[cfg(test)]
     pub(crate) fn any(tx: mpsc::Sender<Response>) -> Self {
-        ResponseRoute { tx, chosen: None }
+        ResponseRoute::Channel { tx, chosen: None }
     }
 }
 
 impl Route<Response> for ResponseRoute {
-    fn take(&self, response: Response) -> bool {
-        let chosen = self.chosen.as_ref().and_then(|c| c.get()).map(String::as_str);
-        super::first_claim::from_chosen(chosen, &response) && self.tx.try_send(response).is_ok()
+    fn for_item(routes: &mut HashMap<Arc<str>, Self>, id: &str) -> Option<Self> {
+        match routes.get(id)? {
+            ResponseRoute::Channel { tx, chosen } => {
+                Some(ResponseRoute::Channel { tx: tx.clone(), chosen: chosen.clone() })
+            }
+            ResponseRoute::Once(_) => routes.remove(id),
+        }
+    }
+
+    fn take(self, response: Response) -> bool {
+        match self {
+            ResponseRoute::Channel { tx, chosen } => {
+                let chosen = chosen.as_ref().and_then(|c| c.get()).map(String::as_str);
+                super::first_claim::from_chosen(chosen, &response) && tx.try_send(response).is_ok()
+            }
+            ResponseRoute::Once(tx) => tx.send(response).is_ok(),
+        }
+    }
+}
+
+/// Where a call's responses come in: the receiving end of its
+/// [`ResponseRoute`].
+#[derive(Debug)]
+pub(crate) enum Responses {
+    /// From a channel route.
+    Channel(mpsc::Receiver<Response>),
+    /// From a one-slot route, until its response is taken.
+    Once(Option<oneshot::Receiver<Response>>),
+}
+
+impl Responses {
+    /// The next response; `None` once no more can come (the route is gone,
+    /// or its one response was taken).
+    pub(crate) async fn recv(&mut self) -> Option<Response> {
+        match self {
+            Responses::Channel(rx) => rx.recv().await,
+            Responses::Once(slot) => {
+                let response = slot.as_mut()?.await.ok();
+                *slot = None;
+                response
+            }
+        }
     }
 }
 
@@ -70,7 +125,11 @@ pub(crate) enum ClaimRoute {
 }
 
 impl Route<ClaimRequest> for ClaimRoute {
-    fn take(&self, claim: ClaimRequest) -> bool {
+    fn for_item(routes: &mut HashMap<Arc<str>, Self>, id: &str) -> Option<Self> {
+        routes.get(id).cloned()
+    }
+
+    fn take(self, claim: ClaimRequest) -> bool {
         match self {
             ClaimRoute::Channel(tx) => tx.take(claim),
             ClaimRoute::Decided(decider) => {
@@ -114,7 +173,7 @@ impl<T, R: Route<T>> Table<T, R> {
 
     /// Routes `item` to the call waiting on `id`; a full or missing route drops it.
     pub(crate) fn route(&self, id: &str, item: T) -> bool {
-        let route = self.shard(id).lock().get(id).cloned();
+        let route = R::for_item(&mut self.shard(id).lock(), id);
         route.is_some_and(|route| route.take(item))
     }
 
@@ -168,7 +227,7 @@ impl RouteKind {
 }
 
 /// Removes a call's routes when dropped. A call has at most one route of
-/// each kind; its id is shared with the table (one allocation per route).
+/// each kind; the guard and the tables share the call's id.
 #[derive(Debug)]
 pub(crate) struct RouteGuard {
     routes: Arc<Routes>,
@@ -183,11 +242,10 @@ impl RouteGuard {
 
     /// Records the route of `kind` for `id` (removing one the call had of
     /// that kind) and returns the id to insert.
-    fn enter(&mut self, kind: RouteKind, id: &str) -> Arc<str> {
+    fn enter(&mut self, kind: RouteKind, id: &Arc<str>) -> Arc<str> {
         self.leave(kind);
-        let id: Arc<str> = id.into();
-        self.entries[kind as usize] = Some(Arc::clone(&id));
-        id
+        self.entries[kind as usize] = Some(Arc::clone(id));
+        Arc::clone(id)
     }
 
     /// Removes the route of `kind`, if any.
@@ -201,25 +259,42 @@ impl RouteGuard {
     }
 
     /// Routes every response for `id` to the returned receiver.
-    pub(crate) fn response(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Response> {
-        self.response_from(id, capacity, None)
+    pub(crate) fn response(&mut self, id: &Arc<str>, capacity: usize) -> mpsc::Receiver<Response> {
+        self.channel_response(id, capacity, None)
     }
 
     /// Routes the responses for `id` to the returned receiver; once
     /// `chosen` is set, only those from that server.
     pub(crate) fn response_from(
         &mut self,
-        id: &str,
+        id: &Arc<str>,
+        capacity: usize,
+        chosen: Option<Arc<OnceLock<String>>>,
+    ) -> Responses {
+        Responses::Channel(self.channel_response(id, capacity, chosen))
+    }
+
+    /// Routes the first response for `id` to the returned receiver.
+    pub(crate) fn one_response(&mut self, id: &Arc<str>) -> Responses {
+        let (tx, rx) = oneshot::channel();
+        let id = self.enter(RouteKind::Response, id);
+        self.routes.responses.insert(id, ResponseRoute::Once(tx));
+        Responses::Once(Some(rx))
+    }
+
+    fn channel_response(
+        &mut self,
+        id: &Arc<str>,
         capacity: usize,
         chosen: Option<Arc<OnceLock<String>>>,
     ) -> mpsc::Receiver<Response> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let id = self.enter(RouteKind::Response, id);
-        self.routes.responses.insert(id, ResponseRoute { tx, chosen });
+        self.routes.responses.insert(id, ResponseRoute::Channel { tx, chosen });
         rx
     }
 
-    pub(crate) fn claim(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<ClaimRequest> {
+    pub(crate) fn claim(&mut self, id: &Arc<str>, capacity: usize) -> mpsc::Receiver<ClaimRequest> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let id = self.enter(RouteKind::Claim, id);
         self.routes.claims.insert(id, ClaimRoute::Channel(tx));
@@ -227,12 +302,12 @@ impl RouteGuard {
     }
 
     /// Routes the claims for `id` to `decider`, which decides on the dispatcher.
-    pub(crate) fn decided_claims(&mut self, id: &str, decider: Arc<dyn ClaimDecider>) {
+    pub(crate) fn decided_claims(&mut self, id: &Arc<str>, decider: Arc<dyn ClaimDecider>) {
         let id = self.enter(RouteKind::Claim, id);
         self.routes.claims.insert(id, ClaimRoute::Decided(decider));
     }
 
-    pub(crate) fn stream(&mut self, id: &str, capacity: usize) -> mpsc::Receiver<Stream> {
+    pub(crate) fn stream(&mut self, id: &Arc<str>, capacity: usize) -> mpsc::Receiver<Stream> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let id = self.enter(RouteKind::Stream, id);
         self.routes.streams.insert(id, tx);
@@ -261,14 +336,14 @@ mod tests {
     fn a_guard_removes_its_routes_of_every_kind_and_its_claims_on_release() {
         let routes = Arc::new(Routes::default());
         let mut guard = RouteGuard::new(Arc::clone(&routes));
-        let _responses = guard.response("REQ_a", 1);
-        let _claims = guard.claim("REQ_a", 1);
-        let _frames = guard.stream("STR_a", 1);
+        let _responses = guard.response(&"REQ_a".into(), 1);
+        let _claims = guard.claim(&"REQ_a".into(), 1);
+        let _frames = guard.stream(&"STR_a".into(), 1);
         assert_eq!(routes.len(), 3);
         guard.release_claims();
         assert!(!routes.claims.route("REQ_a", ClaimRequest::default()), "claims released");
         assert_eq!(routes.len(), 2);
-        let _again = guard.stream("STR_b", 1);
+        let _again = guard.stream(&"STR_b".into(), 1);
         assert_eq!(routes.len(), 2, "a second stream route replaces the first");
         assert!(routes.streams.route("STR_b", Stream::default()));
         drop(guard);
@@ -280,7 +355,9 @@ mod tests {
         let routes = Arc::new(Routes::default());
         let chosen = Arc::new(OnceLock::new());
         let mut guard = RouteGuard::new(Arc::clone(&routes));
-        let mut rx = guard.response_from("REQ_x", 2, Some(Arc::clone(&chosen)));
+        let Responses::Channel(mut rx) = guard.response_from(&"REQ_x".into(), 2, Some(Arc::clone(&chosen))) else {
+            panic!("a channel route")
+        };
         let from = |server: &str| Response { server_id: server.into(), ..Default::default() };
         assert!(routes.responses.route("REQ_x", from("SRV_early")), "before a choice, any server");
         chosen.set("SRV_real".to_owned()).expect("set");
@@ -291,5 +368,22 @@ mod tests {
         assert_eq!(rx.try_recv().map(|r| r.server_id).as_deref(), Ok("SRV_early"));
         assert_eq!(rx.try_recv().map(|r| r.server_id).as_deref(), Ok("SRV_real"));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_one_slot_route_takes_the_first_response_and_leaves_the_table() {
+        let routes = Arc::new(Routes::default());
+        let mut guard = RouteGuard::new(Arc::clone(&routes));
+        let mut responses = guard.one_response(&"REQ_o".into());
+        let from = |server: &str| Response { server_id: server.into(), ..Default::default() };
+        assert!(routes.responses.route("REQ_o", from("SRV_first")));
+        assert_eq!(routes.len(), 0, "used up");
+        assert!(!routes.responses.route("REQ_o", from("SRV_second")), "dropped");
+        assert_eq!(responses.recv().await.map(|r| r.server_id).as_deref(), Some("SRV_first"));
+        assert!(responses.recv().await.is_none());
+
+        let mut waiting = guard.one_response(&"REQ_p".into());
+        routes.clear();
+        assert!(waiting.recv().await.is_none(), "closing the client wakes the call");
     }
 }

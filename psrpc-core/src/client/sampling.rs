@@ -122,7 +122,7 @@ impl Sampled {
         client: &ClientInner,
         target: &CallTarget,
         selection: &SelectionOptions,
-        request: &Request,
+        request: Request,
         deadline: Instant,
     ) -> Option<Arc<Sampled>> {
         let d = client.options.claim_candidates;
@@ -146,7 +146,7 @@ impl Sampled {
             asked,
             everyone: target.request.clone(),
             everyone_claims: target.claim_response.clone(),
-            request: request.clone(),
+            request,
             widen_at: crate::deadline::after(window),
             widened: AtomicBool::new(false),
         }))

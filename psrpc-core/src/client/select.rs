@@ -3,11 +3,12 @@
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
+use super::routes::Responses;
 use super::sampling::Sampled;
 use crate::error::Error;
 use crate::info::RpcInfo;
 use crate::options::{Claim, SelectionOptions};
-use crate::transport::envelope::{ClaimRequest, Response};
+use crate::transport::envelope::ClaimRequest;
 use crate::user_code;
 
 /// Waits for claims and picks a server under `opts` (Go psrpc semantics):
@@ -39,7 +40,7 @@ use crate::user_code;
 pub(crate) async fn select_server(
     info: &RpcInfo,
     claims: &mut mpsc::Receiver<ClaimRequest>,
-    responses: Option<&mut mpsc::Receiver<Response>>,
+    responses: Option<&mut Responses>,
     opts: &SelectionOptions,
     queue: bool,
     until: Instant,
@@ -54,7 +55,7 @@ pub(crate) async fn select_server(
 pub(crate) async fn select_among(
     info: &RpcInfo,
     claims: &mut mpsc::Receiver<ClaimRequest>,
-    mut responses: Option<&mut mpsc::Receiver<Response>>,
+    mut responses: Option<&mut Responses>,
     opts: &SelectionOptions,
     queue: bool,
     until: Instant,
@@ -178,7 +179,7 @@ enum ErrorResponse {
 }
 
 /// The next error response, if a response channel is watched.
-async fn recv_error(responses: &mut Option<&mut mpsc::Receiver<Response>>) -> ErrorResponse {
+async fn recv_error(responses: &mut Option<&mut Responses>) -> ErrorResponse {
     let Some(rx) = responses.as_mut() else {
         return std::future::pending().await;
     };
@@ -201,6 +202,7 @@ async fn recv_error(responses: &mut Option<&mut mpsc::Receiver<Response>>) -> Er
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use crate::transport::envelope::Response;
     use std::time::Duration;
 
     static METHOD: crate::info::MethodInfo = crate::info::MethodInfo::new(
@@ -370,7 +372,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_error_response_ends_a_queue_selection() {
         let (_ctx, mut claims) = mpsc::channel::<ClaimRequest>(1);
-        let (res_tx, mut responses) = mpsc::channel(1);
+        let (res_tx, responses) = mpsc::channel(1);
+        let mut responses = Responses::Channel(responses);
         res_tx.send(bad_bytes()).await.expect("send");
         let (start, queue) = (Instant::now(), RpcInfo::new("S".into(), &QUEUE, Vec::new()));
         let far = start + Duration::from_secs(60);
@@ -387,7 +390,8 @@ mod tests {
         let opts = SelectionOptions::best_affinity(Duration::from_millis(100));
         // Another server claims after the error: it is chosen.
         let (claim_tx, mut claims) = mpsc::channel::<ClaimRequest>(1);
-        let (res_tx, mut responses) = mpsc::channel(1);
+        let (res_tx, responses) = mpsc::channel(1);
+        let mut responses = Responses::Channel(responses);
         res_tx.send(bad_bytes()).await.expect("send");
         claim_tx.send(claim("good", 0.5)).await.expect("send");
         let chosen = select_server(&info(), &mut claims, Some(&mut responses), &opts, false, far).await;

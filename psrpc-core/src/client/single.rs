@@ -166,9 +166,9 @@ async fn unary_call(
     let timeout = call.timeout;
     let deadline = deadline::after(timeout);
     let now = SystemTime::now();
+    // The ids are written into the frame from the call's own (see `frame::encode_with_ids`).
+    let request_id = id::new_shared_request_id();
     let request = Request {
-        request_id: id::new_request_id(),
-        client_id: client.id.clone(),
         sent_at: unix_nanos(now),
         expiry: deadline::expiry(now, timeout),
         multi: false,
@@ -179,15 +179,17 @@ async fn unary_call(
         skip_claim: method.queue(),
         ..Default::default()
     };
-    let request_id = &request.request_id;
-    tracing::Span::current().record("request_id", request_id.as_str());
+    tracing::Span::current().record("request_id", &*request_id);
 
     let mut guard = RouteGuard::new(client.routes.clone());
     let require_claim = client.options.wire_mode.require_claim(method);
     // The server the call chose, once it did (calls that take claims): the
     // response route drops responses from any other where they arrive.
     let chosen_lock = require_claim.then(|| std::sync::Arc::new(std::sync::OnceLock::new()));
-    let mut responses = guard.response_from(request_id, 2, chosen_lock.clone());
+    let mut responses = match require_claim {
+        true => guard.response_from(&request_id, 2, chosen_lock.clone()),
+        false => guard.one_response(&request_id),
+    };
     // Selection: decided on the dispatcher when the first qualifying claim
     // wins (see `first_claim`), otherwise by this call among its claims.
     let selection =
@@ -195,7 +197,8 @@ async fn unary_call(
     // Native AFFINITY calls ask a sample of the servers (see `sampling`).
     let sampled = match &selection {
         Some(selection) if client.options.wire_mode.samples_claims(method) => {
-            Sampled::plan(client, target, selection, &request, deadline)
+            let whole = Request { request_id: request_id.to_string(), client_id: client.id.clone(), ..request.clone() };
+            Sampled::plan(client, target, selection, whole, deadline)
         }
         _ => None,
     };
@@ -207,24 +210,24 @@ async fn unary_call(
     let (first, selection) = match selection {
         Some(selection) if first_qualifying_wins(&selection) => {
             let first = FirstClaim::new(
-                request_id,
+                &request_id,
                 decision_to.clone(),
                 selection,
                 method.queue(),
                 &client.routes,
                 chosen_lock.clone().unwrap_or_default(),
             );
-            guard.decided_claims(request_id, std::sync::Arc::clone(&first) as _);
+            guard.decided_claims(&request_id, std::sync::Arc::clone(&first) as _);
             (Some(first), None)
         }
         other => (None, other),
     };
-    let mut claims = selection.as_ref().map(|_| guard.claim(request_id, client.options.channel_capacity));
+    let mut claims = selection.as_ref().map(|_| guard.claim(&request_id, client.options.channel_capacity));
 
     let request_channel = sticky.and_then(|s| s.channel.as_ref()).unwrap_or(&target.request);
     match &sampled {
         Some(sampled) => within(deadline, sampled.publish_request()).await?,
-        None => client.publish(request_channel, &request, deadline).await?,
+        None => client.publish_request(request_channel, &request_id, &request, deadline).await?,
     }
 
     let mut chosen_server = None;
@@ -246,7 +249,7 @@ async fn unary_call(
         }
         // A server that announced it handles the request awaits no decision.
         if !chosen.handling {
-            let claim = ClaimResponse { request_id: request_id.clone(), server_id: chosen.server_id };
+            let claim = ClaimResponse { request_id: request_id.to_string(), server_id: chosen.server_id };
             within(deadline, decision_to.publish(&claim)).await?;
         }
     }

@@ -71,8 +71,9 @@ impl RpcClient {
         let capacity = client.options.channel_capacity;
 
         let mut guard = RouteGuard::new(client.routes.clone());
-        let mut frames = guard.stream(&stream_id, capacity);
-        let mut claims = client.options.wire_mode.require_claim(method).then(|| guard.claim(&request_id, capacity));
+        let mut frames = guard.stream(&stream_id.as_str().into(), capacity);
+        let mut claims =
+            client.options.wire_mode.require_claim(method).then(|| guard.claim(&request_id.as_str().into(), capacity));
 
         let mut metadata = options.metadata.clone();
         for interceptor in &client.options.stream_interceptors {

@@ -17,6 +17,7 @@ use crate::options::ServerOptions;
 use crate::outbound;
 use crate::transport::bus::{SharedBus, Subscription};
 use crate::transport::channel::Channel;
+use crate::transport::envelope::Response;
 use crate::transport::frame::Envelope;
 use crate::transport::id;
 
@@ -150,6 +151,17 @@ impl ServerInner {
 
     pub(crate) async fn publish<E: Envelope>(&self, channel: &Channel, message: &E) -> Result<(), Error> {
         outbound::publish(&*self.bus, channel, message).await
+    }
+
+    /// Publishes `response` to the request `request_id`, with this server's
+    /// id as its `server_id`.
+    pub(crate) async fn publish_response(
+        &self,
+        channel: &Channel,
+        request_id: &str,
+        response: &Response,
+    ) -> Result<(), Error> {
+        outbound::publish_with_ids(&*self.bus, channel, (request_id, &self.id), response).await
     }
 
     /// Runs `work` — anything that calls user code: affinity functions,

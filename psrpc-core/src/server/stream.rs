@@ -151,7 +151,7 @@ impl StreamLoop {
         let peer_keeps_alive = crate::stream::take_announcement(&mut open_body.metadata, &open.stream_id);
         let ctx = RequestContext::new(
             Arc::new(self.info.clone()),
-            open_body.node_id.clone(),
+            open_body.node_id.clone().into(),
             open.sent_at,
             open.expiry,
             open_body.metadata,

@@ -23,7 +23,7 @@ use crate::observe::Role;
 use crate::transport::bus::Subscription;
 use crate::transport::channel;
 use crate::transport::envelope::{Request, Response};
-use crate::transport::frame;
+use crate::transport::frame::{self, Ids};
 use crate::user_code;
 use crate::{deadline, spans};
 
@@ -200,21 +200,21 @@ impl UnaryLoop {
     /// subscription.
     fn accept(self: &Arc<Self>, bytes: Bytes, queued: bool) {
         let queued = queued.then(|| bytes.clone());
-        let request = match frame::decode_envelope::<Request>(bytes) {
-            Ok(r) => r,
+        let (ids, request) = match frame::decode_with_ids::<Request>(bytes) {
+            Ok(decoded) => decoded,
             Err(e) => return tracing::debug!(error = %e, "psrpc server: skipping request frame"),
         };
         if request.expiry <= unix_nanos(SystemTime::now()) {
             if let Some(observer) = &self.server.options.observer {
                 observer.on_request_expired(&self.info);
             }
-            return tracing::debug!(request = %request.request_id, "psrpc server: dropping expired request");
+            return tracing::debug!(request = %ids.request_id, "psrpc server: dropping expired request");
         }
         let Some(tracked) = self.handler.admit() else {
-            return tracing::debug!(request = %request.request_id, "psrpc server: draining, request dropped");
+            return tracing::debug!(request = %ids.request_id, "psrpc server: draining, request dropped");
         };
         let this = Arc::clone(self);
-        let work = async move { this.handle(request, queued).await };
+        let work = async move { this.handle(ids, request, queued).await };
         if self.require_claim && !self.method_impl.has_affinity_fn() {
             // No user code runs before the client's decision: claim from here.
             self.server.start_here(tracked, work);
@@ -226,28 +226,28 @@ impl UnaryLoop {
     /// Answers a request of a caller in the other wire mode with the
     /// mismatch error (no user code runs).
     fn refuse(self: &Arc<Self>, bytes: Bytes) {
-        let request = match frame::decode_envelope::<Request>(bytes) {
-            Ok(r) if r.expiry > unix_nanos(SystemTime::now()) => r,
+        let ids = match frame::decode_with_ids::<Request>(bytes) {
+            Ok((ids, request)) if request.expiry > unix_nanos(SystemTime::now()) => ids,
             _ => return,
         };
         let Some(tracked) = self.handler.admit() else { return };
-        tracing::warn!(service = %self.info.service, method = %self.info.method, client = %request.client_id,
+        tracing::warn!(service = %self.info.service, method = %self.info.method, client = %ids.sender_id,
             "psrpc server: a Go-compatible caller reached this native-mode server");
         let this = Arc::clone(self);
         let refusal = crate::wire_mode::mismatch_error(&self.info);
-        self.server.start_here(tracked, async move { this.respond(request, Err(refusal)).await });
+        self.server.start_here(tracked, async move { this.respond(&ids, Err(refusal)).await });
     }
 
     /// Handles one request; `queued` is its frame when the claim must be
     /// published with `publish_claim`. A claimed request's handler starts on
     /// a task of its own once the client's decision arrives.
-    async fn handle(self: Arc<Self>, mut request: Request, queued: Option<Bytes>) {
+    async fn handle(self: Arc<Self>, ids: Ids, mut request: Request, queued: Option<Bytes>) {
         if let Some(observer) = &self.server.options.observer {
             observer.on_request_received(&self.info);
         }
         let ctx = RequestContext::new(
             Arc::clone(&self.info),
-            request.client_id.clone(),
+            ids.sender_id.clone(),
             request.sent_at,
             request.expiry,
             std::mem::take(&mut request.metadata),
@@ -256,17 +256,17 @@ impl UnaryLoop {
         let payload = std::mem::take(&mut request.raw_request);
         let decoded = match self.method_impl.decode(payload.clone()) {
             Ok(d) => d,
-            Err(e) => return self.respond(request, Err(e)).await,
+            Err(e) => return self.respond(&ids, Err(e)).await,
         };
         if !self.require_claim {
-            return self.serve(ctx, request, payload, decoded).await;
+            return self.serve(ctx, ids, payload, decoded).await;
         }
         let affinity = self.method_impl.affinity(&ctx, &decoded);
         if affinity < 0.0 {
             return;
         }
         let deadline = ctx.deadline();
-        let (client_id, request_id) = (request.client_id.clone(), request.request_id.clone());
+        let (client_id, request_id) = (ids.sender_id.clone(), ids.request_id.clone());
         let claim = Claim { client_id: &client_id, request_id: &request_id, affinity };
         // Claim skipping (Go psrpc >= 0.7.6): the caller allows it, this
         // server is configured for it, and the bus handed the request to this
@@ -279,24 +279,24 @@ impl UnaryLoop {
         let waiting = self.handler.in_flight.start();
         let this = Arc::clone(&self);
         if skip {
-            let work = async move { this.serve(ctx, request, payload, decoded).await };
+            let work = async move { this.serve(ctx, ids, payload, decoded).await };
             return self.server.spawn_work(waiting, work);
         }
         let chosen = move || {
             let server = Arc::clone(&this.server);
-            server.spawn_work(waiting, async move { this.serve(ctx, request, payload, decoded).await });
+            server.spawn_work(waiting, async move { this.serve(ctx, ids, payload, decoded).await });
         };
         self.pending.claim_then(&self.server, &self.info, claim, queued.as_ref(), deadline, chosen).await;
     }
 
     /// Runs the interceptors and the handler (within the request's deadline,
     /// behind the panic boundary) and sends the outcome.
-    async fn serve(&self, ctx: RequestContext, request: Request, payload: Bytes, decoded: Decoded) {
+    async fn serve(&self, ctx: RequestContext, ids: Ids, payload: Bytes, decoded: Decoded) {
         let deadline = ctx.deadline();
         let started = Instant::now();
         let request_bytes = payload.len();
         let kind = if self.info.multi { "multi" } else { "single" };
-        let span = spans::handle(&self.info, kind, &request.request_id, &request.client_id, &self.server.id);
+        let span = spans::handle(&self.info, kind, &ids.request_id, &ids.sender_id, &self.server.id);
         // Calls the handler makes inherit what is left of the request's time.
         let call =
             user_code::guarded(&self.info, "handler", deadline::scope(deadline, self.call(ctx, payload, decoded)));
@@ -306,9 +306,9 @@ impl UnaryLoop {
         spans::outcome(&span, &outcome);
         self.report(started, &outcome, request_bytes);
         if passed_deadline {
-            return tracing::debug!(request = %request.request_id, "psrpc server: handler passed the deadline");
+            return tracing::debug!(request = %ids.request_id, "psrpc server: handler passed the deadline");
         }
-        self.respond(request, outcome).await;
+        self.respond(&ids, outcome).await;
     }
 
     /// Tells the observer how a request ended.
@@ -336,7 +336,8 @@ impl UnaryLoop {
         let now = SystemTime::now();
         let expiry = deadline::expiry(now, request.timeout);
         let (info, server_id) = (Arc::clone(&self.info), Arc::clone(&self.server.id));
-        let ctx = RequestContext::new(info, request.client_id, unix_nanos(now), expiry, request.metadata, server_id);
+        let client_id = request.client_id.into();
+        let ctx = RequestContext::new(info, client_id, unix_nanos(now), expiry, request.metadata, server_id);
         let started = Instant::now();
         let deadline = ctx.deadline();
         let decoded = self.method_impl.decode(request.payload.clone())?;
@@ -365,19 +366,15 @@ impl UnaryLoop {
         ServerUnaryNext { ctx: &ctx, chain, terminal: &terminal }.run(payload).await
     }
 
-    async fn respond(&self, request: Request, outcome: Result<Bytes, Error>) {
-        let channels = self.server.reply_channels.get(&self.server.service, &request.client_id);
-        let mut response = Response {
-            request_id: request.request_id,
-            server_id: self.server.id.to_string(),
-            sent_at: unix_nanos(SystemTime::now()),
-            ..Default::default()
-        };
+    /// Sends the outcome of the request `ids` to its client.
+    async fn respond(&self, ids: &Ids, outcome: Result<Bytes, Error>) {
+        let channels = self.server.reply_channels.get(&self.server.service, &ids.sender_id);
+        let mut response = Response { sent_at: unix_nanos(SystemTime::now()), ..Default::default() };
         match outcome {
             Ok(bytes) => response.raw_response = bytes,
             Err(e) => set_error(&mut response, &e),
         }
-        let Err(e) = self.server.publish(&channels.response, &response).await else { return };
+        let Err(e) = self.server.publish_response(&channels.response, &ids.request_id, &response).await else { return };
         // Decision: a response over the bus's frame limit is replaced by
         // that error (`resource_exhausted`, naming both sizes), so the
         // caller learns why at once instead of timing out. The error
@@ -387,12 +384,15 @@ impl UnaryLoop {
             ErrorCode::ResourceExhausted => {
                 response.raw_response = Bytes::new();
                 set_error(&mut response, &Error::new(e.code(), e.message()));
-                let Err(again) = self.server.publish(&channels.response, &response).await else { return };
+                let Err(again) = self.server.publish_response(&channels.response, &ids.request_id, &response).await
+                else {
+                    return;
+                };
                 again
             }
             _ => e,
         };
-        tracing::warn!(error = %e, request = %response.request_id, "psrpc server: response not sent");
+        tracing::warn!(error = %e, request = %ids.request_id, "psrpc server: response not sent");
     }
 }
 

@@ -16,5 +16,5 @@
 //! assert_eq!(&*ch.legacy, "Svc|Method|topic|REQ");
 //! ```
 
-pub(crate) use psrpc_protocol::{arena, envelope, frame, id};
+pub(crate) use psrpc_protocol::{arena, envelope, frame, id, shared_str};
 pub use psrpc_protocol::{bus, channel, frame_limit, members, namespace, tap};
