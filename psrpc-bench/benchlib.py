@@ -34,11 +34,22 @@ def start(args, port):
 
 class Brokers:
     """A private nats-server and redis-server for the run (a context manager);
-    `urls[bus]` is (URL, broker pid), None for the in-process bus."""
+    `urls[bus]` is (URL, broker pid), None for the in-process bus. With
+    `nats_max_payload` (bytes), NATS accepts messages up to that size (its
+    default is 1 MiB)."""
+
+    def __init__(self, nats_max_payload=None):
+        self.nats_max_payload = nats_max_payload
 
     def __enter__(self):
         nats_port, redis_port = free_port(), free_port()
-        self.procs = [start(["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)], nats_port),
+        nats = ["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)]
+        if self.nats_max_payload:
+            self.config = tempfile.NamedTemporaryFile("w", suffix=".conf", prefix="psrpc-bench-nats-")
+            self.config.write(f"max_payload: {self.nats_max_payload}\n")
+            self.config.flush()
+            nats += ["-c", self.config.name]
+        self.procs = [start(nats, nats_port),
                       start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no"], redis_port)]
         self.urls = {"local": None, "nats": (f"nats://127.0.0.1:{nats_port}", self.procs[0].pid),

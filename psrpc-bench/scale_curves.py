@@ -9,7 +9,8 @@ anything.
     cargo build --release -p psrpc-bench
     python3 psrpc-bench/scale_curves.py run --dimensions servers --buses local,nats --kinds single,affinity
     python3 psrpc-bench/scale_curves.py run --dry-run           # the full matrix: cells and estimated time
-    python3 psrpc-bench/scale_curves.py render > /tmp/scale.md  # docs/bench/scale-*.svg and the tables
+    python3 psrpc-bench/scale_curves.py render   # docs/bench/scale-*.svg, docs/bench/scale-tables.md;
+                                                 # prints the links and a summary at 64 servers
 
 Dimensions (each varies one thing, the others at their defaults: one server,
 one topic, 128-byte payload, 64 calls in flight):
@@ -21,8 +22,10 @@ one topic, 128-byte payload, 64 calls in flight):
            on NATS and Redis the time until all K are resubscribed after a
            broker restart (each binary restarts a broker of its own).
   payload  --kind single --payload B: throughput and latency by payload size.
-Throughput runs share one private nats-server and redis-server per `run`,
-whose CPU time per call both binaries measure.
+Implementations: psrpc-bench in the Go-compatible wire mode (rust), in the
+native wire mode (native, servers dimension only), and the Go twin (go).
+Throughput runs share one private nats-server (accepting 16 MiB messages)
+and redis-server per `run`, whose CPU time per call every binary measures.
 """
 import argparse
 import datetime
@@ -39,7 +42,11 @@ PLOTS = os.path.join(ROOT, "docs", "bench")
 DIMENSIONS = ("servers", "topics", "idle", "payload")
 KINDS = ("single", "single-noclaim", "affinity", "multi")
 BUSES = ("local", "nats", "redis")
-IMPLS = ("rust", "go")
+# psrpc-rs in the Go-compatible wire mode, psrpc-rs in the native wire mode
+# (`--native`, servers dimension only: the other dimensions do not depend on
+# the claim exchange), Go psrpc.
+IMPLS = ("rust", "native", "go")
+NATIVE_DIMENSIONS = ("servers",)
 KIB, MIB = 1024, 1024 * 1024
 
 
@@ -64,6 +71,11 @@ def cells(opts):
                 sys.exit(f"unknown dimension {dimension!r}: one of {', '.join(DIMENSIONS)}")
 
 
+def impls_of(opts, dimension):
+    """The implementations that run in a dimension's cells."""
+    return [i for i in opts.impls.split(",") if i != "native" or dimension in NATIVE_DIMENSIONS]
+
+
 def estimate_s(opts, dimension, bus, x):
     """A rough duration of one cell (all implementations and repetitions), in seconds."""
     timed = opts.warmup + opts.duration
@@ -75,7 +87,7 @@ def estimate_s(opts, dimension, bus, x):
         # psrpc-bench measures the raw round trip, then psrpc; the twin psrpc only.
         setup = 1 + (x * 0.0015 if dimension == "topics" else 0) + (x * 0.02 if dimension == "servers" else 0)
         each = (3 * timed + 2 * setup) / 2
-    return each * len(opts.impls.split(",")) * opts.reps
+    return each * len(impls_of(opts, dimension)) * opts.reps
 
 
 def run(opts):
@@ -84,19 +96,24 @@ def run(opts):
     print(f"{len(matrix)} cells × {opts.impls} × {opts.reps} repetitions: about {total / 60:.0f} min", file=sys.stderr)
     if opts.dry_run:
         return
-    binaries = {"rust": rust_binary()} if "rust" in opts.impls else {}
-    if "go" in opts.impls:
-        binaries["go"] = build_go()
+    impls = opts.impls.split(",")
+    if unknown := set(impls) - set(IMPLS):
+        sys.exit(f"unknown implementations {sorted(unknown)}: of {', '.join(IMPLS)}")
+    binaries = {impl: [rust_binary()] + (["--native"] if impl == "native" else [])
+                for impl in impls if impl != "go"}
+    if "go" in impls:
+        binaries["go"] = [build_go()]
     results = json.load(open(opts.out)) if os.path.exists(opts.out) else []
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     common = ["--concurrency", str(opts.concurrency), "--duration", str(opts.duration), "--warmup", str(opts.warmup)]
-    with Brokers() as brokers:
+    # NATS accepts the payload dimension's largest messages (8 MiB).
+    with Brokers(nats_max_payload=16 * MIB) as brokers:
         for n, (dimension, bus, kind, x, extra) in enumerate(matrix):
             for rep in range(opts.reps):
-                impls = opts.impls.split(",")
-                # Alternate which goes first, so drift hits both alike.
+                impls = impls_of(opts, dimension)
+                # Alternate the order, so drift hits all alike.
                 for impl in impls if (n + rep) % 2 == 0 else impls[::-1]:
-                    args = [binaries[impl], "--bus", bus, *common, *extra]
+                    args = [*binaries[impl], "--bus", bus, *common, *extra]
                     # Idle runs restart a broker of their own; the others share the run's.
                     if brokers.urls[bus] and dimension != "idle":
                         url, pid = brokers.urls[bus]
@@ -163,8 +180,8 @@ def human(x, unit=""):
     return f"{x:g}" if x == int(x) or abs(x) >= 10 else f"{x:.2g}"
 
 
-COLORS = {"rust": "#d9480f", "go": "#1971c2", "raw": "#868e96"}
-LABELS = {"rust": "psrpc-rs", "go": "Go psrpc", "raw": "raw bus round trip"}
+COLORS = {"rust": "#d9480f", "native": "#2f9e44", "go": "#1971c2", "raw": "#868e96"}
+LABELS = {"rust": "psrpc-rs", "native": "psrpc-rs native", "go": "Go psrpc", "raw": "raw bus round trip"}
 W, H, LEFT, RIGHT, TOP, BOTTOM = 300, 210, 58, 12, 28, 38
 
 
@@ -218,7 +235,7 @@ def panel(x0, y0, title, lines, xunit, logy):
 def figure(path, title, xlabel, xunit, rows, columns, data):
     """Writes an SVG grid: rows are (metric title, log y) pairs, columns are
     names; data(row, column) gives a panel's lines."""
-    width, height = max(W * len(columns), 470), TOP + H * len(rows) + 54
+    width, height = max(W * len(columns), 620), TOP + H * len(rows) + 54
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>',
            f'<text x="8" y="18" font-size="14" font-weight="bold">{title}</text>']
@@ -226,7 +243,7 @@ def figure(path, title, xlabel, xunit, rows, columns, data):
         for c, column in enumerate(columns):
             out += panel(W * c, TOP + H * r, f"{column}: {name}", data(r, column), xunit, logy)
     legend_y = height - 28
-    for i, impl in enumerate(("rust", "go", "raw")):
+    for i, impl in enumerate(("rust", "native", "go", "raw")):
         dash = ' stroke-dasharray="4 3"' if impl == "raw" else ""
         out.append(f'<line x1="{10 + 150 * i}" x2="{34 + 150 * i}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
                    f'stroke="{COLORS[impl]}" stroke-width="2"{dash}/>')
@@ -251,7 +268,7 @@ def render_plots(grouped, outdir):
         **{impl: series(grouped, dim, bus, kind, impl, path, scale) for impl in IMPLS},
         **({"raw": series(grouped, dim, bus, kind, "rust", raw, scale)} if raw else {})}
     for bus in present(grouped, "servers", 1):
-        kinds = [k for k in KINDS if ("servers", bus, k, "rust") in grouped or ("servers", bus, k, "go") in grouped]
+        kinds = [k for k in KINDS if any(("servers", bus, k, impl) in grouped for impl in IMPLS)]
         rows = (("calls/s", False), ("p99 µs", True))
         paths = (("psrpc.calls_per_second", "raw.calls_per_second"), ("psrpc.p99_us", "raw.p99_us"))
         name = f"scale-servers-{bus}.svg"
@@ -303,46 +320,93 @@ TABLES = {
 }
 
 
+IMPL_NAMES = {"go": "Go", "rust": "Rust", "native": "Rust native"}
+
+
+def runs_of(grouped, dimension, bus, kind, x):
+    """{impl: [summaries]} of one cell."""
+    return {impl: grouped.get((dimension, bus, kind, impl), {}).get(x, []) for impl in IMPLS}
+
+
 def render_tables(grouped):
-    """Prints one markdown table per dimension: Go and Rust medians side by
-    side, with psrpc-bench's raw round trip of the same runs."""
+    """Markdown tables, one per dimension, a row per cell and implementation
+    (medians), with psrpc-bench's raw bus round trip of the same runs."""
+    out = []
     for dimension, (xname, columns) in TABLES.items():
         keys = sorted({k[:3] for k in grouped if k[0] == dimension},
                       key=lambda k: (BUSES.index(k[1]), (KINDS + ("idle",)).index(k[2])))
         if not keys:
             continue
         raw = dimension != "idle"
-        header = ["bus", "kind", xname, "runs Go/Rust"] + [f"{impl} {column[0]}" for column in columns
-                                                           for impl in ("Go", "Rust")]
+        header = ["bus", "kind", xname, "implementation", "runs"] + [c[0] for c in columns]
         header += ["raw calls/s", "raw p99 µs"] if raw else []
-        print(f"\n**{xname.capitalize()}**\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        out.append(f"\n**{xname.capitalize()}**\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
         for _, bus, kind in keys:
-            xs = sorted(set(grouped.get((dimension, bus, kind, "go"), {})) | set(
-                grouped.get((dimension, bus, kind, "rust"), {})))
+            xs = sorted({x for impl in IMPLS for x in grouped.get((dimension, bus, kind, impl), {})})
             for x in xs:
-                runs = {impl: grouped.get((dimension, bus, kind, impl), {}).get(x, []) for impl in IMPLS}
-                cells = [bus, kind, human(x, "B" if dimension == "payload" else ""),
-                         f"{len(runs['go'])}/{len(runs['rust'])}"]
-                for _, path, fmt, scale in columns:
-                    for impl in ("go", "rust"):
+                runs = runs_of(grouped, dimension, bus, kind, x)
+                for impl in ("go", "rust", "native"):
+                    if not runs[impl]:
+                        continue
+                    cells = [bus, kind, human(x, "B" if dimension == "payload" else ""), IMPL_NAMES[impl],
+                             str(len(runs[impl]))]
+                    for _, path, fmt, scale in columns:
                         v = median_of(runs[impl], path)
                         cells.append("–" if v is None else fmt.format(v * scale))
-                if raw:
-                    cells += [("–" if v is None else fmt.format(v)) for v, fmt in (
-                        (median_of(runs["rust"], "raw.calls_per_second"), "{:,.0f}"),
-                        (median_of(runs["rust"], "raw.p99_us"), "{:.0f}"))]
-                print("| " + " | ".join(cells) + " |")
+                    if raw:
+                        # The raw round trip is psrpc-bench's (the Go twin measures none).
+                        cells += ["" if impl == "go" or v is None else fmt.format(v) for v, fmt in (
+                            (median_of(runs[impl], "raw.calls_per_second"), "{:,.0f}"),
+                            (median_of(runs[impl], "raw.p99_us"), "{:.0f}"))]
+                    out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def ratio(a, b):
+    return "–" if a is None or not b else f"{a / b:.1f}×"
+
+
+def render_summary(grouped, at):
+    """A markdown table of the servers dimension at `at` servers: each
+    implementation's throughput and p99, the native mode against Go, and
+    the native mode's CPU per call against its own at the fewest servers."""
+    header = ["bus", "kind", "Go calls/s", "Rust calls/s", "native calls/s", "native ÷ Go", "Go p99 µs",
+              "Rust p99 µs", "native p99 µs", f"native CPU/call, {at} ÷ fewest servers"]
+    out = [f"| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for bus in BUSES:
+        for kind in KINDS:
+            runs = runs_of(grouped, "servers", bus, kind, at)
+            if not any(runs.values()):
+                continue
+            rate = {i: median_of(runs[i], "psrpc.calls_per_second") for i in IMPLS}
+            p99 = {i: median_of(runs[i], "psrpc.p99_us") for i in IMPLS}
+            native = grouped.get(("servers", bus, kind, "native"), {})
+            fewest = median_of(native[min(native)], "psrpc.cpu_us_per_call") if native else None
+            cpu = median_of(runs["native"], "psrpc.cpu_us_per_call")
+            cells = [bus, kind] + ["–" if rate[i] is None else f"{rate[i]:,.0f}" for i in ("go", "rust", "native")]
+            cells += [ratio(rate["native"], rate["go"])]
+            cells += ["–" if p99[i] is None else f"{p99[i]:,.0f}" for i in ("go", "rust", "native")]
+            cells += [ratio(cpu, fewest)]
+            out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def render(opts):
     results = json.load(open(opts.results))
     grouped = medians(results)
+    os.makedirs(opts.plots, exist_ok=True)
     files = render_plots(grouped, opts.plots)
     dates = sorted({r["date"] for r in results})
+    tables = os.path.join(opts.plots, "scale-tables.md")
+    with open(tables, "w") as f:
+        f.write(f"# Scale curves: all cells\n\nResults of `{os.path.relpath(opts.results, ROOT)}`, {dates[0]} to "
+                f"{dates[-1]}, medians over repetitions, written by `python3 psrpc-bench/scale_curves.py render`.\n"
+                + render_tables(grouped))
+    print(f"wrote {os.path.relpath(tables, ROOT)}", file=sys.stderr)
     print(f"Results of {os.path.relpath(opts.results, ROOT)}, {dates[0]} to {dates[-1]}; medians over repetitions.")
     for dimension, names in files.items():
         print("\n" + "\n".join(f"![{dimension}: {n}](bench/{n})" for n in names))
-    render_tables(grouped)
+    print(f"\n**At {opts.summary_servers} servers**\n\n" + render_summary(grouped, opts.summary_servers))
     failed = [r["command"] for r in results if r["summary"] is None]
     if failed:
         print("\nFailed runs:\n" + "\n".join(f"- `{c}`" for c in failed))
@@ -356,7 +420,8 @@ def main():
     r.add_argument("--dimensions", default=",".join(DIMENSIONS))
     r.add_argument("--buses", default=",".join(BUSES))
     r.add_argument("--kinds", default=",".join(KINDS), help="kinds of the servers dimension")
-    r.add_argument("--impls", default=",".join(IMPLS), help="rust, go or both (alternating)")
+    r.add_argument("--impls", default=",".join(IMPLS),
+                   help="of rust, native (servers dimension only) and go, alternating")
     r.add_argument("--servers", default="1,4,16,64,256")
     r.add_argument("--topics", default="1,1000,100000")
     r.add_argument("--idle", default="1000,100000")
@@ -369,7 +434,8 @@ def main():
     r.add_argument("--dry-run", action="store_true", help="print the matrix's size and estimated time only")
     p = sub.add_parser("render", help="plots and markdown tables from a results file")
     p.add_argument("--results", default=RESULTS)
-    p.add_argument("--plots", default=PLOTS, help="directory of the SVG files")
+    p.add_argument("--plots", default=PLOTS, help="directory of the SVG files and the full tables")
+    p.add_argument("--summary-servers", type=int, default=64, help="servers of the summary table")
     opts = parser.parse_args()
     return run(opts) if opts.command == "run" else render(opts)
 

@@ -207,8 +207,15 @@ impl Probe {
     }
 
     /// Publishes `token` until every receiver that must see it did.
+    ///
+    /// The first copy goes out at once, not on the republishing timer's
+    /// first tick: the timer's resolution is a millisecond, which would
+    /// add about a millisecond to every subscribe (a loopback round trip
+    /// takes tens of microseconds).
     async fn confirm(&self, client: &async_nats::Client, token: &Bytes, reach: Reach) -> Result<(), BusError> {
-        let mut republish = tokio::time::interval(REPUBLISH_EVERY);
+        let publish = || client.publish(self.subject.clone(), token.clone());
+        publish().await.map_err(BusError::unavailable)?;
+        let mut republish = tokio::time::interval_at(tokio::time::Instant::now() + REPUBLISH_EVERY, REPUBLISH_EVERY);
         loop {
             let arrived = self.arrived.notified();
             let reported = OptionFuture::from(self.permissions.as_deref().map(Permissions::reported));
@@ -219,9 +226,7 @@ impl Probe {
             tokio::select! {
                 () = arrived => {}
                 Some(()) = reported => {}
-                _ = republish.tick() => {
-                    client.publish(self.subject.clone(), token.clone()).await.map_err(BusError::unavailable)?;
-                }
+                _ = republish.tick() => publish().await.map_err(BusError::unavailable)?,
             }
         }
     }
