@@ -35,23 +35,26 @@ def start(args, port):
 class Brokers:
     """A private nats-server and redis-server for the run (a context manager);
     `urls[bus]` is (URL, broker pid), None for the in-process bus. With
-    `nats_max_payload` (bytes), NATS accepts messages up to that size (its
-    default is 1 MiB)."""
+    `large_payloads`, both take megabyte messages with many in flight: NATS
+    accepts 16 MiB messages (its default is 1 MiB) and queues up to 4 GiB
+    for a connection before dropping it as a slow consumer (64 MiB), and
+    Redis queues any amount for a pub/sub connection (its default closes one
+    holding 32 MiB), as psrpc-bench sets up the brokers it starts itself."""
 
-    def __init__(self, nats_max_payload=None):
-        self.nats_max_payload = nats_max_payload
+    def __init__(self, large_payloads=False):
+        self.large_payloads = large_payloads
 
     def __enter__(self):
         nats_port, redis_port = free_port(), free_port()
         nats = ["nats-server", "-a", "127.0.0.1", "-p", str(nats_port)]
-        if self.nats_max_payload:
+        redis = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.large_payloads:
             self.config = tempfile.NamedTemporaryFile("w", suffix=".conf", prefix="psrpc-bench-nats-")
-            self.config.write(f"max_payload: {self.nats_max_payload}\n")
+            self.config.write(f"max_payload: {16 << 20}\nmax_pending: {4 << 30}\n")
             self.config.flush()
             nats += ["-c", self.config.name]
-        self.procs = [start(nats, nats_port),
-                      start(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], redis_port)]
+            redis += ["--client-output-buffer-limit", "pubsub", "0", "0", "0"]
+        self.procs = [start(nats, nats_port), start(redis, redis_port)]
         self.urls = {"local": None, "nats": (f"nats://127.0.0.1:{nats_port}", self.procs[0].pid),
                      "redis": (f"redis://127.0.0.1:{redis_port}", self.procs[1].pid)}
         return self

@@ -24,8 +24,9 @@ one topic, 128-byte payload, 64 calls in flight):
   payload  --kind single --payload B: throughput and latency by payload size.
 Implementations: psrpc-bench in the Go-compatible wire mode (rust), in the
 native wire mode (native, servers dimension only), and the Go twin (go).
-Throughput runs share one private nats-server (accepting 16 MiB messages)
-and redis-server per `run`, whose CPU time per call every binary measures.
+Throughput runs share one private nats-server and redis-server per `run`,
+set up for megabyte messages (benchlib.Brokers), whose CPU time per call
+every binary measures.
 """
 import argparse
 import datetime
@@ -106,8 +107,8 @@ def run(opts):
     results = json.load(open(opts.out)) if os.path.exists(opts.out) else []
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     common = ["--concurrency", str(opts.concurrency), "--duration", str(opts.duration), "--warmup", str(opts.warmup)]
-    # NATS accepts the payload dimension's largest messages (8 MiB).
-    with Brokers(nats_max_payload=16 * MIB) as brokers:
+    # The brokers take the payload dimension's largest messages (8 MiB, 64 in flight).
+    with Brokers(large_payloads=True) as brokers:
         for n, (dimension, bus, kind, x, extra) in enumerate(matrix):
             for rep in range(opts.reps):
                 impls = impls_of(opts, dimension)

@@ -38,8 +38,14 @@ impl Measurement {
     }
 }
 
+/// How long a call may take before it counts as an error: a raw round trip
+/// whose reply is lost (a broker that dropped a connection) has no deadline
+/// of its own, and must not stall the run.
+const CALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// Runs `call(worker)` in a loop on `concurrency` tasks: `warmup` untimed, then
-/// `duration` timed. Errors are counted, never retried. With `broker`, the
+/// `duration` timed. Errors (and calls unanswered after 30 s) are counted,
+/// never retried. With `broker`, the
 /// broker process's CPU time over the timed phase is measured too.
 pub(crate) async fn drive<F, Fut>(
     label: &str,
@@ -104,9 +110,9 @@ where
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    match call(worker).await {
-                        Ok(()) => samples.record(started.elapsed()),
-                        Err(_) => samples.error(),
+                    match tokio::time::timeout(CALL_LIMIT, call(worker)).await {
+                        Ok(Ok(())) => samples.record(started.elapsed()),
+                        Ok(Err(_)) | Err(_) => samples.error(),
                     }
                     if let Some(p) = &progress {
                         p.fetch_add(1, Ordering::Relaxed);

@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::options::DiscoveryOptions;
 use super::stats::StatsObserver;
@@ -136,6 +137,23 @@ pub(crate) fn spawn(server: &Arc<ServerInner>, presence: &Arc<Presence>) {
     tokio::spawn(run(followed, state, changes));
 }
 
+/// The least time a registration waits for the heartbeat that announces it,
+/// so that a burst of registrations is announced together.
+const CHANGE_WINDOW: Duration = Duration::from_millis(10);
+
+/// How many times a report's build time a change heartbeat waits: building
+/// a report walks every registered method and topic, so a server
+/// registering many topics one after another spends at most about 1/20 of
+/// its time on change heartbeats, however many topics it holds.
+const CHANGE_WINDOW_PER_BUILD: u32 = 20;
+
+/// How long a change waits before its heartbeat: [`CHANGE_WINDOW`], or
+/// [`CHANGE_WINDOW_PER_BUILD`] times the last report's build time, at most
+/// the heartbeat interval.
+fn change_window(build: Duration, interval: Duration) -> Duration {
+    build.saturating_mul(CHANGE_WINDOW_PER_BUILD).clamp(CHANGE_WINDOW, interval.max(CHANGE_WINDOW))
+}
+
 async fn run(server: Followed, mut state: watch::Receiver<State>, mut changes: watch::Receiver<u64>) {
     let Some(queries) = subscribe_queries(&server.server).await else { return };
     let mut queries = Some(queries);
@@ -145,20 +163,34 @@ async fn run(server: Followed, mut state: watch::Receiver<State>, mut changes: w
     };
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When a registry change is due in a heartbeat, and the last report's build time.
+    let (mut due, mut build): (Option<Instant>, Duration) = (None, Duration::ZERO);
     loop {
+        let change_due = async move {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             changed = state.changed() => {
                 let gone = changed.is_err() || *state.borrow_and_update() == State::Gone;
-                heartbeat(&server).await;
+                build = heartbeat(&server).await;
                 if gone {
                     return;
                 }
             }
-            changed = changes.changed() => match changed {
-                Ok(()) => heartbeat(&server).await,
+            changed = changes.changed(), if due.is_none() => match changed {
+                Ok(()) => due = Some(Instant::now() + change_window(build, interval)),
                 Err(_) => return,
             },
-            _ = ticks.tick() => heartbeat(&server).await,
+            () = change_due => {
+                due = None;
+                // Changes from here on are due in a later heartbeat.
+                changes.borrow_and_update();
+                build = heartbeat(&server).await;
+            }
+            _ = ticks.tick() => build = heartbeat(&server).await,
             frame = next(&mut queries) => match frame {
                 Some(Ok(frame)) => answer(&server, frame).await,
                 Some(Err(e)) => tracing::debug!(error = %e, "psrpc discovery: query frames lost"),
@@ -186,10 +218,14 @@ async fn subscribe_queries(server: &Weak<ServerInner>) -> Option<Subscription> {
     }
 }
 
-async fn heartbeat(server: &Followed) {
-    let Some((server, presence)) = server.upgrade() else { return };
+/// Publishes the server's report; returns how long building it took.
+async fn heartbeat(server: &Followed) -> Duration {
+    let Some((server, presence)) = server.upgrade() else { return Duration::ZERO };
+    let started = std::time::Instant::now();
     let report = report(&server, &presence, "", Want::Info);
+    let build = started.elapsed();
     publish(&server, &wire::heartbeat_channel(), &report).await;
+    build
 }
 
 async fn answer(server: &Followed, frame: bytes::Bytes) {

@@ -311,3 +311,37 @@ macro_rules! on_every_bus {
 }
 
 on_every_bus!(discovery, fails_early, checked, sticky);
+
+/// The topics of `method` in a heartbeat frame.
+fn topics_in_heartbeat(frame: bytes::Bytes, method: &str) -> usize {
+    let message = psrpc_protocol::frame::decode_frame(frame).expect("a heartbeat frame");
+    let report = <psrpc::discovery::wire::Report as prost::Message>::decode(message.value).expect("a report");
+    report.methods.iter().filter(|m| m.name == method).map(|m| m.topics.len()).sum()
+}
+
+/// A server registering many topics one after another announces them in a
+/// few heartbeats, not one per registration (each report walks every
+/// topic). Paused time: the registrations yield between each other, as a
+/// broker round trip would, but no time passes during the burst.
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_registrations_is_announced_together() {
+    const TOPICS: usize = 200;
+    let bus: SharedBus = Arc::new(psrpc::local::LocalBus::new());
+    let mut heartbeats = bus.subscribe(&psrpc::discovery::wire::heartbeat_channel(), 4096).await.expect("subscribe");
+    let server = RpcServer::new("Burst", bus, ServerOptions::default().discovery(DiscoveryOptions::default()));
+    for i in 0..TOPICS {
+        server.register_unary(&ROOM, vec![format!("room{i}")], echo, None).await.expect("register");
+        tokio::task::yield_now().await;
+    }
+    let mut sent = 0;
+    loop {
+        let frame = heartbeats.recv().await.expect("heartbeats").expect("a frame");
+        sent += 1;
+        if topics_in_heartbeat(frame, "Room") == TOPICS {
+            break;
+        }
+    }
+    // The periodic heartbeat at start, one for the burst, at most one more.
+    assert!(sent <= 3, "{sent} heartbeats for a burst of {TOPICS} registrations");
+    server.shutdown().await;
+}
