@@ -307,7 +307,8 @@ THROUGHPUT_COLUMNS = (("calls/s", "psrpc.calls_per_second", "{:,.0f}", 1), ("p50
                       ("p99 µs", "psrpc.p99_us", "{:.0f}", 1), ("p99.9 µs", "psrpc.p999_us", "{:.0f}", 1),
                       ("CPU µs/call", "psrpc.cpu_us_per_call", "{:.1f}", 1),
                       ("broker CPU µs/call", "psrpc.broker_cpu_us_per_call", "{:.1f}", 1),
-                      ("peak RSS MiB", "peak_rss_kib", "{:.0f}", 1 / KIB))
+                      ("peak RSS MiB", "peak_rss_kib", "{:.0f}", 1 / KIB),
+                      ("errors", "psrpc.errors", "{:,.0f}", 1))
 TABLES = {
     "servers": ("servers", THROUGHPUT_COLUMNS),
     "topics": ("topics per server", (("registration ms", "subscribe_ms", "{:,.0f}", 1),
@@ -387,7 +388,8 @@ def render_summary(grouped, at):
             cells = [bus, kind] + ["–" if rate[i] is None else f"{rate[i]:,.0f}" for i in ("go", "rust", "native")]
             cells += [ratio(rate["native"], rate["go"])]
             cells += ["–" if p99[i] is None else f"{p99[i]:,.0f}" for i in ("go", "rust", "native")]
-            cells += [ratio(cpu, fewest)]
+            # A multi call asks every server: its cost grows with the fleet by design.
+            cells += ["– (asks every server)" if kind == "multi" else ratio(cpu, fewest)]
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
