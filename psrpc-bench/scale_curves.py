@@ -374,7 +374,7 @@ def render_summary(grouped, at):
     the native mode's CPU per call against its own at the fewest servers."""
     header = ["bus", "kind", "Go calls/s", "Rust calls/s", "native calls/s", "native ÷ Go", "Go p99 µs",
               "Rust p99 µs", "native p99 µs", f"native CPU/call, {at} ÷ fewest servers"]
-    out = [f"| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for bus in BUSES:
         for kind in KINDS:
             runs = runs_of(grouped, "servers", bus, kind, at)

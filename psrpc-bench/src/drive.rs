@@ -45,8 +45,8 @@ const CALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs `call(worker)` in a loop on `concurrency` tasks: `warmup` untimed, then
 /// `duration` timed. Errors (and calls unanswered after 30 s) are counted,
-/// never retried. With `broker`, the
-/// broker process's CPU time over the timed phase is measured too.
+/// never retried. With `broker`, the broker process's CPU time over the
+/// timed phase is measured too.
 pub(crate) async fn drive<F, Fut>(
     label: &str,
     concurrency: usize,

@@ -175,7 +175,7 @@ async fn run(server: Followed, mut state: watch::Receiver<State>, mut changes: w
         tokio::select! {
             changed = state.changed() => {
                 let gone = changed.is_err() || *state.borrow_and_update() == State::Gone;
-                build = heartbeat(&server).await;
+                (due, build) = (None, announce(&server, &mut changes).await);
                 if gone {
                     return;
                 }
@@ -184,13 +184,8 @@ async fn run(server: Followed, mut state: watch::Receiver<State>, mut changes: w
                 Ok(()) => due = Some(Instant::now() + change_window(build, interval)),
                 Err(_) => return,
             },
-            () = change_due => {
-                due = None;
-                // Changes from here on are due in a later heartbeat.
-                changes.borrow_and_update();
-                build = heartbeat(&server).await;
-            }
-            _ = ticks.tick() => build = heartbeat(&server).await,
+            () = change_due => (due, build) = (None, announce(&server, &mut changes).await),
+            _ = ticks.tick() => (due, build) = (None, announce(&server, &mut changes).await),
             frame = next(&mut queries) => match frame {
                 Some(Ok(frame)) => answer(&server, frame).await,
                 Some(Err(e)) => tracing::debug!(error = %e, "psrpc discovery: query frames lost"),
@@ -216,6 +211,13 @@ async fn subscribe_queries(server: &Weak<ServerInner>) -> Option<Subscription> {
             None
         }
     }
+}
+
+/// Sends a heartbeat, which announces every registry change so far: a
+/// change due in a later heartbeat is one made from here on.
+async fn announce(server: &Followed, changes: &mut watch::Receiver<u64>) -> Duration {
+    changes.borrow_and_update();
+    heartbeat(server).await
 }
 
 /// Publishes the server's report; returns how long building it took.
